@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: install run test lint proto bench clean
+
+$(VENV)/.installed: pyproject.toml $(PLUGINS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e $(p))
+	touch $@
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+install: $(VENV)/.installed
+
+## Start the host with the default character and the installed plugins.
+run: install
+	$(VENV)/bin/agenthost serve
+
+## Lint the contracts, check generated code is current, run the whole suite.
+test: install lint
+	$(PY) -m pytest -q
+
+lint: install $(BUF)
+	$(BUF) lint
+	$(PY) proto/generate.py --check
+
+proto: install
+	$(PY) proto/generate.py
+
+bench: install
+	$(PY) bench/plugin_call.py
+
+clean:
+	rm -rf $(VENV) .tools .agenthost

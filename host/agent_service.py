@@ -1,0 +1,98 @@
+"""AgentService: the host's public API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, AsyncIterator
+
+import grpc
+
+from agenthost.v1 import agent_pb2, agent_pb2_grpc
+
+from .logs import TRACE, LogRecord, level_number
+from .manifest import ManifestError
+from .plugin_manager import PluginConflict, PluginInfo, PluginNotFound
+from .process import StartError
+from .registry import DuplicateComponent
+
+if TYPE_CHECKING:
+    from .host import Host
+
+_PLUGIN_STATES = {
+    "starting": agent_pb2.PLUGIN_STATE_STARTING,
+    "ready": agent_pb2.PLUGIN_STATE_READY,
+    "restarting": agent_pb2.PLUGIN_STATE_RESTARTING,
+    "failed": agent_pb2.PLUGIN_STATE_FAILED,
+    "stopped": agent_pb2.PLUGIN_STATE_STOPPED,
+    "available": agent_pb2.PLUGIN_STATE_AVAILABLE,
+}
+
+
+def plugin_status(info: PluginInfo) -> agent_pb2.PluginStatus:
+    return agent_pb2.PluginStatus(
+        name=info.name, version=info.version, state=_PLUGIN_STATES[info.state], pid=info.pid,
+        restarts=info.restarts, reason=info.reason, transport=info.transport, address=info.address,
+        components=agent_pb2.ComponentCounts(**info.components),
+    )
+
+
+def _log_response(record: LogRecord) -> agent_pb2.GetLogsResponse:
+    return agent_pb2.GetLogsResponse(time_ms=record.time_ms, level=record.level, message=record.message,
+                                     plugin=record.plugin, agent_id=record.agent_id, logger=record.logger)
+
+
+class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
+    """Status, logs and plugin management for clients such as the `agenthost` CLI."""
+
+    def __init__(self, host: "Host") -> None:
+        self.host = host
+
+    async def SendMessage(self, request: agent_pb2.SendMessageRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[agent_pb2.SendMessageResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the message pipeline is not available in this version yet")
+        yield agent_pb2.SendMessageResponse()  # pragma: no cover - abort raises
+
+    async def GetStatus(self, request: agent_pb2.GetStatusRequest, context: grpc.aio.ServicerContext) -> agent_pb2.GetStatusResponse:
+        return self.host.status()
+
+    async def ListPlugins(self, request: agent_pb2.ListPluginsRequest, context: grpc.aio.ServicerContext) -> agent_pb2.ListPluginsResponse:
+        manager = self.host.plugins
+        loaded = [plugin_status(manager.info(p)) for _, p in sorted(manager.plugins.items())]
+        available = [
+            agent_pb2.PluginStatus(name=spec.name, version=spec.version, state=agent_pb2.PLUGIN_STATE_AVAILABLE)
+            for spec in await asyncio.to_thread(manager.available)
+        ]
+        return agent_pb2.ListPluginsResponse(plugins=loaded + available)
+
+    async def _manage(self, context: grpc.aio.ServicerContext, operation):  # type: ignore[no-untyped-def]
+        try:
+            return await operation
+        except PluginNotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except (PluginConflict, StartError, ManifestError, DuplicateComponent) as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+
+    async def LoadPlugin(self, request: agent_pb2.LoadPluginRequest, context: grpc.aio.ServicerContext) -> agent_pb2.LoadPluginResponse:
+        plugin = await self._manage(context, self.host.plugins.load(request.name))
+        return agent_pb2.LoadPluginResponse(plugin=plugin_status(self.host.plugins.info(plugin)))
+
+    async def UnloadPlugin(self, request: agent_pb2.UnloadPluginRequest, context: grpc.aio.ServicerContext) -> agent_pb2.UnloadPluginResponse:
+        await self._manage(context, self.host.plugins.unload(request.name))
+        return agent_pb2.UnloadPluginResponse()
+
+    async def ReloadPlugin(self, request: agent_pb2.ReloadPluginRequest, context: grpc.aio.ServicerContext) -> agent_pb2.ReloadPluginResponse:
+        plugin, seconds = await self._manage(context, self.host.plugins.reload(request.name))
+        return agent_pb2.ReloadPluginResponse(plugin=plugin_status(self.host.plugins.info(plugin)), duration_ms=int(seconds * 1000))
+
+    async def GetLogs(self, request: agent_pb2.GetLogsRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[agent_pb2.GetLogsResponse]:
+        try:
+            min_level = level_number(request.level) if request.level else TRACE
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        buffer = self.host.log_buffer
+        with buffer.follow() as queue:
+            for record in buffer.tail(request.tail or 100, min_level, request.plugin):
+                yield _log_response(record)
+            while request.follow:
+                record = await queue.get()
+                if level_number(record.level) >= min_level and (not request.plugin or record.plugin == request.plugin):
+                    yield _log_response(record)

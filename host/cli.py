@@ -1,0 +1,190 @@
+"""The `agenthost` command: serve the host, or talk to a running one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable, NoReturn
+
+import grpc
+
+from agenthost.v1 import agent_pb2, agent_pb2_grpc
+
+from .character import CharacterError
+from .cli_output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
+from .config import ConfigError, default_address, load_config
+from .logs import setup_logging
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    print(f"agenthost: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _stub(address: str) -> agent_pb2_grpc.AgentServiceStub:
+    return agent_pb2_grpc.AgentServiceStub(grpc.insecure_channel(address))
+
+
+def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], object]) -> object:
+    try:
+        return fn(_stub(address))
+    except grpc.RpcError as exc:
+        code = exc.code()  # type: ignore[attr-defined]
+        if code == grpc.StatusCode.UNAVAILABLE:
+            _fail(f"cannot reach the host at {address} (is `agenthost serve` running? set --host or AGENTHOST_ADDR)")
+        _fail(exc.details() or code.name)  # type: ignore[attr-defined]
+
+
+# -- serve -----------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    try:
+        config = load_config(args.config, listen=args.listen, log_level=args.log_level, log_json=args.log_json or None)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    buffer = setup_logging(config.log_level, config.log_json, config.agent_id)
+    try:
+        asyncio.run(_serve(config, buffer))
+    except (ConfigError, CharacterError, OSError) as exc:
+        _fail(str(exc), 2)
+
+
+async def _serve(config, buffer) -> None:  # type: ignore[no-untyped-def]
+    from .host import Host  # imported here so client commands start fast
+
+    host = Host(config, buffer)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await host.start()
+        print(status_text(status_doc(host.status())), flush=True)
+        await stop.wait()
+    finally:
+        await host.stop()
+
+
+# -- client commands ---------------------------------------------------------
+
+def cmd_status(args: argparse.Namespace) -> None:
+    reply = _call(args.host, lambda s: s.GetStatus(agent_pb2.GetStatusRequest(), timeout=10))
+    doc = status_doc(reply)  # type: ignore[arg-type]
+    print(dumps(doc) if args.json else status_text(doc))
+
+
+def cmd_wait(args: argparse.Namespace) -> None:
+    """Wait until the host answers and is READY (for scripts)."""
+    deadline = time.monotonic() + args.timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            reply = _stub(args.host).GetStatus(agent_pb2.GetStatusRequest(), timeout=2)
+            last = lifecycle_name(reply.state)
+            if last == "READY":
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    _fail(f"host at {args.host} not READY after {args.timeout:g}s (last: {last})")
+
+
+def cmd_plugins_list(args: argparse.Namespace) -> None:
+    reply = _call(args.host, lambda s: s.ListPlugins(agent_pb2.ListPluginsRequest(), timeout=10))
+    docs = [plugin_doc(p) for p in reply.plugins]  # type: ignore[attr-defined]
+    print(dumps({"plugins": docs}) if args.json else plugin_table(docs))
+
+
+def cmd_plugins_load(args: argparse.Namespace) -> None:
+    reply = _call(args.host, lambda s: s.LoadPlugin(agent_pb2.LoadPluginRequest(name=args.name), timeout=args.timeout))
+    doc = plugin_doc(reply.plugin)  # type: ignore[attr-defined]
+    print(dumps(doc) if args.json else f"loaded {doc['name']} {doc['version']} (pid {doc['pid']})")
+
+
+def cmd_plugins_unload(args: argparse.Namespace) -> None:
+    _call(args.host, lambda s: s.UnloadPlugin(agent_pb2.UnloadPluginRequest(name=args.name), timeout=args.timeout))
+    print(dumps({"name": args.name, "unloaded": True}) if args.json else f"unloaded {args.name}")
+
+
+def cmd_plugins_reload(args: argparse.Namespace) -> None:
+    reply = _call(args.host, lambda s: s.ReloadPlugin(agent_pb2.ReloadPluginRequest(name=args.name), timeout=args.timeout))
+    doc = {**plugin_doc(reply.plugin), "duration_ms": reply.duration_ms}  # type: ignore[attr-defined]
+    print(dumps(doc) if args.json else f"reloaded {doc['name']} {doc['version']} (pid {doc['pid']}) in {doc['duration_ms']} ms")
+
+
+def cmd_logs(args: argparse.Namespace) -> None:
+    import json
+
+    request = agent_pb2.GetLogsRequest(tail=args.tail, level=args.level, plugin=args.plugin, follow=args.follow)
+
+    def stream(stub: agent_pb2_grpc.AgentServiceStub) -> None:
+        records = []
+        for r in stub.GetLogs(request, timeout=None if args.follow else 10):
+            doc = {"time_ms": r.time_ms, "level": r.level, "plugin": r.plugin, "logger": r.logger, "message": r.message}
+            if args.json and not args.follow:
+                records.append(doc)
+            elif args.json:
+                print(json.dumps(doc), flush=True)
+            else:
+                stamp = time.strftime("%H:%M:%S", time.localtime(r.time_ms / 1000))
+                where = f"[{r.plugin}] " if r.plugin else ""
+                print(f"{stamp} {r.level.upper():5} {where}{r.message}", flush=True)
+        if args.json and not args.follow:
+            print(dumps({"records": records}))
+
+    try:
+        _call(args.host, stream)
+    except KeyboardInterrupt:
+        pass
+
+
+# -- parsing -------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agenthost", description="Run an AI agent whose plugins are separate processes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the host in the foreground")
+    serve.add_argument("--listen", help="address to serve AgentService on: HOST:PORT or unix:///path")
+    serve.add_argument("--config", type=Path, help="TOML config file")
+    serve.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error", "fatal"])
+    serve.add_argument("--log-json", action="store_true", help="log JSON lines")
+    serve.set_defaults(func=cmd_serve)
+
+    def client(p: argparse.ArgumentParser, json_flag: bool = True) -> argparse.ArgumentParser:
+        p.add_argument("--host", default=default_address(), help="host address (default: $AGENTHOST_ADDR or 127.0.0.1:7531)")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print one JSON document")
+        return p
+
+    client(sub.add_parser("status", help="lifecycle state and every plugin's state")).set_defaults(func=cmd_status)
+    wait = client(sub.add_parser("wait", help="wait until the host is READY"), json_flag=False)
+    wait.add_argument("--timeout", type=float, default=30.0)
+    wait.set_defaults(func=cmd_wait)
+
+    logs = client(sub.add_parser("logs", help="recent host and plugin log records"))
+    logs.add_argument("--tail", type=int, default=100)
+    logs.add_argument("--level", default="", choices=["", "trace", "debug", "info", "warn", "error", "fatal"])
+    logs.add_argument("--plugin", default="")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.set_defaults(func=cmd_logs)
+
+    plugins = sub.add_parser("plugins", help="list, load, unload or reload plugins").add_subparsers(dest="action", required=True)
+    client(plugins.add_parser("list", help="loaded and installed plugins")).set_defaults(func=cmd_plugins_list)
+    for name, func, text in (("load", cmd_plugins_load, "start an installed plugin"),
+                             ("unload", cmd_plugins_unload, "stop a plugin"),
+                             ("reload", cmd_plugins_reload, "restart a plugin on its newly installed code without failing calls")):
+        p = client(plugins.add_parser(name, help=text))
+        p.add_argument("name")
+        p.add_argument("--timeout", type=float, default=60.0)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)

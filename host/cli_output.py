@@ -1,0 +1,72 @@
+"""How CLI commands print: a table for people, one JSON document with --json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agenthost.v1 import agent_pb2
+
+
+def lifecycle_name(value: int) -> str:
+    return agent_pb2.LifecycleState.Name(value).removeprefix("LIFECYCLE_STATE_")
+
+
+def plugin_state_name(value: int) -> str:
+    return agent_pb2.PluginState.Name(value).removeprefix("PLUGIN_STATE_").lower()
+
+
+def plugin_doc(plugin: agent_pb2.PluginStatus) -> dict[str, Any]:
+    c = plugin.components
+    return {
+        "name": plugin.name,
+        "version": plugin.version,
+        "state": plugin_state_name(plugin.state),
+        "pid": plugin.pid,
+        "restarts": plugin.restarts,
+        "reason": plugin.reason,
+        "transport": plugin.transport,
+        "address": plugin.address,
+        "components": {
+            "actions": list(c.actions),
+            "providers": list(c.providers),
+            "evaluators": list(c.evaluators),
+            "services": list(c.services),
+            "model_handlers": list(c.model_handlers),
+        },
+    }
+
+
+def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
+    return {
+        "agent_id": status.agent_id,
+        "agent_name": status.agent_name,
+        "state": lifecycle_name(status.state),
+        "version": status.version,
+        "uptime_ms": status.uptime_ms,
+        "plugins": [plugin_doc(p) for p in status.plugins],
+    }
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, indent=2)
+
+
+def plugin_table(plugins: list[dict[str, Any]]) -> str:
+    if not plugins:
+        return "no plugins"
+    rows = [("NAME", "VERSION", "STATE", "PID", "RESTARTS", "COMPONENTS")]
+    for p in plugins:
+        parts = [f"{len(v)} {k.replace('_', ' ')}" for k, v in p["components"].items() if v]
+        rows.append((p["name"], p["version"], p["state"], str(p["pid"] or "-"), str(p["restarts"]), ", ".join(parts) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
+    for p in plugins:
+        if p["reason"]:
+            lines.append(f"  {p['name']}: {p['reason']}")
+    return "\n".join(lines)
+
+
+def status_text(doc: dict[str, Any]) -> str:
+    head = f"agent {doc['agent_name']} ({doc['agent_id']})  state {doc['state']}  uptime {doc['uptime_ms'] / 1000:.0f}s"
+    return head + "\n" + plugin_table(doc["plugins"])

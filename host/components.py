@@ -1,0 +1,160 @@
+"""Calling plugin components by name: one round trip per plugin, protos only at this edge."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+from agenthost.v1 import plugin_pb2
+
+from plugin_sdk._convert import (
+    action_result_from_proto,
+    content_from_proto,
+    fill_struct,
+    memory_to_proto,
+    model_output_from_proto,
+    provider_result_from_proto,
+    state_to_proto,
+)
+from plugin_sdk._types import ActionResult, Content, Memory, ModelOutput, ProviderResult, State
+
+from .connection import PluginCallError, PluginConnection
+from .plugin_manager import PluginManager
+
+
+class UnknownComponentError(LookupError):
+    """No loaded plugin offers that component."""
+
+
+@dataclass(frozen=True)
+class ProviderOutcome:
+    """A provider's result, or the error that kept it from answering."""
+
+    name: str
+    plugin: str
+    result: ProviderResult | None
+    error: str = ""
+
+
+class Components:
+    """The host-side API for calling actions, providers, evaluators, models and events."""
+
+    def __init__(self, manager: PluginManager) -> None:
+        self.manager = manager
+
+    def _owner(self, kind: str, name: str) -> str:
+        owner = self.manager.registry.owner(kind, name)
+        if owner is None:
+            raise UnknownComponentError(f"no loaded plugin offers {kind} {name!r}")
+        return owner
+
+    def _connection(self, plugin: str) -> PluginConnection:
+        return self.manager.get(plugin).connection()
+
+    async def get_providers(self, names: list[str], message: Memory, state: State | None = None) -> list[ProviderOutcome]:
+        """Run providers by name, one GetProviders call per plugin, all plugins at once.
+
+        A provider whose plugin is down yields an outcome with `error` set; the rest still answer.
+        """
+        by_plugin: dict[str, list[str]] = {}
+        for name in names:
+            by_plugin.setdefault(self._owner("provider", name), []).append(name)
+        message_pb = memory_to_proto(message)
+        state_pb = state_to_proto(state or State())
+
+        async def ask(plugin: str, wanted: list[str]) -> list[ProviderOutcome]:
+            try:
+                reply = await self._connection(plugin).unary(
+                    "GetProviders", plugin_pb2.GetProvidersRequest(names=wanted, message=message_pb, state=state_pb)
+                )
+            except PluginCallError as exc:
+                return [ProviderOutcome(n, plugin, None, str(exc)) for n in wanted]
+            return [
+                ProviderOutcome(r.name, plugin, None if r.error else provider_result_from_proto(r), r.error)
+                for r in reply.results
+            ]
+
+        if len(by_plugin) == 1:
+            (plugin, wanted), = by_plugin.items()
+            outcomes = await ask(plugin, wanted)
+        else:
+            groups = await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items()))
+            outcomes = [o for group in groups for o in group]
+        order = {name: i for i, name in enumerate(names)}
+        return sorted(outcomes, key=lambda o: order[o.name])
+
+    async def validate_actions(self, names: list[str], message: Memory, state: State | None = None) -> dict[str, bool]:
+        """Which of the named actions apply to the message (a plugin that is down: none of its)."""
+        by_plugin: dict[str, list[str]] = {}
+        for name in names:
+            by_plugin.setdefault(self._owner("action", name), []).append(name)
+        message_pb, state_pb = memory_to_proto(message), state_to_proto(state or State())
+
+        async def ask(plugin: str, wanted: list[str]) -> dict[str, bool]:
+            try:
+                reply = await self._connection(plugin).unary(
+                    "ValidateActions", plugin_pb2.ValidateActionsRequest(names=wanted, message=message_pb, state=state_pb)
+                )
+            except PluginCallError:
+                return {n: False for n in wanted}
+            return {r.name: r.valid for r in reply.results}
+
+        merged: dict[str, bool] = {}
+        for part in await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items())):
+            merged.update(part)
+        return merged
+
+    async def invoke_action(
+        self, name: str, message: Memory, state: State | None = None, options: dict[str, Any] | None = None
+    ) -> AsyncIterator[Content | ActionResult]:
+        """Run an action: yields interim Content callbacks, then the ActionResult."""
+        request = plugin_pb2.InvokeActionRequest(name=name, message=memory_to_proto(message), state=state_to_proto(state or State()))
+        fill_struct(request.options, options or {})
+        connection = self._connection(self._owner("action", name))
+        async for event in connection.invoke_action(request):
+            if event.HasField("callback"):
+                yield content_from_proto(event.callback)
+            else:
+                yield action_result_from_proto(event.result)
+
+    async def run_evaluator(self, name: str, message: Memory, state: State | None = None, responses: list[Memory] | None = None) -> ActionResult:
+        request = plugin_pb2.RunEvaluatorRequest(
+            name=name, message=memory_to_proto(message), state=state_to_proto(state or State()),
+            responses=[memory_to_proto(m) for m in responses or []],
+        )
+        reply = await self._connection(self._owner("evaluator", name)).unary("RunEvaluator", request)
+        return action_result_from_proto(reply.result)
+
+    async def use_model(self, model_type: str, params: dict[str, Any]) -> ModelOutput:
+        """Call the highest-priority ready plugin serving `model_type`; fall back to the next."""
+        plugins = self.manager.registry.model_handlers(model_type)
+        if not plugins:
+            raise UnknownComponentError(f"no loaded plugin serves model type {model_type!r}")
+        request = plugin_pb2.UseModelRequest(model_type=model_type)
+        fill_struct(request.params, params)
+        last: PluginCallError | None = None
+        for plugin in plugins:
+            try:
+                reply = await self._connection(plugin).unary("UseModel", request)
+            except PluginCallError as exc:
+                last = exc
+                continue
+            return model_output_from_proto(reply, served_by=plugin)
+        assert last is not None
+        raise last
+
+    async def emit_event(self, event_type: str, payload: dict[str, Any], exclude: str = "") -> int:
+        """Deliver an event to every subscribed plugin but `exclude`; returns how many took it."""
+        request = plugin_pb2.HandleEventRequest(event_type=event_type)
+        fill_struct(request.payload, payload)
+        targets = [p for p in self.manager.registry.subscribers(event_type) if p != exclude]
+
+        async def deliver(plugin: str) -> bool:
+            try:
+                await self._connection(plugin).unary("HandleEvent", request)
+                return True
+            except PluginCallError:
+                return False
+
+        return sum(await asyncio.gather(*(deliver(p) for p in targets)))

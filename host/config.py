@@ -1,0 +1,128 @@
+"""Host configuration: a TOML file plus command-line overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ADDRESS = "127.0.0.1:7531"
+ADDRESS_ENV = "AGENTHOST_ADDR"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RemotePlugin:
+    """A plugin running elsewhere, reached over TCP with mutual TLS."""
+
+    name: str
+    address: str
+    ca_file: str
+    cert_file: str
+    key_file: str
+    server_name: str = ""
+
+
+@dataclass(frozen=True)
+class SupervisionConfig:
+    """How plugins are started, watched and restarted."""
+
+    start_timeout: float = 10.0
+    call_timeout: float = 30.0
+    health_interval: float = 2.0
+    health_timeout: float = 2.0
+    max_restarts: int = 5
+    restart_window: float = 60.0
+    backoff_initial: float = 0.2
+    backoff_max: float = 10.0
+    drain_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Everything the host needs to start."""
+
+    listen: str = DEFAULT_ADDRESS
+    data_dir: Path = Path(".agenthost")
+    character: Path | None = None
+    agent_id: str = ""
+    log_level: str = "info"
+    log_json: bool = False
+    allow: tuple[str, ...] | None = None
+    plugin_config: dict[str, dict[str, str]] = field(default_factory=dict)
+    remote: tuple[RemotePlugin, ...] = ()
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def default_address() -> str:
+    """The host address client commands use when --host is not given."""
+    return os.environ.get(ADDRESS_ENV, DEFAULT_ADDRESS)
+
+
+def load_config(path: Path | None, **overrides: Any) -> HostConfig:
+    """Read a TOML config file (optional) and apply non-None overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    base = Path(path).parent if path else Path.cwd()
+    try:
+        config = _from_dict(raw, base)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return replace(config, **changes) if changes else config
+
+
+def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
+    known = {f.name for f in fields(HostConfig)} | {"plugins"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
+    plugins = raw.get("plugins", {})
+    allow = plugins.get("allow")
+    if allow is not None and not (isinstance(allow, list) and all(isinstance(a, str) for a in allow)):
+        raise ValueError("plugins.allow must be a list of plugin names")
+    plugin_config = {
+        name: {str(k): str(v) for k, v in section.items()}
+        for name, section in plugins.get("config", {}).items()
+    }
+    remote = tuple(
+        RemotePlugin(
+            name=name,
+            address=entry["address"],
+            ca_file=str(base / entry["ca_file"]),
+            cert_file=str(base / entry["cert_file"]),
+            key_file=str(base / entry["key_file"]),
+            server_name=entry.get("server_name", ""),
+        )
+        for name, entry in plugins.get("remote", {}).items()
+    )
+    supervision = SupervisionConfig(**raw.get("supervision", {}))
+    kwargs: dict[str, Any] = {
+        "plugin_config": plugin_config,
+        "remote": remote,
+        "supervision": supervision,
+        "allow": tuple(allow) if allow is not None else None,
+        "settings": {str(k): str(v) for k, v in raw.get("settings", {}).items()},
+    }
+    for key in ("listen", "agent_id", "log_level"):
+        if key in raw:
+            kwargs[key] = str(raw[key])
+    if "log_json" in raw:
+        kwargs["log_json"] = bool(raw["log_json"])
+    if "data_dir" in raw:
+        kwargs["data_dir"] = base / raw["data_dir"]
+    if "character" in raw:
+        kwargs["character"] = base / raw["character"]
+    return HostConfig(**kwargs)

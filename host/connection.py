@@ -1,0 +1,139 @@
+"""A gRPC connection to one plugin instance: stubs, deadlines, in-flight tracking, fail-fast."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
+
+from .config import RemotePlugin
+
+
+class PluginCallError(RuntimeError):
+    """A call to a plugin that failed; the message names the plugin and the call."""
+
+    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PluginUnavailable(PluginCallError):
+    """The plugin cannot take calls now (crashed, restarting, failed or stopped)."""
+
+
+def _channel(target: str, remote: RemotePlugin | None) -> grpc.aio.Channel:
+    options = [("grpc.enable_retries", 0)]
+    if remote is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    with open(remote.ca_file, "rb") as ca, open(remote.cert_file, "rb") as cert, open(remote.key_file, "rb") as key:
+        credentials = grpc.ssl_channel_credentials(ca.read(), key.read(), cert.read())
+    if remote.server_name:
+        options.append(("grpc.ssl_target_name_override", remote.server_name))
+    return grpc.aio.secure_channel(target, credentials, options=options)
+
+
+class PluginConnection:
+    """Calls into one plugin instance.
+
+    Every call has a deadline; calls in flight when the instance is declared dead
+    are cancelled and fail at once with PluginUnavailable instead of hanging.
+    """
+
+    def __init__(self, plugin: str, target: str, call_timeout: float, remote: RemotePlugin | None = None) -> None:
+        self.plugin = plugin
+        self.target = target
+        self.call_timeout = call_timeout
+        self.channel = _channel(target, remote)
+        self.stub = plugin_pb2_grpc.PluginServiceStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.closed_reason = ""
+        self._calls: set[Any] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._calls)
+
+    def _track(self, call: Any) -> None:
+        self._calls.add(call)
+        self._idle.clear()
+
+    def _untrack(self, call: Any) -> None:
+        self._calls.discard(call)
+        if not self._calls:
+            self._idle.set()
+
+    def _error(self, method: str, exc: grpc.aio.AioRpcError) -> PluginCallError:
+        if self.closed_reason:
+            return PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason} during {method}")
+        code = exc.code()
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return PluginCallError(f"plugin {self.plugin!r} did not answer {method} within its deadline", code)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return PluginUnavailable(f"plugin {self.plugin!r} is unreachable during {method}: {exc.details()}")
+        return PluginCallError(f"plugin {self.plugin!r} {method} failed: {exc.details()}", code)
+
+    async def unary(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        """Call a unary PluginService method by name."""
+        if self.closed_reason:
+            raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason}")
+        call = getattr(self.stub, method)(request, timeout=timeout or self.call_timeout)
+        self._track(call)
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            raise self._error(method, exc) from None
+        except asyncio.CancelledError:
+            if self.closed_reason:
+                raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason} during {method}") from None
+            raise
+        finally:
+            self._untrack(call)
+
+    async def invoke_action(self, request: plugin_pb2.InvokeActionRequest, timeout: float | None = None) -> AsyncIterator[plugin_pb2.InvokeActionResponse]:
+        """Stream an action's callbacks and result."""
+        if self.closed_reason:
+            raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason}")
+        call = self.stub.InvokeAction(request, timeout=timeout or self.call_timeout)
+        self._track(call)
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as exc:
+            raise self._error("InvokeAction", exc) from None
+        except asyncio.CancelledError:
+            if self.closed_reason:
+                raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason} during InvokeAction") from None
+            raise
+        finally:
+            self._untrack(call)
+
+    async def check_health(self, timeout: float) -> bool:
+        """True when the plugin answers SERVING in time."""
+        try:
+            reply = await self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.aio.AioRpcError:
+            return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no call is in flight; False when `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def abort(self, reason: str) -> None:
+        """Declare the instance dead: cancel calls in flight and refuse new ones."""
+        self.closed_reason = reason
+        for call in list(self._calls):
+            call.cancel()
+
+    async def close(self) -> None:
+        await self.channel.close()

@@ -1,0 +1,164 @@
+"""The host: lifecycle (create, initialize, load character, load plugins, start services,
+ready, stop, clean up) and the gRPC servers around it."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, runtime_pb2, runtime_pb2_grpc
+
+from . import __version__
+from .agent_service import AgentServicer, plugin_status
+from .character import Character, load_character
+from .components import Components
+from .config import HostConfig
+from .discovery import Discovery
+from .instance import LaunchContext
+from .logs import LogBuffer
+from .plugin_manager import PluginManager
+from .runtime_service import RuntimeServicer
+from .sockets import make_socket_dir
+from .store import SQLiteStore, Store
+from .tokens import TokenBook
+
+log = logging.getLogger("host")
+
+
+class Lifecycle(enum.Enum):
+    CREATED = agent_pb2.LIFECYCLE_STATE_CREATED
+    INITIALIZING = agent_pb2.LIFECYCLE_STATE_INITIALIZING
+    LOADING_CHARACTER = agent_pb2.LIFECYCLE_STATE_LOADING_CHARACTER
+    LOADING_PLUGINS = agent_pb2.LIFECYCLE_STATE_LOADING_PLUGINS
+    STARTING_SERVICES = agent_pb2.LIFECYCLE_STATE_STARTING_SERVICES
+    READY = agent_pb2.LIFECYCLE_STATE_READY
+    STOPPING = agent_pb2.LIFECYCLE_STATE_STOPPING
+    STOPPED = agent_pb2.LIFECYCLE_STATE_STOPPED
+
+
+def unix_path(address: str) -> str | None:
+    """The socket path of a 'unix:///path' or 'unix:path' address, else None."""
+    if address.startswith("unix://"):
+        return address[len("unix://"):]
+    if address.startswith("unix:"):
+        return address[len("unix:"):]
+    return None
+
+
+class Host:
+    """One agent's host process."""
+
+    def __init__(self, config: HostConfig, log_buffer: LogBuffer | None = None) -> None:
+        self.config = config
+        self.log_buffer = log_buffer or LogBuffer()
+        self.lifecycle = Lifecycle.CREATED
+        self.character: Character | None = None
+        self.agent_id = config.agent_id
+        self.address = ""
+        self.started_at = time.monotonic()
+        self.tokens = TokenBook()
+        self.socket_dir: Path | None = None
+        self.store: Store | None = None
+        self.plugins: PluginManager | None = None  # type: ignore[assignment]
+        self.components: Components | None = None  # type: ignore[assignment]
+        self._server: grpc.aio.Server | None = None
+        self.load_errors: list[str] = []
+
+    async def start(self) -> None:
+        """Run the lifecycle up to READY. Plugins that fail to start are reported, not fatal."""
+        self.lifecycle = Lifecycle.INITIALIZING
+        self.socket_dir = make_socket_dir()
+        self.lifecycle = Lifecycle.LOADING_CHARACTER
+        self.character = load_character(self.config.character)
+        self.agent_id = self.config.agent_id or self.character.agent_id
+        self.store = await SQLiteStore.open(self.config.data_dir / "agenthost.db")
+        private_socket = self.socket_dir / "host.sock"
+        ctx = LaunchContext(
+            socket_dir=self.socket_dir,
+            supervision=self.config.supervision,
+            runtime_address=f"unix://{private_socket}",
+            public_address=self.config.listen,
+            agent_id=self.agent_id,
+            agent_name=self.character.name,
+            plugin_config=self.config.plugin_config,
+            issue_token=self.tokens.issue,
+            revoke_token=self.tokens.revoke,
+            check_components=lambda name, manifest: None,
+        )
+        self.plugins = PluginManager(ctx, Discovery(self.config.allow), self.config.remote)
+        self.components = Components(self.plugins)
+        await self._start_server(private_socket)
+        self.lifecycle = Lifecycle.LOADING_PLUGINS
+        self.load_errors = await self.plugins.load_all()
+        for error in self.load_errors:
+            log.error("%s", error)
+        self.lifecycle = Lifecycle.STARTING_SERVICES  # services start as each plugin initialises
+        self.lifecycle = Lifecycle.READY
+        log.info("agent %s (%s) %s on %s with %d plugin(s)", self.character.name, self.agent_id,
+                 "ready" if self.plugins.all_ready() else "degraded", self.address, len(self.plugins.plugins))
+
+    async def _start_server(self, private_socket: Path) -> None:
+        assert self.store is not None and self.character is not None
+        server = grpc.aio.server()
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self), server)
+        settings = {**self.character.settings, **self.config.settings}
+        runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(
+            RuntimeServicer(self.tokens, self.store, self.components, self.agent_id, settings, self.config.plugin_config), server
+        )
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        names = (agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+                 runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name)
+        reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        port = server.add_insecure_port(self.config.listen)
+        if port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        server.add_insecure_port(f"unix://{private_socket}")
+        await server.start()
+        for name in ("", *names):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        listen = self.config.listen
+        self.address = listen if listen.startswith("unix:") else f"{listen.rsplit(':', 1)[0]}:{port}"
+
+    def state(self) -> int:
+        if self.lifecycle is Lifecycle.READY and self.plugins is not None and not self.plugins.all_ready():
+            return agent_pb2.LIFECYCLE_STATE_DEGRADED
+        return self.lifecycle.value
+
+    def status(self) -> agent_pb2.GetStatusResponse:
+        plugins = [] if self.plugins is None else [plugin_status(self.plugins.info(p)) for _, p in sorted(self.plugins.plugins.items())]
+        return agent_pb2.GetStatusResponse(
+            agent_id=self.agent_id,
+            agent_name=self.character.name if self.character else "",
+            state=self.state(),
+            plugins=plugins,
+            uptime_ms=int((time.monotonic() - self.started_at) * 1000),
+            version=__version__,
+        )
+
+    async def stop(self) -> None:
+        """Stop services and plugins, close the servers and the store, remove sockets."""
+        if self.lifecycle in (Lifecycle.STOPPING, Lifecycle.STOPPED):
+            return
+        self.lifecycle = Lifecycle.STOPPING
+        if self.plugins is not None:
+            await self.plugins.stop_all()
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+        if self.store is not None:
+            await self.store.close()
+        if self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+        socket_path = unix_path(self.config.listen)
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
+        self.lifecycle = Lifecycle.STOPPED
+        log.info("host stopped")

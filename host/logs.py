@@ -1,0 +1,146 @@
+"""Structured logging: six levels, text or JSON lines, and a ring buffer the API serves."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+
+LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "error": logging.ERROR, "fatal": logging.CRITICAL}
+NAMES = {number: name for name, number in LEVELS.items()}
+
+
+def level_number(name: str) -> int:
+    """The logging level for one of trace, debug, info, warn, error, fatal."""
+    try:
+        return LEVELS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown log level {name!r}; use one of {', '.join(LEVELS)}") from None
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One log record as the API serves it."""
+
+    time_ms: int
+    level: str
+    message: str
+    logger: str
+    plugin: str = ""
+    agent_id: str = ""
+
+
+def _to_record(record: logging.LogRecord) -> LogRecord:
+    message = record.getMessage()
+    if record.exc_info and record.exc_info[0] is not None:
+        message += "\n" + logging.Formatter().formatException(record.exc_info)
+    return LogRecord(
+        time_ms=int(record.created * 1000),
+        level=NAMES.get(record.levelno, record.levelname.lower()),
+        message=message,
+        logger=record.name,
+        plugin=getattr(record, "plugin", ""),
+        agent_id=getattr(record, "agent_id", ""),
+    )
+
+
+class _AgentIdFilter(logging.Filter):
+    """Stamps every record with the host's agent id."""
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__()
+        self.agent_id = agent_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "agent_id", ""):
+            record.agent_id = self.agent_id
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(asdict(_to_record(record)))
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines: time, level, [plugin], message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        r = _to_record(record)
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        where = f"[{r.plugin}] " if r.plugin else ""
+        return f"{stamp} {r.level.upper():5} {where}{r.message}"
+
+
+class LogBuffer(logging.Handler):
+    """Keeps the most recent records and feeds followers (GetLogs with follow)."""
+
+    def __init__(self, capacity: int = 5000) -> None:
+        super().__init__(level=TRACE)
+        self.records: collections.deque[LogRecord] = collections.deque(maxlen=capacity)
+        self._followers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[LogRecord]]] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        entry = _to_record(record)
+        self.records.append(entry)
+        for loop, queue in list(self._followers):
+            loop.call_soon_threadsafe(queue.put_nowait, entry)
+
+    def tail(self, count: int, min_level: int = TRACE, plugin: str = "") -> list[LogRecord]:
+        """The last `count` records at or above `min_level`, optionally of one plugin."""
+        picked = [r for r in self.records if LEVELS.get(r.level, 0) >= min_level and (not plugin or r.plugin == plugin)]
+        return picked[-count:]
+
+    def follow(self) -> "_Follower":
+        """A context manager yielding a queue of new records."""
+        return _Follower(self)
+
+
+class _Follower:
+    def __init__(self, buffer: LogBuffer) -> None:
+        self._buffer = buffer
+        self._key: tuple[asyncio.AbstractEventLoop, asyncio.Queue[LogRecord]] | None = None
+
+    def __enter__(self) -> asyncio.Queue[LogRecord]:
+        queue: asyncio.Queue[LogRecord] = asyncio.Queue(maxsize=10000)
+        self._key = (asyncio.get_running_loop(), queue)
+        self._buffer._followers.add(self._key)
+        return queue
+
+    def __exit__(self, *exc: object) -> None:
+        if self._key is not None:
+            self._buffer._followers.discard(self._key)
+
+
+def setup_logging(level: str, as_json: bool, agent_id: str) -> LogBuffer:
+    """Configure the root logger for the host process; returns the buffer the API reads."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level_number(level))
+    console.setFormatter(JsonFormatter() if as_json else TextFormatter())
+    buffer = LogBuffer()
+    agent_filter = _AgentIdFilter(agent_id)
+    for handler in (console, buffer):
+        handler.addFilter(agent_filter)
+        root.addHandler(handler)
+    root.setLevel(TRACE)
+    for noisy in ("asyncio", "aiosqlite", "grpc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return buffer
+
+
+def plugin_logger(plugin: str) -> logging.LoggerAdapter[logging.Logger]:
+    """A logger whose records carry the plugin's name."""
+    return logging.LoggerAdapter(logging.getLogger(f"plugin.{plugin}"), {"plugin": plugin})

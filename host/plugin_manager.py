@@ -1,0 +1,153 @@
+"""Loads, unloads and reloads plugins while the host runs, and keeps the registry in step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from plugin_sdk._spec import PluginSpec
+
+from .config import RemotePlugin
+from .discovery import Discovery, DiscoveryError
+from .instance import LaunchContext
+from .registry import Registry
+from .supervisor import ManagedPlugin, PluginState
+
+log = logging.getLogger("host.plugins")
+
+
+class PluginNotFound(LookupError):
+    """No plugin by that name (installed, allowed or loaded, as the message says)."""
+
+
+class PluginConflict(RuntimeError):
+    """The operation does not fit the plugin's current state."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A plugin as status reports it."""
+
+    name: str
+    version: str
+    state: str
+    pid: int
+    restarts: int
+    reason: str
+    transport: str
+    address: str
+    components: dict[str, list[str]]
+
+
+class PluginManager:
+    """The host's plugins by name."""
+
+    def __init__(self, ctx: LaunchContext, discovery: Discovery, remote: tuple[RemotePlugin, ...] = ()) -> None:
+        self.ctx = ctx
+        self.discovery = discovery
+        self.registry = Registry()
+        self.plugins: dict[str, ManagedPlugin] = {}
+        self.remote = {r.name: r for r in remote}
+        self._lock = asyncio.Lock()
+        ctx.check_components = self.registry.check
+
+    def _target(self, name: str) -> PluginSpec | RemotePlugin:
+        if name in self.remote:
+            return self.remote[name]
+        try:
+            return self.discovery.spec(name)
+        except DiscoveryError as exc:
+            raise PluginNotFound(str(exc)) from None
+
+    def get(self, name: str) -> ManagedPlugin:
+        plugin = self.plugins.get(name)
+        if plugin is None:
+            loaded = ", ".join(sorted(self.plugins)) or "none"
+            raise PluginNotFound(f"no loaded plugin named {name!r} (loaded: {loaded})")
+        return plugin
+
+    async def load_all(self) -> list[str]:
+        """Load every discovered (allowed) and remote plugin; return one error line per failure."""
+        targets: dict[str, PluginSpec | RemotePlugin] = {**self.discovery.specs(), **self.remote}
+        results = await asyncio.gather(*(self._start(t) for t in targets.values()), return_exceptions=True)
+        return [str(r) for r in results if isinstance(r, BaseException)]
+
+    async def load(self, name: str) -> ManagedPlugin:
+        """Start an installed plugin; PluginNotFound or the start error when it cannot."""
+        async with self._lock:
+            existing = self.plugins.get(name)
+            if existing is not None and existing.state is not PluginState.FAILED:
+                raise PluginConflict(f"plugin {name!r} is already loaded ({existing.state.value}); use reload")
+            return await self._start(self._target(name))
+
+    async def _start(self, target: PluginSpec | RemotePlugin) -> ManagedPlugin:
+        old = self.plugins.get(target.name)
+        if old is not None:
+            await old.stop()
+        plugin = ManagedPlugin(self.ctx, target)
+        self.plugins[target.name] = plugin
+        await plugin.start()
+        assert plugin.instance is not None
+        self.registry.register(plugin.name, plugin.instance.manifest)
+        return plugin
+
+    async def unload(self, name: str) -> None:
+        """Stop a plugin and remove its components."""
+        async with self._lock:
+            plugin = self.get(name)
+            self.registry.unregister(name)
+            del self.plugins[name]
+        await plugin.stop()
+        log.info("plugin %s unloaded", name)
+
+    async def reload(self, name: str) -> tuple[ManagedPlugin, float]:
+        """Start the plugin's new version, switch calls to it, drain the old; returns seconds taken."""
+        started = time.monotonic()
+        plugin = self.get(name)
+        target = self._target(name)
+        if plugin.state is PluginState.FAILED:
+            async with self._lock:
+                return await self._start(target), time.monotonic() - started
+        instance = await plugin.reload(target)
+        self.registry.register(name, instance.manifest)
+        return plugin, time.monotonic() - started
+
+    async def stop_all(self) -> None:
+        """Stop every plugin, in reverse priority order."""
+        plugins = sorted(self.plugins.values(), key=lambda p: p.instance.manifest.priority if p.instance else 0)
+        await asyncio.gather(*(p.stop() for p in plugins), return_exceptions=True)
+        self.plugins.clear()
+
+    def info(self, plugin: ManagedPlugin) -> PluginInfo:
+        instance = plugin.instance
+        manifest = instance.manifest if instance else self.registry.manifests.get(plugin.name)
+        components: dict[str, list[str]] = {"actions": [], "providers": [], "evaluators": [], "services": [], "model_handlers": []}
+        if manifest is not None:
+            components = {
+                "actions": [a.name for a in manifest.actions],
+                "providers": [p.name for p in manifest.providers],
+                "evaluators": [e.name for e in manifest.evaluators],
+                "services": [s.name for s in manifest.services],
+                "model_handlers": [m.model_type for m in manifest.model_handlers],
+            }
+        remote = isinstance(plugin.target, RemotePlugin)
+        return PluginInfo(
+            name=plugin.name,
+            version=plugin.version,
+            state=plugin.state.value,
+            pid=instance.pid if instance else 0,
+            restarts=plugin.restarts,
+            reason=plugin.reason,
+            transport="tcp" if remote else "unix",
+            address=instance.connection.target if instance else "",
+            components=components,
+        )
+
+    def available(self) -> list[PluginSpec]:
+        """Installed, allowed plugins that are not loaded."""
+        return [spec for name, spec in sorted(self.discovery.specs().items()) if name not in self.plugins]
+
+    def all_ready(self) -> bool:
+        return all(p.state is PluginState.READY for p in self.plugins.values())

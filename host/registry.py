@@ -1,0 +1,77 @@
+"""Which plugin owns each component name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agenthost.v1 import plugin_pb2
+
+KINDS = ("action", "provider", "evaluator", "service", "model handler")
+
+
+class DuplicateComponent(ValueError):
+    """Two plugins declare a component of the same kind and name."""
+
+
+def _names(manifest: plugin_pb2.PluginManifest) -> dict[str, list[str]]:
+    return {
+        "action": [a.name for a in manifest.actions],
+        "provider": [p.name for p in manifest.providers],
+        "evaluator": [e.name for e in manifest.evaluators],
+        "service": [s.name for s in manifest.services],
+        "model handler": [m.model_type for m in manifest.model_handlers],
+    }
+
+
+@dataclass
+class Registry:
+    """Component names per kind, each owned by one plugin. Model handlers of one
+    type may come from several plugins; the highest priority serves."""
+
+    owners: dict[str, dict[str, str]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
+    manifests: dict[str, plugin_pb2.PluginManifest] = field(default_factory=dict)
+
+    def check(self, plugin: str, manifest: plugin_pb2.PluginManifest) -> None:
+        """Raise DuplicateComponent if `manifest` clashes with another plugin's components."""
+        for kind, names in _names(manifest).items():
+            if kind == "model handler":
+                continue
+            for name in names:
+                owner = self.owners[kind].get(name)
+                if owner is not None and owner != plugin:
+                    raise DuplicateComponent(
+                        f"{kind} {name!r} is declared by both plugin {owner!r} and plugin {plugin!r}"
+                    )
+
+    def register(self, plugin: str, manifest: plugin_pb2.PluginManifest) -> None:
+        """Add (or replace) a plugin's components."""
+        self.check(plugin, manifest)
+        self.unregister(plugin)
+        for kind, names in _names(manifest).items():
+            if kind != "model handler":
+                for name in names:
+                    self.owners[kind][name] = plugin
+        self.manifests[plugin] = manifest
+
+    def unregister(self, plugin: str) -> None:
+        for table in self.owners.values():
+            for name in [n for n, owner in table.items() if owner == plugin]:
+                del table[name]
+        self.manifests.pop(plugin, None)
+
+    def owner(self, kind: str, name: str) -> str | None:
+        return self.owners[kind].get(name)
+
+    def providers(self) -> list[tuple[str, plugin_pb2.ProviderSpec]]:
+        """(plugin, spec) for every provider, in position order."""
+        found = [(plugin, p) for plugin, m in self.manifests.items() for p in m.providers]
+        return sorted(found, key=lambda item: (item[1].position, item[1].name))
+
+    def model_handlers(self, model_type: str) -> list[str]:
+        """Plugins serving `model_type`, highest priority first."""
+        found = [(h.priority, plugin) for plugin, m in self.manifests.items()
+                 for h in m.model_handlers if h.model_type == model_type]
+        return [plugin for _, plugin in sorted(found, key=lambda item: -item[0])]
+
+    def subscribers(self, event_type: str) -> list[str]:
+        return [plugin for plugin, m in self.manifests.items() if event_type in m.events]

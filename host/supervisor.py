@@ -1,0 +1,218 @@
+"""Keeps one plugin running: watches its process and health, restarts it with backoff,
+gives up after too many failures, and reloads it without failing calls in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+import time
+
+import tenacity
+
+from plugin_sdk._spec import PluginSpec
+
+from .config import RemotePlugin
+from .connection import PluginConnection, PluginUnavailable
+from .instance import LaunchContext, PluginInstance, launch
+
+log = logging.getLogger("host.supervisor")
+
+
+class PluginState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class _InstanceDied(Exception):
+    """The current instance stopped serving; the message says how."""
+
+
+class _StableRunEnded(Exception):
+    """The instance died after running longer than the restart window: restart with fresh backoff."""
+
+
+class ManagedPlugin:
+    """One plugin under supervision."""
+
+    def __init__(self, ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> None:
+        self.ctx = ctx
+        self.target = target
+        self.name = target.name
+        self.state = PluginState.STARTING
+        self.reason = ""
+        self.restarts = 0
+        self.instance: PluginInstance | None = None
+        self._failures: collections.deque[float] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._switched = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    @property
+    def version(self) -> str:
+        if self.instance is not None:
+            return self.instance.manifest.version
+        return getattr(self.target, "version", "")
+
+    def connection(self) -> PluginConnection:
+        """The connection to call now; PluginUnavailable says why there is none."""
+        instance = self.instance
+        if self.state is not PluginState.READY or instance is None:
+            why = f": {self.reason}" if self.reason else ""
+            raise PluginUnavailable(f"plugin {self.name!r} is {self.state.value}{why}")
+        return instance.connection
+
+    async def start(self) -> None:
+        """Launch the first instance and start supervising; raises if it cannot start."""
+        try:
+            instance = await launch(self.ctx, self.target)
+        except Exception as exc:
+            self.state, self.reason = PluginState.FAILED, str(exc)
+            raise
+        self._activate(instance)
+        self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
+
+    def _activate(self, instance: PluginInstance) -> None:
+        self.instance = instance
+        self.state, self.reason = PluginState.READY, ""
+        log.info("plugin %s %s ready (pid %s)", self.name, instance.manifest.version, instance.pid or "remote")
+
+    async def reload(self, target: PluginSpec | RemotePlugin) -> PluginInstance:
+        """Start a new instance, switch calls to it, then drain and stop the old one."""
+        async with self._lock:
+            new = await launch(self.ctx, target)
+            old = self.instance
+            self.target = target
+            if old is not None:
+                old.retiring = True
+            self._activate(new)
+            self._switched.set()
+            if self._task is None or self._task.done():
+                self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
+        if old is not None:
+            if not await old.connection.drain(self.ctx.supervision.drain_timeout):
+                log.warning("plugin %s: %d call(s) still running on the old instance after %.0fs; stopping it",
+                            self.name, old.connection.in_flight, self.ctx.supervision.drain_timeout)
+            await old.stop(self.ctx)
+        return new
+
+    async def stop(self) -> None:
+        """Stop supervising and stop the plugin gracefully."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.state = PluginState.STOPPED
+        instance, self.instance = self.instance, None
+        if instance is not None:
+            await instance.stop(self.ctx)
+
+    # -- supervision -------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        cfg = self.ctx.supervision
+        while True:
+            retrying = tenacity.AsyncRetrying(
+                retry=tenacity.retry_if_exception_type(_InstanceDied),
+                wait=tenacity.wait_exponential_jitter(initial=cfg.backoff_initial, max=cfg.backoff_max, jitter=cfg.backoff_initial),
+                stop=self._too_many_failures,
+                before_sleep=self._before_restart,
+                reraise=True,
+            )
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        await self._run_until_death()
+            except _StableRunEnded:
+                continue
+            except _InstanceDied as exc:
+                self.state = PluginState.FAILED
+                self.reason = f"gave up after {len(self._failures)} failures in {cfg.restart_window:g}s; last: {exc}"
+                self.instance = None
+                log.error("plugin %s failed: %s", self.name, self.reason)
+                return
+
+    async def _run_until_death(self) -> None:
+        """Run the current instance (launching one if needed) until it dies; raise how it died."""
+        if self.instance is None:
+            self.state = PluginState.RESTARTING
+            try:
+                instance = await launch(self.ctx, self.target)
+            except Exception as exc:
+                self._record_failure()
+                raise _InstanceDied(str(exc)) from None
+            self.restarts += 1
+            self._activate(instance)
+        instance = self.instance
+        assert instance is not None
+        started = time.monotonic()
+        how = await self._watch(instance)
+        if instance is not self.instance:
+            return await self._run_until_death()  # a reload replaced it; watch the new one
+        instance.connection.abort(how)
+        self.instance = None
+        self.state, self.reason = PluginState.RESTARTING, how
+        log.warning("plugin %s %s; restarting", self.name, how)
+        if instance.process is not None:
+            await instance.process.stop(grace=1.0)
+        self.ctx.revoke_token(instance.token)
+        await instance.connection.close()
+        self._record_failure()
+        if time.monotonic() - started > self.ctx.supervision.restart_window:
+            raise _StableRunEnded(how)
+        raise _InstanceDied(how)
+
+    async def _watch(self, instance: PluginInstance) -> str:
+        """Wait until the instance exits, stops answering health checks, or is replaced."""
+        self._switched.clear()
+        waits = [asyncio.create_task(self._health_loop(instance)), asyncio.create_task(self._switched.wait())]
+        if instance.process is not None:
+            waits.append(asyncio.create_task(instance.process.wait()))
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        finished = done.pop()
+        if finished is waits[1]:
+            return "was replaced"
+        if instance.process is not None and instance.process.returncode is not None:
+            return _describe_exit(instance.process.returncode)
+        return finished.result()
+
+    async def _health_loop(self, instance: PluginInstance) -> str:
+        cfg = self.ctx.supervision
+        misses = 0
+        while True:
+            await asyncio.sleep(cfg.health_interval)
+            if await instance.connection.check_health(cfg.health_timeout):
+                misses = 0
+                continue
+            misses += 1
+            if misses >= 2:
+                if instance.process is not None:
+                    instance.process.kill()
+                return f"failed {misses} health checks"
+
+    def _record_failure(self) -> None:
+        now = time.monotonic()
+        self._failures.append(now)
+        while self._failures and now - self._failures[0] > self.ctx.supervision.restart_window:
+            self._failures.popleft()
+
+    def _too_many_failures(self, retry_state: tenacity.RetryCallState) -> bool:
+        return len(self._failures) >= self.ctx.supervision.max_restarts
+
+    async def _before_restart(self, retry_state: tenacity.RetryCallState) -> None:
+        delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        log.info("plugin %s: restart in %.2fs (failure %d of %d allowed in %gs)", self.name, delay,
+                 len(self._failures), self.ctx.supervision.max_restarts, self.ctx.supervision.restart_window)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"was killed by signal {-code}"
+    return f"exited with code {code}"

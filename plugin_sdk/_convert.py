@@ -1,0 +1,154 @@
+"""Conversion between the SDK's dataclasses and the agenthost.v1 protos."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from agenthost.v1 import plugin_pb2, types_pb2
+
+from ._types import ActionResult, Attachment, Content, Entity, Memory, ModelOutput, ProviderResult, State
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain Python values (numbers come back as floats, as JSON does)."""
+    return {key: _value_to_python(value) for key, value in struct.fields.items()}
+
+
+def _value_to_python(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_value_to_python(v) for v in value.list_value.values]
+    if kind == "null_value" or kind is None:
+        return None
+    return getattr(value, kind)
+
+
+def fill_struct(struct: struct_pb2.Struct, values: dict[str, Any]) -> None:
+    """Copy a JSON-like dict into a Struct field; raise TypeError naming a bad value."""
+    if values:
+        try:
+            struct.update(values)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"value is not JSON-like (str, number, bool, None, list, dict): {exc}") from exc
+
+
+def content_to_proto(content: Content) -> types_pb2.Content:
+    msg = types_pb2.Content(
+        text=content.text,
+        actions=content.actions,
+        source=content.source,
+        thought=content.thought,
+        attachments=[types_pb2.Attachment(**vars(a)) for a in content.attachments],
+    )
+    fill_struct(msg.extra, content.extra)
+    return msg
+
+
+def content_from_proto(msg: types_pb2.Content) -> Content:
+    return Content(
+        text=msg.text,
+        actions=list(msg.actions),
+        source=msg.source,
+        thought=msg.thought,
+        attachments=[
+            Attachment(a.id, a.url, a.content_type, a.title, a.description, a.text) for a in msg.attachments
+        ],
+        extra=struct_to_dict(msg.extra),
+    )
+
+
+def memory_to_proto(memory: Memory) -> types_pb2.Memory:
+    msg = types_pb2.Memory(
+        id=memory.id,
+        entity_id=memory.entity_id,
+        agent_id=memory.agent_id,
+        room_id=memory.room_id,
+        world_id=memory.world_id,
+        content=content_to_proto(memory.content),
+        created_at_ms=memory.created_at_ms,
+        table_name=memory.table_name,
+    )
+    fill_struct(msg.metadata, memory.metadata)
+    return msg
+
+
+def memory_from_proto(msg: types_pb2.Memory) -> Memory:
+    return Memory(
+        id=msg.id,
+        entity_id=msg.entity_id,
+        agent_id=msg.agent_id,
+        room_id=msg.room_id,
+        world_id=msg.world_id,
+        content=content_from_proto(msg.content),
+        created_at_ms=msg.created_at_ms,
+        table_name=msg.table_name,
+        metadata=struct_to_dict(msg.metadata),
+    )
+
+
+def state_to_proto(state: State) -> types_pb2.State:
+    msg = types_pb2.State(text=state.text)
+    fill_struct(msg.values, state.values)
+    fill_struct(msg.data, state.data)
+    return msg
+
+
+def state_from_proto(msg: types_pb2.State) -> State:
+    return State(values=struct_to_dict(msg.values), data=struct_to_dict(msg.data), text=msg.text)
+
+
+def entity_to_proto(entity: Entity) -> types_pb2.Entity:
+    msg = types_pb2.Entity(id=entity.id, agent_id=entity.agent_id, names=entity.names)
+    fill_struct(msg.metadata, entity.metadata)
+    return msg
+
+
+def entity_from_proto(msg: types_pb2.Entity) -> Entity:
+    return Entity(id=msg.id, agent_id=msg.agent_id, names=list(msg.names), metadata=struct_to_dict(msg.metadata))
+
+
+def provider_result_to_proto(name: str, result: ProviderResult) -> plugin_pb2.ProviderResult:
+    msg = plugin_pb2.ProviderResult(name=name, text=result.text)
+    fill_struct(msg.values, result.values)
+    fill_struct(msg.data, result.data)
+    return msg
+
+
+def provider_result_from_proto(msg: plugin_pb2.ProviderResult) -> ProviderResult:
+    return ProviderResult(text=msg.text, values=struct_to_dict(msg.values), data=struct_to_dict(msg.data))
+
+
+def action_result_to_proto(result: ActionResult) -> types_pb2.ActionResult:
+    msg = types_pb2.ActionResult(success=result.success, text=result.text, error=result.error)
+    fill_struct(msg.values, result.values)
+    fill_struct(msg.data, result.data)
+    return msg
+
+
+def action_result_from_proto(msg: types_pb2.ActionResult) -> ActionResult:
+    return ActionResult(
+        success=msg.success,
+        text=msg.text,
+        values=struct_to_dict(msg.values),
+        data=struct_to_dict(msg.data),
+        error=msg.error,
+    )
+
+
+def model_output_from_proto(msg: Any, served_by: str = "") -> ModelOutput:
+    """From a UseModelResponse or RuntimeServiceUseModelResponse."""
+    return ModelOutput(
+        text=msg.text,
+        embedding=list(msg.embedding),
+        data=struct_to_dict(msg.data),
+        served_by=getattr(msg, "served_by", "") or served_by,
+    )
+
+
+def model_output_to_fields(output: ModelOutput) -> dict[str, Any]:
+    """Keyword fields for building either model response proto (data filled separately)."""
+    return {"text": output.text, "embedding": output.embedding}

@@ -1,0 +1,88 @@
+"""The host client: a plugin's way back into the host (RuntimeService)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import grpc
+
+from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
+
+from ._convert import entity_from_proto, entity_to_proto, fill_struct, memory_from_proto, memory_to_proto, model_output_from_proto
+from ._protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
+from ._types import Entity, Memory, ModelOutput
+
+
+class HostClient(Protocol):
+    """What a plugin can ask of the host. `GrpcHostClient` talks to a real host;
+    `plugin_sdk.testing.FakeHost` stands in for one in unit tests."""
+
+    async def create_memory(self, memory: Memory) -> Memory: ...
+    async def get_memories(self, room_id: str, table_name: str = "messages", count: int = 20) -> list[Memory]: ...
+    async def get_entity(self, entity_id: str) -> Entity | None: ...
+    async def upsert_entity(self, entity: Entity) -> Entity: ...
+    async def get_setting(self, key: str) -> str | None: ...
+    async def use_model(self, model_type: str, **params: Any) -> ModelOutput: ...
+    async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int: ...
+
+
+class GrpcHostClient:
+    """HostClient over the host's RuntimeService, authenticated with this process's token."""
+
+    def __init__(self, address: str, plugin: str, token: str, timeout: float = 30.0) -> None:
+        self._channel = grpc.aio.insecure_channel(address)
+        self._stub = runtime_pb2_grpc.RuntimeServiceStub(self._channel)
+        self._metadata = ((AUTH_METADATA_KEY, AUTH_SCHEME + token), (PLUGIN_METADATA_KEY, plugin))
+        self._timeout = timeout
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def create_memory(self, memory: Memory) -> Memory:
+        reply = await self._stub.CreateMemory(
+            runtime_pb2.CreateMemoryRequest(memory=memory_to_proto(memory)),
+            metadata=self._metadata, timeout=self._timeout,
+        )
+        return memory_from_proto(reply.memory)
+
+    async def get_memories(self, room_id: str, table_name: str = "messages", count: int = 20) -> list[Memory]:
+        reply = await self._stub.GetMemories(
+            runtime_pb2.GetMemoriesRequest(room_id=room_id, table_name=table_name, count=count),
+            metadata=self._metadata, timeout=self._timeout,
+        )
+        return [memory_from_proto(m) for m in reply.memories]
+
+    async def get_entity(self, entity_id: str) -> Entity | None:
+        try:
+            reply = await self._stub.GetEntity(
+                runtime_pb2.GetEntityRequest(id=entity_id), metadata=self._metadata, timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return entity_from_proto(reply.entity)
+
+    async def upsert_entity(self, entity: Entity) -> Entity:
+        reply = await self._stub.UpsertEntity(
+            runtime_pb2.UpsertEntityRequest(entity=entity_to_proto(entity)), metadata=self._metadata, timeout=self._timeout
+        )
+        return entity_from_proto(reply.entity)
+
+    async def get_setting(self, key: str) -> str | None:
+        reply = await self._stub.GetSetting(
+            runtime_pb2.GetSettingRequest(key=key), metadata=self._metadata, timeout=self._timeout
+        )
+        return reply.value if reply.found else None
+
+    async def use_model(self, model_type: str, **params: Any) -> ModelOutput:
+        request = runtime_pb2.RuntimeServiceUseModelRequest(model_type=model_type)
+        fill_struct(request.params, params)
+        reply = await self._stub.UseModel(request, metadata=self._metadata, timeout=self._timeout)
+        return model_output_from_proto(reply)
+
+    async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int:
+        request = runtime_pb2.EmitEventRequest(event_type=event_type)
+        fill_struct(request.payload, payload or {})
+        reply = await self._stub.EmitEvent(request, metadata=self._metadata, timeout=self._timeout)
+        return reply.delivered

@@ -1,0 +1,1 @@
+"""agenthost example plugin: weather."""
