@@ -4,6 +4,7 @@ ready, stop, clean up) and the gRPC servers around it."""
 from __future__ import annotations
 
 import enum
+import os
 import logging
 import shutil
 import time
@@ -22,7 +23,7 @@ from .components import Components
 from .config import HostConfig
 from .discovery import Discovery
 from .instance import LaunchContext
-from .logs import LogBuffer
+from .logs import LogBuffer, attach
 from .plugin_manager import PluginManager
 from .runtime_service import RuntimeServicer
 from .sockets import make_socket_dir
@@ -55,8 +56,9 @@ def unix_path(address: str) -> str | None:
 class Host:
     """One agent's host process."""
 
-    def __init__(self, config: HostConfig, log_buffer: LogBuffer | None = None) -> None:
+    def __init__(self, config: HostConfig, log_buffer: LogBuffer | None = None, discovery: Discovery | None = None) -> None:
         self.config = config
+        self.discovery = discovery or Discovery(config.allow)
         self.log_buffer = log_buffer or LogBuffer()
         self.lifecycle = Lifecycle.CREATED
         self.character: Character | None = None
@@ -74,16 +76,19 @@ class Host:
     async def start(self) -> None:
         """Run the lifecycle up to READY. Plugins that fail to start are reported, not fatal."""
         self.lifecycle = Lifecycle.INITIALIZING
+        attach(self.log_buffer)
         self.socket_dir = make_socket_dir()
         self.lifecycle = Lifecycle.LOADING_CHARACTER
         self.character = load_character(self.config.character)
         self.agent_id = self.config.agent_id or self.character.agent_id
         self.store = await SQLiteStore.open(self.config.data_dir / "agenthost.db")
-        private_socket = self.socket_dir / "host.sock"
+        # The plugins' way back in. An abstract socket (Linux) leaves no file behind even
+        # if the host is SIGKILLed; every call on it is token-authenticated.
+        runtime_address = f"unix-abstract:agenthost-{os.getpid()}-{self.socket_dir.name}"
         ctx = LaunchContext(
             socket_dir=self.socket_dir,
             supervision=self.config.supervision,
-            runtime_address=f"unix://{private_socket}",
+            runtime_address=runtime_address,
             public_address=self.config.listen,
             agent_id=self.agent_id,
             agent_name=self.character.name,
@@ -92,9 +97,9 @@ class Host:
             revoke_token=self.tokens.revoke,
             check_components=lambda name, manifest: None,
         )
-        self.plugins = PluginManager(ctx, Discovery(self.config.allow), self.config.remote)
+        self.plugins = PluginManager(ctx, self.discovery, self.config.remote)
         self.components = Components(self.plugins)
-        await self._start_server(private_socket)
+        await self._start_server(runtime_address)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
         self.load_errors = await self.plugins.load_all()
         for error in self.load_errors:
@@ -104,7 +109,7 @@ class Host:
         log.info("agent %s (%s) %s on %s with %d plugin(s)", self.character.name, self.agent_id,
                  "ready" if self.plugins.all_ready() else "degraded", self.address, len(self.plugins.plugins))
 
-    async def _start_server(self, private_socket: Path) -> None:
+    async def _start_server(self, runtime_address: str) -> None:
         assert self.store is not None and self.character is not None
         server = grpc.aio.server()
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self), server)
@@ -120,7 +125,7 @@ class Host:
         port = server.add_insecure_port(self.config.listen)
         if port == 0:
             raise OSError(f"cannot listen on {self.config.listen}")
-        server.add_insecure_port(f"unix://{private_socket}")
+        server.add_insecure_port(runtime_address)
         await server.start()
         for name in ("", *names):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -162,3 +167,4 @@ class Host:
             Path(socket_path).unlink(missing_ok=True)
         self.lifecycle = Lifecycle.STOPPED
         log.info("host stopped")
+        logging.getLogger().removeHandler(self.log_buffer)

@@ -134,11 +134,19 @@ def setup_logging(level: str, as_json: bool, agent_id: str) -> LogBuffer:
     agent_filter = _AgentIdFilter(agent_id)
     for handler in (console, buffer):
         handler.addFilter(agent_filter)
+    root.addHandler(console)
+    attach(buffer)
+    return buffer
+
+
+def attach(handler: logging.Handler) -> None:
+    """Send every record at TRACE and up to `handler`, quieting libraries' debug chatter."""
+    root = logging.getLogger()
+    if handler not in root.handlers:
         root.addHandler(handler)
     root.setLevel(TRACE)
     for noisy in ("asyncio", "aiosqlite", "grpc"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return buffer
 
 
 def plugin_logger(plugin: str) -> logging.LoggerAdapter[logging.Logger]:

@@ -117,7 +117,7 @@ class ManagedPlugin:
         while True:
             retrying = tenacity.AsyncRetrying(
                 retry=tenacity.retry_if_exception_type(_InstanceDied),
-                wait=tenacity.wait_exponential_jitter(initial=cfg.backoff_initial, max=cfg.backoff_max, jitter=cfg.backoff_initial),
+                wait=tenacity.wait_exponential_jitter(multiplier=cfg.backoff_initial, max=cfg.backoff_max, jitter=cfg.backoff_initial),
                 stop=self._too_many_failures,
                 before_sleep=self._before_restart,
                 reraise=True,

@@ -182,8 +182,14 @@ def _watch_host_pipe(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, socke
 
 
 def _remove(path: str) -> None:
+    """Remove our socket, and the host's socket directory if we were the last one in it."""
     if path:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+        if os.getppid() != int(os.environ.get(ENV_HOST_PID) or os.getppid()):
+            try:
+                os.rmdir(os.path.dirname(path))  # the host is gone and cannot clean up
+            except OSError:
+                pass

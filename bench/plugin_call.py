@@ -1,0 +1,309 @@
+"""Benchmark: what a host -> plugin call costs, against a bare gRPC echo measured in the same run.
+
+Measures, in one process on one machine (so the ratios mean something on a noisy box):
+
+1. floor: a bare grpc.aio unary echo (generic handler, bytes in/out) served by a separate
+   Python process on a unix socket, called sequentially;
+2. plugin call: Components.get_providers(["TIME"], message) through a real PluginManager
+   and the installed example plugin "time", exactly the path the host takes;
+   (1) and (2) are interleaved in rounds, alternating which goes first, so machine noise
+   hits both alike; p50/p99 are over all samples;
+3. cold start: PluginManager.load("time") from spawn to READY (discovery, process start,
+   handshake, Describe, Init, StartService), median of several runs;
+4. reload: PluginManager.reload("time") while idle (start the new instance, switch over,
+   drain and stop the old one), median of several runs.
+
+Prints a table, then as its last line one JSON object with the figures.
+
+    .venv/bin/python bench/plugin_call.py            # full run (make bench)
+    .venv/bin/python bench/plugin_call.py --quick    # smoke run, well under 20 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import grpc
+
+from agenthost.v1 import plugin_pb2
+from host.components import Components
+from host.config import SupervisionConfig
+from host.discovery import Discovery
+from host.instance import LaunchContext
+from host.plugin_manager import PluginManager
+from host.sockets import make_socket_dir
+from host.tokens import TokenBook
+from plugin_sdk._convert import memory_to_proto, state_to_proto
+from plugin_sdk._types import Content, Memory, State
+
+PLUGIN = "time"
+PROVIDER = "TIME"
+TARGET_RATIO = 1.2
+ECHO_SERVER = Path(__file__).resolve().with_name("echo_server.py")
+ECHO_METHOD = "/bench.Echo/Echo"
+
+Call = Callable[[], Awaitable[object]]
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def percentile(sorted_ns: list[int], q: float) -> float:
+    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
+    if not sorted_ns:
+        return float("nan")
+    index = min(len(sorted_ns) - 1, max(0, int(round(q * (len(sorted_ns) - 1)))))
+    return sorted_ns[index] / 1000.0
+
+
+async def timed_calls(call: Call, n: int, out: list[int]) -> None:
+    """Await `call()` n times in a row, appending each latency (ns) to `out`."""
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        start = clock()
+        await call()
+        out.append(clock() - start)
+
+
+async def start_echo_server(socket_path: Path) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ECHO_SERVER), str(socket_path),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 15.0)
+    except asyncio.TimeoutError:
+        line = b""
+    if line.strip() != b"READY":
+        await stop_echo_server(proc)
+        raise RuntimeError(f"echo server did not start (exit code {proc.returncode}, said {line!r})")
+    return proc
+
+
+async def stop_echo_server(proc: asyncio.subprocess.Process) -> None:
+    if proc.stdin is not None:
+        proc.stdin.close()
+    if proc.returncode is None:
+        try:
+            proc.terminate()
+        except ProcessLookupError:
+            pass
+        try:
+            await asyncio.wait_for(proc.wait(), 3.0)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def check_outcomes(outcomes: list) -> None:
+    """Fail loudly if the plugin call did not really run the provider."""
+    if len(outcomes) != 1 or outcomes[0].error or outcomes[0].result is None or not outcomes[0].result.text:
+        raise RuntimeError(f"GetProviders did not return a TIME result: {outcomes!r}")
+
+
+# -- the benchmark -----------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> dict:
+    socket_dir = make_socket_dir()
+    tokens = TokenBook()
+    echo_proc: asyncio.subprocess.Process | None = None
+    echo_channel: grpc.aio.Channel | None = None
+    manager: PluginManager | None = None
+    try:
+        # -- the floor: a bare echo in its own process --------------------------------
+        echo_socket = socket_dir / "echo.sock"
+        echo_proc = await start_echo_server(echo_socket)
+        echo_channel = grpc.aio.insecure_channel(f"unix://{echo_socket}")
+        echo = echo_channel.unary_unary(ECHO_METHOD)
+
+        # -- the host side, wired as host/host.py does it ------------------------------
+        ctx = LaunchContext(
+            socket_dir=socket_dir,
+            supervision=SupervisionConfig(),
+            # TIME never calls back into the host: nobody serves this socket.
+            runtime_address=f"unix://{socket_dir / 'host.sock'}",
+            public_address="unix:///nonexistent",
+            agent_id="bench-agent",
+            agent_name="Bench",
+            plugin_config={},
+            issue_token=tokens.issue,
+            revoke_token=tokens.revoke,
+            check_components=lambda name, manifest: None,
+        )
+        discovery = Discovery(allow=(PLUGIN,))
+        manager = PluginManager(ctx, discovery)
+        components = Components(manager)
+
+        # -- 3. cold start: spawn to READY, then unload ---------------------------------
+        discovery_ms: list[float] = []
+        for _ in range(max(1, args.cold_runs)):
+            t0 = time.perf_counter()
+            discovery.spec(PLUGIN)
+            discovery_ms.append((time.perf_counter() - t0) * 1000)
+        cold_ms: list[float] = []
+        unload_ms: list[float] = []
+        for i in range(max(1, args.cold_runs)):
+            t0 = time.perf_counter()
+            await manager.load(PLUGIN)
+            cold_ms.append((time.perf_counter() - t0) * 1000)
+            if i < args.cold_runs - 1:  # keep the last one loaded for the latency rounds
+                t0 = time.perf_counter()
+                await manager.unload(PLUGIN)
+                unload_ms.append((time.perf_counter() - t0) * 1000)
+
+        # -- 1 + 2. latency, interleaved ------------------------------------------------
+        message = Memory(content=Content(text="hi"))
+        request_bytes = plugin_pb2.GetProvidersRequest(
+            names=[PROVIDER], message=memory_to_proto(message), state=state_to_proto(State())
+        ).SerializeToString()
+
+        def echo_call() -> Awaitable[object]:
+            return echo(request_bytes)
+
+        def plugin_call() -> Awaitable[object]:
+            return components.get_providers([PROVIDER], message)
+
+        check_outcomes(await components.get_providers([PROVIDER], message))
+        if await echo(request_bytes) != request_bytes:
+            raise RuntimeError("echo server returned different bytes")
+        warm: list[int] = []
+        await timed_calls(echo_call, args.warmup, warm)
+        await timed_calls(plugin_call, args.warmup, warm)
+
+        echo_ns: list[int] = []
+        plugin_ns: list[int] = []
+        rounds: list[dict] = []
+        for r in range(args.rounds):
+            round_echo: list[int] = []
+            round_plugin: list[int] = []
+            order = [(echo_call, round_echo), (plugin_call, round_plugin)]
+            if r % 2:
+                order.reverse()
+            for call, out in order:
+                await timed_calls(call, args.calls, out)
+            echo_ns += round_echo
+            plugin_ns += round_plugin
+            e50, p50 = percentile(sorted(round_echo), 0.5), percentile(sorted(round_plugin), 0.5)
+            rounds.append({"round": r + 1, "first": "echo" if r % 2 == 0 else "plugin",
+                           "echo_p50_us": round(e50, 1), "plugin_p50_us": round(p50, 1), "ratio": round(p50 / e50, 3)})
+        check_outcomes(await components.get_providers([PROVIDER], message))
+
+        # -- 4. reload while idle -------------------------------------------------------
+        reload_ms: list[float] = []
+        for _ in range(max(1, args.reloads)):
+            t0 = time.perf_counter()
+            await manager.reload(PLUGIN)
+            reload_ms.append((time.perf_counter() - t0) * 1000)
+        check_outcomes(await components.get_providers([PROVIDER], message))
+
+        echo_ns.sort()
+        plugin_ns.sort()
+        result = {
+            "plugin_p50_us": round(percentile(plugin_ns, 0.5), 1),
+            "plugin_p99_us": round(percentile(plugin_ns, 0.99), 1),
+            "echo_p50_us": round(percentile(echo_ns, 0.5), 1),
+            "echo_p99_us": round(percentile(echo_ns, 0.99), 1),
+            "ratio": 0.0,
+            "ratio_p99": 0.0,
+            "target_ratio": TARGET_RATIO,
+            "meets_target": False,
+            "round_ratios": [r["ratio"] for r in rounds],
+            "cold_start_ms": round(statistics.median(cold_ms), 1),
+            "cold_start_runs": len(cold_ms),
+            "discovery_ms": round(statistics.median(discovery_ms), 1),
+            "unload_ms": round(statistics.median(unload_ms), 1) if unload_ms else None,
+            "reload_ms": round(statistics.median(reload_ms), 1),
+            "reload_runs": len(reload_ms),
+            "samples": len(plugin_ns),
+            "echo_samples": len(echo_ns),
+            "calls_per_round": args.calls,
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "grpcio": grpc.__version__,
+        }
+        result["ratio"] = round(result["plugin_p50_us"] / result["echo_p50_us"], 3)
+        result["ratio_p99"] = round(result["plugin_p99_us"] / result["echo_p99_us"], 3)
+        result["meets_target"] = result["ratio"] <= TARGET_RATIO
+        result["_rounds"] = rounds
+        result["_cold_ms"] = cold_ms
+        result["_reload_ms"] = reload_ms
+        return result
+    finally:
+        if manager is not None:
+            await manager.stop_all()
+        if echo_channel is not None:
+            await echo_channel.close()
+        if echo_proc is not None:
+            await stop_echo_server(echo_proc)
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def report(result: dict) -> None:
+    rounds = result.pop("_rounds")
+    cold = result.pop("_cold_ms")
+    reloads = result.pop("_reload_ms")
+    print(f"agenthost plugin-call benchmark  (python {result['python']}, grpcio {result['grpcio']}, "
+          f"{result['cpus']} cpus)")
+    print(f"{result['rounds']} rounds x {result['calls_per_round']} sequential calls per side "
+          f"(+{result['warmup']} warm-up each), interleaved\n")
+    print(f"{'':32}{'p50 (us)':>10}{'p99 (us)':>10}")
+    print(f"{'bare grpc.aio echo (floor)':32}{result['echo_p50_us']:>10.1f}{result['echo_p99_us']:>10.1f}")
+    print(f"{'plugin call (GetProviders TIME)':32}{result['plugin_p50_us']:>10.1f}{result['plugin_p99_us']:>10.1f}")
+    verdict = "meets" if result["meets_target"] else "MISSES"
+    print(f"{'ratio plugin / echo':32}{result['ratio']:>10.2f}{result['ratio_p99']:>10.2f}"
+          f"   ({verdict} the {TARGET_RATIO}x p50 target)\n")
+    print("per round:  " + "  ".join(
+        f"#{r['round']}({r['first'][0]}) {r['plugin_p50_us']:.0f}/{r['echo_p50_us']:.0f}={r['ratio']:.2f}" for r in rounds))
+    print()
+    print(f"{'cold start, spawn to READY':32}{result['cold_start_ms']:>10.1f} ms  median of {len(cold)} "
+          f"(min {min(cold):.0f}, max {max(cold):.0f}; of which discovery {result['discovery_ms']:.1f} ms)")
+    if result["unload_ms"] is not None:
+        print(f"{'unload (stop)':32}{result['unload_ms']:>10.1f} ms  median")
+    print(f"{'reload while idle':32}{result['reload_ms']:>10.1f} ms  median of {len(reloads)} "
+          f"(min {min(reloads):.0f}, max {max(reloads):.0f})")
+    print(json.dumps(result, separators=(",", ":")), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000, help="sequential calls per side per round (default 2000)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--warmup", type=int, default=1000, help="warm-up calls per side (default 1000)")
+    parser.add_argument("--cold-runs", type=int, default=10, help="cold starts to take the median of (default 10)")
+    parser.add_argument("--reloads", type=int, default=5, help="reloads to take the median of (default 5)")
+    parser.add_argument("--quick", action="store_true", help="small numbers for a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.calls, args.rounds, args.warmup, args.cold_runs, args.reloads = 300, 2, 200, 3, 2
+    if args.calls < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--calls and --rounds must be at least 1, --warmup at least 0")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, not a traceback
+        print(f"bench: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

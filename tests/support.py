@@ -1,0 +1,65 @@
+"""Helpers for tests that run a real host with real plugin processes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from host.config import SupervisionConfig
+from host.discovery import DiscoveryError
+from plugin_sdk import PluginSpec
+
+FIXTURE = Path(__file__).with_name("fixture_plugin.py")
+
+FAST = SupervisionConfig(
+    start_timeout=5.0, call_timeout=5.0, health_interval=0.3, health_timeout=0.5,
+    max_restarts=3, restart_window=30.0, backoff_initial=0.05, backoff_max=0.5, drain_timeout=10.0,
+)
+
+
+def fixture_spec(name: str, mode: str = "ok", prefix: str | None = None, version: str = "1.0.0") -> PluginSpec:
+    """A spec that runs tests/fixture_plugin.py as plugin `name` in `mode`."""
+    return PluginSpec(
+        name=name,
+        version=version,
+        command=(sys.executable, str(FIXTURE)),
+        env={"AGENTHOST_TEST_MODE": mode, "AGENTHOST_TEST_NAME": name, "AGENTHOST_TEST_VERSION": version,
+             "AGENTHOST_TEST_PREFIX": prefix or name.upper()},
+    )
+
+
+class StaticDiscovery:
+    """Discovery over a dict the test controls (installing = adding a spec)."""
+
+    def __init__(self, *specs: PluginSpec) -> None:
+        self.installed = {s.name: s for s in specs}
+
+    def specs(self) -> dict[str, PluginSpec]:
+        return dict(self.installed)
+
+    def spec(self, name: str) -> PluginSpec:
+        if name not in self.installed:
+            raise DiscoveryError(f"no installed plugin named {name!r} (installed: {', '.join(sorted(self.installed)) or 'none'})")
+        return self.installed[name]
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll `check` until it is true or `timeout` passes; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

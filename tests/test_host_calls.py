@@ -1,0 +1,125 @@
+"""A host with real plugin processes: lifecycle, component calls, callbacks into the host."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from agenthost.v1 import agent_pb2, runtime_pb2, runtime_pb2_grpc
+from host.connection import PluginCallError
+from plugin_sdk import ActionResult, Content, Memory
+
+from support import alive, eventually, fixture_spec
+
+
+def message(text: str = "hello", room: str = "room-1") -> Memory:
+    return Memory(room_id=room, entity_id="user-1", content=Content(text=text, source="test"))
+
+
+async def test_host_reaches_ready_with_every_plugin_up(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    status = host.status()
+    assert status.state == agent_pb2.LIFECYCLE_STATE_READY
+    assert [p.name for p in status.plugins] == ["alpha", "beta"]
+    for plugin in status.plugins:
+        assert plugin.state == agent_pb2.PLUGIN_STATE_READY
+        assert alive(plugin.pid)
+        assert f"{plugin.name.upper()}_ECHO" in plugin.components.providers
+        assert f"{plugin.name.upper()}_SLOW" in plugin.components.actions
+        assert list(plugin.components.model_handlers) == ["TEXT_SMALL"]
+
+
+async def test_providers_of_several_plugins_answer_in_one_call(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    outcomes = await host.components.get_providers(["BETA_ECHO", "ALPHA_ECHO", "ALPHA_FAILING"], message("ping"))
+    assert [o.name for o in outcomes] == ["BETA_ECHO", "ALPHA_ECHO", "ALPHA_FAILING"]
+    assert outcomes[0].result.text == "ping" and outcomes[0].plugin == "beta"
+    assert outcomes[1].result.text == "ping" and outcomes[1].plugin == "alpha"
+    assert outcomes[2].result is None
+    assert "this provider always fails" in outcomes[2].error
+
+
+async def test_action_streams_callbacks_then_result(start_host):
+    host = await start_host(fixture_spec("alpha"))
+    events = [e async for e in host.components.invoke_action("ALPHA_SLOW", message(), options={"seconds": 0.01})]
+    assert [type(e).__name__ for e in events] == ["Content", "ActionResult"]
+    assert events[0].text == "working"
+    assert events[1].success and events[1].text.startswith("done by ")
+
+
+async def test_plugin_calls_back_into_the_host_for_memories_entities_settings_models_events(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    events = [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message())]
+    result = events[-1]
+    assert isinstance(result, ActionResult) and result.success, result.error
+    values = result.values
+    assert values["stored_id"]
+    assert values["recent"] == ["remember me"]
+    assert values["entity_names"] == ["Bob"]
+    assert values["missing_is_none"] is True
+    assert values["setting"] == "hello from settings"
+    assert values["unset_is_none"] is True
+    assert values["model_text"].endswith("says: PING")
+    assert values["model_served_by"] in ("alpha", "beta")
+    assert values["delivered"] == 1  # beta subscribes; the sender is not sent its own event
+    stored = await host.store.get_memories(host.agent_id, "room-1", "messages", 10)
+    assert [m.content.text for m in stored] == ["remember me"]
+
+
+async def test_plugin_config_reaches_the_plugin_and_wins_over_host_settings(start_host):
+    host = await start_host(fixture_spec("alpha"), plugin_config={"alpha": {"GREETING": "alpha's own"}})
+    result = [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message())][-1]
+    assert result.values["setting"] == "alpha's own"
+
+
+async def test_runtime_service_refuses_calls_without_the_plugins_own_token(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    alpha_token = host.plugins.get("alpha").instance.token
+    request = runtime_pb2.GetSettingRequest(key="GREETING")
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        stub = runtime_pb2_grpc.RuntimeServiceStub(channel)
+        cases = {
+            "no metadata": (),
+            "unknown token": (("authorization", "Bearer forged"), ("x-agenthost-plugin", "alpha")),
+            "another plugin's token": (("authorization", f"Bearer {alpha_token}"), ("x-agenthost-plugin", "beta")),
+        }
+        for case, metadata in cases.items():
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.GetSetting(request, metadata=metadata, timeout=5)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, case
+        good = (("authorization", f"Bearer {alpha_token}"), ("x-agenthost-plugin", "alpha"))
+        reply = await stub.GetSetting(request, metadata=good, timeout=5)
+        assert reply.found and reply.value == "hello from settings"
+
+
+async def test_a_stopped_plugins_token_is_revoked(start_host):
+    host = await start_host(fixture_spec("alpha"))
+    token = host.plugins.get("alpha").instance.token
+    await host.plugins.unload("alpha")
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        stub = runtime_pb2_grpc.RuntimeServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetSetting(runtime_pb2.GetSettingRequest(key="GREETING"),
+                                  metadata=(("authorization", f"Bearer {token}"), ("x-agenthost-plugin", "alpha")), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_plugin_output_reaches_the_host_log_tagged_with_its_name(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message())]
+    assert await eventually(lambda: any(
+        r.message == "event from alpha" and r.level == "info" for r in host.log_buffer.tail(1000, plugin="beta")))
+    failing = await host.components.get_providers(["ALPHA_FAILING"], message())
+    assert failing[0].error
+    assert await eventually(lambda: any(
+        r.level == "error" and "ALPHA_FAILING failed" in r.message for r in host.log_buffer.tail(1000, plugin="alpha")))
+
+
+async def test_a_call_that_hangs_fails_at_its_deadline(start_host, host_config):
+    from dataclasses import replace
+
+    host = await start_host(fixture_spec("alpha"), supervision=replace(host_config.supervision, call_timeout=0.5))
+    with pytest.raises(PluginCallError, match="did not answer InvokeAction within its deadline"):
+        [e async for e in host.components.invoke_action("ALPHA_HANG", message())]
+    outcomes = await host.components.get_providers(["ALPHA_ECHO"], message("still here"))
+    assert outcomes[0].result.text == "still here"

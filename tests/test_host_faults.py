@@ -1,0 +1,192 @@
+"""Plugins that misbehave: each gives a one-line, specific error and the host keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import replace
+
+import pytest
+
+from agenthost.v1 import agent_pb2
+from host.connection import PluginCallError, PluginUnavailable
+from host.plugin_manager import PluginNotFound
+from plugin_sdk import Content, Memory
+
+from support import alive, eventually, fixture_spec
+
+
+def message(text: str = "hello") -> Memory:
+    return Memory(room_id="room-1", content=Content(text=text))
+
+
+BAD_STARTS = {
+    "not-a-handshake": "plugin 'bad': first stdout line is not a handshake (expected 'CORE|APP|NETWORK|ADDRESS|grpc|'): 'Starting up, hello!'",
+    "wrong-core": "plugin 'bad': core protocol version 2 is not supported (host speaks 1)",
+    "wrong-app": "plugin 'bad': app protocol version 99 was not offered (host accepts 1)",
+    "silent": "plugin 'bad' printed no handshake within 1s",
+    "exit-at-once": "plugin 'bad' exited with code 3 before its handshake: fixture: cannot open config file /nonexistent",
+    "bad-manifest": "plugin 'bad' sent an invalid manifest: provider #3 has an invalid name ''",
+    "wrong-name": "plugin 'bad' sent an invalid manifest: name is 'someone-else', expected 'bad'",
+}
+
+
+@pytest.mark.parametrize("mode", sorted(BAD_STARTS))
+async def test_a_plugin_that_cannot_start_is_failed_with_a_specific_reason(start_host, host_config, mode):
+    host = await start_host(fixture_spec("good"), fixture_spec("bad", mode=mode),
+                            supervision=replace(host_config.supervision, start_timeout=1.0))
+    bad = host.plugins.get("bad")
+    assert bad.reason == BAD_STARTS[mode]
+    assert "\n" not in bad.reason
+    status = {p.name: p for p in host.status().plugins}
+    assert status["bad"].state == agent_pb2.PLUGIN_STATE_FAILED
+    assert status["good"].state == agent_pb2.PLUGIN_STATE_READY
+    assert host.status().state == agent_pb2.LIFECYCLE_STATE_DEGRADED
+    outcomes = await host.components.get_providers(["GOOD_ECHO"], message("still serving"))
+    assert outcomes[0].result.text == "still serving"
+    assert os.listdir(host.socket_dir) == [os.path.basename(p) for p in os.listdir(host.socket_dir) if p.startswith("good-")]
+
+
+async def test_duplicate_component_names_are_an_error_naming_both_plugins(start_host):
+    host = await start_host(fixture_spec("first", prefix="SAME"))
+    with pytest.raises(ValueError, match=r"action 'SAME_SLOW' is declared by both plugin 'first' and plugin 'second'"):
+        host.discovery.installed["second"] = fixture_spec("second", prefix="SAME")
+        await host.plugins.load("second")
+    assert host.plugins.registry.owner("provider", "SAME_ECHO") == "first"
+    assert (await host.components.get_providers(["SAME_ECHO"], message("ok")))[0].result.text == "ok"
+
+
+async def test_unknown_plugin_names_give_specific_errors(start_host):
+    host = await start_host(fixture_spec("alpha"))
+    with pytest.raises(PluginNotFound, match=r"no installed plugin named 'nope' \(installed: alpha\)"):
+        await host.plugins.load("nope")
+    with pytest.raises(PluginNotFound, match=r"no loaded plugin named 'nope' \(loaded: alpha\)"):
+        await host.plugins.unload("nope")
+    with pytest.raises(PluginNotFound, match=r"no loaded plugin named 'nope' \(loaded: alpha\)"):
+        await host.plugins.reload("nope")
+
+
+async def test_a_crash_during_a_call_fails_fast_and_the_plugin_is_restarted(start_host):
+    host = await start_host(fixture_spec("alpha"))
+    old_pid = host.plugins.get("alpha").instance.pid
+    started = time.monotonic()
+    with pytest.raises(PluginCallError, match="plugin 'alpha'"):
+        [e async for e in host.components.invoke_action("ALPHA_CRASH", message())]
+    assert time.monotonic() - started < 2.0
+    plugin = host.plugins.get("alpha")
+    assert await eventually(lambda: plugin.restarts == 1 and plugin.state.value == "ready")
+    assert plugin.instance.pid != old_pid and not alive(old_pid)
+    outcomes = await host.components.get_providers(["ALPHA_ECHO"], message("back"))
+    assert outcomes[0].result.text == "back"
+    assert sorted(os.listdir(host.socket_dir)) == [f"alpha-{plugin.instance.pid}.sock"]
+
+
+async def test_kill_9_during_a_stream_of_calls_fails_only_calls_in_the_gap(start_host):
+    host = await start_host(fixture_spec("alpha"))
+    plugin = host.plugins.get("alpha")
+    victim = plugin.instance.pid
+    durations: list[float] = []
+    results: list[str] = []
+
+    async def caller() -> None:
+        while len(results) < 400:
+            t0 = time.monotonic()
+            outcome = (await host.components.get_providers(["ALPHA_ECHO"], message("x")))[0]
+            durations.append(time.monotonic() - t0)
+            results.append("ok" if outcome.result else outcome.error)
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(caller())
+    await eventually(lambda: len(results) >= 50)
+    os.kill(victim, signal.SIGKILL)
+    await asyncio.wait_for(task, 60)
+    failures = [r for r in results if r != "ok"]
+    assert failures, "the kill must have hit some calls"
+    assert all("alpha" in f for f in failures)
+    assert max(durations) < 2.0, "no call may hang on a dead plugin"
+    assert results[-1] == "ok" and plugin.restarts == 1 and plugin.instance.pid != victim
+
+
+async def test_a_plugin_that_keeps_crashing_is_marked_failed_and_its_components_unavailable(start_host):
+    host = await start_host(fixture_spec("flaky", mode="die-after-init"), fixture_spec("steady"))
+    plugin = host.plugins.get("flaky")
+    assert await eventually(lambda: plugin.state.value == "failed", timeout=20)
+    assert plugin.reason.startswith("gave up after 3 failures in 30s; last: exited with code 1")
+    outcome = (await host.components.get_providers(["FLAKY_ECHO"], message()))[0]
+    assert outcome.result is None and outcome.error.startswith("plugin 'flaky' is failed: gave up after 3 failures")
+    status = {p.name: p for p in host.status().plugins}
+    assert status["flaky"].state == agent_pb2.PLUGIN_STATE_FAILED and status["flaky"].reason == plugin.reason
+    assert status["steady"].state == agent_pb2.PLUGIN_STATE_READY
+    assert (await host.components.get_providers(["STEADY_ECHO"], message("y")))[0].result.text == "y"
+
+
+async def test_a_plugin_that_stops_answering_health_checks_is_restarted(start_host, host_config):
+    host = await start_host(fixture_spec("stuck", mode="block-loop"),
+                            supervision=replace(host_config.supervision, call_timeout=30.0))
+    plugin = host.plugins.get("stuck")
+    old_pid = plugin.instance.pid
+    started = time.monotonic()
+    outcome = (await host.components.get_providers(["STUCK_ECHO"], message()))[0]
+    assert outcome.error and "stuck" in outcome.error
+    assert time.monotonic() - started < 5.0, "the health check, not the 30 s deadline, ends the call"
+    assert await eventually(lambda: plugin.state.value == "ready" and plugin.restarts == 1)
+    assert not alive(old_pid)
+
+
+async def test_reload_under_load_fails_no_call(start_host):
+    host = await start_host(fixture_spec("alpha", version="1.0.0"))
+    old_pid = host.plugins.get("alpha").instance.pid
+    results: list[object] = []
+    stop = asyncio.Event()
+
+    async def caller() -> None:
+        while not stop.is_set():
+            events = [e async for e in host.components.invoke_action("ALPHA_SLOW", message(), options={"seconds": 0.2})]
+            results.append(events[-1])
+
+    async def prober() -> None:
+        while not stop.is_set():
+            results.append((await host.components.get_providers(["ALPHA_ECHO"], message("p")))[0])
+            await asyncio.sleep(0.01)
+
+    tasks = [asyncio.create_task(caller()) for _ in range(8)] + [asyncio.create_task(prober())]
+    await eventually(lambda: len(results) >= 20)
+    host.discovery.installed["alpha"] = fixture_spec("alpha", version="2.0.0")
+    plugin, seconds = await host.plugins.reload("alpha")
+    await eventually(lambda: len(results) >= 200, timeout=10)
+    stop.set()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert not [d for d in done if isinstance(d, BaseException)]
+    failures = [r for r in results if getattr(r, "error", "")]
+    assert not failures
+    versions = {r.values["version"] for r in results if hasattr(r, "values")} | {
+        r.result.values["version"] for r in results if getattr(r, "result", None)}
+    assert versions == {"1.0.0", "2.0.0"}
+    assert plugin.version == "2.0.0" and plugin.instance.pid != old_pid
+    assert await eventually(lambda: not alive(old_pid))
+    assert seconds < 10
+
+
+async def test_unload_stops_the_process_and_removes_components_and_socket(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    pid = host.plugins.get("alpha").instance.pid
+    await host.plugins.unload("alpha")
+    assert not alive(pid)
+    assert host.plugins.registry.owner("provider", "ALPHA_ECHO") is None
+    assert not [f for f in os.listdir(host.socket_dir) if f.startswith("alpha-")]
+    with pytest.raises(LookupError, match="no loaded plugin offers provider 'ALPHA_ECHO'"):
+        await host.components.get_providers(["ALPHA_ECHO"], message())
+    await host.plugins.load("alpha")
+    assert (await host.components.get_providers(["ALPHA_ECHO"], message("again")))[0].result.text == "again"
+
+
+async def test_host_stop_leaves_no_process_and_no_socket(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    pids = [p.instance.pid for p in host.plugins.plugins.values()]
+    socket_dir = host.socket_dir
+    await host.stop()
+    assert not any(alive(pid) for pid in pids)
+    assert not socket_dir.exists()
+    assert not os.path.exists(host.config.listen.removeprefix("unix://"))
