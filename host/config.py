@@ -36,7 +36,7 @@ class SupervisionConfig:
     call_timeout: float = 30.0
     health_interval: float = 2.0
     health_timeout: float = 2.0
-    max_restarts: int = 5
+    max_failures: int = 5
     restart_window: float = 60.0
     backoff_initial: float = 0.2
     backoff_max: float = 10.0

@@ -78,11 +78,11 @@ class PluginConnection:
             return PluginUnavailable(f"plugin {self.plugin!r} is unreachable during {method}: {exc.details()}")
         return PluginCallError(f"plugin {self.plugin!r} {method} failed: {exc.details()}", code)
 
-    async def unary(self, method: str, request: Any, timeout: float | None = None) -> Any:
+    async def unary(self, method: str, request: Any, timeout: float | None = None, wait_for_ready: bool = False) -> Any:
         """Call a unary PluginService method by name."""
         if self.closed_reason:
             raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason}")
-        call = getattr(self.stub, method)(request, timeout=timeout or self.call_timeout)
+        call = getattr(self.stub, method)(request, timeout=timeout or self.call_timeout, wait_for_ready=wait_for_ready)
         self._track(call)
         try:
             return await call

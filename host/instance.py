@@ -38,13 +38,13 @@ class LaunchContext:
 
 @dataclass
 class PluginInstance:
-    """A started, initialised plugin instance."""
+    """One plugin process (or remote connection): spawned and described, then initialised."""
 
     name: str
     connection: PluginConnection
     manifest: plugin_pb2.PluginManifest
-    token: str
     process: PluginProcess | None = None
+    token: str = ""
     retiring: bool = False
     services_started: list[str] = field(default_factory=list)
 
@@ -52,19 +52,44 @@ class PluginInstance:
     def pid(self) -> int:
         return self.process.pid if self.process else 0
 
+    @property
+    def remote(self) -> bool:
+        return self.process is None
+
+    async def initialise(self, ctx: LaunchContext) -> None:
+        """Check the components are free, Init the plugin, start its services."""
+        ctx.check_components(self.name, self.manifest)
+        self.token = ctx.issue_token(self.name)
+        init = plugin_pb2.InitRequest(
+            agent_id=ctx.agent_id,
+            agent_name=ctx.agent_name,
+            config=ctx.plugin_config.get(self.name, {}),
+            runtime_address=ctx.public_address if self.remote else ctx.runtime_address,
+            runtime_token=self.token,
+        )
+        timeout = ctx.supervision.start_timeout
+        try:
+            await self.connection.unary("Init", init, timeout=timeout)
+            for service in self.manifest.services:
+                await self.connection.unary("StartService", plugin_pb2.StartServiceRequest(name=service.name), timeout=timeout)
+                self.services_started.append(service.name)
+        except PluginCallError as exc:
+            raise StartError(str(exc)) from None
+
     async def stop(self, ctx: LaunchContext, grace: float = 3.0) -> None:
-        """Stop services, ask the plugin to shut down, then make sure the process is gone."""
-        ctx.revoke_token(self.token)
+        """Stop services, ask a local plugin to shut down, make sure its process is gone."""
         if not self.connection.closed_reason:
             for service in reversed(self.services_started):
                 try:
                     await self.connection.unary("StopService", plugin_pb2.StopServiceRequest(name=service), timeout=grace)
                 except PluginCallError as exc:
                     log.warning("%s", exc)
-            try:
-                await self.connection.unary("Shutdown", plugin_pb2.ShutdownRequest(), timeout=1.0)
-            except PluginCallError:
-                pass
+            if not self.remote:  # a remote plugin's process is not ours to stop
+                try:
+                    await self.connection.unary("Shutdown", plugin_pb2.ShutdownRequest(), timeout=1.0)
+                except PluginCallError:
+                    pass
+        ctx.revoke_token(self.token)
         self.connection.abort("was stopped")
         if self.process is not None:
             try:
@@ -75,10 +100,10 @@ class PluginInstance:
         await self.connection.close()
 
 
-async def launch(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> PluginInstance:
-    """Start (or dial, for remote plugins) and initialise one instance.
+async def spawn(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> PluginInstance:
+    """Start the plugin's process (or dial a remote one) and read its manifest.
 
-    Raises StartError, ManifestError or DuplicateComponent with a one-line message.
+    Raises StartError or ManifestError with a one-line message; nothing is left running then.
     """
     name = target.name
     timeout = ctx.supervision.start_timeout
@@ -89,47 +114,27 @@ async def launch(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> Plugi
         process = await PluginProcess.start(target, ctx.socket_dir, timeout)
         assert process.handshake is not None
         connection = PluginConnection(name, process.handshake.target, ctx.supervision.call_timeout)
-    token = ctx.issue_token(name)
-    instance: PluginInstance | None = None
     try:
         try:
-            described = await connection.unary("Describe", plugin_pb2.DescribeRequest(), timeout=timeout)
+            described = await connection.unary("Describe", plugin_pb2.DescribeRequest(), timeout=timeout, wait_for_ready=True)
         except PluginCallError as exc:
             raise StartError(f"plugin {name!r} did not answer Describe: {exc}") from None
-        manifest = described.manifest
-        check_manifest(name, manifest)
-        ctx.check_components(name, manifest)
-        instance = PluginInstance(name, connection, manifest, token, process)
-        init = plugin_pb2.InitRequest(
-            agent_id=ctx.agent_id,
-            agent_name=ctx.agent_name,
-            config=ctx.plugin_config.get(name, {}),
-            runtime_address=ctx.public_address if process is None else ctx.runtime_address,
-            runtime_token=token,
-        )
-        try:
-            await connection.unary("Init", init, timeout=timeout)
-            for service in manifest.services:
-                await connection.unary("StartService", plugin_pb2.StartServiceRequest(name=service.name), timeout=timeout)
-                instance.services_started.append(service.name)
-        except PluginCallError as exc:
-            raise StartError(str(exc)) from None
-        return instance
-    except (StartError, ManifestError, ValueError):
-        if instance is not None:
-            await instance.stop(ctx, grace=1.0)
-        else:
-            ctx.revoke_token(token)
-            connection.abort("failed to start")
-            await connection.close()
-            if process is not None:
-                await process.stop(grace=1.0)
-        raise
+        check_manifest(name, described.manifest)
+        return PluginInstance(name, connection, described.manifest, process)
     except BaseException:
-        ctx.revoke_token(token)
+        connection.abort("failed to start")
+        await connection.close()
         if process is not None:
-            process.kill()
-            await process.stop(grace=0.5)
+            await process.stop(grace=1.0)
         raise
 
 
+async def launch(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> PluginInstance:
+    """spawn() then initialise(); on failure nothing is left running."""
+    instance = await spawn(ctx, target)
+    try:
+        await instance.initialise(ctx)
+    except BaseException:
+        await instance.stop(ctx, grace=1.0)
+        raise
+    return instance

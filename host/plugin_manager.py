@@ -11,7 +11,8 @@ from plugin_sdk._spec import PluginSpec
 
 from .config import RemotePlugin
 from .discovery import Discovery, DiscoveryError
-from .instance import LaunchContext
+from .instance import LaunchContext, PluginInstance, spawn
+from .ordering import initialisation_order
 from .registry import Registry
 from .supervisor import ManagedPlugin, PluginState
 
@@ -69,10 +70,37 @@ class PluginManager:
         return plugin
 
     async def load_all(self) -> list[str]:
-        """Load every discovered (allowed) and remote plugin; return one error line per failure."""
+        """Load every discovered (allowed) and remote plugin; return one error line per failure.
+
+        Processes are spawned all at once; they are initialised one by one, dependencies
+        first and then by priority, so a plugin's Init can rely on what it depends on.
+        """
         targets: dict[str, PluginSpec | RemotePlugin] = {**self.discovery.specs(), **self.remote}
-        results = await asyncio.gather(*(self._start(t) for t in targets.values()), return_exceptions=True)
-        return [str(r) for r in results if isinstance(r, BaseException)]
+        spawned = await asyncio.gather(*(spawn(self.ctx, t) for t in targets.values()), return_exceptions=True)
+        errors: list[str] = []
+        instances: dict[str, PluginInstance] = {}
+        for target, result in zip(targets.values(), spawned):
+            plugin = ManagedPlugin(self.ctx, target)
+            self.plugins[target.name] = plugin
+            if isinstance(result, BaseException):
+                plugin.fail(str(result))
+                errors.append(str(result))
+            else:
+                instances[target.name] = result
+        order, blocked = initialisation_order({n: i.manifest for n, i in instances.items()})
+        for name, reason in blocked.items():
+            await instances[name].stop(self.ctx, grace=1.0)
+            self.plugins[name].fail(reason)
+            errors.append(reason)
+        for name in order:
+            plugin = self.plugins[name]
+            try:
+                await plugin.start(instances[name])
+            except Exception as exc:
+                errors.append(str(exc))
+                continue
+            self.registry.register(name, instances[name].manifest)
+        return errors
 
     async def load(self, name: str) -> ManagedPlugin:
         """Start an installed plugin; PluginNotFound or the start error when it cannot."""
@@ -88,9 +116,15 @@ class PluginManager:
             await old.stop()
         plugin = ManagedPlugin(self.ctx, target)
         self.plugins[target.name] = plugin
-        await plugin.start()
-        assert plugin.instance is not None
-        self.registry.register(plugin.name, plugin.instance.manifest)
+        instance = await spawn(self.ctx, target)
+        ready = {n for n, p in self.plugins.items() if p.state is PluginState.READY}
+        _, blocked = initialisation_order({target.name: instance.manifest}, already_loaded=ready)
+        if blocked:
+            await instance.stop(self.ctx, grace=1.0)
+            plugin.fail(blocked[target.name])
+            raise PluginConflict(blocked[target.name])
+        await plugin.start(instance)
+        self.registry.register(plugin.name, instance.manifest)
         return plugin
 
     async def unload(self, name: str) -> None:
@@ -107,6 +141,9 @@ class PluginManager:
         started = time.monotonic()
         plugin = self.get(name)
         target = self._target(name)
+        if isinstance(target, RemotePlugin):
+            raise PluginConflict(f"plugin {name!r} runs remotely at {target.address}: restart it there; "
+                                 "the host reconnects by itself")
         if plugin.state is PluginState.FAILED:
             async with self._lock:
                 return await self._start(target), time.monotonic() - started
@@ -115,9 +152,12 @@ class PluginManager:
         return plugin, time.monotonic() - started
 
     async def stop_all(self) -> None:
-        """Stop every plugin, in reverse priority order."""
-        plugins = sorted(self.plugins.values(), key=lambda p: p.instance.manifest.priority if p.instance else 0)
-        await asyncio.gather(*(p.stop() for p in plugins), return_exceptions=True)
+        """Stop every plugin, dependents before what they depend on."""
+        manifests = {n: p.instance.manifest for n, p in self.plugins.items() if p.instance is not None}
+        order, _ = initialisation_order(manifests)
+        for name in reversed(order):
+            await self.plugins[name].stop()
+        await asyncio.gather(*(p.stop() for n, p in self.plugins.items() if n not in order), return_exceptions=True)
         self.plugins.clear()
 
     def info(self, plugin: ManagedPlugin) -> PluginInfo:

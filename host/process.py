@@ -13,8 +13,7 @@ from pathlib import Path
 
 from plugin_sdk._protocol import (
     ENV_APP_VERSIONS,
-    ENV_HOST_PID,
-    ENV_PLUGIN_NAME,
+    ENV_LISTEN,
     ENV_SOCKET_DIR,
     MAGIC_COOKIE_KEY,
     MAGIC_COOKIE_VALUE,
@@ -63,8 +62,7 @@ class PluginProcess:
             MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE,
             ENV_APP_VERSIONS: ",".join(map(str, SUPPORTED_APP_VERSIONS)),
             ENV_SOCKET_DIR: str(socket_dir),
-            ENV_PLUGIN_NAME: spec.name,
-            ENV_HOST_PID: str(os.getpid()),
+            ENV_LISTEN: "",  # spawned plugins always serve on the private unix socket
             "PYTHONUNBUFFERED": "1",
         }
         try:

@@ -66,12 +66,27 @@ class ManagedPlugin:
             raise PluginUnavailable(f"plugin {self.name!r} is {self.state.value}{why}")
         return instance.connection
 
-    async def start(self) -> None:
-        """Launch the first instance and start supervising; raises if it cannot start."""
+    def fail(self, reason: str) -> None:
+        """Mark the plugin failed without starting it (e.g. a dependency is missing)."""
+        self.state, self.reason = PluginState.FAILED, reason
+
+    async def start(self, instance: PluginInstance | None = None) -> None:
+        """Initialise the first instance (spawning it unless given) and start supervising.
+
+        A plugin that cannot start at all is FAILED at once: that is a broken install or
+        configuration, which restarting would not mend.
+        """
         try:
-            instance = await launch(self.ctx, self.target)
+            if instance is None:
+                instance = await launch(self.ctx, self.target)
+            else:
+                try:
+                    await instance.initialise(self.ctx)
+                except BaseException:
+                    await instance.stop(self.ctx, grace=1.0)
+                    raise
         except Exception as exc:
-            self.state, self.reason = PluginState.FAILED, str(exc)
+            self.fail(str(exc))
             raise
         self._activate(instance)
         self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
@@ -137,15 +152,16 @@ class ManagedPlugin:
 
     async def _run_until_death(self) -> None:
         """Run the current instance (launching one if needed) until it dies; raise how it died."""
-        if self.instance is None:
-            self.state = PluginState.RESTARTING
-            try:
-                instance = await launch(self.ctx, self.target)
-            except Exception as exc:
-                self._record_failure()
-                raise _InstanceDied(str(exc)) from None
-            self.restarts += 1
-            self._activate(instance)
+        async with self._lock:  # a reload may be launching too
+            if self.instance is None:
+                self.state = PluginState.RESTARTING
+                try:
+                    instance = await launch(self.ctx, self.target)
+                except Exception as exc:
+                    self._record_failure()
+                    raise _InstanceDied(str(exc)) from None
+                self.restarts += 1
+                self._activate(instance)
         instance = self.instance
         assert instance is not None
         started = time.monotonic()
@@ -204,12 +220,12 @@ class ManagedPlugin:
             self._failures.popleft()
 
     def _too_many_failures(self, retry_state: tenacity.RetryCallState) -> bool:
-        return len(self._failures) >= self.ctx.supervision.max_restarts
+        return len(self._failures) >= self.ctx.supervision.max_failures
 
     async def _before_restart(self, retry_state: tenacity.RetryCallState) -> None:
         delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
         log.info("plugin %s: restart in %.2fs (failure %d of %d allowed in %gs)", self.name, delay,
-                 len(self._failures), self.ctx.supervision.max_restarts, self.ctx.supervision.restart_window)
+                 len(self._failures), self.ctx.supervision.max_failures, self.ctx.supervision.restart_window)
 
 
 def _describe_exit(code: int) -> str:

@@ -32,8 +32,29 @@ def fill_struct(struct: struct_pb2.Struct, values: dict[str, Any]) -> None:
     if values:
         try:
             struct.update(values)
-        except (ValueError, TypeError) as exc:
-            raise TypeError(f"value is not JSON-like (str, number, bool, None, list, dict): {exc}") from exc
+        except (ValueError, TypeError):
+            raise TypeError(f"{_first_bad(values, 'values')} is not JSON-like (use str, number, bool, None, list, dict)") from None
+
+
+def _first_bad(value: Any, where: str) -> str:
+    """Where in a nested value the first non-JSON-like item is, e.g. "values['when'] (datetime)"."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} key {key!r} ({type(key).__name__})"
+            found = _first_bad(item, f"{where}[{key!r}]")
+            if found:
+                return found
+        return ""
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _first_bad(item, f"{where}[{index}]")
+            if found:
+                return found
+        return ""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return ""
+    return f"{where} ({type(value).__name__})"
 
 
 def content_to_proto(content: Content) -> types_pb2.Content:

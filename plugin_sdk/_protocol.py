@@ -17,8 +17,6 @@ MAGIC_COOKIE_KEY = "AGENTHOST_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE_VALUE = "5b0d6c3e9a1f4e7d8c2b"
 ENV_APP_VERSIONS = "AGENTHOST_PLUGIN_PROTOCOL_VERSIONS"
 ENV_SOCKET_DIR = "AGENTHOST_PLUGIN_SOCKET_DIR"
-ENV_PLUGIN_NAME = "AGENTHOST_PLUGIN_NAME"
-ENV_HOST_PID = "AGENTHOST_HOST_PID"
 ENV_LISTEN = "AGENTHOST_PLUGIN_LISTEN"
 ENV_TLS_CERT = "AGENTHOST_PLUGIN_TLS_CERT"
 ENV_TLS_KEY = "AGENTHOST_PLUGIN_TLS_KEY"
@@ -62,7 +60,7 @@ def parse_handshake(line: str, accepted_app_versions: tuple[int, ...]) -> Handsh
     """Parse and check a handshake line; raise HandshakeError saying what is wrong."""
     text = line.strip()
     parts = text.split("|")
-    if len(parts) < 5 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) < 5 or not parts[0].isdecimal() or not parts[1].isdecimal():
         shown = text if len(text) <= 80 else text[:77] + "..."
         raise HandshakeError(
             f"first stdout line is not a handshake (expected "
@@ -92,7 +90,7 @@ def negotiate(offered: str, supported: tuple[int, ...] = SUPPORTED_APP_VERSIONS)
     try:
         host_versions = {int(v) for v in offered.split(",") if v.strip()}
     except ValueError:
-        raise HandshakeError(f"{ENV_APP_VERSIONS} is not a comma-separated list of integers: {offered!r}")
+        raise HandshakeError(f"{ENV_APP_VERSIONS} is not a comma-separated list of integers: {offered!r}") from None
     common = host_versions & set(supported)
     if not common:
         raise HandshakeError(

@@ -93,22 +93,26 @@ class ComponentRunner:
 
     async def use_model(self, model_type: str, params: dict[str, Any]) -> ModelOutput:
         model = self._lookup(self.plugin.models, "model handler", model_type)
-        result = await call(model.handler, self.context, params)
-        if isinstance(result, ModelOutput):
-            return result
-        if isinstance(result, str):
-            return ModelOutput(text=result)
-        if isinstance(result, dict):
-            return ModelOutput(data=result)
-        if isinstance(result, (list, tuple)):
-            return ModelOutput(embedding=[float(x) for x in result])
-        raise TypeError(f"model handler {model_type!r} returned {type(result).__name__}")
+        return as_model_output(model_type, await call(model.handler, self.context, params))
 
     async def handle_event(self, event_type: str, payload: dict[str, Any]) -> None:
         handlers = self.plugin.events.get(event_type)
         if not handlers:
             raise UnknownComponent(f"plugin {self.plugin.name!r} does not subscribe to event {event_type!r}")
         await asyncio.gather(*(call(h, self.context, payload) for h in handlers))
+
+
+def as_model_output(model_type: str, result: Any) -> ModelOutput:
+    """A model handler's return value (str, embedding list, dict or ModelOutput) as a ModelOutput."""
+    if isinstance(result, ModelOutput):
+        return result
+    if isinstance(result, str):
+        return ModelOutput(text=result)
+    if isinstance(result, dict):
+        return ModelOutput(data=result)
+    if isinstance(result, (list, tuple)):
+        return ModelOutput(embedding=[float(x) for x in result])
+    raise TypeError(f"model handler {model_type!r} returned {type(result).__name__}")
 
 
 def _as_action_result(name: str, result: Any) -> ActionResult:

@@ -23,7 +23,6 @@ from ._plugin import Plugin
 from ._protocol import (
     CORE_PROTOCOL_VERSION,
     ENV_APP_VERSIONS,
-    ENV_HOST_PID,
     ENV_LISTEN,
     ENV_SOCKET_DIR,
     ENV_TLS_CERT,
@@ -115,9 +114,10 @@ async def _serve(plugin: Plugin, app_version: int) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    host_gone = threading.Event()
     if not listen:
         _die_with_host()
-        _watch_host_pipe(loop, stop, socket_path)
+        _watch_host_pipe(loop, stop, socket_path, host_gone)
 
     await stop.wait()
     await health_servicer.enter_graceful_shutdown()
@@ -126,7 +126,7 @@ async def _serve(plugin: Plugin, app_version: int) -> None:
     except asyncio.TimeoutError:
         logging.getLogger("plugin_sdk").warning("services did not stop within %.0fs", HOST_GONE_GRACE_SECONDS)
     await server.stop(grace=HOST_GONE_GRACE_SECONDS)
-    _remove(socket_path)
+    _remove(socket_path, host_gone.is_set())
 
 
 async def _set(event: asyncio.Event) -> None:
@@ -150,17 +150,14 @@ def _bind_tls(server: grpc.aio.Server, listen: str) -> str:
 
 
 def _die_with_host() -> None:
-    """Ask Linux to SIGTERM this process when the host dies; exit now if it already has."""
+    """Ask Linux to SIGTERM this process when its parent (the host) dies."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass  # not Linux: the stdin pipe still says when the host is gone
-    host_pid = os.environ.get(ENV_HOST_PID, "")
-    if host_pid.isdigit() and os.getppid() != int(host_pid):
-        os._exit(0)
 
 
-def _watch_host_pipe(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, socket_path: str) -> None:
+def _watch_host_pipe(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, socket_path: str, host_gone: threading.Event) -> None:
     """Stop when the host's end of stdin closes (the host exited, however it died).
 
     If the event loop is stuck (a handler blocking), exit anyway after a grace period:
@@ -173,23 +170,26 @@ def _watch_host_pipe(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, socke
                 pass
         except OSError:
             pass
+        host_gone.set()
         loop.call_soon_threadsafe(stop.set)
         time.sleep(HOST_GONE_GRACE_SECONDS + 0.5)
-        _remove(socket_path)
+        _remove(socket_path, host_gone=True)
         os._exit(0)
 
     threading.Thread(target=watch, name="host-pipe-watch", daemon=True).start()
 
 
-def _remove(path: str) -> None:
-    """Remove our socket, and the host's socket directory if we were the last one in it."""
-    if path:
+def _remove(path: str, host_gone: bool) -> None:
+    """Remove our socket; if the host is gone it cannot clean up, so the last plugin
+    out removes the socket directory too."""
+    if not path:
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    if host_gone:
         try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        if os.getppid() != int(os.environ.get(ENV_HOST_PID) or os.getppid()):
-            try:
-                os.rmdir(os.path.dirname(path))  # the host is gone and cannot clean up
-            except OSError:
-                pass
+            os.rmdir(os.path.dirname(path))
+        except OSError:
+            pass  # another plugin's socket is still there, or it is gone already

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from ._context import Context
 from ._plugin import Plugin
-from ._runner import ComponentRunner
+from ._runner import ComponentRunner, as_model_output
 from ._types import ActionResult, Content, Entity, Memory, ModelOutput, ProviderResult, State
 
 
@@ -63,12 +63,9 @@ class FakeHost:
     async def use_model(self, model_type: str, **params: Any) -> ModelOutput:
         if model_type not in self.models:
             raise LookupError(f"FakeHost has no model handler for {model_type!r}; add one to FakeHost.models")
-        result = self.models[model_type](params)
-        if isinstance(result, ModelOutput):
-            return result
-        if isinstance(result, str):
-            return ModelOutput(text=result, served_by="fake")
-        return ModelOutput(embedding=list(result), served_by="fake")
+        output = as_model_output(model_type, self.models[model_type](params))
+        output.served_by = output.served_by or "fake"
+        return output
 
     async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int:
         self.events.append((event_type, dict(payload or {})))

@@ -30,7 +30,10 @@ NAME = os.environ.get("AGENTHOST_TEST_NAME", "fixture")
 VERSION = os.environ.get("AGENTHOST_TEST_VERSION", "1.0.0")
 PREFIX = os.environ.get("AGENTHOST_TEST_PREFIX", NAME.upper())
 
-plugin = Plugin(NAME, version=VERSION)
+DEPENDENCIES = [d for d in os.environ.get("AGENTHOST_TEST_DEPS", "").split(",") if d]
+PRIORITY = int(os.environ.get("AGENTHOST_TEST_PRIORITY", "0"))
+
+plugin = Plugin(NAME, version=VERSION, dependencies=DEPENDENCIES, priority=PRIORITY)
 
 
 @plugin.provider(f"{PREFIX}_ECHO", position=5)
@@ -95,6 +98,9 @@ async def on_event(ctx, payload):
 
 @plugin.on_init
 async def init(ctx):
+    from plugin_sdk import Memory
+
+    await ctx.host.create_memory(Memory(room_id="inits", content=Content(text=NAME)))
     if MODE == "die-after-init":
         asyncio.get_running_loop().call_later(0.5, os._exit, 1)
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from plugin_sdk import ActionResult, Content, Context, Memory, Plugin, State
 
 plugin = Plugin("weather", version="1.0.0", description="Weather reports for a city.")
 
-_CITY = re.compile(r"\b(?:in|for|at)\s+([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)")
+_PARTICLE = r"(?:de|do|da|del|la|le|am|upon)"
+_WORD = r"[A-Z][\w'-]*"
+_CITY = re.compile(rf"\b(?i:in|for|at)\s+({_WORD}(?:\s+(?:{_PARTICLE}\s+)?{_WORD})*)")
 _CONDITIONS = ("sunny", "partly cloudy", "overcast", "light rain", "showers", "windy", "foggy", "snow")
 
 
@@ -58,7 +60,7 @@ async def get_weather(
         return ActionResult(success=False, error="no city named; ask e.g. 'weather in Paris'")
     await callback(Content(text=f"Looking up the weather in {city}...", source="weather"))
     units = (await ctx.host.get_setting("WEATHER_UNITS")) or "metric"
-    report = forecast(city, date.today())
+    report = forecast(city, datetime.now(timezone.utc).date())
     if units == "imperial":
         temperature = f"{round(report['celsius'] * 9 / 5 + 32)}°F"
     else:
