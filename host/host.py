@@ -100,6 +100,7 @@ class Host:
         self.plugins = PluginManager(ctx, self.discovery, self.config.remote)
         self.components = Components(self.plugins)
         await self._start_server(runtime_address)
+        ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
         self.load_errors = await self.plugins.load_all()
         for error in self.load_errors:

@@ -36,9 +36,10 @@ class StartError(RuntimeError):
 class PluginProcess:
     """One running plugin process and its handshake."""
 
-    def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, name: str, proc: asyncio.subprocess.Process, socket_dir: Path) -> None:
         self.name = name
         self.proc = proc
+        self._socket_dir = socket_dir
         self.handshake: Handshake | None = None
         self.log = plugin_logger(name)
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
@@ -76,7 +77,7 @@ class PluginProcess:
             )
         except OSError as exc:
             raise StartError(f"plugin {spec.name!r} cannot be started ({' '.join(argv)}): {exc.strerror}") from None
-        process = cls(spec.name, proc)
+        process = cls(spec.name, proc, socket_dir)
         process._forwarders.append(asyncio.create_task(process._forward(proc.stderr, "stderr")))
         try:
             process.handshake = await process._read_handshake(start_timeout)
@@ -92,6 +93,8 @@ class PluginProcess:
             line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
         except asyncio.TimeoutError:
             raise StartError(f"plugin {self.name!r} printed no handshake within {timeout:g}s") from None
+        except (ValueError, asyncio.LimitOverrunError):
+            raise StartError(f"plugin {self.name!r}: first stdout line is not a handshake (over 64 KiB long)") from None
         if not line:
             code = await self.proc.wait()
             await asyncio.sleep(0.05)  # let the stderr forwarder catch the last lines
@@ -116,14 +119,7 @@ class PluginProcess:
             text = raw.decode(errors="replace").rstrip()
             if not text:
                 continue
-            level, message = logging.INFO, text
-            if text.startswith("{"):
-                try:
-                    doc = json.loads(text)
-                    level = LEVELS.get(str(doc.get("level", "info")), logging.INFO)
-                    message = str(doc.get("msg", text)) + (f"\n{doc['exc']}" if doc.get("exc") else "")
-                except (ValueError, AttributeError):
-                    pass
+            level, message = _parse_line(text)
             if which == "stderr":
                 self._stderr_tail.append(message)
             self.log.log(level, message)
@@ -158,14 +154,37 @@ class PluginProcess:
         self._signal(signal.SIGKILL)
 
     def remove_socket(self) -> None:
-        if self.handshake is not None and self.handshake.network == "unix":
-            try:
-                os.unlink(self.handshake.address)
-            except FileNotFoundError:
-                pass
+        """Remove the plugin's socket file if it is still there (the plugin was killed)."""
+        if self.handshake is None or self.handshake.network != "unix":
+            return
+        path = Path(self.handshake.address)
+        if path.parent == self._socket_dir:  # never unlink a path outside our directory
+            path.unlink(missing_ok=True)
 
     def _signal(self, sig: int) -> None:
         try:
             os.killpg(self.proc.pid, sig)
         except ProcessLookupError:
             pass
+
+
+_LEVEL_ALIASES = {"warning": "warn", "critical": "fatal", "panic": "fatal", "err": "error", "information": "info"}
+
+
+def _parse_line(text: str) -> tuple[int, str]:
+    """A plugin's output line as (level, message). JSON lines with a level and a message
+    ("level"/"msg", "@level"/"@message" as hclog writes, any case) keep their level;
+    anything else is info."""
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return logging.INFO, text
+        if isinstance(doc, dict):
+            name = str(doc.get("level", doc.get("@level", "info"))).lower()
+            level = LEVELS.get(_LEVEL_ALIASES.get(name, name), logging.INFO)
+            message = str(doc.get("msg", doc.get("message", doc.get("@message", text))))
+            if doc.get("exc"):
+                message += f"\n{doc['exc']}"
+            return level, message
+    return logging.INFO, text

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 import grpc
 
-from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
+from agenthost.v1 import plugin_pb2, plugin_pb2_grpc, types_pb2
 
 from ._context import Context
 from ._convert import (
@@ -129,7 +129,7 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
         except Exception as exc:
             log.exception("action %s failed", request.name)
             result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
-        await context.write(plugin_pb2.InvokeActionResponse(result=action_result_to_proto(result)))
+        await context.write(plugin_pb2.InvokeActionResponse(result=_result_proto(f"action {request.name!r}", result)))
 
     async def RunEvaluator(self, request: plugin_pb2.RunEvaluatorRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.RunEvaluatorResponse:
         runner = await self._ready(context)
@@ -145,7 +145,7 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
         except Exception as exc:
             log.exception("evaluator %s failed", request.name)
             result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
-        return plugin_pb2.RunEvaluatorResponse(result=action_result_to_proto(result))
+        return plugin_pb2.RunEvaluatorResponse(result=_result_proto(f"evaluator {request.name!r}", result))
 
     async def _guarded(self, context: grpc.aio.ServicerContext, what: str, coro: Awaitable[Any]) -> Any:
         try:
@@ -179,7 +179,7 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             context, f"model {request.model_type!r}", runner.use_model(request.model_type, struct_to_dict(request.params))
         )
         reply = plugin_pb2.UseModelResponse(text=output.text, embedding=output.embedding)
-        fill_struct(reply.data, output.data)
+        await self._guarded(context, f"model {request.model_type!r} output", _fill(reply.data, output.data))
         return reply
 
     async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> plugin_pb2.ShutdownResponse:
@@ -192,3 +192,16 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             await self.runner.stop_all_services()
         if self._host is not None:
             await self._host.close()
+
+
+def _result_proto(what: str, result: ActionResult) -> types_pb2.ActionResult:
+    """The result as a proto; a result that cannot be sent becomes a failed one saying why."""
+    try:
+        return action_result_to_proto(result)
+    except TypeError as exc:
+        log.error("%s returned a result that cannot be sent: %s", what, exc)
+        return types_pb2.ActionResult(success=False, error=f"{what} returned a result that cannot be sent: {exc}")
+
+
+async def _fill(struct: Any, values: dict[str, Any]) -> None:
+    fill_struct(struct, values)

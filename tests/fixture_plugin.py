@@ -66,6 +66,11 @@ async def hang(ctx, message, state, options, callback):
     await asyncio.sleep(3600)
 
 
+@plugin.action(f"{PREFIX}_BAD_RESULT", description="Returns a value that cannot cross the wire.")
+async def bad_result(ctx, message, state, options, callback):
+    return ActionResult(values={"when": object()})
+
+
 @plugin.action(f"{PREFIX}_CALLBACK_HOST", description="Exercises every RuntimeService call.")
 async def callback_host(ctx, message, state, options, callback):
     from plugin_sdk import Entity, Memory

@@ -123,3 +123,11 @@ async def test_a_call_that_hangs_fails_at_its_deadline(start_host, host_config):
         [e async for e in host.components.invoke_action("ALPHA_HANG", message())]
     outcomes = await host.components.get_providers(["ALPHA_ECHO"], message("still here"))
     assert outcomes[0].result.text == "still here"
+
+
+async def test_an_action_result_that_cannot_be_sent_arrives_as_a_failure_saying_why(start_host):
+    host = await start_host(fixture_spec("alpha"))
+    events = [e async for e in host.components.invoke_action("ALPHA_BAD_RESULT", message())]
+    assert len(events) == 1 and not events[0].success
+    assert events[0].error == ("action 'ALPHA_BAD_RESULT' returned a result that cannot be sent: "
+                               "values['when'] (object) is not JSON-like (use str, number, bool, None, list, dict)")

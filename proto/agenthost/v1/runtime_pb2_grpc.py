@@ -27,8 +27,9 @@ if _version_not_supported:
 
 class RuntimeServiceStub:
     """RuntimeService is served by the host for plugins to call back into it.
-    Every call carries "authorization: Bearer <token>" with the token the host
-    gave that plugin process in InitRequest; other calls get UNAUTHENTICATED.
+    Every call carries two metadata entries: "authorization: Bearer <token>" with
+    the token the host gave that plugin process in InitRequest, and
+    "x-agenthost-plugin: <plugin name>". Any other call gets UNAUTHENTICATED.
     """
 
     def __init__(self, channel):
@@ -76,8 +77,9 @@ class RuntimeServiceStub:
 
 class RuntimeServiceServicer:
     """RuntimeService is served by the host for plugins to call back into it.
-    Every call carries "authorization: Bearer <token>" with the token the host
-    gave that plugin process in InitRequest; other calls get UNAUTHENTICATED.
+    Every call carries two metadata entries: "authorization: Bearer <token>" with
+    the token the host gave that plugin process in InitRequest, and
+    "x-agenthost-plugin: <plugin name>". Any other call gets UNAUTHENTICATED.
     """
 
     def CreateMemory(self, request, context):
@@ -177,8 +179,9 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class RuntimeService:
     """RuntimeService is served by the host for plugins to call back into it.
-    Every call carries "authorization: Bearer <token>" with the token the host
-    gave that plugin process in InitRequest; other calls get UNAUTHENTICATED.
+    Every call carries two metadata entries: "authorization: Bearer <token>" with
+    the token the host gave that plugin process in InitRequest, and
+    "x-agenthost-plugin: <plugin name>". Any other call gets UNAUTHENTICATED.
     """
 
     @staticmethod
