@@ -4,10 +4,12 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
 
 1. floor: a bare grpc.aio unary echo (generic handler, bytes in/out) served by a separate
    Python process on a unix socket, called sequentially;
-2. plugin call: Components.get_providers(["TIME"], message) through a real PluginManager
-   and the installed example plugin "time", exactly the path the host takes;
-   (1) and (2) are interleaved in rounds, alternating which goes first, so machine noise
-   hits both alike; p50/p99 are over all samples;
+2. plugin call: Components.get_providers(["ECHO"], message) through a real PluginManager
+   to bench/echo_plugin.py, whose provider answers with the message's text (the echo
+   server's job), exactly the path the host takes; the ratio to (1) is the mechanism's cost;
+2b. the same call to the installed example plugin "time" (a provider that does some work);
+   (1), (2) and (2b) are interleaved in rounds, rotating which goes first, so machine noise
+   hits all alike; p50/p99 are over all samples;
 3. cold start: PluginManager.load("time") from spawn to READY (discovery, process start,
    handshake, Describe, Init, StartService), median of several runs;
 4. reload: PluginManager.reload("time") while idle (start the new instance, switch over,
@@ -45,12 +47,17 @@ from host.plugin_manager import PluginManager
 from host.sockets import make_socket_dir
 from host.tokens import TokenBook
 from plugin_sdk._convert import memory_to_proto, state_to_proto
+from plugin_sdk._spec import PluginSpec
 from plugin_sdk._types import Content, Memory, State
 
 PLUGIN = "time"
 PROVIDER = "TIME"
+ECHO_PLUGIN = "benchecho"
+ECHO_PROVIDER = "ECHO"
 TARGET_RATIO = 1.2
 ECHO_SERVER = Path(__file__).resolve().with_name("echo_server.py")
+ECHO_PLUGIN_SPEC = PluginSpec(name=ECHO_PLUGIN, version="1.0.0",
+                              command=(sys.executable, str(Path(__file__).resolve().with_name("echo_plugin.py"))))
 ECHO_METHOD = "/bench.Echo/Echo"
 
 Call = Callable[[], Awaitable[object]]
@@ -110,7 +117,14 @@ async def stop_echo_server(proc: asyncio.subprocess.Process) -> None:
 def check_outcomes(outcomes: list) -> None:
     """Fail loudly if the plugin call did not really run the provider."""
     if len(outcomes) != 1 or outcomes[0].error or outcomes[0].result is None or not outcomes[0].result.text:
-        raise RuntimeError(f"GetProviders did not return a TIME result: {outcomes!r}")
+        raise RuntimeError(f"GetProviders did not return a result: {outcomes!r}")
+
+
+class BenchDiscovery(Discovery):
+    """The installed plugins, plus the benchmark's own echo plugin."""
+
+    def specs(self) -> dict[str, PluginSpec]:
+        return {**super().specs(), ECHO_PLUGIN: ECHO_PLUGIN_SPEC}
 
 
 # -- the benchmark -----------------------------------------------------------
@@ -143,7 +157,7 @@ async def run(args: argparse.Namespace) -> dict:
             revoke_token=tokens.revoke,
             check_components=lambda name, manifest: None,
         )
-        discovery = Discovery(allow=(PLUGIN,))
+        discovery = BenchDiscovery(allow=(PLUGIN,))
         manager = PluginManager(ctx, discovery)
         components = Components(manager)
 
@@ -173,31 +187,38 @@ async def run(args: argparse.Namespace) -> dict:
         def echo_call() -> Awaitable[object]:
             return echo(request_bytes)
 
+        await manager.load(ECHO_PLUGIN)
+
         def plugin_call() -> Awaitable[object]:
+            return components.get_providers([ECHO_PROVIDER], message)
+
+        def time_call() -> Awaitable[object]:
             return components.get_providers([PROVIDER], message)
 
         check_outcomes(await components.get_providers([PROVIDER], message))
+        check_outcomes(await components.get_providers([ECHO_PROVIDER], message))
         if await echo(request_bytes) != request_bytes:
             raise RuntimeError("echo server returned different bytes")
         warm: list[int] = []
         await timed_calls(echo_call, args.warmup, warm)
         await timed_calls(plugin_call, args.warmup, warm)
+        await timed_calls(time_call, args.warmup, warm)
 
         echo_ns: list[int] = []
         plugin_ns: list[int] = []
+        time_ns: list[int] = []
         rounds: list[dict] = []
         for r in range(args.rounds):
             round_echo: list[int] = []
             round_plugin: list[int] = []
-            order = [(echo_call, round_echo), (plugin_call, round_plugin)]
-            if r % 2:
-                order.reverse()
-            for call, out in order:
+            order = [("echo", echo_call, round_echo), ("plugin", plugin_call, round_plugin), ("time", time_call, time_ns)]
+            order = order[r % 3:] + order[:r % 3]
+            for _, call, out in order:
                 await timed_calls(call, args.calls, out)
             echo_ns += round_echo
             plugin_ns += round_plugin
             e50, p50 = percentile(sorted(round_echo), 0.5), percentile(sorted(round_plugin), 0.5)
-            rounds.append({"round": r + 1, "first": "echo" if r % 2 == 0 else "plugin",
+            rounds.append({"round": r + 1, "first": order[0][0],
                            "echo_p50_us": round(e50, 1), "plugin_p50_us": round(p50, 1), "ratio": round(p50 / e50, 3)})
         check_outcomes(await components.get_providers([PROVIDER], message))
 
@@ -211,11 +232,14 @@ async def run(args: argparse.Namespace) -> dict:
 
         echo_ns.sort()
         plugin_ns.sort()
+        time_ns.sort()
         result = {
             "plugin_p50_us": round(percentile(plugin_ns, 0.5), 1),
             "plugin_p99_us": round(percentile(plugin_ns, 0.99), 1),
             "echo_p50_us": round(percentile(echo_ns, 0.5), 1),
             "echo_p99_us": round(percentile(echo_ns, 0.99), 1),
+            "time_p50_us": round(percentile(time_ns, 0.5), 1),
+            "time_p99_us": round(percentile(time_ns, 0.99), 1),
             "ratio": 0.0,
             "ratio_p99": 0.0,
             "target_ratio": TARGET_RATIO,
@@ -263,7 +287,8 @@ def report(result: dict) -> None:
           f"(+{result['warmup']} warm-up each), interleaved\n")
     print(f"{'':32}{'p50 (us)':>10}{'p99 (us)':>10}")
     print(f"{'bare grpc.aio echo (floor)':32}{result['echo_p50_us']:>10.1f}{result['echo_p99_us']:>10.1f}")
-    print(f"{'plugin call (GetProviders TIME)':32}{result['plugin_p50_us']:>10.1f}{result['plugin_p99_us']:>10.1f}")
+    print(f"{'plugin call (GetProviders ECHO)':32}{result['plugin_p50_us']:>10.1f}{result['plugin_p99_us']:>10.1f}")
+    print(f"{'plugin call (GetProviders TIME)':32}{result['time_p50_us']:>10.1f}{result['time_p99_us']:>10.1f}")
     verdict = "meets" if result["meets_target"] else "MISSES"
     print(f"{'ratio plugin / echo':32}{result['ratio']:>10.2f}{result['ratio_p99']:>10.2f}"
           f"   ({verdict} the {TARGET_RATIO}x p50 target)\n")

@@ -23,11 +23,14 @@ from .connection import PluginCallError, PluginConnection
 from .plugin_manager import PluginManager
 
 
+_EMPTY_STATE = state_to_proto(State())
+
+
 class UnknownComponentError(LookupError):
     """No loaded plugin offers that component."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProviderOutcome:
     """A provider's result, or the error that kept it from answering."""
 
@@ -61,7 +64,7 @@ class Components:
         for name in names:
             by_plugin.setdefault(self._owner("provider", name), []).append(name)
         message_pb = memory_to_proto(message)
-        state_pb = state_to_proto(state or State())
+        state_pb = state_to_proto(state) if state is not None else _EMPTY_STATE
 
         async def ask(plugin: str, wanted: list[str]) -> list[ProviderOutcome]:
             try:
@@ -77,10 +80,9 @@ class Components:
 
         if len(by_plugin) == 1:
             (plugin, wanted), = by_plugin.items()
-            outcomes = await ask(plugin, wanted)
-        else:
-            groups = await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items()))
-            outcomes = [o for group in groups for o in group]
+            return await ask(plugin, wanted)  # one plugin answers in the order asked
+        groups = await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items()))
+        outcomes = [o for group in groups for o in group]
         order = {name: i for i, name in enumerate(names)}
         return sorted(outcomes, key=lambda o: order[o.name])
 

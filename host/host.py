@@ -123,9 +123,12 @@ class Host:
         names = (agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
                  runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name)
         reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-        port = server.add_insecure_port(self.config.listen)
+        try:
+            port = server.add_insecure_port(self.config.listen)
+        except RuntimeError:
+            port = 0
         if port == 0:
-            raise OSError(f"cannot listen on {self.config.listen}")
+            raise OSError(f"cannot listen on {self.config.listen}: the address is in use or not this machine's")
         server.add_insecure_port(runtime_address)
         await server.start()
         for name in ("", *names):

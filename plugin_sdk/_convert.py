@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -13,7 +14,10 @@ from ._types import ActionResult, Attachment, Content, Entity, Memory, ModelOutp
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     """A Struct as plain Python values (numbers come back as floats, as JSON does)."""
-    return {key: _value_to_python(value) for key, value in struct.fields.items()}
+    fields = struct.fields
+    if not fields:  # the common case; iterating an empty map still costs
+        return {}
+    return {key: _value_to_python(value) for key, value in fields.items()}
 
 
 def _value_to_python(value: struct_pb2.Value) -> Any:
@@ -63,7 +67,7 @@ def content_to_proto(content: Content) -> types_pb2.Content:
         actions=content.actions,
         source=content.source,
         thought=content.thought,
-        attachments=[types_pb2.Attachment(**vars(a)) for a in content.attachments],
+        attachments=[types_pb2.Attachment(**asdict(a)) for a in content.attachments],
     )
     fill_struct(msg.extra, content.extra)
     return msg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from types import CoroutineType
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar, Union
 
@@ -233,6 +234,6 @@ class Plugin:
 async def call(fn: Handler, *args: Any) -> Any:
     """Call a handler that may be sync or async."""
     result = fn(*args)
-    if inspect.isawaitable(result):
+    if type(result) is CoroutineType or inspect.isawaitable(result):  # the first test is the cheap, common one
         result = await result
     return result

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Attachment:
     """A file or link carried by a message."""
 
@@ -18,7 +18,7 @@ class Attachment:
     text: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Content:
     """What a message or reply says."""
 
@@ -30,7 +30,7 @@ class Content:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Memory:
     """A stored message or fact."""
 
@@ -45,7 +45,7 @@ class Memory:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class State:
     """Context composed from providers for one message."""
 
@@ -54,7 +54,7 @@ class State:
     text: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Entity:
     """A user, agent or other participant."""
 
@@ -64,7 +64,7 @@ class Entity:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class ProviderResult:
     """One provider's contribution to state."""
 
@@ -73,7 +73,7 @@ class ProviderResult:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class ActionResult:
     """What an action or evaluator returns."""
 
@@ -84,7 +84,7 @@ class ActionResult:
     error: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelOutput:
     """A model call's output: text, an embedding or structured data."""
 
