@@ -29,8 +29,8 @@ async def start_host(host_config: HostConfig) -> AsyncIterator[Callable[..., obj
     """start_host(*specs, **config_changes) -> a started Host; stopped after the test."""
     hosts: list[Host] = []
 
-    async def start(*specs: PluginSpec, **changes: object) -> Host:
-        host = Host(replace(host_config, **changes), discovery=StaticDiscovery(*specs))  # type: ignore[arg-type]
+    async def start(*specs: PluginSpec, discovery: object = None, **changes: object) -> Host:
+        host = Host(replace(host_config, **changes), discovery=discovery or StaticDiscovery(*specs))  # type: ignore[arg-type]
         hosts.append(host)
         await host.start()
         return host
