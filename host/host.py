@@ -7,6 +7,7 @@ import enum
 import os
 import logging
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -51,6 +52,19 @@ def unix_path(address: str) -> str | None:
     if address.startswith("unix:"):
         return address[len("unix:"):]
     return None
+
+
+def _refuse_live_socket(listen: str) -> None:
+    """gRPC replaces an existing unix socket file when it binds; refuse if a live server owns it."""
+    path = unix_path(listen)
+    if not path or not os.path.exists(path):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return  # a stale file from a dead process: gRPC replaces it
+    raise OSError(f"cannot listen on {listen}: another process is serving there")
 
 
 class Host:
@@ -123,6 +137,7 @@ class Host:
         names = (agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
                  runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name)
         reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        _refuse_live_socket(self.config.listen)
         try:
             port = server.add_insecure_port(self.config.listen)
         except RuntimeError:
@@ -167,8 +182,8 @@ class Host:
         if self.socket_dir is not None:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
         socket_path = unix_path(self.config.listen)
-        if socket_path:
+        if socket_path and self.address:  # only a socket this host bound
             Path(socket_path).unlink(missing_ok=True)
         self.lifecycle = Lifecycle.STOPPED
-        log.info("host stopped")
+        log.debug("host stopped")
         logging.getLogger().removeHandler(self.log_buffer)

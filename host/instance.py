@@ -45,7 +45,6 @@ class PluginInstance:
     manifest: plugin_pb2.PluginManifest
     process: PluginProcess | None = None
     token: str = ""
-    retiring: bool = False
     services_started: list[str] = field(default_factory=list)
 
     @property

@@ -102,8 +102,6 @@ class ManagedPlugin:
             new = await launch(self.ctx, target)
             old = self.instance
             self.target = target
-            if old is not None:
-                old.retiring = True
             self._activate(new)
             self._switched.set()
             if self._task is None or self._task.done():
@@ -152,22 +150,24 @@ class ManagedPlugin:
 
     async def _run_until_death(self) -> None:
         """Run the current instance (launching one if needed) until it dies; raise how it died."""
-        async with self._lock:  # a reload may be launching too
-            if self.instance is None:
-                self.state = PluginState.RESTARTING
-                try:
-                    instance = await launch(self.ctx, self.target)
-                except Exception as exc:
-                    self._record_failure()
-                    raise _InstanceDied(str(exc)) from None
-                self.restarts += 1
-                self._activate(instance)
-        instance = self.instance
-        assert instance is not None
-        started = time.monotonic()
-        how = await self._watch(instance)
-        if instance is not self.instance:
-            return await self._run_until_death()  # a reload replaced it; watch the new one
+        while True:
+            async with self._lock:  # a reload may be launching too
+                if self.instance is None:
+                    self.state = PluginState.RESTARTING
+                    try:
+                        instance = await launch(self.ctx, self.target)
+                    except Exception as exc:
+                        self._record_failure()
+                        raise _InstanceDied(str(exc)) from None
+                    self.restarts += 1
+                    self._activate(instance)
+            instance = self.instance
+            assert instance is not None
+            started = time.monotonic()
+            how = await self._watch(instance)
+            if instance is self.instance:
+                break
+            # a reload replaced it: watch the new one
         instance.connection.abort(how)
         self.instance = None
         self.state, self.reason = PluginState.RESTARTING, how

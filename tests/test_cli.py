@@ -92,6 +92,9 @@ def test_client_errors_are_one_line_and_exit_non_zero(served: ServedHost, tmp_pa
     bad_config = run("serve", "--config", str(tmp_path / "missing.toml"))
     assert bad_config.returncode == 2
     assert bad_config.stderr == f"agenthost: config file {tmp_path / 'missing.toml'} does not exist\n"
+    taken = run("serve", "--listen", served.address)
+    assert taken.returncode == 2
+    assert taken.stderr.startswith(f"agenthost: cannot listen on {served.address}: ") and taken.stderr.count("\n") == 1, taken.stderr
     assert served.status()["state"] == "READY"
 
 

@@ -131,3 +131,32 @@ async def test_an_action_result_that_cannot_be_sent_arrives_as_a_failure_saying_
     assert len(events) == 1 and not events[0].success
     assert events[0].error == ("action 'ALPHA_BAD_RESULT' returned a result that cannot be sent: "
                                "values['when'] (object) is not JSON-like (use str, number, bool, None, list, dict)")
+
+
+async def test_get_logs_follows_new_records_of_one_plugin(start_host):
+    from agenthost.v1 import agent_pb2_grpc
+
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message())]
+    assert await eventually(lambda: host.log_buffer.tail(1, plugin="beta"))
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        stream = agent_pb2_grpc.AgentServiceStub(channel).GetLogs(
+            agent_pb2.GetLogsRequest(tail=1, plugin="beta", follow=True), timeout=10)
+        backlog = await stream.read()  # once this arrives the stream is following
+        assert backlog.plugin == "beta" and backlog.message == "event from alpha"
+        [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message())]
+        record = await stream.read()
+        assert record.plugin == "beta" and record.message == "event from alpha"
+        assert record.time_ms >= backlog.time_ms
+        stream.cancel()
+
+
+async def test_an_invalid_log_level_is_a_clear_error(start_host):
+    from agenthost.v1 import agent_pb2_grpc
+
+    host = await start_host()
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            [r async for r in agent_pb2_grpc.AgentServiceStub(channel).GetLogs(agent_pb2.GetLogsRequest(level="loud"), timeout=5)]
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "unknown log level 'loud'; use one of trace, debug, info, warn, error, fatal"
