@@ -155,7 +155,6 @@ async def run(args: argparse.Namespace) -> dict:
             plugin_config={},
             issue_token=tokens.issue,
             revoke_token=tokens.revoke,
-            check_components=lambda name, manifest: None,
         )
         discovery = BenchDiscovery(allow=(PLUGIN,))
         manager = PluginManager(ctx, discovery)

@@ -109,7 +109,6 @@ class Host:
             plugin_config=self.config.plugin_config,
             issue_token=self.tokens.issue,
             revoke_token=self.tokens.revoke,
-            check_components=lambda name, manifest: None,
         )
         self.plugins = PluginManager(ctx, self.discovery, self.config.remote)
         self.components = Components(self.plugins)

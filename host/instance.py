@@ -16,6 +16,7 @@ from .config import RemotePlugin, SupervisionConfig
 from .connection import PluginCallError, PluginConnection
 from .manifest import ManifestError, check_manifest
 from .process import PluginProcess, StartError
+from .registry import Registry
 
 log = logging.getLogger("host.instance")
 
@@ -33,7 +34,7 @@ class LaunchContext:
     plugin_config: dict[str, dict[str, str]]
     issue_token: Callable[[str], str]
     revoke_token: Callable[[str], None]
-    check_components: Callable[[str, plugin_pb2.PluginManifest], None]
+    registry: Registry = field(default_factory=Registry)
 
 
 @dataclass
@@ -56,8 +57,8 @@ class PluginInstance:
         return self.process is None
 
     async def initialise(self, ctx: LaunchContext) -> None:
-        """Check the components are free, Init the plugin, start its services."""
-        ctx.check_components(self.name, self.manifest)
+        """Check the components are free, Init the plugin, start its services, register them."""
+        ctx.registry.check(self.name, self.manifest)
         self.token = ctx.issue_token(self.name)
         init = plugin_pb2.InitRequest(
             agent_id=ctx.agent_id,
@@ -74,6 +75,7 @@ class PluginInstance:
                 self.services_started.append(service.name)
         except PluginCallError as exc:
             raise StartError(str(exc)) from None
+        ctx.registry.register(self.name, self.manifest)
 
     async def stop(self, ctx: LaunchContext, grace: float = 3.0) -> None:
         """Stop services, ask a local plugin to shut down, make sure its process is gone."""

@@ -13,7 +13,6 @@ from .config import RemotePlugin
 from .discovery import Discovery, DiscoveryError
 from .instance import LaunchContext, PluginInstance, spawn
 from .ordering import initialisation_order
-from .registry import Registry
 from .supervisor import ManagedPlugin, PluginState
 
 log = logging.getLogger("host.plugins")
@@ -48,11 +47,10 @@ class PluginManager:
     def __init__(self, ctx: LaunchContext, discovery: Discovery, remote: tuple[RemotePlugin, ...] = ()) -> None:
         self.ctx = ctx
         self.discovery = discovery
-        self.registry = Registry()
+        self.registry = ctx.registry
         self.plugins: dict[str, ManagedPlugin] = {}
         self.remote = {r.name: r for r in remote}
         self._lock = asyncio.Lock()
-        ctx.check_components = self.registry.check
 
     def _target(self, name: str) -> PluginSpec | RemotePlugin:
         if name in self.remote:
@@ -98,8 +96,6 @@ class PluginManager:
                 await plugin.start(instances[name])
             except Exception as exc:
                 errors.append(str(exc))
-                continue
-            self.registry.register(name, instances[name].manifest)
         return errors
 
     async def load(self, name: str) -> ManagedPlugin:
@@ -124,7 +120,6 @@ class PluginManager:
             plugin.fail(blocked[target.name])
             raise PluginConflict(blocked[target.name])
         await plugin.start(instance)
-        self.registry.register(plugin.name, instance.manifest)
         return plugin
 
     async def unload(self, name: str) -> None:
@@ -147,8 +142,7 @@ class PluginManager:
         if plugin.state is PluginState.FAILED:
             async with self._lock:
                 return await self._start(target), time.monotonic() - started
-        instance = await plugin.reload(target)
-        self.registry.register(name, instance.manifest)
+        await plugin.reload(target)
         return plugin, time.monotonic() - started
 
     async def stop_all(self) -> None:
