@@ -23,13 +23,14 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/agenthost serve
 
-## Lint the contracts, check generated code is current, run the whole suite.
+## Lint the contracts, check generated code is current, type-check, run the whole suite.
 test: install lint
 	$(PY) -m pytest -q
 
 lint: install $(BUF)
 	$(BUF) lint
 	$(PY) proto/generate.py --check
+	$(VENV)/bin/mypy
 
 proto: install
 	$(PY) proto/generate.py

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, TypeVar
 
 import grpc
 
@@ -17,6 +17,8 @@ from .registry import DuplicateComponent
 
 if TYPE_CHECKING:
     from .host import Host
+
+T = TypeVar("T")
 
 _PLUGIN_STATES = {
     "starting": agent_pb2.PLUGIN_STATE_STARTING,
@@ -63,13 +65,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         ]
         return agent_pb2.ListPluginsResponse(plugins=loaded + available)
 
-    async def _manage(self, context: grpc.aio.ServicerContext, operation):  # type: ignore[no-untyped-def]
+    async def _manage(self, context: grpc.aio.ServicerContext, operation: Awaitable[T]) -> T:
+        """Run a plugin operation, turning its errors into gRPC statuses."""
         try:
             return await operation
         except PluginNotFound as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except (PluginConflict, StartError, ManifestError, DuplicateComponent) as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        raise AssertionError("abort raises")
 
     async def LoadPlugin(self, request: agent_pb2.LoadPluginRequest, context: grpc.aio.ServicerContext) -> agent_pb2.LoadPluginResponse:
         plugin = await self._manage(context, self.host.plugins.load(request.name))

@@ -16,8 +16,8 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc
 
 from .character import CharacterError
 from .cli_output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
-from .config import ConfigError, default_address, load_config
-from .logs import setup_logging
+from .config import ConfigError, HostConfig, default_address, load_config
+from .logs import LogBuffer, setup_logging
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         _fail(str(exc), 2)
 
 
-async def _serve(config, buffer) -> None:  # type: ignore[no-untyped-def]
+async def _serve(config: HostConfig, buffer: LogBuffer) -> None:
     from .host import Host  # imported here so client commands start fast
 
     host = Host(config, buffer)

@@ -26,7 +26,7 @@ class PluginUnavailable(PluginCallError):
 
 
 def _channel(target: str, remote: RemotePlugin | None) -> grpc.aio.Channel:
-    options = [("grpc.enable_retries", 0)]
+    options: list[tuple[str, Any]] = [("grpc.enable_retries", 0)]
     if remote is None:
         return grpc.aio.insecure_channel(target, options=options)
     with open(remote.ca_file, "rb") as ca, open(remote.cert_file, "rb") as cert, open(remote.key_file, "rb") as key:

@@ -10,6 +10,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -67,6 +68,15 @@ def _refuse_live_socket(listen: str) -> None:
     raise OSError(f"cannot listen on {listen}: another process is serving there")
 
 
+T = TypeVar("T")
+
+
+def _started(part: T | None) -> T:
+    if part is None:
+        raise RuntimeError("the host is not started")
+    return part
+
+
 class Host:
     """One agent's host process."""
 
@@ -81,9 +91,9 @@ class Host:
         self.started_at = time.monotonic()
         self.tokens = TokenBook()
         self.socket_dir: Path | None = None
-        self.store: Store | None = None
-        self.plugins: PluginManager | None = None  # type: ignore[assignment]
-        self.components: Components | None = None  # type: ignore[assignment]
+        self._store: Store | None = None
+        self._plugins: PluginManager | None = None
+        self._components: Components | None = None
         self._server: grpc.aio.Server | None = None
         self.load_errors: list[str] = []
 
@@ -95,7 +105,7 @@ class Host:
         self.lifecycle = Lifecycle.LOADING_CHARACTER
         self.character = load_character(self.config.character)
         self.agent_id = self.config.agent_id or self.character.agent_id
-        self.store = await SQLiteStore.open(self.config.data_dir / "agenthost.db")
+        self._store = await SQLiteStore.open(self.config.data_dir / "agenthost.db")
         # The plugins' way back in. An abstract socket (Linux) leaves no file behind even
         # if the host is SIGKILLed; every call on it is token-authenticated.
         runtime_address = f"unix-abstract:agenthost-{os.getpid()}-{self.socket_dir.name}"
@@ -110,8 +120,8 @@ class Host:
             issue_token=self.tokens.issue,
             revoke_token=self.tokens.revoke,
         )
-        self.plugins = PluginManager(ctx, self.discovery, self.config.remote)
-        self.components = Components(self.plugins)
+        self._plugins = PluginManager(ctx, self.discovery, self.config.remote)
+        self._components = Components(self._plugins)
         await self._start_server(runtime_address)
         ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
@@ -124,7 +134,7 @@ class Host:
                  "ready" if self.plugins.all_ready() else "degraded", self.address, len(self.plugins.plugins))
 
     async def _start_server(self, runtime_address: str) -> None:
-        assert self.store is not None and self.character is not None
+        assert self.character is not None
         server = grpc.aio.server()
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self), server)
         settings = {**self.character.settings, **self.config.settings}
@@ -151,13 +161,29 @@ class Host:
         listen = self.config.listen
         self.address = listen if listen.startswith("unix:") else f"{listen.rsplit(':', 1)[0]}:{port}"
 
+    @property
+    def plugins(self) -> PluginManager:
+        """The plugin manager (after start)."""
+        return _started(self._plugins)
+
+    @property
+    def components(self) -> Components:
+        """Calls into plugin components by name (after start)."""
+        return _started(self._components)
+
+    @property
+    def store(self) -> Store:
+        """The host's store (after start)."""
+        return _started(self._store)
+
     def state(self) -> int:
-        if self.lifecycle is Lifecycle.READY and self.plugins is not None and not self.plugins.all_ready():
+        if self.lifecycle is Lifecycle.READY and self._plugins is not None and not self._plugins.all_ready():
             return agent_pb2.LIFECYCLE_STATE_DEGRADED
         return self.lifecycle.value
 
     def status(self) -> agent_pb2.GetStatusResponse:
-        plugins = [] if self.plugins is None else [plugin_status(self.plugins.info(p)) for _, p in sorted(self.plugins.plugins.items())]
+        manager = self._plugins
+        plugins = [] if manager is None else [plugin_status(manager.info(p)) for _, p in sorted(manager.plugins.items())]
         return agent_pb2.GetStatusResponse(
             agent_id=self.agent_id,
             agent_name=self.character.name if self.character else "",
@@ -172,12 +198,12 @@ class Host:
         if self.lifecycle in (Lifecycle.STOPPING, Lifecycle.STOPPED):
             return
         self.lifecycle = Lifecycle.STOPPING
-        if self.plugins is not None:
-            await self.plugins.stop_all()
+        if self._plugins is not None:
+            await self._plugins.stop_all()
         if self._server is not None:
             await self._server.stop(grace=1.0)
-        if self.store is not None:
-            await self.store.close()
+        if self._store is not None:
+            await self._store.close()
         if self.socket_dir is not None:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
         socket_path = unix_path(self.config.listen)

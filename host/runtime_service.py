@@ -67,6 +67,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         entity = await self.store.get_entity(request.id)
         if entity is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no entity with id {request.id!r}")
+            raise AssertionError("abort raises")
         return runtime_pb2.GetEntityResponse(entity=entity_to_proto(entity))
 
     async def UpsertEntity(self, request: runtime_pb2.UpsertEntityRequest, context: grpc.aio.ServicerContext) -> runtime_pb2.UpsertEntityResponse:

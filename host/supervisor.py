@@ -155,12 +155,12 @@ class ManagedPlugin:
                 if self.instance is None:
                     self.state = PluginState.RESTARTING
                     try:
-                        instance = await launch(self.ctx, self.target)
+                        relaunched = await launch(self.ctx, self.target)
                     except Exception as exc:
                         self._record_failure()
                         raise _InstanceDied(str(exc)) from None
                     self.restarts += 1
-                    self._activate(instance)
+                    self._activate(relaunched)
             instance = self.instance
             assert instance is not None
             started = time.monotonic()
@@ -197,7 +197,7 @@ class ManagedPlugin:
             return "was replaced"
         if instance.process is not None and instance.process.returncode is not None:
             return _describe_exit(instance.process.returncode)
-        return finished.result()
+        return str(finished.result())
 
     async def _health_loop(self, instance: PluginInstance) -> str:
         cfg = self.ctx.supervision
