@@ -30,6 +30,7 @@ test: install lint
 lint: install $(BUF)
 	$(BUF) lint
 	$(PY) proto/generate.py --check
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
 proto: install

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 import grpc
-
 from agenthost.v1 import plugin_pb2
+
 from host.components import Components
 from host.config import SupervisionConfig
 from host.discovery import Discovery
@@ -56,8 +56,11 @@ ECHO_PLUGIN = "benchecho"
 ECHO_PROVIDER = "ECHO"
 TARGET_RATIO = 1.2
 ECHO_SERVER = Path(__file__).resolve().with_name("echo_server.py")
-ECHO_PLUGIN_SPEC = PluginSpec(name=ECHO_PLUGIN, version="1.0.0",
-                              command=(sys.executable, str(Path(__file__).resolve().with_name("echo_plugin.py"))))
+ECHO_PLUGIN_SPEC = PluginSpec(
+    name=ECHO_PLUGIN,
+    version="1.0.0",
+    command=(sys.executable, str(Path(__file__).resolve().with_name("echo_plugin.py"))),
+)
 ECHO_METHOD = "/bench.Echo/Echo"
 
 Call = Callable[[], Awaitable[object]]
@@ -85,8 +88,11 @@ async def timed_calls(call: Call, n: int, out: list[int]) -> None:
 
 async def start_echo_server(socket_path: Path) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ECHO_SERVER), str(socket_path),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(ECHO_SERVER),
+        str(socket_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
     try:
@@ -210,15 +216,26 @@ async def run(args: argparse.Namespace) -> dict:
         for r in range(args.rounds):
             round_echo: list[int] = []
             round_plugin: list[int] = []
-            order = [("echo", echo_call, round_echo), ("plugin", plugin_call, round_plugin), ("time", time_call, time_ns)]
-            order = order[r % 3:] + order[:r % 3]
+            order = [
+                ("echo", echo_call, round_echo),
+                ("plugin", plugin_call, round_plugin),
+                ("time", time_call, time_ns),
+            ]
+            order = order[r % 3 :] + order[: r % 3]
             for _, call, out in order:
                 await timed_calls(call, args.calls, out)
             echo_ns += round_echo
             plugin_ns += round_plugin
             e50, p50 = percentile(sorted(round_echo), 0.5), percentile(sorted(round_plugin), 0.5)
-            rounds.append({"round": r + 1, "first": order[0][0],
-                           "echo_p50_us": round(e50, 1), "plugin_p50_us": round(p50, 1), "ratio": round(p50 / e50, 3)})
+            rounds.append(
+                {
+                    "round": r + 1,
+                    "first": order[0][0],
+                    "echo_p50_us": round(e50, 1),
+                    "plugin_p50_us": round(p50, 1),
+                    "ratio": round(p50 / e50, 3),
+                }
+            )
         check_outcomes(await components.get_providers([PROVIDER], message))
 
         # -- 4. reload while idle -------------------------------------------------------
@@ -280,26 +297,41 @@ def report(result: dict) -> None:
     rounds = result.pop("_rounds")
     cold = result.pop("_cold_ms")
     reloads = result.pop("_reload_ms")
-    print(f"agenthost plugin-call benchmark  (python {result['python']}, grpcio {result['grpcio']}, "
-          f"{result['cpus']} cpus)")
-    print(f"{result['rounds']} rounds x {result['calls_per_round']} sequential calls per side "
-          f"(+{result['warmup']} warm-up each), interleaved\n")
+    print(
+        f"agenthost plugin-call benchmark  (python {result['python']}, grpcio {result['grpcio']}, "
+        f"{result['cpus']} cpus)"
+    )
+    print(
+        f"{result['rounds']} rounds x {result['calls_per_round']} sequential calls per side "
+        f"(+{result['warmup']} warm-up each), interleaved\n"
+    )
     print(f"{'':32}{'p50 (us)':>10}{'p99 (us)':>10}")
     print(f"{'bare grpc.aio echo (floor)':32}{result['echo_p50_us']:>10.1f}{result['echo_p99_us']:>10.1f}")
     print(f"{'plugin call (GetProviders ECHO)':32}{result['plugin_p50_us']:>10.1f}{result['plugin_p99_us']:>10.1f}")
     print(f"{'plugin call (GetProviders TIME)':32}{result['time_p50_us']:>10.1f}{result['time_p99_us']:>10.1f}")
     verdict = "meets" if result["meets_target"] else "MISSES"
-    print(f"{'ratio plugin / echo':32}{result['ratio']:>10.2f}{result['ratio_p99']:>10.2f}"
-          f"   ({verdict} the {TARGET_RATIO}x p50 target)\n")
-    print("per round:  " + "  ".join(
-        f"#{r['round']}({r['first'][0]}) {r['plugin_p50_us']:.0f}/{r['echo_p50_us']:.0f}={r['ratio']:.2f}" for r in rounds))
+    print(
+        f"{'ratio plugin / echo':32}{result['ratio']:>10.2f}{result['ratio_p99']:>10.2f}"
+        f"   ({verdict} the {TARGET_RATIO}x p50 target)\n"
+    )
+    print(
+        "per round:  "
+        + "  ".join(
+            f"#{r['round']}({r['first'][0]}) {r['plugin_p50_us']:.0f}/{r['echo_p50_us']:.0f}={r['ratio']:.2f}"
+            for r in rounds
+        )
+    )
     print()
-    print(f"{'cold start, spawn to READY':32}{result['cold_start_ms']:>10.1f} ms  median of {len(cold)} "
-          f"(min {min(cold):.0f}, max {max(cold):.0f}; of which discovery {result['discovery_ms']:.1f} ms)")
+    print(
+        f"{'cold start, spawn to READY':32}{result['cold_start_ms']:>10.1f} ms  median of {len(cold)} "
+        f"(min {min(cold):.0f}, max {max(cold):.0f}; of which discovery {result['discovery_ms']:.1f} ms)"
+    )
     if result["unload_ms"] is not None:
         print(f"{'unload (stop)':32}{result['unload_ms']:>10.1f} ms  median")
-    print(f"{'reload while idle':32}{result['reload_ms']:>10.1f} ms  median of {len(reloads)} "
-          f"(min {min(reloads):.0f}, max {max(reloads):.0f})")
+    print(
+        f"{'reload while idle':32}{result['reload_ms']:>10.1f} ms  median of {len(reloads)} "
+        f"(min {min(reloads):.0f}, max {max(reloads):.0f})"
+    )
     print(json.dumps(result, separators=(",", ":")), flush=True)
 
 

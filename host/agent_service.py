@@ -6,7 +6,6 @@ import asyncio
 from typing import TYPE_CHECKING, AsyncIterator, Awaitable, TypeVar
 
 import grpc
-
 from agenthost.v1 import agent_pb2, agent_pb2_grpc
 
 from .logs import TRACE, LogRecord, level_number
@@ -32,15 +31,27 @@ _PLUGIN_STATES = {
 
 def plugin_status(info: PluginInfo) -> agent_pb2.PluginStatus:
     return agent_pb2.PluginStatus(
-        name=info.name, version=info.version, state=_PLUGIN_STATES[info.state], pid=info.pid,
-        restarts=info.restarts, reason=info.reason, transport=info.transport, address=info.address,
+        name=info.name,
+        version=info.version,
+        state=_PLUGIN_STATES[info.state],
+        pid=info.pid,
+        restarts=info.restarts,
+        reason=info.reason,
+        transport=info.transport,
+        address=info.address,
         components=agent_pb2.ComponentCounts(**info.components),
     )
 
 
 def _log_response(record: LogRecord) -> agent_pb2.GetLogsResponse:
-    return agent_pb2.GetLogsResponse(time_ms=record.time_ms, level=record.level, message=record.message,
-                                     plugin=record.plugin, agent_id=record.agent_id, logger=record.logger)
+    return agent_pb2.GetLogsResponse(
+        time_ms=record.time_ms,
+        level=record.level,
+        message=record.message,
+        plugin=record.plugin,
+        agent_id=record.agent_id,
+        logger=record.logger,
+    )
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
@@ -49,14 +60,20 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, host: "Host") -> None:
         self.host = host
 
-    async def SendMessage(self, request: agent_pb2.SendMessageRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[agent_pb2.SendMessageResponse]:
+    async def SendMessage(
+        self, request: agent_pb2.SendMessageRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.SendMessageResponse]:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the message pipeline is not available in this version yet")
         yield agent_pb2.SendMessageResponse()  # pragma: no cover - abort raises
 
-    async def GetStatus(self, request: agent_pb2.GetStatusRequest, context: grpc.aio.ServicerContext) -> agent_pb2.GetStatusResponse:
+    async def GetStatus(
+        self, request: agent_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.GetStatusResponse:
         return self.host.status()
 
-    async def ListPlugins(self, request: agent_pb2.ListPluginsRequest, context: grpc.aio.ServicerContext) -> agent_pb2.ListPluginsResponse:
+    async def ListPlugins(
+        self, request: agent_pb2.ListPluginsRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.ListPluginsResponse:
         manager = self.host.plugins
         loaded = [plugin_status(manager.info(p)) for _, p in sorted(manager.plugins.items())]
         available = [
@@ -75,19 +92,29 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         raise AssertionError("abort raises")
 
-    async def LoadPlugin(self, request: agent_pb2.LoadPluginRequest, context: grpc.aio.ServicerContext) -> agent_pb2.LoadPluginResponse:
+    async def LoadPlugin(
+        self, request: agent_pb2.LoadPluginRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.LoadPluginResponse:
         plugin = await self._manage(context, self.host.plugins.load(request.name))
         return agent_pb2.LoadPluginResponse(plugin=plugin_status(self.host.plugins.info(plugin)))
 
-    async def UnloadPlugin(self, request: agent_pb2.UnloadPluginRequest, context: grpc.aio.ServicerContext) -> agent_pb2.UnloadPluginResponse:
+    async def UnloadPlugin(
+        self, request: agent_pb2.UnloadPluginRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.UnloadPluginResponse:
         await self._manage(context, self.host.plugins.unload(request.name))
         return agent_pb2.UnloadPluginResponse()
 
-    async def ReloadPlugin(self, request: agent_pb2.ReloadPluginRequest, context: grpc.aio.ServicerContext) -> agent_pb2.ReloadPluginResponse:
+    async def ReloadPlugin(
+        self, request: agent_pb2.ReloadPluginRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.ReloadPluginResponse:
         plugin, seconds = await self._manage(context, self.host.plugins.reload(request.name))
-        return agent_pb2.ReloadPluginResponse(plugin=plugin_status(self.host.plugins.info(plugin)), duration_ms=int(seconds * 1000))
+        return agent_pb2.ReloadPluginResponse(
+            plugin=plugin_status(self.host.plugins.info(plugin)), duration_ms=int(seconds * 1000)
+        )
 
-    async def GetLogs(self, request: agent_pb2.GetLogsRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[agent_pb2.GetLogsResponse]:
+    async def GetLogs(
+        self, request: agent_pb2.GetLogsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.GetLogsResponse]:
         try:
             min_level = level_number(request.level) if request.level else TRACE
         except ValueError as exc:

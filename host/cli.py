@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Callable, NoReturn
 
 import grpc
-
 from agenthost.v1 import agent_pb2, agent_pb2_grpc
 
 from .character import CharacterError
@@ -40,6 +39,7 @@ def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], object])
 
 
 # -- serve -----------------------------------------------------------------
+
 
 def cmd_serve(args: argparse.Namespace) -> None:
     try:
@@ -70,6 +70,7 @@ async def _serve(config: HostConfig, buffer: LogBuffer) -> None:
 
 
 # -- client commands ---------------------------------------------------------
+
 
 def cmd_status(args: argparse.Namespace) -> None:
     reply = _call(args.host, lambda s: s.GetStatus(agent_pb2.GetStatusRequest(), timeout=10))
@@ -111,9 +112,15 @@ def cmd_plugins_unload(args: argparse.Namespace) -> None:
 
 
 def cmd_plugins_reload(args: argparse.Namespace) -> None:
-    reply = _call(args.host, lambda s: s.ReloadPlugin(agent_pb2.ReloadPluginRequest(name=args.name), timeout=args.timeout))
+    reply = _call(
+        args.host, lambda s: s.ReloadPlugin(agent_pb2.ReloadPluginRequest(name=args.name), timeout=args.timeout)
+    )
     doc = {**plugin_doc(reply.plugin), "duration_ms": reply.duration_ms}  # type: ignore[attr-defined]
-    print(dumps(doc) if args.json else f"reloaded {doc['name']} {doc['version']} (pid {doc['pid']}) in {doc['duration_ms']} ms")
+    print(
+        dumps(doc)
+        if args.json
+        else f"reloaded {doc['name']} {doc['version']} (pid {doc['pid']}) in {doc['duration_ms']} ms"
+    )
 
 
 def cmd_logs(args: argparse.Namespace) -> None:
@@ -144,8 +151,11 @@ def cmd_logs(args: argparse.Namespace) -> None:
 
 # -- parsing -------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agenthost", description="Run an AI agent whose plugins are separate processes.")
+    parser = argparse.ArgumentParser(
+        prog="agenthost", description="Run an AI agent whose plugins are separate processes."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the host in the foreground")
@@ -156,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     def client(p: argparse.ArgumentParser, json_flag: bool = True) -> argparse.ArgumentParser:
-        p.add_argument("--host", default=default_address(), help="host address (default: $AGENTHOST_ADDR or 127.0.0.1:7531)")
+        p.add_argument(
+            "--host", default=default_address(), help="host address (default: $AGENTHOST_ADDR or 127.0.0.1:7531)"
+        )
         if json_flag:
             p.add_argument("--json", action="store_true", help="print one JSON document")
         return p
@@ -173,11 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(func=cmd_logs)
 
-    plugins = sub.add_parser("plugins", help="list, load, unload or reload plugins").add_subparsers(dest="action", required=True)
+    plugins = sub.add_parser("plugins", help="list, load, unload or reload plugins").add_subparsers(
+        dest="action", required=True
+    )
     client(plugins.add_parser("list", help="loaded and installed plugins")).set_defaults(func=cmd_plugins_list)
-    for name, func, text in (("load", cmd_plugins_load, "start an installed plugin"),
-                             ("unload", cmd_plugins_unload, "stop a plugin"),
-                             ("reload", cmd_plugins_reload, "restart a plugin on its newly installed code without failing calls")):
+    for name, func, text in (
+        ("load", cmd_plugins_load, "start an installed plugin"),
+        ("unload", cmd_plugins_unload, "stop a plugin"),
+        ("reload", cmd_plugins_reload, "restart a plugin on its newly installed code without failing calls"),
+    ):
         p = client(plugins.add_parser(name, help=text))
         p.add_argument("name")
         p.add_argument("--timeout", type=float, default=60.0)

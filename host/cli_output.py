@@ -58,7 +58,9 @@ def plugin_table(plugins: list[dict[str, Any]]) -> str:
     rows = [("NAME", "VERSION", "STATE", "PID", "RESTARTS", "COMPONENTS")]
     for p in plugins:
         parts = [f"{len(v)} {k.replace('_', ' ')}" for k, v in p["components"].items() if v]
-        rows.append((p["name"], p["version"], p["state"], str(p["pid"] or "-"), str(p["restarts"]), ", ".join(parts) or "-"))
+        rows.append(
+            (p["name"], p["version"], p["state"], str(p["pid"] or "-"), str(p["restarts"]), ", ".join(parts) or "-")
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
     for p in plugins:

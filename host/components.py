@@ -22,7 +22,6 @@ from plugin_sdk._types import ActionResult, Content, Memory, ModelOutput, Provid
 from .connection import PluginCallError, PluginConnection
 from .plugin_manager import PluginManager
 
-
 _EMPTY_STATE = state_to_proto(State())
 
 
@@ -55,7 +54,9 @@ class Components:
     def _connection(self, plugin: str) -> PluginConnection:
         return self.manager.get(plugin).connection()
 
-    async def get_providers(self, names: list[str], message: Memory, state: State | None = None) -> list[ProviderOutcome]:
+    async def get_providers(
+        self, names: list[str], message: Memory, state: State | None = None
+    ) -> list[ProviderOutcome]:
         """Run providers by name, one GetProviders call per plugin, all plugins at once.
 
         A provider whose plugin is down yields an outcome with `error` set; the rest still answer.
@@ -79,7 +80,7 @@ class Components:
             ]
 
         if len(by_plugin) == 1:
-            (plugin, wanted), = by_plugin.items()
+            ((plugin, wanted),) = by_plugin.items()
             return await ask(plugin, wanted)  # one plugin answers in the order asked
         groups = await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items()))
         outcomes = [o for group in groups for o in group]
@@ -96,7 +97,8 @@ class Components:
         async def ask(plugin: str, wanted: list[str]) -> dict[str, bool]:
             try:
                 reply = await self._connection(plugin).unary(
-                    "ValidateActions", plugin_pb2.ValidateActionsRequest(names=wanted, message=message_pb, state=state_pb)
+                    "ValidateActions",
+                    plugin_pb2.ValidateActionsRequest(names=wanted, message=message_pb, state=state_pb),
                 )
             except PluginCallError:
                 return {n: False for n in wanted}
@@ -111,7 +113,9 @@ class Components:
         self, name: str, message: Memory, state: State | None = None, options: dict[str, Any] | None = None
     ) -> AsyncIterator[Content | ActionResult]:
         """Run an action: yields interim Content callbacks, then the ActionResult."""
-        request = plugin_pb2.InvokeActionRequest(name=name, message=memory_to_proto(message), state=state_to_proto(state or State()))
+        request = plugin_pb2.InvokeActionRequest(
+            name=name, message=memory_to_proto(message), state=state_to_proto(state or State())
+        )
         fill_struct(request.options, options or {})
         connection = self._connection(self._owner("action", name))
         async for event in connection.invoke_action(request):
@@ -120,9 +124,13 @@ class Components:
             else:
                 yield action_result_from_proto(event.result)
 
-    async def run_evaluator(self, name: str, message: Memory, state: State | None = None, responses: list[Memory] | None = None) -> ActionResult:
+    async def run_evaluator(
+        self, name: str, message: Memory, state: State | None = None, responses: list[Memory] | None = None
+    ) -> ActionResult:
         request = plugin_pb2.RunEvaluatorRequest(
-            name=name, message=memory_to_proto(message), state=state_to_proto(state or State()),
+            name=name,
+            message=memory_to_proto(message),
+            state=state_to_proto(state or State()),
             responses=[memory_to_proto(m) for m in responses or []],
         )
         reply = await self._connection(self._owner("evaluator", name)).unary("RunEvaluator", request)

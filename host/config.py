@@ -94,8 +94,7 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     if allow is not None and not (isinstance(allow, list) and all(isinstance(a, str) for a in allow)):
         raise ValueError("plugins.allow must be a list of plugin names")
     plugin_config = {
-        name: {str(k): str(v) for k, v in section.items()}
-        for name, section in plugins.get("config", {}).items()
+        name: {str(k): str(v) for k, v in section.items()} for name, section in plugins.get("config", {}).items()
     }
     remote = tuple(
         RemotePlugin(

@@ -6,9 +6,8 @@ import asyncio
 from typing import Any, AsyncIterator
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .config import RemotePlugin
 
@@ -95,7 +94,9 @@ class PluginConnection:
         finally:
             self._untrack(call)
 
-    async def invoke_action(self, request: plugin_pb2.InvokeActionRequest, timeout: float | None = None) -> AsyncIterator[plugin_pb2.InvokeActionResponse]:
+    async def invoke_action(
+        self, request: plugin_pb2.InvokeActionRequest, timeout: float | None = None
+    ) -> AsyncIterator[plugin_pb2.InvokeActionResponse]:
         """Stream an action's callbacks and result."""
         if self.closed_reason:
             raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason}")

@@ -48,7 +48,9 @@ class Discovery:
                 log.error("plugin %s: agenthost_plugin_spec() failed: %s", entry_name, exc)
                 continue
             if not isinstance(spec, PluginSpec):
-                log.error("plugin %s: agenthost_plugin_spec() returned %s, not a PluginSpec", entry_name, type(spec).__name__)
+                log.error(
+                    "plugin %s: agenthost_plugin_spec() returned %s, not a PluginSpec", entry_name, type(spec).__name__
+                )
                 continue
             if spec.name != entry_name:
                 log.error("plugin entry point %r returns a spec named %r; they must match", entry_name, spec.name)

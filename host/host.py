@@ -4,8 +4,8 @@ ready, stop, clean up) and the gRPC servers around it."""
 from __future__ import annotations
 
 import enum
-import os
 import logging
+import os
 import shutil
 import socket
 import time
@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, runtime_pb2, runtime_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
-from agenthost.v1 import agent_pb2, agent_pb2_grpc, runtime_pb2, runtime_pb2_grpc
 
 from . import __version__
 from .agent_service import AgentServicer, plugin_status
@@ -49,9 +48,9 @@ class Lifecycle(enum.Enum):
 def unix_path(address: str) -> str | None:
     """The socket path of a 'unix:///path' or 'unix:path' address, else None."""
     if address.startswith("unix://"):
-        return address[len("unix://"):]
+        return address[len("unix://") :]
     if address.startswith("unix:"):
-        return address[len("unix:"):]
+        return address[len("unix:") :]
     return None
 
 
@@ -80,7 +79,9 @@ def _started(part: T | None) -> T:
 class Host:
     """One agent's host process."""
 
-    def __init__(self, config: HostConfig, log_buffer: LogBuffer | None = None, discovery: Discovery | None = None) -> None:
+    def __init__(
+        self, config: HostConfig, log_buffer: LogBuffer | None = None, discovery: Discovery | None = None
+    ) -> None:
         self.config = config
         self.discovery = discovery or Discovery(config.allow)
         self.log_buffer = log_buffer or LogBuffer()
@@ -130,8 +131,14 @@ class Host:
             log.error("%s", error)
         self.lifecycle = Lifecycle.STARTING_SERVICES  # services start as each plugin initialises
         self.lifecycle = Lifecycle.READY
-        log.info("agent %s (%s) %s on %s with %d plugin(s)", self.character.name, self.agent_id,
-                 "ready" if self.plugins.all_ready() else "degraded", self.address, len(self.plugins.plugins))
+        log.info(
+            "agent %s (%s) %s on %s with %d plugin(s)",
+            self.character.name,
+            self.agent_id,
+            "ready" if self.plugins.all_ready() else "degraded",
+            self.address,
+            len(self.plugins.plugins),
+        )
 
     async def _start_server(self, runtime_address: str) -> None:
         assert self.character is not None
@@ -139,12 +146,17 @@ class Host:
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self), server)
         settings = {**self.character.settings, **self.config.settings}
         runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(
-            RuntimeServicer(self.tokens, self.store, self.components, self.agent_id, settings, self.config.plugin_config), server
+            RuntimeServicer(
+                self.tokens, self.store, self.components, self.agent_id, settings, self.config.plugin_config
+            ),
+            server,
         )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        names = (agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
-                 runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name)
+        names = (
+            agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+            runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name,
+        )
         reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         _refuse_live_socket(self.config.listen)
         try:
@@ -183,7 +195,9 @@ class Host:
 
     def status(self) -> agent_pb2.GetStatusResponse:
         manager = self._plugins
-        plugins = [] if manager is None else [plugin_status(manager.info(p)) for _, p in sorted(manager.plugins.items())]
+        plugins = (
+            [] if manager is None else [plugin_status(manager.info(p)) for _, p in sorted(manager.plugins.items())]
+        )
         return agent_pb2.GetStatusResponse(
             agent_id=self.agent_id,
             agent_name=self.character.name if self.character else "",

@@ -14,7 +14,7 @@ from plugin_sdk._spec import PluginSpec
 
 from .config import RemotePlugin, SupervisionConfig
 from .connection import PluginCallError, PluginConnection
-from .manifest import ManifestError, check_manifest
+from .manifest import check_manifest
 from .process import PluginProcess, StartError
 from .registry import Registry
 
@@ -71,7 +71,9 @@ class PluginInstance:
         try:
             await self.connection.unary("Init", init, timeout=timeout)
             for service in self.manifest.services:
-                await self.connection.unary("StartService", plugin_pb2.StartServiceRequest(name=service.name), timeout=timeout)
+                await self.connection.unary(
+                    "StartService", plugin_pb2.StartServiceRequest(name=service.name), timeout=timeout
+                )
                 self.services_started.append(service.name)
         except PluginCallError as exc:
             raise StartError(str(exc)) from None
@@ -82,7 +84,9 @@ class PluginInstance:
         if not self.connection.closed_reason:
             for service in reversed(self.services_started):
                 try:
-                    await self.connection.unary("StopService", plugin_pb2.StopServiceRequest(name=service), timeout=grace)
+                    await self.connection.unary(
+                        "StopService", plugin_pb2.StopServiceRequest(name=service), timeout=grace
+                    )
                 except PluginCallError as exc:
                     log.warning("%s", exc)
             if not self.remote:  # a remote plugin's process is not ours to stop
@@ -117,7 +121,9 @@ async def spawn(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> Plugin
         connection = PluginConnection(name, process.handshake.target, ctx.supervision.call_timeout)
     try:
         try:
-            described = await connection.unary("Describe", plugin_pb2.DescribeRequest(), timeout=timeout, wait_for_ready=True)
+            described = await connection.unary(
+                "Describe", plugin_pb2.DescribeRequest(), timeout=timeout, wait_for_ready=True
+            )
         except PluginCallError as exc:
             raise StartError(f"plugin {name!r} did not answer Describe: {exc}") from None
         check_manifest(name, described.manifest)

@@ -13,8 +13,14 @@ from dataclasses import asdict, dataclass
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
 
-LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-          "error": logging.ERROR, "fatal": logging.CRITICAL}
+LEVELS = {
+    "trace": TRACE,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
 NAMES = {number: name for name, number in LEVELS.items()}
 
 

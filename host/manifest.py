@@ -39,5 +39,7 @@ def check_manifest(expected_name: str, manifest: plugin_pb2.PluginManifest) -> N
         if not _NAME.match(event):
             problems.append(f"event subscription {event!r} is not a valid event type")
     if problems:
-        raise ManifestError(f"plugin {expected_name!r} sent an invalid manifest: {problems[0]}"
-                            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise ManifestError(
+            f"plugin {expected_name!r} sent an invalid manifest: {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )

@@ -8,7 +8,8 @@ from agenthost.v1 import plugin_pb2
 
 
 def initialisation_order(
-    manifests: dict[str, plugin_pb2.PluginManifest], already_loaded: set[str] = frozenset()  # type: ignore[assignment]
+    manifests: dict[str, plugin_pb2.PluginManifest],
+    already_loaded: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[list[str], dict[str, str]]:
     """Order `manifests` so every plugin comes after its dependencies, ties broken by
     priority (higher first) then name. Returns the order and, for plugins that cannot
@@ -54,5 +55,5 @@ def _cycle_from(start: str, pending: dict[str, set[str]]) -> list[str]:
     while True:
         node = sorted(pending[node])[0]
         if node in path:
-            return path[path.index(node):] + [node]
+            return path[path.index(node) :] + [node]
         path.append(node)

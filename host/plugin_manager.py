@@ -137,8 +137,9 @@ class PluginManager:
         plugin = self.get(name)
         target = self._target(name)
         if isinstance(target, RemotePlugin):
-            raise PluginConflict(f"plugin {name!r} runs remotely at {target.address}: restart it there; "
-                                 "the host reconnects by itself")
+            raise PluginConflict(
+                f"plugin {name!r} runs remotely at {target.address}: restart it there; the host reconnects by itself"
+            )
         if plugin.state is PluginState.FAILED:
             async with self._lock:
                 return await self._start(target), time.monotonic() - started
@@ -157,7 +158,13 @@ class PluginManager:
     def info(self, plugin: ManagedPlugin) -> PluginInfo:
         instance = plugin.instance
         manifest = instance.manifest if instance else self.registry.manifests.get(plugin.name)
-        components: dict[str, list[str]] = {"actions": [], "providers": [], "evaluators": [], "services": [], "model_handlers": []}
+        components: dict[str, list[str]] = {
+            "actions": [],
+            "providers": [],
+            "evaluators": [],
+            "services": [],
+            "model_handlers": [],
+        }
         if manifest is not None:
             components = {
                 "actions": [a.name for a in manifest.actions],

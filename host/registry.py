@@ -69,8 +69,12 @@ class Registry:
 
     def model_handlers(self, model_type: str) -> list[str]:
         """Plugins serving `model_type`, highest priority first."""
-        found = [(h.priority, plugin) for plugin, m in self.manifests.items()
-                 for h in m.model_handlers if h.model_type == model_type]
+        found = [
+            (h.priority, plugin)
+            for plugin, m in self.manifests.items()
+            for h in m.model_handlers
+            if h.model_type == model_type
+        ]
         return [plugin for _, plugin in sorted(found, key=lambda item: -item[0])]
 
     def subscribers(self, event_type: str) -> list[str]:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import grpc
-
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
 
-from plugin_sdk._convert import entity_from_proto, entity_to_proto, fill_struct, memory_from_proto, memory_to_proto, struct_to_dict
+from plugin_sdk._convert import (
+    entity_from_proto,
+    entity_to_proto,
+    fill_struct,
+    memory_from_proto,
+    memory_to_proto,
+    struct_to_dict,
+)
 from plugin_sdk._protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
 
 from .components import Components, UnknownComponentError
@@ -18,8 +24,15 @@ from .tokens import TokenBook
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     """Serves plugins: memories, entities, settings, models and events."""
 
-    def __init__(self, tokens: TokenBook, store: Store, components: Components, agent_id: str, settings: dict[str, str],
-                 plugin_config: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self,
+        tokens: TokenBook,
+        store: Store,
+        components: Components,
+        agent_id: str,
+        settings: dict[str, str],
+        plugin_config: dict[str, dict[str, str]],
+    ) -> None:
         self.tokens = tokens
         self.store = store
         self.components = components
@@ -37,14 +50,18 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 f"missing '{AUTH_METADATA_KEY}: {AUTH_SCHEME}<token>' or '{PLUGIN_METADATA_KEY}: <plugin>' metadata: "
                 "RuntimeService is for plugins the host started",
             )
-        plugin = self.tokens.owner(value[len(AUTH_SCHEME):])
+        plugin = self.tokens.owner(value[len(AUTH_SCHEME) :])
         if plugin is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "token is not valid (revoked, or never issued by this host)")
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, "token is not valid (revoked, or never issued by this host)"
+            )
         if plugin != claimed:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"token was not issued to plugin {claimed!r}")
         return plugin  # type: ignore[return-value]
 
-    async def CreateMemory(self, request: runtime_pb2.CreateMemoryRequest, context: grpc.aio.ServicerContext) -> runtime_pb2.CreateMemoryResponse:
+    async def CreateMemory(
+        self, request: runtime_pb2.CreateMemoryRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.CreateMemoryResponse:
         await self._caller(context)
         memory = memory_from_proto(request.memory)
         if not memory.room_id:
@@ -53,16 +70,22 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         stored = await self.store.create_memory(memory)
         return runtime_pb2.CreateMemoryResponse(memory=memory_to_proto(stored))
 
-    async def GetMemories(self, request: runtime_pb2.GetMemoriesRequest, context: grpc.aio.ServicerContext) -> runtime_pb2.GetMemoriesResponse:
+    async def GetMemories(
+        self, request: runtime_pb2.GetMemoriesRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.GetMemoriesResponse:
         await self._caller(context)
         if not request.room_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "room_id is required")
         if request.count < 0 or request.count > 1000:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"count must be 0..1000, got {request.count}")
-        memories = await self.store.get_memories(self.agent_id, request.room_id, request.table_name or "messages", request.count or 20)
+        memories = await self.store.get_memories(
+            self.agent_id, request.room_id, request.table_name or "messages", request.count or 20
+        )
         return runtime_pb2.GetMemoriesResponse(memories=[memory_to_proto(m) for m in memories])
 
-    async def GetEntity(self, request: runtime_pb2.GetEntityRequest, context: grpc.aio.ServicerContext) -> runtime_pb2.GetEntityResponse:
+    async def GetEntity(
+        self, request: runtime_pb2.GetEntityRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.GetEntityResponse:
         await self._caller(context)
         entity = await self.store.get_entity(request.id)
         if entity is None:
@@ -70,19 +93,25 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             raise AssertionError("abort raises")
         return runtime_pb2.GetEntityResponse(entity=entity_to_proto(entity))
 
-    async def UpsertEntity(self, request: runtime_pb2.UpsertEntityRequest, context: grpc.aio.ServicerContext) -> runtime_pb2.UpsertEntityResponse:
+    async def UpsertEntity(
+        self, request: runtime_pb2.UpsertEntityRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.UpsertEntityResponse:
         await self._caller(context)
         entity = entity_from_proto(request.entity)
         entity.agent_id = entity.agent_id or self.agent_id
         return runtime_pb2.UpsertEntityResponse(entity=entity_to_proto(await self.store.upsert_entity(entity)))
 
-    async def GetSetting(self, request: runtime_pb2.GetSettingRequest, context: grpc.aio.ServicerContext) -> runtime_pb2.GetSettingResponse:
+    async def GetSetting(
+        self, request: runtime_pb2.GetSettingRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.GetSettingResponse:
         plugin = await self._caller(context)
         own = self.plugin_config.get(plugin, {})
         value = own.get(request.key, self.settings.get(request.key))
         return runtime_pb2.GetSettingResponse(value=value or "", found=value is not None)
 
-    async def UseModel(self, request: runtime_pb2.RuntimeServiceUseModelRequest, context: grpc.aio.ServicerContext) -> runtime_pb2.RuntimeServiceUseModelResponse:
+    async def UseModel(
+        self, request: runtime_pb2.RuntimeServiceUseModelRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.RuntimeServiceUseModelResponse:
         await self._caller(context)
         try:
             output = await self.components.use_model(request.model_type, struct_to_dict(request.params))
@@ -90,13 +119,19 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except PluginCallError as exc:
             await context.abort(exc.code, str(exc))
-        reply = runtime_pb2.RuntimeServiceUseModelResponse(text=output.text, embedding=output.embedding, served_by=output.served_by)
+        reply = runtime_pb2.RuntimeServiceUseModelResponse(
+            text=output.text, embedding=output.embedding, served_by=output.served_by
+        )
         fill_struct(reply.data, output.data)
         return reply
 
-    async def EmitEvent(self, request: runtime_pb2.EmitEventRequest, context: grpc.aio.ServicerContext) -> runtime_pb2.EmitEventResponse:
+    async def EmitEvent(
+        self, request: runtime_pb2.EmitEventRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.EmitEventResponse:
         plugin = await self._caller(context)
         if not request.event_type:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "event_type is required")
-        delivered = await self.components.emit_event(request.event_type, struct_to_dict(request.payload), exclude=plugin)
+        delivered = await self.components.emit_event(
+            request.event_type, struct_to_dict(request.payload), exclude=plugin
+        )
         return runtime_pb2.EmitEventResponse(delivered=delivered)

@@ -31,7 +31,7 @@ def sweep_stale(base: Path) -> None:
     uid = os.getuid()
     for entry in base.glob(f"{_PREFIX}*-*"):
         try:
-            pid = int(entry.name[len(_PREFIX):].split("-", 1)[0])
+            pid = int(entry.name[len(_PREFIX) :].split("-", 1)[0])
             if not entry.is_dir() or entry.stat().st_uid != uid or _alive(pid):
                 continue
         except (ValueError, OSError):

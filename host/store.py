@@ -53,9 +53,15 @@ def _memory(row: Any) -> Memory:
     content = json.loads(row["content"])
     content["attachments"] = [Attachment(**a) for a in content.get("attachments", [])]
     return Memory(
-        id=row["id"], agent_id=row["agent_id"], room_id=row["room_id"], table_name=row["table_name"],
-        entity_id=row["entity_id"], world_id=row["world_id"], created_at_ms=row["created_at_ms"],
-        content=Content(**content), metadata=json.loads(row["metadata"]),
+        id=row["id"],
+        agent_id=row["agent_id"],
+        room_id=row["room_id"],
+        table_name=row["table_name"],
+        entity_id=row["entity_id"],
+        world_id=row["world_id"],
+        created_at_ms=row["created_at_ms"],
+        content=Content(**content),
+        metadata=json.loads(row["metadata"]),
     )
 
 
@@ -85,8 +91,17 @@ class SQLiteStore:
         memory.table_name = memory.table_name or "messages"
         await self._db.execute(
             "INSERT INTO memories VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (memory.id, memory.agent_id, memory.room_id, memory.table_name, memory.entity_id, memory.world_id,
-             memory.created_at_ms, _content_json(memory), json.dumps(memory.metadata)),
+            (
+                memory.id,
+                memory.agent_id,
+                memory.room_id,
+                memory.table_name,
+                memory.entity_id,
+                memory.world_id,
+                memory.created_at_ms,
+                _content_json(memory),
+                json.dumps(memory.metadata),
+            ),
         )
         await self._db.commit()
         return memory
@@ -104,7 +119,9 @@ class SQLiteStore:
         row = await cursor.fetchone()
         if row is None:
             return None
-        return Entity(id=row["id"], agent_id=row["agent_id"], names=json.loads(row["names"]), metadata=json.loads(row["metadata"]))
+        return Entity(
+            id=row["id"], agent_id=row["agent_id"], names=json.loads(row["names"]), metadata=json.loads(row["metadata"])
+        )
 
     async def upsert_entity(self, entity: Entity) -> Entity:
         entity.id = entity.id or str(uuid.uuid4())

@@ -108,8 +108,12 @@ class ManagedPlugin:
                 self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
         if old is not None:
             if not await old.connection.drain(self.ctx.supervision.drain_timeout):
-                log.warning("plugin %s: %d call(s) still running on the old instance after %.0fs; stopping it",
-                            self.name, old.connection.in_flight, self.ctx.supervision.drain_timeout)
+                log.warning(
+                    "plugin %s: %d call(s) still running on the old instance after %.0fs; stopping it",
+                    self.name,
+                    old.connection.in_flight,
+                    self.ctx.supervision.drain_timeout,
+                )
             await old.stop(self.ctx)
         return new
 
@@ -130,7 +134,9 @@ class ManagedPlugin:
         while True:
             retrying = tenacity.AsyncRetrying(
                 retry=tenacity.retry_if_exception_type(_InstanceDied),
-                wait=tenacity.wait_exponential_jitter(multiplier=cfg.backoff_initial, max=cfg.backoff_max, jitter=cfg.backoff_initial),
+                wait=tenacity.wait_exponential_jitter(
+                    multiplier=cfg.backoff_initial, max=cfg.backoff_max, jitter=cfg.backoff_initial
+                ),
                 stop=self._too_many_failures,
                 before_sleep=self._before_restart,
                 reraise=True,
@@ -224,8 +230,14 @@ class ManagedPlugin:
 
     async def _before_restart(self, retry_state: tenacity.RetryCallState) -> None:
         delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        log.info("plugin %s: restart in %.2fs (failure %d of %d allowed in %gs)", self.name, delay,
-                 len(self._failures), self.ctx.supervision.max_failures, self.ctx.supervision.restart_window)
+        log.info(
+            "plugin %s: restart in %.2fs (failure %d of %d allowed in %gs)",
+            self.name,
+            delay,
+            len(self._failures),
+            self.ctx.supervision.max_failures,
+            self.ctx.supervision.restart_window,
+        )
 
 
 def _describe_exit(code: int) -> str:

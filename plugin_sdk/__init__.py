@@ -1,15 +1,15 @@
 """What a plugin author needs to write an agenthost plugin.
 
-    from plugin_sdk import Plugin, ProviderResult, serve
+from plugin_sdk import Plugin, ProviderResult, serve
 
-    plugin = Plugin("time", version="1.0.0")
+plugin = Plugin("time", version="1.0.0")
 
-    @plugin.provider("TIME", position=-10)
-    async def now(ctx, message, state):
-        return ProviderResult(text="It is noon.")
+@plugin.provider("TIME", position=-10)
+async def now(ctx, message, state):
+    return ProviderResult(text="It is noon.")
 
-    if __name__ == "__main__":
-        serve(plugin)
+if __name__ == "__main__":
+    serve(plugin)
 """
 
 from ._context import Context

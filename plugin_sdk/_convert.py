@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from google.protobuf import struct_pb2
-
 from agenthost.v1 import plugin_pb2, types_pb2
+from google.protobuf import struct_pb2
 
 from ._types import ActionResult, Attachment, Content, Entity, Memory, ModelOutput, ProviderResult, State
 
@@ -37,7 +36,9 @@ def fill_struct(struct: struct_pb2.Struct, values: dict[str, Any]) -> None:
         try:
             struct.update(values)
         except (ValueError, TypeError):
-            raise TypeError(f"{_first_bad(values, 'values')} is not JSON-like (use str, number, bool, None, list, dict)") from None
+            raise TypeError(
+                f"{_first_bad(values, 'values')} is not JSON-like (use str, number, bool, None, list, dict)"
+            ) from None
 
 
 def _first_bad(value: Any, where: str) -> str:
@@ -79,9 +80,7 @@ def content_from_proto(msg: types_pb2.Content) -> Content:
         actions=list(msg.actions),
         source=msg.source,
         thought=msg.thought,
-        attachments=[
-            Attachment(a.id, a.url, a.content_type, a.title, a.description, a.text) for a in msg.attachments
-        ],
+        attachments=[Attachment(a.id, a.url, a.content_type, a.title, a.description, a.text) for a in msg.attachments],
         extra=struct_to_dict(msg.extra),
     )
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import grpc
-
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
 
-from ._convert import entity_from_proto, entity_to_proto, fill_struct, memory_from_proto, memory_to_proto, model_output_from_proto
+from ._convert import (
+    entity_from_proto,
+    entity_to_proto,
+    fill_struct,
+    memory_from_proto,
+    memory_to_proto,
+    model_output_from_proto,
+)
 from ._protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
 from ._types import Entity, Memory, ModelOutput
 
@@ -41,14 +47,16 @@ class GrpcHostClient:
     async def create_memory(self, memory: Memory) -> Memory:
         reply = await self._stub.CreateMemory(
             runtime_pb2.CreateMemoryRequest(memory=memory_to_proto(memory)),
-            metadata=self._metadata, timeout=self._timeout,
+            metadata=self._metadata,
+            timeout=self._timeout,
         )
         return memory_from_proto(reply.memory)
 
     async def get_memories(self, room_id: str, table_name: str = "messages", count: int = 20) -> list[Memory]:
         reply = await self._stub.GetMemories(
             runtime_pb2.GetMemoriesRequest(room_id=room_id, table_name=table_name, count=count),
-            metadata=self._metadata, timeout=self._timeout,
+            metadata=self._metadata,
+            timeout=self._timeout,
         )
         return [memory_from_proto(m) for m in reply.memories]
 
@@ -65,7 +73,9 @@ class GrpcHostClient:
 
     async def upsert_entity(self, entity: Entity) -> Entity:
         reply = await self._stub.UpsertEntity(
-            runtime_pb2.UpsertEntityRequest(entity=entity_to_proto(entity)), metadata=self._metadata, timeout=self._timeout
+            runtime_pb2.UpsertEntityRequest(entity=entity_to_proto(entity)),
+            metadata=self._metadata,
+            timeout=self._timeout,
         )
         return entity_from_proto(reply.entity)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from types import CoroutineType
 from dataclasses import dataclass, field
+from types import CoroutineType
 from typing import Any, Awaitable, Callable, TypeVar, Union
 
 from agenthost.v1 import plugin_pb2
@@ -116,9 +116,19 @@ class Plugin:
         """
 
         def register(fn: F) -> F:
-            self._add(self.actions, "action", name, ActionDef(
-                name, description or (fn.__doc__ or "").strip(), fn, list(similes or []), list(examples or []), validate
-            ))
+            self._add(
+                self.actions,
+                "action",
+                name,
+                ActionDef(
+                    name,
+                    description or (fn.__doc__ or "").strip(),
+                    fn,
+                    list(similes or []),
+                    list(examples or []),
+                    validate,
+                ),
+            )
             return fn
 
         return register
@@ -129,9 +139,12 @@ class Plugin:
         """Declare a provider: `get(ctx, message, state) -> ProviderResult`."""
 
         def register(fn: F) -> F:
-            self._add(self.providers, "provider", name, ProviderDef(
-                name, description or (fn.__doc__ or "").strip(), fn, position, dynamic, private
-            ))
+            self._add(
+                self.providers,
+                "provider",
+                name,
+                ProviderDef(name, description or (fn.__doc__ or "").strip(), fn, position, dynamic, private),
+            )
             return fn
 
         return register
@@ -147,9 +160,14 @@ class Plugin:
         """Declare an evaluator: `handler(ctx, message, state, responses) -> ActionResult | None`."""
 
         def register(fn: F) -> F:
-            self._add(self.evaluators, "evaluator", name, EvaluatorDef(
-                name, description or (fn.__doc__ or "").strip(), fn, always_run, list(similes or []), validate
-            ))
+            self._add(
+                self.evaluators,
+                "evaluator",
+                name,
+                EvaluatorDef(
+                    name, description or (fn.__doc__ or "").strip(), fn, always_run, list(similes or []), validate
+                ),
+            )
             return fn
 
         return register
@@ -202,12 +220,14 @@ class Plugin:
                     description=a.description,
                     similes=a.similes,
                     examples=[
-                        plugin_pb2.ActionExampleConversation(turns=[
-                            plugin_pb2.ActionExample(
-                                speaker=t.get("speaker", ""), text=t.get("text", ""), actions=t.get("actions", [])
-                            )
-                            for t in conversation
-                        ])
+                        plugin_pb2.ActionExampleConversation(
+                            turns=[
+                                plugin_pb2.ActionExample(
+                                    speaker=t.get("speaker", ""), text=t.get("text", ""), actions=t.get("actions", [])
+                                )
+                                for t in conversation
+                            ]
+                        )
                         for conversation in a.examples
                     ],
                 )
@@ -220,11 +240,15 @@ class Plugin:
                 for p in self.providers.values()
             ],
             evaluators=[
-                plugin_pb2.EvaluatorSpec(name=e.name, description=e.description, always_run=e.always_run, similes=e.similes)
+                plugin_pb2.EvaluatorSpec(
+                    name=e.name, description=e.description, always_run=e.always_run, similes=e.similes
+                )
                 for e in self.evaluators.values()
             ],
             services=[plugin_pb2.ServiceSpec(name=s.name, description=s.description) for s in self.services.values()],
-            model_handlers=[plugin_pb2.ModelHandlerSpec(model_type=m.model_type, priority=m.priority) for m in self.models.values()],
+            model_handlers=[
+                plugin_pb2.ModelHandlerSpec(model_type=m.model_type, priority=m.priority) for m in self.models.values()
+            ],
             events=sorted(self.events),
             dependencies=self.dependencies,
             priority=self.priority,

@@ -63,18 +63,14 @@ def parse_handshake(line: str, accepted_app_versions: tuple[int, ...]) -> Handsh
     if len(parts) < 5 or not parts[0].isdecimal() or not parts[1].isdecimal():
         shown = text if len(text) <= 80 else text[:77] + "..."
         raise HandshakeError(
-            f"first stdout line is not a handshake (expected "
-            f"'CORE|APP|NETWORK|ADDRESS|grpc|'): {shown!r}"
+            f"first stdout line is not a handshake (expected 'CORE|APP|NETWORK|ADDRESS|grpc|'): {shown!r}"
         )
     core, app, network, address, protocol = int(parts[0]), int(parts[1]), parts[2], parts[3], parts[4]
     if core != CORE_PROTOCOL_VERSION:
-        raise HandshakeError(
-            f"core protocol version {core} is not supported (host speaks {CORE_PROTOCOL_VERSION})"
-        )
+        raise HandshakeError(f"core protocol version {core} is not supported (host speaks {CORE_PROTOCOL_VERSION})")
     if app not in accepted_app_versions:
         raise HandshakeError(
-            f"app protocol version {app} was not offered (host accepts "
-            f"{', '.join(map(str, accepted_app_versions))})"
+            f"app protocol version {app} was not offered (host accepts {', '.join(map(str, accepted_app_versions))})"
         )
     if network not in ("unix", "tcp"):
         raise HandshakeError(f"network {network!r} is not supported (use unix or tcp)")
@@ -94,7 +90,6 @@ def negotiate(offered: str, supported: tuple[int, ...] = SUPPORTED_APP_VERSIONS)
     common = host_versions & set(supported)
     if not common:
         raise HandshakeError(
-            f"no common protocol version: host speaks {sorted(host_versions)}, "
-            f"plugin speaks {sorted(supported)}"
+            f"no common protocol version: host speaks {sorted(host_versions)}, plugin speaks {sorted(supported)}"
         )
     return max(common)

@@ -14,10 +14,9 @@ import time
 from typing import NoReturn
 
 import grpc
+from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
-from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 
 from ._plugin import Plugin
 from ._protocol import (
@@ -41,15 +40,25 @@ _PR_SET_PDEATHSIG = 1
 HOST_GONE_GRACE_SECONDS = 2.0
 """After the host's pipe closes, how long a graceful stop may take before the process exits anyway."""
 
-_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn", logging.ERROR: "error", logging.CRITICAL: "fatal"}
+_LEVELS = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warn",
+    logging.ERROR: "error",
+    logging.CRITICAL: "fatal",
+}
 
 
 class _JsonLineFormatter(logging.Formatter):
     """One JSON object per line on stderr; the host parses level and message from it."""
 
     def format(self, record: logging.LogRecord) -> str:
-        doc = {"level": _LEVELS.get(record.levelno, "trace" if record.levelno < logging.DEBUG else "info"),
-               "msg": record.getMessage(), "logger": record.name, "time": record.created}
+        doc = {
+            "level": _LEVELS.get(record.levelno, "trace" if record.levelno < logging.DEBUG else "info"),
+            "msg": record.getMessage(),
+            "logger": record.name,
+            "time": record.created,
+        }
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc)
@@ -157,7 +166,9 @@ def _die_with_host() -> None:
         pass  # not Linux: the stdin pipe still says when the host is gone
 
 
-def _watch_host_pipe(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, socket_path: str, host_gone: threading.Event) -> None:
+def _watch_host_pipe(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, socket_path: str, host_gone: threading.Event
+) -> None:
     """Stop when the host's end of stdin closes (the host exited, however it died).
 
     If the event loop is stuck (a handler blocking), exit anyway after a grace period:

@@ -7,7 +7,6 @@ import logging
 from typing import Any, Awaitable, Callable
 
 import grpc
-
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc, types_pb2
 
 from ._context import Context
@@ -67,7 +66,9 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
         self.runner = runner
         return plugin_pb2.InitResponse()
 
-    async def GetProviders(self, request: plugin_pb2.GetProvidersRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.GetProvidersResponse:
+    async def GetProviders(
+        self, request: plugin_pb2.GetProvidersRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.GetProvidersResponse:
         # The hot path of every message: kept free of extra coroutine layers.
         runner = self.runner or await self._ready(context)
         names = request.names
@@ -81,7 +82,9 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             results = await asyncio.gather(*(_provider(runner, n, message, state) for n in names))
         return plugin_pb2.GetProvidersResponse(results=results)
 
-    async def _validate(self, check: Callable[..., Awaitable[bool]], request: Any, context: grpc.aio.ServicerContext) -> list[plugin_pb2.Validation]:
+    async def _validate(
+        self, check: Callable[..., Awaitable[bool]], request: Any, context: grpc.aio.ServicerContext
+    ) -> list[plugin_pb2.Validation]:
         message, state = memory_from_proto(request.message), state_from_proto(request.state)
 
         async def one(name: str) -> plugin_pb2.Validation:
@@ -96,18 +99,28 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
 
         return list(await asyncio.gather(*(one(n) for n in request.names)))
 
-    async def ValidateActions(self, request: plugin_pb2.ValidateActionsRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.ValidateActionsResponse:
+    async def ValidateActions(
+        self, request: plugin_pb2.ValidateActionsRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.ValidateActionsResponse:
         runner = await self._ready(context)
-        return plugin_pb2.ValidateActionsResponse(results=await self._validate(runner.validate_action, request, context))
+        return plugin_pb2.ValidateActionsResponse(
+            results=await self._validate(runner.validate_action, request, context)
+        )
 
-    async def ValidateEvaluators(self, request: plugin_pb2.ValidateEvaluatorsRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.ValidateEvaluatorsResponse:
+    async def ValidateEvaluators(
+        self, request: plugin_pb2.ValidateEvaluatorsRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.ValidateEvaluatorsResponse:
         runner = await self._ready(context)
-        return plugin_pb2.ValidateEvaluatorsResponse(results=await self._validate(runner.validate_evaluator, request, context))
+        return plugin_pb2.ValidateEvaluatorsResponse(
+            results=await self._validate(runner.validate_evaluator, request, context)
+        )
 
     async def InvokeAction(self, request: plugin_pb2.InvokeActionRequest, context: grpc.aio.ServicerContext) -> None:
         runner = await self._ready(context)
         if request.name not in self.plugin.actions:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no action {request.name!r}")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no action {request.name!r}"
+            )
 
         async def callback(content: Content) -> None:
             await context.write(plugin_pb2.InvokeActionResponse(callback=content_to_proto(content)))
@@ -125,10 +138,14 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
         await context.write(plugin_pb2.InvokeActionResponse(result=_result_proto(f"action {request.name!r}", result)))
 
-    async def RunEvaluator(self, request: plugin_pb2.RunEvaluatorRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.RunEvaluatorResponse:
+    async def RunEvaluator(
+        self, request: plugin_pb2.RunEvaluatorRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.RunEvaluatorResponse:
         runner = await self._ready(context)
         if request.name not in self.plugin.evaluators:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no evaluator {request.name!r}")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no evaluator {request.name!r}"
+            )
         try:
             result = await runner.run_evaluator(
                 request.name,
@@ -150,27 +167,39 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             log.exception("%s failed", what)
             await context.abort(grpc.StatusCode.INTERNAL, f"{what} failed: {type(exc).__name__}: {exc}")
 
-    async def StartService(self, request: plugin_pb2.StartServiceRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.StartServiceResponse:
+    async def StartService(
+        self, request: plugin_pb2.StartServiceRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.StartServiceResponse:
         runner = await self._ready(context)
         await self._guarded(context, f"service {request.name!r} start", runner.start_service(request.name))
         return plugin_pb2.StartServiceResponse()
 
-    async def StopService(self, request: plugin_pb2.StopServiceRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.StopServiceResponse:
+    async def StopService(
+        self, request: plugin_pb2.StopServiceRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.StopServiceResponse:
         runner = await self._ready(context)
         await self._guarded(context, f"service {request.name!r} stop", runner.stop_service(request.name))
         return plugin_pb2.StopServiceResponse()
 
-    async def HandleEvent(self, request: plugin_pb2.HandleEventRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.HandleEventResponse:
+    async def HandleEvent(
+        self, request: plugin_pb2.HandleEventRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.HandleEventResponse:
         runner = await self._ready(context)
         await self._guarded(
-            context, f"event {request.event_type!r}", runner.handle_event(request.event_type, struct_to_dict(request.payload))
+            context,
+            f"event {request.event_type!r}",
+            runner.handle_event(request.event_type, struct_to_dict(request.payload)),
         )
         return plugin_pb2.HandleEventResponse()
 
-    async def UseModel(self, request: plugin_pb2.UseModelRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.UseModelResponse:
+    async def UseModel(
+        self, request: plugin_pb2.UseModelRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.UseModelResponse:
         runner = await self._ready(context)
         output = await self._guarded(
-            context, f"model {request.model_type!r}", runner.use_model(request.model_type, struct_to_dict(request.params))
+            context,
+            f"model {request.model_type!r}",
+            runner.use_model(request.model_type, struct_to_dict(request.params)),
         )
         reply = plugin_pb2.UseModelResponse(text=output.text, embedding=output.embedding)
         await self._guarded(context, f"model {request.model_type!r} output", _fill(reply.data, output.data))

@@ -75,12 +75,24 @@ class FakeHost:
 class PluginHarness:
     """Calls a Plugin's components directly, as the host would through gRPC."""
 
-    def __init__(self, plugin: Plugin, config: dict[str, str] | None = None, host: FakeHost | None = None,
-                 agent_id: str = "test-agent", agent_name: str = "Test") -> None:
+    def __init__(
+        self,
+        plugin: Plugin,
+        config: dict[str, str] | None = None,
+        host: FakeHost | None = None,
+        agent_id: str = "test-agent",
+        agent_name: str = "Test",
+    ) -> None:
         self.plugin = plugin
         self.host = host or FakeHost()
-        context = Context(plugin=plugin.name, host=self.host, agent_id=agent_id, agent_name=agent_name,
-                          config=dict(config or {}), log=logging.getLogger(f"plugin.{plugin.name}"))
+        context = Context(
+            plugin=plugin.name,
+            host=self.host,
+            agent_id=agent_id,
+            agent_name=agent_name,
+            config=dict(config or {}),
+            log=logging.getLogger(f"plugin.{plugin.name}"),
+        )
         self.runner = ComponentRunner(plugin, context)
         self._initialised = False
 
@@ -97,8 +109,9 @@ class PluginHarness:
         await self._init()
         return await self.runner.validate_action(name, message, state or State())
 
-    async def invoke_action(self, name: str, message: Memory, state: State | None = None,
-                            options: dict[str, Any] | None = None) -> tuple[list[Content], ActionResult]:
+    async def invoke_action(
+        self, name: str, message: Memory, state: State | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[list[Content], ActionResult]:
         """Run an action; returns the interim callbacks it sent and its result."""
         await self._init()
         callbacks: list[Content] = []
@@ -113,8 +126,9 @@ class PluginHarness:
         await self._init()
         return await self.runner.validate_evaluator(name, message, state or State())
 
-    async def run_evaluator(self, name: str, message: Memory, state: State | None = None,
-                            responses: list[Memory] | None = None) -> ActionResult:
+    async def run_evaluator(
+        self, name: str, message: Memory, state: State | None = None, responses: list[Memory] | None = None
+    ) -> ActionResult:
         await self._init()
         return await self.runner.run_evaluator(name, message, state or State(), list(responses or []))
 

@@ -17,8 +17,16 @@ SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 def generate(out: Path) -> list[Path]:
     protos = sorted(PACKAGE.glob("*.proto"))
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_ROOT}", f"--python_out={out}", f"--pyi_out={out}",
-         f"--grpc_python_out={out}", *map(str, protos)],
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO_ROOT}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
+            *map(str, protos),
+        ],
         check=True,
     )
     return sorted(p for p in (out / "agenthost" / "v1").iterdir() if p.name.endswith(SUFFIXES))
@@ -29,7 +37,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = generate(Path(tmp))
         committed = sorted(p for p in PACKAGE.iterdir() if p.name.endswith(SUFFIXES))
-        stale = [p.name for p in fresh if not (PACKAGE / p.name).exists() or not filecmp.cmp(p, PACKAGE / p.name, shallow=False)]
+        stale = [
+            p.name
+            for p in fresh
+            if not (PACKAGE / p.name).exists() or not filecmp.cmp(p, PACKAGE / p.name, shallow=False)
+        ]
         extra = sorted({p.name for p in committed} - {p.name for p in fresh})
         if check:
             if stale or extra:

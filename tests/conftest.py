@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import AsyncIterator, Callable
 
 import pytest
+from support import FAST, StaticDiscovery
 
 from host.config import HostConfig
 from host.host import Host
 from plugin_sdk import PluginSpec
-from support import FAST, StaticDiscovery
 
 
 @pytest.fixture

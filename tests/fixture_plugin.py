@@ -84,11 +84,19 @@ async def callback_host(ctx, message, state, options, callback):
     unset = await ctx.host.get_setting("NO_SUCH_SETTING")
     model = await ctx.host.use_model("TEXT_SMALL", prompt="ping")
     delivered = await ctx.host.emit_event("FIXTURE_EVENT", {"from": NAME})
-    return ActionResult(values={
-        "stored_id": stored.id, "recent": [m.content.text for m in recent], "entity_names": fetched.names if fetched else [],
-        "missing_is_none": missing is None, "setting": setting, "unset_is_none": unset is None,
-        "model_text": model.text, "model_served_by": model.served_by, "delivered": delivered,
-    })
+    return ActionResult(
+        values={
+            "stored_id": stored.id,
+            "recent": [m.content.text for m in recent],
+            "entity_names": fetched.names if fetched else [],
+            "missing_is_none": missing is None,
+            "setting": setting,
+            "unset_is_none": unset is None,
+            "model_text": model.text,
+            "model_served_by": model.served_by,
+            "delivered": delivered,
+        }
+    )
 
 
 @plugin.model("TEXT_SMALL")

@@ -15,21 +15,39 @@ from plugin_sdk import PluginSpec
 FIXTURE = Path(__file__).with_name("fixture_plugin.py")
 
 FAST = SupervisionConfig(
-    start_timeout=5.0, call_timeout=5.0, health_interval=0.3, health_timeout=0.5,
-    max_failures=3, restart_window=30.0, backoff_initial=0.05, backoff_max=0.5, drain_timeout=10.0,
+    start_timeout=5.0,
+    call_timeout=5.0,
+    health_interval=0.3,
+    health_timeout=0.5,
+    max_failures=3,
+    restart_window=30.0,
+    backoff_initial=0.05,
+    backoff_max=0.5,
+    drain_timeout=10.0,
 )
 
 
-def fixture_spec(name: str, mode: str = "ok", prefix: str | None = None, version: str = "1.0.0",
-                 deps: tuple[str, ...] = (), priority: int = 0) -> PluginSpec:
+def fixture_spec(
+    name: str,
+    mode: str = "ok",
+    prefix: str | None = None,
+    version: str = "1.0.0",
+    deps: tuple[str, ...] = (),
+    priority: int = 0,
+) -> PluginSpec:
     """A spec that runs tests/fixture_plugin.py as plugin `name` in `mode`."""
     return PluginSpec(
         name=name,
         version=version,
         command=(sys.executable, str(FIXTURE)),
-        env={"AGENTHOST_TEST_MODE": mode, "AGENTHOST_TEST_NAME": name, "AGENTHOST_TEST_VERSION": version,
-             "AGENTHOST_TEST_PREFIX": prefix or name.upper(), "AGENTHOST_TEST_DEPS": ",".join(deps),
-             "AGENTHOST_TEST_PRIORITY": str(priority)},
+        env={
+            "AGENTHOST_TEST_MODE": mode,
+            "AGENTHOST_TEST_NAME": name,
+            "AGENTHOST_TEST_VERSION": version,
+            "AGENTHOST_TEST_PREFIX": prefix or name.upper(),
+            "AGENTHOST_TEST_DEPS": ",".join(deps),
+            "AGENTHOST_TEST_PRIORITY": str(priority),
+        },
     )
 
 
@@ -44,7 +62,9 @@ class StaticDiscovery:
 
     def spec(self, name: str) -> PluginSpec:
         if name not in self.installed:
-            raise DiscoveryError(f"no installed plugin named {name!r} (installed: {', '.join(sorted(self.installed)) or 'none'})")
+            raise DiscoveryError(
+                f"no installed plugin named {name!r} (installed: {', '.join(sorted(self.installed)) or 'none'})"
+            )
         return self.installed[name]
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from support import alive
 
 AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
@@ -28,16 +27,22 @@ class ServedHost:
         self.address = f"unix://{tmp}/host.sock"
         self.env = {**os.environ, "AGENTHOST_ADDR": self.address, "PYTHONPATH": str(extra_path)}
         config = tmp / "agenthost.toml"
-        config.write_text(textwrap.dedent("""
+        config.write_text(
+            textwrap.dedent("""
             data_dir = "data"
             [settings]
             WEATHER_UNITS = "metric"
             [supervision]
             health_interval = 0.5
-        """))
+        """)
+        )
         self.log = open(tmp / "host.log", "w")
-        self.proc = subprocess.Popen([AGENTHOST, "serve", "--listen", self.address, "--config", str(config)],
-                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [AGENTHOST, "serve", "--listen", self.address, "--config", str(config)],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         waited = run("wait", "--timeout", "30", env=self.env)
         assert waited.returncode == 0, waited.stderr + (tmp / "host.log").read_text()
 
@@ -94,7 +99,9 @@ def test_client_errors_are_one_line_and_exit_non_zero(served: ServedHost, tmp_pa
     assert bad_config.stderr == f"agenthost: config file {tmp_path / 'missing.toml'} does not exist\n"
     taken = run("serve", "--listen", served.address)
     assert taken.returncode == 2
-    assert taken.stderr.startswith(f"agenthost: cannot listen on {served.address}: ") and taken.stderr.count("\n") == 1, taken.stderr
+    assert (
+        taken.stderr.startswith(f"agenthost: cannot listen on {served.address}: ") and taken.stderr.count("\n") == 1
+    ), taken.stderr
     assert served.status()["state"] == "READY"
 
 
@@ -111,7 +118,8 @@ def _write_plugin(root: Path, version: str) -> Path:
     pkg = root / f"hotfix-{version}"
     module = pkg / "agenthost_plugin_hotfix"
     module.mkdir(parents=True)
-    (pkg / "pyproject.toml").write_text(textwrap.dedent(f"""
+    (pkg / "pyproject.toml").write_text(
+        textwrap.dedent(f"""
         [build-system]
         requires = ["setuptools>=61"]
         build-backend = "setuptools.build_meta"
@@ -122,16 +130,20 @@ def _write_plugin(root: Path, version: str) -> Path:
         hotfix = "agenthost_plugin_hotfix.spec"
         [tool.setuptools]
         packages = ["agenthost_plugin_hotfix"]
-    """))
+    """)
+    )
     (module / "__init__.py").write_text("")
-    (module / "spec.py").write_text(textwrap.dedent(f"""
+    (module / "spec.py").write_text(
+        textwrap.dedent(f"""
         from plugin_sdk import PluginSpec, hookimpl
 
         @hookimpl
         def agenthost_plugin_spec():
             return PluginSpec(name="hotfix", version="{version}", module="agenthost_plugin_hotfix")
-    """))
-    (module / "__main__.py").write_text(textwrap.dedent(f"""
+    """)
+    )
+    (module / "__main__.py").write_text(
+        textwrap.dedent(f"""
         from plugin_sdk import Plugin, ProviderResult, serve
 
         plugin = Plugin("hotfix", version="{version}")
@@ -141,16 +153,35 @@ def _write_plugin(root: Path, version: str) -> Path:
             return ProviderResult(text="{version}")
 
         serve(plugin)
-    """))
+    """)
+    )
     return pkg
 
 
 def _pip_install(pkg: Path, target: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--upgrade",
-                    "--target", str(target), str(pkg)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--upgrade",
+            "--target",
+            str(target),
+            str(pkg),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
-def test_a_package_installed_after_start_is_loaded_then_reloaded_with_its_new_version(served: ServedHost, tmp_path: Path):
+def test_a_package_installed_after_start_is_loaded_then_reloaded_with_its_new_version(
+    served: ServedHost, tmp_path: Path
+):
     site = Path(served.env["PYTHONPATH"])
     assert "hotfix" not in {p["name"] for p in json.loads(served.cli("plugins", "list", "--json").stdout)["plugins"]}
     _pip_install(_write_plugin(tmp_path, "1.0.0"), site)

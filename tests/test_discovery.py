@@ -32,9 +32,15 @@ def test_discovery_imports_only_the_spec_modules():
         "import json, sys; from host.discovery import Discovery; Discovery().specs(); "
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('agenthost_plugin'))))"
     )
-    imported = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    assert imported == ["agenthost_plugin_time", "agenthost_plugin_time.spec",
-                        "agenthost_plugin_weather", "agenthost_plugin_weather.spec"]
+    imported = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+    assert imported == [
+        "agenthost_plugin_time",
+        "agenthost_plugin_time.spec",
+        "agenthost_plugin_weather",
+        "agenthost_plugin_weather.spec",
+    ]
 
 
 async def test_every_plugin_serves_health_and_reflection(start_host):
@@ -42,9 +48,11 @@ async def test_every_plugin_serves_health_and_reflection(start_host):
     address = host.plugins.get("time").instance.connection.target
     async with grpc.aio.insecure_channel(address) as channel:
         health = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service="agenthost.v1.PluginService"), timeout=5)
+            health_pb2.HealthCheckRequest(service="agenthost.v1.PluginService"), timeout=5
+        )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         stream = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+        )
         services = {s.name async for reply in stream for s in reply.list_services_response.service}
     assert {"agenthost.v1.PluginService", "grpc.health.v1.Health"} <= services

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-
 from agenthost.v1 import agent_pb2, runtime_pb2, runtime_pb2_grpc
+from support import alive, eventually, fixture_spec
+
 from host.connection import PluginCallError
 from plugin_sdk import ActionResult, Content, Memory
-
-from support import alive, eventually, fixture_spec
 
 
 def message(text: str = "hello", room: str = "room-1") -> Memory:
@@ -99,20 +98,30 @@ async def test_a_stopped_plugins_token_is_revoked(start_host):
     async with grpc.aio.insecure_channel(host.address) as channel:
         stub = runtime_pb2_grpc.RuntimeServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.GetSetting(runtime_pb2.GetSettingRequest(key="GREETING"),
-                                  metadata=(("authorization", f"Bearer {token}"), ("x-agenthost-plugin", "alpha")), timeout=5)
+            await stub.GetSetting(
+                runtime_pb2.GetSettingRequest(key="GREETING"),
+                metadata=(("authorization", f"Bearer {token}"), ("x-agenthost-plugin", "alpha")),
+                timeout=5,
+            )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_plugin_output_reaches_the_host_log_tagged_with_its_name(start_host):
     host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
     [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message())]
-    assert await eventually(lambda: any(
-        r.message == "event from alpha" and r.level == "info" for r in host.log_buffer.tail(1000, plugin="beta")))
+    assert await eventually(
+        lambda: any(
+            r.message == "event from alpha" and r.level == "info" for r in host.log_buffer.tail(1000, plugin="beta")
+        )
+    )
     failing = await host.components.get_providers(["ALPHA_FAILING"], message())
     assert failing[0].error
-    assert await eventually(lambda: any(
-        r.level == "error" and "ALPHA_FAILING failed" in r.message for r in host.log_buffer.tail(1000, plugin="alpha")))
+    assert await eventually(
+        lambda: any(
+            r.level == "error" and "ALPHA_FAILING failed" in r.message
+            for r in host.log_buffer.tail(1000, plugin="alpha")
+        )
+    )
 
 
 async def test_a_call_that_hangs_fails_at_its_deadline(start_host, host_config):
@@ -129,8 +138,10 @@ async def test_an_action_result_that_cannot_be_sent_arrives_as_a_failure_saying_
     host = await start_host(fixture_spec("alpha"))
     events = [e async for e in host.components.invoke_action("ALPHA_BAD_RESULT", message())]
     assert len(events) == 1 and not events[0].success
-    assert events[0].error == ("action 'ALPHA_BAD_RESULT' returned a result that cannot be sent: "
-                               "values['when'] (object) is not JSON-like (use str, number, bool, None, list, dict)")
+    assert events[0].error == (
+        "action 'ALPHA_BAD_RESULT' returned a result that cannot be sent: "
+        "values['when'] (object) is not JSON-like (use str, number, bool, None, list, dict)"
+    )
 
 
 async def test_get_logs_follows_new_records_of_one_plugin(start_host):
@@ -141,7 +152,8 @@ async def test_get_logs_follows_new_records_of_one_plugin(start_host):
     assert await eventually(lambda: host.log_buffer.tail(1, plugin="beta"))
     async with grpc.aio.insecure_channel(host.address) as channel:
         stream = agent_pb2_grpc.AgentServiceStub(channel).GetLogs(
-            agent_pb2.GetLogsRequest(tail=1, plugin="beta", follow=True), timeout=10)
+            agent_pb2.GetLogsRequest(tail=1, plugin="beta", follow=True), timeout=10
+        )
         backlog = await stream.read()  # once this arrives the stream is following
         assert backlog.plugin == "beta" and backlog.message == "event from alpha"
         [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message())]
@@ -157,6 +169,11 @@ async def test_an_invalid_log_level_is_a_clear_error(start_host):
     host = await start_host()
     async with grpc.aio.insecure_channel(host.address) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            [r async for r in agent_pb2_grpc.AgentServiceStub(channel).GetLogs(agent_pb2.GetLogsRequest(level="loud"), timeout=5)]
+            [
+                r
+                async for r in agent_pb2_grpc.AgentServiceStub(channel).GetLogs(
+                    agent_pb2.GetLogsRequest(level="loud"), timeout=5
+                )
+            ]
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == "unknown log level 'loud'; use one of trace, debug, info, warn, error, fatal"

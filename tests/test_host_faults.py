@@ -9,13 +9,12 @@ import time
 from dataclasses import replace
 
 import pytest
-
 from agenthost.v1 import agent_pb2
-from host.connection import PluginCallError, PluginUnavailable
+from support import alive, eventually, fixture_spec
+
+from host.connection import PluginCallError
 from host.plugin_manager import PluginNotFound
 from plugin_sdk import Content, Memory
-
-from support import alive, eventually, fixture_spec
 
 
 def message(text: str = "hello") -> Memory:
@@ -23,11 +22,16 @@ def message(text: str = "hello") -> Memory:
 
 
 BAD_STARTS = {
-    "not-a-handshake": "plugin 'bad': first stdout line is not a handshake (expected 'CORE|APP|NETWORK|ADDRESS|grpc|'): 'Starting up, hello!'",
+    "not-a-handshake": (
+        "plugin 'bad': first stdout line is not a handshake "
+        "(expected 'CORE|APP|NETWORK|ADDRESS|grpc|'): 'Starting up, hello!'"
+    ),
     "wrong-core": "plugin 'bad': core protocol version 2 is not supported (host speaks 1)",
     "wrong-app": "plugin 'bad': app protocol version 99 was not offered (host accepts 1)",
     "silent": "plugin 'bad' printed no handshake within 1s",
-    "exit-at-once": "plugin 'bad' exited with code 3 before its handshake: fixture: cannot open config file /nonexistent",
+    "exit-at-once": (
+        "plugin 'bad' exited with code 3 before its handshake: fixture: cannot open config file /nonexistent"
+    ),
     "bad-manifest": "plugin 'bad' sent an invalid manifest: provider #3 has an invalid name ''",
     "wrong-name": "plugin 'bad' sent an invalid manifest: name is 'someone-else', expected 'bad'",
 }
@@ -35,8 +39,11 @@ BAD_STARTS = {
 
 @pytest.mark.parametrize("mode", sorted(BAD_STARTS))
 async def test_a_plugin_that_cannot_start_is_failed_with_a_specific_reason(start_host, host_config, mode):
-    host = await start_host(fixture_spec("good"), fixture_spec("bad", mode=mode),
-                            supervision=replace(host_config.supervision, start_timeout=1.0))
+    host = await start_host(
+        fixture_spec("good"),
+        fixture_spec("bad", mode=mode),
+        supervision=replace(host_config.supervision, start_timeout=1.0),
+    )
     bad = host.plugins.get("bad")
     assert bad.reason == BAD_STARTS[mode]
     assert "\n" not in bad.reason
@@ -46,7 +53,9 @@ async def test_a_plugin_that_cannot_start_is_failed_with_a_specific_reason(start
     assert host.status().state == agent_pb2.LIFECYCLE_STATE_DEGRADED
     outcomes = await host.components.get_providers(["GOOD_ECHO"], message("still serving"))
     assert outcomes[0].result.text == "still serving"
-    assert os.listdir(host.socket_dir) == [os.path.basename(p) for p in os.listdir(host.socket_dir) if p.startswith("good-")]
+    assert os.listdir(host.socket_dir) == [
+        os.path.basename(p) for p in os.listdir(host.socket_dir) if p.startswith("good-")
+    ]
 
 
 async def test_duplicate_component_names_are_an_error_naming_both_plugins(start_host):
@@ -123,8 +132,9 @@ async def test_a_plugin_that_keeps_crashing_is_marked_failed_and_its_components_
 
 
 async def test_a_plugin_that_stops_answering_health_checks_is_restarted(start_host, host_config):
-    host = await start_host(fixture_spec("stuck", mode="block-loop"),
-                            supervision=replace(host_config.supervision, call_timeout=30.0))
+    host = await start_host(
+        fixture_spec("stuck", mode="block-loop"), supervision=replace(host_config.supervision, call_timeout=30.0)
+    )
     plugin = host.plugins.get("stuck")
     old_pid = plugin.instance.pid
     started = time.monotonic()
@@ -162,7 +172,8 @@ async def test_reload_under_load_fails_no_call(start_host):
     failures = [r for r in results if getattr(r, "error", "")]
     assert not failures
     versions = {r.values["version"] for r in results if hasattr(r, "values")} | {
-        r.result.values["version"] for r in results if getattr(r, "result", None)}
+        r.result.values["version"] for r in results if getattr(r, "result", None)
+    }
     assert versions == {"1.0.0", "2.0.0"}
     assert plugin.version == "2.0.0" and plugin.instance.pid != old_pid
     assert await eventually(lambda: not alive(old_pid))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from agenthost.v1 import plugin_pb2
+from support import fixture_spec
+
 from host.ordering import initialisation_order
 from plugin_sdk import Content, Memory
-
-from support import fixture_spec
 
 
 def manifest(name: str, deps: tuple[str, ...] = (), priority: int = 0) -> plugin_pb2.PluginManifest:
@@ -18,7 +18,9 @@ def order_of(*manifests: plugin_pb2.PluginManifest, loaded: set[str] = set()) ->
 
 
 def test_dependencies_come_first_whatever_their_priority():
-    order, errors = order_of(manifest("app", deps=("db",), priority=100), manifest("db", priority=-5), manifest("cache"))
+    order, errors = order_of(
+        manifest("app", deps=("db",), priority=100), manifest("db", priority=-5), manifest("cache")
+    )
     assert errors == {}
     assert order.index("db") < order.index("app")
     assert order == ["cache", "db", "app"]
@@ -76,4 +78,6 @@ async def test_hot_loading_a_plugin_whose_dependency_is_missing_is_refused(start
         await host.plugins.load("needy")
     host.discovery.installed["fine"] = fixture_spec("fine", deps=("base",))
     await host.plugins.load("fine")
-    assert (await host.components.get_providers(["FINE_ECHO"], Memory(content=Content(text="ok"))))[0].result.text == "ok"
+    assert (await host.components.get_providers(["FINE_ECHO"], Memory(content=Content(text="ok"))))[
+        0
+    ].result.text == "ok"

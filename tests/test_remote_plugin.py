@@ -12,38 +12,52 @@ from typing import Iterator
 
 import grpc
 import pytest
+from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support import FIXTURE, alive
 
-from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 from host.config import RemotePlugin
 from host.plugin_manager import PluginConflict
 from plugin_sdk import Content, Memory
-from plugin_sdk._protocol import (ENV_APP_VERSIONS, ENV_LISTEN, ENV_TLS_CERT, ENV_TLS_CLIENT_CA, ENV_TLS_KEY,
-                                  MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, parse_handshake)
-
-from support import FIXTURE, alive
+from plugin_sdk._protocol import (
+    ENV_APP_VERSIONS,
+    ENV_LISTEN,
+    ENV_TLS_CERT,
+    ENV_TLS_CLIENT_CA,
+    ENV_TLS_KEY,
+    MAGIC_COOKIE_KEY,
+    MAGIC_COOKIE_VALUE,
+    parse_handshake,
+)
 
 
 def _issue(name: str, issuer_key, issuer_name, key, ca: bool = False, ip: str | None = None) -> x509.Certificate:
     now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-               .issuer_name(issuer_name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer_name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if ip:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
+        )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
 def _write(path: Path, cert: x509.Certificate, key) -> None:
     path.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    path.with_suffix(".key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.with_suffix(".key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
 
 @pytest.fixture
@@ -59,9 +73,16 @@ def pki(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def remote_plugin(pki: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    env = {**os.environ, MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE, ENV_APP_VERSIONS: "1", ENV_LISTEN: "127.0.0.1:0",
-           ENV_TLS_CERT: str(pki / "plugin.crt"), ENV_TLS_KEY: str(pki / "plugin.key"),
-           ENV_TLS_CLIENT_CA: str(pki / "ca.crt"), "AGENTHOST_TEST_NAME": "faraway"}
+    env = {
+        **os.environ,
+        MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE,
+        ENV_APP_VERSIONS: "1",
+        ENV_LISTEN: "127.0.0.1:0",
+        ENV_TLS_CERT: str(pki / "plugin.crt"),
+        ENV_TLS_KEY: str(pki / "plugin.key"),
+        ENV_TLS_CLIENT_CA: str(pki / "ca.crt"),
+        "AGENTHOST_TEST_NAME": "faraway",
+    }
     proc = subprocess.Popen([sys.executable, str(FIXTURE)], env=env, stdout=subprocess.PIPE, text=True)
     handshake = parse_handshake(proc.stdout.readline(), (1,))
     assert handshake.network == "tcp"
@@ -72,8 +93,13 @@ def remote_plugin(pki: Path) -> Iterator[tuple[str, subprocess.Popen]]:
 
 async def test_the_host_dials_a_remote_plugin_over_mutual_tls(start_host, pki, remote_plugin):
     address, proc = remote_plugin
-    remote = RemotePlugin(name="faraway", address=address, ca_file=str(pki / "ca.crt"),
-                          cert_file=str(pki / "host.crt"), key_file=str(pki / "host.key"))
+    remote = RemotePlugin(
+        name="faraway",
+        address=address,
+        ca_file=str(pki / "ca.crt"),
+        cert_file=str(pki / "host.crt"),
+        key_file=str(pki / "host.key"),
+    )
     host = await start_host(remote=(remote,))
     status = {p.name: p for p in host.status().plugins}
     assert status["faraway"].transport == "tcp" and status["faraway"].address == address

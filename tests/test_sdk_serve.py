@@ -13,7 +13,11 @@ def run_time_plugin(**env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AGENTHOST_")}
     return subprocess.run(
         [sys.executable, "-m", "agenthost_plugin_time"],
-        env={**clean, **env}, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env={**clean, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

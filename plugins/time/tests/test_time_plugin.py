@@ -3,8 +3,8 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from agenthost_plugin_time.plugin import plugin
+
 from plugin_sdk import Content, Memory
 from plugin_sdk.testing import PluginHarness
 

@@ -39,17 +39,22 @@ def forecast(city: str, day: date) -> dict[str, Any]:
 
 def _mentions_weather(ctx: Context, message: Memory, state: State) -> bool:
     text = message.content.text.lower()
-    return any(word in text for word in ("weather", "forecast", "temperature")) and find_city(message.content.text) is not None
+    return (
+        any(word in text for word in ("weather", "forecast", "temperature"))
+        and find_city(message.content.text) is not None
+    )
 
 
 @plugin.action(
     "GET_WEATHER",
     description="Report today's weather for a city the user names.",
     similes=["WEATHER", "FORECAST", "CHECK_WEATHER"],
-    examples=[[
-        {"speaker": "user", "text": "What's the weather in Lisbon?"},
-        {"speaker": "agent", "text": "Lisbon today: 21°C and sunny.", "actions": ["GET_WEATHER"]},
-    ]],
+    examples=[
+        [
+            {"speaker": "user", "text": "What's the weather in Lisbon?"},
+            {"speaker": "agent", "text": "Lisbon today: 21°C and sunny.", "actions": ["GET_WEATHER"]},
+        ]
+    ],
     validate=_mentions_weather,
 )
 async def get_weather(
@@ -67,13 +72,15 @@ async def get_weather(
         temperature = f"{report['celsius']}°C"
     text = f"{city} today: {temperature} and {report['condition']}."
     if message.room_id:
-        await ctx.host.create_memory(Memory(
-            room_id=message.room_id,
-            entity_id=message.agent_id or ctx.agent_id,
-            table_name="weather_reports",
-            content=Content(text=text, source="weather"),
-            metadata=report,
-        ))
+        await ctx.host.create_memory(
+            Memory(
+                room_id=message.room_id,
+                entity_id=message.agent_id or ctx.agent_id,
+                table_name="weather_reports",
+                content=Content(text=text, source="weather"),
+                metadata=report,
+            )
+        )
     await ctx.host.emit_event("WEATHER_REPORTED", report)
     return ActionResult(success=True, text=text, values={"weather": text}, data=report)
 

@@ -3,8 +3,8 @@
 from datetime import date
 
 import pytest
-
 from agenthost_plugin_weather.plugin import find_city, forecast, plugin
+
 from plugin_sdk import Content, Memory
 from plugin_sdk.testing import FakeHost, PluginHarness
 
@@ -49,8 +49,12 @@ def test_forecast_fields():
 
 @pytest.mark.parametrize(
     "text, applies",
-    [("What's the weather in Paris?", True), ("hello", False), ("what's the weather like?", False),
-     ("I live in Paris", False)],
+    [
+        ("What's the weather in Paris?", True),
+        ("hello", False),
+        ("what's the weather like?", False),
+        ("I live in Paris", False),
+    ],
 )
 async def test_validate(text, applies):
     assert await PluginHarness(plugin).validate_action("GET_WEATHER", ask(text)) is applies
@@ -59,7 +63,8 @@ async def test_validate(text, applies):
 async def test_get_weather_reports_records_and_emits():
     host = FakeHost()
     callbacks, result = await PluginHarness(plugin, host=host).invoke_action(
-        "GET_WEATHER", ask("What's the weather in Paris?"))
+        "GET_WEATHER", ask("What's the weather in Paris?")
+    )
 
     assert [c.text for c in callbacks] == ["Looking up the weather in Paris..."]
     assert result.success
