@@ -31,6 +31,7 @@ lint: install $(BUF)
 	$(BUF) lint
 	$(PY) proto/generate.py --check
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 proto: install

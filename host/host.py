@@ -127,9 +127,10 @@ class Host:
         ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
         self.load_errors = await self.plugins.load_all()
+        self.lifecycle = Lifecycle.STARTING_SERVICES
+        self.load_errors += await self.plugins.start_services()
         for error in self.load_errors:
             log.error("%s", error)
-        self.lifecycle = Lifecycle.STARTING_SERVICES  # services start as each plugin initialises
         self.lifecycle = Lifecycle.READY
         log.info(
             "agent %s (%s) %s on %s with %d plugin(s)",

@@ -57,7 +57,7 @@ class PluginInstance:
         return self.process is None
 
     async def initialise(self, ctx: LaunchContext) -> None:
-        """Check the components are free, Init the plugin, start its services, register them."""
+        """Check the components are free, Init the plugin, register its components."""
         ctx.registry.check(self.name, self.manifest)
         self.token = ctx.issue_token(self.name)
         init = plugin_pb2.InitRequest(
@@ -67,17 +67,24 @@ class PluginInstance:
             runtime_address=ctx.public_address if self.remote else ctx.runtime_address,
             runtime_token=self.token,
         )
-        timeout = ctx.supervision.start_timeout
         try:
-            await self.connection.unary("Init", init, timeout=timeout)
-            for service in self.manifest.services:
-                await self.connection.unary(
-                    "StartService", plugin_pb2.StartServiceRequest(name=service.name), timeout=timeout
-                )
-                self.services_started.append(service.name)
+            await self.connection.unary("Init", init, timeout=ctx.supervision.start_timeout)
         except PluginCallError as exc:
             raise StartError(str(exc)) from None
         ctx.registry.register(self.name, self.manifest)
+
+    async def start_services(self, ctx: LaunchContext) -> None:
+        """Start the plugin's services in manifest order."""
+        for service in self.manifest.services:
+            try:
+                await self.connection.unary(
+                    "StartService",
+                    plugin_pb2.StartServiceRequest(name=service.name),
+                    timeout=ctx.supervision.start_timeout,
+                )
+            except PluginCallError as exc:
+                raise StartError(str(exc)) from None
+            self.services_started.append(service.name)
 
     async def stop(self, ctx: LaunchContext, grace: float = 3.0) -> None:
         """Stop services, ask a local plugin to shut down, make sure its process is gone."""
@@ -137,10 +144,11 @@ async def spawn(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> Plugin
 
 
 async def launch(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> PluginInstance:
-    """spawn() then initialise(); on failure nothing is left running."""
+    """spawn(), initialise(), start_services(); on failure nothing is left running."""
     instance = await spawn(ctx, target)
     try:
         await instance.initialise(ctx)
+        await instance.start_services(ctx)
     except BaseException:
         await instance.stop(ctx, grace=1.0)
         raise

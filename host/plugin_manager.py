@@ -72,6 +72,7 @@ class PluginManager:
 
         Processes are spawned all at once; they are initialised one by one, dependencies
         first and then by priority, so a plugin's Init can rely on what it depends on.
+        Services are not started yet: see start_services().
         """
         targets: dict[str, PluginSpec | RemotePlugin] = {**self.discovery.specs(), **self.remote}
         spawned = await asyncio.gather(*(spawn(self.ctx, t) for t in targets.values()), return_exceptions=True)
@@ -91,9 +92,19 @@ class PluginManager:
             self.plugins[name].fail(reason)
             errors.append(reason)
         for name in order:
-            plugin = self.plugins[name]
             try:
-                await plugin.start(instances[name])
+                await self.plugins[name].start(instances[name])
+            except Exception as exc:
+                errors.append(str(exc))
+        return errors
+
+    async def start_services(self) -> list[str]:
+        """Start every loaded plugin's services, in initialisation order; one error line per failure."""
+        manifests = {n: p.instance.manifest for n, p in self.plugins.items() if p.instance is not None}
+        errors: list[str] = []
+        for name in initialisation_order(manifests)[0]:
+            try:
+                await self.plugins[name].start_services()
             except Exception as exc:
                 errors.append(str(exc))
         return errors
@@ -120,6 +131,7 @@ class PluginManager:
             plugin.fail(blocked[target.name])
             raise PluginConflict(blocked[target.name])
         await plugin.start(instance)
+        await plugin.start_services()
         return plugin
 
     async def unload(self, name: str) -> None:

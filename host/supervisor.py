@@ -71,7 +71,8 @@ class ManagedPlugin:
         self.state, self.reason = PluginState.FAILED, reason
 
     async def start(self, instance: PluginInstance | None = None) -> None:
-        """Initialise the first instance (spawning it unless given) and start supervising.
+        """Launch the first instance and start supervising. Given an already spawned
+        instance, only initialise it: the caller starts services (start_services) later.
 
         A plugin that cannot start at all is FAILED at once: that is a broken install or
         configuration, which restarting would not mend.
@@ -90,6 +91,17 @@ class ManagedPlugin:
             raise
         self._activate(instance)
         self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
+
+    async def start_services(self) -> None:
+        """Start the current instance's services; on failure the plugin is stopped and FAILED."""
+        if self.instance is None or self.state is not PluginState.READY:
+            return
+        try:
+            await self.instance.start_services(self.ctx)
+        except Exception as exc:
+            await self.stop()
+            self.fail(str(exc))
+            raise
 
     def _activate(self, instance: PluginInstance) -> None:
         self.instance = instance

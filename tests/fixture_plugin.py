@@ -13,6 +13,7 @@ every failure mode the host must handle is a real process doing it:
   wrong-name         Describe returns another plugin's name
   die-after-init     exits 1 half a second after Init (crash loop)
   block-loop         its provider blocks the event loop forever (health fails)
+  service-fails      its service raises on start
 """
 
 from __future__ import annotations
@@ -97,6 +98,19 @@ async def callback_host(ctx, message, state, options, callback):
             "delivered": delivered,
         }
     )
+
+
+@plugin.service(f"{NAME}-recorder", description="Notes in the host when it starts.")
+class Recorder:
+    async def start(self, ctx):
+        if MODE == "service-fails":
+            raise RuntimeError("recorder cannot open its journal")
+        from plugin_sdk import Memory
+
+        await ctx.host.create_memory(Memory(room_id="inits", content=Content(text=f"service {NAME}")))
+
+    async def stop(self):
+        pass
 
 
 @plugin.model("TEXT_SMALL")

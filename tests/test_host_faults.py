@@ -58,6 +58,19 @@ async def test_a_plugin_that_cannot_start_is_failed_with_a_specific_reason(start
     ]
 
 
+async def test_a_service_that_fails_to_start_fails_its_plugin_only(start_host):
+    host = await start_host(fixture_spec("good"), fixture_spec("bad", mode="service-fails"))
+    bad = host.plugins.get("bad")
+    assert bad.state.value == "failed"
+    assert bad.reason == (
+        "plugin 'bad' StartService failed: service 'bad-recorder' start failed: "
+        "RuntimeError: recorder cannot open its journal"
+    )
+    assert host.load_errors == [bad.reason]
+    assert host.plugins.get("good").state.value == "ready"
+    assert not [f for f in os.listdir(host.socket_dir) if f.startswith("bad-")]
+
+
 async def test_duplicate_component_names_are_an_error_naming_both_plugins(start_host):
     host = await start_host(fixture_spec("first", prefix="SAME"))
     with pytest.raises(ValueError, match=r"action 'SAME_SLOW' is declared by both plugin 'first' and plugin 'second'"):

@@ -60,7 +60,14 @@ async def test_the_host_initialises_plugins_in_dependency_order(start_host):
         fixture_spec("orphan", deps=("nowhere",)),
     )
     inits = await host.store.get_memories(host.agent_id, "inits", "messages", 10)
-    assert [m.content.text for m in reversed(inits)] == ["early", "db", "app"]
+    assert [m.content.text for m in reversed(inits)] == [
+        "early",
+        "db",
+        "app",
+        "service early",
+        "service db",
+        "service app",
+    ]
     orphan = host.plugins.get("orphan")
     assert orphan.state.value == "failed"
     assert orphan.reason == "plugin 'orphan' needs plugin 'nowhere', which is not loaded"
