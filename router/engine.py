@@ -1,0 +1,411 @@
+"""The router's core: decide, reserve, call with retries, fall back, settle, book."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Mapping
+
+import tenacity
+
+from .accounting import Accounting, Budget, BudgetExceeded, LedgerRow, Reservation
+from .breaker import Breakers
+from .calls import Completion, ProviderCaller, error_class, estimate_tokens, retry_after, retryable
+from .policy import Candidate, Decision, Policy, RouteRequest
+from .registry import Provider
+
+
+class Refused(Exception):
+    """No provider may take the call; `budget` tells whether a budget was the reason."""
+
+    def __init__(self, message: str, budget: bool = False) -> None:
+        super().__init__(message)
+        self.budget = budget
+
+
+class AllFailed(Exception):
+    """Every candidate failed; the message lists what each said."""
+
+
+@dataclass
+class CallRequest:
+    """One model call, as the router sees it (converted from the proto at the edge)."""
+
+    messages: list[dict[str, str]]
+    model_type: str = "TEXT_LARGE"
+    confidential: bool = False
+    quality: str = ""
+    task_id: str = ""
+    agent_name: str = ""
+    user_id: str = ""
+    max_output_tokens: int = 0
+    temperature: float | None = None
+    grammar: str = ""
+    timeout_s: float = 0.0
+    request_id: str = ""
+
+
+@dataclass
+class AttemptRecord:
+    number: int
+    provider: Provider
+    status: str
+    error_class: str = ""
+    error: str = ""
+    latency_ms: int = 0
+
+
+@dataclass
+class Reply:
+    request_id: str
+    decision: Decision
+    provider: Provider
+    completion: Completion
+    cost: float
+    latency_ms: int
+    attempts: list[AttemptRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    attempts_per_provider: int = 3
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 5.0
+    attempt_timeout_s: float = 60.0
+    call_timeout_s: float = 180.0
+
+
+class _RetryAfterOrJitter(tenacity.wait.wait_base):
+    """Honour the provider's Retry-After when it sent one, else jittered exponential backoff."""
+
+    def __init__(self, settings: RetrySettings) -> None:
+        self.fallback = tenacity.wait_exponential_jitter(
+            initial=settings.backoff_initial_s, max=settings.backoff_max_s, jitter=settings.backoff_initial_s
+        )
+        self.cap = settings.backoff_max_s
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = retry_after(exc) if exc else None
+        return min(asked, self.cap) if asked is not None else self.fallback(retry_state)
+
+    def delay(self, attempt_number: int, exc: BaseException) -> float:
+        """The same wait outside a tenacity loop (the streaming path)."""
+        state = tenacity.RetryCallState(None, None, (), {})
+        state.attempt_number = attempt_number
+        asked = retry_after(exc)
+        return min(asked, self.cap) if asked is not None else self.fallback(state)
+
+
+class Router:
+    """Routes calls over a registry with a policy, a budget and a ledger."""
+
+    def __init__(
+        self,
+        providers: tuple[Provider, ...],
+        policy: Policy,
+        accounting: Accounting,
+        budgets: tuple[Budget, ...],
+        caller: ProviderCaller,
+        breakers: Breakers | None = None,
+        retry: RetrySettings = RetrySettings(),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.providers = providers
+        self.policy = policy
+        self.accounting = accounting
+        self.budgets = budgets
+        self.caller = caller
+        self.breakers = breakers or Breakers()
+        self.retry = retry
+        self.env = env if env is not None else caller.env
+        self.retry_wait = _RetryAfterOrJitter(retry)
+
+    def budgets_for(self, request: CallRequest) -> tuple[Budget, ...]:
+        """The budgets a call counts against: global, its agent's, its task's."""
+        wanted = {"global", f"agent:{request.agent_name}", f"task:{request.task_id}"}
+        return tuple(b for b in self.budgets if b.scope in wanted)
+
+    async def decide(self, request: CallRequest) -> Decision:
+        """The routing decision, without calling a model."""
+        budgets = self.budgets_for(request)
+        statuses = await self.accounting.status(budgets)
+        left_usd = min((s.left for s in statuses), default=float("inf"))
+        left_fraction = min((s.left / s.limit for s in statuses if s.limit > 0), default=1.0)
+        route = RouteRequest(
+            model_type=request.model_type,
+            confidential=request.confidential,
+            quality=request.quality,
+            input_tokens=estimate_tokens(request.messages),
+            max_output_tokens=request.max_output_tokens,
+            budget_left=left_fraction,
+            budget_left_usd=left_usd,
+            open_breakers=self.breakers.blocked(),
+            not_configured={p.id: r for p in self.providers if (r := p.not_configured_reason(self.env))},
+        )
+        return self.policy.decide(self.providers, route)
+
+    async def invoke(self, request: CallRequest) -> Reply:
+        """Route and call; falls back through the ranked providers; raises Refused or AllFailed."""
+        timeout = request.timeout_s or self.retry.call_timeout_s
+        async with asyncio.timeout(timeout):
+            return await self._invoke(request)
+
+    async def _invoke(self, request: CallRequest) -> Reply:
+        request.request_id = request.request_id or uuid.uuid4().hex
+        started = time.monotonic()
+        decision = await self.decide(request)
+        attempts: list[AttemptRecord] = []
+        if not decision.ranked:
+            await self._book(
+                request,
+                attempts,
+                decision.candidates[0].provider if decision.candidates else None,
+                "refused",
+                "NoProvider",
+                0,
+                0,
+                0.0,
+                0,
+            )
+            budget = any("budget left" in c.reason for c in decision.candidates)
+            raise Refused(decision.refusal(), budget=budget)
+        failures: list[str] = []
+        for position, candidate in enumerate(decision.ranked):
+            completion = await self._try_provider(request, candidate, attempts, failures, position == 0)
+            if completion is not None:
+                cost = candidate.provider.cost(completion.tokens_in, completion.tokens_out)
+                return Reply(
+                    request.request_id,
+                    decision,
+                    candidate.provider,
+                    completion,
+                    cost,
+                    int((time.monotonic() - started) * 1000),
+                    attempts,
+                )
+        if all(a.status == "refused" for a in attempts):
+            raise Refused("; ".join(failures), budget=True)
+        raise AllFailed("every provider failed: " + "; ".join(failures))
+
+    async def _try_provider(
+        self,
+        request: CallRequest,
+        candidate: Candidate,
+        attempts: list[AttemptRecord],
+        failures: list[str],
+        first_choice: bool,
+    ) -> Completion | None:
+        """Up to `attempts_per_provider` tries at one provider; None when it gave up."""
+        provider = candidate.provider
+        breaker = self.breakers[provider.id]
+        if not breaker.allows():
+            failures.append(f"{provider.id}: circuit breaker is open")
+            return None
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(retryable),
+            wait=self.retry_wait,
+            stop=tenacity.stop_after_attempt(self.retry.attempts_per_provider),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(request, candidate, attempts, first_choice)
+        except BudgetExceeded as exc:
+            failures.append(f"{provider.id}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - every provider error means: try the next one
+            failures.append(f"{provider.id}: {error_class(exc)}: {exc}")
+        return None
+
+    async def _attempt(
+        self, request: CallRequest, candidate: Candidate, attempts: list[AttemptRecord], first_choice: bool
+    ) -> Completion:
+        """One try: reserve the worst case, call, settle (or release), book the ledger row."""
+        reservation = await self._reserve(request, candidate, attempts)
+        started = time.monotonic()
+        try:
+            completion = await asyncio.wait_for(self._call(request, candidate), self.retry.attempt_timeout_s)
+        except BaseException as exc:
+            await self._failed(request, candidate, attempts, reservation, started, exc)
+            raise
+        await self._succeeded(request, candidate, attempts, reservation, started, completion, first_choice)
+        return completion
+
+    async def _reserve(self, request: CallRequest, candidate: Candidate, attempts: list[AttemptRecord]) -> Reservation:
+        """Reserve the attempt's worst-case cost; a refusal is booked and raised."""
+        provider = candidate.provider
+        try:
+            reservation = await self.accounting.reserve(
+                self.budgets_for(request), candidate.worst_case_cost, request.request_id
+            )
+        except BudgetExceeded as exc:
+            attempts.append(AttemptRecord(len(attempts) + 1, provider, "refused", "BudgetExceeded", str(exc)))
+            await self._book(request, attempts, provider, "refused", "BudgetExceeded", 0, 0, 0.0, 0)
+            raise
+        self.breakers[provider.id].begin()
+        return reservation
+
+    async def _succeeded(
+        self,
+        request: CallRequest,
+        candidate: Candidate,
+        attempts: list[AttemptRecord],
+        reservation: Reservation,
+        started: float,
+        completion: Completion,
+        first_choice: bool,
+    ) -> None:
+        """Settle the actual cost and book the row; a success away from the first choice is a "fallback"."""
+        provider = candidate.provider
+        cost = provider.cost(completion.tokens_in, completion.tokens_out)
+        await asyncio.shield(self.accounting.settle(reservation, cost))
+        self.breakers[provider.id].succeeded()
+        latency = int((time.monotonic() - started) * 1000)
+        status = "ok" if first_choice else "fallback"
+        attempts.append(AttemptRecord(len(attempts) + 1, provider, status, latency_ms=latency))
+        await self._book(
+            request, attempts, provider, status, "", completion.tokens_in, completion.tokens_out, cost, latency
+        )
+
+    async def _failed(
+        self,
+        request: CallRequest,
+        candidate: Candidate,
+        attempts: list[AttemptRecord],
+        reservation: Reservation,
+        started: float,
+        exc: BaseException,
+    ) -> None:
+        """Release the reservation and book the failure; failures are recorded, not billed."""
+        provider = candidate.provider
+        await asyncio.shield(self.accounting.release(reservation))
+        cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
+        if not cancelled:
+            self.breakers[provider.id].failed()
+        klass = "Cancelled" if cancelled else error_class(exc)
+        latency = int((time.monotonic() - started) * 1000)
+        attempts.append(AttemptRecord(len(attempts) + 1, provider, "error", klass, str(exc)[:500], latency))
+        await asyncio.shield(self._book(request, attempts, provider, "error", klass, 0, 0, 0.0, latency))
+
+    async def invoke_stream(self, request: CallRequest) -> AsyncIterator[str | Reply]:
+        """Like invoke, yielding text deltas as they come and the Reply last. Retries and
+        fallbacks happen only before the first delta: after it, a failure ends the stream."""
+        request.request_id = request.request_id or uuid.uuid4().hex
+        started_call = time.monotonic()
+        decision = await self.decide(request)
+        if not decision.ranked:
+            raise Refused(decision.refusal(), budget=any("budget left" in c.reason for c in decision.candidates))
+        attempts: list[AttemptRecord] = []
+        failures: list[str] = []
+        for position, candidate in enumerate(decision.ranked):
+            provider = candidate.provider
+            for number in range(1, self.retry.attempts_per_provider + 1):
+                if not self.breakers[provider.id].allows():
+                    failures.append(f"{provider.id}: circuit breaker is open")
+                    break
+                try:
+                    reservation = await self._reserve(request, candidate, attempts)
+                except BudgetExceeded as exc:
+                    failures.append(f"{provider.id}: {exc}")
+                    break
+                started = time.monotonic()
+                sent_any = False
+                completion: Completion | None = None
+                try:
+                    stream = self.caller.stream(
+                        provider,
+                        request.messages,
+                        candidate.max_output_tokens,
+                        request.temperature,
+                        request.grammar,
+                        self.retry.attempt_timeout_s,
+                    )
+                    async for item in stream:
+                        if isinstance(item, Completion):
+                            completion = item
+                        else:
+                            sent_any = True
+                            yield item
+                except BaseException as exc:
+                    await self._failed(request, candidate, attempts, reservation, started, exc)
+                    if sent_any or not isinstance(exc, Exception):
+                        raise  # text already went out, or the caller cancelled: nothing to retry
+                    failures.append(f"{provider.id}: {error_class(exc)}: {exc}")
+                    if not retryable(exc):
+                        break
+                    if number < self.retry.attempts_per_provider:
+                        await asyncio.sleep(self.retry_wait.delay(number, exc))
+                    continue
+                assert completion is not None
+                await self._succeeded(request, candidate, attempts, reservation, started, completion, position == 0)
+                cost = provider.cost(completion.tokens_in, completion.tokens_out)
+                yield Reply(
+                    request.request_id,
+                    decision,
+                    provider,
+                    completion,
+                    cost,
+                    int((time.monotonic() - started_call) * 1000),
+                    attempts,
+                )
+                return
+        raise AllFailed("every provider failed: " + "; ".join(failures))
+
+    async def _call(self, request: CallRequest, candidate: Candidate) -> Completion:
+        provider = candidate.provider
+        if request.model_type == "TEXT_EMBEDDING":
+            text = "\n".join(m["content"] for m in request.messages)
+            return await self.caller.embedding(provider, text, self.retry.attempt_timeout_s)
+        return await self.caller.chat(
+            provider,
+            request.messages,
+            candidate.max_output_tokens,
+            request.temperature,
+            request.grammar,
+            self.retry.attempt_timeout_s,
+        )
+
+    async def _book(
+        self,
+        request: CallRequest,
+        attempts: list[AttemptRecord],
+        provider: Provider | None,
+        status: str,
+        klass: str,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float,
+        latency_ms: int,
+    ) -> None:
+        await self.accounting.book(
+            LedgerRow(
+                request_id=request.request_id,
+                attempt=max(1, len(attempts)),
+                time_ms=int(time.time() * 1000),
+                agent_name=request.agent_name,
+                task_id=request.task_id,
+                user_id=request.user_id,
+                provider=provider.name if provider else "",
+                model=provider.model if provider else "",
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                cost=cost,
+                latency_ms=latency_ms,
+                status=status,
+                error_class=klass,
+            )
+        )
+
+    def provider_states(self) -> list[tuple[Provider, str, str]]:
+        """(provider, why not configured, breaker state) for every provider."""
+        return [(p, p.not_configured_reason(self.env), self.breakers[p.id].state) for p in self.providers]
+
+
+def as_messages(prompt: str, messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """A prompt (one user message) or chat messages, as litellm takes them."""
+    if messages:
+        return [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+    return [{"role": "user", "content": prompt}]

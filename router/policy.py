@@ -1,0 +1,187 @@
+"""Routing policy as data: hard constraints that always hold, then the first matching
+rule ranks the providers that are left. Every decision carries its full trace."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .registry import Provider
+
+DEFAULT_POLICY = Path(__file__).with_name("policy.json")
+
+CAPABILITY_FOR = {
+    "TEXT_SMALL": "chat",
+    "TEXT_LARGE": "chat",
+    "TEXT_EMBEDDING": "embedding",
+    "IMAGE_DESCRIPTION": "vision",
+    "TRANSCRIPTION": "audio",
+}
+_CONDITIONS = {"confidential", "quality", "input_tokens_above", "budget_left_above", "budget_left_below"}
+_ORDERS = {"cost", "latency", "-max_context"}
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the rule and key."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When every condition in `when` holds, rank `prefer` first, then the rest by `order_by`."""
+
+    name: str
+    when: dict[str, Any]
+    prefer: tuple[str, ...] = ()
+    order_by: str = "cost"
+    why: str = ""
+
+    def check(self, request: "RouteRequest") -> tuple[bool, str]:
+        """Whether the rule matches, and a readable account of each condition."""
+        parts: list[str] = []
+        matched = True
+        for key, want in self.when.items():
+            if key == "confidential":
+                ok, have = request.confidential == want, f"confidential={request.confidential}"
+            elif key == "quality":
+                ok, have = request.quality == want, f"quality={request.quality or '-'!s}"
+            elif key == "input_tokens_above":
+                ok, have = request.input_tokens > want, f"input {request.input_tokens} tokens > {want}"
+            elif key == "budget_left_above":
+                ok, have = request.budget_left > want, f"budget left {request.budget_left:.0%} > {want:.0%}"
+            else:  # budget_left_below
+                ok, have = request.budget_left < want, f"budget left {request.budget_left:.0%} < {want:.0%}"
+            matched = matched and ok
+            parts.append(f"{have}: {'yes' if ok else 'no'}")
+        return matched, "; ".join(parts) or "always"
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """What the policy decides on."""
+
+    model_type: str = "TEXT_LARGE"
+    confidential: bool = False
+    quality: str = ""
+    input_tokens: int = 0
+    max_output_tokens: int = 0
+    budget_left: float = 1.0  # fraction of the tightest budget still available
+    budget_left_usd: float = float("inf")  # USD of the tightest budget still available
+    open_breakers: frozenset[str] = frozenset()
+    not_configured: dict[str, str] = field(default_factory=dict)  # provider id -> why
+
+
+@dataclass(frozen=True)
+class Candidate:
+    provider: Provider
+    kept: bool
+    reason: str
+    max_output_tokens: int
+    worst_case_cost: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The ranked providers (first is the choice) and how they were reached."""
+
+    ranked: tuple[Candidate, ...]
+    rule: str
+    rules: tuple[tuple[str, bool, str], ...]
+    candidates: tuple[Candidate, ...]
+    request: RouteRequest
+
+    @property
+    def chosen(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked else None
+
+    def refusal(self) -> str:
+        """Why no provider fits, in one line."""
+        reasons = "; ".join(f"{c.provider.id}: {c.reason}" for c in self.candidates)
+        scope = "local provider" if self.request.confidential else "provider"
+        return f"no {scope} can take this call ({reasons})"
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: tuple[Rule, ...]
+
+    def decide(self, providers: tuple[Provider, ...], request: RouteRequest) -> Decision:
+        """Apply the hard constraints, then the first matching rule's ranking."""
+        candidates = tuple(self._constrain(p, request) for p in providers)
+        kept = [c for c in candidates if c.kept]
+        traces: list[tuple[str, bool, str]] = []
+        chosen_rule: Rule | None = None
+        for rule in self.rules:
+            matched, detail = rule.check(request)
+            traces.append((rule.name, matched and chosen_rule is None, detail))
+            if matched and chosen_rule is None:
+                chosen_rule = rule
+        ranked: tuple[Candidate, ...] = ()
+        if chosen_rule is not None:
+            ranked = tuple(_rank(kept, chosen_rule))
+        return Decision(ranked, chosen_rule.name if chosen_rule else "", tuple(traces), candidates, request)
+
+    @staticmethod
+    def _constrain(provider: Provider, request: RouteRequest) -> Candidate:
+        max_out = min(request.max_output_tokens or provider.max_output_tokens, provider.max_output_tokens)
+        worst = provider.cost(request.input_tokens, max_out)
+
+        def drop(reason: str) -> Candidate:
+            return Candidate(provider, False, reason, max_out, worst)
+
+        needed = CAPABILITY_FOR.get(request.model_type, "chat")
+        if needed not in provider.capabilities:
+            return drop(f"cannot do {request.model_type} (needs {needed})")
+        if request.confidential and not provider.local:
+            return drop("confidential call and the provider is not local")
+        if provider.id in request.not_configured:
+            return drop(f"not configured: {request.not_configured[provider.id]}")
+        if provider.id in request.open_breakers:
+            return drop("circuit breaker is open")
+        if request.input_tokens + max_out > provider.max_context:
+            return drop(f"context {provider.max_context} < {request.input_tokens} input + {max_out} output tokens")
+        if worst > request.budget_left_usd:
+            return drop(f"worst case ${worst:.4f} > ${request.budget_left_usd:.4f} budget left")
+        return Candidate(provider, True, "fits every constraint", max_out, worst)
+
+
+def _rank(kept: list[Candidate], rule: Rule) -> list[Candidate]:
+    by_id = {c.provider.id: c for c in kept}
+    first = [by_id[i] for i in rule.prefer if i in by_id]
+    rest = [c for c in kept if c.provider.id not in rule.prefer]
+    keys = {
+        "cost": lambda c: (c.worst_case_cost, c.provider.latency_ms, c.provider.id),
+        "latency": lambda c: (c.provider.latency_ms, c.worst_case_cost, c.provider.id),
+        "-max_context": lambda c: (-c.provider.max_context, c.worst_case_cost, c.provider.id),
+    }
+    return first + sorted(rest, key=keys[rule.order_by])
+
+
+def parse_policy(entries: Any, source: str) -> Policy:
+    """Validate a list of rules; PolicyError names the first bad one."""
+    if not isinstance(entries, list) or not entries:
+        raise PolicyError(f"{source}: expected a non-empty list of rules")
+    rules = []
+    for i, raw in enumerate(entries):
+        where = f"{source}: rule {i + 1} ({raw.get('name', '?') if isinstance(raw, dict) else '?'})"
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise PolicyError(f"{where}: needs a 'name'")
+        when = raw.get("when", {})
+        if not isinstance(when, dict) or set(when) - _CONDITIONS:
+            raise PolicyError(f"{where}: 'when' keys must be among {', '.join(sorted(_CONDITIONS))}")
+        if raw.get("order_by", "cost") not in _ORDERS:
+            raise PolicyError(f"{where}: 'order_by' must be one of {', '.join(sorted(_ORDERS))}")
+        rules.append(
+            Rule(raw["name"], when, tuple(raw.get("prefer", ())), raw.get("order_by", "cost"), raw.get("why", ""))
+        )
+    return Policy(tuple(rules))
+
+
+def load_policy(path: Path = DEFAULT_POLICY) -> Policy:
+    try:
+        return parse_policy(json.loads(Path(path).read_text()), str(path))
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"{path}: not valid JSON: {exc}") from None
