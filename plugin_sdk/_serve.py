@@ -3,70 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import json
-import logging
-import os
-import signal
 import sys
-import threading
-import time
 from typing import NoReturn
 
 import grpc
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from ._plugin import Plugin
-from ._protocol import (
-    CORE_PROTOCOL_VERSION,
-    ENV_APP_VERSIONS,
-    ENV_LISTEN,
-    ENV_SOCKET_DIR,
-    ENV_TLS_CERT,
-    ENV_TLS_CLIENT_CA,
-    ENV_TLS_KEY,
-    MAGIC_COOKIE_KEY,
-    MAGIC_COOKIE_VALUE,
-    NOT_A_PROGRAM,
-    Handshake,
-    HandshakeError,
-    negotiate,
-)
+from ._process import fail, serve_until_stopped, start_checks
+from ._protocol import HandshakeError
 from ._server import PluginServicer
-
-_PR_SET_PDEATHSIG = 1
-HOST_GONE_GRACE_SECONDS = 2.0
-"""After the host's pipe closes, how long a graceful stop may take before the process exits anyway."""
-
-_LEVELS = {
-    logging.DEBUG: "debug",
-    logging.INFO: "info",
-    logging.WARNING: "warn",
-    logging.ERROR: "error",
-    logging.CRITICAL: "fatal",
-}
-
-
-class _JsonLineFormatter(logging.Formatter):
-    """One JSON object per line on stderr; the host parses level and message from it."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc = {
-            "level": _LEVELS.get(record.levelno, "trace" if record.levelno < logging.DEBUG else "info"),
-            "msg": record.getMessage(),
-            "logger": record.name,
-            "time": record.created,
-        }
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc)
-
-
-def _fail(plugin: Plugin, message: str) -> NoReturn:
-    print(f"agenthost plugin {plugin.name}: {message}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 def serve(plugin: Plugin) -> NoReturn:
@@ -74,133 +20,22 @@ def serve(plugin: Plugin) -> NoReturn:
 
     Run by hand (without the host's magic cookie) it prints that it is a plugin and exits 1.
     """
-    if os.environ.get(MAGIC_COOKIE_KEY) != MAGIC_COOKIE_VALUE:
-        print(NOT_A_PROGRAM, file=sys.stderr, flush=True)
-        sys.exit(1)
-    try:
-        app_version = negotiate(os.environ.get(ENV_APP_VERSIONS, ""))
-    except HandshakeError as exc:
-        _fail(plugin, str(exc))
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonLineFormatter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    app_version = start_checks(plugin.name)
     try:
         asyncio.run(_serve(plugin, app_version))
     except HandshakeError as exc:
-        _fail(plugin, str(exc))
+        fail(plugin.name, str(exc))
     sys.exit(0)
 
 
 async def _serve(plugin: Plugin, app_version: int) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    servicer = PluginServicer(plugin, on_shutdown=lambda: _set(stop))
+
+    async def shutdown_requested() -> None:
+        stop.set()
+
+    servicer = PluginServicer(plugin, on_shutdown=shutdown_requested)
     server = grpc.aio.server()
     plugin_pb2_grpc.add_PluginServiceServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_name = plugin_pb2.DESCRIPTOR.services_by_name["PluginService"].full_name
-    reflection.enable_server_reflection((service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-
-    socket_path = ""
-    listen = os.environ.get(ENV_LISTEN, "")
-    if listen:
-        handshake = Handshake(CORE_PROTOCOL_VERSION, app_version, "tcp", _bind_tls(server, listen), "grpc")
-    else:
-        socket_dir = os.environ.get(ENV_SOCKET_DIR, "")
-        if not socket_dir or not os.path.isdir(socket_dir):
-            raise HandshakeError(f"{ENV_SOCKET_DIR} must name an existing directory (got {socket_dir!r})")
-        socket_path = os.path.join(socket_dir, f"{plugin.name}-{os.getpid()}.sock")
-        server.add_insecure_port(f"unix:{socket_path}")
-        handshake = Handshake(CORE_PROTOCOL_VERSION, app_version, "unix", socket_path, "grpc")
-
-    await server.start()
-    for name in ("", service_name):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    sys.stdout.write(handshake.line() + "\n")
-    sys.stdout.flush()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    host_gone = threading.Event()
-    if not listen:
-        _die_with_host()
-        _watch_host_pipe(loop, stop, socket_path, host_gone)
-
-    await stop.wait()
-    await health_servicer.enter_graceful_shutdown()
-    try:
-        await asyncio.wait_for(servicer.close(), timeout=HOST_GONE_GRACE_SECONDS)
-    except asyncio.TimeoutError:
-        logging.getLogger("plugin_sdk").warning("services did not stop within %.0fs", HOST_GONE_GRACE_SECONDS)
-    await server.stop(grace=HOST_GONE_GRACE_SECONDS)
-    _remove(socket_path, host_gone.is_set())
-
-
-async def _set(event: asyncio.Event) -> None:
-    event.set()
-
-
-def _bind_tls(server: grpc.aio.Server, listen: str) -> str:
-    """Bind a TCP port with mutual TLS; return the address to put in the handshake."""
-    paths = {name: os.environ.get(name, "") for name in (ENV_TLS_CERT, ENV_TLS_KEY, ENV_TLS_CLIENT_CA)}
-    missing = [name for name, path in paths.items() if not path]
-    if missing:
-        raise HandshakeError(f"{ENV_LISTEN} needs mutual TLS: set {', '.join(missing)}")
-    try:
-        cert, key, ca = (open(paths[n], "rb").read() for n in (ENV_TLS_CERT, ENV_TLS_KEY, ENV_TLS_CLIENT_CA))
-    except OSError as exc:
-        raise HandshakeError(f"cannot read TLS file: {exc}") from exc
-    credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
-    port = server.add_secure_port(listen, credentials)
-    host = listen.rsplit(":", 1)[0]
-    return f"{host}:{port}"
-
-
-def _die_with_host() -> None:
-    """Ask Linux to SIGTERM this process when its parent (the host) dies."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: the stdin pipe still says when the host is gone
-
-
-def _watch_host_pipe(
-    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, socket_path: str, host_gone: threading.Event
-) -> None:
-    """Stop when the host's end of stdin closes (the host exited, however it died).
-
-    If the event loop is stuck (a handler blocking), exit anyway after a grace period:
-    a plugin must never outlive its host.
-    """
-
-    def watch() -> None:
-        try:
-            while os.read(0, 4096):
-                pass
-        except OSError:
-            pass
-        host_gone.set()
-        loop.call_soon_threadsafe(stop.set)
-        time.sleep(HOST_GONE_GRACE_SECONDS + 0.5)
-        _remove(socket_path, host_gone=True)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="host-pipe-watch", daemon=True).start()
-
-
-def _remove(path: str, host_gone: bool) -> None:
-    """Remove our socket; if the host is gone it cannot clean up, so the last plugin
-    out removes the socket directory too."""
-    if not path:
-        return
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    if host_gone:
-        try:
-            os.rmdir(os.path.dirname(path))
-        except OSError:
-            pass  # another plugin's socket is still there, or it is gone already
+    await serve_until_stopped(plugin.name, app_version, server, (service_name,), stop, servicer.close)
