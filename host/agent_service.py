@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, AsyncIterator, Awaitable, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
 
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc
@@ -40,6 +40,20 @@ def plugin_status(info: PluginInfo) -> agent_pb2.PluginStatus:
         transport=info.transport,
         address=info.address,
         components=agent_pb2.ComponentCounts(**info.components),
+    )
+
+
+def router_status(doc: dict[str, Any]) -> agent_pb2.PluginStatus:
+    """The router's entry of GetStatus."""
+    return agent_pb2.PluginStatus(
+        name=doc["name"],
+        version=doc.get("version", ""),
+        state=_PLUGIN_STATES[doc["state"]],
+        pid=doc.get("pid", 0),
+        restarts=doc.get("restarts", 0),
+        reason=doc.get("reason", ""),
+        transport=doc.get("transport", ""),
+        address=doc.get("address", ""),
     )
 
 

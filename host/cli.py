@@ -15,6 +15,7 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc
 
 from .character import CharacterError
 from .cli_output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
+from .cli_router import add_router_commands
 from .config import ConfigError, HostConfig, default_address, load_config
 from .logs import LogBuffer, setup_logging
 
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         p.add_argument("--timeout", type=float, default=60.0)
         p.set_defaults(func=func)
+    add_router_commands(sub)
     return parser
 
 

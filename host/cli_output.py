@@ -45,6 +45,7 @@ def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
         "version": status.version,
         "uptime_ms": status.uptime_ms,
         "plugins": [plugin_doc(p) for p in status.plugins],
+        "router": {k: v for k, v in plugin_doc(status.router).items() if k != "components"},
     }
 
 
@@ -71,4 +72,7 @@ def plugin_table(plugins: list[dict[str, Any]]) -> str:
 
 def status_text(doc: dict[str, Any]) -> str:
     head = f"agent {doc['agent_name']} ({doc['agent_id']})  state {doc['state']}  uptime {doc['uptime_ms'] / 1000:.0f}s"
-    return head + "\n" + plugin_table(doc["plugins"])
+    router = doc["router"]
+    where = f"pid {router['pid']}" if router["pid"] else router["address"] or "-"
+    reason = f" ({router['reason']})" if router["reason"] else ""
+    return f"{head}\nrouter: {router['state']} {where}{reason}\n" + plugin_table(doc["plugins"])

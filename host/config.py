@@ -58,6 +58,8 @@ class HostConfig:
     remote: tuple[RemotePlugin, ...] = ()
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     settings: dict[str, str] = field(default_factory=dict)
+    router_address: str = ""  # "" spawns a router; "off" runs without one; else a shared router's address
+    path: Path | None = None  # the config file, handed to a spawned router for its [router] table
 
 
 def default_address() -> str:
@@ -77,7 +79,7 @@ def load_config(path: Path | None, **overrides: Any) -> HostConfig:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     base = Path(path).parent if path else Path.cwd()
     try:
-        config = _from_dict(raw, base)
+        config = replace(_from_dict(raw, base), path=Path(path).resolve() if path else None)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     changes = {k: v for k, v in overrides.items() if v is not None}
@@ -85,7 +87,7 @@ def load_config(path: Path | None, **overrides: Any) -> HostConfig:
 
 
 def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
-    known = {f.name for f in fields(HostConfig)} | {"plugins"}
+    known = ({f.name for f in fields(HostConfig)} - {"path"}) | {"plugins", "router"}
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
@@ -115,7 +117,7 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
         "allow": tuple(allow) if allow is not None else None,
         "settings": {str(k): str(v) for k, v in raw.get("settings", {}).items()},
     }
-    for key in ("listen", "agent_id", "log_level"):
+    for key in ("listen", "agent_id", "log_level", "router_address"):
         if key in raw:
             kwargs[key] = str(raw[key])
     if "log_json" in raw:

@@ -3,6 +3,7 @@ ready, stop, clean up) and the gRPC servers around it."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import os
@@ -13,12 +14,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
-from agenthost.v1 import agent_pb2, agent_pb2_grpc, runtime_pb2, runtime_pb2_grpc
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, runtime_pb2, runtime_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from . import __version__
-from .agent_service import AgentServicer, plugin_status
+from .agent_service import AgentServicer, plugin_status, router_status
 from .character import Character, load_character
 from .components import Components
 from .config import HostConfig
@@ -26,6 +27,7 @@ from .discovery import Discovery
 from .instance import LaunchContext
 from .logs import LogBuffer, attach
 from .plugin_manager import PluginManager
+from .router_link import RouterLink, forwarding_handler
 from .runtime_service import RuntimeServicer
 from .sockets import make_socket_dir
 from .store import SQLiteStore, Store
@@ -95,6 +97,7 @@ class Host:
         self._store: Store | None = None
         self._plugins: PluginManager | None = None
         self._components: Components | None = None
+        self._router: RouterLink | None = None
         self._server: grpc.aio.Server | None = None
         self.load_errors: list[str] = []
 
@@ -123,10 +126,12 @@ class Host:
         )
         self._plugins = PluginManager(ctx, self.discovery, self.config.remote)
         self._components = Components(self._plugins)
+        self._router = RouterLink(self.config, ctx)
         await self._start_server(runtime_address)
         ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
-        self.load_errors = await self.plugins.load_all()
+        # The router takes seconds to import its libraries: start it beside the plugins.
+        self.load_errors, _ = await asyncio.gather(self.plugins.load_all(), self.router.start())
         self.lifecycle = Lifecycle.STARTING_SERVICES
         self.load_errors += await self.plugins.start_services()
         for error in self.load_errors:
@@ -136,7 +141,7 @@ class Host:
             "agent %s (%s) %s on %s with %d plugin(s)",
             self.character.name,
             self.agent_id,
-            "ready" if self.plugins.all_ready() else "degraded",
+            "ready" if self._all_ready() else "degraded",
             self.address,
             len(self.plugins.plugins),
         )
@@ -148,15 +153,24 @@ class Host:
         settings = {**self.character.settings, **self.config.settings}
         runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(
             RuntimeServicer(
-                self.tokens, self.store, self.components, self.agent_id, settings, self.config.plugin_config
+                self.tokens,
+                self.store,
+                self.components,
+                self.router,
+                self.agent_id,
+                self.character.name,
+                settings,
+                self.config.plugin_config,
             ),
             server,
         )
+        server.add_generic_rpc_handlers((forwarding_handler(self.router),))
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (
             agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
             runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name,
+            router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name,
         )
         reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         _refuse_live_socket(self.config.listen)
@@ -185,14 +199,23 @@ class Host:
         return _started(self._components)
 
     @property
+    def router(self) -> RouterLink:
+        """Where model calls go (after start)."""
+        return _started(self._router)
+
+    @property
     def store(self) -> Store:
         """The host's store (after start)."""
         return _started(self._store)
 
     def state(self) -> int:
-        if self.lifecycle is Lifecycle.READY and self._plugins is not None and not self._plugins.all_ready():
+        if self.lifecycle is Lifecycle.READY and not self._all_ready():
             return agent_pb2.LIFECYCLE_STATE_DEGRADED
         return self.lifecycle.value
+
+    def _all_ready(self) -> bool:
+        router_ready = self._router is None or self._router.status()["state"] in ("ready", "stopped")
+        return self._plugins is not None and self._plugins.all_ready() and router_ready
 
     def status(self) -> agent_pb2.GetStatusResponse:
         manager = self._plugins
@@ -206,6 +229,7 @@ class Host:
             plugins=plugins,
             uptime_ms=int((time.monotonic() - self.started_at) * 1000),
             version=__version__,
+            router=router_status(self._router.status()) if self._router else None,
         )
 
     async def stop(self) -> None:
@@ -215,6 +239,8 @@ class Host:
         self.lifecycle = Lifecycle.STOPPING
         if self._plugins is not None:
             await self._plugins.stop_all()
+        if self._router is not None:
+            await self._router.stop()
         if self._server is not None:
             await self._server.stop(grace=1.0)
         if self._store is not None:

@@ -8,6 +8,7 @@ import collections
 import enum
 import logging
 import time
+from typing import Awaitable, Callable
 
 import tenacity
 
@@ -18,6 +19,9 @@ from .connection import PluginConnection, PluginUnavailable
 from .instance import LaunchContext, PluginInstance, launch
 
 log = logging.getLogger("host.supervisor")
+
+Launcher = Callable[[LaunchContext, "PluginSpec | RemotePlugin"], Awaitable[PluginInstance]]
+"""Starts one instance; plugins use instance.launch, the router its own."""
 
 
 class PluginState(enum.Enum):
@@ -39,9 +43,10 @@ class _StableRunEnded(Exception):
 class ManagedPlugin:
     """One plugin under supervision."""
 
-    def __init__(self, ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> None:
+    def __init__(self, ctx: LaunchContext, target: PluginSpec | RemotePlugin, launcher: Launcher = launch) -> None:
         self.ctx = ctx
         self.target = target
+        self.launch = launcher
         self.name = target.name
         self.state = PluginState.STARTING
         self.reason = ""
@@ -79,7 +84,7 @@ class ManagedPlugin:
         """
         try:
             if instance is None:
-                instance = await launch(self.ctx, self.target)
+                instance = await self.launch(self.ctx, self.target)
             else:
                 try:
                     await instance.initialise(self.ctx)
@@ -111,7 +116,7 @@ class ManagedPlugin:
     async def reload(self, target: PluginSpec | RemotePlugin) -> PluginInstance:
         """Start a new instance, switch calls to it, then drain and stop the old one."""
         async with self._lock:
-            new = await launch(self.ctx, target)
+            new = await self.launch(self.ctx, target)
             old = self.instance
             self.target = target
             self._activate(new)
@@ -173,7 +178,7 @@ class ManagedPlugin:
                 if self.instance is None:
                     self.state = PluginState.RESTARTING
                     try:
-                        relaunched = await launch(self.ctx, self.target)
+                        relaunched = await self.launch(self.ctx, self.target)
                     except Exception as exc:
                         self._record_failure()
                         raise _InstanceDied(str(exc)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
@@ -10,13 +11,17 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map do
 
 import litellm  # noqa: E402  (only ever imported in the router process)
 
+litellm.suppress_debug_info = True
+logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # one INFO line per call otherwise
+
 from .registry import Provider  # noqa: E402
 
 RETRYABLE: tuple[type[BaseException], ...] = (
     litellm.RateLimitError,
     litellm.InternalServerError,
     litellm.ServiceUnavailableError,
-    litellm.APIConnectionError,  # includes litellm.Timeout
+    litellm.APIConnectionError,
+    litellm.Timeout,  # not an APIConnectionError subclass (it derives from openai's)
     TimeoutError,
 )
 """Worth another try at the same provider. 400s, auth and content-policy errors are not."""

@@ -20,6 +20,7 @@ def host_config(tmp_path: Path) -> HostConfig:
         listen=f"unix://{tmp_path}/host.sock",
         data_dir=tmp_path / "data",
         supervision=FAST,
+        router_address="off",  # tests of the router spawn one where they need it
         settings={"GREETING": "hello from settings"},
     )
 

@@ -30,6 +30,7 @@ class ServedHost:
         config.write_text(
             textwrap.dedent("""
             data_dir = "data"
+            router_address = "off"
             [settings]
             WEATHER_UNITS = "metric"
             [supervision]

@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from agenthost.v1 import types_pb2 as agenthost_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61genthost/v1/agent.proto\x12\x0c\x61genthost.v1\x1a\x18\x61genthost/v1/types.proto\"`\n\x12SendMessageRequest\x12\x0f\n\x07room_id\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12&\n\x07\x63ontent\x18\x03 \x01(\x0b\x32\x15.agenthost.v1.Content\"a\n\x13SendMessageResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12&\n\x07\x63ontent\x18\x03 \x01(\x0b\x32\x15.agenthost.v1.Content\"\x12\n\x10GetStatusRequest\"s\n\x0f\x43omponentCounts\x12\x0f\n\x07\x61\x63tions\x18\x01 \x03(\t\x12\x11\n\tproviders\x18\x02 \x03(\t\x12\x12\n\nevaluators\x18\x03 \x03(\t\x12\x10\n\x08services\x18\x04 \x03(\t\x12\x16\n\x0emodel_handlers\x18\x05 \x03(\t\"\xdd\x01\n\x0cPluginStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.agenthost.v1.PluginState\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x10\n\x08restarts\x18\x05 \x01(\x05\x12\x31\n\ncomponents\x18\x06 \x01(\x0b\x32\x1d.agenthost.v1.ComponentCounts\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x11\n\ttransport\x18\x08 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\"\xb7\x01\n\x11GetStatusResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nagent_name\x18\x02 \x01(\t\x12+\n\x05state\x18\x03 \x01(\x0e\x32\x1c.agenthost.v1.LifecycleState\x12+\n\x07plugins\x18\x04 \x03(\x0b\x32\x1a.agenthost.v1.PluginStatus\x12\x11\n\tuptime_ms\x18\x05 \x01(\x03\x12\x0f\n\x07version\x18\x06 \x01(\t\"M\n\x0eGetLogsRequest\x12\x0c\n\x04tail\x18\x01 \x01(\x05\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0e\n\x06plugin\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"t\n\x0fGetLogsResponse\x12\x0f\n\x07time_ms\x18\x01 \x01(\x03\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06plugin\x18\x04 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x05 \x01(\t\x12\x0e\n\x06logger\x18\x06 \x01(\t\"\x14\n\x12ListPluginsRequest\"B\n\x13ListPluginsResponse\x12+\n\x07plugins\x18\x01 \x03(\x0b\x32\x1a.agenthost.v1.PluginStatus\"!\n\x11LoadPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x12LoadPluginResponse\x12*\n\x06plugin\x18\x01 \x01(\x0b\x32\x1a.agenthost.v1.PluginStatus\"#\n\x13UnloadPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14UnloadPluginResponse\"#\n\x13ReloadPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"W\n\x14ReloadPluginResponse\x12*\n\x06plugin\x18\x01 \x01(\x0b\x32\x1a.agenthost.v1.PluginStatus\x12\x13\n\x0b\x64uration_ms\x18\x02 \x01(\x03*\xd7\x02\n\x0eLifecycleState\x12\x1f\n\x1bLIFECYCLE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17LIFECYCLE_STATE_CREATED\x10\x01\x12 \n\x1cLIFECYCLE_STATE_INITIALIZING\x10\x02\x12%\n!LIFECYCLE_STATE_LOADING_CHARACTER\x10\x03\x12#\n\x1fLIFECYCLE_STATE_LOADING_PLUGINS\x10\x04\x12%\n!LIFECYCLE_STATE_STARTING_SERVICES\x10\x05\x12\x19\n\x15LIFECYCLE_STATE_READY\x10\x06\x12\x1c\n\x18LIFECYCLE_STATE_DEGRADED\x10\x07\x12\x1c\n\x18LIFECYCLE_STATE_STOPPING\x10\x08\x12\x1b\n\x17LIFECYCLE_STATE_STOPPED\x10\t*\xca\x01\n\x0bPluginState\x12\x1c\n\x18PLUGIN_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15PLUGIN_STATE_STARTING\x10\x01\x12\x16\n\x12PLUGIN_STATE_READY\x10\x02\x12\x1b\n\x17PLUGIN_STATE_RESTARTING\x10\x03\x12\x17\n\x13PLUGIN_STATE_FAILED\x10\x04\x12\x18\n\x14PLUGIN_STATE_STOPPED\x10\x05\x12\x1a\n\x16PLUGIN_STATE_AVAILABLE\x10\x06\x32\xcf\x04\n\x0c\x41gentService\x12T\n\x0bSendMessage\x12 .agenthost.v1.SendMessageRequest\x1a!.agenthost.v1.SendMessageResponse0\x01\x12L\n\tGetStatus\x12\x1e.agenthost.v1.GetStatusRequest\x1a\x1f.agenthost.v1.GetStatusResponse\x12H\n\x07GetLogs\x12\x1c.agenthost.v1.GetLogsRequest\x1a\x1d.agenthost.v1.GetLogsResponse0\x01\x12R\n\x0bListPlugins\x12 .agenthost.v1.ListPluginsRequest\x1a!.agenthost.v1.ListPluginsResponse\x12O\n\nLoadPlugin\x12\x1f.agenthost.v1.LoadPluginRequest\x1a .agenthost.v1.LoadPluginResponse\x12U\n\x0cUnloadPlugin\x12!.agenthost.v1.UnloadPluginRequest\x1a\".agenthost.v1.UnloadPluginResponse\x12U\n\x0cReloadPlugin\x12!.agenthost.v1.ReloadPluginRequest\x1a\".agenthost.v1.ReloadPluginResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61genthost/v1/agent.proto\x12\x0c\x61genthost.v1\x1a\x18\x61genthost/v1/types.proto\"`\n\x12SendMessageRequest\x12\x0f\n\x07room_id\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12&\n\x07\x63ontent\x18\x03 \x01(\x0b\x32\x15.agenthost.v1.Content\"a\n\x13SendMessageResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12&\n\x07\x63ontent\x18\x03 \x01(\x0b\x32\x15.agenthost.v1.Content\"\x12\n\x10GetStatusRequest\"s\n\x0f\x43omponentCounts\x12\x0f\n\x07\x61\x63tions\x18\x01 \x03(\t\x12\x11\n\tproviders\x18\x02 \x03(\t\x12\x12\n\nevaluators\x18\x03 \x03(\t\x12\x10\n\x08services\x18\x04 \x03(\t\x12\x16\n\x0emodel_handlers\x18\x05 \x03(\t\"\xdd\x01\n\x0cPluginStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.agenthost.v1.PluginState\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x10\n\x08restarts\x18\x05 \x01(\x05\x12\x31\n\ncomponents\x18\x06 \x01(\x0b\x32\x1d.agenthost.v1.ComponentCounts\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x11\n\ttransport\x18\x08 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\"\xe3\x01\n\x11GetStatusResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nagent_name\x18\x02 \x01(\t\x12+\n\x05state\x18\x03 \x01(\x0e\x32\x1c.agenthost.v1.LifecycleState\x12+\n\x07plugins\x18\x04 \x03(\x0b\x32\x1a.agenthost.v1.PluginStatus\x12\x11\n\tuptime_ms\x18\x05 \x01(\x03\x12\x0f\n\x07version\x18\x06 \x01(\t\x12*\n\x06router\x18\x07 \x01(\x0b\x32\x1a.agenthost.v1.PluginStatus\"M\n\x0eGetLogsRequest\x12\x0c\n\x04tail\x18\x01 \x01(\x05\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0e\n\x06plugin\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"t\n\x0fGetLogsResponse\x12\x0f\n\x07time_ms\x18\x01 \x01(\x03\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06plugin\x18\x04 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x05 \x01(\t\x12\x0e\n\x06logger\x18\x06 \x01(\t\"\x14\n\x12ListPluginsRequest\"B\n\x13ListPluginsResponse\x12+\n\x07plugins\x18\x01 \x03(\x0b\x32\x1a.agenthost.v1.PluginStatus\"!\n\x11LoadPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x12LoadPluginResponse\x12*\n\x06plugin\x18\x01 \x01(\x0b\x32\x1a.agenthost.v1.PluginStatus\"#\n\x13UnloadPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14UnloadPluginResponse\"#\n\x13ReloadPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"W\n\x14ReloadPluginResponse\x12*\n\x06plugin\x18\x01 \x01(\x0b\x32\x1a.agenthost.v1.PluginStatus\x12\x13\n\x0b\x64uration_ms\x18\x02 \x01(\x03*\xd7\x02\n\x0eLifecycleState\x12\x1f\n\x1bLIFECYCLE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17LIFECYCLE_STATE_CREATED\x10\x01\x12 \n\x1cLIFECYCLE_STATE_INITIALIZING\x10\x02\x12%\n!LIFECYCLE_STATE_LOADING_CHARACTER\x10\x03\x12#\n\x1fLIFECYCLE_STATE_LOADING_PLUGINS\x10\x04\x12%\n!LIFECYCLE_STATE_STARTING_SERVICES\x10\x05\x12\x19\n\x15LIFECYCLE_STATE_READY\x10\x06\x12\x1c\n\x18LIFECYCLE_STATE_DEGRADED\x10\x07\x12\x1c\n\x18LIFECYCLE_STATE_STOPPING\x10\x08\x12\x1b\n\x17LIFECYCLE_STATE_STOPPED\x10\t*\xca\x01\n\x0bPluginState\x12\x1c\n\x18PLUGIN_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15PLUGIN_STATE_STARTING\x10\x01\x12\x16\n\x12PLUGIN_STATE_READY\x10\x02\x12\x1b\n\x17PLUGIN_STATE_RESTARTING\x10\x03\x12\x17\n\x13PLUGIN_STATE_FAILED\x10\x04\x12\x18\n\x14PLUGIN_STATE_STOPPED\x10\x05\x12\x1a\n\x16PLUGIN_STATE_AVAILABLE\x10\x06\x32\xcf\x04\n\x0c\x41gentService\x12T\n\x0bSendMessage\x12 .agenthost.v1.SendMessageRequest\x1a!.agenthost.v1.SendMessageResponse0\x01\x12L\n\tGetStatus\x12\x1e.agenthost.v1.GetStatusRequest\x1a\x1f.agenthost.v1.GetStatusResponse\x12H\n\x07GetLogs\x12\x1c.agenthost.v1.GetLogsRequest\x1a\x1d.agenthost.v1.GetLogsResponse0\x01\x12R\n\x0bListPlugins\x12 .agenthost.v1.ListPluginsRequest\x1a!.agenthost.v1.ListPluginsResponse\x12O\n\nLoadPlugin\x12\x1f.agenthost.v1.LoadPluginRequest\x1a .agenthost.v1.LoadPluginResponse\x12U\n\x0cUnloadPlugin\x12!.agenthost.v1.UnloadPluginRequest\x1a\".agenthost.v1.UnloadPluginResponse\x12U\n\x0cReloadPlugin\x12!.agenthost.v1.ReloadPluginRequest\x1a\".agenthost.v1.ReloadPluginResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agenthost.v1.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LIFECYCLESTATE']._serialized_start=1388
-  _globals['_LIFECYCLESTATE']._serialized_end=1731
-  _globals['_PLUGINSTATE']._serialized_start=1734
-  _globals['_PLUGINSTATE']._serialized_end=1936
+  _globals['_LIFECYCLESTATE']._serialized_start=1432
+  _globals['_LIFECYCLESTATE']._serialized_end=1775
+  _globals['_PLUGINSTATE']._serialized_start=1778
+  _globals['_PLUGINSTATE']._serialized_end=1980
   _globals['_SENDMESSAGEREQUEST']._serialized_start=68
   _globals['_SENDMESSAGEREQUEST']._serialized_end=164
   _globals['_SENDMESSAGERESPONSE']._serialized_start=166
@@ -47,27 +47,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLUGINSTATUS']._serialized_start=403
   _globals['_PLUGINSTATUS']._serialized_end=624
   _globals['_GETSTATUSRESPONSE']._serialized_start=627
-  _globals['_GETSTATUSRESPONSE']._serialized_end=810
-  _globals['_GETLOGSREQUEST']._serialized_start=812
-  _globals['_GETLOGSREQUEST']._serialized_end=889
-  _globals['_GETLOGSRESPONSE']._serialized_start=891
-  _globals['_GETLOGSRESPONSE']._serialized_end=1007
-  _globals['_LISTPLUGINSREQUEST']._serialized_start=1009
-  _globals['_LISTPLUGINSREQUEST']._serialized_end=1029
-  _globals['_LISTPLUGINSRESPONSE']._serialized_start=1031
-  _globals['_LISTPLUGINSRESPONSE']._serialized_end=1097
-  _globals['_LOADPLUGINREQUEST']._serialized_start=1099
-  _globals['_LOADPLUGINREQUEST']._serialized_end=1132
-  _globals['_LOADPLUGINRESPONSE']._serialized_start=1134
-  _globals['_LOADPLUGINRESPONSE']._serialized_end=1198
-  _globals['_UNLOADPLUGINREQUEST']._serialized_start=1200
-  _globals['_UNLOADPLUGINREQUEST']._serialized_end=1235
-  _globals['_UNLOADPLUGINRESPONSE']._serialized_start=1237
-  _globals['_UNLOADPLUGINRESPONSE']._serialized_end=1259
-  _globals['_RELOADPLUGINREQUEST']._serialized_start=1261
-  _globals['_RELOADPLUGINREQUEST']._serialized_end=1296
-  _globals['_RELOADPLUGINRESPONSE']._serialized_start=1298
-  _globals['_RELOADPLUGINRESPONSE']._serialized_end=1385
-  _globals['_AGENTSERVICE']._serialized_start=1939
-  _globals['_AGENTSERVICE']._serialized_end=2530
+  _globals['_GETSTATUSRESPONSE']._serialized_end=854
+  _globals['_GETLOGSREQUEST']._serialized_start=856
+  _globals['_GETLOGSREQUEST']._serialized_end=933
+  _globals['_GETLOGSRESPONSE']._serialized_start=935
+  _globals['_GETLOGSRESPONSE']._serialized_end=1051
+  _globals['_LISTPLUGINSREQUEST']._serialized_start=1053
+  _globals['_LISTPLUGINSREQUEST']._serialized_end=1073
+  _globals['_LISTPLUGINSRESPONSE']._serialized_start=1075
+  _globals['_LISTPLUGINSRESPONSE']._serialized_end=1141
+  _globals['_LOADPLUGINREQUEST']._serialized_start=1143
+  _globals['_LOADPLUGINREQUEST']._serialized_end=1176
+  _globals['_LOADPLUGINRESPONSE']._serialized_start=1178
+  _globals['_LOADPLUGINRESPONSE']._serialized_end=1242
+  _globals['_UNLOADPLUGINREQUEST']._serialized_start=1244
+  _globals['_UNLOADPLUGINREQUEST']._serialized_end=1279
+  _globals['_UNLOADPLUGINRESPONSE']._serialized_start=1281
+  _globals['_UNLOADPLUGINRESPONSE']._serialized_end=1303
+  _globals['_RELOADPLUGINREQUEST']._serialized_start=1305
+  _globals['_RELOADPLUGINREQUEST']._serialized_end=1340
+  _globals['_RELOADPLUGINRESPONSE']._serialized_start=1342
+  _globals['_RELOADPLUGINRESPONSE']._serialized_end=1429
+  _globals['_AGENTSERVICE']._serialized_start=1983
+  _globals['_AGENTSERVICE']._serialized_end=2574
 # @@protoc_insertion_point(module_scope)

@@ -109,20 +109,22 @@ class PluginStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[PluginState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., components: _Optional[_Union[ComponentCounts, _Mapping]] = ..., reason: _Optional[str] = ..., transport: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version")
+    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PLUGINS_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     agent_name: str
     state: LifecycleState
     plugins: _containers.RepeatedCompositeFieldContainer[PluginStatus]
     uptime_ms: int
     version: str
-    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    router: PluginStatus
+    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ...) -> None: ...
 
 class GetLogsRequest(_message.Message):
     __slots__ = ("tail", "level", "plugin", "follow")

@@ -1,0 +1,1 @@
+"""The adaptive LLM router: registry, policy, budget, ledger, provider calls, gRPC service."""

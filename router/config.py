@@ -1,0 +1,86 @@
+"""Router configuration: the [router] table of an agenthost TOML file, or defaults."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .accounting import Budget
+from .engine import RetrySettings
+from .policy import DEFAULT_POLICY
+from .registry import DEFAULT_PROVIDERS
+
+
+class RouterConfigError(ValueError):
+    """A [router] table that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Where the registry, policy and database are, the budgets, and retry/breaker settings."""
+
+    providers: Path = DEFAULT_PROVIDERS
+    policy: Path = DEFAULT_POLICY
+    database: str = ""  # empty: .agenthost/agenthost.db under the working directory
+    budgets: tuple[Budget, ...] = (Budget("global", "monthly", 20.0),)
+    retry: RetrySettings = RetrySettings()
+    breaker_threshold: int = 3
+    breaker_cooldown_s: float = 30.0
+    listen: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
+    """Read the [router] table of `path` (if given) and apply non-None overrides."""
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text()).get("router", {})
+        except FileNotFoundError:
+            raise RouterConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise RouterConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        base = Path(path).parent
+    known = {"providers", "policy", "database", "budgets", "retry", "breaker_threshold", "breaker_cooldown_s", "listen"}
+    unknown = set(raw) - known
+    if unknown:
+        raise RouterConfigError(f"[router]: unknown key(s) {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    for key in ("providers", "policy"):
+        if key in raw:
+            kwargs[key] = base / raw[key]
+    if "database" in raw:
+        kwargs["database"] = _database(str(raw["database"]), base)
+    try:
+        if "budgets" in raw:
+            kwargs["budgets"] = tuple(
+                Budget(str(b["scope"]), str(b["period"]), float(b["limit"])) for b in raw["budgets"]
+            )
+        if "retry" in raw:
+            kwargs["retry"] = RetrySettings(**raw["retry"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RouterConfigError(f"[router]: {exc}") from None
+    for key in ("breaker_threshold", "breaker_cooldown_s", "listen"):
+        if key in raw:
+            kwargs[key] = raw[key]
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    if "database" in overrides and overrides["database"] is not None:
+        kwargs["database"] = _database(overrides["database"], Path.cwd())
+    return RouterConfig(**kwargs)
+
+
+def _database(url: str, base: Path) -> str:
+    """A PostgreSQL URL as given; a SQLite file ("path/x.db" or "sqlite://path/x.db", relative to
+    the config file) as "sqlite://<absolute path>"."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return url
+    path = Path(url.removeprefix("sqlite://"))
+    return f"sqlite://{(base / path).resolve()}"
+
+
+def database_url(config: RouterConfig) -> str:
+    """The configured database, or the default SQLite file under the working directory."""
+    return config.database or _database(".agenthost/agenthost.db", Path.cwd())

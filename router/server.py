@@ -1,0 +1,122 @@
+"""Building a Router from its configuration and serving it: under the host (handshake on a
+private socket, as plugins do) or standalone on an address several hosts share."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import grpc
+from agenthost.v1 import router_pb2, router_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .accounting import Accounting, open_accounting
+from .breaker import Breakers
+from .calls import ProviderCaller
+from .config import RouterConfig, database_url
+from .engine import Router
+from .local_model import DEFAULT_MODEL_NAME, LocalModel, default_model_path
+from .local_provider import register_local_provider
+from .policy import load_policy
+from .registry import load_providers
+from .service import RouterServicer
+
+log = logging.getLogger("router")
+SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
+LOCAL_PREFIX = "agenthost-local/"
+
+
+@dataclass
+class RouterParts:
+    """What a running router owns and must close."""
+
+    router: Router
+    accounting: Accounting
+    local_models: list[LocalModel]
+
+    async def close(self) -> None:
+        await self.accounting.close()
+        for model in self.local_models:
+            await model.aclose()
+
+
+async def build(config: RouterConfig) -> RouterParts:
+    """Load the registry and policy, open the database, register local models."""
+    providers = load_providers(config.providers)
+    policy = load_policy(config.policy)
+    local_models: list[LocalModel] = []
+    for provider in providers:
+        if provider.litellm_model.startswith(LOCAL_PREFIX):
+            name = provider.litellm_model.removeprefix(LOCAL_PREFIX)
+            if name != DEFAULT_MODEL_NAME:
+                raise ValueError(
+                    f"{provider.id}: unknown local model {name!r} (this router ships {DEFAULT_MODEL_NAME!r})"
+                )
+            model = LocalModel(default_model_path(), name=DEFAULT_MODEL_NAME)
+            register_local_provider(model=model)
+            local_models.append(model)
+    accounting = await open_accounting(database_url(config))
+    router = Router(
+        providers,
+        policy,
+        accounting,
+        config.budgets,
+        ProviderCaller(),
+        Breakers(config.breaker_threshold, config.breaker_cooldown_s),
+        config.retry,
+    )
+    return RouterParts(router, accounting, local_models)
+
+
+def add_services(server: grpc.aio.Server, router: Router) -> None:
+    router_pb2_grpc.add_RouterServiceServicer_to_server(RouterServicer(router), server)
+
+
+async def serve_under_host(config: RouterConfig, app_version: int) -> None:
+    """Serve on the private socket the host's environment names, until the host stops us."""
+    from plugin_sdk._process import serve_until_stopped
+
+    parts = await build(config)
+    server = grpc.aio.server()
+    add_services(server, parts.router)
+    await serve_until_stopped("router", app_version, server, (SERVICE_NAME,), asyncio.Event(), parts.close)
+
+
+async def serve_standalone(
+    config: RouterConfig, listen: str, ready: Callable[[str], Awaitable[None]] | None = None
+) -> None:
+    """Serve on `listen` (HOST:PORT or unix:///path) until SIGINT/SIGTERM."""
+    parts = await build(config)
+    server = grpc.aio.server()
+    add_services(server, parts.router)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        await parts.close()
+        raise OSError(f"cannot listen on {listen}: the address is in use or not this machine's")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    address = listen if listen.startswith("unix:") else f"{listen.rsplit(':', 1)[0]}:{port}"
+    print(f"router listening on {address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(grace=2.0)
+    await parts.close()
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"agenthost router: {message}", file=sys.stderr)
+    sys.exit(code)

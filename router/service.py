@@ -1,0 +1,218 @@
+"""RouterService over gRPC: protos at the edge, the Router inside."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+
+import grpc
+from agenthost.v1 import router_pb2, router_pb2_grpc
+
+from .accounting import LedgerRow
+from .engine import AllFailed, CallRequest, Refused, Reply, Router, as_messages
+from .policy import Decision
+
+
+def call_request(request: router_pb2.InvokeRequest) -> CallRequest:
+    """The proto request as the router's CallRequest; ValueError says what is missing."""
+    if not request.prompt and not request.messages:
+        raise ValueError("give a prompt or chat messages")
+    meta = request.meta
+    model_type = router_pb2.ModelType.Name(meta.model_type).removeprefix("MODEL_TYPE_")
+    return CallRequest(
+        messages=as_messages(request.prompt, [{"role": m.role, "content": m.content} for m in request.messages]),
+        model_type="TEXT_LARGE" if model_type == "UNSPECIFIED" else model_type,
+        confidential=meta.confidential,
+        quality=meta.quality,
+        task_id=meta.task_id,
+        agent_name=meta.agent_name,
+        user_id=request.user_id,
+        max_output_tokens=meta.max_output_tokens,
+        temperature=meta.temperature if meta.HasField("temperature") else None,
+        grammar=meta.grammar,
+        timeout_s=meta.timeout_ms / 1000.0,
+        request_id=request.request_id,
+    )
+
+
+def decision_proto(decision: Decision) -> router_pb2.Decision:
+    chosen = decision.chosen
+    return router_pb2.Decision(
+        provider=chosen.provider.name if chosen else "",
+        model=chosen.provider.model if chosen else "",
+        rule=decision.rule,
+        fallbacks=[c.provider.id for c in decision.ranked[1:]],
+        rules=[router_pb2.RuleTrace(rule=n, matched=m, detail=d) for n, m, d in decision.rules],
+        candidates=[
+            router_pb2.CandidateTrace(provider=c.provider.id, kept=c.kept, reason=c.reason) for c in decision.candidates
+        ],
+        input_tokens=decision.request.input_tokens,
+        max_output_tokens=chosen.max_output_tokens if chosen else 0,
+        worst_case_cost=chosen.worst_case_cost if chosen else 0.0,
+        budget_left=decision.request.budget_left,
+    )
+
+
+def reply_proto(reply: Reply) -> router_pb2.InvokeResponse:
+    return router_pb2.InvokeResponse(
+        request_id=reply.request_id,
+        text=reply.completion.text,
+        embedding=reply.completion.embedding or [],
+        provider=reply.provider.name,
+        model=reply.provider.model,
+        tokens_in=reply.completion.tokens_in,
+        tokens_out=reply.completion.tokens_out,
+        cost=reply.cost,
+        latency_ms=reply.latency_ms,
+        attempts=[
+            router_pb2.Attempt(
+                number=a.number,
+                provider=a.provider.name,
+                model=a.provider.model,
+                status=a.status,
+                error_class=a.error_class,
+                error=a.error,
+                latency_ms=a.latency_ms,
+            )
+            for a in reply.attempts
+        ],
+        decision=decision_proto(reply.decision),
+    )
+
+
+def ledger_proto(row: LedgerRow) -> router_pb2.LedgerRow:
+    return router_pb2.LedgerRow(
+        request_id=row.request_id,
+        attempt=row.attempt,
+        time_ms=row.time_ms,
+        agent_name=row.agent_name,
+        task_id=row.task_id,
+        user_id=row.user_id,
+        provider=row.provider,
+        model=row.model,
+        tokens_in=row.tokens_in,
+        tokens_out=row.tokens_out,
+        cost=row.cost,
+        latency_ms=row.latency_ms,
+        status=row.status,
+        error_class=row.error_class,
+    )
+
+
+class RouterServicer(router_pb2_grpc.RouterServiceServicer):
+    """Serves one Router."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    async def _request(self, request: router_pb2.InvokeRequest, context: grpc.aio.ServicerContext) -> CallRequest:
+        try:
+            return call_request(request)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise AssertionError("abort raises") from None
+
+    async def _fail(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        if isinstance(exc, Refused):
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.budget else grpc.StatusCode.FAILED_PRECONDITION
+            await context.abort(code, str(exc))
+        if isinstance(exc, AllFailed):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        if isinstance(exc, TimeoutError):
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call did not finish within its deadline")
+        raise exc
+
+    async def Invoke(
+        self, request: router_pb2.InvokeRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.InvokeResponse:
+        call = await self._request(request, context)
+        try:
+            return reply_proto(await self.router.invoke(call))
+        except (Refused, AllFailed, TimeoutError) as exc:
+            await self._fail(context, exc)
+            raise
+
+    async def InvokeStream(
+        self, request: router_pb2.InvokeStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_pb2.InvokeStreamResponse]:
+        call = await self._request(request.request, context)
+        try:
+            async with asyncio.timeout(call.timeout_s or self.router.retry.call_timeout_s):
+                async for item in self.router.invoke_stream(call):
+                    if isinstance(item, str):
+                        yield router_pb2.InvokeStreamResponse(delta=item)
+                    else:
+                        yield router_pb2.InvokeStreamResponse(done=reply_proto(item))
+        except (Refused, AllFailed, TimeoutError) as exc:
+            await self._fail(context, exc)
+
+    async def Explain(
+        self, request: router_pb2.ExplainRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ExplainResponse:
+        call = await self._request(request.request, context)
+        return router_pb2.ExplainResponse(decision=decision_proto(await self.router.decide(call)))
+
+    async def GetBudget(
+        self, request: router_pb2.GetBudgetRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.GetBudgetResponse:
+        statuses = await self.router.accounting.status(self.router.budgets)
+        return router_pb2.GetBudgetResponse(
+            budgets=[
+                router_pb2.BudgetStatus(
+                    scope=s.scope,
+                    period=s.period,
+                    period_key=s.period_key,
+                    limit=s.limit,
+                    spent=s.spent,
+                    reserved=s.reserved,
+                    left=s.left,
+                )
+                for s in statuses
+            ]
+        )
+
+    async def GetUsage(
+        self, request: router_pb2.GetUsageRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.GetUsageResponse:
+        try:
+            usage = await self.router.accounting.usage(
+                period=request.period,
+                agent_name=request.agent_name,
+                task_id=request.task_id,
+                provider=request.provider,
+                limit=request.limit or 100,
+            )
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise AssertionError("abort raises") from None
+        return router_pb2.GetUsageResponse(
+            rows=[ledger_proto(r) for r in usage.rows],
+            calls=usage.calls,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            cost=usage.cost,
+        )
+
+    async def ListProviders(
+        self, request: router_pb2.ListProvidersRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ListProvidersResponse:
+        return router_pb2.ListProvidersResponse(
+            providers=[
+                router_pb2.ProviderInfo(
+                    id=p.id,
+                    name=p.name,
+                    model=p.model,
+                    litellm_model=p.litellm_model,
+                    cost_in=p.cost_in,
+                    cost_out=p.cost_out,
+                    max_context=p.max_context,
+                    latency_ms=p.latency_ms,
+                    capabilities=sorted(p.capabilities),
+                    tags=sorted(p.tags),
+                    configured=not why,
+                    not_configured_reason=why,
+                    breaker=breaker,
+                )
+                for p, why, breaker in self.router.provider_states()
+            ]
+        )

@@ -1,0 +1,418 @@
+"""Contract tests for the router's budget and ledger storage, run against SQLite and PostgreSQL.
+
+Each test gets its own database: a fresh SQLite file, or a fresh PostgreSQL schema that is
+dropped afterwards. `open_router()` opens another instance on the same database, as a second
+router sharing the budget would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import time
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+
+from router.accounting import (
+    Accounting,
+    Budget,
+    BudgetExceeded,
+    LedgerRow,
+    Reservation,
+    open_accounting,
+    period_key,
+)
+
+POSTGRES = os.environ.get("AGENTHOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+GLOBAL = Budget("global", "monthly", 1.00)
+
+OpenRouter = Callable[[], Awaitable[Accounting]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def open_router(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenRouter]:
+    """open_router() -> a new Accounting on this test's own database; all closed afterwards."""
+    admin: asyncpg.Connection | None = None
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path}/router/accounting.db"
+    else:
+        try:
+            admin = await asyncpg.connect(POSTGRES)
+        except (OSError, asyncpg.PostgresError) as exc:
+            pytest.skip(f"PostgreSQL at {POSTGRES} is not available: {exc}")
+        schema = "router_test_" + uuid.uuid4().hex[:12]
+        url = f"{POSTGRES}?schema={schema}"
+    opened: list[Accounting] = []
+
+    async def open_one() -> Accounting:
+        opened.append(await open_accounting(url))
+        return opened[-1]
+
+    yield open_one
+    for accounting in opened:
+        await accounting.close()
+    if admin is not None:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+@pytest.fixture
+async def acc(open_router: OpenRouter) -> Accounting:
+    return await open_router()
+
+
+async def reserved_and_spent(acc: Accounting, budget: Budget = GLOBAL, now: datetime = NOW) -> tuple[float, float]:
+    [status] = await acc.status([budget], now)
+    return status.reserved, status.spent
+
+
+async def try_reserve(acc: Accounting, amount: float, budgets: list[Budget] | None = None) -> Reservation | None:
+    try:
+        return await acc.reserve(budgets or [GLOBAL], amount, f"req-{uuid.uuid4().hex[:6]}", NOW)
+    except BudgetExceeded:
+        return None
+
+
+class Watch:
+    """Samples a budget while work runs and remembers the most it ever saw held or spent."""
+
+    def __init__(self, acc: Accounting, budget: Budget = GLOBAL) -> None:
+        self.acc, self.budget, self.most, self.samples = acc, budget, 0.0, 0
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            reserved, spent = await reserved_and_spent(self.acc, self.budget)
+            self.most, self.samples = max(self.most, reserved + spent), self.samples + 1
+            await asyncio.sleep(0.001)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+# --- reserve, settle, release ---
+
+
+async def test_reserve_settle_release(acc: Accounting) -> None:
+    first = await acc.reserve([GLOBAL], 0.25, "req-1", NOW)
+    assert first.amount == 0.25 and first.scopes == (("global", "2026-11"),)
+    [status] = await acc.status([GLOBAL], NOW)
+    assert (status.period_key, status.limit, status.spent, status.reserved, status.left) == (
+        "2026-11",
+        1.0,
+        0,
+        0.25,
+        0.75,
+    )
+
+    await acc.settle(first, 0.1)
+    await acc.release(first)  # after settle: nothing left to release
+    assert await reserved_and_spent(acc) == (0, 0.1)
+
+    second = await acc.reserve([GLOBAL], 0.5, "req-2", NOW)
+    await acc.release(second)
+    await acc.release(second)  # idempotent
+    assert await reserved_and_spent(acc) == (0, 0.1)
+    assert await acc.left_fraction([GLOBAL], NOW) == pytest.approx(0.9)
+    assert await acc.left_fraction([], NOW) == 1.0
+
+
+async def test_settle_books_more_than_reserved(acc: Accounting) -> None:
+    reservation = await acc.reserve([GLOBAL], 0.1, "req-1", NOW)
+    await acc.settle(reservation, 0.3)
+    assert await reserved_and_spent(acc) == (0, 0.3)
+
+
+async def test_a_budget_that_cannot_cover_a_call_changes_nothing(acc: Accounting) -> None:
+    budget = Budget("global", "monthly", 20.00)
+    await acc.settle(await acc.reserve([budget], 19.996, "req-1", NOW), 19.996)
+    with pytest.raises(BudgetExceeded) as raised:
+        await acc.reserve([budget], 0.0123, "req-2", NOW)
+    assert str(raised.value) == (
+        "budget global (monthly 2026-11) cannot cover this call: needs up to $0.0123, $0.0040 left of $20.00"
+    )
+    error = raised.value
+    assert (error.scope, error.period_key, error.needed, error.left, error.limit) == (
+        "global", "2026-11", 0.0123, pytest.approx(0.004), 20.0
+    )  # fmt: skip
+    assert await reserved_and_spent(acc, budget) == (0, 19.996)
+    assert await acc.left_fraction([budget], NOW) == pytest.approx(0.004 / 20)
+    # a call that fits exactly still goes through
+    await acc.reserve([budget], 0.004, "req-3", NOW)
+
+
+async def test_negative_amounts_are_refused(acc: Accounting) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        await acc.reserve([GLOBAL], -0.01, "req-1", NOW)
+
+
+# --- concurrency ---
+
+
+async def test_concurrent_reserves_never_overspend(acc: Accounting) -> None:
+    watch = Watch(acc)
+    results = await asyncio.gather(
+        *(acc.reserve([GLOBAL], 0.01, f"req-{i}", NOW) for i in range(500)), return_exceptions=True
+    )
+    await watch.stop()
+    held = [r for r in results if isinstance(r, Reservation)]
+    assert len(held) == 100
+    assert all(isinstance(r, BudgetExceeded) for r in results if not isinstance(r, Reservation))
+    assert watch.samples > 0 and watch.most <= 1.00 + 1e-9
+    assert await reserved_and_spent(acc) == (pytest.approx(1.0), 0)
+
+    settled = [0.001 * (i % 10) for i in range(50)]
+    await asyncio.gather(*(acc.settle(r, cost) for r, cost in zip(held[:50], settled)))
+    await asyncio.gather(*(acc.release(r) for r in held[50:]))
+    reserved, spent = await reserved_and_spent(acc)
+    assert reserved == 0 and spent == pytest.approx(sum(settled), abs=1e-9)
+
+
+async def test_errors_and_cancellations_leak_no_reservation(acc: Accounting) -> None:
+    rng = random.Random(7)
+    booked: list[float] = []
+    outcomes = {"settled": 0, "failed": 0, "refused": 0}
+
+    async def call(i: int) -> None:
+        reservation = await try_reserve(acc, 0.01)
+        if reservation is None:
+            outcomes["refused"] += 1
+            return
+        try:
+            await asyncio.sleep(rng.uniform(0, 0.005))
+            if i % 4 == 0:
+                raise RuntimeError("provider failed")
+            cost = rng.choice([0.0, 0.003, 0.007, 0.01])  # at most what was reserved
+            booked.append(cost)  # settle runs to completion once called, even if this task is cancelled meanwhile
+            await acc.settle(reservation, cost)
+            outcomes["settled"] += 1
+        except RuntimeError:
+            outcomes["failed"] += 1
+        finally:
+            await acc.release(reservation)
+
+    watch = Watch(acc)
+    tasks = [asyncio.create_task(call(i)) for i in range(500)]
+    for task in rng.sample(tasks, 150):
+        asyncio.get_running_loop().call_later(rng.uniform(0, 0.05), task.cancel)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await watch.stop()
+
+    cancelled = sum(task.cancelled() for task in tasks)
+    assert cancelled > 0 and outcomes["settled"] > 0 and outcomes["failed"] > 0 and outcomes["refused"] > 0
+    assert watch.most <= 1.00 + 1e-9
+    reserved, spent = await reserved_and_spent(acc)
+    assert reserved == 0
+    assert spent == pytest.approx(sum(booked), abs=1e-9)
+
+
+async def test_cancelling_reserve_holds_nothing(acc: Accounting) -> None:
+    """Cancel each reserve at a random point of its own transaction, commit included."""
+    budget = Budget("global", "total", 100.0)
+    started = time.perf_counter()
+    await acc.release(await acc.reserve([budget], 0.01, "warm-up", NOW))
+    took = time.perf_counter() - started
+    rng = random.Random(11)
+    held: list[Reservation] = []
+    for i in range(300):
+        task = asyncio.create_task(acc.reserve([budget], 0.01, f"req-{i}", NOW))
+        await asyncio.sleep(rng.uniform(0, 1.5 * took))
+        task.cancel()
+        try:
+            held.append(await task)
+        except asyncio.CancelledError:
+            pass
+    assert 0 < len(held) < 300
+    reserved, _ = await reserved_and_spent(acc, budget)
+    assert reserved == pytest.approx(0.01 * len(held))
+
+
+async def test_two_routers_share_one_budget(open_router: OpenRouter) -> None:
+    first, second = await open_router(), await open_router()
+    watch = Watch(second)
+    calls = [(first if i % 2 else second).reserve([GLOBAL], 0.01, f"req-{i}", NOW) for i in range(500)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    await watch.stop()
+    held = [r for r in results if isinstance(r, Reservation)]
+    assert len(held) == 100
+    assert all(isinstance(r, BudgetExceeded) for r in results if not isinstance(r, Reservation))
+    assert watch.most <= 1.00 + 1e-9
+    assert await first.status([GLOBAL], NOW) == await second.status([GLOBAL], NOW)
+
+    # one router settles what the other reserved
+    await asyncio.gather(*(first.settle(r, 0.005) for r in held[:40]), *(second.release(r) for r in held[40:]))
+    assert await reserved_and_spent(second) == (0, pytest.approx(0.2))
+
+
+# --- scopes and periods ---
+
+
+async def test_several_scopes_are_all_or_nothing(acc: Accounting) -> None:
+    agent = Budget("agent:eliza", "daily", 0.50)
+    task = Budget("task:t1", "total", 0.20)
+    budgets = [GLOBAL, agent, task]
+    first = await acc.reserve(budgets, 0.15, "req-1", NOW)
+    assert first.scopes == (("global", "2026-11"), ("agent:eliza", "2026-11-24"), ("task:t1", "total"))
+
+    with pytest.raises(BudgetExceeded) as raised:
+        await acc.reserve(budgets, 0.10, "req-2", NOW)
+    assert raised.value.scope == "task:t1" and raised.value.period_key == "total"
+    assert "budget task:t1 (total) cannot cover" in str(raised.value)
+    assert [s.reserved for s in await acc.status(budgets, NOW)] == [0.15, 0.15, 0.15]
+
+    # another task of the same agent still fits; the first budget that does not fit is named
+    await acc.reserve([GLOBAL, agent, Budget("task:t2", "total", 1.0)], 0.30, "req-3", NOW)
+    with pytest.raises(BudgetExceeded) as raised:
+        await acc.reserve([GLOBAL, agent, task], 0.9, "req-4", NOW)
+    assert raised.value.scope == "global"
+
+    await acc.settle(first, 0.05)
+    assert [(s.spent, s.reserved) for s in await acc.status(budgets, NOW)] == [
+        (0.05, pytest.approx(0.3)), (0.05, pytest.approx(0.3)), (0.05, 0)
+    ]  # fmt: skip
+
+
+async def test_several_scopes_under_concurrency(acc: Accounting) -> None:
+    small, large = Budget("agent:a", "monthly", 0.30), Budget("agent:b", "monthly", 2.00)
+    shared = Budget("task:t1", "total", 5.00)
+    # budgets in different orders: a backend that locks them in the order given deadlocks
+    calls = [try_reserve(acc, 0.01, [GLOBAL, shared, small] if i % 2 else [large, shared, GLOBAL]) for i in range(300)]
+    results = await asyncio.gather(*calls)
+    assert sum(r is not None for r in results) == 100
+    global_status, a, b = await acc.status([GLOBAL, small, large], NOW)
+    assert a.reserved <= 0.30 + 1e-9
+    assert global_status.reserved == pytest.approx(1.0) == pytest.approx(a.reserved + b.reserved)
+
+
+async def test_spend_counts_in_its_own_period(acc: Accounting) -> None:
+    october, november = datetime(2026, 10, 31, 23, 59, tzinfo=UTC), datetime(2026, 11, 1, 0, 1, tzinfo=UTC)
+    daily = Budget("agent:eliza", "daily", 1.0)
+    total = Budget("task:t1", "total", 5.0)
+    await acc.settle(await acc.reserve([GLOBAL, daily, total], 0.9, "req-1", october), 0.9)
+    assert await reserved_and_spent(acc, GLOBAL, october) == (0, 0.9)
+    assert await reserved_and_spent(acc, GLOBAL, november) == (0, 0)
+    assert await reserved_and_spent(acc, daily, november) == (0, 0)
+    assert await reserved_and_spent(acc, total, november) == (0, 0.9)
+    await acc.reserve([GLOBAL], 1.0, "req-2", november)  # a fresh month has the whole budget
+    with pytest.raises(BudgetExceeded):
+        await acc.reserve([GLOBAL], 0.2, "req-3", october)
+
+
+def test_period_keys_are_utc() -> None:
+    assert period_key("monthly", NOW) == "2026-11"
+    assert period_key("daily", NOW) == "2026-11-24"
+    assert period_key("total", NOW) == "total"
+    new_york = timezone(timedelta(hours=-5))
+    assert period_key("daily", datetime(2026, 11, 30, 20, 0, tzinfo=new_york)) == "2026-12-01"
+    assert period_key("monthly", datetime(2026, 11, 30, 20, 0)) == "2026-11"  # naive means UTC
+    with pytest.raises(ValueError, match="weekly"):
+        period_key("weekly", NOW)
+    with pytest.raises(ValueError, match="weekly"):
+        Budget("global", "weekly", 1.0)
+
+
+# --- stale reservations ---
+
+
+async def test_expire_reservations_of_a_crashed_router(open_router: OpenRouter) -> None:
+    crashed, survivor = await open_router(), await open_router()
+    agent = Budget("agent:eliza", "monthly", 1.0)
+    await crashed.reserve([GLOBAL, agent], 0.3, "req-1", NOW)
+    await crashed.reserve([GLOBAL], 0.2, "req-2", NOW)
+    await asyncio.sleep(0.6)
+    fresh = await survivor.reserve([GLOBAL], 0.1, "req-3", NOW)
+
+    assert await survivor.expire_reservations(60) == 0
+    assert await reserved_and_spent(survivor) == (pytest.approx(0.6), 0)
+    assert await survivor.expire_reservations(0.3) == 2  # the two reservations, three rows
+    assert await reserved_and_spent(survivor) == (pytest.approx(0.1), 0)
+    assert await reserved_and_spent(survivor, agent) == (0, 0)
+    await survivor.settle(fresh, 0.1)
+    assert await reserved_and_spent(crashed) == (0, pytest.approx(0.1))
+
+
+# --- ledger ---
+
+
+def attempt(request_id: str, when: datetime, attempt: int = 1, **changes: object) -> LedgerRow:
+    fields: dict[str, object] = dict(
+        request_id=request_id, attempt=attempt, time_ms=int(when.timestamp() * 1000), agent_name="eliza",
+        task_id="t1", user_id="u1", provider="openrouter", model="qwen2-72b", tokens_in=100, tokens_out=20,
+        cost=0.002, latency_ms=300, status="ok", error_class="",
+    )  # fmt: skip
+    fields.update(changes)
+    return LedgerRow(**fields)  # type: ignore[arg-type]
+
+
+async def test_ledger_rows_are_queried_with_totals(acc: Accounting) -> None:
+    day = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    rows = [
+        attempt("r1", day, 1, provider="requesty", status="error", cost=0, tokens_out=0, error_class="Timeout"),
+        attempt("r1", day + timedelta(seconds=1), 2, status="ok", cost=0.004),
+        attempt("r2", day + timedelta(hours=1), agent_name="other", task_id="t2", cost=0.01),
+        attempt("r3", day - timedelta(days=1), status="fallback", cost=0, error_class="RateLimited"),
+        attempt("r4", datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC), cost=0.5),
+        attempt("r5", day + timedelta(hours=2), status="refused", cost=0, tokens_in=0, tokens_out=0),
+    ]
+    for row in rows:
+        await acc.book(row)
+
+    everything = await acc.usage()
+    assert (everything.calls, everything.tokens_in, everything.tokens_out) == (6, 500, 80)
+    assert everything.cost == pytest.approx(0.514)
+    assert everything.rows == sorted(rows, key=lambda r: r.time_ms, reverse=True)
+
+    november = await acc.usage(period="2026-11")
+    assert november.calls == 5 and november.cost == pytest.approx(0.014)
+    assert (await acc.usage(period="2026-10")).rows == [rows[4]]
+    assert (await acc.usage(period="2026")).calls == 6
+    assert (await acc.usage(period="2025")).calls == 0
+
+    the_day = await acc.usage(period="2026-11-24", agent_name="eliza")
+    assert [(r.request_id, r.attempt, r.status, r.cost) for r in the_day.rows] == [
+        ("r5", 1, "refused", 0), ("r1", 2, "ok", 0.004), ("r1", 1, "error", 0)
+    ]  # fmt: skip
+    assert the_day.rows[2].error_class == "Timeout" and the_day.cost == pytest.approx(0.004)
+
+    assert (await acc.usage(task_id="t2")).rows == [rows[2]]
+    by_provider = await acc.usage(provider="requesty")
+    assert by_provider.calls == 1 and by_provider.cost == 0 and by_provider.rows[0].status == "error"
+
+    newest = await acc.usage(limit=2)
+    assert newest.calls == 6 and [r.request_id for r in newest.rows] == ["r5", "r2"]
+    assert len((await acc.usage(limit=0)).rows) == 6
+
+
+async def test_ledger_refuses_billing_a_failed_attempt(acc: Accounting) -> None:
+    with pytest.raises(ValueError, match="recorded, not billed"):
+        await acc.book(attempt("r1", NOW, status="error", cost=0.01))
+    with pytest.raises(ValueError, match="status"):
+        await acc.book(attempt("r1", NOW, status="maybe"))
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        await acc.usage(period="November")
+    assert (await acc.usage()).calls == 0
+
+
+# --- opening ---
+
+
+async def test_open_accounting_urls(tmp_path: Path) -> None:
+    for url in (f"sqlite://{tmp_path}/a.db", str(tmp_path / "nested" / "b.db")):
+        accounting = await open_accounting(url)
+        await accounting.reserve([GLOBAL], 0.5, "req-1", NOW)
+        await accounting.close()
+    assert (tmp_path / "a.db").exists() and (tmp_path / "nested" / "b.db").exists()
+    for bad in ("mysql://localhost/db", "accounting.txt", "sqlite://"):
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            await open_accounting(bad)
+    with pytest.raises(ValueError, match="schema"):
+        await open_accounting("postgresql://postgres@127.0.0.1/test?schema=no;way")
