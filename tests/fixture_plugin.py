@@ -83,7 +83,7 @@ async def callback_host(ctx, message, state, options, callback):
     missing = await ctx.host.get_entity("no-such-entity")
     setting = await ctx.host.get_setting("GREETING")
     unset = await ctx.host.get_setting("NO_SUCH_SETTING")
-    model = await ctx.host.use_model("TEXT_SMALL", prompt="ping")
+    model = await ctx.host.use_model("TEXT_SMALL", prompt="ping", max_tokens=8)
     delivered = await ctx.host.emit_event("FIXTURE_EVENT", {"from": NAME})
     return ActionResult(
         values={

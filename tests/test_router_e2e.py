@@ -1,0 +1,104 @@
+"""The router as users meet it: spawned by the host, reached through it, answering offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from plugin_sdk import Content, Memory
+
+from support import alive, eventually, fixture_spec
+
+AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    tmp = tmp_path_factory.mktemp("router-e2e")
+    config = tmp / "agenthost.toml"
+    config.write_text(textwrap.dedent("""
+        data_dir = "data"
+        [[router.budgets]]
+        scope = "global"
+        period = "monthly"
+        limit = 5.0
+        [[router.budgets]]
+        scope = "agent:tester"
+        period = "daily"
+        limit = 1.0
+    """))
+    env = {**os.environ, "AGENTHOST_ADDR": f"unix://{tmp}/host.sock"}
+    for key in ("OPENROUTER_API_KEY", "REQUESTY_API_KEY", "LOCALAI_API_KEY"):
+        env.pop(key, None)
+    log = open(tmp / "host.log", "w")
+    proc = subprocess.Popen([AGENTHOST, "serve", "--config", str(config), "--listen", env["AGENTHOST_ADDR"]],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    waited = subprocess.run([AGENTHOST, "wait", "--timeout", "120"], env=env, capture_output=True, text=True)
+    assert waited.returncode == 0, waited.stderr + (tmp / "host.log").read_text()
+    yield env
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    log.close()
+
+
+def cli(env: dict[str, str], *args: str) -> dict:
+    result = subprocess.run([AGENTHOST, *args, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_status_shows_the_spawned_router(host):
+    router = cli(host, "status")["router"]
+    assert router["state"] == "ready" and alive(router["pid"])
+
+
+def test_explain_confidential_routes_to_the_local_model(host):
+    decision = cli(host, "router", "explain", "--confidential", "What is my salary?")
+    assert (decision["provider"], decision["model"], decision["rule"]) == ("local", "smollm2-135m", "privacy")
+    dropped = {c["provider"]: c["reason"] for c in decision["candidates"] if not c["kept"]}
+    assert dropped["openrouter:gpt-4o-mini"] == "confidential call and the provider is not local"
+
+
+def test_invoke_answers_offline_and_books_the_call(host):
+    reply = cli(host, "router", "invoke", "--agent", "tester", "--max-tokens", "12", "Say hello.")
+    assert reply["text"].strip() and (reply["provider"], reply["model"]) == ("local", "smollm2-135m")
+    assert reply["tokens_in"] > 0 and reply["tokens_out"] > 0
+    assert [(r["attempt"], r["status"]) for r in reply["ledger"]] == [(1, "ok")]
+    usage = cli(host, "router", "usage", "--agent", "tester")
+    assert usage["calls"] >= 1 and usage["rows"][0]["request_id"] == reply["request_id"]
+    budgets = {b["scope"]: b for b in cli(host, "router", "budget")["budgets"]}
+    assert budgets["global"]["limit"] == 5.0 and budgets["agent:tester"]["period"] == "daily"
+    assert budgets["global"]["reserved"] == 0
+
+
+def test_a_killed_router_is_restarted(host):
+    pid = cli(host, "status")["router"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        router = cli(host, "status")["router"]
+        if router["state"] == "ready" and router["pid"] != pid:
+            break
+        time.sleep(0.5)
+    assert router["restarts"] == 1 and router["state"] == "ready"
+    assert cli(host, "router", "explain", "hi")["provider"] == "local"
+
+
+async def test_a_plugins_model_call_goes_through_the_router(start_host, host_config):
+    supervision = replace(host_config.supervision, call_timeout=120.0)
+    host = await start_host(fixture_spec("alpha"), router_address="", supervision=supervision)
+    assert await eventually(lambda: host.router.status()["state"] == "ready", timeout=5)
+    message = Memory(room_id="room-1", content=Content(text="hi"))
+    result = [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message)][-1]
+    assert result.success, result.error
+    assert result.values["model_served_by"] == "router:local:smollm2-135m"
+    assert result.values["model_text"].strip()
