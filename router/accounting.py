@@ -225,7 +225,7 @@ def smallest_left_fraction(statuses: Sequence[BudgetStatus]) -> float:
 def check_row(row: LedgerRow) -> None:
     if row.status not in STATUSES:
         raise ValueError(f"ledger row {row.request_id}#{row.attempt}: status {row.status!r} is not one of {STATUSES}")
-    if row.status != "ok" and row.cost != 0:
+    if row.status not in ("ok", "fallback") and row.cost != 0:
         raise ValueError(
             f"ledger row {row.request_id}#{row.attempt}: a {row.status} attempt is recorded, not billed; cost must be 0"
         )

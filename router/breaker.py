@@ -44,6 +44,11 @@ class Breaker:
     def succeeded(self) -> None:
         self.failures, self.opened_at, self.probing = 0, None, False
 
+    def abandoned(self) -> None:
+        """A call ended without a verdict (cancelled, or never sent): frees the half-open
+        probe slot, which would otherwise stay taken and block the provider for good."""
+        self.probing = False
+
     def failed(self) -> None:
         self.failures += 1
         if self.probing or self.failures >= self.failure_threshold:

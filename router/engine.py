@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping, NoReturn
 
 import tenacity
 
 from .accounting import Accounting, Budget, BudgetExceeded, LedgerRow, Reservation
-from .breaker import Breakers
+from .breaker import Breaker, Breakers
 from .calls import Completion, ProviderCaller, error_class, estimate_tokens, retry_after, retryable
 from .policy import Candidate, Decision, Policy, RouteRequest
 from .registry import Provider
+
+log = logging.getLogger("router")
 
 
 class Refused(Exception):
@@ -27,6 +30,10 @@ class Refused(Exception):
 
 class AllFailed(Exception):
     """Every candidate failed; the message lists what each said."""
+
+
+class CircuitOpen(Exception):
+    """The provider's breaker does not allow a call now (open, or its half-open probe is out)."""
 
 
 @dataclass
@@ -82,7 +89,7 @@ class _RetryAfterOrJitter(tenacity.wait.wait_base):
 
     def __init__(self, settings: RetrySettings) -> None:
         self.fallback = tenacity.wait_exponential_jitter(
-            initial=settings.backoff_initial_s, max=settings.backoff_max_s, jitter=settings.backoff_initial_s
+            multiplier=settings.backoff_initial_s, max=settings.backoff_max_s, jitter=settings.backoff_initial_s
         )
         self.cap = settings.backoff_max_s
 
@@ -93,10 +100,20 @@ class _RetryAfterOrJitter(tenacity.wait.wait_base):
 
     def delay(self, attempt_number: int, exc: BaseException) -> float:
         """The same wait outside a tenacity loop (the streaming path)."""
-        state = tenacity.RetryCallState(None, None, (), {})
+        state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]  # only attempt_number is read
         state.attempt_number = attempt_number
         asked = retry_after(exc)
         return min(asked, self.cap) if asked is not None else self.fallback(state)
+
+
+class _StopWhenOpen(tenacity.stop.stop_base):
+    """Stop retrying at a provider once a failure has opened its breaker."""
+
+    def __init__(self, breaker: Breaker) -> None:
+        self.breaker = breaker
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return not self.breaker.allows()
 
 
 class Router:
@@ -159,19 +176,7 @@ class Router:
         decision = await self.decide(request)
         attempts: list[AttemptRecord] = []
         if not decision.ranked:
-            await self._book(
-                request,
-                attempts,
-                decision.candidates[0].provider if decision.candidates else None,
-                "refused",
-                "NoProvider",
-                0,
-                0,
-                0.0,
-                0,
-            )
-            budget = any("budget left" in c.reason for c in decision.candidates)
-            raise Refused(decision.refusal(), budget=budget)
+            await self._refuse(request, decision)
         failures: list[str] = []
         for position, candidate in enumerate(decision.ranked):
             completion = await self._try_provider(request, candidate, attempts, failures, position == 0)
@@ -186,9 +191,16 @@ class Router:
                     int((time.monotonic() - started) * 1000),
                     attempts,
                 )
-        if all(a.status == "refused" for a in attempts):
+        if attempts and all(a.status == "refused" for a in attempts):
             raise Refused("; ".join(failures), budget=True)
         raise AllFailed("every provider failed: " + "; ".join(failures))
+
+    async def _refuse(self, request: CallRequest, decision: Decision) -> NoReturn:
+        """No provider may take the call: book the refusal and raise it."""
+        provider = decision.candidates[0].provider if decision.candidates else None
+        await self._book(request, [], provider, "refused", "NoProvider", 0, 0, 0.0, 0)
+        budget = any("budget left" in c.reason for c in decision.candidates)
+        raise Refused(decision.refusal(), budget=budget)
 
     async def _try_provider(
         self,
@@ -207,7 +219,7 @@ class Router:
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(retryable),
             wait=self.retry_wait,
-            stop=tenacity.stop_after_attempt(self.retry.attempts_per_provider),
+            stop=tenacity.stop_after_attempt(self.retry.attempts_per_provider) | _StopWhenOpen(breaker),
             reraise=True,
         )
         try:
@@ -235,18 +247,27 @@ class Router:
         return completion
 
     async def _reserve(self, request: CallRequest, candidate: Candidate, attempts: list[AttemptRecord]) -> Reservation:
-        """Reserve the attempt's worst-case cost; a refusal is booked and raised."""
+        """Claim the breaker (before any await, so two calls cannot both take the half-open
+        probe), then reserve the attempt's worst-case cost; a refusal is booked and raised."""
         provider = candidate.provider
+        breaker = self.breakers[provider.id]
+        if not breaker.allows():
+            raise CircuitOpen(f"circuit breaker of {provider.id} is {breaker.state}")
+        breaker.begin()
+        if candidate.worst_case_cost == 0:
+            return Reservation("", 0.0, ())  # a free call needs no budget, even an overspent one
         try:
-            reservation = await self.accounting.reserve(
+            return await self.accounting.reserve(
                 self.budgets_for(request), candidate.worst_case_cost, request.request_id
             )
         except BudgetExceeded as exc:
+            breaker.abandoned()
             attempts.append(AttemptRecord(len(attempts) + 1, provider, "refused", "BudgetExceeded", str(exc)))
             await self._book(request, attempts, provider, "refused", "BudgetExceeded", 0, 0, 0.0, 0)
             raise
-        self.breakers[provider.id].begin()
-        return reservation
+        except BaseException:
+            breaker.abandoned()
+            raise
 
     async def _succeeded(
         self,
@@ -266,9 +287,12 @@ class Router:
         latency = int((time.monotonic() - started) * 1000)
         status = "ok" if first_choice else "fallback"
         attempts.append(AttemptRecord(len(attempts) + 1, provider, status, latency_ms=latency))
-        await self._book(
-            request, attempts, provider, status, "", completion.tokens_in, completion.tokens_out, cost, latency
-        )
+        try:
+            await self._book(
+                request, attempts, provider, status, "", completion.tokens_in, completion.tokens_out, cost, latency
+            )
+        except Exception:  # the answer is paid for: a ledger hiccup must not send the call elsewhere
+            log.exception("could not book the ledger row of %s attempt %d", request.request_id, len(attempts))
 
     async def _failed(
         self,
@@ -283,8 +307,10 @@ class Router:
         provider = candidate.provider
         await asyncio.shield(self.accounting.release(reservation))
         cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
-        if not cancelled:
+        if not cancelled and retryable(exc):
             self.breakers[provider.id].failed()
+        else:  # a cancelled call or a caller's error (400, auth, content policy) says nothing of the provider's health
+            self.breakers[provider.id].abandoned()
         klass = "Cancelled" if cancelled else error_class(exc)
         latency = int((time.monotonic() - started) * 1000)
         attempts.append(AttemptRecord(len(attempts) + 1, provider, "error", klass, str(exc)[:500], latency))
@@ -297,7 +323,7 @@ class Router:
         started_call = time.monotonic()
         decision = await self.decide(request)
         if not decision.ranked:
-            raise Refused(decision.refusal(), budget=any("budget left" in c.reason for c in decision.candidates))
+            await self._refuse(request, decision)
         attempts: list[AttemptRecord] = []
         failures: list[str] = []
         for position, candidate in enumerate(decision.ranked):
@@ -308,7 +334,7 @@ class Router:
                     break
                 try:
                     reservation = await self._reserve(request, candidate, attempts)
-                except BudgetExceeded as exc:
+                except (BudgetExceeded, CircuitOpen) as exc:
                     failures.append(f"{provider.id}: {exc}")
                     break
                 started = time.monotonic()

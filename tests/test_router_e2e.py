@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from plugin_sdk import Content, Memory
-
 from support import alive, eventually, fixture_spec
+
+from plugin_sdk import Content, Memory
 
 AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
 
@@ -25,7 +25,8 @@ AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     tmp = tmp_path_factory.mktemp("router-e2e")
     config = tmp / "agenthost.toml"
-    config.write_text(textwrap.dedent("""
+    config.write_text(
+        textwrap.dedent("""
         data_dir = "data"
         [[router.budgets]]
         scope = "global"
@@ -35,13 +36,18 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         scope = "agent:tester"
         period = "daily"
         limit = 1.0
-    """))
+    """)
+    )
     env = {**os.environ, "AGENTHOST_ADDR": f"unix://{tmp}/host.sock"}
     for key in ("OPENROUTER_API_KEY", "REQUESTY_API_KEY", "LOCALAI_API_KEY"):
         env.pop(key, None)
     log = open(tmp / "host.log", "w")
-    proc = subprocess.Popen([AGENTHOST, "serve", "--config", str(config), "--listen", env["AGENTHOST_ADDR"]],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [AGENTHOST, "serve", "--config", str(config), "--listen", env["AGENTHOST_ADDR"]],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     waited = subprocess.run([AGENTHOST, "wait", "--timeout", "120"], env=env, capture_output=True, text=True)
     assert waited.returncode == 0, waited.stderr + (tmp / "host.log").read_text()
     yield env
