@@ -126,16 +126,21 @@ class ProviderCaller:
         response = await self.complete(**kwargs)
         parts: list[str] = []
         tokens_in = tokens_out = 0
-        async for chunk in response:
-            usage = getattr(chunk, "usage", None)
-            if usage:
-                tokens_in = usage.prompt_tokens or tokens_in
-                tokens_out = usage.completion_tokens or tokens_out
-            if chunk.choices:
-                delta = chunk.choices[0].delta.content or ""
-                if delta:
-                    parts.append(delta)
-                    yield delta
+        try:
+            async for chunk in response:
+                usage = getattr(chunk, "usage", None)
+                if usage:
+                    tokens_in = usage.prompt_tokens or tokens_in
+                    tokens_out = usage.completion_tokens or tokens_out
+                if chunk.choices:
+                    delta = chunk.choices[0].delta.content or ""
+                    if delta:
+                        parts.append(delta)
+                        yield delta
+        finally:  # a consumer that stops early must stop the generation too
+            close = getattr(response, "aclose", None)
+            if close is not None:
+                await close()
         text = "".join(parts)
         yield Completion(
             text=text,

@@ -313,7 +313,8 @@ class Router:
             self.breakers[provider.id].abandoned()
         klass = "Cancelled" if cancelled else error_class(exc)
         latency = int((time.monotonic() - started) * 1000)
-        attempts.append(AttemptRecord(len(attempts) + 1, provider, "error", klass, str(exc)[:500], latency))
+        message = str(exc)[:500] or f"{klass} after {latency} ms"
+        attempts.append(AttemptRecord(len(attempts) + 1, provider, "error", klass, message, latency))
         await asyncio.shield(self._book(request, attempts, provider, "error", klass, 0, 0, 0.0, latency))
 
     async def invoke_stream(self, request: CallRequest) -> AsyncIterator[str | Reply]:
@@ -349,12 +350,13 @@ class Router:
                         request.grammar,
                         self.retry.attempt_timeout_s,
                     )
-                    async for item in stream:
-                        if isinstance(item, Completion):
-                            completion = item
-                        else:
-                            sent_any = True
-                            yield item
+                    async with asyncio.timeout(self.retry.attempt_timeout_s):
+                        async for item in stream:
+                            if isinstance(item, Completion):
+                                completion = item
+                            else:
+                                sent_any = True
+                                yield item
                 except BaseException as exc:
                     await self._failed(request, candidate, attempts, reservation, started, exc)
                     if sent_any or not isinstance(exc, Exception):

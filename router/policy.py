@@ -72,6 +72,13 @@ class RouteRequest:
     not_configured: dict[str, str] = field(default_factory=dict)  # provider id -> why
 
 
+def reserved_input_tokens(estimate: int) -> int:
+    """Input tokens to reserve budget for. The estimate is tiktoken's count of the text;
+    providers tokenize differently and add their chat template, so reserve 10% + 32 more:
+    a reservation must be a true worst case or concurrent calls could overspend."""
+    return estimate + estimate // 10 + 32
+
+
 @dataclass(frozen=True)
 class Candidate:
     provider: Provider
@@ -125,7 +132,7 @@ class Policy:
     @staticmethod
     def _constrain(provider: Provider, request: RouteRequest) -> Candidate:
         max_out = min(request.max_output_tokens or provider.max_output_tokens, provider.max_output_tokens)
-        worst = provider.cost(request.input_tokens, max_out)
+        worst = provider.cost(reserved_input_tokens(request.input_tokens), max_out)
 
         def drop(reason: str) -> Candidate:
             return Candidate(provider, False, reason, max_out, worst)

@@ -4,6 +4,7 @@ private socket, as plugins do) or standalone on an address several hosts share."
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -60,6 +61,9 @@ async def build(config: RouterConfig) -> RouterParts:
             model = LocalModel(default_model_path(), name=DEFAULT_MODEL_NAME)
             register_local_provider(model=model)
             local_models.append(model)
+    for model in local_models:  # load now, not on the first call
+        await model.load()
+    gc.freeze()  # litellm's import leaves a large heap; full collections would stall the loop
     accounting = await open_accounting(database_url(config))
     router = Router(
         providers,

