@@ -149,7 +149,8 @@ class Router:
         """The routing decision, without calling a model."""
         budgets = self.budgets_for(request)
         statuses = await self.accounting.status(budgets)
-        left_usd = min((s.left for s in statuses), default=float("inf"))
+        tightest = min(statuses, key=lambda s: s.left, default=None)
+        left_usd = tightest.left if tightest else float("inf")
         left_fraction = min((s.left / s.limit for s in statuses if s.limit > 0), default=1.0)
         route = RouteRequest(
             model_type=request.model_type,
@@ -159,6 +160,7 @@ class Router:
             max_output_tokens=request.max_output_tokens,
             budget_left=left_fraction,
             budget_left_usd=left_usd,
+            budget_name=f"{tightest.scope} ({tightest.period} {tightest.period_key})" if tightest else "",
             open_breakers=self.breakers.blocked(),
             not_configured={p.id: r for p in self.providers if (r := p.not_configured_reason(self.env))},
         )
@@ -199,7 +201,7 @@ class Router:
         """No provider may take the call: book the refusal and raise it."""
         provider = decision.candidates[0].provider if decision.candidates else None
         await self._book(request, [], provider, "refused", "NoProvider", 0, 0, 0.0, 0)
-        budget = any("budget left" in c.reason for c in decision.candidates)
+        budget = any(c.over_budget for c in decision.candidates)
         raise Refused(decision.refusal(), budget=budget)
 
     async def _try_provider(

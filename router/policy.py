@@ -68,6 +68,7 @@ class RouteRequest:
     max_output_tokens: int = 0
     budget_left: float = 1.0  # fraction of the tightest budget still available
     budget_left_usd: float = float("inf")  # USD of the tightest budget still available
+    budget_name: str = ""  # which budget that is, e.g. "global (monthly 2026-11)"
     open_breakers: frozenset[str] = frozenset()
     not_configured: dict[str, str] = field(default_factory=dict)  # provider id -> why
 
@@ -86,6 +87,7 @@ class Candidate:
     reason: str
     max_output_tokens: int
     worst_case_cost: float
+    over_budget: bool = False  # dropped because the call does not fit the budget
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,8 @@ class Policy:
         max_out = min(request.max_output_tokens or provider.max_output_tokens, provider.max_output_tokens)
         worst = provider.cost(reserved_input_tokens(request.input_tokens), max_out)
 
-        def drop(reason: str) -> Candidate:
-            return Candidate(provider, False, reason, max_out, worst)
+        def drop(reason: str, over_budget: bool = False) -> Candidate:
+            return Candidate(provider, False, reason, max_out, worst, over_budget)
 
         needed = CAPABILITY_FOR.get(request.model_type, "chat")
         if needed not in provider.capabilities:
@@ -149,7 +151,8 @@ class Policy:
         if request.input_tokens + max_out > provider.max_context:
             return drop(f"context {provider.max_context} < {request.input_tokens} input + {max_out} output tokens")
         if worst > request.budget_left_usd:
-            return drop(f"worst case ${worst:.4f} > ${request.budget_left_usd:.4f} budget left")
+            where = f" in budget {request.budget_name}" if request.budget_name else ""
+            return drop(f"worst case ${worst:.4f} > ${request.budget_left_usd:.4f} left{where}", over_budget=True)
         return Candidate(provider, True, "fits every constraint", max_out, worst)
 
 

@@ -143,8 +143,16 @@ def test_an_open_breaker_or_missing_key_drops_the_provider_and_the_next_takes_ov
 
 
 def test_a_call_that_does_not_fit_the_budget_in_dollars_is_dropped():
-    decision = decide(input_tokens=5000, max_output_tokens=1000, budget_left=0.5, budget_left_usd=0.004)
+    decision = decide(
+        input_tokens=5000,
+        max_output_tokens=1000,
+        budget_left=0.5,
+        budget_left_usd=0.004,
+        budget_name="global (monthly 2026-11)",
+    )
     kept = [c.provider.id for c in decision.ranked]
+    qwen = {c.provider.id: c for c in decision.candidates}["openrouter:qwen2-72b"]
+    assert qwen.over_budget and qwen.reason == "worst case $0.0075 > $0.0040 left in budget global (monthly 2026-11)"
     assert "requesty:claude-3-sonnet" not in kept and "openrouter:qwen2-72b" not in kept
     assert all(c.worst_case_cost <= 0.004 for c in decision.ranked)
 
