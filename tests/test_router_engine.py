@@ -473,7 +473,7 @@ async def test_a_free_provider_still_answers_when_the_budget_is_overspent(make_r
 
 async def test_a_priced_provider_is_refused_with_budget_set(make_router, fake, accounting):
     budget = Budget("global", "total", 0.00001)
-    with pytest.raises(Refused, match="budget left") as refused:
+    with pytest.raises(Refused, match="left in budget global") as refused:
         await make_router(budgets=(budget,)).invoke(ask())
     assert refused.value.budget and fake.calls == []
 
