@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator, Mapping, NoReturn
 
 import tenacity
 
-from .accounting import Accounting, Budget, BudgetExceeded, LedgerRow, Reservation
+from .accounting import Accounting, Budget, BudgetExceeded, BudgetStatus, LedgerRow, Reservation
 from .breaker import Breaker, Breakers
 from .calls import Completion, ProviderCaller, error_class, estimate_tokens, retry_after, retryable
 from .policy import Candidate, Decision, Policy, RouteRequest
@@ -160,7 +160,7 @@ class Router:
             max_output_tokens=request.max_output_tokens,
             budget_left=left_fraction,
             budget_left_usd=left_usd,
-            budget_name=f"{tightest.scope} ({tightest.period} {tightest.period_key})" if tightest else "",
+            budget_name=_budget_name(tightest) if tightest else "",
             open_breakers=self.breakers.blocked(),
             not_configured={p.id: r for p in self.providers if (r := p.not_configured_reason(self.env))},
         )
@@ -432,6 +432,12 @@ class Router:
     def provider_states(self) -> list[tuple[Provider, str, str]]:
         """(provider, why not configured, breaker state) for every provider."""
         return [(p, p.not_configured_reason(self.env), self.breakers[p.id].state) for p in self.providers]
+
+
+def _budget_name(status: BudgetStatus) -> str:
+    """E.g. "global (monthly 2026-11)" or "task:t1 (total)"."""
+    period = status.period if status.period == "total" else f"{status.period} {status.period_key}"
+    return f"{status.scope} ({period})"
 
 
 def as_messages(prompt: str, messages: list[dict[str, Any]]) -> list[dict[str, str]]:
