@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, NoReturn
 
 import grpc
-from agenthost.v1 import agent_pb2, agent_pb2_grpc
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, router_pb2_grpc
 
 from .character import CharacterError
 from .cli_output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
@@ -76,7 +76,19 @@ async def _serve(config: HostConfig, buffer: LogBuffer) -> None:
 def cmd_status(args: argparse.Namespace) -> None:
     reply = _call(args.host, lambda s: s.GetStatus(agent_pb2.GetStatusRequest(), timeout=10))
     doc = status_doc(reply)  # type: ignore[arg-type]
+    if doc["router"]["state"] == "ready":
+        doc["router"]["breakers"] = _breakers(args.host)
     print(dumps(doc) if args.json else status_text(doc))
+
+
+def _breakers(address: str) -> dict[str, str]:
+    """Each provider's circuit breaker, asked of the router through the host ({} if it does not answer)."""
+    stub = router_pb2_grpc.RouterServiceStub(grpc.insecure_channel(address))
+    try:
+        providers = stub.ListProviders(router_pb2.ListProvidersRequest(), timeout=5).providers
+    except grpc.RpcError:
+        return {}
+    return {p.id: p.breaker for p in providers}
 
 
 def cmd_wait(args: argparse.Namespace) -> None:

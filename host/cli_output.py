@@ -75,4 +75,8 @@ def status_text(doc: dict[str, Any]) -> str:
     router = doc["router"]
     where = f"pid {router['pid']}" if router["pid"] else router["address"] or "-"
     reason = f" ({router['reason']})" if router["reason"] else ""
-    return f"{head}\nrouter: {router['state']} {where}{reason}\n" + plugin_table(doc["plugins"])
+    tripped = [f"{p} {state}" for p, state in router.get("breakers", {}).items() if state != "closed"]
+    breakers = (
+        f"; breakers: {', '.join(tripped)}" if tripped else ("; breakers all closed" if "breakers" in router else "")
+    )
+    return f"{head}\nrouter: {router['state']} {where}{reason}{breakers}\n" + plugin_table(doc["plugins"])

@@ -62,9 +62,10 @@ def cli(env: dict[str, str], *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_status_shows_the_spawned_router(host):
+def test_status_shows_the_spawned_router_and_its_breakers(host):
     router = cli(host, "status")["router"]
     assert router["state"] == "ready" and alive(router["pid"])
+    assert router["breakers"]["local:smollm2-135m"] == "closed"
 
 
 def test_explain_confidential_routes_to_the_local_model(host):
