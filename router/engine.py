@@ -19,6 +19,8 @@ from .registry import Provider
 
 log = logging.getLogger("router")
 
+BUDGET_STATUS_TTL_S = 0.5
+
 
 class Refused(Exception):
     """No provider may take the call; `budget` tells whether a budget was the reason."""
@@ -77,8 +79,11 @@ class Reply:
 
 @dataclass(frozen=True)
 class RetrySettings:
-    attempts_per_provider: int = 3
-    backoff_initial_s: float = 0.2
+    """How hard to try one provider before falling back. One quick retry: the policy chose
+    this provider for a reason, but a healthy fallback beats seconds of backoff."""
+
+    attempts_per_provider: int = 2
+    backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
     attempt_timeout_s: float = 60.0
     call_timeout_s: float = 180.0
@@ -139,6 +144,7 @@ class Router:
         self.retry = retry
         self.env = env if env is not None else caller.env
         self.retry_wait = _RetryAfterOrJitter(retry)
+        self._status_cache: dict[tuple[Budget, ...], tuple[float, list[BudgetStatus]]] = {}
 
     def budgets_for(self, request: CallRequest) -> tuple[Budget, ...]:
         """The budgets a call counts against: global, its agent's, its task's."""
@@ -148,7 +154,7 @@ class Router:
     async def decide(self, request: CallRequest) -> Decision:
         """The routing decision, without calling a model."""
         budgets = self.budgets_for(request)
-        statuses = await self.accounting.status(budgets)
+        statuses = await self._budget_status(budgets)
         tightest = min(statuses, key=lambda s: s.left, default=None)
         left_usd = tightest.left if tightest else float("inf")
         left_fraction = min((s.left / s.limit for s in statuses if s.limit > 0), default=1.0)
@@ -165,6 +171,17 @@ class Router:
             not_configured={p.id: r for p in self.providers if (r := p.not_configured_reason(self.env))},
         )
         return self.policy.decide(self.providers, route)
+
+    async def _budget_status(self, budgets: tuple[Budget, ...]) -> list[BudgetStatus]:
+        """Budget status for deciding, re-read at most every BUDGET_STATUS_TTL_S. Deciding on a
+        slightly old figure is safe: the reservation, not the decision, enforces the limit."""
+        now = time.monotonic()
+        cached = self._status_cache.get(budgets)
+        if cached is not None and now - cached[0] < BUDGET_STATUS_TTL_S:
+            return cached[1]
+        statuses = await self.accounting.status(budgets)
+        self._status_cache[budgets] = (now, statuses)
+        return statuses
 
     async def invoke(self, request: CallRequest) -> Reply:
         """Route and call; falls back through the ranked providers; raises Refused or AllFailed."""

@@ -7,6 +7,7 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,7 +36,7 @@ class Provider:
     tags: frozenset[str] = frozenset()
     max_output_tokens: int = 1024
 
-    @property
+    @cached_property
     def id(self) -> str:
         """How policies, decisions and fallbacks name the provider: "name:model"."""
         return f"{self.name}:{self.model}"
