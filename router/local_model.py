@@ -5,6 +5,8 @@ for as long as generation takes, so every touch of it (loading, generating,
 checking grammars) happens on one dedicated worker thread. That thread also
 serialises concurrent first calls, so the model is loaded exactly once, lazily.
 The event loop only awaits futures and drains a queue of streamed deltas.
+`ThreadedLlama` is that discipline; `LocalModel` (chat) and, in
+`router.local_embedding`, `LocalEmbeddingModel` are built on it.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import re
 import threading
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 # Imported with this module, not on first use: the import holds the GIL for a few hundred ms
 # (shared libraries, numpy), which would stall the event loop in the middle of serving.
@@ -107,8 +110,94 @@ def model_name_for(path: Path) -> str:
     return _QUANT_SUFFIX.sub("", path.name.removesuffix(".gguf")).lower()
 
 
-class LocalModel:
-    """A GGUF model served off the event loop; the router creates one and owns it.
+LlamaT = TypeVar("LlamaT", bound=llama_cpp.Llama)
+
+
+class ThreadedLlama(ABC, Generic[LlamaT]):
+    """A llama.cpp model that lives on its own worker thread: made there once (on the first call
+    or by `load()`), touched only there, freed by `aclose()`. Subclasses make the `Llama`.
+
+    `loads` counts loads. Calls queue on the worker thread in arrival order.
+    """
+
+    def __init__(self, model_path: str | Path, *, n_ctx: int, n_threads: int | None, name: str | None) -> None:
+        self.path = Path(model_path)
+        self.name = name or model_name_for(self.path)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.loads = 0
+        self.load_seconds: float | None = None
+        self._llama: LlamaT | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"local-model-{self.name}")
+        self._active: set[threading.Event] = set()
+        self._closed = False
+        self._release: weakref.finalize[Any, Any] | None = None
+
+    async def load(self) -> None:
+        """Load the model now (a warm-up); later calls find it loaded."""
+        await self._submit(self._ensure_loaded)
+
+    async def aclose(self) -> None:
+        """Stop in-flight and queued work, stop the worker and free the model."""
+        self._closed = True
+        for event in list(self._active):
+            event.set()
+        await asyncio.to_thread(self._worker.shutdown, True, cancel_futures=True)
+        if self._release is not None:
+            self._release()
+        self._llama = None
+
+    @abstractmethod
+    def _make_llama(self, **kwargs: Any) -> LlamaT:
+        """A new `Llama` from the common arguments (path, context size, threads, quiet); on the worker."""
+
+    # -- the event loop side of the worker ---------------------------------
+
+    async def _submit(self, fn: Callable[..., Any], *args: Any, cancel: threading.Event | None = None) -> Any:
+        self._check_open()
+        if cancel is not None:
+            self._active.add(cancel)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+        finally:
+            # Reached on success, error or cancellation: a cancelled caller stops the generation it started.
+            if cancel is not None:
+                cancel.set()
+                self._active.discard(cancel)
+
+    def _submit_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`_submit` for synchronous callers (litellm's sync API); never call it on the event loop."""
+        self._check_open()
+        return self._worker.submit(fn, *args).result()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LocalModelError(f"local model {self.name} is closed")
+
+    # -- the worker thread side: the only code that touches Llama ------------
+
+    def _ensure_loaded(self) -> LlamaT:
+        if self._llama is None:
+            if not self.path.is_file():
+                raise LocalModelError(f"local model file not found: {self.path}")
+            started = time.perf_counter()
+            kwargs: dict[str, Any] = {"model_path": str(self.path), "n_ctx": self.n_ctx, "verbose": False}
+            if self.n_threads is not None:
+                kwargs["n_threads"] = self.n_threads
+            try:
+                self._llama = self._make_llama(**kwargs)
+            except Exception as exc:  # llama.cpp reports a bad file as a bare ValueError
+                raise LocalModelError(f"could not load local model {self.path}: {exc}") from exc
+            # Free llama.cpp's memory with this object or at exit, while llama_cpp is still importable
+            # (Llama.__del__ during interpreter teardown fails noisily).
+            self._release = weakref.finalize(self, self._llama.close)
+            self.loads += 1
+            self.load_seconds = time.perf_counter() - started
+        return self._llama
+
+
+class LocalModel(ThreadedLlama["_CountingLlama"]):
+    """A chat GGUF model served off the event loop; the router creates one and owns it.
 
     Nothing is loaded until the first call (or `load()`); `loads` counts loads.
     Calls queue on the single worker thread in arrival order.
@@ -123,25 +212,11 @@ class LocalModel:
         name: str | None = None,
         default_max_tokens: int = 256,  # llama.cpp's own default is "until the context is full"
     ) -> None:
-        self.path = Path(model_path)
-        self.name = name or model_name_for(self.path)
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        super().__init__(model_path, n_ctx=n_ctx, n_threads=n_threads, name=name)
         self.default_max_tokens = default_max_tokens
-        self.loads = 0
-        self.load_seconds: float | None = None
-        self._llama: _CountingLlama | None = None
         self._grammars: OrderedDict[str, LlamaGrammar] = OrderedDict()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"local-model-{self.name}")
-        self._active: set[threading.Event] = set()
-        self._closed = False
-        self._release: weakref.finalize[Any, Any] | None = None
 
     # -- public, async ----------------------------------------------------
-
-    async def load(self) -> None:
-        """Load the model now (a warm-up); later calls find it loaded."""
-        await self._submit(self._ensure_loaded)
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """The whole completion at once."""
@@ -180,61 +255,16 @@ class LocalModel:
         finally:
             cancel.set()
 
-    async def aclose(self) -> None:
-        """Stop in-flight and queued work, stop the worker and free the model."""
-        self._closed = True
-        for event in list(self._active):
-            event.set()
-        await asyncio.to_thread(self._worker.shutdown, True, cancel_futures=True)
-        if self._release is not None:
-            self._release()
-        self._llama = None
-
     # -- public, blocking (for litellm's sync API; never call on the event loop) --
 
     def generate_blocking(self, request: GenerationRequest) -> Generation:
         """`generate` for synchronous callers: waits on the worker thread."""
-        self._check_open()
-        return self._worker.submit(self._run_generate, request, threading.Event()).result()
-
-    # -- the event loop side of the worker ---------------------------------
-
-    async def _submit(self, fn: Callable[..., Any], *args: Any, cancel: threading.Event | None = None) -> Any:
-        self._check_open()
-        if cancel is not None:
-            self._active.add(cancel)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
-        finally:
-            # Reached on success, error or cancellation: a cancelled caller stops the generation it started.
-            if cancel is not None:
-                cancel.set()
-                self._active.discard(cancel)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise LocalModelError(f"local model {self.name} is closed")
+        return self._submit_blocking(self._run_generate, request, threading.Event())
 
     # -- the worker thread side: the only code that touches Llama ------------
 
-    def _ensure_loaded(self) -> _CountingLlama:
-        if self._llama is None:
-            if not self.path.is_file():
-                raise LocalModelError(f"local model file not found: {self.path}")
-            started = time.perf_counter()
-            kwargs: dict[str, Any] = {"model_path": str(self.path), "n_ctx": self.n_ctx, "verbose": False}
-            if self.n_threads is not None:
-                kwargs["n_threads"] = self.n_threads
-            try:
-                self._llama = _CountingLlama(**kwargs)
-            except Exception as exc:  # llama.cpp reports a bad file as a bare ValueError
-                raise LocalModelError(f"could not load local model {self.path}: {exc}") from exc
-            # Free llama.cpp's memory with this object or at exit, while llama_cpp is still importable
-            # (Llama.__del__ during interpreter teardown fails noisily).
-            self._release = weakref.finalize(self, self._llama.close)
-            self.loads += 1
-            self.load_seconds = time.perf_counter() - started
-        return self._llama
+    def _make_llama(self, **kwargs: Any) -> _CountingLlama:
+        return _CountingLlama(**kwargs)
 
     def _grammar(self, llama: _CountingLlama, text: str) -> LlamaGrammar:
         grammar = self._grammars.get(text)
@@ -270,7 +300,7 @@ class LocalModel:
             raise LocalModelError("cancelled before it started")
         llama = self._ensure_loaded()
         args = self._completion_args(llama, request, cancel)
-        with _translate_errors():
+        with translate_errors():
             result: Any = llama.create_chat_completion(**args)
         choice = result["choices"][0]
         usage = result["usage"]
@@ -289,7 +319,7 @@ class LocalModel:
             llama = self._ensure_loaded()
             args = self._completion_args(llama, request, cancel)
             finish_reason = "stop"
-            with _translate_errors():
+            with translate_errors():
                 chunks: Any = llama.create_chat_completion(stream=True, **args)
                 for chunk in chunks:
                     choice = chunk["choices"][0]
@@ -348,7 +378,7 @@ class _CountingLlama(llama_cpp.Llama):
 
 
 @contextlib.contextmanager
-def _translate_errors() -> Iterator[None]:
+def translate_errors() -> Iterator[None]:
     """llama.cpp raises a bare ValueError for a request it cannot take (a prompt longer than the context)."""
     try:
         yield

