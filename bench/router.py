@@ -72,9 +72,10 @@ from router.accounting import (  # noqa: E402
     to_nano,
 )
 from router.calls import ProviderCaller, estimate_tokens  # noqa: E402
-from router.engine import CallRequest, Refused, RetrySettings, Router  # noqa: E402
+from router.engine import Router  # noqa: E402
 from router.policy import RouteRequest, load_policy, parse_policy  # noqa: E402
 from router.registry import Provider, load_providers, parse_providers  # noqa: E402
+from router.requests import CallRequest, Refused, RetrySettings  # noqa: E402
 
 litellm.suppress_debug_info = True
 for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):

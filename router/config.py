@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .accounting import Budget
-from .engine import RetrySettings
 from .policy import DEFAULT_POLICY
 from .registry import DEFAULT_PROVIDERS
+from .requests import RetrySettings
 
 
 class RouterConfigError(ValueError):

@@ -9,8 +9,9 @@ import grpc
 from agenthost.v1 import router_pb2, router_pb2_grpc
 
 from .accounting import LedgerRow
-from .engine import AllFailed, CallRequest, Refused, Reply, Router, as_messages
+from .engine import Router
 from .policy import Decision
+from .requests import AllFailed, CallRequest, Refused, Reply, as_messages
 
 
 def call_request(request: router_pb2.InvokeRequest) -> CallRequest:

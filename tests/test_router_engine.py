@@ -27,9 +27,10 @@ from router.accounting import Budget, LedgerRow  # noqa: E402
 from router.accounting_sqlite import SQLiteAccounting  # noqa: E402
 from router.breaker import Breakers  # noqa: E402
 from router.calls import ProviderCaller  # noqa: E402
-from router.engine import AllFailed, CallRequest, Refused, Reply, RetrySettings, Router  # noqa: E402
+from router.engine import Router  # noqa: E402
 from router.policy import parse_policy  # noqa: E402
 from router.registry import parse_providers  # noqa: E402
+from router.requests import AllFailed, CallRequest, Refused, Reply, RetrySettings  # noqa: E402
 
 litellm.suppress_debug_info = True
 

@@ -17,10 +17,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm 
 import litellm  # noqa: E402
 
 from router.config import RouterConfig  # noqa: E402
-from router.engine import CallRequest  # noqa: E402
 from router.local_embedding import LocalEmbeddingModel  # noqa: E402
 from router.local_model import LocalModel, default_model_path  # noqa: E402
 from router.local_provider import PROVIDER, register_local_provider  # noqa: E402
+from router.requests import CallRequest  # noqa: E402
 from router.server import build  # noqa: E402
 
 SMOLLM2_135M_HIDDEN_SIZE = 576

@@ -18,9 +18,10 @@ from agenthost.v1 import router_pb2, router_pb2_grpc  # noqa: E402
 from router.accounting import Budget  # noqa: E402
 from router.accounting_sqlite import SQLiteAccounting  # noqa: E402
 from router.calls import ProviderCaller  # noqa: E402
-from router.engine import RetrySettings, Router  # noqa: E402
+from router.engine import Router  # noqa: E402
 from router.policy import parse_policy  # noqa: E402
 from router.registry import parse_providers  # noqa: E402
+from router.requests import RetrySettings  # noqa: E402
 from router.service import RouterServicer  # noqa: E402
 
 KEYS = {"FAKE_KEY": "sk-test"}
