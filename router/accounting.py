@@ -129,13 +129,15 @@ class Accounting(Protocol):
         cannot cover it and hold nothing. Safe to cancel: a cancelled reserve holds nothing."""
         ...
 
-    async def settle(self, reservation: Reservation, actual_cost: float) -> None:
+    async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
         """Drop the hold and add the actual cost to spent, even above the amount held: money
-        spent is booked. Call once per reservation; a release after it is a no-op."""
+        spent is booked. Call once per reservation; a release after it is a no-op. `row`, if
+        given, is appended to the ledger in the same transaction."""
         ...
 
-    async def release(self, reservation: Reservation) -> None:
-        """Drop the hold without spending (failure or cancellation). Idempotent."""
+    async def release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
+        """Drop the hold without spending (failure or cancellation). Idempotent. `row`, if
+        given, is appended to the ledger in the same transaction."""
         ...
 
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:

@@ -85,6 +85,7 @@ _ADD_SPENT = """
 INSERT INTO router_spend (scope, period_key, spent_nano) VALUES ($1, $2, $3)
 ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_nano + excluded.spent_nano
 """
+_INSERT_ROW = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join(f'${n}' for n in range(1, 15))})"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -166,20 +167,29 @@ class PostgresAccounting:
             )
         return reservation
 
-    async def settle(self, reservation: Reservation, actual_cost: float) -> None:
-        await self._inflight.run(self._settle(reservation, to_nano(actual_cost)))
+    async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
+        if row is not None:
+            check_row(row)
+        await self._inflight.run(self._settle(reservation, to_nano(actual_cost), row))
 
-    async def _settle(self, reservation: Reservation, cost: int) -> None:
+    async def _settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("DELETE FROM router_reservations WHERE id = $1", reservation.id)
             for scope, key in sorted(reservation.scopes):
                 await conn.execute(_ADD_SPENT, scope, key, cost)
+            if row is not None:
+                await conn.execute(_INSERT_ROW, *ledger_values(row))
 
-    async def release(self, reservation: Reservation) -> None:
-        await self._inflight.run(self._release(reservation))
+    async def release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
+        if row is not None:
+            check_row(row)
+        await self._inflight.run(self._release(reservation, row))
 
-    async def _release(self, reservation: Reservation) -> None:
-        await self._pool.execute("DELETE FROM router_reservations WHERE id = $1", reservation.id)
+    async def _release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM router_reservations WHERE id = $1", reservation.id)
+            if row is not None:
+                await conn.execute(_INSERT_ROW, *ledger_values(row))
 
     async def expire_reservations(self, older_than_s: float) -> int:
         before_ms = int((time.time() - older_than_s) * 1000)
@@ -201,9 +211,7 @@ class PostgresAccounting:
 
     async def book(self, row: LedgerRow) -> None:
         check_row(row)
-        placeholders = ", ".join(f"${n}" for n in range(1, 15))
-        insert = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({placeholders})"
-        await self._inflight.run(self._pool.execute(insert, *ledger_values(row)))
+        await self._inflight.run(self._pool.execute(_INSERT_ROW, *ledger_values(row)))
 
     async def usage(
         self, period: str = "", agent_name: str = "", task_id: str = "", provider: str = "", limit: int = 100

@@ -87,6 +87,7 @@ _ADD_SPENT = """
 INSERT INTO router_spend (scope, period_key, spent_nano) VALUES (?, ?, ?)
 ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_nano + excluded.spent_nano
 """
+_INSERT_ROW = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 
 
 class SQLiteAccounting:
@@ -156,20 +157,28 @@ class SQLiteAccounting:
             )
         return reservation
 
-    async def settle(self, reservation: Reservation, actual_cost: float) -> None:
-        await self._inflight.run(self._settle(reservation, to_nano(actual_cost)))
+    async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
+        if row is not None:
+            check_row(row)
+        await self._inflight.run(self._settle(reservation, to_nano(actual_cost), row))
 
-    async def _settle(self, reservation: Reservation, cost: int) -> None:
+    async def _settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> None:
         async with self._transaction() as db:
             await db.execute("DELETE FROM router_reservations WHERE id = ?", (reservation.id,))
             await db.executemany(_ADD_SPENT, [(scope, key, cost) for scope, key in reservation.scopes])
+            if row is not None:
+                await db.execute(_INSERT_ROW, ledger_values(row))
 
-    async def release(self, reservation: Reservation) -> None:
-        await self._inflight.run(self._release(reservation))
+    async def release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
+        if row is not None:
+            check_row(row)
+        await self._inflight.run(self._release(reservation, row))
 
-    async def _release(self, reservation: Reservation) -> None:
+    async def _release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
         async with self._transaction() as db:
             await db.execute("DELETE FROM router_reservations WHERE id = ?", (reservation.id,))
+            if row is not None:
+                await db.execute(_INSERT_ROW, ledger_values(row))
 
     async def expire_reservations(self, older_than_s: float) -> int:
         return await self._inflight.run(self._expire(int((time.time() - older_than_s) * 1000)))
@@ -195,9 +204,7 @@ class SQLiteAccounting:
 
     async def _book(self, row: LedgerRow) -> None:
         async with self._transaction() as db:
-            await db.execute(
-                f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join('?' * 14)})", ledger_values(row)
-            )
+            await db.execute(_INSERT_ROW, ledger_values(row))
 
     async def usage(
         self, period: str = "", agent_name: str = "", task_id: str = "", provider: str = "", limit: int = 100

@@ -231,20 +231,22 @@ class Router:
         completion: Completion,
         first_choice: bool,
     ) -> None:
-        """Settle the actual cost and book the row; a success away from the first choice is a "fallback"."""
+        """Settle the actual cost and book the row in one transaction; a success away from the
+        first choice is a "fallback"."""
         provider = candidate.provider
         cost = provider.cost(completion.tokens_in, completion.tokens_out)
-        await asyncio.shield(self.accounting.settle(reservation, cost))
         self.breakers[provider.id].succeeded()
         latency = int((time.monotonic() - started) * 1000)
         status = "ok" if first_choice else "fallback"
         attempts.append(AttemptRecord(len(attempts) + 1, provider, status, latency_ms=latency))
+        row = self._row(
+            request, attempts, provider, status, "", completion.tokens_in, completion.tokens_out, cost, latency
+        )
         try:
-            await self._book(
-                request, attempts, provider, status, "", completion.tokens_in, completion.tokens_out, cost, latency
-            )
-        except Exception:  # the answer is paid for: a ledger hiccup must not send the call elsewhere
-            log.exception("could not book the ledger row of %s attempt %d", request.request_id, len(attempts))
+            await asyncio.shield(self.accounting.settle(reservation, cost, row))
+        except Exception:  # the answer is here: a database hiccup must not send the call elsewhere
+            # (the reservation stays held until it expires, which errs on the safe side)
+            log.exception("could not settle %s attempt %d", request.request_id, len(attempts))
 
     async def _failed(
         self,
@@ -255,9 +257,9 @@ class Router:
         started: float,
         exc: BaseException,
     ) -> None:
-        """Release the reservation and book the failure; failures are recorded, not billed."""
+        """Release the reservation and book the failure in one transaction; failures are
+        recorded, not billed."""
         provider = candidate.provider
-        await asyncio.shield(self.accounting.release(reservation))
         cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
         if not cancelled and retryable(exc):
             self.breakers[provider.id].failed()
@@ -267,7 +269,8 @@ class Router:
         latency = int((time.monotonic() - started) * 1000)
         message = str(exc)[:500] or f"{klass} after {latency} ms"
         attempts.append(AttemptRecord(len(attempts) + 1, provider, "error", klass, message, latency))
-        await asyncio.shield(self._book(request, attempts, provider, "error", klass, 0, 0, 0.0, latency))
+        row = self._row(request, attempts, provider, "error", klass, 0, 0, 0.0, latency)
+        await asyncio.shield(self.accounting.release(reservation, row))
 
     async def invoke_stream(self, request: CallRequest) -> AsyncIterator[str | Reply]:
         """Like invoke, yielding text deltas as they come and the Reply last. Retries and
@@ -361,22 +364,36 @@ class Router:
         latency_ms: int,
     ) -> None:
         await self.accounting.book(
-            LedgerRow(
-                request_id=request.request_id,
-                attempt=max(1, len(attempts)),
-                time_ms=int(time.time() * 1000),
-                agent_name=request.agent_name,
-                task_id=request.task_id,
-                user_id=request.user_id,
-                provider=provider.name if provider else "",
-                model=provider.model if provider else "",
-                tokens_in=tokens_in,
-                tokens_out=tokens_out,
-                cost=cost,
-                latency_ms=latency_ms,
-                status=status,
-                error_class=klass,
-            )
+            self._row(request, attempts, provider, status, klass, tokens_in, tokens_out, cost, latency_ms)
+        )
+
+    @staticmethod
+    def _row(
+        request: CallRequest,
+        attempts: list[AttemptRecord],
+        provider: Provider | None,
+        status: str,
+        klass: str,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float,
+        latency_ms: int,
+    ) -> LedgerRow:
+        return LedgerRow(
+            request_id=request.request_id,
+            attempt=max(1, len(attempts)),
+            time_ms=int(time.time() * 1000),
+            agent_name=request.agent_name,
+            task_id=request.task_id,
+            user_id=request.user_id,
+            provider=provider.name if provider else "",
+            model=provider.model if provider else "",
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost=cost,
+            latency_ms=latency_ms,
+            status=status,
+            error_class=klass,
         )
 
     def provider_states(self) -> list[tuple[Provider, str, str]]:

@@ -416,3 +416,18 @@ async def test_open_accounting_urls(tmp_path: Path) -> None:
             await open_accounting(bad)
     with pytest.raises(ValueError, match="schema"):
         await open_accounting("postgresql://postgres@127.0.0.1/test?schema=no;way")
+
+
+async def test_settle_and_release_book_their_ledger_row_in_the_same_transaction(acc: Accounting) -> None:
+    paid = await acc.reserve([GLOBAL], 0.1, "req-ok", NOW)
+    await acc.settle(paid, 0.05, attempt("req-ok", NOW, cost=0.05))
+    failed = await acc.reserve([GLOBAL], 0.1, "req-err", NOW)
+    await acc.release(failed, attempt("req-err", NOW, status="error", cost=0, error_class="Timeout"))
+    assert await reserved_and_spent(acc) == (0, 0.05)
+    usage = await acc.usage()
+    assert sorted((r.request_id, r.status, r.cost) for r in usage.rows) == [
+        ("req-err", "error", 0.0), ("req-ok", "ok", 0.05)
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="recorded, not billed"):
+        await acc.release(await acc.reserve([GLOBAL], 0.1, "req-bad", NOW), attempt("req-bad", NOW, status="error"))
+    assert await reserved_and_spent(acc) == (0.1, 0.05)  # a row that cannot be booked changes nothing
