@@ -228,12 +228,16 @@ class MemoryAccounting:
         self.holds[reservation.id] = (nano, scopes)
         return reservation
 
-    async def settle(self, reservation: Reservation, actual_cost: float) -> None:
+    async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
+        if row is not None:
+            await self.book(row)
         if self.holds.pop(reservation.id, None) is not None:
             for scope in reservation.scopes:
                 self.spent[scope] = self.spent.get(scope, 0) + to_nano(actual_cost)
 
-    async def release(self, reservation: Reservation) -> None:
+    async def release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
+        if row is not None:
+            await self.book(row)
         self.holds.pop(reservation.id, None)
 
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:
