@@ -766,7 +766,7 @@ def report(result: dict[str, Any]) -> None:
 
     print("3. primary down (InternalServerError), backup answers")
     row(
-        "first call, default RetrySettings (3 tries, backoff)",
+        "first call, default RetrySettings (2 tries, backoff)",
         f"{result['fallback_first_ms']:.1f} ms",
         f"runs {result['fallback_first_runs_ms']}",
     )
