@@ -171,8 +171,3 @@ def model_output_from_proto(msg: Any, served_by: str = "") -> ModelOutput:
         data=struct_to_dict(msg.data),
         served_by=getattr(msg, "served_by", "") or served_by,
     )
-
-
-def model_output_to_fields(output: ModelOutput) -> dict[str, Any]:
-    """Keyword fields for building either model response proto (data filled separately)."""
-    return {"text": output.text, "embedding": output.embedding}

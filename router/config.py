@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ class RouterConfig:
     breaker_threshold: int = 3
     breaker_cooldown_s: float = 30.0
     listen: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:

@@ -56,6 +56,15 @@ async def slow(ctx, message, state, options, callback):
     return ActionResult(text=f"done by {os.getpid()}", values={"pid": os.getpid(), "version": VERSION})
 
 
+@plugin.action(
+    f"{PREFIX}_PICKY",
+    description="Applies only when asked politely.",
+    validate=lambda ctx, message, state: "please" in message.content.text,
+)
+async def picky(ctx, message, state, options, callback):
+    return ActionResult(text="thank you")
+
+
 @plugin.action(f"{PREFIX}_CRASH", description="Kills this process in the middle of the call.")
 async def crash(ctx, message, state, options, callback):
     await callback(Content(text="about to crash"))

@@ -177,3 +177,14 @@ async def test_an_invalid_log_level_is_a_clear_error(start_host):
             ]
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == "unknown log level 'loud'; use one of trace, debug, info, warn, error, fatal"
+
+
+async def test_validate_actions_asks_each_plugin_once_and_a_plugin_that_is_down_validates_nothing(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    verdicts = await host.components.validate_actions(["ALPHA_SLOW", "BETA_SLOW", "ALPHA_PICKY"], message())
+    assert verdicts == {"ALPHA_SLOW": True, "BETA_SLOW": True, "ALPHA_PICKY": False}
+    polite = await host.components.validate_actions(["ALPHA_PICKY"], message("please help"))
+    assert polite == {"ALPHA_PICKY": True}
+    await host.plugins.get("beta").stop()
+    verdicts = await host.components.validate_actions(["ALPHA_SLOW", "BETA_SLOW"], message())
+    assert verdicts == {"ALPHA_SLOW": True, "BETA_SLOW": False}
