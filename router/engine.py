@@ -143,9 +143,7 @@ class Router:
                     int((time.monotonic() - started) * 1000),
                     attempts,
                 )
-        if attempts and all(a.status == "refused" for a in attempts):
-            raise Refused("; ".join(failures), budget=True)
-        raise AllFailed("every provider failed: " + "; ".join(failures))
+        _give_up(attempts, failures)
 
     async def _refuse(self, request: CallRequest, decision: Decision) -> NoReturn:
         """No provider may take the call: book the refusal and raise it."""
@@ -335,7 +333,7 @@ class Router:
                     attempts,
                 )
                 return
-        raise AllFailed("every provider failed: " + "; ".join(failures))
+        _give_up(attempts, failures)
 
     async def _call(self, request: CallRequest, candidate: Candidate) -> Completion:
         provider = candidate.provider
@@ -399,6 +397,13 @@ class Router:
     def provider_states(self) -> list[tuple[Provider, str, str]]:
         """(provider, why not configured, breaker state) for every provider."""
         return [(p, p.not_configured_reason(self.env), self.breakers[p.id].state) for p in self.providers]
+
+
+def _give_up(attempts: list[AttemptRecord], failures: list[str]) -> NoReturn:
+    """Every candidate was tried: Refused when budgets turned them all away, else AllFailed."""
+    if attempts and all(a.status == "refused" for a in attempts):
+        raise Refused("; ".join(failures), budget=True)
+    raise AllFailed("every provider failed: " + "; ".join(failures))
 
 
 def _budget_name(status: BudgetStatus) -> str:

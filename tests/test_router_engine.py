@@ -569,3 +569,14 @@ async def test_a_callers_bad_request_does_not_open_the_providers_breaker(make_ro
     fake.script("a", err(litellm.BadRequestError))
     await router.invoke(ask())
     assert router.breakers["fake:a"].failures == 0 and router.breakers["fake:a"].state == "closed"
+
+
+async def test_a_stream_turned_away_by_the_budget_at_reservation_is_refused_for_budget(make_router, accounting):
+    budget = Budget("global", "total", 0.01)
+    router = make_router(budgets=(budget,))
+    await router.decide(ask())  # the router decides on this (briefly cached) picture: the budget is free
+    await accounting.reserve([budget], 0.01, "someone-else")  # ... then another router takes all of it
+    with pytest.raises(Refused) as refused:
+        await collect(router, ask(request_id="late"))
+    assert refused.value.budget
+    assert [r.status for r in await ledger(accounting, "late")] == ["refused", "refused"]
