@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 import grpc
@@ -51,6 +52,15 @@ def _request(args: argparse.Namespace) -> router_pb2.InvokeRequest:
         model_type=router_pb2.ModelType.Value(f"MODEL_TYPE_{args.model_type}"),
         max_output_tokens=args.max_tokens,
     )
+    if args.image:
+        message = router_pb2.ChatMessage(role="user", content=args.prompt, image_urls=args.image)
+        return router_pb2.InvokeRequest(messages=[message], meta=meta)
+    if args.audio:
+        try:
+            audio = Path(args.audio).read_bytes()
+        except OSError as exc:
+            _fail(f"cannot read {args.audio}: {exc.strerror}")
+        return router_pb2.InvokeRequest(meta=meta, audio=audio, audio_format=Path(args.audio).suffix.lstrip("."))
     return router_pb2.InvokeRequest(prompt=args.prompt, meta=meta)
 
 
@@ -165,6 +175,8 @@ def add_router_commands(sub: Any) -> None:
             choices=[n.removeprefix("MODEL_TYPE_") for n in router_pb2.ModelType.keys()[1:]],
         )
         p.add_argument("--max-tokens", type=int, default=0)
+        p.add_argument("--image", action="append", default=[], help="an image URL (IMAGE_DESCRIPTION), repeatable")
+        p.add_argument("--audio", help="an audio file to transcribe (TRANSCRIPTION; PROMPT is then ignored)")
         return p
 
     call(commands.add_parser("explain", help="the routing decision, without calling a model")).set_defaults(

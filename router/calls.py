@@ -67,11 +67,16 @@ class ProviderCaller:
     can be replaced (tests pass litellm's own functions with mock_response)."""
 
     def __init__(
-        self, env: Mapping[str, str] = os.environ, complete: Complete | None = None, embed: Complete | None = None
+        self,
+        env: Mapping[str, str] = os.environ,
+        complete: Complete | None = None,
+        embed: Complete | None = None,
+        transcribe: Complete | None = None,
     ) -> None:
         self.env = env
         self.complete = complete or litellm.acompletion
         self.embed = embed or litellm.aembedding
+        self.transcribe = transcribe or litellm.atranscription
 
     def _kwargs(self, provider: Provider, timeout: float) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": provider.litellm_model, "timeout": timeout, "num_retries": 0}
@@ -157,6 +162,14 @@ class ProviderCaller:
         return Completion(embedding=[float(x) for x in vector], tokens_in=int(tokens_in))
 
 
-def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    async def transcription(self, provider: Provider, audio: bytes, audio_format: str, timeout: float) -> Completion:
+        """Speech to text. Usage is the transcript's tokens (as output), by litellm's counter."""
+        kwargs = self._kwargs(provider, timeout)
+        response = await self.transcribe(file=(f"audio.{audio_format or 'wav'}", audio), **kwargs)
+        text = getattr(response, "text", "") or ""
+        return Completion(text=text, tokens_out=int(litellm.token_counter(model=provider.litellm_model, text=text)))
+
+
+def estimate_tokens(messages: list[dict[str, Any]]) -> int:
     """Input tokens of a chat prompt, by litellm's counter (a tiktoken encoding shipped with it)."""
     return int(litellm.token_counter(model="gpt-4o-mini", messages=messages))

@@ -338,8 +338,12 @@ class Router:
     async def _call(self, request: CallRequest, candidate: Candidate) -> Completion:
         provider = candidate.provider
         if request.model_type == "TEXT_EMBEDDING":
-            text = "\n".join(m["content"] for m in request.messages)
+            text = "\n".join(str(m["content"]) for m in request.messages)
             return await self.caller.embedding(provider, text, self.retry.attempt_timeout_s)
+        if request.model_type == "TRANSCRIPTION":
+            return await self.caller.transcription(
+                provider, request.audio, request.audio_format, self.retry.attempt_timeout_s
+            )
         return await self.caller.chat(
             provider,
             request.messages,

@@ -30,7 +30,7 @@ class CircuitOpen(Exception):
 class CallRequest:
     """One model call, as the router sees it (converted from the proto at the edge)."""
 
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]  # content is text, or text and image parts
     model_type: str = "TEXT_LARGE"
     confidential: bool = False
     quality: str = ""
@@ -42,6 +42,8 @@ class CallRequest:
     grammar: str = ""
     timeout_s: float = 0.0
     request_id: str = ""
+    audio: bytes = b""  # TRANSCRIPTION calls
+    audio_format: str = ""
 
 
 @dataclass
@@ -77,8 +79,18 @@ class RetrySettings:
     call_timeout_s: float = 180.0
 
 
-def as_messages(prompt: str, messages: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """A prompt (one user message) or chat messages, as litellm takes them."""
-    if messages:
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
-    return [{"role": "user", "content": prompt}]
+def as_messages(prompt: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A prompt (one user message) or chat messages, as litellm takes them; a message with
+    image URLs becomes a text part and one image part per URL."""
+    if not messages:
+        return [{"role": "user", "content": prompt}]
+    shaped: list[dict[str, Any]] = []
+    for m in messages:
+        images = list(m.get("image_urls", ()))
+        content: Any = str(m["content"])
+        if images:
+            content = [{"type": "text", "text": content}] + [
+                {"type": "image_url", "image_url": {"url": url}} for url in images
+            ]
+        shaped.append({"role": str(m["role"]), "content": content})
+    return shaped

@@ -16,12 +16,18 @@ from .requests import AllFailed, CallRequest, Refused, Reply, as_messages
 
 def call_request(request: router_pb2.InvokeRequest) -> CallRequest:
     """The proto request as the router's CallRequest; ValueError says what is missing."""
-    if not request.prompt and not request.messages:
-        raise ValueError("give a prompt or chat messages")
     meta = request.meta
     model_type = router_pb2.ModelType.Name(meta.model_type).removeprefix("MODEL_TYPE_")
+    if model_type == "TRANSCRIPTION":
+        if not request.audio:
+            raise ValueError("a TRANSCRIPTION call needs the audio bytes (and audio_format)")
+    elif not request.prompt and not request.messages:
+        raise ValueError("give a prompt or chat messages")
     return CallRequest(
-        messages=as_messages(request.prompt, [{"role": m.role, "content": m.content} for m in request.messages]),
+        messages=as_messages(
+            request.prompt,
+            [{"role": m.role, "content": m.content, "image_urls": list(m.image_urls)} for m in request.messages],
+        ),
         model_type="TEXT_LARGE" if model_type == "UNSPECIFIED" else model_type,
         confidential=meta.confidential,
         quality=meta.quality,
@@ -33,6 +39,8 @@ def call_request(request: router_pb2.InvokeRequest) -> CallRequest:
         grammar=meta.grammar,
         timeout_s=meta.timeout_ms / 1000.0,
         request_id=request.request_id,
+        audio=request.audio,
+        audio_format=request.audio_format,
     )
 
 

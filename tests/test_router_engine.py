@@ -30,7 +30,7 @@ from router.calls import ProviderCaller  # noqa: E402
 from router.engine import Router  # noqa: E402
 from router.policy import parse_policy  # noqa: E402
 from router.registry import parse_providers  # noqa: E402
-from router.requests import AllFailed, CallRequest, Refused, Reply, RetrySettings  # noqa: E402
+from router.requests import AllFailed, CallRequest, Refused, Reply, RetrySettings, as_messages  # noqa: E402
 
 litellm.suppress_debug_info = True
 
@@ -580,3 +580,38 @@ async def test_a_stream_turned_away_by_the_budget_at_reservation_is_refused_for_
         await collect(router, ask(request_id="late"))
     assert refused.value.budget
     assert [r.status for r in await ledger(accounting, "late")] == ["refused", "refused"]
+
+
+async def test_an_image_description_goes_to_a_vision_provider_with_the_image(make_router):
+    seen: list[Any] = []
+
+    async def complete(**kwargs: Any) -> Any:
+        seen.append((kwargs["model"], kwargs["messages"]))
+        return await litellm.acompletion(mock_response="a cat on a mat", **kwargs)
+
+    router = make_router(A, cloud("eyes", capabilities=["chat", "vision"]), complete=complete)
+    request = ask(model_type="IMAGE_DESCRIPTION")
+    request.messages = as_messages(
+        "", [{"role": "user", "content": "What is this?", "image_urls": ["https://x/cat.png"]}]
+    )
+    reply = await router.invoke(request)
+    assert reply.provider.model == "eyes" and reply.completion.text == "a cat on a mat"
+    assert seen == [("openai/fake-eyes", [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "https://x/cat.png"}},
+    ]}])]  # fmt: skip
+
+
+async def test_a_transcription_goes_to_an_audio_provider_with_the_audio(accounting):
+    heard: list[Any] = []
+
+    async def transcribe(**kwargs: Any) -> Any:
+        heard.append((kwargs["model"], kwargs["file"]))
+        return litellm.TranscriptionResponse(text="hello there")
+
+    providers = parse_providers([A, cloud("ears", capabilities=["audio"])], "test")
+    caller = ProviderCaller(env=KEYS, complete=FakeLLM(), transcribe=transcribe)
+    router = Router(providers, CHEAPEST_FIRST, accounting, (), caller, None, FAST, env=KEYS)
+    reply = await router.invoke(ask(model_type="TRANSCRIPTION", audio=b"RIFF....", audio_format="wav", request_id="t"))
+    assert reply.provider.model == "ears" and reply.completion.text == "hello there"
+    assert heard == [("openai/fake-ears", ("audio.wav", b"RIFF...."))]
+    assert [(r.model, r.status, r.tokens_out) for r in await ledger(accounting, "t")] == [("ears", "ok", 2)]

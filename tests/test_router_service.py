@@ -100,6 +100,12 @@ async def test_statuses_say_what_went_wrong(served):
     )  # fmt: skip
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Invoke(call(model_type=router_pb2.MODEL_TYPE_TRANSCRIPTION), timeout=5)
+    assert (caught.value.code(), caught.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "a TRANSCRIPTION call needs the audio bytes (and audio_format)"
+    )  # fmt: skip
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Invoke(call(confidential=True), timeout=5)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert caught.value.details().startswith("no local provider can take this call (fake:slow: confidential call")

@@ -23,12 +23,14 @@ MODEL_TYPE_IMAGE_DESCRIPTION: ModelType
 MODEL_TYPE_TRANSCRIPTION: ModelType
 
 class ChatMessage(_message.Message):
-    __slots__ = ("role", "content")
+    __slots__ = ("role", "content", "image_urls")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URLS_FIELD_NUMBER: _ClassVar[int]
     role: str
     content: str
-    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+    image_urls: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., image_urls: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CallMeta(_message.Message):
     __slots__ = ("confidential", "quality", "task_id", "agent_name", "model_type", "max_output_tokens", "temperature", "grammar", "timeout_ms")
@@ -53,18 +55,22 @@ class CallMeta(_message.Message):
     def __init__(self, confidential: _Optional[bool] = ..., quality: _Optional[str] = ..., task_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., model_type: _Optional[_Union[ModelType, str]] = ..., max_output_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., grammar: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class InvokeRequest(_message.Message):
-    __slots__ = ("prompt", "messages", "meta", "user_id", "request_id")
+    __slots__ = ("prompt", "messages", "meta", "user_id", "request_id", "audio", "audio_format")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     meta: CallMeta
     user_id: str
     request_id: str
-    def __init__(self, prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., meta: _Optional[_Union[CallMeta, _Mapping]] = ..., user_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    audio: bytes
+    audio_format: str
+    def __init__(self, prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., meta: _Optional[_Union[CallMeta, _Mapping]] = ..., user_id: _Optional[str] = ..., request_id: _Optional[str] = ..., audio: _Optional[bytes] = ..., audio_format: _Optional[str] = ...) -> None: ...
 
 class Attempt(_message.Message):
     __slots__ = ("number", "provider", "model", "status", "error_class", "error", "latency_ms")
