@@ -161,7 +161,6 @@ class ProviderCaller:
         tokens_in = getattr(usage, "prompt_tokens", 0) or litellm.token_counter(model=provider.litellm_model, text=text)
         return Completion(embedding=[float(x) for x in vector], tokens_in=int(tokens_in))
 
-
     async def transcription(self, provider: Provider, audio: bytes, audio_format: str, timeout: float) -> Completion:
         """Speech to text. Usage is the transcript's tokens (as output), by litellm's counter."""
         kwargs = self._kwargs(provider, timeout)
