@@ -148,7 +148,7 @@ class Router:
     async def _refuse(self, request: CallRequest, decision: Decision) -> NoReturn:
         """No provider may take the call: book the refusal and raise it."""
         provider = decision.candidates[0].provider if decision.candidates else None
-        await self._book(request, [], provider, "refused", "NoProvider", 0, 0, 0.0, 0)
+        await self._book_refusal(request, [], provider, "NoProvider")
         budget = any(c.over_budget for c in decision.candidates)
         raise Refused(decision.refusal(), budget=budget)
 
@@ -213,7 +213,7 @@ class Router:
         except BudgetExceeded as exc:
             breaker.abandoned()
             attempts.append(AttemptRecord(len(attempts) + 1, provider, "refused", "BudgetExceeded", str(exc)))
-            await self._book(request, attempts, provider, "refused", "BudgetExceeded", 0, 0, 0.0, 0)
+            await self._book_refusal(request, attempts, provider, "BudgetExceeded")
             raise
         except BaseException:
             breaker.abandoned()
@@ -237,7 +237,7 @@ class Router:
         latency = int((time.monotonic() - started) * 1000)
         status = "ok" if first_choice else "fallback"
         attempts.append(AttemptRecord(len(attempts) + 1, provider, status, latency_ms=latency))
-        row = self._row(
+        row = _ledger_row(
             request, attempts, provider, status, "", completion.tokens_in, completion.tokens_out, cost, latency
         )
         try:
@@ -267,7 +267,7 @@ class Router:
         latency = int((time.monotonic() - started) * 1000)
         message = str(exc)[:500] or f"{klass} after {latency} ms"
         attempts.append(AttemptRecord(len(attempts) + 1, provider, "error", klass, message, latency))
-        row = self._row(request, attempts, provider, "error", klass, 0, 0, 0.0, latency)
+        row = _ledger_row(request, attempts, provider, "error", klass, 0, 0, 0.0, latency)
         await asyncio.shield(self.accounting.release(reservation, row))
 
     async def invoke_stream(self, request: CallRequest) -> AsyncIterator[str | Reply]:
@@ -353,54 +353,44 @@ class Router:
             self.retry.attempt_timeout_s,
         )
 
-    async def _book(
-        self,
-        request: CallRequest,
-        attempts: list[AttemptRecord],
-        provider: Provider | None,
-        status: str,
-        klass: str,
-        tokens_in: int,
-        tokens_out: int,
-        cost: float,
-        latency_ms: int,
+    async def _book_refusal(
+        self, request: CallRequest, attempts: list[AttemptRecord], provider: Provider | None, klass: str
     ) -> None:
-        await self.accounting.book(
-            self._row(request, attempts, provider, status, klass, tokens_in, tokens_out, cost, latency_ms)
-        )
-
-    @staticmethod
-    def _row(
-        request: CallRequest,
-        attempts: list[AttemptRecord],
-        provider: Provider | None,
-        status: str,
-        klass: str,
-        tokens_in: int,
-        tokens_out: int,
-        cost: float,
-        latency_ms: int,
-    ) -> LedgerRow:
-        return LedgerRow(
-            request_id=request.request_id,
-            attempt=max(1, len(attempts)),
-            time_ms=int(time.time() * 1000),
-            agent_name=request.agent_name,
-            task_id=request.task_id,
-            user_id=request.user_id,
-            provider=provider.name if provider else "",
-            model=provider.model if provider else "",
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost=cost,
-            latency_ms=latency_ms,
-            status=status,
-            error_class=klass,
-        )
+        """A refused attempt: recorded, nothing spent."""
+        await self.accounting.book(_ledger_row(request, attempts, provider, "refused", klass, 0, 0, 0.0, 0))
 
     def provider_states(self) -> list[tuple[Provider, str, str]]:
         """(provider, why not configured, breaker state) for every provider."""
         return [(p, p.not_configured_reason(self.env), self.breakers[p.id].state) for p in self.providers]
+
+
+def _ledger_row(
+    request: CallRequest,
+    attempts: list[AttemptRecord],
+    provider: Provider | None,
+    status: str,
+    klass: str,
+    tokens_in: int,
+    tokens_out: int,
+    cost: float,
+    latency_ms: int,
+) -> LedgerRow:
+    return LedgerRow(
+        request_id=request.request_id,
+        attempt=max(1, len(attempts)),
+        time_ms=int(time.time() * 1000),
+        agent_name=request.agent_name,
+        task_id=request.task_id,
+        user_id=request.user_id,
+        provider=provider.name if provider else "",
+        model=provider.model if provider else "",
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=cost,
+        latency_ms=latency_ms,
+        status=status,
+        error_class=klass,
+    )
 
 
 def _give_up(attempts: list[AttemptRecord], failures: list[str]) -> NoReturn:
