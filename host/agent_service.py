@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc
 
+from plugin_sdk._convert import content_from_proto, content_to_proto
+from plugin_sdk._types import Memory
+
 from .logs import TRACE, LogRecord, level_number
 from .manifest import ManifestError
 from .plugin_manager import PluginConflict, PluginInfo, PluginNotFound
@@ -18,6 +21,8 @@ if TYPE_CHECKING:
     from .host import Host
 
 T = TypeVar("T")
+
+API_USER = "api-user"  # the sender of a message that names no entity
 
 _PLUGIN_STATES = {
     "starting": agent_pb2.PLUGIN_STATE_STARTING,
@@ -57,6 +62,15 @@ def router_status(doc: dict[str, Any]) -> agent_pb2.PluginStatus:
     )
 
 
+def _message_problem(request: agent_pb2.SendMessageRequest) -> str:
+    """What makes a SendMessage request unusable, or ""."""
+    if not request.room_id.strip():
+        return "room_id is required (the conversation the message belongs to)"
+    if not request.content.text.strip() and not request.content.attachments:
+        return "content.text is empty and there are no attachments: nothing to respond to"
+    return ""
+
+
 def _log_response(record: LogRecord) -> agent_pb2.GetLogsResponse:
     return agent_pb2.GetLogsResponse(
         time_ms=record.time_ms,
@@ -77,8 +91,26 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def SendMessage(
         self, request: agent_pb2.SendMessageRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[agent_pb2.SendMessageResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the message pipeline is not available in this version yet")
-        yield agent_pb2.SendMessageResponse()  # pragma: no cover - abort raises
+        """Run the message through the pipeline, streaming its run's events up to RUN_ENDED."""
+        problem = _message_problem(request)
+        if problem:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        state = self.host.state()
+        if state not in (agent_pb2.LIFECYCLE_STATE_READY, agent_pb2.LIFECYCLE_STATE_DEGRADED):
+            name = agent_pb2.LifecycleState.Name(state).removeprefix("LIFECYCLE_STATE_")
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"the host is {name}, not ready for messages; retry shortly"
+            )
+        message = Memory(
+            content=content_from_proto(request.content),
+            entity_id=request.entity_id or API_USER,
+            room_id=request.room_id,
+        )
+        message.content.source = message.content.source or "api"
+        async for event in self.host.pipeline.send(message):
+            yield agent_pb2.SendMessageResponse(
+                run_id=event.run_id, event_type=event.type, content=content_to_proto(event.content)
+            )
 
     async def GetStatus(
         self, request: agent_pb2.GetStatusRequest, context: grpc.aio.ServicerContext

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, NoReturn
@@ -14,6 +15,7 @@ import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, router_pb2_grpc
 
 from .character import CharacterError
+from .cli_chat import add_chat_options, chat, cmd_chat
 from .cli_output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
 from .cli_router import add_router_commands
 from .config import ConfigError, HostConfig, default_address, load_config
@@ -47,14 +49,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
         config = load_config(args.config, listen=args.listen, log_level=args.log_level, log_json=args.log_json or None)
     except ConfigError as exc:
         _fail(str(exc), 2)
-    buffer = setup_logging(config.log_level, config.log_json, config.agent_id)
+    # Chatting in the same terminal: only warnings and errors interleave with the conversation.
+    console_level = "warn" if args.chat and args.log_level is None else config.log_level
+    buffer = setup_logging(console_level, config.log_json, config.agent_id)
     try:
-        asyncio.run(_serve(config, buffer))
+        asyncio.run(_serve(config, buffer, args))
     except (ConfigError, CharacterError, OSError) as exc:
         _fail(str(exc), 2)
 
 
-async def _serve(config: HostConfig, buffer: LogBuffer) -> None:
+async def _serve(config: HostConfig, buffer: LogBuffer, args: argparse.Namespace) -> None:
     from .host import Host  # imported here so client commands start fast
 
     host = Host(config, buffer)
@@ -65,9 +69,23 @@ async def _serve(config: HostConfig, buffer: LogBuffer) -> None:
     try:
         await host.start()
         print(status_text(status_doc(host.status())), flush=True)
+        if args.chat:
+            _chat_beside(host.address, args, stop, loop)
         await stop.wait()
     finally:
         await host.stop()
+
+
+def _chat_beside(address: str, args: argparse.Namespace, stop: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+    """Chat on this terminal through the host's own API; end of input stops the host."""
+
+    def run() -> None:
+        print(f"Chatting in room {args.room!r}; Ctrl-D or /quit ends, Ctrl-C stops the host.", flush=True)
+        chat(address, args.room, args.user, stop=stop.is_set)
+        loop.call_soon_threadsafe(stop.set)
+
+    # A daemon thread: a read blocked on the terminal must not keep the process alive.
+    threading.Thread(target=run, name="chat", daemon=True).start()
 
 
 # -- client commands ---------------------------------------------------------
@@ -176,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="TOML config file")
     serve.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error", "fatal"])
     serve.add_argument("--log-json", action="store_true", help="log JSON lines")
+    serve.add_argument("--chat", action="store_true", help="also chat with the agent on this terminal")
+    add_chat_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     def client(p: argparse.ArgumentParser, json_flag: bool = True) -> argparse.ArgumentParser:
@@ -186,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print one JSON document")
         return p
 
+    talk = client(sub.add_parser("chat", help="send each line of input to the agent and print its replies"))
+    add_chat_options(talk)
+    talk.set_defaults(func=cmd_chat)
     client(sub.add_parser("status", help="lifecycle state and every plugin's state")).set_defaults(func=cmd_status)
     wait = client(sub.add_parser("wait", help="wait until the host is READY"), json_flag=False)
     wait.add_argument("--timeout", type=float, default=30.0)

@@ -89,16 +89,29 @@ class Components:
 
     async def validate_actions(self, names: list[str], message: Memory, state: State | None = None) -> dict[str, bool]:
         """Which of the named actions apply to the message (a plugin that is down: none of its)."""
+        return await self._validate("action", names, message, state)
+
+    async def validate_evaluators(
+        self, names: list[str], message: Memory, state: State | None = None
+    ) -> dict[str, bool]:
+        """Which of the named evaluators want to run on the message."""
+        return await self._validate("evaluator", names, message, state)
+
+    async def _validate(self, kind: str, names: list[str], message: Memory, state: State | None) -> dict[str, bool]:
         by_plugin: dict[str, list[str]] = {}
         for name in names:
-            by_plugin.setdefault(self._owner("action", name), []).append(name)
+            by_plugin.setdefault(self._owner(kind, name), []).append(name)
         message_pb, state_pb = memory_to_proto(message), state_to_proto(state or State())
+        method, request_type = (
+            ("ValidateActions", plugin_pb2.ValidateActionsRequest)
+            if kind == "action"
+            else ("ValidateEvaluators", plugin_pb2.ValidateEvaluatorsRequest)
+        )
 
         async def ask(plugin: str, wanted: list[str]) -> dict[str, bool]:
             try:
                 reply = await self._connection(plugin).unary(
-                    "ValidateActions",
-                    plugin_pb2.ValidateActionsRequest(names=wanted, message=message_pb, state=state_pb),
+                    method, request_type(names=wanted, message=message_pb, state=state_pb)
                 )
             except PluginCallError:
                 return {n: False for n in wanted}

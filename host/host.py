@@ -26,6 +26,8 @@ from .config import HostConfig
 from .discovery import Discovery
 from .instance import LaunchContext
 from .logs import LogBuffer, attach
+from .models import Models
+from .pipeline import Pipeline
 from .plugin_manager import PluginManager
 from .router_link import RouterLink, forwarding_handler
 from .runtime_service import RuntimeServicer
@@ -98,6 +100,8 @@ class Host:
         self._plugins: PluginManager | None = None
         self._components: Components | None = None
         self._router: RouterLink | None = None
+        self._models: Models | None = None
+        self._pipeline: Pipeline | None = None
         self._server: grpc.aio.Server | None = None
         self.load_errors: list[str] = []
 
@@ -127,6 +131,10 @@ class Host:
         self._plugins = PluginManager(ctx, self.discovery, self.config.remote)
         self._components = Components(self._plugins)
         self._router = RouterLink(self.config, ctx)
+        self._models = Models(self._components, self._router, self.character.name)
+        self._pipeline = Pipeline(
+            self.agent_id, self.character, self._store, self._components, self._models, lambda: self.plugins.registry
+        )
         await self._start_server(runtime_address)
         ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
@@ -156,9 +164,8 @@ class Host:
                 self.tokens,
                 self.store,
                 self.components,
-                self.router,
+                self.models,
                 self.agent_id,
-                self.character.name,
                 settings,
                 self.config.plugin_config,
             ),
@@ -204,6 +211,16 @@ class Host:
         return _started(self._router)
 
     @property
+    def models(self) -> Models:
+        """Model calls: the router, or plugin model handlers without one (after start)."""
+        return _started(self._models)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Runs incoming messages (after start)."""
+        return _started(self._pipeline)
+
+    @property
     def store(self) -> Store:
         """The host's store (after start)."""
         return _started(self._store)
@@ -237,6 +254,8 @@ class Host:
         if self.lifecycle in (Lifecycle.STOPPING, Lifecycle.STOPPED):
             return
         self.lifecycle = Lifecycle.STOPPING
+        if self._pipeline is not None:
+            await self._pipeline.close()
         if self._plugins is not None:
             await self._plugins.stop_all()
         if self._router is not None:

@@ -67,6 +67,15 @@ class Registry:
         found = [(plugin, p) for plugin, m in self.manifests.items() for p in m.providers]
         return sorted(found, key=lambda item: (item[1].position, item[1].name))
 
+    def actions(self) -> list[tuple[str, plugin_pb2.ActionSpec]]:
+        """(plugin, spec) for every action, by name."""
+        return sorted(((p, a) for p, m in self.manifests.items() for a in m.actions), key=lambda item: item[1].name)
+
+    def evaluators(self) -> list[tuple[str, plugin_pb2.EvaluatorSpec]]:
+        """(plugin, spec) for every evaluator, by name."""
+        found = ((p, e) for p, m in self.manifests.items() for e in m.evaluators)
+        return sorted(found, key=lambda item: item[1].name)
+
     def model_handlers(self, model_type: str) -> list[str]:
         """Plugins serving `model_type`, highest priority first."""
         found = [

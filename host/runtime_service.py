@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
-from agenthost.v1 import router_pb2, runtime_pb2, runtime_pb2_grpc
+from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
 
 from plugin_sdk._convert import (
     entity_from_proto,
@@ -17,9 +15,8 @@ from plugin_sdk._convert import (
 )
 from plugin_sdk._protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
 
-from .components import Components, UnknownComponentError
-from .connection import PluginCallError, PluginUnavailable
-from .router_link import RouterLink
+from .components import Components
+from .models import ModelError, Models
 from .store import Store
 from .tokens import TokenBook
 
@@ -32,18 +29,16 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         tokens: TokenBook,
         store: Store,
         components: Components,
-        router: RouterLink,
+        models: Models,
         agent_id: str,
-        agent_name: str,
         settings: dict[str, str],
         plugin_config: dict[str, dict[str, str]],
     ) -> None:
         self.tokens = tokens
         self.store = store
         self.components = components
-        self.router = router
+        self.models = models
         self.agent_id = agent_id
-        self.agent_name = agent_name
         self.settings = settings
         self.plugin_config = plugin_config
 
@@ -121,15 +116,9 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.RuntimeServiceUseModelResponse:
         """Through the router when the host has one; otherwise the plugins' model handlers."""
         await self._caller(context)
-        params = struct_to_dict(request.params)
-        if self.router.enabled:
-            return await self._through_router(request.model_type, params, context)
         try:
-            output = await self.components.use_model(request.model_type, params)
-        except UnknownComponentError as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-            raise AssertionError("abort raises") from None
-        except PluginCallError as exc:
+            output = await self.models.use(request.model_type, struct_to_dict(request.params), context.time_remaining())
+        except ModelError as exc:
             await context.abort(exc.code, str(exc))
             raise AssertionError("abort raises") from None
         reply = runtime_pb2.RuntimeServiceUseModelResponse(
@@ -137,26 +126,6 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         )
         fill_struct(reply.data, output.data)
         return reply
-
-    async def _through_router(
-        self, model_type: str, params: dict[str, Any], context: grpc.aio.ServicerContext
-    ) -> runtime_pb2.RuntimeServiceUseModelResponse:
-        try:
-            invoke = router_request(model_type, params, self.agent_name)
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            raise AssertionError("abort raises") from None
-        try:
-            reply = await self.router.stub().Invoke(invoke, timeout=context.time_remaining())
-        except PluginUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"no router: {exc}")
-            raise AssertionError("abort raises") from None
-        except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "")
-            raise AssertionError("abort raises") from None
-        return runtime_pb2.RuntimeServiceUseModelResponse(
-            text=reply.text, embedding=reply.embedding, served_by=f"router:{reply.provider}:{reply.model}"
-        )
 
     async def EmitEvent(
         self, request: runtime_pb2.EmitEventRequest, context: grpc.aio.ServicerContext
@@ -168,27 +137,3 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             request.event_type, struct_to_dict(request.payload), exclude=plugin
         )
         return runtime_pb2.EmitEventResponse(delivered=delivered)
-
-
-def router_request(model_type: str, params: dict[str, Any], agent_name: str) -> router_pb2.InvokeRequest:
-    """A plugin's use_model(...) params as a router call: prompt or messages, and the call's meta."""
-    try:
-        kind = router_pb2.ModelType.Value(f"MODEL_TYPE_{model_type}")
-    except ValueError:
-        names = ", ".join(n.removeprefix("MODEL_TYPE_") for n in router_pb2.ModelType.keys()[1:])
-        raise ValueError(f"unknown model type {model_type!r}; use one of {names}") from None
-    meta = router_pb2.CallMeta(
-        model_type=kind,
-        confidential=bool(params.get("confidential", False)),
-        quality=str(params.get("quality", "")),
-        task_id=str(params.get("task_id", "")),
-        agent_name=agent_name,
-        max_output_tokens=int(params.get("max_tokens", 0)),
-        grammar=str(params.get("grammar", "")),
-    )
-    if "temperature" in params:
-        meta.temperature = float(params["temperature"])
-    messages = [
-        router_pb2.ChatMessage(role=str(m["role"]), content=str(m["content"])) for m in params.get("messages", [])
-    ]
-    return router_pb2.InvokeRequest(prompt=str(params.get("prompt", "")), messages=messages, meta=meta)

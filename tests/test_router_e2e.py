@@ -87,6 +87,49 @@ def test_invoke_answers_offline_and_books_the_call(host):
     assert budgets["global"]["reserved"] == 0
 
 
+def test_chat_answers_offline_from_the_local_model_and_keeps_the_conversation(host):
+    result = subprocess.run(
+        [AGENTHOST, "chat", "--json", "--room", "e2e"],
+        input="Hello! Who are you?\nWhat is the capital of France?\n",
+        env=host,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    replies = [e for e in events if e["event"] == "REPLY"]
+    assert len(replies) == 2 and all(r["text"].strip() for r in replies)
+    assert [e["extra"]["status"] for e in events if e["event"] == "RUN_ENDED"] == ["completed", "completed"]
+    usage = cli(host, "router", "usage", "--agent", "Ada")
+    assert usage["calls"] >= 2 and {(r["provider"], r["model"]) for r in usage["rows"]} == {("local", "smollm2-135m")}
+
+
+def test_serve_chat_runs_the_host_and_chats_on_the_terminal(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    result = subprocess.run(
+        [AGENTHOST, "serve", "--chat", "--listen", f"unix://{tmp_path}/h.sock"],
+        input="Say hello.\n",
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    chatting = next(i for i, line in enumerate(lines) if line.startswith("Chatting in room 'terminal'"))
+    assert lines[chatting + 1].strip()  # the agent's reply
+    assert not (tmp_path / "h.sock").exists()  # end of input stopped the host cleanly
+
+
+def test_chat_with_no_host_is_one_line_and_a_failure(tmp_path):
+    env = {**os.environ, "AGENTHOST_ADDR": f"unix://{tmp_path}/nobody.sock"}
+    result = subprocess.run([AGENTHOST, "chat"], input="hi\n", env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == f"agenthost: cannot reach the host at unix://{tmp_path}/nobody.sock\n"
+
+
 def test_a_killed_router_is_restarted(host):
     pid = cli(host, "status")["router"]["pid"]
     os.kill(pid, signal.SIGKILL)

@@ -164,3 +164,21 @@ async def test_concurrent_first_calls_load_once_and_leave_the_loop_responsive(
     assert all(text_of(r).strip() and r.usage.completion_tokens > 0 for r in responses)
     assert len(lags) >= 20, "the ticker barely ran during generation"
     assert max(lags) < 0.1, f"event loop stalled for {max(lags) * 1000:.0f} ms"
+
+
+async def test_the_pipelines_reply_grammar_makes_every_answer_parse(model_id: str) -> None:
+    from host.character import load_character
+    from host.responses import ActionChoice, parse_response, response_grammar, system_prompt
+
+    offered = [ActionChoice("GET_WEATHER", "Report today's weather for a city the user names.")]
+    system = system_prompt(load_character(None), "# TIME\nIt is Tuesday.", offered)
+    for question in ("Hello! Who are you?", "What's the weather in Paris?", "What day is it?"):
+        response = await litellm.acompletion(
+            model=model_id,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+            max_tokens=200,
+            grammar=response_grammar(["GET_WEATHER"]),
+        )
+        parsed = parse_response(text_of(response), {"GET_WEATHER"})
+        assert parsed.actions and set(parsed.actions) <= {"REPLY", "GET_WEATHER"}
+        assert parsed.text or "REPLY" not in parsed.actions

@@ -1,0 +1,257 @@
+"""The message pipeline: every incoming message, from persisted to RUN_ENDED.
+
+Each step is a method named for what it does: self check, persist, compose state,
+choose the actions on offer, generate (validated, retried), reply, run actions,
+run evaluators. A run is a task of its own, so a client that goes away does not
+cut a run short; messages of one room are processed in the order they came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable
+
+from plugin_sdk._types import ActionResult, Content, Memory, State
+
+from .character import Character
+from .components import Components
+from .connection import PluginCallError
+from .models import ModelError, Models
+from .registry import Registry
+from .responses import REPLY, ActionChoice, ParsedResponse, ResponseError, parse_response, response_grammar
+from .responses import system_prompt as build_system_prompt
+from .store import Store
+
+log = logging.getLogger("host.pipeline")
+
+RUN_STARTED, REPLY_EVENT, ACTION, EVALUATOR, RUN_ENDED = "RUN_STARTED", "REPLY", "ACTION", "EVALUATOR", "RUN_ENDED"
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Knobs of the pipeline."""
+
+    history: int = 8  # earlier messages of the room given to the model
+    history_chars: int = 600  # each cut to this many characters
+    max_reply_tokens: int = 200
+    generation_attempts: int = 3  # tries at a reply that parses
+    model_type: str = "TEXT_LARGE"
+    model_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One step of a run, as streamed to the sender."""
+
+    run_id: str
+    type: str
+    content: Content = field(default_factory=Content)
+
+
+class RunFailed(Exception):
+    """A step the run cannot go on without failed; the message says which and why."""
+
+
+class Pipeline:
+    """Runs messages through the agent. One per host."""
+
+    def __init__(
+        self,
+        agent_id: str,
+        character: Character,
+        store: Store,
+        components: Components,
+        models: Models,
+        registry: Callable[[], Registry],
+        settings: PipelineSettings = PipelineSettings(),
+    ) -> None:
+        self.agent_id = agent_id
+        self.character = character
+        self.store = store
+        self.components = components
+        self.models = models
+        self.registry = registry
+        self.settings = settings
+        self._room_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._runs: set[asyncio.Task[None]] = set()
+
+    async def send(self, message: Memory) -> AsyncIterator[RunEvent]:
+        """Process `message`, yielding its run's events up to RUN_ENDED. The run carries on
+        (and its reply is stored) even if the caller stops listening."""
+        queue: asyncio.Queue[RunEvent | object] = asyncio.Queue()
+        task = asyncio.create_task(self._run(message, queue.put_nowait))
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        while (event := await queue.get()) is not _DONE:
+            assert isinstance(event, RunEvent)
+            yield event
+
+    async def close(self) -> None:
+        """Cancel runs still in progress (the host is stopping)."""
+        for task in list(self._runs):
+            task.cancel()
+        await asyncio.gather(*self._runs, return_exceptions=True)
+
+    async def _run(self, message: Memory, emit: Callable[[RunEvent | object], None]) -> None:
+        run_id = str(uuid.uuid4())
+        started = time.monotonic()
+        outcome: dict[str, object] = {"status": "completed"}
+        try:
+            if message.entity_id == self.agent_id:
+                outcome = {"status": "ignored", "reason": "the message is the agent's own"}
+                return
+            message.agent_id = self.agent_id
+            await self.store.create_memory(message)  # before any work: a crash loses nothing
+            emit(RunEvent(run_id, RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id})))
+            async with self._room_locks[message.room_id]:
+                await self._respond(run_id, message, emit)
+        except RunFailed as exc:
+            log.warning("run %s in room %s failed: %s", run_id, message.room_id, exc)
+            outcome = {"status": "failed", "error": str(exc)}
+        except Exception as exc:  # a bug must end the run visibly, not hang the sender
+            log.exception("run %s in room %s crashed", run_id, message.room_id)
+            outcome = {"status": "failed", "error": f"internal error: {type(exc).__name__}: {exc}"}
+        finally:
+            outcome["duration_ms"] = int((time.monotonic() - started) * 1000)
+            emit(RunEvent(run_id, RUN_ENDED, Content(extra=outcome)))
+            emit(_DONE)
+
+    async def _respond(self, run_id: str, message: Memory, emit: Callable[[RunEvent], None]) -> None:
+        state = await self.compose_state(message)
+        choices = await self.actions_on_offer(message, state)
+        response = await self.generate(message, state, choices)
+        responses: list[Memory] = []
+        if REPLY in response.actions:
+            reply = await self._say(
+                message, Content(text=response.text, thought=response.thought, actions=list(response.actions))
+            )
+            responses.append(reply)
+            emit(RunEvent(run_id, REPLY_EVENT, reply.content))
+        for name in response.actions:
+            if name != REPLY:
+                responses += await self.run_action(run_id, name, message, state, emit)
+        await self.run_evaluators(run_id, message, state, responses, emit)
+
+    async def compose_state(self, message: Memory) -> State:
+        """Ask every provider that is not dynamic or private, in position order."""
+        names = [spec.name for _, spec in self.registry().providers() if not spec.dynamic and not spec.private]
+        state = State()
+        if not names:
+            return state
+        sections = []
+        for outcome in await self.components.get_providers(names, message):
+            if outcome.result is None:
+                log.warning("provider %s (%s) did not answer: %s", outcome.name, outcome.plugin, outcome.error)
+                continue
+            state.values.update(outcome.result.values)
+            state.data[outcome.name] = outcome.result.data
+            if outcome.result.text:
+                sections.append(f"# {outcome.name}\n{outcome.result.text}")
+        state.text = "\n\n".join(sections)
+        return state
+
+    async def actions_on_offer(self, message: Memory, state: State) -> list[ActionChoice]:
+        """The plugins' actions whose validate accepts this message."""
+        specs = {spec.name: spec for _, spec in self.registry().actions()}
+        if not specs:
+            return []
+        valid = await self.components.validate_actions(list(specs), message, state)
+        return [ActionChoice(name, specs[name].description) for name, ok in valid.items() if ok]
+
+    async def generate(self, message: Memory, state: State, choices: list[ActionChoice]) -> ParsedResponse:
+        """Ask the model for an XML reply; retry (up to generation_attempts) while it does not parse."""
+        params = {
+            "messages": await self._prompt(message, state, choices),
+            "max_tokens": self.settings.max_reply_tokens,
+            "grammar": response_grammar([c.name for c in choices]),
+        }
+        known = {c.name for c in choices}
+        problems = []
+        for attempt in range(1, self.settings.generation_attempts + 1):
+            try:
+                output = await self.models.use(self.settings.model_type, params, self.settings.model_timeout)
+            except ModelError as exc:
+                raise RunFailed(f"the model did not answer ({exc.code.name}): {exc}") from None
+            try:
+                return parse_response(output.text, known)
+            except ResponseError as exc:
+                log.info("reply attempt %d did not parse: %s", attempt, exc)
+                problems.append(str(exc))
+        raise RunFailed(f"no usable reply after {len(problems)} attempts ({'; '.join(problems)})")
+
+    async def _prompt(self, message: Memory, state: State, choices: list[ActionChoice]) -> list[dict[str, str]]:
+        """System message, the room's recent messages, then this one."""
+        earlier = await self.store.get_memories(self.agent_id, message.room_id, "messages", self.settings.history + 1)
+        limit = self.settings.history_chars
+        # The agent's replies so far count (earlier runs of this room have finished), but not
+        # messages that arrived after this one: their turn comes after.
+        turns = [
+            {"role": "assistant" if mine else "user", "content": m.content.text[:limit]}
+            for m in reversed(earlier)
+            if m.id != message.id
+            and m.content.text
+            and ((mine := m.entity_id == self.agent_id) or m.created_at_ms <= message.created_at_ms)
+        ][-self.settings.history :]
+        system = build_system_prompt(self.character, state.text, choices)
+        return [{"role": "system", "content": system}, *turns, {"role": "user", "content": message.content.text}]
+
+    async def run_action(
+        self, run_id: str, name: str, message: Memory, state: State, emit: Callable[[RunEvent], None]
+    ) -> list[Memory]:
+        """Run one action; its callbacks are said in the room, its result reported."""
+        said: list[Memory] = []
+        try:
+            async for event in self.components.invoke_action(name, message, state):
+                if isinstance(event, ActionResult):
+                    extra = {"success": event.success, "error": event.error, "values": event.values}
+                    emit(RunEvent(run_id, ACTION, Content(text=event.text, actions=[name], source=name, extra=extra)))
+                    if event.text:
+                        said.append(await self._say(message, Content(text=event.text, actions=[name], source=name)))
+                else:
+                    event.actions = event.actions or [name]
+                    said.append(await self._say(message, event))
+                    emit(RunEvent(run_id, ACTION, event))
+        except (PluginCallError, LookupError) as exc:
+            log.warning("action %s failed: %s", name, exc)
+            emit(
+                RunEvent(
+                    run_id, ACTION, Content(actions=[name], source=name, extra={"success": False, "error": str(exc)})
+                )
+            )
+        return said
+
+    async def run_evaluators(
+        self, run_id: str, message: Memory, state: State, responses: list[Memory], emit: Callable[[RunEvent], None]
+    ) -> None:
+        """Evaluators that want this message (always_run ones even when the agent said nothing)."""
+        specs = [spec for _, spec in self.registry().evaluators() if responses or spec.always_run]
+        if not specs:
+            return
+        wanted = await self.components.validate_evaluators([s.name for s in specs], message, state)
+        for name in [s.name for s in specs if wanted.get(s.name)]:
+            try:
+                result = await self.components.run_evaluator(name, message, state, responses)
+            except (PluginCallError, LookupError) as exc:
+                log.warning("evaluator %s failed: %s", name, exc)
+                result = ActionResult(success=False, error=str(exc))
+            extra = {"success": result.success, "error": result.error, "values": result.values}
+            emit(RunEvent(run_id, EVALUATOR, Content(text=result.text, source=name, extra=extra)))
+
+    async def _say(self, message: Memory, content: Content) -> Memory:
+        """Store something the agent says in the message's room."""
+        return await self.store.create_memory(
+            Memory(
+                content=content,
+                entity_id=self.agent_id,
+                agent_id=self.agent_id,
+                room_id=message.room_id,
+                world_id=message.world_id,
+                metadata={"in_reply_to": message.id},
+            )
+        )

@@ -1,0 +1,109 @@
+"""The agent's reply format: the prompt that asks for it, a grammar that forces it, its parser.
+
+A reply is XML, so a small model's output can be checked and retried:
+
+    <response>
+    <thought>why, in a few words</thought>
+    <actions>REPLY,GET_WEATHER</actions>
+    <text>what the agent says</text>
+    </response>
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+from .character import Character
+
+REPLY = "REPLY"  # answer with the text; the plugins' actions come besides
+BUILT_IN_ACTIONS = {REPLY: "answer the user with <text>"}
+THOUGHT_MAX_CHARS = 100
+MAX_ACTIONS = 4
+
+_TAG = {name: re.compile(rf"<{name}>(.*?)(?:</{name}>|$)", re.S) for name in ("thought", "actions", "text")}
+_ACTION_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ActionChoice:
+    """An action the model may pick, with what it does."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ParsedResponse:
+    thought: str
+    actions: tuple[str, ...]
+    text: str
+
+
+@dataclass
+class ResponseError(ValueError):
+    """The model's output is not a usable reply; `reason` says why (shown in retries' logs)."""
+
+    reason: str
+    output: str = field(repr=False, default="")
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def system_prompt(character: Character, context: str, actions: list[ActionChoice]) -> str:
+    """The system message: who the agent is, what the providers said, which actions exist, the format."""
+    parts = [character.system or f"You are {character.name}."]
+    if character.bio:
+        parts.append(f"About {character.name}: {' '.join(character.bio)}")
+    if character.style:
+        parts.append(f"Style: {', '.join(character.style)}.")
+    if context:
+        parts.append(context)
+    choices = [ActionChoice(n, d) for n, d in BUILT_IN_ACTIONS.items()] + actions
+    parts.append("Actions: " + "; ".join(f"{a.name} ({a.description})" for a in choices) + ".")
+    parts.append(
+        "Answer in XML: <response><thought>...</thought><actions>...</actions><text>...</text></response>, "
+        "where thought says why in a few words, actions lists the actions to take, comma-separated "
+        "(REPLY to answer), and text is what you say to the user."
+    )
+    return "\n\n".join(parts)
+
+
+def response_grammar(action_names: list[str]) -> str:
+    """A GBNF grammar whose every output parses, naming only these actions (plus REPLY)."""
+    names = [REPLY, *(n for n in action_names if _ACTION_NAME.match(n) and n not in BUILT_IN_ACTIONS)]
+    alternatives = " | ".join(f'"{n}"' for n in names)
+    return "\n".join(
+        (
+            'root ::= "<response>\\n<thought>" thought "</thought>\\n<actions>" actions '
+            '"</actions>\\n<text>" text "</text>\\n</response>"',
+            f"thought ::= [^<\\n]{{0,{THOUGHT_MAX_CHARS}}}",
+            f'actions ::= action ("," action){{0,{MAX_ACTIONS - 1}}}',
+            f"action ::= {alternatives}",
+            "text ::= [^<]*",
+        )
+    )
+
+
+def parse_response(output: str, known_actions: set[str]) -> ParsedResponse:
+    """Parse a model's XML reply. Unclosed trailing tags are accepted (a reply cut off by the
+    token limit keeps what it said); unknown action names are dropped. Raises ResponseError."""
+    start = output.find("<response>")
+    if start < 0:
+        raise ResponseError("no <response> element", output)
+    body = output[start:]
+    found = {name: pattern.search(body) for name, pattern in _TAG.items()}
+    if found["actions"] is None:
+        raise ResponseError("no <actions> element", output)
+    allowed = known_actions | set(BUILT_IN_ACTIONS)
+    named = [a.strip().upper() for a in found["actions"].group(1).split(",") if a.strip()]
+    actions = tuple(dict.fromkeys(a for a in named if a in allowed))
+    if not actions:
+        raise ResponseError(f"no known action among {named or 'none'}", output)
+    text = html.unescape(found["text"].group(1)).strip() if found["text"] else ""
+    if REPLY in actions and not text:
+        raise ResponseError("REPLY without <text>", output)
+    thought = html.unescape(found["thought"].group(1)).strip() if found["thought"] else ""
+    return ParsedResponse(thought, actions, text)

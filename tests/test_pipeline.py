@@ -1,0 +1,167 @@
+"""The message pipeline through AgentService.SendMessage, as a client meets it: a real host,
+real plugin processes, a deterministic model plugin (tests/chat_plugin.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
+from support import fixture_spec
+
+from host.host import Host
+from plugin_sdk import PluginSpec
+from plugin_sdk._convert import struct_to_dict
+
+CHAT = PluginSpec(
+    name="chat", version="1.0.0", command=(sys.executable, str(Path(__file__).with_name("chat_plugin.py")))
+)
+
+
+def request(text: str, room: str = "room-1", user: str = "user-1") -> agent_pb2.SendMessageRequest:
+    return agent_pb2.SendMessageRequest(room_id=room, entity_id=user, content=types_pb2.Content(text=text))
+
+
+async def send(host: Host, text: str, room: str = "room-1") -> list[dict[str, Any]]:
+    """The run's events as dicts: event, text, actions, extra."""
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        return [
+            {
+                "event": e.event_type,
+                "run_id": e.run_id,
+                "text": e.content.text,
+                "actions": list(e.content.actions),
+                "source": e.content.source,
+                "extra": struct_to_dict(e.content.extra),
+            }
+            async for e in stub.SendMessage(request(text, room), timeout=30)
+        ]
+
+
+def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == kind]
+
+
+async def room_texts(host: Host, room: str = "room-1") -> list[tuple[str, str]]:
+    """(speaker, text) of the room's stored messages, oldest first."""
+    memories = await host.store.get_memories(host.agent_id, room, "messages", 100)
+    return [("agent" if m.entity_id == host.agent_id else m.entity_id, m.content.text) for m in reversed(memories)]
+
+
+async def test_a_message_gets_a_reply_that_is_stored_with_it(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    events = await send(host, "hello there")
+    assert [e["event"] for e in events] == ["RUN_STARTED", "REPLY", "EVALUATOR", "RUN_ENDED"]
+    assert len({e["run_id"] for e in events}) == 1
+    reply = of(events, "REPLY")[0]
+    assert reply["text"] == "echo: hello there | turns=0 | sky=green"  # the provider's fact reached the model
+    assert reply["actions"] == ["REPLY"]
+    assert of(events, "RUN_ENDED")[0]["extra"]["status"] == "completed"
+    assert of(events, "EVALUATOR")[0]["extra"]["values"] == {"responses": 1.0}
+    assert await room_texts(host) == [("user-1", "hello there"), ("agent", reply["text"])]
+
+
+async def test_the_model_sees_the_rooms_earlier_messages(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    await send(host, "first")
+    await send(host, "other room", room="room-2")
+    events = await send(host, "second")
+    assert of(events, "REPLY")[0]["text"].startswith("echo: second | turns=2 ")  # first + its reply, not room-2
+
+
+async def test_an_action_the_model_picks_runs_and_what_it_says_is_stored(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    events = await send(host, "please shout this")
+    assert [e["event"] for e in events] == ["RUN_STARTED", "REPLY", "ACTION", "ACTION", "EVALUATOR", "RUN_ENDED"]
+    callback, result = of(events, "ACTION")
+    assert (callback["text"], callback["actions"]) == ("Taking a deep breath...", ["SHOUT"])
+    assert (result["text"], result["extra"]["success"]) == ("PLEASE SHOUT THIS", True)
+    assert of(events, "EVALUATOR")[0]["extra"]["values"] == {"responses": 3.0}
+    assert [t for _, t in await room_texts(host)] == [
+        "please shout this",
+        "Shouting now.",
+        "Taking a deep breath...",
+        "PLEASE SHOUT THIS",
+    ]
+
+
+async def test_an_action_whose_validate_refuses_is_not_run_even_if_the_model_names_it(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    events = await send(host, "I insist")  # the model names SHOUT; SHOUT's validate says no
+    assert of(events, "ACTION") == []
+    assert of(events, "REPLY")[0]["actions"] == ["REPLY"]
+
+
+async def test_replies_that_do_not_parse_are_retried_up_to_three_times(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    events = await send(host, "garbage 2 then fine")
+    assert of(events, "REPLY")[0]["text"].startswith("echo: garbage 2 then fine")
+    events = await send(host, "garbage 3 never fine")
+    assert of(events, "REPLY") == []
+    ended = of(events, "RUN_ENDED")[0]["extra"]
+    assert ended["status"] == "failed"
+    assert "no usable reply after 3 attempts (no <response> element" in ended["error"]
+    assert ("user-1", "garbage 3 never fine") in await room_texts(host)  # the message itself is kept
+
+
+async def test_no_model_ends_the_run_failed_with_the_reason(start_host: Any) -> None:
+    host = await start_host(fixture_spec("alpha"))  # no TEXT_LARGE handler, no router
+    events = await send(host, "hello")
+    ended = of(events, "RUN_ENDED")[0]["extra"]
+    assert ended["status"] == "failed"
+    assert ended["error"] == "the model did not answer (NOT_FOUND): no loaded plugin serves model type 'TEXT_LARGE'"
+    assert await room_texts(host) == [("user-1", "hello")]
+
+
+async def test_an_action_alone_speaks_for_the_agent(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    events = await send(host, "shout alone")
+    assert [e["event"] for e in events] == ["RUN_STARTED", "ACTION", "ACTION", "EVALUATOR", "RUN_ENDED"]
+    assert [t for _, t in await room_texts(host)] == ["shout alone", "Taking a deep breath...", "SHOUT ALONE"]
+
+
+@pytest.mark.parametrize(
+    ("room", "text", "problem"),
+    [
+        ("", "hi", "room_id is required"),
+        ("r", "  ", "content.text is empty and there are no attachments"),
+    ],
+)
+async def test_bad_messages_are_refused_and_the_host_keeps_serving(
+    start_host: Any, room: str, text: str, problem: str
+) -> None:
+    host = await start_host(CHAT)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await send(host, text, room=room)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert problem in (info.value.details() or "")
+    assert of(await send(host, "still there?"), "REPLY")
+
+
+async def test_messages_of_one_room_are_answered_in_order(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    first = asyncio.create_task(send(host, "slow 0.5 first"))
+    await asyncio.sleep(0.1)
+    second = await send(host, "second")
+    # The second waited for the first's run: its model saw the first message and its reply.
+    assert of(second, "REPLY")[0]["text"].startswith("echo: second | turns=2 ")
+    assert of(await first, "REPLY")[0]["text"].startswith("echo: slow 0.5 first | turns=0")
+
+
+async def test_a_run_finishes_and_is_stored_when_the_sender_goes_away(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        call = agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request("slow 0.5 going away"))
+        first = await call.read()
+        assert first.event_type == "RUN_STARTED"
+        call.cancel()
+    for _ in range(100):
+        if len(await room_texts(host)) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert (await room_texts(host))[1][1].startswith("echo: slow 0.5 going away")

@@ -1,0 +1,66 @@
+"""The agent's reply format: what parses, what does not and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from host.character import Character
+from host.responses import ActionChoice, ResponseError, parse_response, response_grammar, system_prompt
+
+KNOWN = {"GET_WEATHER"}
+
+
+def test_a_whole_reply_parses_with_its_actions_in_order() -> None:
+    parsed = parse_response(
+        "noise <response>\n<thought>user asks</thought>\n<actions>get_weather, REPLY</actions>\n"
+        "<text>Paris &amp; Lyon: sunny</text>\n</response>",
+        KNOWN,
+    )
+    assert (parsed.thought, parsed.actions, parsed.text) == (
+        "user asks",
+        ("GET_WEATHER", "REPLY"),
+        "Paris & Lyon: sunny",
+    )
+
+
+def test_a_reply_cut_off_by_the_token_limit_keeps_what_it_said() -> None:
+    parsed = parse_response("<response><thought>hm</thought><actions>REPLY</actions><text>It is sunny and", KNOWN)
+    assert parsed.text == "It is sunny and"
+
+
+def test_unknown_and_repeated_actions_are_dropped() -> None:
+    parsed = parse_response("<response><actions>REPLY,LAUNCH_MISSILES,REPLY</actions><text>no</text>", KNOWN)
+    assert parsed.actions == ("REPLY",)
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        ("Sure! It is sunny.", "no <response> element"),
+        ("<response><text>hi</text></response>", "no <actions> element"),
+        ("<response><actions>DANCE</actions><text>hi</text>", "no known action among ['DANCE']"),
+        ("<response><actions>REPLY</actions><text>  </text>", "REPLY without <text>"),
+    ],
+)
+def test_what_does_not_parse_says_why(output: str, reason: str) -> None:
+    with pytest.raises(ResponseError) as info:
+        parse_response(output, KNOWN)
+    assert str(info.value) == reason
+
+
+def test_the_grammar_names_only_offered_actions_and_skips_bad_names() -> None:
+    grammar = response_grammar(["GET_WEATHER", "bad name", "REPLY"])
+    assert 'action ::= "REPLY" | "GET_WEATHER"' in grammar
+
+
+def test_the_system_prompt_carries_character_context_and_actions() -> None:
+    character = Character(name="Ada", bio=("Ada helps.",), system="You are Ada.", style=("brief",))
+    prompt = system_prompt(character, "# TIME\nnoon", [ActionChoice("GET_WEATHER", "weather for a city")])
+    for part in (
+        "You are Ada.",
+        "About Ada: Ada helps.",
+        "Style: brief.",
+        "# TIME\nnoon",
+        "GET_WEATHER (weather for a city)",
+    ):
+        assert part in prompt
