@@ -26,9 +26,9 @@ $(BUF):
 
 install: $(VENV)/.installed
 
-## Start the host with the default character and the installed plugins.
+## Start the host with the default character and the installed plugins, and chat with it.
 run: install
-	$(VENV)/bin/agenthost serve
+	$(VENV)/bin/agenthost serve --chat
 
 ## Lint the contracts, check generated code is current, type-check, run the whole suite.
 test: install lint
