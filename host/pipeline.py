@@ -9,10 +9,10 @@ cut a run short; messages of one room are processed in the order they came.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
@@ -78,7 +78,7 @@ class Pipeline:
         self.models = models
         self.registry = registry
         self.settings = settings
-        self._room_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._room_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # room -> (lock, runs using it)
         self._runs: set[asyncio.Task[None]] = set()
 
     async def send(self, message: Memory) -> AsyncIterator[RunEvent]:
@@ -109,8 +109,11 @@ class Pipeline:
             message.agent_id = self.agent_id
             await self.store.create_memory(message)  # before any work: a crash loses nothing
             emit(RunEvent(run_id, RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id})))
-            async with self._room_locks[message.room_id]:
+            async with self._room(message.room_id):
                 await self._respond(run_id, message, emit)
+        except asyncio.CancelledError:
+            outcome = {"status": "failed", "error": "the host stopped before the run finished"}
+            raise
         except RunFailed as exc:
             log.warning("run %s in room %s failed: %s", run_id, message.room_id, exc)
             outcome = {"status": "failed", "error": str(exc)}
@@ -121,6 +124,22 @@ class Pipeline:
             outcome["duration_ms"] = int((time.monotonic() - started) * 1000)
             emit(RunEvent(run_id, RUN_ENDED, Content(extra=outcome)))
             emit(_DONE)
+
+    @contextlib.asynccontextmanager
+    async def _room(self, room_id: str) -> AsyncIterator[None]:
+        """One run at a time per room, in arrival order (asyncio locks are fair); a room's
+        lock is dropped when no run holds or awaits it."""
+        lock, users = self._room_locks.get(room_id, (asyncio.Lock(), 0))
+        self._room_locks[room_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._room_locks[room_id]
+            if users == 1:
+                del self._room_locks[room_id]
+            else:
+                self._room_locks[room_id] = (lock, users - 1)
 
     async def _respond(self, run_id: str, message: Memory, emit: Callable[[RunEvent], None]) -> None:
         state = await self.compose_state(message)

@@ -165,3 +165,21 @@ async def test_a_run_finishes_and_is_stored_when_the_sender_goes_away(start_host
             break
         await asyncio.sleep(0.05)
     assert (await room_texts(host))[1][1].startswith("echo: slow 0.5 going away")
+
+
+async def test_a_run_cut_short_by_the_host_stopping_ends_failed(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        call = agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request("slow 30 never answered"))
+        assert (await call.read()).event_type == "RUN_STARTED"
+        await host.stop()
+        ended = await call.read()
+    assert ended.event_type == "RUN_ENDED"
+    assert struct_to_dict(ended.content.extra)["status"] == "failed"
+    assert struct_to_dict(ended.content.extra)["error"] == "the host stopped before the run finished"
+
+
+async def test_rooms_leave_no_lock_behind(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    await asyncio.gather(*(send(host, f"slow 0.1 message {i}", room=f"room-{i % 3}") for i in range(9)))
+    assert host.pipeline._room_locks == {}
