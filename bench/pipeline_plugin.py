@@ -1,0 +1,47 @@
+"""The pipeline benchmark's plugin: one of each component a message meets, each instant,
+so the benchmark measures the pipeline's own cost.
+
+- provider BENCH_FACTS: a short text for the prompt;
+- action BENCH_NEVER: its validate says no, so the model is offered REPLY only;
+- evaluator BENCH_COUNT: always_run, counts the responses;
+- TEXT_LARGE model handler: a fixed, valid reply at once (left out when the environment
+  sets AGENTHOST_BENCH_NO_MODEL=1, for the run with the router and the local model).
+"""
+
+import os
+
+from plugin_sdk import ActionResult, Plugin, ProviderResult, serve
+
+REPLY = "<response>\n<thought>t</thought>\n<actions>REPLY</actions>\n<text>ok</text>\n</response>"
+
+plugin = Plugin("benchpipeline", version="1.0.0", description="Instant components for bench/pipeline.py.")
+
+
+@plugin.provider("BENCH_FACTS", description="A short fact for the prompt.")
+async def facts(ctx, message, state):
+    return ProviderResult(text="The benchmark room is quiet.")
+
+
+async def _never(ctx, message, state):
+    return False
+
+
+@plugin.action("BENCH_NEVER", description="Never applies.", validate=_never)
+async def never(ctx, message, state, options, callback):
+    return ActionResult(text="unreachable", success=False)
+
+
+@plugin.evaluator("BENCH_COUNT", description="Counts the responses.", always_run=True)
+async def count(ctx, message, state, responses):
+    return ActionResult(values={"responses": len(responses)})
+
+
+if os.environ.get("AGENTHOST_BENCH_NO_MODEL") != "1":
+
+    @plugin.model("TEXT_LARGE")
+    async def model(ctx, params):
+        return REPLY
+
+
+if __name__ == "__main__":
+    serve(plugin)
