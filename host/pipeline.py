@@ -206,16 +206,20 @@ class Pipeline:
 
     async def _prompt(self, message: Memory, state: State, choices: list[ActionChoice]) -> list[dict[str, str]]:
         """System message, the room's recent messages, then this one."""
-        earlier = await self.store.get_memories(self.agent_id, message.room_id, "messages", self.settings.history + 1)
-        limit = self.settings.history_chars
+        # Newer messages of runs waiting for this room are fetched too, then left out.
+        waiting = self._room_locks.get(message.room_id, (None, 1))[1]
+        newest_first = await self.store.get_memories(
+            self.agent_id, message.room_id, "messages", self.settings.history + waiting
+        )
+        ordered = list(reversed(newest_first))  # in insertion order, ties of the clock included
+        position = next((i for i, m in enumerate(ordered) if m.id == message.id), len(ordered))
         # The agent's replies so far count (earlier runs of this room have finished), but not
         # messages that arrived after this one: their turn comes after.
+        limit = self.settings.history_chars
         turns = [
-            {"role": "assistant" if mine else "user", "content": m.content.text[:limit]}
-            for m in reversed(earlier)
-            if m.id != message.id
-            and m.content.text
-            and ((mine := m.entity_id == self.agent_id) or m.created_at_ms <= message.created_at_ms)
+            {"role": "assistant" if m.entity_id == self.agent_id else "user", "content": m.content.text[:limit]}
+            for i, m in enumerate(ordered)
+            if i != position and m.content.text and (i < position or m.entity_id == self.agent_id)
         ][-self.settings.history :]
         system = build_system_prompt(self.character, state.text, choices)
         return [{"role": "system", "content": system}, *turns, {"role": "user", "content": message.content.text}]
@@ -253,7 +257,8 @@ class Pipeline:
         if not specs:
             return
         wanted = await self.components.validate_evaluators([s.name for s in specs], message, state)
-        for name in [s.name for s in specs if wanted.get(s.name)]:
+
+        async def evaluate(name: str) -> None:
             try:
                 result = await self.components.run_evaluator(name, message, state, responses)
             except (PluginCallError, LookupError) as exc:
@@ -261,6 +266,8 @@ class Pipeline:
                 result = ActionResult(success=False, error=str(exc))
             extra = {"success": result.success, "error": result.error, "values": result.values}
             emit(RunEvent(run_id, EVALUATOR, Content(text=result.text, source=name, extra=extra)))
+
+        await asyncio.gather(*(evaluate(s.name) for s in specs if wanted.get(s.name)))
 
     async def _say(self, message: Memory, content: Content) -> Memory:
         """Store something the agent says in the message's room."""

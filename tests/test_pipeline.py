@@ -183,3 +183,13 @@ async def test_rooms_leave_no_lock_behind(start_host: Any) -> None:
     host = await start_host(CHAT)
     await asyncio.gather(*(send(host, f"slow 0.1 message {i}", room=f"room-{i % 3}") for i in range(9)))
     assert host.pipeline._room_locks == {}
+
+
+async def test_a_message_that_arrives_just_after_another_is_not_in_its_history(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    for round_ in range(10):
+        room = f"tie-{round_}"
+        both = await asyncio.gather(send(host, "first", room=room), send(host, "second", room=room))
+        # Whichever arrived first saw nothing; the other saw it and its reply, never it alone.
+        turns = sorted(of(events, "REPLY")[0]["text"].split(" | ")[1] for events in both)
+        assert turns == ["turns=0", "turns=2"]
