@@ -46,6 +46,7 @@ proto: install
 
 bench: install
 	$(PY) bench/plugin_call.py
+	$(PY) bench/router.py
 	$(PY) bench/pipeline.py
 
 clean:
