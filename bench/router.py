@@ -2,9 +2,11 @@
 
 Measures, in one process on one machine (so the comparisons hold up on a noisy box):
 
-1. decision time at N = 1, 10, 100, 1,000 providers: `Router.decide(CallRequest)` (estimates the
-   input tokens and reads the budget from the SQLite accounting, then applies the policy),
-   `Policy.decide(providers, RouteRequest)` alone (the pure decision), and litellm's
+1. decision time at N = 1, 10, 100, 1,000 providers: `Router.route(CallRequest)` (what invoke
+   decides by: estimates the input tokens, reads the budget from the SQLite accounting, then ranks
+   the head of the list with the ProviderIndex), `Router.decide(CallRequest)` (the same with the
+   full, traced decision that Explain shows), `Policy.decide(providers, RouteRequest)` and
+   `ProviderIndex.decide(policy, RouteRequest)` alone (the pure decisions), and litellm's
    `Router.async_get_available_deployment` for N deployments of one model group, with the
    strategies "simple-shuffle", "cost-based-routing" and "latency-based-routing"; the sides are
    interleaved in rounds, rotating which goes first; Router.decide with an in-memory accounting
@@ -28,6 +30,7 @@ Prints a table, then as its last line one JSON object with the figures.
 
     .venv/bin/python bench/router.py            # full run, a few minutes
     .venv/bin/python bench/router.py --quick    # smoke run, under a minute
+    .venv/bin/python bench/router.py --only decisions   # section 1 alone
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ from router.accounting import (  # noqa: E402
 from router.calls import ProviderCaller, estimate_tokens  # noqa: E402
 from router.engine import Router  # noqa: E402
 from router.policy import RouteRequest, load_policy, parse_policy  # noqa: E402
+from router.provider_index import ProviderIndex  # noqa: E402
 from router.registry import Provider, load_providers, parse_providers  # noqa: E402
 from router.requests import CallRequest, Refused, RetrySettings  # noqa: E402
 
@@ -272,7 +276,7 @@ async def bench_decisions(args: argparse.Namespace, db_dir: Path) -> dict[str, A
     policy = load_policy()
     budgets = (Budget("global", "monthly", 20.0),)
     memory = MemoryAccounting()
-    names = ["decide", "decide_memory", "policy", *STRATEGIES]
+    names = ["route", "decide", "decide_memory", "policy", "index", *STRATEGIES]
     out: dict[str, Any] = {name: {} for name in names}
     out["litellm_build_ms"] = {s: {} for s in STRATEGIES}
     rounds = args.decide_rounds
@@ -285,12 +289,17 @@ async def bench_decisions(args: argparse.Namespace, db_dir: Path) -> dict[str, A
             on_memory = Router(providers, policy, memory, budgets, ProviderCaller(env=KEYS))
             request = CallRequest(messages=MESSAGES)
             route = RouteRequest(input_tokens=estimate_tokens(MESSAGES), budget_left_usd=20.0)
+            index = ProviderIndex(providers)
             chosen = (await on_sqlite.decide(request)).chosen
             assert chosen is not None and chosen.provider.model == "p0000", chosen
+            fast = (await on_sqlite.route(request)).ranked
+            assert fast == (await on_sqlite.decide(request)).ranked[: len(fast)] and fast[0] == chosen, fast
             sides: dict[str, Callable[[], Any]] = {
+                "route": lambda: on_sqlite.route(request),
                 "decide": lambda: on_sqlite.decide(request),
                 "decide_memory": lambda: on_memory.decide(request),
                 "policy": lambda: policy.decide(providers, route),  # synchronous
+                "index": lambda: index.decide(policy, route),  # synchronous
             }
             clean = litellm_callbacks()
             lrouters = []
@@ -310,7 +319,7 @@ async def bench_decisions(args: argparse.Namespace, db_dir: Path) -> dict[str, A
                 order = names[r % len(names) :] + names[: r % len(names)]
                 for name in order:
                     call = sides[name]
-                    if name == "policy":
+                    if name in ("policy", "index"):
                         got = sample_sync(call, per_round, cap, args.decide_warmup if r < 0 else 0)
                     else:
                         got = await sample_async(call, per_round, cap, args.decide_warmup if r < 0 else 0)
@@ -667,6 +676,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         db_dir = Path(tmp)
         print("1/5 decision time ...", file=sys.stderr, flush=True)
         decisions = await bench_decisions(args, db_dir)
+        if args.only == "decisions":
+            return {**decision_figures(decisions), **run_facts(args, started, load_before)}
         print("2/5 end-to-end overhead ...", file=sys.stderr, flush=True)
         overhead = await bench_overhead(args, db_dir)
         print("3/5 fallback ...", file=sys.stderr, flush=True)
@@ -684,11 +695,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     memory_p50 = sides["invoke_memory"]["p50"]
     first_default = fallback["first_default_ms"]
     return {
-        "decide_us": decisions["decide"],
-        "decide_memory_us": decisions["decide_memory"],
-        "policy_us": decisions["policy"],
-        "litellm_select_us": {s: decisions[s] for s in STRATEGIES},
-        "litellm_build_ms": decisions["litellm_build_ms"],
+        **decision_figures(decisions),
         "invoke_p50_us": invoke_p50,
         "invoke_p99_us": sides["invoke_sqlite"]["p99"],
         "bare_acompletion_p50_us": bare_p50,
@@ -718,7 +725,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "local_tokens_per_s": local.get("tokens_per_s"),
         "local_first_token_ms": local.get("first_token_ms"),
         "local": local,
+        **run_facts(args, started, load_before),
+    }
+
+
+def decision_figures(decisions: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "route_us": decisions["route"],
+        "decide_us": decisions["decide"],
+        "decide_memory_us": decisions["decide_memory"],
+        "policy_us": decisions["policy"],
+        "index_us": decisions["index"],
+        "litellm_select_us": {s: decisions[s] for s in STRATEGIES},
+        "litellm_build_ms": decisions["litellm_build_ms"],
+    }
+
+
+def run_facts(args: argparse.Namespace, started: float, load_before: float) -> dict[str, Any]:
+    return {
         "quick": args.quick,
+        "only": args.only,
         "wall_s": round(time.perf_counter() - started, 1),
         "cpus": os.cpu_count(),
         "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after: others' load skews
@@ -738,14 +764,19 @@ def report(result: dict[str, Any]) -> None:
         f"{', --quick' if result['quick'] else ''})\n"
     )
     print("1. decision time, us per decision, p50 / p99")
-    print(f"{'':6}{'ours':>54}{'litellm.Router':>54}")
-    heads = ["Router.decide", "(in-memory acct)", "Policy.decide", "simple-shuffle", "cost-based", "latency-based"]
-    print(f"{'N':>6}" + "".join(f"{h:>18}" for h in heads))
+    print(f"{'':6}{'ours':>85}{'litellm.Router':>51}")
+    heads = ["Router.route", "Router.decide", "(in-memory acct)", "Policy.decide", "ProviderIndex"]
+    heads += ["simple-shuffle", "cost-based", "latency-based"]
+    print(f"{'N':>6}" + "".join(f"{h:>17}" for h in heads))
     for n in result["decide_us"]:
-        cells = [result["decide_us"][n], result["decide_memory_us"][n], result["policy_us"][n]]
+        cells = [result[f"{key}_us"][n] for key in ("route", "decide", "decide_memory", "policy", "index")]
         cells += [result["litellm_select_us"][s][n] for s in STRATEGIES]
-        print(f"{n:>6}" + "".join(f"{c['p50']:.0f} / {c['p99']:.0f}".rjust(18) for c in cells))
-    print("(litellm: Router.async_get_available_deployment, N deployments in one model group)\n")
+        print(f"{n:>6}" + "".join(f"{c['p50']:.0f} / {c['p99']:.0f}".rjust(17) for c in cells))
+    print("(Router.route: what invoke decides by; Router.decide: the full trace, as Explain shows it;")
+    print(" litellm: Router.async_get_available_deployment, N deployments in one model group)\n")
+    if result["only"] == "decisions":
+        print(json.dumps(result, separators=(",", ":")), flush=True)
+        return
 
     print("2. end-to-end, one call on a mock provider (interleaved rounds)")
     print(f"{'':44}{'p50 (us)':>10}{'p99 (us)':>10}")
@@ -822,6 +853,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small numbers for a smoke run (under a minute)")
     parser.add_argument("--skip-local", action="store_true", help="leave out the local model (section 5)")
+    parser.add_argument("--only", choices=["decisions"], help="run one section alone")
     args = parser.parse_args(argv)
     # Full-run numbers; --quick shrinks them.
     args.n = [1, 10, 100, 1000]

@@ -6,7 +6,8 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import AsyncIterator, Mapping, NoReturn
+from types import MappingProxyType
+from typing import AsyncIterator, Iterator, Mapping, NoReturn
 
 import tenacity
 
@@ -14,6 +15,7 @@ from .accounting import Accounting, Budget, BudgetExceeded, BudgetStatus, Ledger
 from .breaker import Breaker, Breakers
 from .calls import Completion, ProviderCaller, error_class, estimate_tokens, retry_after, retryable
 from .policy import Candidate, Decision, Policy, RouteRequest
+from .provider_index import ProviderIndex
 from .registry import Provider
 from .requests import AllFailed, AttemptRecord, CallRequest, CircuitOpen, Refused, Reply, RetrySettings
 
@@ -77,6 +79,11 @@ class Router:
         self.retry = retry
         self.env = env if env is not None else caller.env
         self.retry_wait = _RetryAfterOrJitter(retry)
+        self.index = ProviderIndex(providers)
+        # Which keys are missing is read once, here: a decision must not look at every provider.
+        self.not_configured: Mapping[str, str] = MappingProxyType(
+            {p.id: why for p in providers if (why := p.not_configured_reason(self.env))}
+        )
         self._status_cache: dict[tuple[Budget, ...], tuple[float, list[BudgetStatus]]] = {}
 
     def budgets_for(self, request: CallRequest) -> tuple[Budget, ...]:
@@ -85,13 +92,29 @@ class Router:
         return tuple(b for b in self.budgets if b.scope in wanted)
 
     async def decide(self, request: CallRequest) -> Decision:
-        """The routing decision, without calling a model."""
+        """The full routing decision, every provider traced (Explain), without calling a model."""
+        return self.policy.decide(self.providers, await self._route_request(request))
+
+    async def route(self, request: CallRequest) -> Decision:
+        """The decision a call goes by: the same ranking, its first TOP_K only, in time nearly
+        flat in the number of providers (ProviderIndex)."""
+        return self.index.decide(self.policy, await self._route_request(request))
+
+    def fallbacks(self, decision: Decision) -> Iterator[Candidate]:
+        """The candidates to try, in order: the ranked ones, then, past a call decision's
+        TOP_K, the rest of the full ranking (the same request gives the same order)."""
+        yield from decision.ranked
+        if decision.truncated:
+            yield from self.policy.decide(self.providers, decision.request).ranked[len(decision.ranked) :]
+
+    async def _route_request(self, request: CallRequest) -> RouteRequest:
+        """What the policy decides on: the call, its input tokens, budgets, breakers, keys."""
         budgets = self.budgets_for(request)
         statuses = await self._budget_status(budgets)
         tightest = min(statuses, key=lambda s: s.left, default=None)
         left_usd = tightest.left if tightest else float("inf")
         left_fraction = min((s.left / s.limit for s in statuses if s.limit > 0), default=1.0)
-        route = RouteRequest(
+        return RouteRequest(
             model_type=request.model_type,
             confidential=request.confidential,
             quality=request.quality,
@@ -101,9 +124,8 @@ class Router:
             budget_left_usd=left_usd,
             budget_name=_budget_name(tightest) if tightest else "",
             open_breakers=self.breakers.blocked(),
-            not_configured={p.id: r for p in self.providers if (r := p.not_configured_reason(self.env))},
+            not_configured=self.not_configured,
         )
-        return self.policy.decide(self.providers, route)
 
     async def _budget_status(self, budgets: tuple[Budget, ...]) -> list[BudgetStatus]:
         """Budget status for deciding, re-read at most every BUDGET_STATUS_TTL_S. Deciding on a
@@ -125,12 +147,12 @@ class Router:
     async def _invoke(self, request: CallRequest) -> Reply:
         request.request_id = request.request_id or uuid.uuid4().hex
         started = time.monotonic()
-        decision = await self.decide(request)
+        decision = await self.route(request)
         attempts: list[AttemptRecord] = []
         if not decision.ranked:
             await self._refuse(request, decision)
         failures: list[str] = []
-        for position, candidate in enumerate(decision.ranked):
+        for position, candidate in enumerate(self.fallbacks(decision)):
             completion = await self._try_provider(request, candidate, attempts, failures, position == 0)
             if completion is not None:
                 cost = candidate.provider.cost(completion.tokens_in, completion.tokens_out)
@@ -275,12 +297,12 @@ class Router:
         fallbacks happen only before the first delta: after it, a failure ends the stream."""
         request.request_id = request.request_id or uuid.uuid4().hex
         started_call = time.monotonic()
-        decision = await self.decide(request)
+        decision = await self.route(request)
         if not decision.ranked:
             await self._refuse(request, decision)
         attempts: list[AttemptRecord] = []
         failures: list[str] = []
-        for position, candidate in enumerate(decision.ranked):
+        for position, candidate in enumerate(self.fallbacks(decision)):
             provider = candidate.provider
             for number in range(1, self.retry.attempts_per_provider + 1):
                 if not self.breakers[provider.id].allows():

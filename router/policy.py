@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from .registry import Provider
 
@@ -20,7 +20,13 @@ CAPABILITY_FOR = {
     "TRANSCRIPTION": "audio",
 }
 _CONDITIONS = {"confidential", "quality", "input_tokens_above", "budget_left_above", "budget_left_below"}
-_ORDERS = {"cost", "latency", "-max_context"}
+# order_by -> the sort key of a kept provider, given its worst case cost
+ORDER_KEYS: dict[str, Callable[[Provider, float], tuple[Any, ...]]] = {
+    "cost": lambda p, worst: (worst, p.latency_ms, p.id),
+    "latency": lambda p, worst: (p.latency_ms, worst, p.id),
+    "-max_context": lambda p, worst: (-p.max_context, worst, p.id),
+}
+FITS = "fits every constraint"  # the reason of every kept candidate
 
 
 class PolicyError(ValueError):
@@ -70,7 +76,7 @@ class RouteRequest:
     budget_left_usd: float = float("inf")  # USD of the tightest budget still available
     budget_name: str = ""  # which budget that is, e.g. "global (monthly 2026-11)"
     open_breakers: frozenset[str] = frozenset()
-    not_configured: dict[str, str] = field(default_factory=dict)  # provider id -> why
+    not_configured: Mapping[str, str] = field(default_factory=dict)  # provider id -> why
 
 
 def reserved_input_tokens(estimate: int) -> int:
@@ -92,13 +98,17 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Decision:
-    """The ranked providers (first is the choice) and how they were reached."""
+    """The ranked providers (first is the choice) and how they were reached. The full decision
+    (Policy.decide) lists every provider as a candidate. A call's (ProviderIndex.decide) ranks
+    only the first few (`truncated` says more were kept) and lists those, then the ones dropped
+    that the rule prefers or whose breaker is open."""
 
     ranked: tuple[Candidate, ...]
     rule: str
     rules: tuple[tuple[str, bool, str], ...]
     candidates: tuple[Candidate, ...]
     request: RouteRequest
+    truncated: bool = False
 
     @property
     def chosen(self) -> Candidate | None:
@@ -116,9 +126,18 @@ class Policy:
     rules: tuple[Rule, ...]
 
     def decide(self, providers: tuple[Provider, ...], request: RouteRequest) -> Decision:
-        """Apply the hard constraints, then the first matching rule's ranking."""
-        candidates = tuple(self._constrain(p, request) for p in providers)
+        """Apply the hard constraints, then the first matching rule's ranking; every provider
+        is traced, kept or dropped and why."""
+        candidates = tuple(self.constrain(p, request) for p in providers)
         kept = [c for c in candidates if c.kept]
+        chosen_rule, traces = self.match(request)
+        ranked: tuple[Candidate, ...] = ()
+        if chosen_rule is not None:
+            ranked = tuple(_rank(kept, chosen_rule))
+        return Decision(ranked, chosen_rule.name if chosen_rule else "", traces, candidates, request)
+
+    def match(self, request: RouteRequest) -> tuple[Rule | None, tuple[tuple[str, bool, str], ...]]:
+        """The first rule that matches (None if none does) and each rule's trace."""
         traces: list[tuple[str, bool, str]] = []
         chosen_rule: Rule | None = None
         for rule in self.rules:
@@ -126,13 +145,11 @@ class Policy:
             traces.append((rule.name, matched and chosen_rule is None, detail))
             if matched and chosen_rule is None:
                 chosen_rule = rule
-        ranked: tuple[Candidate, ...] = ()
-        if chosen_rule is not None:
-            ranked = tuple(_rank(kept, chosen_rule))
-        return Decision(ranked, chosen_rule.name if chosen_rule else "", tuple(traces), candidates, request)
+        return chosen_rule, tuple(traces)
 
     @staticmethod
-    def _constrain(provider: Provider, request: RouteRequest) -> Candidate:
+    def constrain(provider: Provider, request: RouteRequest) -> Candidate:
+        """The hard constraints on one provider: kept, or dropped with the first reason."""
         max_out = min(request.max_output_tokens or provider.max_output_tokens, provider.max_output_tokens)
         worst = provider.cost(reserved_input_tokens(request.input_tokens), max_out)
 
@@ -153,19 +170,15 @@ class Policy:
         if worst > request.budget_left_usd:
             where = f" in budget {request.budget_name}" if request.budget_name else ""
             return drop(f"worst case ${worst:.4f} > ${request.budget_left_usd:.4f} left{where}", over_budget=True)
-        return Candidate(provider, True, "fits every constraint", max_out, worst)
+        return Candidate(provider, True, FITS, max_out, worst)
 
 
 def _rank(kept: list[Candidate], rule: Rule) -> list[Candidate]:
     by_id = {c.provider.id: c for c in kept}
     first = [by_id[i] for i in rule.prefer if i in by_id]
     rest = [c for c in kept if c.provider.id not in rule.prefer]
-    keys = {
-        "cost": lambda c: (c.worst_case_cost, c.provider.latency_ms, c.provider.id),
-        "latency": lambda c: (c.provider.latency_ms, c.worst_case_cost, c.provider.id),
-        "-max_context": lambda c: (-c.provider.max_context, c.worst_case_cost, c.provider.id),
-    }
-    return first + sorted(rest, key=keys[rule.order_by])
+    key = ORDER_KEYS[rule.order_by]
+    return first + sorted(rest, key=lambda c: key(c.provider, c.worst_case_cost))
 
 
 def parse_policy(entries: Any, source: str) -> Policy:
@@ -180,8 +193,8 @@ def parse_policy(entries: Any, source: str) -> Policy:
         when = raw.get("when", {})
         if not isinstance(when, dict) or set(when) - _CONDITIONS:
             raise PolicyError(f"{where}: 'when' keys must be among {', '.join(sorted(_CONDITIONS))}")
-        if raw.get("order_by", "cost") not in _ORDERS:
-            raise PolicyError(f"{where}: 'order_by' must be one of {', '.join(sorted(_ORDERS))}")
+        if raw.get("order_by", "cost") not in ORDER_KEYS:
+            raise PolicyError(f"{where}: 'order_by' must be one of {', '.join(sorted(ORDER_KEYS))}")
         rules.append(
             Rule(raw["name"], when, tuple(raw.get("prefer", ())), raw.get("order_by", "cost"), raw.get("why", ""))
         )
