@@ -3,19 +3,24 @@
 Every change is one BEGIN IMMEDIATE transaction, which takes the file's write
 lock up front: routers sharing the file (WAL, busy timeout) take turns, so a
 budget check and the hold it decides on can never interleave with another's.
+
+The connection lives on a thread of its own, and each operation runs there as one
+synchronous function, its whole transaction included: one handoff to that thread
+and back per operation, not one per statement (each handoff costs a thread switch
+and an event-loop wakeup, which was most of what the accounting added to a call).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
-from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import AsyncIterator, Sequence
-
-import aiosqlite
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from router.accounting import (
     DEFAULT_USAGE_ROWS,
@@ -38,6 +43,8 @@ from router.accounting import (
     to_nano,
     usage_filters,
 )
+
+T = TypeVar("T")
 
 # Money columns are integer nano-USD (see accounting.to_nano). A reservation holds one row
 # per (scope, period_key); a budget's reserved amount is the sum of its rows.
@@ -90,48 +97,132 @@ ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_na
 _INSERT_ROW = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 
 
-class SQLiteAccounting:
-    """Accounting on one SQLite file through one aiosqlite connection. Calls on one instance
-    take turns on the connection; instances (routers) sharing the file take turns on its lock."""
+class _Database:
+    """The sqlite3 connection and the transactions run on its thread. Built on that thread, and
+    sqlite3 refuses its use from any other (check_same_thread), so none of it can run on, and
+    block, the event loop. Each method is one whole transaction: committed if it returns,
+    rolled back if it raises."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float) -> None:
+        # isolation_level=None: no implicit transactions; every one here is explicit.
+        self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        self._db.execute(f"BEGIN {mode}")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # some errors (SQLITE_FULL, ...) have rolled back already
+                self._db.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _totals(db: sqlite3.Connection, scope: str, key: str) -> tuple[int, int]:
+        """(spent, reserved) in nano-USD of one budget period."""
+        spent, reserved = db.execute(_TOTALS, {"scope": scope, "key": key}).fetchone()
+        return int(spent), int(reserved)
+
+    def reserve(self, keyed: list[tuple[Budget, str]], reservation: Reservation, request_id: str) -> Reservation:
+        amount = to_nano(reservation.amount)
+        created_ms = int(time.time() * 1000)
+        with self._transaction() as db:
+            for budget, key in keyed:
+                spent, reserved = self._totals(db, budget.scope, key)
+                check_fits(budget, key, spent, reserved, amount)
+            db.executemany(
+                "INSERT INTO router_reservations VALUES (?, ?, ?, ?, ?, ?)",
+                [(reservation.id, scope, key, amount, request_id, created_ms) for scope, key in reservation.scopes],
+            )
+        return reservation
+
+    def settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM router_reservations WHERE id = ?", (reservation.id,))
+            db.executemany(_ADD_SPENT, [(scope, key, cost) for scope, key in reservation.scopes])
+            if row is not None:
+                db.execute(_INSERT_ROW, ledger_values(row))
+
+    def release(self, reservation: Reservation, row: LedgerRow | None) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM router_reservations WHERE id = ?", (reservation.id,))
+            if row is not None:
+                db.execute(_INSERT_ROW, ledger_values(row))
+
+    def expire(self, before_ms: int) -> int:
+        with self._transaction() as db:
+            ids = db.execute("DELETE FROM router_reservations WHERE created_ms < ? RETURNING id", (before_ms,))
+            return len({row[0] for row in ids.fetchall()})
+
+    def status(self, keyed: list[tuple[Budget, str]]) -> list[BudgetStatus]:
+        with self._transaction("DEFERRED") as db:
+            return [budget_status(budget, key, *self._totals(db, budget.scope, key)) for budget, key in keyed]
+
+    def book(self, row: LedgerRow) -> None:
+        with self._transaction() as db:
+            db.execute(_INSERT_ROW, ledger_values(row))
+
+    def usage(self, where: str, values: list[object], limit: int) -> Usage:
+        with self._transaction("DEFERRED") as db:
+            calls, tokens_in, tokens_out, cost = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
+                f"COALESCE(SUM(cost_nano), 0) FROM router_ledger WHERE {where}",
+                values,
+            ).fetchone()
+            records = db.execute(
+                f"SELECT {LEDGER_COLUMNS} FROM router_ledger WHERE {where} ORDER BY time_ms DESC, id DESC LIMIT ?",
+                [*values, limit],
+            ).fetchall()
+        return Usage([ledger_row(record) for record in records], calls, tokens_in, tokens_out, from_nano(cost))
+
+
+class SQLiteAccounting:
+    """Accounting on one SQLite file through one connection on its own thread. Calls on one
+    instance take turns on that thread; instances (routers) sharing the file take turns on its lock."""
+
+    def __init__(self, db: _Database, thread: ThreadPoolExecutor) -> None:
         self._db = db
-        self._turn = asyncio.Lock()
+        self._thread = thread
         self._inflight = Inflight()
+        self._closed = False
 
     @classmethod
     async def open(cls, path: str | Path, busy_timeout_s: float = 30.0) -> "SQLiteAccounting":
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; every one here is explicit.
-        db = await aiosqlite.connect(path, isolation_level=None)
-        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.executescript(_SCHEMA)
-        return cls(db)
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="router-accounting-sqlite")
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(thread, _Database, path, busy_timeout_s)
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        return cls(db, thread)
 
     async def close(self) -> None:
         await self._inflight.drain()
-        await self._db.close()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._on_thread(self._db.close)
+        finally:
+            self._thread.shutdown(wait=False)
 
-    @asynccontextmanager
-    async def _transaction(self, mode: str = "IMMEDIATE") -> AsyncIterator[aiosqlite.Connection]:
-        async with self._turn:
-            await self._db.execute(f"BEGIN {mode}")
-            try:
-                yield self._db
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-
-    @staticmethod
-    async def _totals(db: aiosqlite.Connection, scope: str, key: str) -> tuple[int, int]:
-        """(spent, reserved) in nano-USD of one budget period."""
-        cursor = await db.execute(_TOTALS, {"scope": scope, "key": key})
-        spent, reserved = await cursor.fetchone()  # type: ignore[misc]
-        return int(spent), int(reserved)
+    async def _on_thread(self, work: Callable[..., T], *args: object) -> T:
+        """Run work(*args) on the database's thread: one handoff there and back."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
 
     async def reserve(
         self, budgets: Sequence[Budget], amount: float, request_id: str, now: datetime | None = None
@@ -142,32 +233,14 @@ class SQLiteAccounting:
         reservation = Reservation(uuid.uuid4().hex, amount, scopes)
         if not scopes:
             return reservation
-        return await self._inflight.reserve(self._reserve(keyed, reservation, request_id), self._release)
-
-    async def _reserve(self, keyed: list[tuple[Budget, str]], reservation: Reservation, request_id: str) -> Reservation:
-        amount = to_nano(reservation.amount)
-        created_ms = int(time.time() * 1000)
-        async with self._transaction() as db:
-            for budget, key in keyed:
-                spent, reserved = await self._totals(db, budget.scope, key)
-                check_fits(budget, key, spent, reserved, amount)
-            await db.executemany(
-                "INSERT INTO router_reservations VALUES (?, ?, ?, ?, ?, ?)",
-                [(reservation.id, scope, key, amount, request_id, created_ms) for scope, key in reservation.scopes],
-            )
-        return reservation
+        return await self._inflight.reserve(
+            self._on_thread(self._db.reserve, keyed, reservation, request_id), self._release
+        )
 
     async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
         if row is not None:
             check_row(row)
-        await self._inflight.run(self._settle(reservation, to_nano(actual_cost), row))
-
-    async def _settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> None:
-        async with self._transaction() as db:
-            await db.execute("DELETE FROM router_reservations WHERE id = ?", (reservation.id,))
-            await db.executemany(_ADD_SPENT, [(scope, key, cost) for scope, key in reservation.scopes])
-            if row is not None:
-                await db.execute(_INSERT_ROW, ledger_values(row))
+        await self._inflight.run(self._on_thread(self._db.settle, reservation, to_nano(actual_cost), row))
 
     async def release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
         if row is not None:
@@ -175,36 +248,20 @@ class SQLiteAccounting:
         await self._inflight.run(self._release(reservation, row))
 
     async def _release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
-        async with self._transaction() as db:
-            await db.execute("DELETE FROM router_reservations WHERE id = ?", (reservation.id,))
-            if row is not None:
-                await db.execute(_INSERT_ROW, ledger_values(row))
+        await self._on_thread(self._db.release, reservation, row)
 
     async def expire_reservations(self, older_than_s: float) -> int:
-        return await self._inflight.run(self._expire(int((time.time() - older_than_s) * 1000)))
-
-    async def _expire(self, before_ms: int) -> int:
-        async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM router_reservations WHERE created_ms < ? RETURNING id", (before_ms,))
-            return len({row[0] for row in await cursor.fetchall()})
+        return await self._inflight.run(self._on_thread(self._db.expire, int((time.time() - older_than_s) * 1000)))
 
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:
-        return await self._inflight.run(self._status(budget_keys(budgets, now)))
-
-    async def _status(self, keyed: list[tuple[Budget, str]]) -> list[BudgetStatus]:
-        async with self._transaction("DEFERRED") as db:
-            return [budget_status(budget, key, *await self._totals(db, budget.scope, key)) for budget, key in keyed]
+        return await self._inflight.run(self._on_thread(self._db.status, budget_keys(budgets, now)))
 
     async def left_fraction(self, budgets: Sequence[Budget], now: datetime | None = None) -> float:
         return smallest_left_fraction(await self.status(budgets, now))
 
     async def book(self, row: LedgerRow) -> None:
         check_row(row)
-        await self._inflight.run(self._book(row))
-
-    async def _book(self, row: LedgerRow) -> None:
-        async with self._transaction() as db:
-            await db.execute(_INSERT_ROW, ledger_values(row))
+        await self._inflight.run(self._on_thread(self._db.book, row))
 
     async def usage(
         self, period: str = "", agent_name: str = "", task_id: str = "", provider: str = "", limit: int = 100
@@ -212,19 +269,4 @@ class SQLiteAccounting:
         filters = usage_filters(period, agent_name, task_id, provider)
         where = " AND ".join(condition.format("?") for condition, _ in filters) or "1 = 1"
         values = [value for _, value in filters]
-        return await self._inflight.run(self._usage(where, values, limit or DEFAULT_USAGE_ROWS))
-
-    async def _usage(self, where: str, values: list[object], limit: int) -> Usage:
-        async with self._transaction("DEFERRED") as db:
-            cursor = await db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
-                f"COALESCE(SUM(cost_nano), 0) FROM router_ledger WHERE {where}",
-                values,
-            )
-            calls, tokens_in, tokens_out, cost = await cursor.fetchone()  # type: ignore[misc]
-            cursor = await db.execute(
-                f"SELECT {LEDGER_COLUMNS} FROM router_ledger WHERE {where} ORDER BY time_ms DESC, id DESC LIMIT ?",
-                [*values, limit],
-            )
-            rows = [ledger_row(record) for record in await cursor.fetchall()]
-        return Usage(rows, calls, tokens_in, tokens_out, from_nano(cost))
+        return await self._inflight.run(self._on_thread(self._db.usage, where, values, limit or DEFAULT_USAGE_ROWS))

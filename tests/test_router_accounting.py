@@ -8,9 +8,11 @@ router sharing the budget would.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import re
+import sqlite3
 import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -431,3 +433,43 @@ async def test_settle_and_release_book_their_ledger_row_in_the_same_transaction(
     with pytest.raises(ValueError, match="recorded, not billed"):
         await acc.release(await acc.reserve([GLOBAL], 0.1, "req-bad", NOW), attempt("req-bad", NOW, status="error"))
     assert await reserved_and_spent(acc) == (0.1, 0.05)  # a row that cannot be booked changes nothing
+
+
+async def test_a_statement_failing_midway_rolls_the_whole_transaction_back(acc: Accounting) -> None:
+    """The ledger row goes in last, after the hold is dropped and the cost added; when the database
+    refuses it (a token count no integer column holds), none of it happens."""
+    held = await acc.reserve([GLOBAL], 0.1, "req-1", NOW)
+    unstorable = attempt("req-1", NOW, cost=0.05, tokens_in=2**63)
+    with pytest.raises((OverflowError, asyncpg.DataError)):
+        await acc.settle(held, 0.05, unstorable)
+    assert await reserved_and_spent(acc) == (0.1, 0)
+    with pytest.raises((OverflowError, asyncpg.DataError)):
+        await acc.release(held, dataclasses.replace(unstorable, status="error", cost=0))
+    assert await reserved_and_spent(acc) == (0.1, 0)
+    assert (await acc.usage()).calls == 0
+    # no transaction was left open: the next one goes through
+    await acc.settle(held, 0.05, attempt("req-1", NOW, cost=0.05))
+    assert await reserved_and_spent(acc) == (0, 0.05)
+    assert (await acc.usage()).calls == 1
+
+
+async def test_sqlite_waits_for_another_writer_off_the_event_loop(tmp_path: Path) -> None:
+    """A router whose file another process is writing waits its turn (busy timeout) instead of
+    failing, and waits on its database thread: the event loop keeps running meanwhile."""
+    path = tmp_path / "shared.db"
+    acc = await open_accounting(str(path))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        reserving = asyncio.create_task(acc.reserve([GLOBAL], 0.25, "req-1", NOW))
+        started = time.monotonic()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - started < 5 and not reserving.done()
+        other.execute("COMMIT")
+        assert (await reserving).amount == 0.25
+        assert await reserved_and_spent(acc) == (0.25, 0)
+    finally:
+        other.close()
+        await acc.close()
+        await acc.close()  # closing twice is harmless
