@@ -19,7 +19,7 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
    Per message the host makes 5 gRPC round trips to the plugin (GetProviders,
    ValidateActions, UseModel, ValidateEvaluators, RunEvaluator), besides the client's own
    SendMessage stream: 6 gRPC calls in all. SQLite: 2 writes (the message, then the reply;
-   an INSERT and a COMMIT each) and 1 read (the room's recent history): 6 hops to
+   one autocommitted INSERT each) and 1 read (the room's recent history): 3 hops to
    aiosqlite's thread. These counts are also checked at run time by counting the calls,
    and an instrumented pass shows where a message's time goes;
 3. rooms in parallel: messages/s with one client sending to one room, with 8 clients each
@@ -74,7 +74,7 @@ EXPECTED_REPLY = "ok"
 # What one message costs, read from host/pipeline.py (checked against counted calls at run time).
 PLUGIN_CALLS = {"GetProviders": 1, "ValidateActions": 1, "UseModel": 1, "ValidateEvaluators": 1, "RunEvaluator": 1}
 STORE_CALLS = {"create_memory": 2, "get_memories": 1}  # SQLite writes: message + reply; read: history
-SQLITE_HOPS = 6  # each write: execute + commit; the read: execute + fetchall
+SQLITE_HOPS = 3  # autocommit: each write one execute; the read one execute_fetchall
 ROOMS = 8
 LOCAL_PROMPTS = (
     "Hello! Who are you?",

@@ -74,12 +74,13 @@ class SQLiteStore:
     @classmethod
     async def open(cls, path: Path) -> "SQLiteStore":
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
+        # Autocommit: each statement is its own transaction, so a write is one trip to the
+        # database thread instead of two (execute, then commit).
+        db = await aiosqlite.connect(path, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.executescript(_SCHEMA)
-        await db.commit()
         return cls(db)
 
     async def close(self) -> None:
@@ -103,22 +104,21 @@ class SQLiteStore:
                 json.dumps(memory.metadata),
             ),
         )
-        await self._db.commit()
         return memory
 
     async def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]:
-        cursor = await self._db.execute(
+        rows = await self._db.execute_fetchall(  # one trip to the database thread
             "SELECT * FROM memories WHERE agent_id = ? AND room_id = ? AND table_name = ? "
             "ORDER BY created_at_ms DESC, rowid DESC LIMIT ?",
             (agent_id, room_id, table_name, count),
         )
-        return [_memory(row) for row in await cursor.fetchall()]
+        return [_memory(row) for row in rows]
 
     async def get_entity(self, entity_id: str) -> Entity | None:
-        cursor = await self._db.execute("SELECT * FROM entities WHERE id = ?", (entity_id,))
-        row = await cursor.fetchone()
-        if row is None:
+        rows = list(await self._db.execute_fetchall("SELECT * FROM entities WHERE id = ?", (entity_id,)))
+        if not rows:
             return None
+        row = rows[0]
         return Entity(
             id=row["id"], agent_id=row["agent_id"], names=json.loads(row["names"]), metadata=json.loads(row["metadata"])
         )
@@ -130,5 +130,4 @@ class SQLiteStore:
             "agent_id = excluded.agent_id, names = excluded.names, metadata = excluded.metadata",
             (entity.id, entity.agent_id, json.dumps(entity.names), json.dumps(entity.metadata)),
         )
-        await self._db.commit()
         return entity
