@@ -383,7 +383,7 @@ class Router:
 
     def provider_states(self) -> list[tuple[Provider, str, str]]:
         """(provider, why not configured, breaker state) for every provider."""
-        return [(p, p.not_configured_reason(self.env), self.breakers[p.id].state) for p in self.providers]
+        return [(p, self.not_configured.get(p.id, ""), self.breakers[p.id].state) for p in self.providers]
 
 
 def _ledger_row(

@@ -383,13 +383,13 @@ async def test_a_cancelled_probe_does_not_block_the_provider_for_good(make_route
 
 async def test_breakers_opening_after_the_decision_is_not_a_budget_refusal(make_router, fake):
     router = make_router(A, breakers=Breakers(failure_threshold=1))
-    decision = await router.decide(ask())
+    decision = await router.route(ask())
     router.breakers["fake:a"].failed()  # another call opened it meanwhile
 
     async def stale(request: CallRequest) -> Any:
         return decision
 
-    router.decide = stale  # type: ignore[method-assign]
+    router.route = stale  # type: ignore[method-assign]
     with pytest.raises(Exception) as raised:
         await router.invoke(ask())
     assert not (isinstance(raised.value, Refused) and raised.value.budget)
