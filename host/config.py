@@ -98,17 +98,10 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     plugin_config = {
         name: {str(k): str(v) for k, v in section.items()} for name, section in plugins.get("config", {}).items()
     }
-    remote = tuple(
-        RemotePlugin(
-            name=name,
-            address=entry["address"],
-            ca_file=str(base / entry["ca_file"]),
-            cert_file=str(base / entry["cert_file"]),
-            key_file=str(base / entry["key_file"]),
-            server_name=entry.get("server_name", ""),
-        )
-        for name, entry in plugins.get("remote", {}).items()
-    )
+    unknown = set(plugins) - {"allow", "config", "remote"}
+    if unknown:
+        raise ValueError(f"unknown key(s) in [plugins]: {', '.join(sorted(unknown))}")
+    remote = tuple(_remote(name, entry, base) for name, entry in plugins.get("remote", {}).items())
     supervision = SupervisionConfig(**raw.get("supervision", {}))
     kwargs: dict[str, Any] = {
         "plugin_config": plugin_config,
@@ -127,3 +120,27 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     if "character" in raw:
         kwargs["character"] = base / raw["character"]
     return HostConfig(**kwargs)
+
+
+_REMOTE_KEYS = {"address", "ca_file", "cert_file", "key_file", "server_name"}
+
+
+def _remote(name: str, entry: Any, base: Path) -> RemotePlugin:
+    """One [plugins.remote.NAME] table; a missing or unknown key is named in the error."""
+    where = f"[plugins.remote.{name}]"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a table")
+    unknown = set(entry) - _REMOTE_KEYS
+    if unknown:
+        raise ValueError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    missing = sorted(_REMOTE_KEYS - {"server_name"} - set(entry))
+    if missing:
+        raise ValueError(f"{where} needs {', '.join(missing)}")
+    return RemotePlugin(
+        name=name,
+        address=str(entry["address"]),
+        ca_file=str(base / entry["ca_file"]),
+        cert_file=str(base / entry["cert_file"]),
+        key_file=str(base / entry["key_file"]),
+        server_name=str(entry.get("server_name", "")),
+    )
