@@ -61,8 +61,9 @@ class RouterLink:
                 sys.executable,
                 "-m",
                 "router",
-                "--database",
-                f"sqlite://{(config.data_dir / 'agenthost.db').resolve()}",
+                # The host's store file, unless the config's [router] table names a database.
+                "--data-dir",
+                str(config.data_dir.resolve()),
             ]
             if config.path is not None:
                 argv += ["--config", str(config.path)]

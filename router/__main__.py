@@ -20,9 +20,12 @@ def main() -> None:
     parser.add_argument("--listen", help="address to serve RouterService on: HOST:PORT or unix:///path")
     parser.add_argument("--config", type=Path, help="TOML file with a [router] table")
     parser.add_argument("--database", help="SQLite file or postgresql:// URL for budgets and ledger")
+    parser.add_argument(
+        "--data-dir", type=Path, help="data directory whose agenthost.db is used when no database is configured"
+    )
     args = parser.parse_args()
     try:
-        config = load_router_config(args.config, database=args.database)
+        config = load_router_config(args.config, database=args.database, data_dir=args.data_dir)
     except RouterConfigError as exc:
         fail(str(exc))
     try:

@@ -23,7 +23,8 @@ class RouterConfig:
 
     providers: Path = DEFAULT_PROVIDERS
     policy: Path = DEFAULT_POLICY
-    database: str = ""  # empty: .agenthost/agenthost.db under the working directory
+    database: str = ""  # empty: agenthost.db in data_dir
+    data_dir: Path = Path(".agenthost")  # the host's data directory (its store is there too)
     budgets: tuple[Budget, ...] = (Budget("global", "monthly", 20.0),)
     retry: RetrySettings = RetrySettings()
     breaker_threshold: int = 3
@@ -81,5 +82,5 @@ def _database(url: str, base: Path) -> str:
 
 
 def database_url(config: RouterConfig) -> str:
-    """The configured database, or the default SQLite file under the working directory."""
-    return config.database or _database(".agenthost/agenthost.db", Path.cwd())
+    """The configured database, or the SQLite file the host's store uses in its data directory."""
+    return config.database or _database(str(config.data_dir / "agenthost.db"), Path.cwd())

@@ -152,3 +152,37 @@ async def test_a_plugins_model_call_goes_through_the_router(start_host, host_con
     assert result.success, result.error
     assert result.values["model_served_by"] == "router:local:smollm2-135m"
     assert result.values["model_text"].strip()
+
+
+async def test_a_spawned_router_books_in_the_database_the_config_names(start_host, host_config, tmp_path):
+    import uuid
+
+    import asyncpg
+    from agenthost.v1 import router_pb2
+
+    from router.accounting import open_accounting
+
+    postgres = os.environ.get("AGENTHOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    url = f"{postgres}?schema=e2e_{uuid.uuid4().hex[:12]}"
+    config = tmp_path / "agenthost.toml"
+    config.write_text(f'[router]\ndatabase = "{url}"\n')
+    host = await start_host(router_address="", path=config)
+    assert await eventually(lambda: host.router.status()["state"] == "ready", timeout=5)
+    request = router_pb2.InvokeRequest(
+        prompt="Say hi.", request_id="shared-1", meta=router_pb2.CallMeta(max_output_tokens=4, agent_name="pg")
+    )
+    await host.router.stub().Invoke(request, timeout=120)
+
+    shared = await open_accounting(url)
+    try:
+        assert [r.request_id for r in (await shared.usage(agent_name="pg")).rows] == ["shared-1"]
+    finally:
+        await shared.close()
+        admin = await asyncpg.connect(postgres)
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{url.rsplit("=", 1)[1]}" CASCADE')
+        await admin.close()
+    local = await open_accounting(f"sqlite://{host_config.data_dir.resolve()}/agenthost.db")
+    try:
+        assert (await local.usage(agent_name="pg")).rows == []  # not in the host's SQLite file
+    finally:
+        await local.close()
