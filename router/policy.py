@@ -80,9 +80,10 @@ class RouteRequest:
 
 
 def reserved_input_tokens(estimate: int) -> int:
-    """Input tokens to reserve budget for. The estimate is tiktoken's count of the text;
-    providers tokenize differently and add their chat template, so reserve 10% + 32 more:
-    a reservation must be a true worst case or concurrent calls could overspend."""
+    """Input tokens to reserve budget and context for. The estimate is tiktoken's count of the
+    text; providers tokenize differently and add their chat template, so reserve 10% + 32 more:
+    a reservation must be a true worst case or concurrent calls could overspend, and a prompt
+    that only fits by the estimate would come back from the model as a 400."""
     return estimate + estimate // 10 + 32
 
 
@@ -165,8 +166,12 @@ class Policy:
             return drop(f"not configured: {request.not_configured[provider.id]}")
         if provider.id in request.open_breakers:
             return drop("circuit breaker is open")
-        if request.input_tokens + max_out > provider.max_context:
-            return drop(f"context {provider.max_context} < {request.input_tokens} input + {max_out} output tokens")
+        tokens_in = reserved_input_tokens(request.input_tokens)
+        if tokens_in + max_out > provider.max_context:
+            return drop(
+                f"context {provider.max_context} < {tokens_in} input (estimate {request.input_tokens} + margin)"
+                f" + {max_out} output tokens"
+            )
         if worst > request.budget_left_usd:
             where = f" in budget {request.budget_name}" if request.budget_name else ""
             return drop(f"worst case ${worst:.4f} > ${request.budget_left_usd:.4f} left{where}", over_budget=True)

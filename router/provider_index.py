@@ -154,7 +154,7 @@ def _top_by_loop(view: _View, request: RouteRequest, rule: Rule) -> tuple[tuple[
     kept: dict[str, tuple[Provider, int, float]] = {}
     for p in view.providers:
         max_out = min(request.max_output_tokens or p.max_output_tokens, p.max_output_tokens)
-        if p.id in request.open_breakers or request.input_tokens + max_out > p.max_context:
+        if p.id in request.open_breakers or tokens_in + max_out > p.max_context:
             continue
         worst = p.cost(tokens_in, max_out)
         if not worst > request.budget_left_usd:
@@ -170,14 +170,15 @@ def _top_by_loop(view: _View, request: RouteRequest, rule: Rule) -> tuple[tuple[
 def _top_by_arrays(view: _View, request: RouteRequest, rule: Rule) -> tuple[tuple[Candidate, ...], bool]:
     """The same over a large view: the constraints as masks, then a sort of the few rows that can
     make the head."""
+    tokens_in = reserved_input_tokens(request.input_tokens)
     if request.max_output_tokens:
         max_out = np.minimum(view.max_out, request.max_output_tokens)
-        keep = request.input_tokens + max_out <= view.max_context
+        keep = tokens_in + max_out <= view.max_context
     else:
         max_out = view.max_out
-        keep = view.headroom >= request.input_tokens
+        keep = view.headroom >= tokens_in
     # Provider.cost's expression, elementwise: the same IEEE operations in the same order.
-    worst = (reserved_input_tokens(request.input_tokens) * view.cost_in + max_out * view.cost_out) / 1000.0
+    worst = (tokens_in * view.cost_in + max_out * view.cost_out) / 1000.0
     if request.budget_left_usd < math.inf:  # (a NaN budget drops nothing, as in Policy.decide)
         keep[worst > request.budget_left_usd] = False
     for pid in request.open_breakers:

@@ -126,7 +126,16 @@ def test_the_context_window_must_hold_input_and_output():
     kept = {c.provider.id for c in decision.ranked}
     assert "openrouter:mistral-7b" not in kept and "localai:phi-4-14b" not in kept
     reason = {c.provider.id: c.reason for c in decision.candidates}["openrouter:mistral-7b"]
-    assert reason == "context 32000 < 40000 input + 1024 output tokens"
+    assert reason == "context 32000 < 44032 input (estimate 40000 + margin) + 1024 output tokens"
+
+
+def test_an_input_that_fits_only_by_the_estimate_is_not_sent_there():
+    # 28,500 estimated tokens + 1,024 out fit 32,000, but another tokenizer and the chat template
+    # may count 10% more: the margin keeps the call off a model that would answer with a 400.
+    decision = decide(input_tokens=28500, budget_left=0.5)
+    reasons = {c.provider.id: c.reason for c in decision.candidates}
+    assert reasons["openrouter:mistral-7b"].startswith("context 32000 < 31382 input (estimate 28500 + margin)")
+    assert reasons["openrouter:gpt-4o-mini"] == "fits every constraint"
 
 
 def test_the_capability_must_match_the_model_type():
