@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
+from agenthost.v1 import plugin_pb2
+
 from plugin_sdk._types import ActionResult, Content, Memory, State
 
 from .character import Character
@@ -23,7 +25,7 @@ from .components import Components
 from .connection import PluginCallError
 from .models import ModelError, Models
 from .registry import Registry
-from .responses import REPLY, ActionChoice, ParsedResponse, ResponseError, parse_response, response_grammar
+from .responses import REPLY, ActionChoice, ExampleTurn, ParsedResponse, ResponseError, parse_response, response_grammar
 from .responses import system_prompt as build_system_prompt
 from .store import Store
 
@@ -181,7 +183,7 @@ class Pipeline:
         if not specs:
             return []
         valid = await self.components.validate_actions(list(specs), message, state)
-        return [ActionChoice(name, specs[name].description) for name, ok in valid.items() if ok]
+        return [_choice(specs[name]) for name, ok in valid.items() if ok]
 
     async def generate(self, message: Memory, state: State, choices: list[ActionChoice]) -> ParsedResponse:
         """Ask the model for an XML reply; retry (up to generation_attempts) while it does not parse."""
@@ -281,3 +283,12 @@ class Pipeline:
                 metadata={"in_reply_to": message.id},
             )
         )
+
+
+def _choice(spec: plugin_pb2.ActionSpec) -> ActionChoice:
+    """An action on offer, with its manifest's example conversations."""
+    examples = tuple(
+        tuple(ExampleTurn(t.speaker, t.text, tuple(t.actions)) for t in conversation.turns)
+        for conversation in spec.examples
+    )
+    return ActionChoice(spec.name, spec.description, examples)

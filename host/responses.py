@@ -21,17 +21,28 @@ REPLY = "REPLY"  # answer with the text; the plugins' actions come besides
 BUILT_IN_ACTIONS = {REPLY: "answer the user with <text>"}
 THOUGHT_MAX_CHARS = 100
 MAX_ACTIONS = 4
+MAX_EXAMPLES = 2  # example conversations per action in the prompt
 
 _TAG = {name: re.compile(rf"<{name}>(.*?)(?:</{name}>|$)", re.S) for name in ("thought", "actions", "text")}
 _ACTION_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
 @dataclass(frozen=True)
+class ExampleTurn:
+    """One turn of an action's example conversation."""
+
+    speaker: str  # "user" or "agent"
+    text: str
+    actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ActionChoice:
-    """An action the model may pick, with what it does."""
+    """An action the model may pick, with what it does and example conversations."""
 
     name: str
     description: str
+    examples: tuple[tuple[ExampleTurn, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,12 +74,29 @@ def system_prompt(character: Character, context: str, actions: list[ActionChoice
         parts.append(context)
     choices = [ActionChoice(n, d) for n, d in BUILT_IN_ACTIONS.items()] + actions
     parts.append("Actions: " + "; ".join(f"{a.name} ({a.description})" for a in choices) + ".")
+    examples = [_example(conversation) for a in actions for conversation in a.examples[:MAX_EXAMPLES]]
+    if examples:
+        parts.append("Examples:\n" + "\n\n".join(examples))
     parts.append(
         "Answer in XML: <response><thought>...</thought><actions>...</actions><text>...</text></response>, "
         "where thought says why in a few words, actions lists the actions to take, comma-separated "
         "(REPLY to answer), and text is what you say to the user."
     )
     return "\n\n".join(parts)
+
+
+def _example(turns: tuple[ExampleTurn, ...]) -> str:
+    """An example conversation as the model should answer it: user lines, agent replies in XML."""
+    lines = []
+    for turn in turns:
+        if turn.speaker == "user":
+            lines.append(f"user: {turn.text}")
+        else:
+            actions = ",".join(dict.fromkeys((REPLY, *turn.actions)))
+            lines.append(
+                f"<response><thought>...</thought><actions>{actions}</actions><text>{turn.text}</text></response>"
+            )
+    return "\n".join(lines)
 
 
 def response_grammar(action_names: list[str]) -> str:

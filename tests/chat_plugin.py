@@ -32,7 +32,14 @@ async def _wants_shout(ctx, message, state) -> bool:
     return "shout" in message.content.text.lower()
 
 
-@plugin.action("SHOUT", description="Repeat the message in capitals.", validate=_wants_shout)
+@plugin.action(
+    "SHOUT",
+    description="Repeat the message in capitals.",
+    validate=_wants_shout,
+    examples=[
+        [{"speaker": "user", "text": "shout hello"}, {"speaker": "agent", "text": "HELLO", "actions": ["SHOUT"]}]
+    ],
+)
 async def shout(ctx, message, state, options, callback):
     await callback(Content(text="Taking a deep breath..."))
     return ActionResult(text=message.content.text.upper(), values={"length": len(message.content.text)})
@@ -57,7 +64,8 @@ async def brain(ctx, params):
     if "alone" in lowered:
         actions, reply = "SHOUT", ""
     elif "insist" in lowered or ("shout" in lowered and "SHOUT (" in system):
-        actions, reply = "REPLY,SHOUT", "Shouting now."
+        example = "user: shout hello\n<response><thought>...</thought><actions>REPLY,SHOUT</actions><text>HELLO</text>"
+        actions, reply = "REPLY,SHOUT", "Shouting now." if example in system else "Shouting without an example."
     else:
         facts = "green" if "The sky here is green." in system else "none"
         reply = f"echo: {text} | turns={len(messages) - 2} | sky={facts}"

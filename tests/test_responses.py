@@ -64,3 +64,16 @@ def test_the_system_prompt_carries_character_context_and_actions() -> None:
         "GET_WEATHER (weather for a city)",
     ):
         assert part in prompt
+
+
+def test_offered_actions_show_their_example_conversations_in_reply_format() -> None:
+    from host.responses import ExampleTurn
+
+    conversation = (ExampleTurn("user", "Weather in Lisbon?"), ExampleTurn("agent", "Sunny.", ("GET_WEATHER",)))
+    choice = ActionChoice("GET_WEATHER", "weather for a city", (conversation,))
+    prompt = system_prompt(Character(name="Ada"), "", [choice])
+    assert (
+        "Examples:\nuser: Weather in Lisbon?\n"
+        "<response><thought>...</thought><actions>REPLY,GET_WEATHER</actions><text>Sunny.</text></response>"
+    ) in prompt
+    assert "Examples:" not in system_prompt(Character(name="Ada"), "", [ActionChoice("GET_WEATHER", "weather")])

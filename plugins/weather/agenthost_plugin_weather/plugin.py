@@ -52,7 +52,7 @@ def _mentions_weather(ctx: Context, message: Memory, state: State) -> bool:
     examples=[
         [
             {"speaker": "user", "text": "What's the weather in Lisbon?"},
-            {"speaker": "agent", "text": "Lisbon today: 21°C and sunny.", "actions": ["GET_WEATHER"]},
+            {"speaker": "agent", "text": "Let me look up the weather in Lisbon.", "actions": ["GET_WEATHER"]},
         ]
     ],
     validate=_mentions_weather,
