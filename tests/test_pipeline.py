@@ -193,3 +193,13 @@ async def test_a_message_that_arrives_just_after_another_is_not_in_its_history(s
         # Whichever arrived first saw nothing; the other saw it and its reply, never it alone.
         turns = sorted(of(events, "REPLY")[0]["text"].split(" | ")[1] for events in both)
         assert turns == ["turns=0", "turns=2"]
+
+
+async def test_the_agents_own_message_is_ignored_and_not_stored(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        events = [e async for e in stub.SendMessage(request("echo of myself", user=host.agent_id), timeout=30)]
+    assert [e.event_type for e in events] == ["RUN_ENDED"]
+    assert struct_to_dict(events[0].content.extra)["status"] == "ignored"
+    assert await room_texts(host) == []
