@@ -57,7 +57,8 @@ from typing import Any, Awaitable, Iterator
 import aiosqlite
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
-from plugin_call import ECHO_METHOD, percentile, start_echo_server, stop_echo_server, timed_calls
+from common import percentile, run_and_report
+from plugin_call import ECHO_METHOD, start_echo_server, stop_echo_server, timed_calls
 
 from host.components import Components
 from host.config import HostConfig
@@ -579,16 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     handler.setLevel(logging.WARNING)  # the host sends every record to the root logger's handlers
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
-    try:
-        result = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # one line, not a traceback
-        print(f"bench: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    report(result)
-    return 0
+    return run_and_report(run, report, args)
 
 
 if __name__ == "__main__":

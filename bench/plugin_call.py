@@ -38,6 +38,7 @@ from typing import Awaitable, Callable
 
 import grpc
 from agenthost.v1 import plugin_pb2
+from common import percentile, run_and_report
 
 from host.components import Components
 from host.config import SupervisionConfig
@@ -67,14 +68,6 @@ Call = Callable[[], Awaitable[object]]
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-def percentile(sorted_ns: list[int], q: float) -> float:
-    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
-    if not sorted_ns:
-        return float("nan")
-    index = min(len(sorted_ns) - 1, max(0, int(round(q * (len(sorted_ns) - 1)))))
-    return sorted_ns[index] / 1000.0
 
 
 async def timed_calls(call: Call, n: int, out: list[int]) -> None:
@@ -349,16 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.calls < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("--calls and --rounds must be at least 1, --warmup at least 0")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        result = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # one line, not a traceback
-        print(f"bench: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    report(result)
-    return 0
+    return run_and_report(run, report, args)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ from typing import Any, Awaitable, Callable, Sequence
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no price-map download at import
 # This file is bench/router.py: with its folder first on sys.path, `import router` would find it.
 _HERE = Path(__file__).resolve().parent
+from common import percentile, run_and_report  # noqa: E402  (while this folder is still on sys.path)
+
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import litellm  # noqa: E402
@@ -104,14 +106,6 @@ CALLBACK_LISTS = (
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-def percentile(sorted_ns: Sequence[int], q: float) -> float:
-    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
-    if not sorted_ns:
-        return float("nan")
-    index = min(len(sorted_ns) - 1, max(0, int(round(q * (len(sorted_ns) - 1)))))
-    return sorted_ns[index] / 1000.0
 
 
 def summary(samples_ns: list[int]) -> dict[str, float]:
@@ -869,16 +863,7 @@ def main(argv: list[str] | None = None) -> int:
         args.fallback_runs, args.fallback_runs_fast, args.breaker_samples, args.litellm_runs = 1, 5, 100, 1
         args.local_runs = 1
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        result = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # one line, not a traceback
-        print(f"bench: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    report(result)
-    return 0
+    return run_and_report(run, report, args)
 
 
 if __name__ == "__main__":

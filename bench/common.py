@@ -1,0 +1,34 @@
+"""What the benchmark scripts share: percentiles, and running one to its report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any, Awaitable, Callable, Sequence
+
+
+def percentile(sorted_ns: Sequence[int], q: float) -> float:
+    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
+    if not sorted_ns:
+        return float("nan")
+    index = min(len(sorted_ns) - 1, max(0, int(round(q * (len(sorted_ns) - 1)))))
+    return sorted_ns[index] / 1000.0
+
+
+def run_and_report(
+    run: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any]], None],
+    args: argparse.Namespace,
+) -> int:
+    """Run a benchmark and print its report; a failure is one line on stderr and exit 1."""
+    try:
+        result = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, not a traceback
+        print(f"bench: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    report(result)
+    return 0
