@@ -304,7 +304,7 @@ async def test_an_open_breaker_keeps_calls_off_the_provider_and_the_answer_fast(
 
     started = time.monotonic()
     reply = await router.invoke(ask())
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.5  # no retries, no backoff: the breaker's cooldown is 30 s
     assert reply.provider.model == "b" and fake.count("a") == 3
     dropped = {c.provider.model: c.reason for c in reply.decision.candidates if not c.kept}
     assert dropped == {"a": "circuit breaker is open"}
@@ -502,7 +502,7 @@ async def test_the_call_timeout_bounds_the_whole_call(make_router, fake, account
     with pytest.raises(TimeoutError):
         await make_router(budgets=(budget,)).invoke(ask(timeout_s=0.2, request_id="slow"))
 
-    assert 0.2 <= time.monotonic() - started < 0.5 and fake.calls == ["a"]
+    assert 0.2 <= time.monotonic() - started < 1.0 and fake.calls == ["a"]  # the provider hangs for ever
     assert summary(await ledger(accounting, "slow")) == [(1, "a", "error", "Cancelled")]
     [status] = await accounting.status([budget])
     assert (status.spent, status.reserved) == (0, 0)
