@@ -224,7 +224,7 @@ class Pipeline:
             if i != position and m.content.text and (i < position or m.entity_id == self.agent_id)
         ][-self.settings.history :]
         system = build_system_prompt(self.character, state.text, choices)
-        return [{"role": "system", "content": system}, *turns, {"role": "user", "content": message.content.text}]
+        return [{"role": "system", "content": system}, *turns, {"role": "user", "content": _with_attachments(message)}]
 
     async def run_action(
         self, run_id: str, name: str, message: Memory, state: State, emit: Callable[[RunEvent], None]
@@ -292,3 +292,14 @@ def _choice(spec: plugin_pb2.ActionSpec) -> ActionChoice:
         for conversation in spec.examples
     )
     return ActionChoice(spec.name, spec.description, examples)
+
+
+def _with_attachments(message: Memory) -> str:
+    """The message's text, then a line per attachment with what is known of it (attachments are
+    not fetched or described by a model yet: their title, URL, description and text are passed on)."""
+    lines = [message.content.text] if message.content.text else []
+    for a in message.content.attachments:
+        about = " ".join(part for part in (a.title, f"<{a.url}>" if a.url else "", a.content_type) if part)
+        detail = a.description or a.text
+        lines.append(f"[attachment: {about or a.id or 'unnamed'}]" + (f" {detail}" if detail else ""))
+    return "\n".join(lines)

@@ -203,3 +203,23 @@ async def test_the_agents_own_message_is_ignored_and_not_stored(start_host: Any)
     assert [e.event_type for e in events] == ["RUN_ENDED"]
     assert struct_to_dict(events[0].content.extra)["status"] == "ignored"
     assert await room_texts(host) == []
+
+
+async def test_an_attachment_alone_is_a_message_and_the_model_is_told_what_it_is(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    attachment = types_pb2.Attachment(
+        id="a1",
+        url="https://example.org/q3.pdf",
+        content_type="application/pdf",
+        title="Q3 report",
+        text="Sales up 4%.",
+    )
+    message = agent_pb2.SendMessageRequest(
+        room_id="room-1", entity_id="user-1", content=types_pb2.Content(attachments=[attachment])
+    )
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        events = [e async for e in agent_pb2_grpc.AgentServiceStub(channel).SendMessage(message, timeout=30)]
+    reply = next(e for e in events if e.event_type == "REPLY")
+    assert reply.content.text.startswith(
+        "echo: [attachment: Q3 report <https://example.org/q3.pdf> application/pdf] Sales up 4%. | turns=0"
+    )
