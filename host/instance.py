@@ -88,6 +88,7 @@ class PluginInstance:
 
     async def stop(self, ctx: LaunchContext, grace: float = 3.0) -> None:
         """Stop services, ask a local plugin to shut down, make sure its process is gone."""
+        shutting_down = False
         if not self.connection.closed_reason:
             for service in reversed(self.services_started):
                 try:
@@ -99,15 +100,17 @@ class PluginInstance:
             if not self.remote:  # a remote plugin's process is not ours to stop
                 try:
                     await self.connection.unary("Shutdown", plugin_pb2.ShutdownRequest(), timeout=1.0)
+                    shutting_down = True
                 except PluginCallError:
                     pass
         ctx.revoke_token(self.token)
         self.connection.abort("was stopped")
         if self.process is not None:
-            try:
-                await asyncio.wait_for(self.process.proc.wait(), grace)
-            except asyncio.TimeoutError:
-                pass
+            if shutting_down:  # it said it is on its way out: give it `grace` before SIGTERM
+                try:
+                    await asyncio.wait_for(self.process.proc.wait(), grace)
+                except asyncio.TimeoutError:
+                    pass
             await self.process.stop(grace=1.0)
         await self.connection.close()
 

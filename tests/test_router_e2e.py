@@ -186,3 +186,14 @@ async def test_a_spawned_router_books_in_the_database_the_config_names(start_hos
         assert (await local.usage(agent_name="pg")).rows == []  # not in the host's SQLite file
     finally:
         await local.close()
+
+
+async def test_stopping_the_host_stops_its_router_at_once(start_host):
+    host = await start_host(router_address="")
+    assert await eventually(lambda: host.router.status()["state"] == "ready", timeout=5)
+    pid = host.router.status()["pid"]
+    started = time.monotonic()
+    await host.stop()
+    # The router serves no PluginService.Shutdown: it gets SIGTERM straight away, not after a grace.
+    assert time.monotonic() - started < 2.0
+    assert not alive(pid)
