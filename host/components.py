@@ -23,6 +23,10 @@ from .connection import PluginCallError, PluginConnection
 from .plugin_manager import PluginManager
 
 _EMPTY_STATE = state_to_proto(State())
+_VALIDATE: dict[str, tuple[str, Any]] = {
+    "action": ("ValidateActions", plugin_pb2.ValidateActionsRequest),
+    "evaluator": ("ValidateEvaluators", plugin_pb2.ValidateEvaluatorsRequest),
+}
 
 
 class UnknownComponentError(LookupError):
@@ -102,11 +106,7 @@ class Components:
         for name in names:
             by_plugin.setdefault(self._owner(kind, name), []).append(name)
         message_pb, state_pb = memory_to_proto(message), state_to_proto(state or State())
-        method, request_type = (
-            ("ValidateActions", plugin_pb2.ValidateActionsRequest)
-            if kind == "action"
-            else ("ValidateEvaluators", plugin_pb2.ValidateEvaluatorsRequest)
-        )
+        method, request_type = _VALIDATE[kind]
 
         async def ask(plugin: str, wanted: list[str]) -> dict[str, bool]:
             try:

@@ -152,7 +152,8 @@ class Policy:
     def constrain(provider: Provider, request: RouteRequest) -> Candidate:
         """The hard constraints on one provider: kept, or dropped with the first reason."""
         max_out = min(request.max_output_tokens or provider.max_output_tokens, provider.max_output_tokens)
-        worst = provider.cost(reserved_input_tokens(request.input_tokens), max_out)
+        tokens_in = reserved_input_tokens(request.input_tokens)
+        worst = provider.cost(tokens_in, max_out)
 
         def drop(reason: str, over_budget: bool = False) -> Candidate:
             return Candidate(provider, False, reason, max_out, worst, over_budget)
@@ -166,7 +167,6 @@ class Policy:
             return drop(f"not configured: {request.not_configured[provider.id]}")
         if provider.id in request.open_breakers:
             return drop("circuit breaker is open")
-        tokens_in = reserved_input_tokens(request.input_tokens)
         if tokens_in + max_out > provider.max_context:
             return drop(
                 f"context {provider.max_context} < {tokens_in} input (estimate {request.input_tokens} + margin)"
