@@ -60,19 +60,19 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 from common import percentile, run_and_report
 from plugin_call import ECHO_METHOD, start_echo_server, stop_echo_server, timed_calls
 
-from host.components import Components
 from host.config import HostConfig
-from host.connection import PluginConnection
-from host.discovery import Discovery
 from host.host import Host
+from host.plugins.components import Components
+from host.plugins.connection import PluginConnection
+from host.plugins.discovery import Discovery
 from host.store import SQLiteStore
-from plugin_sdk._spec import PluginSpec
+from plugin_sdk.spec import PluginSpec
 
 PLUGIN = "benchpipeline"
 PLUGIN_SCRIPT = Path(__file__).resolve().with_name("pipeline_plugin.py")
 EXPECTED_EVENTS = ["RUN_STARTED", "REPLY", "EVALUATOR", "RUN_ENDED"]
 EXPECTED_REPLY = "ok"
-# What one message costs, read from host/pipeline.py (checked against counted calls at run time).
+# What one message costs, read from host/agent/pipeline.py (checked against counted calls at run time).
 PLUGIN_CALLS = {"GetProviders": 1, "ValidateActions": 1, "UseModel": 1, "ValidateEvaluators": 1, "RunEvaluator": 1}
 STORE_CALLS = {"create_memory": 2, "get_memories": 1}  # SQLite writes: message + reply; read: history
 SQLITE_HOPS = 3  # autocommit: each write one execute; the read one execute_fetchall

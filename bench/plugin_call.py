@@ -40,16 +40,16 @@ import grpc
 from agenthost.v1 import plugin_pb2
 from common import percentile, run_and_report
 
-from host.components import Components
 from host.config import SupervisionConfig
-from host.discovery import Discovery
-from host.instance import LaunchContext
-from host.plugin_manager import PluginManager
-from host.sockets import make_socket_dir
-from host.tokens import TokenBook
-from plugin_sdk._convert import memory_to_proto, state_to_proto
-from plugin_sdk._spec import PluginSpec
-from plugin_sdk._types import Content, Memory, State
+from host.plugins.components import Components
+from host.plugins.discovery import Discovery
+from host.plugins.instance import LaunchContext
+from host.plugins.manager import PluginManager
+from host.plugins.sockets import make_socket_dir
+from host.plugins.tokens import TokenBook
+from plugin_sdk.spec import PluginSpec
+from plugin_sdk.types import Content, Memory, State
+from plugin_sdk.wire import memory_to_proto, state_to_proto
 
 PLUGIN = "time"
 PROVIDER = "TIME"

@@ -19,21 +19,22 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from . import __version__
-from .agent_service import AgentServicer, plugin_status, router_status
-from .character import Character, load_character
-from .components import Components
+from .agent.character import Character, load_character
+from .agent.models import Models
+from .agent.pipeline import Pipeline
+from .api.agent_service import AgentServicer, plugin_status, router_status
+from .api.router_forwarding import forwarding_handler
+from .api.runtime_service import RuntimeServicer
 from .config import HostConfig
-from .discovery import Discovery
-from .instance import LaunchContext
 from .logs import LogBuffer, attach
-from .models import Models
-from .pipeline import Pipeline
-from .plugin_manager import PluginManager
-from .router_link import RouterLink, forwarding_handler
-from .runtime_service import RuntimeServicer
-from .sockets import make_socket_dir
+from .plugins.components import Components
+from .plugins.discovery import Discovery
+from .plugins.instance import LaunchContext
+from .plugins.manager import PluginManager
+from .plugins.router_link import RouterLink
+from .plugins.sockets import make_socket_dir
+from .plugins.tokens import TokenBook
 from .store import SQLiteStore, Store
-from .tokens import TokenBook
 
 log = logging.getLogger("host")
 

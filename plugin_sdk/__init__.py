@@ -10,14 +10,24 @@ async def now(ctx, message, state):
 
 if __name__ == "__main__":
     serve(plugin)
+
+Public modules, shared with the host and the router (nothing outside the SDK imports an
+underscore module):
+
+- `plugin_sdk.types`: the dataclasses plugins and the host exchange (Content, Memory, ...)
+- `plugin_sdk.wire`: their conversion to and from the agenthost.v1 protos
+- `plugin_sdk.protocol`: the handshake, environment variables and auth metadata
+- `plugin_sdk.spec`: PluginSpec and the pluggy hook a plugin package implements
+- `plugin_sdk.process`: running a gRPC process under the host (cookie, handshake, shutdown)
+- `plugin_sdk.testing`: PluginHarness and FakeHost, for tests without processes
 """
 
 from ._context import Context
 from ._host_client import HostClient
 from ._plugin import Plugin
 from ._serve import serve
-from ._spec import PluginSpec, hookimpl
-from ._types import ActionResult, Attachment, Content, Entity, Memory, ModelOutput, ProviderResult, State
+from .spec import PluginSpec, hookimpl
+from .types import ActionResult, Attachment, Content, Entity, Memory, ModelOutput, ProviderResult, State
 
 __all__ = [
     "ActionResult",

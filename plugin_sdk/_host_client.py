@@ -7,7 +7,9 @@ from typing import Any, Protocol
 import grpc
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
 
-from ._convert import (
+from .protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
+from .types import Entity, Memory, ModelOutput
+from .wire import (
     entity_from_proto,
     entity_to_proto,
     fill_struct,
@@ -15,8 +17,6 @@ from ._convert import (
     memory_to_proto,
     model_output_from_proto,
 )
-from ._protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
-from ._types import Entity, Memory, ModelOutput
 
 
 class HostClient(Protocol):

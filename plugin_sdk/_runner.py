@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 from ._context import Context
 from ._plugin import Plugin, call
-from ._types import ActionResult, Content, Memory, ModelOutput, ProviderResult, State
+from .types import ActionResult, Content, Memory, ModelOutput, ProviderResult, State
 
 log = logging.getLogger("plugin_sdk")
 

@@ -10,9 +10,9 @@ import grpc
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 
 from ._plugin import Plugin
-from ._process import fail, serve_until_stopped, start_checks
-from ._protocol import HandshakeError
 from ._server import PluginServicer
+from .process import fail, serve_until_stopped, start_checks
+from .protocol import HandshakeError
 
 
 def serve(plugin: Plugin) -> NoReturn:

@@ -10,7 +10,11 @@ import grpc
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc, types_pb2
 
 from ._context import Context
-from ._convert import (
+from ._host_client import GrpcHostClient
+from ._plugin import Plugin
+from ._runner import ComponentRunner, UnknownComponent
+from .types import ActionResult, Content, Memory, State
+from .wire import (
     action_result_to_proto,
     content_to_proto,
     fill_struct,
@@ -19,10 +23,6 @@ from ._convert import (
     state_from_proto,
     struct_to_dict,
 )
-from ._host_client import GrpcHostClient
-from ._plugin import Plugin
-from ._runner import ComponentRunner, UnknownComponent
-from ._types import ActionResult, Content, Memory, State
 
 log = logging.getLogger("plugin_sdk")
 

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from ._context import Context
 from ._plugin import Plugin
 from ._runner import ComponentRunner, as_model_output
-from ._types import ActionResult, Content, Entity, Memory, ModelOutput, ProviderResult, State
+from .types import ActionResult, Content, Entity, Memory, ModelOutput, ProviderResult, State
 
 
 @dataclass

@@ -8,7 +8,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from plugin_sdk._protocol import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
+from plugin_sdk.protocol import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
 from .config import RouterConfigError, load_router_config
 from .server import fail, serve_standalone, serve_under_host
@@ -30,7 +30,7 @@ def main() -> None:
         fail(str(exc))
     try:
         if os.environ.get(MAGIC_COOKIE_KEY) == MAGIC_COOKIE_VALUE and not args.listen:
-            from plugin_sdk._process import start_checks
+            from plugin_sdk.process import start_checks
 
             asyncio.run(serve_under_host(config, start_checks("router")))
         else:

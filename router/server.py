@@ -90,7 +90,7 @@ def add_services(server: grpc.aio.Server, router: Router) -> None:
 
 async def serve_under_host(config: RouterConfig, app_version: int) -> None:
     """Serve on the private socket the host's environment names, until the host stops us."""
-    from plugin_sdk._process import serve_until_stopped
+    from plugin_sdk.process import serve_until_stopped
 
     parts = await build(config)
     server = grpc.aio.server()

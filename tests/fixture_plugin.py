@@ -24,7 +24,7 @@ import sys
 import time
 
 from plugin_sdk import ActionResult, Content, Plugin, ProviderResult, serve
-from plugin_sdk._protocol import ENV_SOCKET_DIR
+from plugin_sdk.protocol import ENV_SOCKET_DIR
 
 MODE = os.environ.get("AGENTHOST_TEST_MODE", "ok")
 NAME = os.environ.get("AGENTHOST_TEST_NAME", "fixture")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from host.config import SupervisionConfig
-from host.discovery import DiscoveryError
+from host.plugins.discovery import DiscoveryError
 from plugin_sdk import PluginSpec
 
 FIXTURE = Path(__file__).with_name("fixture_plugin.py")

@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from host.discovery import Discovery, DiscoveryError
+from host.plugins.discovery import Discovery, DiscoveryError
 
 
 def test_installed_plugins_are_found_by_entry_point():
@@ -29,7 +29,7 @@ def test_the_allow_list_restricts_what_is_found():
 
 def test_discovery_imports_only_the_spec_modules():
     code = (
-        "import json, sys; from host.discovery import Discovery; Discovery().specs(); "
+        "import json, sys; from host.plugins.discovery import Discovery; Discovery().specs(); "
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('agenthost_plugin'))))"
     )
     imported = json.loads(

@@ -7,7 +7,7 @@ import pytest
 from agenthost.v1 import agent_pb2, runtime_pb2, runtime_pb2_grpc
 from support import alive, eventually, fixture_spec
 
-from host.connection import PluginCallError
+from host.plugins.connection import PluginCallError
 from plugin_sdk import ActionResult, Content, Memory
 
 

@@ -12,8 +12,8 @@ import pytest
 from agenthost.v1 import agent_pb2
 from support import alive, eventually, fixture_spec
 
-from host.connection import PluginCallError
-from host.plugin_manager import PluginNotFound
+from host.plugins.connection import PluginCallError
+from host.plugins.manager import PluginNotFound
 from plugin_sdk import Content, Memory
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from agenthost.v1 import plugin_pb2
 from support import fixture_spec
 
-from host.ordering import initialisation_order
+from host.plugins.ordering import initialisation_order
 from plugin_sdk import Content, Memory
 
 
@@ -77,7 +77,7 @@ async def test_the_host_initialises_plugins_in_dependency_order(start_host):
 async def test_hot_loading_a_plugin_whose_dependency_is_missing_is_refused(start_host):
     import pytest
 
-    from host.plugin_manager import PluginConflict
+    from host.plugins.manager import PluginConflict
 
     host = await start_host(fixture_spec("base"))
     host.discovery.installed["needy"] = fixture_spec("needy", deps=("absent",))

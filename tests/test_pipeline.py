@@ -15,7 +15,7 @@ from support import fixture_spec
 
 from host.host import Host
 from plugin_sdk import PluginSpec
-from plugin_sdk._convert import struct_to_dict
+from plugin_sdk.wire import struct_to_dict
 
 CHAT = PluginSpec(
     name="chat", version="1.0.0", command=(sys.executable, str(Path(__file__).with_name("chat_plugin.py")))

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from host.process import _parse_line
+from host.plugins.process import _parse_line
 
 
 @pytest.mark.parametrize(

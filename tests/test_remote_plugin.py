@@ -20,9 +20,9 @@ from cryptography.x509.oid import NameOID
 from support import FIXTURE, alive
 
 from host.config import RemotePlugin
-from host.plugin_manager import PluginConflict
+from host.plugins.manager import PluginConflict
 from plugin_sdk import Content, Memory
-from plugin_sdk._protocol import (
+from plugin_sdk.protocol import (
     ENV_APP_VERSIONS,
     ENV_LISTEN,
     ENV_TLS_CERT,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from host.character import Character
-from host.responses import ActionChoice, ResponseError, parse_response, response_grammar, system_prompt
+from host.agent.character import Character
+from host.agent.responses import ActionChoice, ResponseError, parse_response, response_grammar, system_prompt
 
 KNOWN = {"GET_WEATHER"}
 
@@ -67,7 +67,7 @@ def test_the_system_prompt_carries_character_context_and_actions() -> None:
 
 
 def test_offered_actions_show_their_example_conversations_in_reply_format() -> None:
-    from host.responses import ExampleTurn
+    from host.agent.responses import ExampleTurn
 
     conversation = (ExampleTurn("user", "Weather in Lisbon?"), ExampleTurn("agent", "Sunny.", ("GET_WEATHER",)))
     choice = ActionChoice("GET_WEATHER", "weather for a city", (conversation,))

@@ -167,8 +167,8 @@ async def test_concurrent_first_calls_load_once_and_leave_the_loop_responsive(
 
 
 async def test_the_pipelines_reply_grammar_makes_every_answer_parse(model_id: str) -> None:
-    from host.character import load_character
-    from host.responses import ActionChoice, parse_response, response_grammar, system_prompt
+    from host.agent.character import load_character
+    from host.agent.responses import ActionChoice, parse_response, response_grammar, system_prompt
 
     offered = [ActionChoice("GET_WEATHER", "Report today's weather for a city the user names.")]
     system = system_prompt(load_character(None), "# TIME\nIt is Tuesday.", offered)

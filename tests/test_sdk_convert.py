@@ -4,7 +4,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from plugin_sdk import ActionResult, Attachment, Content, Entity, Memory, ProviderResult, State
-from plugin_sdk._convert import (
+from plugin_sdk.wire import (
     action_result_from_proto,
     action_result_to_proto,
     entity_from_proto,

@@ -1,8 +1,8 @@
-"""The handshake line and protocol version negotiation (plugin_sdk/_protocol.py)."""
+"""The handshake line and protocol version negotiation (plugin_sdk/protocol.py)."""
 
 import pytest
 
-from plugin_sdk._protocol import (
+from plugin_sdk.protocol import (
     CORE_PROTOCOL_VERSION,
     ENV_APP_VERSIONS,
     Handshake,

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from plugin_sdk._protocol import ENV_APP_VERSIONS, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, NOT_A_PROGRAM
+from plugin_sdk.protocol import ENV_APP_VERSIONS, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, NOT_A_PROGRAM
 
 
 def run_time_plugin(**env: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from plugin_sdk._protocol import (
+from plugin_sdk.protocol import (
     ENV_APP_VERSIONS,
     ENV_LISTEN,
     ENV_SOCKET_DIR,
@@ -22,9 +22,9 @@ from plugin_sdk._protocol import (
     HandshakeError,
     parse_handshake,
 )
-from plugin_sdk._spec import PluginSpec
+from plugin_sdk.spec import PluginSpec
 
-from .logs import LEVELS, plugin_logger
+from ..logs import LEVELS, plugin_logger
 
 _STDERR_TAIL = 10
 

@@ -1,4 +1,4 @@
-"""The host's store: memories and entities. SQLite (a file under the data directory) for now."""
+"""The SQLite store: one file under the data directory, kept off the event loop by aiosqlite."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 
-from plugin_sdk._types import Attachment, Content, Entity, Memory
+from plugin_sdk.types import Attachment, Content, Entity, Memory
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -33,16 +33,6 @@ CREATE TABLE IF NOT EXISTS entities (
     metadata TEXT NOT NULL
 );
 """
-
-
-class Store(Protocol):
-    """What the host stores. Every backend passes the same contract tests."""
-
-    async def create_memory(self, memory: Memory) -> Memory: ...
-    async def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]: ...
-    async def get_entity(self, entity_id: str) -> Entity | None: ...
-    async def upsert_entity(self, entity: Entity) -> Entity: ...
-    async def close(self) -> None: ...
 
 
 def _content_json(memory: Memory) -> str:

@@ -18,18 +18,18 @@ from typing import AsyncIterator, Callable
 
 from agenthost.v1 import plugin_pb2
 
-from plugin_sdk._types import ActionResult, Content, Memory, State
+from plugin_sdk.types import ActionResult, Content, Memory, State
 
+from ..plugins.components import Components
+from ..plugins.connection import PluginCallError
+from ..plugins.registry import Registry
+from ..store import Store
 from .character import Character
-from .components import Components
-from .connection import PluginCallError
 from .models import ModelError, Models
-from .registry import Registry
 from .responses import REPLY, ActionChoice, ExampleTurn, ParsedResponse, ResponseError, parse_response, response_grammar
 from .responses import system_prompt as build_system_prompt
-from .store import Store
 
-log = logging.getLogger("host.pipeline")
+log = logging.getLogger("host.agent.pipeline")
 
 RUN_STARTED, REPLY_EVENT, ACTION, EVALUATOR, RUN_ENDED = "RUN_STARTED", "REPLY", "ACTION", "EVALUATOR", "RUN_ENDED"
 _DONE = object()

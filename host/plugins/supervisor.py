@@ -12,13 +12,13 @@ from typing import Awaitable, Callable
 
 import tenacity
 
-from plugin_sdk._spec import PluginSpec
+from plugin_sdk.spec import PluginSpec
 
-from .config import RemotePlugin
+from ..config import RemotePlugin
 from .connection import PluginConnection, PluginUnavailable
 from .instance import LaunchContext, PluginInstance, launch
 
-log = logging.getLogger("host.supervisor")
+log = logging.getLogger("host.plugins.supervisor")
 
 Launcher = Callable[[LaunchContext, "PluginSpec | RemotePlugin"], Awaitable[PluginInstance]]
 """Starts one instance; plugins use instance.launch, the router its own."""

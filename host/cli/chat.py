@@ -10,7 +10,7 @@ from typing import Callable, TextIO
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
-from plugin_sdk._convert import struct_to_dict
+from plugin_sdk.wire import struct_to_dict
 
 DEFAULT_ROOM = "terminal"
 DEFAULT_USER = "terminal-user"

@@ -14,12 +14,12 @@ from typing import Callable, NoReturn
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, router_pb2_grpc
 
-from .character import CharacterError
-from .cli_chat import add_chat_options, chat, cmd_chat
-from .cli_output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
-from .cli_router import add_router_commands
-from .config import ConfigError, HostConfig, default_address, load_config
-from .logs import LogBuffer, setup_logging
+from ..agent.character import CharacterError
+from ..config import ConfigError, HostConfig, default_address, load_config
+from ..logs import LogBuffer, setup_logging
+from .chat import add_chat_options, chat, cmd_chat
+from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
+from .router import add_router_commands
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -59,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 async def _serve(config: HostConfig, buffer: LogBuffer, args: argparse.Namespace) -> None:
-    from .host import Host  # imported here so client commands start fast
+    from ..host import Host  # imported here so client commands start fast
 
     host = Host(config, buffer)
     stop = asyncio.Event()

@@ -10,15 +10,15 @@ from typing import Callable
 
 from agenthost.v1 import plugin_pb2
 
-from plugin_sdk._spec import PluginSpec
+from plugin_sdk.spec import PluginSpec
 
-from .config import RemotePlugin, SupervisionConfig
+from ..config import RemotePlugin, SupervisionConfig
 from .connection import PluginCallError, PluginConnection
 from .manifest import check_manifest
 from .process import PluginProcess, StartError
 from .registry import Registry
 
-log = logging.getLogger("host.instance")
+log = logging.getLogger("host.plugins.instance")
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
 
-from plugin_sdk._convert import (
+from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
+from plugin_sdk.wire import (
     entity_from_proto,
     entity_to_proto,
     fill_struct,
@@ -13,12 +14,11 @@ from plugin_sdk._convert import (
     memory_to_proto,
     struct_to_dict,
 )
-from plugin_sdk._protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
 
-from .components import Components
-from .models import ModelError, Models
-from .store import Store
-from .tokens import TokenBook
+from ..agent.models import ModelError, Models
+from ..plugins.components import Components
+from ..plugins.tokens import TokenBook
+from ..store import Store
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):

@@ -8,7 +8,7 @@ from typing import Any
 from agenthost.v1 import plugin_pb2, types_pb2
 from google.protobuf import struct_pb2
 
-from ._types import ActionResult, Attachment, Content, Entity, Memory, ModelOutput, ProviderResult, State
+from .types import ActionResult, Attachment, Content, Entity, Memory, ModelOutput, ProviderResult, State
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:

@@ -33,7 +33,9 @@ def load_character(path: Path | None) -> Character:
     """Read a character JSON file, or the shipped default when `path` is None."""
     where = str(path) if path else "the default character"
     try:
-        text = path.read_text() if path else resources.files("host").joinpath("characters/default.json").read_text()
+        text = (
+            path.read_text() if path else resources.files("host.agent").joinpath("characters/default.json").read_text()
+        )
         raw: Any = json.loads(text)
     except FileNotFoundError:
         raise CharacterError(f"character file {where} does not exist") from None

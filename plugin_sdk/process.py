@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ._protocol import (
+from .protocol import (
     CORE_PROTOCOL_VERSION,
     ENV_APP_VERSIONS,
     ENV_LISTEN,

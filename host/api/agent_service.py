@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc
 
-from plugin_sdk._convert import content_from_proto, content_to_proto
-from plugin_sdk._types import Memory
+from plugin_sdk.types import Memory
+from plugin_sdk.wire import content_from_proto, content_to_proto
 
-from .logs import TRACE, LogRecord, level_number
-from .manifest import ManifestError
-from .plugin_manager import PluginConflict, PluginInfo, PluginNotFound
-from .process import StartError
-from .registry import DuplicateComponent
+from ..logs import TRACE, LogRecord, level_number
+from ..plugins.manager import PluginConflict, PluginInfo, PluginNotFound
+from ..plugins.manifest import ManifestError
+from ..plugins.process import StartError
+from ..plugins.registry import DuplicateComponent
 
 if TYPE_CHECKING:
-    from .host import Host
+    from ..host import Host
 
 T = TypeVar("T")
 

@@ -7,9 +7,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from plugin_sdk._spec import PluginSpec
+from plugin_sdk.spec import PluginSpec
 
-from .config import RemotePlugin
+from ..config import RemotePlugin
 from .discovery import Discovery, DiscoveryError
 from .instance import LaunchContext, PluginInstance, spawn
 from .ordering import initialisation_order

@@ -8,7 +8,8 @@ from typing import Any, AsyncIterator
 
 from agenthost.v1 import plugin_pb2
 
-from plugin_sdk._convert import (
+from plugin_sdk.types import ActionResult, Content, Memory, ModelOutput, ProviderResult, State
+from plugin_sdk.wire import (
     action_result_from_proto,
     content_from_proto,
     fill_struct,
@@ -17,10 +18,9 @@ from plugin_sdk._convert import (
     provider_result_from_proto,
     state_to_proto,
 )
-from plugin_sdk._types import ActionResult, Content, Memory, ModelOutput, ProviderResult, State
 
 from .connection import PluginCallError, PluginConnection
-from .plugin_manager import PluginManager
+from .manager import PluginManager
 
 _EMPTY_STATE = state_to_proto(State())
 _VALIDATE: dict[str, tuple[str, Any]] = {

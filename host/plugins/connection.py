@@ -9,7 +9,7 @@ import grpc
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .config import RemotePlugin
+from ..config import RemotePlugin
 
 
 class PluginCallError(RuntimeError):

@@ -7,11 +7,11 @@ from typing import Any
 import grpc
 from agenthost.v1 import router_pb2
 
-from plugin_sdk._types import ModelOutput
+from plugin_sdk.types import ModelOutput
 
-from .components import Components, UnknownComponentError
-from .connection import PluginCallError, PluginUnavailable
-from .router_link import RouterLink
+from ..plugins.components import Components, UnknownComponentError
+from ..plugins.connection import PluginCallError, PluginUnavailable
+from ..plugins.router_link import RouterLink
 
 
 class ModelError(Exception):

@@ -13,8 +13,8 @@ import grpc
 from agenthost.v1 import router_pb2, router_pb2_grpc
 from google.protobuf import json_format
 
-from .cli_output import dumps
-from .config import default_address
+from ..config import default_address
+from .output import dumps
 
 ROUTER_ADDRESS_ENV = "AGENTHOST_ROUTER_ADDR"
 

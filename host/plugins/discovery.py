@@ -9,9 +9,9 @@ import sys
 
 import pluggy
 
-from plugin_sdk._spec import ENTRY_POINT_GROUP, PROJECT_NAME, PluginSpec, PluginSpecHooks
+from plugin_sdk.spec import ENTRY_POINT_GROUP, PROJECT_NAME, PluginSpec, PluginSpecHooks
 
-log = logging.getLogger("host.discovery")
+log = logging.getLogger("host.plugins.discovery")
 
 
 class DiscoveryError(LookupError):

@@ -1,0 +1,17 @@
+"""The store interface every backend implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from plugin_sdk.types import Entity, Memory
+
+
+class Store(Protocol):
+    """What the host stores. Every backend passes the same contract tests."""
+
+    async def create_memory(self, memory: Memory) -> Memory: ...
+    async def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]: ...
+    async def get_entity(self, entity_id: str) -> Entity | None: ...
+    async def upsert_entity(self, entity: Entity) -> Entity: ...
+    async def close(self) -> None: ...
