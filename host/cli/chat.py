@@ -12,6 +12,8 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
 from plugin_sdk.wire import struct_to_dict
 
+from .client import agent_stub, details, unreachable
+
 DEFAULT_ROOM = "terminal"
 DEFAULT_USER = "terminal-user"
 
@@ -31,7 +33,7 @@ def chat(
 ) -> int:
     """Send each line read from `lines` as a message and print the run's events.
     Returns 0, or 1 if any message failed; stops at end of input or when `stop()` says so."""
-    stub = agent_pb2_grpc.AgentServiceStub(grpc.insecure_channel(address))
+    stub = agent_stub(address)
     interactive = lines.isatty() and not as_json
     speaker = _agent_name(stub) if interactive else ""
     failed = False
@@ -52,11 +54,11 @@ def chat(
                 failed |= _show(event, as_json, speaker)
         except grpc.RpcError as exc:
             failed = True
-            code = exc.code()  # type: ignore[attr-defined]
-            if code == grpc.StatusCode.UNAVAILABLE and "not ready" not in (exc.details() or ""):  # type: ignore[attr-defined]
+            # A host that is not ready yet says so; the next line may find it ready.
+            if unreachable(exc, answered=lambda text: "not ready" in text):
                 print(f"agenthost: cannot reach the host at {address}", file=sys.stderr, flush=True)
                 return 1
-            print(f"agenthost: {exc.details() or code.name}", file=sys.stderr, flush=True)  # type: ignore[attr-defined]
+            print(f"agenthost: {details(exc)}", file=sys.stderr, flush=True)
     return 1 if failed else 0
 
 

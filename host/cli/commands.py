@@ -5,40 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Any, Callable
 
 import grpc
-from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, router_pb2_grpc
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 
 from ..agent.character import CharacterError
-from ..config import ConfigError, HostConfig, default_address, load_config
+from ..config import ConfigError, HostConfig, load_config
 from ..logs import LogBuffer, setup_logging
 from .chat import add_chat_options, chat, cmd_chat
+from .client import add_client_options, agent_stub, call, fail, router_stub
 from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
 from .router import add_router_commands
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    print(f"agenthost: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
-def _stub(address: str) -> agent_pb2_grpc.AgentServiceStub:
-    return agent_pb2_grpc.AgentServiceStub(grpc.insecure_channel(address))
-
-
-def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], object]) -> object:
-    try:
-        return fn(_stub(address))
-    except grpc.RpcError as exc:
-        code = exc.code()  # type: ignore[attr-defined]
-        if code == grpc.StatusCode.UNAVAILABLE:
-            _fail(f"cannot reach the host at {address} (is `agenthost serve` running? set --host or AGENTHOST_ADDR)")
-        _fail(exc.details() or code.name)  # type: ignore[attr-defined]
+def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], Any]) -> Any:
+    unreachable = f"cannot reach the host at {address} (is `agenthost serve` running? set --host or AGENTHOST_ADDR)"
+    return call(agent_stub(address), fn, unreachable)
 
 
 # -- serve -----------------------------------------------------------------
@@ -48,17 +34,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
     try:
         config = load_config(args.config, listen=args.listen, log_level=args.log_level, log_json=args.log_json or None)
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     # Chatting in the same terminal: only warnings and errors interleave with the conversation.
     console_level = "warn" if args.chat and args.log_level is None else config.log_level
     buffer = setup_logging(console_level, config.log_json, config.agent_id)
     try:
         asyncio.run(_serve(config, buffer, args))
     except (ConfigError, CharacterError, OSError) as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
 
 
 async def _serve(config: HostConfig, buffer: LogBuffer, args: argparse.Namespace) -> None:
+    from ..api.agent_service import status_response
     from ..host import Host  # imported here so client commands start fast
 
     host = Host(config, buffer)
@@ -68,7 +55,7 @@ async def _serve(config: HostConfig, buffer: LogBuffer, args: argparse.Namespace
         loop.add_signal_handler(sig, stop.set)
     try:
         await host.start()
-        print(status_text(status_doc(host.status())), flush=True)
+        print(status_text(status_doc(status_response(host.status()))), flush=True)
         if args.chat:
             _chat_beside(host.address, args, stop, loop)
         await stop.wait()
@@ -93,7 +80,7 @@ def _chat_beside(address: str, args: argparse.Namespace, stop: asyncio.Event, lo
 
 def cmd_status(args: argparse.Namespace) -> None:
     reply = _call(args.host, lambda s: s.GetStatus(agent_pb2.GetStatusRequest(), timeout=10))
-    doc = status_doc(reply)  # type: ignore[arg-type]
+    doc = status_doc(reply)
     if doc["router"]["state"] == "ready":
         doc["router"]["breakers"] = _breakers(args.host)
     print(dumps(doc) if args.json else status_text(doc))
@@ -101,9 +88,8 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 def _breakers(address: str) -> dict[str, str]:
     """Each provider's circuit breaker, asked of the router through the host ({} if it does not answer)."""
-    stub = router_pb2_grpc.RouterServiceStub(grpc.insecure_channel(address))
     try:
-        providers = stub.ListProviders(router_pb2.ListProvidersRequest(), timeout=5).providers
+        providers = router_stub(address).ListProviders(router_pb2.ListProvidersRequest(), timeout=5).providers
     except grpc.RpcError:
         return {}
     return {p.id: p.breaker for p in providers}
@@ -115,25 +101,25 @@ def cmd_wait(args: argparse.Namespace) -> None:
     last = "no answer"
     while time.monotonic() < deadline:
         try:
-            reply = _stub(args.host).GetStatus(agent_pb2.GetStatusRequest(), timeout=2)
+            reply = agent_stub(args.host).GetStatus(agent_pb2.GetStatusRequest(), timeout=2)
             last = lifecycle_name(reply.state)
             if last == "READY":
                 return
         except grpc.RpcError:
             pass
         time.sleep(0.1)
-    _fail(f"host at {args.host} not READY after {args.timeout:g}s (last: {last})")
+    fail(f"host at {args.host} not READY after {args.timeout:g}s (last: {last})")
 
 
 def cmd_plugins_list(args: argparse.Namespace) -> None:
     reply = _call(args.host, lambda s: s.ListPlugins(agent_pb2.ListPluginsRequest(), timeout=10))
-    docs = [plugin_doc(p) for p in reply.plugins]  # type: ignore[attr-defined]
+    docs = [plugin_doc(p) for p in reply.plugins]
     print(dumps({"plugins": docs}) if args.json else plugin_table(docs))
 
 
 def cmd_plugins_load(args: argparse.Namespace) -> None:
     reply = _call(args.host, lambda s: s.LoadPlugin(agent_pb2.LoadPluginRequest(name=args.name), timeout=args.timeout))
-    doc = plugin_doc(reply.plugin)  # type: ignore[attr-defined]
+    doc = plugin_doc(reply.plugin)
     print(dumps(doc) if args.json else f"loaded {doc['name']} {doc['version']} (pid {doc['pid']})")
 
 
@@ -146,7 +132,7 @@ def cmd_plugins_reload(args: argparse.Namespace) -> None:
     reply = _call(
         args.host, lambda s: s.ReloadPlugin(agent_pb2.ReloadPluginRequest(name=args.name), timeout=args.timeout)
     )
-    doc = {**plugin_doc(reply.plugin), "duration_ms": reply.duration_ms}  # type: ignore[attr-defined]
+    doc = {**plugin_doc(reply.plugin), "duration_ms": reply.duration_ms}
     print(
         dumps(doc)
         if args.json
@@ -198,23 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_chat_options(serve)
     serve.set_defaults(func=cmd_serve)
 
-    def client(p: argparse.ArgumentParser, json_flag: bool = True) -> argparse.ArgumentParser:
-        p.add_argument(
-            "--host", default=default_address(), help="host address (default: $AGENTHOST_ADDR or 127.0.0.1:7531)"
-        )
-        if json_flag:
-            p.add_argument("--json", action="store_true", help="print one JSON document")
-        return p
-
-    talk = client(sub.add_parser("chat", help="send each line of input to the agent and print its replies"))
+    talk = add_client_options(sub.add_parser("chat", help="send each line of input to the agent and print its replies"))
     add_chat_options(talk)
     talk.set_defaults(func=cmd_chat)
-    client(sub.add_parser("status", help="lifecycle state and every plugin's state")).set_defaults(func=cmd_status)
-    wait = client(sub.add_parser("wait", help="wait until the host is READY"), json_flag=False)
+    add_client_options(sub.add_parser("status", help="lifecycle state and every plugin's state")).set_defaults(
+        func=cmd_status
+    )
+    wait = add_client_options(sub.add_parser("wait", help="wait until the host is READY"), json_flag=False)
     wait.add_argument("--timeout", type=float, default=30.0)
     wait.set_defaults(func=cmd_wait)
 
-    logs = client(sub.add_parser("logs", help="recent host and plugin log records"))
+    logs = add_client_options(sub.add_parser("logs", help="recent host and plugin log records"))
     logs.add_argument("--tail", type=int, default=100)
     logs.add_argument("--level", default="", choices=["", "trace", "debug", "info", "warn", "error", "fatal"])
     logs.add_argument("--plugin", default="")
@@ -224,13 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list, load, unload or reload plugins").add_subparsers(
         dest="action", required=True
     )
-    client(plugins.add_parser("list", help="loaded and installed plugins")).set_defaults(func=cmd_plugins_list)
+    add_client_options(plugins.add_parser("list", help="loaded and installed plugins")).set_defaults(
+        func=cmd_plugins_list
+    )
     for name, func, text in (
         ("load", cmd_plugins_load, "start an installed plugin"),
         ("unload", cmd_plugins_unload, "stop a plugin"),
         ("reload", cmd_plugins_reload, "restart a plugin on its newly installed code without failing calls"),
     ):
-        p = client(plugins.add_parser(name, help=text))
+        p = add_client_options(plugins.add_parser(name, help=text))
         p.add_argument("name")
         p.add_argument("--timeout", type=float, default=60.0)
         p.set_defaults(func=func)

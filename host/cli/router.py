@@ -7,34 +7,23 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
-import grpc
 from agenthost.v1 import router_pb2, router_pb2_grpc
 from google.protobuf import json_format
 
-from ..config import default_address
+from .client import add_client_options, call, fail, router_stub
 from .output import dumps
 
 ROUTER_ADDRESS_ENV = "AGENTHOST_ROUTER_ADDR"
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    print(f"agenthost: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
 def _call(args: argparse.Namespace, fn: Callable[[router_pb2_grpc.RouterServiceStub], Any]) -> Any:
     address = args.router or args.host
-    try:
-        return fn(router_pb2_grpc.RouterServiceStub(grpc.insecure_channel(address)))
-    except grpc.RpcError as exc:
-        code = exc.code()  # type: ignore[attr-defined]
-        details = exc.details() or code.name  # type: ignore[attr-defined]
-        if code == grpc.StatusCode.UNAVAILABLE and "failed to connect" in details:
-            where = "router" if args.router else "host"
-            _fail(f"cannot reach the {where} at {address} (is it running? set --host, --router or their env vars)")
-        _fail(details)
+    where = "router" if args.router else "host"
+    unreachable = f"cannot reach the {where} at {address} (is it running? set --host, --router or their env vars)"
+    # The router answers UNAVAILABLE itself (all providers failed) and the host forwards it, or its own "no router".
+    return call(router_stub(address), fn, unreachable, answered=lambda details: "failed to connect" not in details)
 
 
 def _doc(message: Any) -> dict[str, Any]:
@@ -59,7 +48,7 @@ def _request(args: argparse.Namespace) -> router_pb2.InvokeRequest:
         try:
             audio = Path(args.audio).read_bytes()
         except OSError as exc:
-            _fail(f"cannot read {args.audio}: {exc.strerror}")
+            fail(f"cannot read {args.audio}: {exc.strerror}")
         return router_pb2.InvokeRequest(meta=meta, audio=audio, audio_format=Path(args.audio).suffix.lstrip("."))
     return router_pb2.InvokeRequest(prompt=args.prompt, meta=meta)
 
@@ -157,12 +146,11 @@ def add_router_commands(sub: Any) -> None:
     commands = router.add_subparsers(dest="router_command", required=True)
 
     def client(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--host", default=default_address(), help="reach the router through this host (it forwards)")
+        add_client_options(p, host_help="reach the router through this host (it forwards)")
         p.add_argument("--router", default=os.environ.get(ROUTER_ADDRESS_ENV, ""), help="reach a router directly")
-        p.add_argument("--json", action="store_true", help="print one JSON document")
         return p
 
-    def call(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def model_call(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         client(p)
         p.add_argument("prompt")
         p.add_argument("--confidential", action="store_true", help="local providers only")
@@ -179,10 +167,12 @@ def add_router_commands(sub: Any) -> None:
         p.add_argument("--audio", help="an audio file to transcribe (TRANSCRIPTION; PROMPT is then ignored)")
         return p
 
-    call(commands.add_parser("explain", help="the routing decision, without calling a model")).set_defaults(
+    model_call(commands.add_parser("explain", help="the routing decision, without calling a model")).set_defaults(
         func=cmd_explain
     )
-    invoke = call(commands.add_parser("invoke", help="one call through the router: reply, decision, cost, ledger"))
+    invoke = model_call(
+        commands.add_parser("invoke", help="one call through the router: reply, decision, cost, ledger")
+    )
     invoke.add_argument("--timeout", type=float, default=300.0)
     invoke.set_defaults(func=cmd_invoke)
     usage = client(commands.add_parser("usage", help="the ledger, by period, agent, task, provider"))
