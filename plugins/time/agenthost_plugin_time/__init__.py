@@ -1,1 +1,6 @@
 """agenthost example plugin: time."""
+
+from importlib.metadata import version
+
+#: The installed distribution's version: pyproject.toml is the one place it is written.
+__version__ = version("agenthost-plugin-time")

@@ -7,7 +7,11 @@ from datetime import datetime, timezone
 
 from plugin_sdk import Context, Memory, Plugin, ProviderResult, State
 
-plugin = Plugin("time", version="1.0.0", description="The current date and time, and how long the agent has been up.")
+from . import __version__
+
+plugin = Plugin(
+    "time", version=__version__, description="The current date and time, and how long the agent has been up."
+)
 
 
 @plugin.service("uptime")

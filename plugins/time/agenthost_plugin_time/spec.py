@@ -2,7 +2,9 @@
 
 from plugin_sdk import PluginSpec, hookimpl
 
+from . import __version__
+
 
 @hookimpl
 def agenthost_plugin_spec() -> PluginSpec:
-    return PluginSpec(name="time", version="1.0.0", module="agenthost_plugin_time")
+    return PluginSpec(name="time", version=__version__, module="agenthost_plugin_time")

@@ -15,7 +15,9 @@ from typing import Any, Awaitable, Callable
 
 from plugin_sdk import ActionResult, Content, Context, Memory, Plugin, State
 
-plugin = Plugin("weather", version="1.0.0", description="Weather reports for a city.")
+from . import __version__
+
+plugin = Plugin("weather", version=__version__, description="Weather reports for a city.")
 
 _PARTICLE = r"(?:de|do|da|del|la|le|am|upon)"
 _WORD = r"[A-Z][\w'-]*"

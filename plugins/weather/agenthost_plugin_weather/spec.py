@@ -2,7 +2,9 @@
 
 from plugin_sdk import PluginSpec, hookimpl
 
+from . import __version__
+
 
 @hookimpl
 def agenthost_plugin_spec() -> PluginSpec:
-    return PluginSpec(name="weather", version="1.0.0", module="agenthost_plugin_weather")
+    return PluginSpec(name="weather", version=__version__, module="agenthost_plugin_weather")
