@@ -26,21 +26,23 @@ def request(text: str, room: str = "room-1", user: str = "user-1") -> agent_pb2.
     return agent_pb2.SendMessageRequest(room_id=room, entity_id=user, content=types_pb2.Content(text=text))
 
 
+def as_dict(e: agent_pb2.SendMessageResponse) -> dict[str, Any]:
+    """One run event as a dict: event, run_id, text, actions, source, extra."""
+    return {
+        "event": e.event_type,
+        "run_id": e.run_id,
+        "text": e.content.text,
+        "actions": list(e.content.actions),
+        "source": e.content.source,
+        "extra": struct_to_dict(e.content.extra),
+    }
+
+
 async def send(host: Host, text: str, room: str = "room-1") -> list[dict[str, Any]]:
-    """The run's events as dicts: event, text, actions, extra."""
+    """The run's events as dicts (see `as_dict`)."""
     async with grpc.aio.insecure_channel(host.address) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
-        return [
-            {
-                "event": e.event_type,
-                "run_id": e.run_id,
-                "text": e.content.text,
-                "actions": list(e.content.actions),
-                "source": e.content.source,
-                "extra": struct_to_dict(e.content.extra),
-            }
-            async for e in stub.SendMessage(request(text, room), timeout=30)
-        ]
+        return [as_dict(e) async for e in stub.SendMessage(request(text, room), timeout=30)]
 
 
 def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -145,12 +147,17 @@ async def test_bad_messages_are_refused_and_the_host_keeps_serving(
 
 async def test_messages_of_one_room_are_answered_in_order(start_host: Any) -> None:
     host = await start_host(CHAT)
-    first = asyncio.create_task(send(host, "slow 0.5 first"))
-    await asyncio.sleep(0.1)
-    second = await send(host, "second")
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        call = agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request("slow 0.5 first"), timeout=30)
+        # RUN_STARTED comes once the first message is stored and its run has the room.
+        assert (await call.read()).event_type == "RUN_STARTED"
+        second = await send(host, "second")
+        first: list[dict[str, Any]] = []
+        while (event := await call.read()) is not grpc.aio.EOF:
+            first.append(as_dict(event))
     # The second waited for the first's run: its model saw the first message and its reply.
     assert of(second, "REPLY")[0]["text"].startswith("echo: second | turns=2 ")
-    assert of(await first, "REPLY")[0]["text"].startswith("echo: slow 0.5 first | turns=0")
+    assert of(first, "REPLY")[0]["text"].startswith("echo: slow 0.5 first | turns=0")
 
 
 async def test_a_run_finishes_and_is_stored_when_the_sender_goes_away(start_host: Any) -> None:
