@@ -65,6 +65,7 @@ from host.host import Host
 from host.plugins.components import Components
 from host.plugins.connection import PluginConnection
 from host.plugins.discovery import Discovery
+from host.status import Lifecycle
 from host.store import SQLiteStore
 from plugin_sdk.spec import PluginSpec
 
@@ -112,9 +113,9 @@ async def start_host(tmp: Path, name: str, with_model: bool, router_address: str
     host = Host(config, discovery=BenchDiscovery(plugin_spec(with_model)))
     try:
         await host.start()
-        if host.state() != agent_pb2.LIFECYCLE_STATE_READY:
+        if host.state() is not Lifecycle.READY:
             status = host.status()
-            why = "; ".join(f"{p.name}: {p.reason or p.state}" for p in [*status.plugins, status.router])
+            why = "; ".join(f"{p.name}: {p.reason or p.state.value}" for p in [*status.plugins, status.router] if p)
             raise RuntimeError(f"host not READY ({'; '.join(host.load_errors) or why})")
     except BaseException:
         await host.stop()

@@ -144,3 +144,12 @@ def _remote(name: str, entry: Any, base: Path) -> RemotePlugin:
         key_file=str(base / entry["key_file"]),
         server_name=str(entry.get("server_name", "")),
     )
+
+
+def unix_path(address: str) -> str | None:
+    """The socket path of a 'unix:///path' or 'unix:path' address, else None."""
+    if address.startswith("unix://"):
+        return address[len("unix://") :]
+    if address.startswith("unix:"):
+        return address[len("unix:") :]
+    return None

@@ -4,28 +4,23 @@ ready, stop, clean up) and the gRPC servers around it."""
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 from typing import TypeVar
 
 import grpc
-from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, runtime_pb2, runtime_pb2_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from . import __version__
 from .agent.character import Character, load_character
 from .agent.models import Models
 from .agent.pipeline import Pipeline
-from .api.agent_service import AgentServicer, plugin_status, router_status
-from .api.router_forwarding import forwarding_handler
+from .api.agent_service import AgentServicer
 from .api.runtime_service import RuntimeServicer
-from .config import HostConfig
+from .api.server import start_server
+from .config import HostConfig, unix_path
 from .logs import LogBuffer, attach
 from .plugins.components import Components
 from .plugins.discovery import Discovery
@@ -33,43 +28,12 @@ from .plugins.instance import LaunchContext
 from .plugins.manager import PluginManager
 from .plugins.router_link import RouterLink
 from .plugins.sockets import make_socket_dir
+from .plugins.supervisor import PluginState
 from .plugins.tokens import TokenBook
+from .status import HostStatus, Lifecycle
 from .store import SQLiteStore, Store
 
 log = logging.getLogger("host")
-
-
-class Lifecycle(enum.Enum):
-    CREATED = agent_pb2.LIFECYCLE_STATE_CREATED
-    INITIALIZING = agent_pb2.LIFECYCLE_STATE_INITIALIZING
-    LOADING_CHARACTER = agent_pb2.LIFECYCLE_STATE_LOADING_CHARACTER
-    LOADING_PLUGINS = agent_pb2.LIFECYCLE_STATE_LOADING_PLUGINS
-    STARTING_SERVICES = agent_pb2.LIFECYCLE_STATE_STARTING_SERVICES
-    READY = agent_pb2.LIFECYCLE_STATE_READY
-    STOPPING = agent_pb2.LIFECYCLE_STATE_STOPPING
-    STOPPED = agent_pb2.LIFECYCLE_STATE_STOPPED
-
-
-def unix_path(address: str) -> str | None:
-    """The socket path of a 'unix:///path' or 'unix:path' address, else None."""
-    if address.startswith("unix://"):
-        return address[len("unix://") :]
-    if address.startswith("unix:"):
-        return address[len("unix:") :]
-    return None
-
-
-def _refuse_live_socket(listen: str) -> None:
-    """gRPC replaces an existing unix socket file when it binds; refuse if a live server owns it."""
-    path = unix_path(listen)
-    if not path or not os.path.exists(path):
-        return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(path)
-        except OSError:
-            return  # a stale file from a dead process: gRPC replaces it
-    raise OSError(f"cannot listen on {listen}: another process is serving there")
 
 
 T = TypeVar("T")
@@ -157,44 +121,13 @@ class Host:
 
     async def _start_server(self, runtime_address: str) -> None:
         assert self.character is not None
-        server = grpc.aio.server()
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self), server)
         settings = {**self.character.settings, **self.config.settings}
-        runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(
-            RuntimeServicer(
-                self.tokens,
-                self.store,
-                self.components,
-                self.models,
-                self.agent_id,
-                settings,
-                self.config.plugin_config,
-            ),
-            server,
+        runtime = RuntimeServicer(
+            self.tokens, self.store, self.components, self.models, self.agent_id, settings, self.config.plugin_config
         )
-        server.add_generic_rpc_handlers((forwarding_handler(self.router),))
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        names = (
-            agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
-            runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name,
-            router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name,
+        self._server, self.address = await start_server(
+            self.config.listen, runtime_address, AgentServicer(self), runtime, self.router
         )
-        reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-        _refuse_live_socket(self.config.listen)
-        try:
-            port = server.add_insecure_port(self.config.listen)
-        except RuntimeError:
-            port = 0
-        if port == 0:
-            raise OSError(f"cannot listen on {self.config.listen}: the address is in use or not this machine's")
-        server.add_insecure_port(runtime_address)
-        await server.start()
-        for name in ("", *names):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._server = server
-        listen = self.config.listen
-        self.address = listen if listen.startswith("unix:") else f"{listen.rsplit(':', 1)[0]}:{port}"
 
     @property
     def plugins(self) -> PluginManager:
@@ -226,28 +159,26 @@ class Host:
         """The host's store (after start)."""
         return _started(self._store)
 
-    def state(self) -> int:
+    def state(self) -> Lifecycle:
+        """The lifecycle state; READY becomes DEGRADED while a plugin or the router is not ready."""
         if self.lifecycle is Lifecycle.READY and not self._all_ready():
-            return agent_pb2.LIFECYCLE_STATE_DEGRADED
-        return self.lifecycle.value
+            return Lifecycle.DEGRADED
+        return self.lifecycle
 
     def _all_ready(self) -> bool:
-        router_ready = self._router is None or self._router.status()["state"] in ("ready", "stopped")
+        router_ready = self._router is None or self._router.status().state in (PluginState.READY, PluginState.STOPPED)
         return self._plugins is not None and self._plugins.all_ready() and router_ready
 
-    def status(self) -> agent_pb2.GetStatusResponse:
-        manager = self._plugins
-        plugins = (
-            [] if manager is None else [plugin_status(manager.info(p)) for _, p in sorted(manager.plugins.items())]
-        )
-        return agent_pb2.GetStatusResponse(
+    def status(self) -> HostStatus:
+        """The host and every plugin as GetStatus reports them."""
+        return HostStatus(
             agent_id=self.agent_id,
             agent_name=self.character.name if self.character else "",
             state=self.state(),
-            plugins=plugins,
             uptime_ms=int((time.monotonic() - self.started_at) * 1000),
             version=__version__,
-            router=router_status(self._router.status()) if self._router else None,
+            router=self._router.status() if self._router else None,
+            plugins=self._plugins.statuses() if self._plugins else [],
         )
 
     async def stop(self) -> None:

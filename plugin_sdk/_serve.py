@@ -29,13 +29,8 @@ def serve(plugin: Plugin) -> NoReturn:
 
 
 async def _serve(plugin: Plugin, app_version: int) -> None:
-    stop = asyncio.Event()
-
-    async def shutdown_requested() -> None:
-        stop.set()
-
-    servicer = PluginServicer(plugin, on_shutdown=shutdown_requested)
+    servicer = PluginServicer(plugin)
     server = grpc.aio.server()
     plugin_pb2_grpc.add_PluginServiceServicer_to_server(servicer, server)
     service_name = plugin_pb2.DESCRIPTOR.services_by_name["PluginService"].full_name
-    await serve_until_stopped(plugin.name, app_version, server, (service_name,), stop, servicer.close)
+    await serve_until_stopped(plugin.name, app_version, server, (service_name,), asyncio.Event(), servicer.close)

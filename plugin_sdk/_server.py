@@ -28,13 +28,12 @@ log = logging.getLogger("plugin_sdk")
 
 
 class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
-    """Serves one Plugin. `on_shutdown` is called after a Shutdown reply is sent."""
+    """Serves one Plugin (Shutdown is the controller's: see plugin_sdk.process)."""
 
-    def __init__(self, plugin: Plugin, on_shutdown: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, plugin: Plugin) -> None:
         self.plugin = plugin
         self.runner: ComponentRunner | None = None
         self._manifest = plugin.manifest()
-        self._on_shutdown = on_shutdown
         self._host: GrpcHostClient | None = None
 
     async def _ready(self, context: grpc.aio.ServicerContext) -> ComponentRunner:
@@ -204,10 +203,6 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
         reply = plugin_pb2.UseModelResponse(text=output.text, embedding=output.embedding)
         await self._guarded(context, f"model {request.model_type!r} output", _fill(reply.data, output.data))
         return reply
-
-    async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> plugin_pb2.ShutdownResponse:
-        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._on_shutdown()))
-        return plugin_pb2.ShutdownResponse()
 
     async def close(self) -> None:
         """Stop services and close the host channel."""

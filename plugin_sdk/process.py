@@ -15,6 +15,7 @@ import time
 from typing import Awaitable, Callable, NoReturn
 
 import grpc
+from agenthost.v1 import controller_pb2, controller_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -85,6 +86,22 @@ def start_checks(name: str) -> int:
     return app_version
 
 
+CONTROLLER_SERVICE = controller_pb2.DESCRIPTOR.services_by_name["ControllerService"].full_name
+
+
+class _Controller(controller_pb2_grpc.ControllerServiceServicer):
+    """Shutdown for the host: reply first, then stop (the caller's `stop` event)."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+
+    async def Shutdown(
+        self, request: controller_pb2.ShutdownRequest, context: grpc.aio.ServicerContext
+    ) -> controller_pb2.ShutdownResponse:
+        asyncio.get_running_loop().call_soon(self._stop.set)
+        return controller_pb2.ShutdownResponse()
+
+
 async def serve_until_stopped(
     name: str,
     app_version: int,
@@ -93,12 +110,16 @@ async def serve_until_stopped(
     stop: asyncio.Event,
     on_stop: Callable[[], Awaitable[None]],
 ) -> None:
-    """Add health and reflection to `server`, bind it as the protocol says, print the
-    handshake, and serve until `stop` is set, SIGTERM/SIGINT, or the host goes away."""
+    """Add the controller (Shutdown), health and reflection to `server`, bind it as the
+    protocol says, print the handshake, and serve until `stop` is set, Shutdown,
+    SIGTERM/SIGINT, or the host goes away."""
     loop = asyncio.get_running_loop()
+    controller_pb2_grpc.add_ControllerServiceServicer_to_server(_Controller(stop), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection(
+        (*service_names, CONTROLLER_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
 
     socket_path = ""
     listen = os.environ.get(ENV_LISTEN, "")

@@ -55,4 +55,4 @@ async def test_every_plugin_serves_health_and_reflection(start_host):
             iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
         )
         services = {s.name async for reply in stream for s in reply.list_services_response.service}
-    assert {"agenthost.v1.PluginService", "grpc.health.v1.Health"} <= services
+    assert {"agenthost.v1.PluginService", "agenthost.v1.ControllerService", "grpc.health.v1.Health"} <= services

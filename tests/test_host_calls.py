@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from agenthost.v1 import agent_pb2, runtime_pb2, runtime_pb2_grpc
 from support import alive, eventually, fixture_spec
 
 from host.plugins.connection import PluginCallError
+from host.plugins.supervisor import PluginState
+from host.status import Lifecycle
 from plugin_sdk import ActionResult, Content, Memory
 
 
@@ -18,14 +22,14 @@ def message(text: str = "hello", room: str = "room-1") -> Memory:
 async def test_host_reaches_ready_with_every_plugin_up(start_host):
     host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
     status = host.status()
-    assert status.state == agent_pb2.LIFECYCLE_STATE_READY
+    assert status.state == Lifecycle.READY
     assert [p.name for p in status.plugins] == ["alpha", "beta"]
     for plugin in status.plugins:
-        assert plugin.state == agent_pb2.PLUGIN_STATE_READY
+        assert plugin.state == PluginState.READY
         assert alive(plugin.pid)
-        assert f"{plugin.name.upper()}_ECHO" in plugin.components.providers
-        assert f"{plugin.name.upper()}_SLOW" in plugin.components.actions
-        assert list(plugin.components.model_handlers) == ["TEXT_SMALL"]
+        assert f"{plugin.name.upper()}_ECHO" in plugin.components["providers"]
+        assert f"{plugin.name.upper()}_SLOW" in plugin.components["actions"]
+        assert plugin.components["model_handlers"] == ["TEXT_SMALL"]
 
 
 async def test_providers_of_several_plugins_answer_in_one_call(start_host):
@@ -188,3 +192,15 @@ async def test_validate_actions_asks_each_plugin_once_and_a_plugin_that_is_down_
     await host.plugins.get("beta").stop()
     verdicts = await host.components.validate_actions(["ALPHA_SLOW", "BETA_SLOW"], message())
     assert verdicts == {"ALPHA_SLOW": True, "BETA_SLOW": False}
+
+
+@pytest.mark.parametrize("process", ["plugin", "router"])
+async def test_every_spawned_process_stops_itself_when_asked_to_shut_down(start_host, process):
+    """ControllerService.Shutdown: the process replies, then exits 0 by itself, no signal sent."""
+    host = await start_host(fixture_spec("alpha"), router_address="" if process == "router" else "off")
+    managed = host.plugins.get("alpha") if process == "plugin" else host.router.managed
+    assert managed is not None
+    assert await eventually(lambda: managed.instance is not None, timeout=60)
+    instance = managed.instance
+    assert await instance.connection.shutdown(timeout=5)
+    assert await asyncio.wait_for(instance.process.proc.wait(), 10) == 0

@@ -9,11 +9,12 @@ import time
 from dataclasses import replace
 
 import pytest
-from agenthost.v1 import agent_pb2
 from support import alive, eventually, fixture_spec
 
 from host.plugins.connection import PluginCallError
 from host.plugins.manager import PluginNotFound
+from host.plugins.supervisor import PluginState
+from host.status import Lifecycle
 from plugin_sdk import Content, Memory
 
 
@@ -48,9 +49,9 @@ async def test_a_plugin_that_cannot_start_is_failed_with_a_specific_reason(start
     assert bad.reason == BAD_STARTS[mode]
     assert "\n" not in bad.reason
     status = {p.name: p for p in host.status().plugins}
-    assert status["bad"].state == agent_pb2.PLUGIN_STATE_FAILED
-    assert status["good"].state == agent_pb2.PLUGIN_STATE_READY
-    assert host.status().state == agent_pb2.LIFECYCLE_STATE_DEGRADED
+    assert status["bad"].state == PluginState.FAILED
+    assert status["good"].state == PluginState.READY
+    assert host.status().state == Lifecycle.DEGRADED
     outcomes = await host.components.get_providers(["GOOD_ECHO"], message("still serving"))
     assert outcomes[0].result.text == "still serving"
     assert os.listdir(host.socket_dir) == [
@@ -139,8 +140,8 @@ async def test_a_plugin_that_keeps_crashing_is_marked_failed_and_its_components_
     outcome = (await host.components.get_providers(["FLAKY_ECHO"], message()))[0]
     assert outcome.result is None and outcome.error.startswith("plugin 'flaky' is failed: gave up after 3 failures")
     status = {p.name: p for p in host.status().plugins}
-    assert status["flaky"].state == agent_pb2.PLUGIN_STATE_FAILED and status["flaky"].reason == plugin.reason
-    assert status["steady"].state == agent_pb2.PLUGIN_STATE_READY
+    assert status["flaky"].state == PluginState.FAILED and status["flaky"].reason == plugin.reason
+    assert status["steady"].state == PluginState.READY
     assert (await host.components.get_providers(["STEADY_ECHO"], message("y")))[0].result.text == "y"
 
 

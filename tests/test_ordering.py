@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from agenthost.v1 import plugin_pb2
 from support import fixture_spec
 
+from host.plugins.manifest import Manifest
 from host.plugins.ordering import initialisation_order
 from plugin_sdk import Content, Memory
 
 
-def manifest(name: str, deps: tuple[str, ...] = (), priority: int = 0) -> plugin_pb2.PluginManifest:
-    return plugin_pb2.PluginManifest(name=name, version="1", dependencies=deps, priority=priority)
+def manifest(name: str, deps: tuple[str, ...] = (), priority: int = 0) -> Manifest:
+    return Manifest(name=name, version="1", dependencies=deps, priority=priority)
 
 
-def order_of(*manifests: plugin_pb2.PluginManifest, loaded: set[str] = set()) -> tuple[list[str], dict[str, str]]:
+def order_of(*manifests: Manifest, loaded: set[str] = set()) -> tuple[list[str], dict[str, str]]:
     return initialisation_order({m.name: m for m in manifests}, already_loaded=loaded)
 
 

@@ -146,7 +146,7 @@ def test_a_killed_router_is_restarted(host):
 async def test_a_plugins_model_call_goes_through_the_router(start_host, host_config):
     supervision = replace(host_config.supervision, call_timeout=120.0)
     host = await start_host(fixture_spec("alpha"), router_address="", supervision=supervision)
-    assert await eventually(lambda: host.router.status()["state"] == "ready", timeout=5)
+    assert await eventually(lambda: host.router.status().state.value == "ready", timeout=5)
     message = Memory(room_id="room-1", content=Content(text="hi"))
     result = [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message)][-1]
     assert result.success, result.error
@@ -167,7 +167,7 @@ async def test_a_spawned_router_books_in_the_database_the_config_names(start_hos
     config = tmp_path / "agenthost.toml"
     config.write_text(f'[router]\ndatabase = "{url}"\n')
     host = await start_host(router_address="", path=config)
-    assert await eventually(lambda: host.router.status()["state"] == "ready", timeout=5)
+    assert await eventually(lambda: host.router.status().state.value == "ready", timeout=5)
     request = router_pb2.InvokeRequest(
         prompt="Say hi.", request_id="shared-1", meta=router_pb2.CallMeta(max_output_tokens=4, agent_name="pg")
     )
@@ -190,10 +190,10 @@ async def test_a_spawned_router_books_in_the_database_the_config_names(start_hos
 
 async def test_stopping_the_host_stops_its_router_at_once(start_host):
     host = await start_host(router_address="")
-    assert await eventually(lambda: host.router.status()["state"] == "ready", timeout=5)
-    pid = host.router.status()["pid"]
+    assert await eventually(lambda: host.router.status().state.value == "ready", timeout=5)
+    pid = host.router.status().pid
     started = time.monotonic()
     await host.stop()
-    # The router serves no PluginService.Shutdown: it gets SIGTERM straight away, not after a grace.
+    # The router answers ControllerService.Shutdown and exits at once: no grace period is waited out.
     assert time.monotonic() - started < 2.0
     assert not alive(pid)

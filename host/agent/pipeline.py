@@ -16,20 +16,19 @@ import uuid
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
-from agenthost.v1 import plugin_pb2
-
 from plugin_sdk.types import ActionResult, Content, Memory, State
 
 from ..plugins.components import Components
 from ..plugins.connection import PluginCallError
+from ..plugins.manifest import Action
 from ..plugins.registry import Registry
 from ..store import Store
 from .character import Character
 from .models import ModelError, Models
-from .responses import REPLY, ActionChoice, ExampleTurn, ParsedResponse, ResponseError, parse_response, response_grammar
+from .responses import REPLY, ActionChoice, ParsedResponse, ResponseError, parse_response, response_grammar
 from .responses import system_prompt as build_system_prompt
 
-log = logging.getLogger("host.agent.pipeline")
+log = logging.getLogger(__name__)
 
 RUN_STARTED, REPLY_EVENT, ACTION, EVALUATOR, RUN_ENDED = "RUN_STARTED", "REPLY", "ACTION", "EVALUATOR", "RUN_ENDED"
 _DONE = object()
@@ -285,13 +284,9 @@ class Pipeline:
         )
 
 
-def _choice(spec: plugin_pb2.ActionSpec) -> ActionChoice:
+def _choice(action: Action) -> ActionChoice:
     """An action on offer, with its manifest's example conversations."""
-    examples = tuple(
-        tuple(ExampleTurn(t.speaker, t.text, tuple(t.actions)) for t in conversation.turns)
-        for conversation in spec.examples
-    )
-    return ActionChoice(spec.name, spec.description, examples)
+    return ActionChoice(action.name, action.description, action.examples)
 
 
 def _with_attachments(message: Memory) -> str:

@@ -15,6 +15,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from ..plugins.manifest import ExampleTurn
 from .character import Character
 
 REPLY = "REPLY"  # answer with the text; the plugins' actions come besides
@@ -25,15 +26,6 @@ MAX_EXAMPLES = 2  # example conversations per action in the prompt
 
 _TAG = {name: re.compile(rf"<{name}>(.*?)(?:</{name}>|$)", re.S) for name in ("thought", "actions", "text")}
 _ACTION_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class ExampleTurn:
-    """One turn of an action's example conversation."""
-
-    speaker: str  # "user" or "agent"
-    text: str
-    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

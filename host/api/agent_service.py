@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
+from typing import AsyncIterator, Awaitable, Protocol, TypeVar
 
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc
@@ -11,34 +11,41 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc
 from plugin_sdk.types import Memory
 from plugin_sdk.wire import content_from_proto, content_to_proto
 
-from ..logs import TRACE, LogRecord, level_number
-from ..plugins.manager import PluginConflict, PluginInfo, PluginNotFound
+from ..agent.pipeline import Pipeline
+from ..logs import TRACE, LogBuffer, LogRecord, level_number
+from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
 from ..plugins.manifest import ManifestError
 from ..plugins.process import StartError
 from ..plugins.registry import DuplicateComponent
-
-if TYPE_CHECKING:
-    from ..host import Host
+from ..plugins.supervisor import PluginInfo, PluginState
+from ..status import HostStatus, Lifecycle
+from .abort import abort
 
 T = TypeVar("T")
 
-API_USER = "api-user"  # the sender of a message that names no entity
 
-_PLUGIN_STATES = {
-    "starting": agent_pb2.PLUGIN_STATE_STARTING,
-    "ready": agent_pb2.PLUGIN_STATE_READY,
-    "restarting": agent_pb2.PLUGIN_STATE_RESTARTING,
-    "failed": agent_pb2.PLUGIN_STATE_FAILED,
-    "stopped": agent_pb2.PLUGIN_STATE_STOPPED,
-    "available": agent_pb2.PLUGIN_STATE_AVAILABLE,
-}
+class AgentHost(Protocol):
+    """What AgentService serves from: the host (host.host.Host)."""
+
+    log_buffer: LogBuffer
+
+    @property
+    def plugins(self) -> PluginManager: ...
+    @property
+    def pipeline(self) -> Pipeline: ...
+    def state(self) -> Lifecycle: ...
+    def status(self) -> HostStatus: ...
+
+
+API_USER = "api-user"  # the sender of a message that names no entity
 
 
 def plugin_status(info: PluginInfo) -> agent_pb2.PluginStatus:
+    """A plugin's (or the router's) status entry on the wire."""
     return agent_pb2.PluginStatus(
         name=info.name,
         version=info.version,
-        state=_PLUGIN_STATES[info.state],
+        state=agent_pb2.PluginState.Value(f"PLUGIN_STATE_{info.state.name}"),
         pid=info.pid,
         restarts=info.restarts,
         reason=info.reason,
@@ -48,17 +55,19 @@ def plugin_status(info: PluginInfo) -> agent_pb2.PluginStatus:
     )
 
 
-def router_status(doc: dict[str, Any]) -> agent_pb2.PluginStatus:
-    """The router's entry of GetStatus."""
-    return agent_pb2.PluginStatus(
-        name=doc["name"],
-        version=doc.get("version", ""),
-        state=_PLUGIN_STATES[doc["state"]],
-        pid=doc.get("pid", 0),
-        restarts=doc.get("restarts", 0),
-        reason=doc.get("reason", ""),
-        transport=doc.get("transport", ""),
-        address=doc.get("address", ""),
+def lifecycle_state(state: Lifecycle) -> agent_pb2.LifecycleState.ValueType:
+    return agent_pb2.LifecycleState.Value(f"LIFECYCLE_STATE_{state.name}")
+
+
+def status_response(status: HostStatus) -> agent_pb2.GetStatusResponse:
+    return agent_pb2.GetStatusResponse(
+        agent_id=status.agent_id,
+        agent_name=status.agent_name,
+        state=lifecycle_state(status.state),
+        plugins=[plugin_status(p) for p in status.plugins],
+        uptime_ms=status.uptime_ms,
+        version=status.version,
+        router=plugin_status(status.router) if status.router else None,
     )
 
 
@@ -85,7 +94,7 @@ def _log_response(record: LogRecord) -> agent_pb2.GetLogsResponse:
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     """Status, logs and plugin management for clients such as the `agenthost` CLI."""
 
-    def __init__(self, host: "Host") -> None:
+    def __init__(self, host: AgentHost) -> None:
         self.host = host
 
     async def SendMessage(
@@ -94,12 +103,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         """Run the message through the pipeline, streaming its run's events up to RUN_ENDED."""
         problem = _message_problem(request)
         if problem:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
         state = self.host.state()
-        if state not in (agent_pb2.LIFECYCLE_STATE_READY, agent_pb2.LIFECYCLE_STATE_DEGRADED):
-            name = agent_pb2.LifecycleState.Name(state).removeprefix("LIFECYCLE_STATE_")
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, f"the host is {name}, not ready for messages; retry shortly"
+        if state not in (Lifecycle.READY, Lifecycle.DEGRADED):
+            await abort(
+                context, grpc.StatusCode.UNAVAILABLE, f"the host is {state.name}, not ready for messages; retry shortly"
             )
         message = Memory(
             content=content_from_proto(request.content),
@@ -115,34 +123,32 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def GetStatus(
         self, request: agent_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.GetStatusResponse:
-        return self.host.status()
+        return status_response(self.host.status())
 
     async def ListPlugins(
         self, request: agent_pb2.ListPluginsRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.ListPluginsResponse:
         manager = self.host.plugins
-        loaded = [plugin_status(manager.info(p)) for _, p in sorted(manager.plugins.items())]
         available = [
-            agent_pb2.PluginStatus(name=spec.name, version=spec.version, state=agent_pb2.PLUGIN_STATE_AVAILABLE)
+            PluginInfo(spec.name, spec.version, PluginState.AVAILABLE)
             for spec in await asyncio.to_thread(manager.available)
         ]
-        return agent_pb2.ListPluginsResponse(plugins=loaded + available)
+        return agent_pb2.ListPluginsResponse(plugins=[plugin_status(p) for p in manager.statuses() + available])
 
     async def _manage(self, context: grpc.aio.ServicerContext, operation: Awaitable[T]) -> T:
         """Run a plugin operation, turning its errors into gRPC statuses."""
         try:
             return await operation
         except PluginNotFound as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
         except (PluginConflict, StartError, ManifestError, DuplicateComponent) as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        raise AssertionError("abort raises")
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 
     async def LoadPlugin(
         self, request: agent_pb2.LoadPluginRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.LoadPluginResponse:
         plugin = await self._manage(context, self.host.plugins.load(request.name))
-        return agent_pb2.LoadPluginResponse(plugin=plugin_status(self.host.plugins.info(plugin)))
+        return agent_pb2.LoadPluginResponse(plugin=plugin_status(plugin.info()))
 
     async def UnloadPlugin(
         self, request: agent_pb2.UnloadPluginRequest, context: grpc.aio.ServicerContext
@@ -154,9 +160,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.ReloadPluginRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.ReloadPluginResponse:
         plugin, seconds = await self._manage(context, self.host.plugins.reload(request.name))
-        return agent_pb2.ReloadPluginResponse(
-            plugin=plugin_status(self.host.plugins.info(plugin)), duration_ms=int(seconds * 1000)
-        )
+        return agent_pb2.ReloadPluginResponse(plugin=plugin_status(plugin.info()), duration_ms=int(seconds * 1000))
 
     async def GetLogs(
         self, request: agent_pb2.GetLogsRequest, context: grpc.aio.ServicerContext
@@ -164,7 +168,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         try:
             min_level = level_number(request.level) if request.level else TRACE
         except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         buffer = self.host.log_buffer
         with buffer.follow() as queue:
             for record in buffer.tail(request.tail or 100, min_level, request.plugin):

@@ -9,6 +9,7 @@ from agenthost.v1 import router_pb2
 
 from ..plugins.connection import PluginUnavailable
 from ..plugins.router_link import RouterLink
+from .abort import abort
 
 
 def forwarding_handler(link: RouterLink) -> grpc.GenericRpcHandler:
@@ -30,10 +31,9 @@ def _forward_unary(link: RouterLink, path: str) -> Any:
             call = link.channel().unary_unary(path)(request, timeout=context.time_remaining())
             return await call
         except PluginUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"no router: {exc}")
+            await abort(context, grpc.StatusCode.UNAVAILABLE, f"no router: {exc}")
         except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "")
-        raise AssertionError("abort raises")
+            await abort(context, exc.code(), exc.details() or "")
 
     return forward
 
@@ -44,8 +44,8 @@ def _forward_stream(link: RouterLink, path: str) -> Any:
             async for response in link.channel().unary_stream(path)(request, timeout=context.time_remaining()):
                 yield response
         except PluginUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"no router: {exc}")
+            await abort(context, grpc.StatusCode.UNAVAILABLE, f"no router: {exc}")
         except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "")
+            await abort(context, exc.code(), exc.details() or "")
 
     return forward

@@ -19,6 +19,7 @@ from ..agent.models import ModelError, Models
 from ..plugins.components import Components
 from ..plugins.tokens import TokenBook
 from ..store import Store
+from .abort import abort
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
@@ -47,19 +48,20 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         metadata = dict(context.invocation_metadata() or ())
         value, claimed = metadata.get(AUTH_METADATA_KEY, ""), metadata.get(PLUGIN_METADATA_KEY, "")
         if not isinstance(value, str) or not value.startswith(AUTH_SCHEME) or not claimed:
-            await context.abort(
+            await abort(
+                context,
                 grpc.StatusCode.UNAUTHENTICATED,
                 f"missing '{AUTH_METADATA_KEY}: {AUTH_SCHEME}<token>' or '{PLUGIN_METADATA_KEY}: <plugin>' metadata: "
                 "RuntimeService is for plugins the host started",
             )
         plugin = self.tokens.owner(value[len(AUTH_SCHEME) :])
         if plugin is None:
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED, "token is not valid (revoked, or never issued by this host)"
+            await abort(
+                context, grpc.StatusCode.UNAUTHENTICATED, "token is not valid (revoked, or never issued by this host)"
             )
         if plugin != claimed:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"token was not issued to plugin {claimed!r}")
-        return plugin  # type: ignore[return-value]
+            await abort(context, grpc.StatusCode.UNAUTHENTICATED, f"token was not issued to plugin {claimed!r}")
+        return plugin
 
     async def CreateMemory(
         self, request: runtime_pb2.CreateMemoryRequest, context: grpc.aio.ServicerContext
@@ -67,7 +69,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         await self._caller(context)
         memory = memory_from_proto(request.memory)
         if not memory.room_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "memory.room_id is required")
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "memory.room_id is required")
         memory.agent_id = memory.agent_id or self.agent_id
         stored = await self.store.create_memory(memory)
         return runtime_pb2.CreateMemoryResponse(memory=memory_to_proto(stored))
@@ -77,9 +79,9 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.GetMemoriesResponse:
         await self._caller(context)
         if not request.room_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "room_id is required")
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "room_id is required")
         if request.count < 0 or request.count > 1000:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"count must be 0..1000, got {request.count}")
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"count must be 0..1000, got {request.count}")
         memories = await self.store.get_memories(
             self.agent_id, request.room_id, request.table_name or "messages", request.count or 20
         )
@@ -91,8 +93,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         await self._caller(context)
         entity = await self.store.get_entity(request.id)
         if entity is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no entity with id {request.id!r}")
-            raise AssertionError("abort raises")
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no entity with id {request.id!r}")
         return runtime_pb2.GetEntityResponse(entity=entity_to_proto(entity))
 
     async def UpsertEntity(
@@ -119,8 +120,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         try:
             output = await self.models.use(request.model_type, struct_to_dict(request.params), context.time_remaining())
         except ModelError as exc:
-            await context.abort(exc.code, str(exc))
-            raise AssertionError("abort raises") from None
+            await abort(context, exc.code, str(exc))
         reply = runtime_pb2.RuntimeServiceUseModelResponse(
             text=output.text, embedding=output.embedding, served_by=output.served_by
         )
@@ -132,7 +132,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.EmitEventResponse:
         plugin = await self._caller(context)
         if not request.event_type:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "event_type is required")
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "event_type is required")
         delivered = await self.components.emit_event(
             request.event_type, struct_to_dict(request.payload), exclude=plugin
         )

@@ -27,13 +27,7 @@ def plugin_doc(plugin: agent_pb2.PluginStatus) -> dict[str, Any]:
         "reason": plugin.reason,
         "transport": plugin.transport,
         "address": plugin.address,
-        "components": {
-            "actions": list(c.actions),
-            "providers": list(c.providers),
-            "evaluators": list(c.evaluators),
-            "services": list(c.services),
-            "model_handlers": list(c.model_handlers),
-        },
+        "components": {f.name: list(getattr(c, f.name)) for f in c.DESCRIPTOR.fields},
     }
 
 

@@ -1,4 +1,6 @@
-"""A gRPC connection to one plugin instance: stubs, deadlines, in-flight tracking, fail-fast."""
+"""A gRPC connection to one process the host started (a plugin or the router) or to a remote
+plugin: stubs, deadlines, in-flight tracking, fail-fast; Describe's manifest read into the
+host's dataclasses here."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import asyncio
 from typing import Any, AsyncIterator
 
 import grpc
-from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
+from agenthost.v1 import controller_pb2, controller_pb2_grpc, plugin_pb2, plugin_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ..config import RemotePlugin
+from .manifest import Action, Evaluator, ExampleTurn, Manifest, ModelHandler, Provider, Service
 
 
 class PluginCallError(RuntimeError):
@@ -49,6 +52,7 @@ class PluginConnection:
         self.channel = _channel(target, remote)
         self.stub = plugin_pb2_grpc.PluginServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.controller = controller_pb2_grpc.ControllerServiceStub(self.channel)
         self.closed_reason = ""
         self._calls: set[Any] = set()
         self._idle = asyncio.Event()
@@ -114,6 +118,29 @@ class PluginConnection:
         finally:
             self._untrack(call)
 
+    async def describe(self, timeout: float) -> Manifest:
+        """Call Describe (waiting for the process to serve) and read its manifest."""
+        reply = await self.unary("Describe", plugin_pb2.DescribeRequest(), timeout=timeout, wait_for_ready=True)
+        return manifest_from_proto(reply.manifest)
+
+    async def wait_serving(self, timeout: float) -> str:
+        """Wait until the process answers health checks SERVING; "" or what is wrong."""
+        try:
+            reply = await self.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout, wait_for_ready=True)
+        except grpc.aio.AioRpcError as exc:
+            return exc.details() or exc.code().name
+        return "" if reply.status == health_pb2.HealthCheckResponse.SERVING else "it answers but is not serving"
+
+    async def shutdown(self, timeout: float) -> bool:
+        """Ask the process to stop (ControllerService.Shutdown); True when it agreed."""
+        if self.closed_reason:
+            return False
+        try:
+            await self.controller.Shutdown(controller_pb2.ShutdownRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError:
+            return False
+        return True
+
     async def check_health(self, timeout: float) -> bool:
         """True when the plugin answers SERVING in time."""
         try:
@@ -138,3 +165,28 @@ class PluginConnection:
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+def manifest_from_proto(m: plugin_pb2.PluginManifest) -> Manifest:
+    """A Describe manifest as the host keeps it."""
+    return Manifest(
+        name=m.name,
+        version=m.version,
+        description=m.description,
+        actions=tuple(
+            Action(
+                a.name,
+                a.description,
+                tuple(a.similes),
+                tuple(tuple(ExampleTurn(t.speaker, t.text, tuple(t.actions)) for t in c.turns) for c in a.examples),
+            )
+            for a in m.actions
+        ),
+        providers=tuple(Provider(p.name, p.description, p.position, p.dynamic, p.private) for p in m.providers),
+        evaluators=tuple(Evaluator(e.name, e.description, e.always_run, tuple(e.similes)) for e in m.evaluators),
+        services=tuple(Service(s.name, s.description) for s in m.services),
+        model_handlers=tuple(ModelHandler(h.model_type, h.priority) for h in m.model_handlers),
+        events=tuple(m.events),
+        dependencies=tuple(m.dependencies),
+        priority=m.priority,
+    )

@@ -11,7 +11,7 @@ import pluggy
 
 from plugin_sdk.spec import ENTRY_POINT_GROUP, PROJECT_NAME, PluginSpec, PluginSpecHooks
 
-log = logging.getLogger("host.plugins.discovery")
+log = logging.getLogger(__name__)
 
 
 class DiscoveryError(LookupError):

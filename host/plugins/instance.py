@@ -1,8 +1,11 @@
-"""One running incarnation of a plugin: its process (if local), connection and manifest."""
+"""One running incarnation of a plugin (or of the router): its process if local, its
+connection and manifest. `PluginInstance.open` is the one way an instance comes to be;
+`close(reason, graceful)` the one way it ends, whoever ends it."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,13 +15,17 @@ from agenthost.v1 import plugin_pb2
 
 from plugin_sdk.spec import PluginSpec
 
+from .. import __version__
 from ..config import RemotePlugin, SupervisionConfig
 from .connection import PluginCallError, PluginConnection
-from .manifest import check_manifest
+from .manifest import Manifest, check_manifest
 from .process import PluginProcess, StartError
 from .registry import Registry
 
-log = logging.getLogger("host.plugins.instance")
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 1.0
+"""How long the host waits for a process to answer Shutdown."""
 
 
 @dataclass
@@ -37,14 +44,38 @@ class LaunchContext:
     registry: Registry = field(default_factory=Registry)
 
 
+class ProcessKind(enum.Enum):
+    """What the host asks of a started process beyond its handshake, health and Shutdown."""
+
+    PLUGIN = "plugin"  # PluginService: Describe, Init, services, components
+    ROUTER = "router"  # RouterService only: up when healthy, configured by its command line
+
+
+async def _describe(kind: ProcessKind, connection: PluginConnection, timeout: float) -> Manifest:
+    """A plugin's manifest from Describe, checked; the router's, once it serves."""
+    if kind is ProcessKind.ROUTER:
+        problem = await connection.wait_serving(timeout)
+        if problem:
+            raise StartError(f"router did not come up: {problem}")
+        return Manifest(name=connection.plugin, version=__version__)
+    try:
+        manifest = await connection.describe(timeout)
+    except PluginCallError as exc:
+        raise StartError(f"plugin {connection.plugin!r} did not answer Describe: {exc}") from None
+    check_manifest(connection.plugin, manifest)
+    return manifest
+
+
 @dataclass
 class PluginInstance:
-    """One plugin process (or remote connection): spawned and described, then initialised."""
+    """One plugin process (or remote connection): opened and described, then initialised."""
 
     name: str
+    ctx: LaunchContext
     connection: PluginConnection
-    manifest: plugin_pb2.PluginManifest
+    manifest: Manifest
     process: PluginProcess | None = None
+    kind: ProcessKind = ProcessKind.PLUGIN
     token: str = ""
     services_started: list[str] = field(default_factory=list)
 
@@ -56,8 +87,35 @@ class PluginInstance:
     def remote(self) -> bool:
         return self.process is None
 
-    async def initialise(self, ctx: LaunchContext) -> None:
+    @classmethod
+    async def open(
+        cls, ctx: LaunchContext, target: PluginSpec | RemotePlugin, kind: ProcessKind = ProcessKind.PLUGIN
+    ) -> PluginInstance:
+        """Start the plugin's process (or dial a remote one) and read what it offers.
+
+        Raises StartError or ManifestError with a one-line message; nothing is left running then.
+        """
+        timeout = ctx.supervision.start_timeout
+        process: PluginProcess | None = None
+        if isinstance(target, RemotePlugin):
+            connection = PluginConnection(target.name, target.address, ctx.supervision.call_timeout, remote=target)
+        else:
+            process = await PluginProcess.start(target, ctx.socket_dir, timeout)
+            assert process.handshake is not None
+            connection = PluginConnection(target.name, process.handshake.target, ctx.supervision.call_timeout)
+        instance = cls(target.name, ctx, connection, Manifest(target.name, ""), process, kind)
+        try:
+            instance.manifest = await _describe(kind, connection, timeout)
+        except BaseException:
+            await instance.close("failed to start", graceful=False)
+            raise
+        return instance
+
+    async def initialise(self) -> None:
         """Check the components are free, Init the plugin, register its components."""
+        if self.kind is not ProcessKind.PLUGIN:
+            return
+        ctx = self.ctx
         ctx.registry.check(self.name, self.manifest)
         self.token = ctx.issue_token(self.name)
         init = plugin_pb2.InitRequest(
@@ -73,23 +131,25 @@ class PluginInstance:
             raise StartError(str(exc)) from None
         ctx.registry.register(self.name, self.manifest)
 
-    async def start_services(self, ctx: LaunchContext) -> None:
+    async def start_services(self) -> None:
         """Start the plugin's services in manifest order."""
         for service in self.manifest.services:
             try:
                 await self.connection.unary(
                     "StartService",
                     plugin_pb2.StartServiceRequest(name=service.name),
-                    timeout=ctx.supervision.start_timeout,
+                    timeout=self.ctx.supervision.start_timeout,
                 )
             except PluginCallError as exc:
                 raise StartError(str(exc)) from None
             self.services_started.append(service.name)
 
-    async def stop(self, ctx: LaunchContext, grace: float = 3.0) -> None:
-        """Stop services, ask a local plugin to shut down, make sure its process is gone."""
-        shutting_down = False
-        if not self.connection.closed_reason:
+    async def close(self, reason: str, graceful: bool, grace: float = 3.0) -> None:
+        """End this instance: calls in flight fail with `reason`, the token is revoked, the
+        process is gone. Graceful: stop its services and ask it to Shutdown first, giving it
+        `grace` seconds to exit before SIGTERM (then SIGKILL)."""
+        exiting = False
+        if graceful and not self.connection.closed_reason:
             for service in reversed(self.services_started):
                 try:
                     await self.connection.unary(
@@ -97,62 +157,16 @@ class PluginInstance:
                     )
                 except PluginCallError as exc:
                     log.warning("%s", exc)
-            if not self.remote:  # a remote plugin's process is not ours to stop
-                try:
-                    await self.connection.unary("Shutdown", plugin_pb2.ShutdownRequest(), timeout=1.0)
-                    shutting_down = True
-                except PluginCallError:
-                    pass
-        ctx.revoke_token(self.token)
-        self.connection.abort("was stopped")
+            if self.process is not None:  # a remote plugin's process is not ours to stop
+                exiting = await self.connection.shutdown(SHUTDOWN_TIMEOUT)
+        self.connection.abort(reason)
+        if self.token:
+            self.ctx.revoke_token(self.token)
         if self.process is not None:
-            if shutting_down:  # it said it is on its way out: give it `grace` before SIGTERM
+            if exiting:
                 try:
                     await asyncio.wait_for(self.process.proc.wait(), grace)
                 except asyncio.TimeoutError:
                     pass
             await self.process.stop(grace=1.0)
         await self.connection.close()
-
-
-async def spawn(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> PluginInstance:
-    """Start the plugin's process (or dial a remote one) and read its manifest.
-
-    Raises StartError or ManifestError with a one-line message; nothing is left running then.
-    """
-    name = target.name
-    timeout = ctx.supervision.start_timeout
-    process: PluginProcess | None = None
-    if isinstance(target, RemotePlugin):
-        connection = PluginConnection(name, target.address, ctx.supervision.call_timeout, remote=target)
-    else:
-        process = await PluginProcess.start(target, ctx.socket_dir, timeout)
-        assert process.handshake is not None
-        connection = PluginConnection(name, process.handshake.target, ctx.supervision.call_timeout)
-    try:
-        try:
-            described = await connection.unary(
-                "Describe", plugin_pb2.DescribeRequest(), timeout=timeout, wait_for_ready=True
-            )
-        except PluginCallError as exc:
-            raise StartError(f"plugin {name!r} did not answer Describe: {exc}") from None
-        check_manifest(name, described.manifest)
-        return PluginInstance(name, connection, described.manifest, process)
-    except BaseException:
-        connection.abort("failed to start")
-        await connection.close()
-        if process is not None:
-            await process.stop(grace=1.0)
-        raise
-
-
-async def launch(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> PluginInstance:
-    """spawn(), initialise(), start_services(); on failure nothing is left running."""
-    instance = await spawn(ctx, target)
-    try:
-        await instance.initialise(ctx)
-        await instance.start_services(ctx)
-    except BaseException:
-        await instance.stop(ctx, grace=1.0)
-        raise
-    return instance

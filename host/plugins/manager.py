@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 from plugin_sdk.spec import PluginSpec
 
 from ..config import RemotePlugin
 from .discovery import Discovery, DiscoveryError
-from .instance import LaunchContext, PluginInstance, spawn
+from .instance import LaunchContext, PluginInstance
 from .ordering import initialisation_order
-from .supervisor import ManagedPlugin, PluginState
+from .supervisor import ManagedPlugin, PluginInfo, PluginState
 
-log = logging.getLogger("host.plugins")
+log = logging.getLogger(__name__)
 
 
 class PluginNotFound(LookupError):
@@ -24,21 +23,6 @@ class PluginNotFound(LookupError):
 
 class PluginConflict(RuntimeError):
     """The operation does not fit the plugin's current state."""
-
-
-@dataclass(frozen=True)
-class PluginInfo:
-    """A plugin as status reports it."""
-
-    name: str
-    version: str
-    state: str
-    pid: int
-    restarts: int
-    reason: str
-    transport: str
-    address: str
-    components: dict[str, list[str]]
 
 
 class PluginManager:
@@ -75,25 +59,24 @@ class PluginManager:
         Services are not started yet: see start_services().
         """
         targets: dict[str, PluginSpec | RemotePlugin] = {**self.discovery.specs(), **self.remote}
-        spawned = await asyncio.gather(*(spawn(self.ctx, t) for t in targets.values()), return_exceptions=True)
+        for target in targets.values():
+            self.plugins[target.name] = ManagedPlugin(self.ctx, target)
+        opened = await asyncio.gather(*(p.open() for p in self.plugins.values()), return_exceptions=True)
         errors: list[str] = []
         instances: dict[str, PluginInstance] = {}
-        for target, result in zip(targets.values(), spawned):
-            plugin = ManagedPlugin(self.ctx, target)
-            self.plugins[target.name] = plugin
+        for name, result in zip(list(self.plugins), opened):
             if isinstance(result, BaseException):
-                plugin.fail(str(result))
                 errors.append(str(result))
             else:
-                instances[target.name] = result
+                instances[name] = result
         order, blocked = initialisation_order({n: i.manifest for n, i in instances.items()})
         for name, reason in blocked.items():
-            await instances[name].stop(self.ctx, grace=1.0)
+            await instances[name].close(reason, graceful=True, grace=1.0)
             self.plugins[name].fail(reason)
             errors.append(reason)
         for name in order:
             try:
-                await self.plugins[name].start(instances[name])
+                await self.plugins[name].activate(instances[name])
             except Exception as exc:
                 errors.append(str(exc))
         return errors
@@ -123,14 +106,14 @@ class PluginManager:
             await old.stop()
         plugin = ManagedPlugin(self.ctx, target)
         self.plugins[target.name] = plugin
-        instance = await spawn(self.ctx, target)
+        instance = await plugin.open()
         ready = {n for n, p in self.plugins.items() if p.state is PluginState.READY}
         _, blocked = initialisation_order({target.name: instance.manifest}, already_loaded=ready)
         if blocked:
-            await instance.stop(self.ctx, grace=1.0)
+            await instance.close(blocked[target.name], graceful=True, grace=1.0)
             plugin.fail(blocked[target.name])
             raise PluginConflict(blocked[target.name])
-        await plugin.start(instance)
+        await plugin.activate(instance)
         await plugin.start_services()
         return plugin
 
@@ -167,36 +150,9 @@ class PluginManager:
         await asyncio.gather(*(p.stop() for n, p in self.plugins.items() if n not in order), return_exceptions=True)
         self.plugins.clear()
 
-    def info(self, plugin: ManagedPlugin) -> PluginInfo:
-        instance = plugin.instance
-        manifest = instance.manifest if instance else self.registry.manifests.get(plugin.name)
-        components: dict[str, list[str]] = {
-            "actions": [],
-            "providers": [],
-            "evaluators": [],
-            "services": [],
-            "model_handlers": [],
-        }
-        if manifest is not None:
-            components = {
-                "actions": [a.name for a in manifest.actions],
-                "providers": [p.name for p in manifest.providers],
-                "evaluators": [e.name for e in manifest.evaluators],
-                "services": [s.name for s in manifest.services],
-                "model_handlers": [m.model_type for m in manifest.model_handlers],
-            }
-        remote = isinstance(plugin.target, RemotePlugin)
-        return PluginInfo(
-            name=plugin.name,
-            version=plugin.version,
-            state=plugin.state.value,
-            pid=instance.pid if instance else 0,
-            restarts=plugin.restarts,
-            reason=plugin.reason,
-            transport="tcp" if remote else "unix",
-            address=instance.connection.target if instance else "",
-            components=components,
-        )
+    def statuses(self) -> list[PluginInfo]:
+        """Every loaded plugin's status entry, by name."""
+        return [plugin.info() for _, plugin in sorted(self.plugins.items())]
 
     def available(self) -> list[PluginSpec]:
         """Installed, allowed plugins that are not loaded."""

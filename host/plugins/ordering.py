@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import heapq
 
-from agenthost.v1 import plugin_pb2
+from .manifest import Manifest
 
 
 def initialisation_order(
-    manifests: dict[str, plugin_pb2.PluginManifest],
+    manifests: dict[str, Manifest],
     already_loaded: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[list[str], dict[str, str]]:
     """Order `manifests` so every plugin comes after its dependencies, ties broken by

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agenthost.v1 import plugin_pb2
-
-KINDS = ("action", "provider", "evaluator", "service", "model handler")
+from .manifest import COMPONENT_KINDS, Action, Evaluator, Manifest, Provider
 
 
 class DuplicateComponent(ValueError):
     """Two plugins declare a component of the same kind and name."""
 
 
-def _names(manifest: plugin_pb2.PluginManifest) -> dict[str, list[str]]:
-    return {
-        "action": [a.name for a in manifest.actions],
-        "provider": [p.name for p in manifest.providers],
-        "evaluator": [e.name for e in manifest.evaluators],
-        "service": [s.name for s in manifest.services],
-        "model handler": [m.model_type for m in manifest.model_handlers],
-    }
+_EXCLUSIVE = [kind for kind in COMPONENT_KINDS if kind.exclusive]
 
 
 @dataclass
@@ -28,29 +19,26 @@ class Registry:
     """Component names per kind, each owned by one plugin. Model handlers of one
     type may come from several plugins; the highest priority serves."""
 
-    owners: dict[str, dict[str, str]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
-    manifests: dict[str, plugin_pb2.PluginManifest] = field(default_factory=dict)
+    owners: dict[str, dict[str, str]] = field(default_factory=lambda: {kind.name: {} for kind in _EXCLUSIVE})
+    manifests: dict[str, Manifest] = field(default_factory=dict)
 
-    def check(self, plugin: str, manifest: plugin_pb2.PluginManifest) -> None:
+    def check(self, plugin: str, manifest: Manifest) -> None:
         """Raise DuplicateComponent if `manifest` clashes with another plugin's components."""
-        for kind, names in _names(manifest).items():
-            if kind == "model handler":
-                continue
-            for name in names:
-                owner = self.owners[kind].get(name)
+        for kind in _EXCLUSIVE:
+            for name in manifest.names(kind):
+                owner = self.owners[kind.name].get(name)
                 if owner is not None and owner != plugin:
                     raise DuplicateComponent(
-                        f"{kind} {name!r} is declared by both plugin {owner!r} and plugin {plugin!r}"
+                        f"{kind.name} {name!r} is declared by both plugin {owner!r} and plugin {plugin!r}"
                     )
 
-    def register(self, plugin: str, manifest: plugin_pb2.PluginManifest) -> None:
+    def register(self, plugin: str, manifest: Manifest) -> None:
         """Add (or replace) a plugin's components."""
         self.check(plugin, manifest)
         self.unregister(plugin)
-        for kind, names in _names(manifest).items():
-            if kind != "model handler":
-                for name in names:
-                    self.owners[kind][name] = plugin
+        for kind in _EXCLUSIVE:
+            for name in manifest.names(kind):
+                self.owners[kind.name][name] = plugin
         self.manifests[plugin] = manifest
 
     def unregister(self, plugin: str) -> None:
@@ -62,17 +50,17 @@ class Registry:
     def owner(self, kind: str, name: str) -> str | None:
         return self.owners[kind].get(name)
 
-    def providers(self) -> list[tuple[str, plugin_pb2.ProviderSpec]]:
-        """(plugin, spec) for every provider, in position order."""
+    def providers(self) -> list[tuple[str, Provider]]:
+        """(plugin, provider) for every provider, in position order."""
         found = [(plugin, p) for plugin, m in self.manifests.items() for p in m.providers]
         return sorted(found, key=lambda item: (item[1].position, item[1].name))
 
-    def actions(self) -> list[tuple[str, plugin_pb2.ActionSpec]]:
-        """(plugin, spec) for every action, by name."""
+    def actions(self) -> list[tuple[str, Action]]:
+        """(plugin, action) for every action, by name."""
         return sorted(((p, a) for p, m in self.manifests.items() for a in m.actions), key=lambda item: item[1].name)
 
-    def evaluators(self) -> list[tuple[str, plugin_pb2.EvaluatorSpec]]:
-        """(plugin, spec) for every evaluator, by name."""
+    def evaluators(self) -> list[tuple[str, Evaluator]]:
+        """(plugin, evaluator) for every evaluator, by name."""
         found = ((p, e) for p, m in self.manifests.items() for e in m.evaluators)
         return sorted(found, key=lambda item: item[1].name)
 

@@ -6,47 +6,21 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import replace
-from typing import Any
 
 import grpc
-from agenthost.v1 import plugin_pb2, router_pb2_grpc
-from grpc_health.v1 import health_pb2
+from agenthost.v1 import router_pb2_grpc
 
 from plugin_sdk.spec import PluginSpec
 
 from .. import __version__
-from ..config import HostConfig, RemotePlugin
-from .connection import PluginConnection, PluginUnavailable
-from .instance import LaunchContext, PluginInstance
-from .process import PluginProcess, StartError
-from .supervisor import ManagedPlugin
+from ..config import HostConfig
+from .connection import PluginUnavailable
+from .instance import LaunchContext, ProcessKind
+from .supervisor import ManagedPlugin, PluginInfo, PluginState
 
-log = logging.getLogger("host.router")
+log = logging.getLogger(__name__)
 ROUTER_START_TIMEOUT = 90.0
 """The router imports litellm (~5-10 s here) and opens its database before its handshake."""
-
-
-async def launch_router(ctx: LaunchContext, target: PluginSpec | RemotePlugin) -> PluginInstance:
-    """Spawn the router process, wait until it serves, wrap it as an instance the supervisor watches."""
-    assert isinstance(target, PluginSpec)
-    timeout = ctx.supervision.start_timeout
-    process = await PluginProcess.start(target, ctx.socket_dir, timeout)
-    assert process.handshake is not None
-    connection = PluginConnection("router", process.handshake.target, ctx.supervision.call_timeout)
-    problem = ""
-    try:
-        reply = await connection.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout, wait_for_ready=True)
-        if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            problem = "it answers but is not serving"
-    except grpc.aio.AioRpcError as exc:
-        problem = exc.details() or exc.code().name
-    if problem:
-        connection.abort("failed to start")
-        await connection.close()
-        await process.stop(grace=1.0)
-        raise StartError(f"router did not come up: {problem}")
-    manifest = plugin_pb2.PluginManifest(name="router", version=__version__)
-    return PluginInstance("router", connection, manifest, process)
 
 
 class RouterLink:
@@ -69,7 +43,7 @@ class RouterLink:
                 argv += ["--config", str(config.path)]
             spec = PluginSpec(name="router", version=__version__, command=tuple(argv))
             router_ctx = replace(ctx, supervision=replace(ctx.supervision, start_timeout=ROUTER_START_TIMEOUT))
-            self.managed = ManagedPlugin(router_ctx, spec, launcher=launch_router)
+            self.managed = ManagedPlugin(router_ctx, spec, ProcessKind.ROUTER)
 
     @property
     def enabled(self) -> bool:
@@ -104,21 +78,11 @@ class RouterLink:
         if self._channel is not None:
             await self._channel.close()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> PluginInfo:
         """The router as a plugin-like status entry."""
         if self.address == "off":
-            return {"name": "router", "state": "stopped", "reason": 'disabled (router_address = "off")'}
+            return PluginInfo("router", "", PluginState.STOPPED, reason='disabled (router_address = "off")')
         if self.managed is None:
             transport = "unix" if self.address.startswith("unix:") else "tcp"
-            return {"name": "router", "state": "ready", "transport": transport, "address": self.address}
-        instance = self.managed.instance
-        return {
-            "name": "router",
-            "version": self.managed.version,
-            "state": self.managed.state.value,
-            "pid": instance.pid if instance else 0,
-            "restarts": self.managed.restarts,
-            "reason": self.managed.reason,
-            "transport": "unix",
-            "address": instance.connection.target if instance else "",
-        }
+            return PluginInfo("router", "", PluginState.READY, transport=transport, address=self.address)
+        return replace(self.managed.info(), components={})

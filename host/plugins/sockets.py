@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-log = logging.getLogger("host.plugins.sockets")
+log = logging.getLogger(__name__)
 _PREFIX = "agenthost-"
 
 

@@ -8,7 +8,7 @@ import collections
 import enum
 import logging
 import time
-from typing import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import tenacity
 
@@ -16,12 +16,10 @@ from plugin_sdk.spec import PluginSpec
 
 from ..config import RemotePlugin
 from .connection import PluginConnection, PluginUnavailable
-from .instance import LaunchContext, PluginInstance, launch
+from .instance import LaunchContext, PluginInstance, ProcessKind
+from .manifest import Manifest
 
-log = logging.getLogger("host.plugins.supervisor")
-
-Launcher = Callable[[LaunchContext, "PluginSpec | RemotePlugin"], Awaitable[PluginInstance]]
-"""Starts one instance; plugins use instance.launch, the router its own."""
+log = logging.getLogger(__name__)
 
 
 class PluginState(enum.Enum):
@@ -30,6 +28,22 @@ class PluginState(enum.Enum):
     RESTARTING = "restarting"
     FAILED = "failed"
     STOPPED = "stopped"
+    AVAILABLE = "available"  # installed, not loaded (only in listings)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A plugin (or the router) as status reports it."""
+
+    name: str
+    version: str
+    state: PluginState
+    pid: int = 0
+    restarts: int = 0
+    reason: str = ""  # why it is not ready
+    transport: str = ""  # "unix" or "tcp"
+    address: str = ""
+    components: dict[str, list[str]] = field(default_factory=dict)  # names by kind field ("actions", ...)
 
 
 class _InstanceDied(Exception):
@@ -43,10 +57,12 @@ class _StableRunEnded(Exception):
 class ManagedPlugin:
     """One plugin under supervision."""
 
-    def __init__(self, ctx: LaunchContext, target: PluginSpec | RemotePlugin, launcher: Launcher = launch) -> None:
+    def __init__(
+        self, ctx: LaunchContext, target: PluginSpec | RemotePlugin, kind: ProcessKind = ProcessKind.PLUGIN
+    ) -> None:
         self.ctx = ctx
         self.target = target
-        self.launch = launcher
+        self.kind = kind
         self.name = target.name
         self.state = PluginState.STARTING
         self.reason = ""
@@ -63,6 +79,22 @@ class ManagedPlugin:
             return self.instance.manifest.version
         return getattr(self.target, "version", "")
 
+    def info(self) -> PluginInfo:
+        """This plugin's status entry (components from the registry while it restarts)."""
+        instance = self.instance
+        manifest = instance.manifest if instance else self.ctx.registry.manifests.get(self.name)
+        return PluginInfo(
+            name=self.name,
+            version=self.version,
+            state=self.state,
+            pid=instance.pid if instance else 0,
+            restarts=self.restarts,
+            reason=self.reason,
+            transport="tcp" if isinstance(self.target, RemotePlugin) else "unix",
+            address=instance.connection.target if instance else "",
+            components=(manifest or Manifest(self.name, "")).component_names(),
+        )
+
     def connection(self) -> PluginConnection:
         """The connection to call now; PluginUnavailable says why there is none."""
         instance = self.instance
@@ -75,38 +107,56 @@ class ManagedPlugin:
         """Mark the plugin failed without starting it (e.g. a dependency is missing)."""
         self.state, self.reason = PluginState.FAILED, reason
 
-    async def start(self, instance: PluginInstance | None = None) -> None:
-        """Launch the first instance and start supervising. Given an already spawned
-        instance, only initialise it: the caller starts services (start_services) later.
+    async def open(self) -> PluginInstance:
+        """Start a new instance and read its manifest (not initialised yet: see activate)."""
+        try:
+            return await PluginInstance.open(self.ctx, self.target, self.kind)
+        except Exception as exc:
+            self.fail(str(exc))
+            raise
+
+    async def activate(self, instance: PluginInstance) -> None:
+        """Initialise an opened instance, make it the one calls go to, and start supervising.
 
         A plugin that cannot start at all is FAILED at once: that is a broken install or
         configuration, which restarting would not mend.
         """
         try:
-            if instance is None:
-                instance = await self.launch(self.ctx, self.target)
-            else:
-                try:
-                    await instance.initialise(self.ctx)
-                except BaseException:
-                    await instance.stop(self.ctx, grace=1.0)
-                    raise
-        except Exception as exc:
-            self.fail(str(exc))
+            await instance.initialise()
+        except BaseException as exc:
+            await instance.close("failed to start", graceful=True, grace=1.0)
+            if isinstance(exc, Exception):
+                self.fail(str(exc))
             raise
         self._activate(instance)
         self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
+
+    async def start(self) -> None:
+        """open(), activate(), start_services(): the whole start of a plugin loaded on its own."""
+        await self.activate(await self.open())
+        await self.start_services()
 
     async def start_services(self) -> None:
         """Start the current instance's services; on failure the plugin is stopped and FAILED."""
         if self.instance is None or self.state is not PluginState.READY:
             return
         try:
-            await self.instance.start_services(self.ctx)
+            await self.instance.start_services()
         except Exception as exc:
             await self.stop()
             self.fail(str(exc))
             raise
+
+    async def _launch(self, target: PluginSpec | RemotePlugin) -> PluginInstance:
+        """A new instance, initialised with its services started (restarts and reloads)."""
+        instance = await PluginInstance.open(self.ctx, target, self.kind)
+        try:
+            await instance.initialise()
+            await instance.start_services()
+        except BaseException:
+            await instance.close("failed to start", graceful=True, grace=1.0)
+            raise
+        return instance
 
     def _activate(self, instance: PluginInstance) -> None:
         self.instance = instance
@@ -116,7 +166,7 @@ class ManagedPlugin:
     async def reload(self, target: PluginSpec | RemotePlugin) -> PluginInstance:
         """Start a new instance, switch calls to it, then drain and stop the old one."""
         async with self._lock:
-            new = await self.launch(self.ctx, target)
+            new = await self._launch(target)
             old = self.instance
             self.target = target
             self._activate(new)
@@ -131,7 +181,7 @@ class ManagedPlugin:
                     old.connection.in_flight,
                     self.ctx.supervision.drain_timeout,
                 )
-            await old.stop(self.ctx)
+            await old.close("was replaced", graceful=True)
         return new
 
     async def stop(self) -> None:
@@ -142,7 +192,7 @@ class ManagedPlugin:
         self.state = PluginState.STOPPED
         instance, self.instance = self.instance, None
         if instance is not None:
-            await instance.stop(self.ctx)
+            await instance.close("was stopped", graceful=True)
 
     # -- supervision -------------------------------------------------------
 
@@ -178,7 +228,7 @@ class ManagedPlugin:
                 if self.instance is None:
                     self.state = PluginState.RESTARTING
                     try:
-                        relaunched = await self.launch(self.ctx, self.target)
+                        relaunched = await self._launch(self.target)
                     except Exception as exc:
                         self._record_failure()
                         raise _InstanceDied(str(exc)) from None
@@ -191,14 +241,10 @@ class ManagedPlugin:
             if instance is self.instance:
                 break
             # a reload replaced it: watch the new one
-        instance.connection.abort(how)
         self.instance = None
         self.state, self.reason = PluginState.RESTARTING, how
         log.warning("plugin %s %s; restarting", self.name, how)
-        if instance.process is not None:
-            await instance.process.stop(grace=1.0)
-        self.ctx.revoke_token(instance.token)
-        await instance.connection.close()
+        await instance.close(how, graceful=False)
         self._record_failure()
         if time.monotonic() - started > self.ctx.supervision.restart_window:
             raise _StableRunEnded(how)

@@ -298,11 +298,3 @@ class UseModelResponse(_message.Message):
     embedding: _containers.RepeatedScalarFieldContainer[float]
     data: _struct_pb2.Struct
     def __init__(self, text: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
-
-class ShutdownRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
-
-class ShutdownResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...

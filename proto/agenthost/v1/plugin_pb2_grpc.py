@@ -90,11 +90,6 @@ class PluginServiceStub:
                 request_serializer=agenthost_dot_v1_dot_plugin__pb2.UseModelRequest.SerializeToString,
                 response_deserializer=agenthost_dot_v1_dot_plugin__pb2.UseModelResponse.FromString,
                 _registered_method=True)
-        self.Shutdown = channel.unary_unary(
-                '/agenthost.v1.PluginService/Shutdown',
-                request_serializer=agenthost_dot_v1_dot_plugin__pb2.ShutdownRequest.SerializeToString,
-                response_deserializer=agenthost_dot_v1_dot_plugin__pb2.ShutdownResponse.FromString,
-                _registered_method=True)
 
 
 class PluginServiceServicer:
@@ -173,13 +168,8 @@ class PluginServiceServicer:
 
     def UseModel(self, request, context):
         """UseModel calls one of the plugin's model handlers.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Shutdown(self, request, context):
-        """Shutdown asks the plugin to stop its services and exit gracefully.
+        Shutdown is not here: every process the host spawns serves it on
+        ControllerService (controller.proto).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,11 +232,6 @@ def add_PluginServiceServicer_to_server(servicer, server):
                     servicer.UseModel,
                     request_deserializer=agenthost_dot_v1_dot_plugin__pb2.UseModelRequest.FromString,
                     response_serializer=agenthost_dot_v1_dot_plugin__pb2.UseModelResponse.SerializeToString,
-            ),
-            'Shutdown': grpc.unary_unary_rpc_method_handler(
-                    servicer.Shutdown,
-                    request_deserializer=agenthost_dot_v1_dot_plugin__pb2.ShutdownRequest.FromString,
-                    response_serializer=agenthost_dot_v1_dot_plugin__pb2.ShutdownResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -547,33 +532,6 @@ class PluginService:
             '/agenthost.v1.PluginService/UseModel',
             agenthost_dot_v1_dot_plugin__pb2.UseModelRequest.SerializeToString,
             agenthost_dot_v1_dot_plugin__pb2.UseModelResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Shutdown(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/agenthost.v1.PluginService/Shutdown',
-            agenthost_dot_v1_dot_plugin__pb2.ShutdownRequest.SerializeToString,
-            agenthost_dot_v1_dot_plugin__pb2.ShutdownResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,35 @@
+"""What the host reports about itself: its lifecycle state and its status."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .plugins.supervisor import PluginInfo
+
+
+class Lifecycle(enum.Enum):
+    """The host's lifecycle, in order; DEGRADED is READY with a plugin or the router not ready."""
+
+    CREATED = "created"
+    INITIALIZING = "initializing"
+    LOADING_CHARACTER = "loading_character"
+    LOADING_PLUGINS = "loading_plugins"
+    STARTING_SERVICES = "starting_services"
+    READY = "ready"
+    DEGRADED = "degraded"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    """The host and every plugin, as GetStatus reports them."""
+
+    agent_id: str
+    agent_name: str
+    state: Lifecycle
+    uptime_ms: int
+    version: str
+    router: PluginInfo | None  # None before the host has started
+    plugins: list[PluginInfo] = field(default_factory=list)
