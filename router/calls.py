@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
@@ -15,6 +14,7 @@ litellm.suppress_debug_info = True
 logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # one INFO line per call otherwise
 
 from .registry import Provider  # noqa: E402
+from .requests import Completion  # noqa: E402
 
 RETRYABLE: tuple[type[BaseException], ...] = (
     litellm.RateLimitError,
@@ -47,16 +47,6 @@ def retry_after(exc: BaseException) -> float | None:
 
 def error_class(exc: BaseException) -> str:
     return "Timeout" if isinstance(exc, (TimeoutError, litellm.Timeout)) else type(exc).__name__
-
-
-@dataclass
-class Completion:
-    """What one successful attempt produced."""
-
-    text: str = ""
-    embedding: list[float] | None = None
-    tokens_in: int = 0
-    tokens_out: int = 0
 
 
 Complete = Callable[..., Awaitable[Any]]

@@ -13,11 +13,11 @@ import tenacity
 
 from .accounting import Accounting, Budget, BudgetExceeded, BudgetStatus, LedgerRow, Reservation
 from .breaker import Breaker, Breakers
-from .calls import Completion, ProviderCaller, error_class, estimate_tokens, retry_after, retryable
+from .calls import ProviderCaller, error_class, estimate_tokens, retry_after, retryable
 from .policy import Candidate, Decision, Policy, RouteRequest
 from .provider_index import ProviderIndex
 from .registry import Provider
-from .requests import AllFailed, AttemptRecord, CallRequest, CircuitOpen, Refused, Reply, RetrySettings
+from .requests import AllFailed, AttemptRecord, CallRequest, CircuitOpen, Completion, Refused, Reply, RetrySettings
 
 log = logging.getLogger("router")
 

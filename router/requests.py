@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .calls import Completion
 from .policy import Decision
 from .registry import Provider
 
@@ -44,6 +43,16 @@ class CallRequest:
     request_id: str = ""
     audio: bytes = b""  # TRANSCRIPTION calls
     audio_format: str = ""
+
+
+@dataclass
+class Completion:
+    """What one successful attempt produced."""
+
+    text: str = ""
+    embedding: list[float] | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
 
 
 @dataclass
