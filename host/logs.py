@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -88,44 +91,82 @@ class TextFormatter(logging.Formatter):
         return f"{stamp} {r.level.upper():5} {where}{r.message}"
 
 
+class LogFollower:
+    """New records for one reader (GetLogs with follow). A reader that falls behind loses
+    its own oldest records, never the host's time: `emit` only appends to a bounded deque
+    and wakes the reader once per batch, from any thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int) -> None:
+        self._loop = loop
+        self._pending: collections.deque[LogRecord] = collections.deque()
+        self._capacity = capacity
+        self._dropped = 0
+        self._lock = threading.Lock()
+        self._ready = asyncio.Event()
+        self._woken = False
+
+    def push(self, record: LogRecord) -> None:
+        with self._lock:
+            if len(self._pending) >= self._capacity:
+                self._pending.popleft()
+                self._dropped += 1
+            self._pending.append(record)
+            if self._woken:
+                return
+            self._woken = True
+        self._loop.call_soon_threadsafe(self._ready.set)
+
+    async def batch(self) -> tuple[list[LogRecord], int]:
+        """Wait for new records; returns them and how many were dropped before them."""
+        await self._ready.wait()
+        with self._lock:
+            records, dropped = list(self._pending), self._dropped
+            self._pending.clear()
+            self._dropped = 0
+            self._woken = False
+            self._ready.clear()
+        return records, dropped
+
+
 class LogBuffer(logging.Handler):
     """Keeps the most recent records and feeds followers (GetLogs with follow)."""
 
-    def __init__(self, capacity: int = 5000) -> None:
+    def __init__(self, capacity: int = 5000, follower_capacity: int = 2000) -> None:
         super().__init__(level=TRACE)
         self.records: collections.deque[LogRecord] = collections.deque(maxlen=capacity)
-        self._followers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[LogRecord]]] = set()
+        self.follower_capacity = follower_capacity
+        self._followers: set[LogFollower] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
         entry = _to_record(record)
         self.records.append(entry)
-        for loop, queue in list(self._followers):
-            loop.call_soon_threadsafe(queue.put_nowait, entry)
+        for follower in list(self._followers):
+            follower.push(entry)
 
     def tail(self, count: int, min_level: int = TRACE, plugin: str = "") -> list[LogRecord]:
         """The last `count` records at or above `min_level`, optionally of one plugin."""
         picked = [r for r in self.records if LEVELS.get(r.level, 0) >= min_level and (not plugin or r.plugin == plugin)]
         return picked[-count:]
 
-    def follow(self) -> "_Follower":
-        """A context manager yielding a queue of new records."""
-        return _Follower(self)
+    @contextlib.contextmanager
+    def follow(self) -> Iterator[LogFollower]:
+        """A follower of new records while the context lasts."""
+        follower = LogFollower(asyncio.get_running_loop(), self.follower_capacity)
+        self._followers.add(follower)
+        try:
+            yield follower
+        finally:
+            self._followers.discard(follower)
 
 
-class _Follower:
-    def __init__(self, buffer: LogBuffer) -> None:
-        self._buffer = buffer
-        self._key: tuple[asyncio.AbstractEventLoop, asyncio.Queue[LogRecord]] | None = None
-
-    def __enter__(self) -> asyncio.Queue[LogRecord]:
-        queue: asyncio.Queue[LogRecord] = asyncio.Queue(maxsize=10000)
-        self._key = (asyncio.get_running_loop(), queue)
-        self._buffer._followers.add(self._key)
-        return queue
-
-    def __exit__(self, *exc: object) -> None:
-        if self._key is not None:
-            self._buffer._followers.discard(self._key)
+def dropped_notice(count: int) -> LogRecord:
+    """The record a follower gets in place of records it was too slow to read."""
+    return LogRecord(
+        time_ms=int(time.time() * 1000),
+        level="warn",
+        message=f"{count} log record(s) dropped: this reader fell behind",
+        logger=__name__,
+    )
 
 
 def setup_logging(level: str, as_json: bool, agent_id: str) -> LogBuffer:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
 from dataclasses import replace
+from pathlib import Path
 
+import grpc
 import pytest
+from agenthost.v1 import agent_pb2, agent_pb2_grpc
 from support import alive, eventually, fixture_spec
 
 from host.plugins.connection import PluginCallError
@@ -215,3 +219,51 @@ async def test_host_stop_leaves_no_process_and_no_socket(start_host):
     assert not any(alive(pid) for pid in pids)
     assert not socket_dir.exists()
     assert not os.path.exists(host.config.listen.removeprefix("unix://"))
+
+
+async def test_a_stalled_log_follower_loses_its_own_oldest_records_not_the_host(start_host):
+    host = await start_host(fixture_spec("alpha"))
+    flood = 3 * host.log_buffer.follower_capacity + 10_000
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        stream = stub.GetLogs(agent_pb2.GetLogsRequest(tail=1, follow=True), timeout=30)
+        await stream.read()  # the tail: the follower is registered from here on
+        for i in range(flood):  # nobody reads the stream meanwhile
+            logging.getLogger("flood").info("record %d", i)
+        status = await stub.GetStatus(agent_pb2.GetStatusRequest(), timeout=5)
+        assert status.agent_id == host.agent_id
+        received = []
+        while not received or received[-1] != f"record {flood - 1}":
+            received.append((await stream.read()).message)
+        stream.cancel()
+    assert f"{flood - host.log_buffer.follower_capacity} log record(s) dropped" in received[0]
+    assert received[1:] == [f"record {i}" for i in range(flood - host.log_buffer.follower_capacity, flood)]
+    assert not [r for r in host.log_buffer.records if r.logger == "asyncio"]  # no callback errors
+
+
+def _live_children() -> set[int]:
+    """Pids of this process's children that are still running (not zombies)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+async def test_unload_right_after_reload_leaves_exactly_the_listed_processes(start_host):
+    host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
+    beta_pid = host.plugins.get("beta").instance.pid
+    reload = asyncio.create_task(host.plugins.reload("alpha"))
+    await asyncio.sleep(0.05)
+    await host.plugins.unload("alpha")  # waits for the reload, then unloads what it left
+    await reload
+    assert "alpha" not in host.plugins.plugins
+    assert "alpha" not in host.plugins.registry.manifests
+    assert await eventually(lambda: _live_children() == {beta_pid}, timeout=5)
+    assert [o.result.text for o in await host.components.get_providers(["BETA_ECHO"], message("hi"))] == ["hi"]
+    await host.plugins.load("alpha")
+    assert await eventually(lambda: _live_children() == {beta_pid, host.plugins.get("alpha").instance.pid}, timeout=5)

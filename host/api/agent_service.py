@@ -12,7 +12,7 @@ from plugin_sdk.types import Memory
 from plugin_sdk.wire import content_from_proto, content_to_proto
 
 from ..agent.pipeline import Pipeline
-from ..logs import TRACE, LogBuffer, LogRecord, level_number
+from ..logs import TRACE, LogBuffer, LogRecord, dropped_notice, level_number
 from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
 from ..plugins.manifest import ManifestError
 from ..plugins.process import StartError
@@ -170,10 +170,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         except ValueError as exc:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         buffer = self.host.log_buffer
-        with buffer.follow() as queue:
+        with buffer.follow() as follower:
             for record in buffer.tail(request.tail or 100, min_level, request.plugin):
                 yield _log_response(record)
             while request.follow:
-                record = await queue.get()
-                if level_number(record.level) >= min_level and (not request.plugin or record.plugin == request.plugin):
-                    yield _log_response(record)
+                records, dropped = await follower.batch()
+                if dropped:
+                    yield _log_response(dropped_notice(dropped))
+                for record in records:
+                    if level_number(record.level) >= min_level and (
+                        not request.plugin or record.plugin == request.plugin
+                    ):
+                        yield _log_response(record)

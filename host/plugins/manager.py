@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from typing import AsyncIterator
 
 from plugin_sdk.spec import PluginSpec
 
@@ -34,7 +36,7 @@ class PluginManager:
         self.registry = ctx.registry
         self.plugins: dict[str, ManagedPlugin] = {}
         self.remote = {r.name: r for r in remote}
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # per plugin name: see _operation
 
     def _target(self, name: str) -> PluginSpec | RemotePlugin:
         if name in self.remote:
@@ -43,6 +45,14 @@ class PluginManager:
             return self.discovery.spec(name)
         except DiscoveryError as exc:
             raise PluginNotFound(str(exc)) from None
+
+    @contextlib.asynccontextmanager
+    async def _operation(self, name: str) -> AsyncIterator[None]:
+        """Load, unload and reload of one plugin run one at a time, in the order asked: each
+        sees the state the previous one left, so the processes are always those listed."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            yield
 
     def get(self, name: str) -> ManagedPlugin:
         plugin = self.plugins.get(name)
@@ -94,7 +104,7 @@ class PluginManager:
 
     async def load(self, name: str) -> ManagedPlugin:
         """Start an installed plugin; PluginNotFound or the start error when it cannot."""
-        async with self._lock:
+        async with self._operation(name):
             existing = self.plugins.get(name)
             if existing is not None and existing.state is not PluginState.FAILED:
                 raise PluginConflict(f"plugin {name!r} is already loaded ({existing.state.value}); use reload")
@@ -119,27 +129,28 @@ class PluginManager:
 
     async def unload(self, name: str) -> None:
         """Stop a plugin and remove its components."""
-        async with self._lock:
+        async with self._operation(name):
             plugin = self.get(name)
             self.registry.unregister(name)
             del self.plugins[name]
-        await plugin.stop()
+            await plugin.stop()
         log.info("plugin %s unloaded", name)
 
     async def reload(self, name: str) -> tuple[ManagedPlugin, float]:
         """Start the plugin's new version, switch calls to it, drain the old; returns seconds taken."""
         started = time.monotonic()
-        plugin = self.get(name)
-        target = self._target(name)
-        if isinstance(target, RemotePlugin):
-            raise PluginConflict(
-                f"plugin {name!r} runs remotely at {target.address}: restart it there; the host reconnects by itself"
-            )
-        if plugin.state is PluginState.FAILED:
-            async with self._lock:
+        async with self._operation(name):
+            plugin = self.get(name)
+            target = self._target(name)
+            if isinstance(target, RemotePlugin):
+                raise PluginConflict(
+                    f"plugin {name!r} runs remotely at {target.address}: restart it there; "
+                    "the host reconnects by itself"
+                )
+            if plugin.state is PluginState.FAILED:
                 return await self._start(target), time.monotonic() - started
-        await plugin.reload(target)
-        return plugin, time.monotonic() - started
+            await plugin.reload(target)
+            return plugin, time.monotonic() - started
 
     async def stop_all(self) -> None:
         """Stop every plugin, dependents before what they depend on."""

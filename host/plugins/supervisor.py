@@ -167,6 +167,9 @@ class ManagedPlugin:
         """Start a new instance, switch calls to it, then drain and stop the old one."""
         async with self._lock:
             new = await self._launch(target)
+            if self.state is PluginState.STOPPED:  # stopped (host stopping) while the new one started
+                await new.close("was stopped", graceful=True)
+                raise PluginUnavailable(f"plugin {self.name!r} was stopped during its reload")
             old = self.instance
             self.target = target
             self._activate(new)
@@ -185,11 +188,11 @@ class ManagedPlugin:
         return new
 
     async def stop(self) -> None:
-        """Stop supervising and stop the plugin gracefully."""
+        """Stop supervising and stop the plugin gracefully (a reload under way ends too)."""
+        self.state = PluginState.STOPPED
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self.state = PluginState.STOPPED
         instance, self.instance = self.instance, None
         if instance is not None:
             await instance.close("was stopped", graceful=True)
