@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
+import litellm
 
-import litellm  # noqa: E402  (only ever imported in the router process)
-
-litellm.suppress_debug_info = True
-logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # one INFO line per call otherwise
-
-from .registry import Provider  # noqa: E402
-from .requests import Completion  # noqa: E402
+from .registry import Provider
+from .requests import Completion
 
 RETRYABLE: tuple[type[BaseException], ...] = (
     litellm.RateLimitError,

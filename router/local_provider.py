@@ -11,22 +11,19 @@ answer `litellm.aembedding(model=..., input=[...])` (and the sync `embedding`).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, TypeVar
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
+import litellm
+from litellm import CustomLLM
+from litellm.llms.custom_llm import CustomLLMError
+from litellm.types.llms.openai import ChatCompletionUsageBlock
+from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse
+from litellm.types.utils import Usage as LitellmUsage
 
-import litellm  # noqa: E402
-from litellm import CustomLLM  # noqa: E402
-from litellm.llms.custom_llm import CustomLLMError  # noqa: E402
-from litellm.types.llms.openai import ChatCompletionUsageBlock  # noqa: E402
-from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse  # noqa: E402
-from litellm.types.utils import Usage as LitellmUsage  # noqa: E402
-
-from router.local_embedding import Embeddings, LocalEmbeddingModel  # noqa: E402
-from router.local_model import (  # noqa: E402
+from router.local_embedding import Embeddings, LocalEmbeddingModel
+from router.local_model import (
     DEFAULT_MODEL_NAME,
     Generation,
     GenerationRequest,

@@ -21,9 +21,9 @@ from .breaker import Breakers
 from .calls import ProviderCaller
 from .config import RouterConfig, database_url
 from .engine import Router
+from .litellm_setup import configure
 from .local_embedding import DEFAULT_EMBEDDING_NAME, LocalEmbeddingModel
 from .local_model import DEFAULT_MODEL_NAME, LocalModel, default_model_path
-from .local_provider import register_local_provider
 from .policy import load_policy
 from .registry import load_providers
 from .service import RouterServicer
@@ -48,7 +48,8 @@ class RouterParts:
 
 
 async def build(config: RouterConfig) -> RouterParts:
-    """Load the registry and policy, open the database, register local models."""
+    """Load the registry and policy, apply the litellm settings (serving the local models), load
+    those models, open the database."""
     providers = load_providers(config.providers)
     policy = load_policy(config.policy)
     # The local models this router ships, by their name after "agenthost-local/": both run the
@@ -65,9 +66,8 @@ async def build(config: RouterConfig) -> RouterParts:
                 raise ValueError(
                     f"{provider.id}: unknown local model {name!r} (this router ships {', '.join(map(repr, shipped))})"
                 )
-            model = shipped[name](default_model_path(), name=name, n_ctx=provider.max_context)
-            register_local_provider(model=model)
-            local_models.append(model)
+            local_models.append(shipped[name](default_model_path(), name=name, n_ctx=provider.max_context))
+    configure(local_models)
     for model in local_models:  # load now, not on the first call
         await model.load()
     gc.freeze()  # litellm's import leaves a large heap; full collections would stall the loop
