@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from router.accounting import (
+from router.accounting_base import (
     DEFAULT_USAGE_ROWS,
     LEDGER_COLUMNS,
     Budget,

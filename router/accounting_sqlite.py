@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from router.accounting import (
+from router.accounting_base import (
     DEFAULT_USAGE_ROWS,
     LEDGER_COLUMNS,
     Budget,
