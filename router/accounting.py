@@ -54,10 +54,6 @@ class Accounting(Protocol):
         """Each budget in the period `now` falls in, in the order given."""
         ...
 
-    async def left_fraction(self, budgets: Sequence[Budget], now: datetime | None = None) -> float:
-        """The smallest left/limit over the budgets; 1.0 when there are none."""
-        ...
-
     async def expire_reservations(self, older_than_s: float) -> int:
         """Release reservations older than that (a crashed router's); returns how many."""
         ...

@@ -153,10 +153,6 @@ def budget_status(budget: Budget, key: str, spent: int, reserved: int) -> Budget
     )
 
 
-def smallest_left_fraction(statuses: Sequence[BudgetStatus]) -> float:
-    return min((s.left / s.limit if s.limit > 0 else 0.0 for s in statuses), default=1.0)
-
-
 def check_row(row: LedgerRow) -> None:
     if row.status not in STATUSES:
         raise ValueError(f"ledger row {row.request_id}#{row.attempt}: status {row.status!r} is not one of {STATUSES}")

@@ -33,7 +33,6 @@ from router.accounting_base import (
     from_nano,
     ledger_row,
     ledger_values,
-    smallest_left_fraction,
     to_nano,
     usage_filters,
 )
@@ -205,9 +204,6 @@ class PostgresAccounting:
         keyed = budget_keys(budgets, now)
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             return [budget_status(budget, key, *await self._totals(conn, budget.scope, key)) for budget, key in keyed]
-
-    async def left_fraction(self, budgets: Sequence[Budget], now: datetime | None = None) -> float:
-        return smallest_left_fraction(await self.status(budgets, now))
 
     async def book(self, row: LedgerRow) -> None:
         check_row(row)

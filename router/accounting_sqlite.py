@@ -39,7 +39,6 @@ from router.accounting_base import (
     from_nano,
     ledger_row,
     ledger_values,
-    smallest_left_fraction,
     to_nano,
     usage_filters,
 )
@@ -255,9 +254,6 @@ class SQLiteAccounting:
 
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:
         return await self._inflight.run(self._on_thread(self._db.status, budget_keys(budgets, now)))
-
-    async def left_fraction(self, budgets: Sequence[Budget], now: datetime | None = None) -> float:
-        return smallest_left_fraction(await self.status(budgets, now))
 
     async def book(self, row: LedgerRow) -> None:
         check_row(row)
