@@ -19,7 +19,6 @@ CAPABILITY_FOR = {
     "IMAGE_DESCRIPTION": "vision",
     "TRANSCRIPTION": "audio",
 }
-_CONDITIONS = {"confidential", "quality", "input_tokens_above", "budget_left_above", "budget_left_below"}
 # order_by -> the sort key of a kept provider, given its worst case cost
 ORDER_KEYS: dict[str, Callable[[Provider, float], tuple[Any, ...]]] = {
     "cost": lambda p, worst: (worst, p.latency_ms, p.id),
@@ -43,24 +42,11 @@ class Rule:
     order_by: str = "cost"
     why: str = ""
 
-    def check(self, request: "RouteRequest") -> tuple[bool, str]:
+    def check(self, request: RouteRequest) -> tuple[bool, str]:
         """Whether the rule matches, and a readable account of each condition."""
-        parts: list[str] = []
-        matched = True
-        for key, want in self.when.items():
-            if key == "confidential":
-                ok, have = request.confidential == want, f"confidential={request.confidential}"
-            elif key == "quality":
-                ok, have = request.quality == want, f"quality={request.quality or '-'!s}"
-            elif key == "input_tokens_above":
-                ok, have = request.input_tokens > want, f"input {request.input_tokens} tokens > {want}"
-            elif key == "budget_left_above":
-                ok, have = request.budget_left > want, f"budget left {request.budget_left:.0%} > {want:.0%}"
-            else:  # budget_left_below
-                ok, have = request.budget_left < want, f"budget left {request.budget_left:.0%} < {want:.0%}"
-            matched = matched and ok
-            parts.append(f"{have}: {'yes' if ok else 'no'}")
-        return matched, "; ".join(parts) or "always"
+        results = [CONDITIONS[key](request, want) for key, want in self.when.items()]
+        account = "; ".join(f"{have}: {'yes' if ok else 'no'}" for ok, have in results)
+        return all(ok for ok, _ in results), account or "always"
 
 
 @dataclass(frozen=True)
@@ -77,6 +63,17 @@ class RouteRequest:
     budget_name: str = ""  # which budget that is, e.g. "global (monthly 2026-11)"
     open_breakers: frozenset[str] = frozenset()
     not_configured: Mapping[str, str] = field(default_factory=dict)  # provider id -> why
+
+
+# The conditions a rule's `when` may hold, by key: given the request and the rule's value, whether
+# the request meets it and how the trace shows it. parse_policy accepts exactly these keys.
+CONDITIONS: dict[str, Callable[[RouteRequest, Any], tuple[bool, str]]] = {
+    "confidential": lambda r, want: (r.confidential == want, f"confidential={r.confidential}"),
+    "quality": lambda r, want: (r.quality == want, f"quality={r.quality or '-'!s}"),
+    "input_tokens_above": lambda r, want: (r.input_tokens > want, f"input {r.input_tokens} tokens > {want}"),
+    "budget_left_above": lambda r, want: (r.budget_left > want, f"budget left {r.budget_left:.0%} > {want:.0%}"),
+    "budget_left_below": lambda r, want: (r.budget_left < want, f"budget left {r.budget_left:.0%} < {want:.0%}"),
+}
 
 
 def reserved_input_tokens(estimate: int) -> int:
@@ -196,8 +193,8 @@ def parse_policy(entries: Any, source: str) -> Policy:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             raise PolicyError(f"{where}: needs a 'name'")
         when = raw.get("when", {})
-        if not isinstance(when, dict) or set(when) - _CONDITIONS:
-            raise PolicyError(f"{where}: 'when' keys must be among {', '.join(sorted(_CONDITIONS))}")
+        if not isinstance(when, dict) or set(when) - CONDITIONS.keys():
+            raise PolicyError(f"{where}: 'when' keys must be among {', '.join(sorted(CONDITIONS))}")
         if raw.get("order_by", "cost") not in ORDER_KEYS:
             raise PolicyError(f"{where}: 'order_by' must be one of {', '.join(sorted(ORDER_KEYS))}")
         rules.append(
