@@ -14,6 +14,8 @@ every failure mode the host must handle is a real process doing it:
   die-after-init     exits 1 half a second after Init (crash loop)
   block-loop         its provider blocks the event loop forever (health fails)
   service-fails      its service raises on start
+  descendants        starts two `sleep`s on Init: one in its process group, one that
+                     left it (setsid); their pids are stored in room "descendants"
 """
 
 from __future__ import annotations
@@ -139,6 +141,13 @@ async def init(ctx):
     await ctx.host.create_memory(Memory(room_id="inits", content=Content(text=NAME)))
     if MODE == "die-after-init":
         asyncio.get_running_loop().call_later(0.5, os._exit, 1)
+    if MODE == "descendants":
+        import subprocess
+
+        children = [subprocess.Popen(["sleep", "600"]), subprocess.Popen(["setsid", "sleep", "600"])]
+        await asyncio.sleep(0.2)  # setsid has exec'd sleep by now
+        pids = " ".join(str(child.pid) for child in children)
+        await ctx.host.create_memory(Memory(room_id="descendants", content=Content(text=pids)))
 
 
 def _handshake(core: int, app: int) -> None:

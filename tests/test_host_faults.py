@@ -267,3 +267,20 @@ async def test_unload_right_after_reload_leaves_exactly_the_listed_processes(sta
     assert [o.result.text for o in await host.components.get_providers(["BETA_ECHO"], message("hi"))] == ["hi"]
     await host.plugins.load("alpha")
     assert await eventually(lambda: _live_children() == {beta_pid, host.plugins.get("alpha").instance.pid}, timeout=5)
+
+
+@pytest.mark.parametrize("how", ["unload", "host stop", "kill -9"])
+async def test_no_process_a_plugin_started_outlives_it(start_host, how):
+    host = await start_host(fixture_spec("alpha", mode="descendants"))
+    (stored,) = await host.store.get_memories(host.agent_id, "descendants", "messages", 1)
+    descendants = [int(pid) for pid in stored.content.text.split()]
+    assert all(alive(pid) for pid in descendants)
+    started = time.monotonic()
+    if how == "unload":
+        await host.plugins.unload("alpha")
+    elif how == "host stop":
+        await host.stop()
+    else:
+        os.kill(host.plugins.get("alpha").instance.pid, signal.SIGKILL)
+    assert await eventually(lambda: not any(alive(pid) for pid in descendants), timeout=5)
+    assert time.monotonic() - started < 5  # within the 3 s grace and the 1 s SIGKILL wait (10 s before)

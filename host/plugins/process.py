@@ -1,4 +1,5 @@
-"""Start a plugin process, read its handshake, forward its output, stop it."""
+"""Start a plugin process, read its handshake, forward its output, stop it and every
+process it started."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import logging
 import os
 import signal
 import sys
+import time
+import uuid
 from pathlib import Path
 
 from plugin_sdk.protocol import (
@@ -27,6 +30,26 @@ from plugin_sdk.spec import PluginSpec
 from ..logs import LEVELS, plugin_logger
 
 _STDERR_TAIL = 10
+TREE_ENV = "AGENTHOST_PROCESS_TREE"
+"""Set to a value unique to each started process and inherited by everything it starts:
+how the host finds a plugin's descendants, even those that left its process group (setsid)
+or were re-parented when their parent died."""
+
+
+def processes_of_tree(marker: str) -> list[int]:
+    """Pids of the live processes whose environment carries `marker` as TREE_ENV."""
+    needle = f"{TREE_ENV}={marker}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                if needle in environ.read().split(b"\0"):
+                    found.append(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
 
 
 class StartError(RuntimeError):
@@ -36,9 +59,10 @@ class StartError(RuntimeError):
 class PluginProcess:
     """One running plugin process and its handshake."""
 
-    def __init__(self, name: str, proc: asyncio.subprocess.Process, socket_dir: Path) -> None:
+    def __init__(self, name: str, proc: asyncio.subprocess.Process, socket_dir: Path, tree: str) -> None:
         self.name = name
         self.proc = proc
+        self.tree = tree
         self._socket_dir = socket_dir
         self.handshake: Handshake | None = None
         self.log = plugin_logger(name)
@@ -65,6 +89,7 @@ class PluginProcess:
             ENV_SOCKET_DIR: str(socket_dir),
             ENV_LISTEN: "",  # spawned plugins always serve on the private unix socket
             "PYTHONUNBUFFERED": "1",
+            TREE_ENV: uuid.uuid4().hex,
         }
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -77,7 +102,7 @@ class PluginProcess:
             )
         except OSError as exc:
             raise StartError(f"plugin {spec.name!r} cannot be started ({' '.join(argv)}): {exc.strerror}") from None
-        process = cls(spec.name, proc, socket_dir)
+        process = cls(spec.name, proc, socket_dir, env[TREE_ENV])
         process._forwarders.append(asyncio.create_task(process._forward(proc.stderr, "stderr")))
         try:
             process.handshake = await process._read_handshake(start_timeout)
@@ -131,14 +156,18 @@ class PluginProcess:
         return code
 
     async def stop(self, grace: float) -> None:
-        """SIGTERM the plugin's process group, SIGKILL after `grace` seconds, remove its socket."""
-        if self.proc.returncode is None:
-            self._signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), grace)
-            except asyncio.TimeoutError:
-                self._signal(signal.SIGKILL)
-                await self.proc.wait()
+        """SIGTERM the plugin and every process it started, SIGKILL what is left after
+        `grace` seconds, remove its socket."""
+        tree = await asyncio.to_thread(processes_of_tree, self.tree)
+        if self.proc.returncode is None or tree:
+            self._signal(signal.SIGTERM, tree)
+            deadline = time.monotonic() + grace
+            while tree and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                tree = await asyncio.to_thread(processes_of_tree, self.tree)
+            if tree:
+                self._signal(signal.SIGKILL, tree)
+            await self.proc.wait()
         for task in self._forwarders:
             if not task.done():
                 try:
@@ -150,8 +179,8 @@ class PluginProcess:
         self.remove_socket()
 
     def kill(self) -> None:
-        """SIGKILL the plugin's process group now."""
-        self._signal(signal.SIGKILL)
+        """SIGKILL the plugin and every process it started, now."""
+        self._signal(signal.SIGKILL, processes_of_tree(self.tree))
 
     def remove_socket(self) -> None:
         """Remove the plugin's socket file if it is still there (the plugin was killed)."""
@@ -161,11 +190,13 @@ class PluginProcess:
         if path.parent == self._socket_dir:  # never unlink a path outside our directory
             path.unlink(missing_ok=True)
 
-    def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
+    def _signal(self, sig: int, tree: list[int]) -> None:
+        """Signal the plugin's process group and each process of its tree."""
+        for target, send in ((self.proc.pid, os.killpg), *((pid, os.kill) for pid in tree)):
+            try:
+                send(target, sig)
+            except (ProcessLookupError, PermissionError):  # gone (its pid may be another's now)
+                pass
 
 
 _LEVEL_ALIASES = {"warning": "warn", "critical": "fatal", "panic": "fatal", "err": "error", "information": "info"}
