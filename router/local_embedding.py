@@ -51,10 +51,6 @@ class LocalEmbeddingModel(ThreadedLlama[llama_cpp.Llama]):
         """One vector per text, computed in as few llama.cpp batches as fit the context."""
         return await self._submit(self._run_embed, list(texts))
 
-    def embed_blocking(self, texts: Sequence[str]) -> Embeddings:
-        """`embed` for synchronous callers: waits on the worker thread (never call it on the event loop)."""
-        return self._submit_blocking(self._run_embed, list(texts))
-
     # -- the worker thread side: the only code that touches Llama ------------
 
     def _make_llama(self, **kwargs: Any) -> llama_cpp.Llama:

@@ -165,11 +165,6 @@ class ThreadedLlama(ABC, Generic[LlamaT]):
                 cancel.set()
                 self._active.discard(cancel)
 
-    def _submit_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """`_submit` for synchronous callers (litellm's sync API); never call it on the event loop."""
-        self._check_open()
-        return self._worker.submit(fn, *args).result()
-
     def _check_open(self) -> None:
         if self._closed:
             raise LocalModelError(f"local model {self.name} is closed")
@@ -254,12 +249,6 @@ class LocalModel(ThreadedLlama["_CountingLlama"]):
             raise LocalModelError(f"local model {self.name} stopped before finishing")
         finally:
             cancel.set()
-
-    # -- public, blocking (for litellm's sync API; never call on the event loop) --
-
-    def generate_blocking(self, request: GenerationRequest) -> Generation:
-        """`generate` for synchronous callers: waits on the worker thread."""
-        return self._submit_blocking(self._run_generate, request, threading.Event())
 
     # -- the worker thread side: the only code that touches Llama ------------
 

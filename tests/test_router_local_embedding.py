@@ -126,9 +126,9 @@ async def test_chat_and_embedding_models_refuse_each_others_calls(
     assert chat.loads == 0
 
 
-def test_sync_embedding(embedder: tuple[LocalEmbeddingModel, str]) -> None:
+async def test_a_single_string_is_one_input(embedder: tuple[LocalEmbeddingModel, str]) -> None:
     _, model_id = embedder
-    response = litellm.embedding(model=model_id, input="a single string is one input")
+    response = await litellm.aembedding(model=model_id, input="a single string is one input")
 
     assert len(vectors(response)) == 1 and response.usage.prompt_tokens > 0
 

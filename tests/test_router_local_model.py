@@ -115,13 +115,6 @@ async def test_closing_a_stream_stops_generation(model_id: str) -> None:
     assert time.monotonic() - started < 150 * seconds_per_token
 
 
-def test_sync_completion(model_id: str) -> None:
-    response = litellm.completion(model=model_id, messages=QUESTION, max_tokens=8)
-
-    assert text_of(response).strip()
-    assert response.usage.completion_tokens > 0
-
-
 @pytest.fixture
 async def fresh_model() -> AsyncIterator[tuple[LocalModel, str]]:
     model = LocalModel(default_model_path(), name="smollm2-fresh")
