@@ -10,6 +10,7 @@ from typing import Any
 
 DEFAULT_ADDRESS = "127.0.0.1:7531"
 ADDRESS_ENV = "AGENTHOST_ADDR"
+DATA_DIR_ENV = "AGENTHOST_DATA_DIR"
 
 
 class ConfigError(ValueError):
@@ -26,6 +27,14 @@ class RemotePlugin:
     cert_file: str
     key_file: str
     server_name: str = ""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the configuration lets one plugin have beyond its own settings."""
+
+    env: tuple[str, ...] = ()  # host environment variables passed to its process
+    secrets: tuple[str, ...] = ()  # secret settings its GetSetting may read
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,9 @@ class HostConfig:
     plugin_config: dict[str, dict[str, str]] = field(default_factory=dict)
     remote: tuple[RemotePlugin, ...] = ()
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
-    settings: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)  # every plugin may read these
+    secrets: dict[str, str] = field(default_factory=dict)  # only plugins granted a key may read it
+    grants: dict[str, Grant] = field(default_factory=dict)  # by plugin name
     router_address: str = ""  # "" spawns a router; "off" runs without one; else a shared router's address
     path: Path | None = None  # the config file, handed to a spawned router for its [router] table
 
@@ -68,7 +79,8 @@ def default_address() -> str:
 
 
 def load_config(path: Path | None, **overrides: Any) -> HostConfig:
-    """Read a TOML config file (optional) and apply non-None overrides."""
+    """Read a TOML config file (optional) and apply non-None overrides; the data directory
+    comes from the `data_dir` override, else $AGENTHOST_DATA_DIR, else the file."""
     raw: dict[str, Any] = {}
     if path is not None:
         try:
@@ -82,12 +94,14 @@ def load_config(path: Path | None, **overrides: Any) -> HostConfig:
         config = replace(_from_dict(raw, base), path=Path(path).resolve() if path else None)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
+    if overrides.get("data_dir") is None and os.environ.get(DATA_DIR_ENV):
+        overrides["data_dir"] = Path(os.environ[DATA_DIR_ENV])
     changes = {k: v for k, v in overrides.items() if v is not None}
     return replace(config, **changes) if changes else config
 
 
 def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
-    known = ({f.name for f in fields(HostConfig)} - {"path"}) | {"plugins", "router"}
+    known = ({f.name for f in fields(HostConfig)} - {"path", "grants"}) | {"plugins", "router"}
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
@@ -98,9 +112,10 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     plugin_config = {
         name: {str(k): str(v) for k, v in section.items()} for name, section in plugins.get("config", {}).items()
     }
-    unknown = set(plugins) - {"allow", "config", "remote"}
+    unknown = set(plugins) - {"allow", "config", "remote", "grants"}
     if unknown:
         raise ValueError(f"unknown key(s) in [plugins]: {', '.join(sorted(unknown))}")
+    grants = {name: _grant(name, entry) for name, entry in plugins.get("grants", {}).items()}
     remote = tuple(_remote(name, entry, base) for name, entry in plugins.get("remote", {}).items())
     supervision = SupervisionConfig(**raw.get("supervision", {}))
     kwargs: dict[str, Any] = {
@@ -109,6 +124,8 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
         "supervision": supervision,
         "allow": tuple(allow) if allow is not None else None,
         "settings": {str(k): str(v) for k, v in raw.get("settings", {}).items()},
+        "secrets": {str(k): str(v) for k, v in raw.get("secrets", {}).items()},
+        "grants": grants,
     }
     for key in ("listen", "agent_id", "log_level", "router_address"):
         if key in raw:
@@ -120,6 +137,21 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     if "character" in raw:
         kwargs["character"] = base / raw["character"]
     return HostConfig(**kwargs)
+
+
+def _grant(name: str, entry: Any) -> Grant:
+    """One [plugins.grants.NAME] table: `env` and `secrets`, each a list of names."""
+    where = f"[plugins.grants.{name}]"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a table")
+    unknown = set(entry) - {"env", "secrets"}
+    if unknown:
+        raise ValueError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    for key in ("env", "secrets"):
+        value = entry.get(key, [])
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ValueError(f"{where} {key} must be a list of names")
+    return Grant(env=tuple(entry.get("env", [])), secrets=tuple(entry.get("secrets", [])))
 
 
 _REMOTE_KEYS = {"address", "ca_file", "cert_file", "key_file", "server_name"}

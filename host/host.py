@@ -27,11 +27,13 @@ from .plugins.discovery import Discovery
 from .plugins.instance import LaunchContext
 from .plugins.manager import PluginManager
 from .plugins.router_link import RouterLink
+from .plugins.settings import PluginSettings
 from .plugins.sockets import make_socket_dir
 from .plugins.supervisor import PluginState
 from .plugins.tokens import TokenBook
 from .status import HostStatus, Lifecycle
 from .store import SQLiteStore, Store
+from .store.data_dir import prepare_data_dir
 
 log = logging.getLogger("host")
 
@@ -78,7 +80,7 @@ class Host:
         self.lifecycle = Lifecycle.LOADING_CHARACTER
         self.character = load_character(self.config.character)
         self.agent_id = self.config.agent_id or self.character.agent_id
-        self._store = await SQLiteStore.open(self.config.data_dir / "agenthost.db")
+        self._store = await SQLiteStore.open(prepare_data_dir(self.config.data_dir))
         # The plugins' way back in. An abstract socket (Linux) leaves no file behind even
         # if the host is SIGKILLed; every call on it is token-authenticated.
         runtime_address = f"unix-abstract:agenthost-{os.getpid()}-{self.socket_dir.name}"
@@ -92,6 +94,7 @@ class Host:
             plugin_config=self.config.plugin_config,
             issue_token=self.tokens.issue,
             revoke_token=self.tokens.revoke,
+            grants=self.config.grants,
         )
         self._plugins = PluginManager(ctx, self.discovery, self.config.remote)
         self._components = Components(self._plugins)
@@ -121,10 +124,13 @@ class Host:
 
     async def _start_server(self, runtime_address: str) -> None:
         assert self.character is not None
-        settings = {**self.character.settings, **self.config.settings}
-        runtime = RuntimeServicer(
-            self.tokens, self.store, self.components, self.models, self.agent_id, settings, self.config.plugin_config
+        settings = PluginSettings(
+            own=self.config.plugin_config,
+            shared={**self.character.settings, **self.config.settings},
+            secrets={**self.character.secrets, **self.config.secrets},
+            grants=self.config.grants,
         )
+        runtime = RuntimeServicer(self.tokens, self.store, self.components, self.models, self.agent_id, settings)
         self._server, self.address = await start_server(
             self.config.listen, runtime_address, AgentServicer(self), runtime, self.router
         )

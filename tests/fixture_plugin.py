@@ -83,6 +83,12 @@ async def bad_result(ctx, message, state, options, callback):
     return ActionResult(values={"when": object()})
 
 
+@plugin.action(f"{PREFIX}_WHAT_I_SEE", description="Reports its environment's names and one setting.")
+async def what_i_see(ctx, message, state, options, callback):
+    setting = await ctx.host.get_setting(str(options.get("key", "")))
+    return ActionResult(values={"env": sorted(os.environ), "setting": setting})
+
+
 @plugin.action(f"{PREFIX}_CALLBACK_HOST", description="Exercises every RuntimeService call.")
 async def callback_host(ctx, message, state, options, callback):
     from plugin_sdk import Entity, Memory

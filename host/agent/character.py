@@ -22,6 +22,7 @@ class Character:
     topics: tuple[str, ...] = ()
     style: tuple[str, ...] = ()
     settings: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # `settings.secrets` and `secrets`: only for granted plugins
 
     @property
     def agent_id(self) -> str:
@@ -44,13 +45,15 @@ def load_character(path: Path | None) -> Character:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
         raise CharacterError(f"character file {where}: 'name' must be a non-empty string")
     try:
+        settings = raw.get("settings", {})
         return Character(
             name=raw["name"].strip(),
             bio=tuple(raw.get("bio", ())),
             system=str(raw.get("system", "")),
             topics=tuple(raw.get("topics", ())),
             style=tuple(raw.get("style", ())),
-            settings={str(k): str(v) for k, v in raw.get("settings", {}).items()},
+            settings={str(k): str(v) for k, v in settings.items() if k != "secrets"},
+            secrets={str(k): str(v) for k, v in {**settings.get("secrets", {}), **raw.get("secrets", {})}.items()},
         )
     except (TypeError, AttributeError) as exc:
         raise CharacterError(f"character file {where}: {exc}") from None

@@ -17,6 +17,7 @@ from plugin_sdk.wire import (
 
 from ..agent.models import ModelError, Models
 from ..plugins.components import Components
+from ..plugins.settings import PluginSettings
 from ..plugins.tokens import TokenBook
 from ..store import Store
 from .abort import abort
@@ -32,8 +33,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         components: Components,
         models: Models,
         agent_id: str,
-        settings: dict[str, str],
-        plugin_config: dict[str, dict[str, str]],
+        settings: PluginSettings,
     ) -> None:
         self.tokens = tokens
         self.store = store
@@ -41,7 +41,6 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         self.models = models
         self.agent_id = agent_id
         self.settings = settings
-        self.plugin_config = plugin_config
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> str:
         """The calling plugin's name; aborts UNAUTHENTICATED without a valid token."""
@@ -108,8 +107,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         self, request: runtime_pb2.GetSettingRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetSettingResponse:
         plugin = await self._caller(context)
-        own = self.plugin_config.get(plugin, {})
-        value = own.get(request.key, self.settings.get(request.key))
+        value = self.settings.get(plugin, request.key)
         return runtime_pb2.GetSettingResponse(value=value or "", found=value is not None)
 
     async def UseModel(

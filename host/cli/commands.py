@@ -32,7 +32,13 @@ def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], Any]) ->
 
 def cmd_serve(args: argparse.Namespace) -> None:
     try:
-        config = load_config(args.config, listen=args.listen, log_level=args.log_level, log_json=args.log_json or None)
+        config = load_config(
+            args.config,
+            listen=args.listen,
+            data_dir=args.data_dir,
+            log_level=args.log_level,
+            log_json=args.log_json or None,
+        )
     except ConfigError as exc:
         fail(str(exc), 2)
     # Chatting in the same terminal: only warnings and errors interleave with the conversation.
@@ -178,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the host in the foreground")
     serve.add_argument("--listen", help="address to serve AgentService on: HOST:PORT or unix:///path")
     serve.add_argument("--config", type=Path, help="TOML config file")
+    serve.add_argument(
+        "--data-dir", type=Path, help="where the store lives (default: $AGENTHOST_DATA_DIR, the config's, .agenthost)"
+    )
     serve.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error", "fatal"])
     serve.add_argument("--log-json", action="store_true", help="log JSON lines")
     serve.add_argument("--chat", action="store_true", help="also chat with the agent on this terminal")

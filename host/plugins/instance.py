@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,10 +17,10 @@ from agenthost.v1 import plugin_pb2
 from plugin_sdk.spec import PluginSpec
 
 from .. import __version__
-from ..config import RemotePlugin, SupervisionConfig
+from ..config import Grant, RemotePlugin, SupervisionConfig
 from .connection import PluginCallError, PluginConnection
 from .manifest import Manifest, check_manifest
-from .process import PluginProcess, StartError
+from .process import PluginProcess, StartError, plugin_environment
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,11 @@ class LaunchContext:
     issue_token: Callable[[str], str]
     revoke_token: Callable[[str], None]
     registry: Registry = field(default_factory=Registry)
+    grants: dict[str, Grant] = field(default_factory=dict)
+
+    def grants_env(self, plugin: str) -> tuple[str, ...]:
+        """The host environment variables the configuration passes to `plugin`."""
+        return self.grants.get(plugin, Grant()).env
 
 
 class ProcessKind(enum.Enum):
@@ -100,7 +106,9 @@ class PluginInstance:
         if isinstance(target, RemotePlugin):
             connection = PluginConnection(target.name, target.address, ctx.supervision.call_timeout, remote=target)
         else:
-            process = await PluginProcess.start(target, ctx.socket_dir, timeout)
+            # The router calls the cloud providers: it alone gets the host's whole environment.
+            inherited = os.environ if kind is ProcessKind.ROUTER else plugin_environment(ctx.grants_env(target.name))
+            process = await PluginProcess.start(target, ctx.socket_dir, timeout, inherited)
             assert process.handshake is not None
             connection = PluginConnection(target.name, process.handshake.target, ctx.supervision.call_timeout)
         instance = cls(target.name, ctx, connection, Manifest(target.name, ""), process, kind)

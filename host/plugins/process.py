@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Iterable, Mapping
 
 from plugin_sdk.protocol import (
     ENV_APP_VERSIONS,
@@ -34,6 +35,19 @@ TREE_ENV = "AGENTHOST_PROCESS_TREE"
 """Set to a value unique to each started process and inherited by everything it starts:
 how the host finds a plugin's descendants, even those that left its process group (setsid)
 or were re-parented when their parent died."""
+
+
+_PASSED_ON = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM"}
+_PASSED_ON |= {"TMPDIR", "TMP", "TEMP", "VIRTUAL_ENV", "LD_LIBRARY_PATH"}
+_PASSED_ON_PREFIXES = ("LC_", "PYTHON", "GRPC_")
+
+
+def plugin_environment(granted: Iterable[str] = ()) -> dict[str, str]:
+    """The part of the host's environment a plugin process gets: what a program needs to run
+    (PATH, HOME, user, locale, temp dir, the Python and gRPC runtimes' settings) and the
+    variables its grant names; never the rest (cloud keys reach only the router)."""
+    keep = _PASSED_ON | set(granted)
+    return {k: v for k, v in os.environ.items() if k in keep or k.startswith(_PASSED_ON_PREFIXES)}
 
 
 def processes_of_tree(marker: str) -> list[int]:
@@ -78,11 +92,14 @@ class PluginProcess:
         return self.proc.returncode
 
     @classmethod
-    async def start(cls, spec: PluginSpec, socket_dir: Path, start_timeout: float) -> "PluginProcess":
-        """Spawn the plugin and wait for its handshake; StartError says what went wrong."""
+    async def start(
+        cls, spec: PluginSpec, socket_dir: Path, start_timeout: float, inherited: Mapping[str, str]
+    ) -> "PluginProcess":
+        """Spawn the plugin with the `inherited` environment (plus the protocol's variables and
+        its spec's env) and wait for its handshake; StartError says what went wrong."""
         argv = [sys.executable, "-m", spec.module] if spec.module else list(spec.command)
         env = {
-            **os.environ,
+            **inherited,
             **spec.env,
             MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE,
             ENV_APP_VERSIONS: ",".join(map(str, SUPPORTED_APP_VERSIONS)),
