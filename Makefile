@@ -63,6 +63,7 @@ bench: install
 	$(PY) bench/plugin_call.py
 	$(PY) bench/router.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/sqlite_offload.py
 
 clean:
 	rm -rf $(VENV) .tools .agenthost

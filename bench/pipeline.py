@@ -20,7 +20,7 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
    ValidateActions, UseModel, ValidateEvaluators, RunEvaluator), besides the client's own
    SendMessage stream: 6 gRPC calls in all. SQLite: 2 writes (the message, then the reply;
    one autocommitted INSERT each) and 1 read (the room's recent history): 3 hops to
-   aiosqlite's thread. These counts are also checked at run time by counting the calls,
+   the store's thread. These counts are also checked at run time by counting the calls,
    and an instrumented pass shows where a message's time goes;
 3. rooms in parallel: messages/s with one client sending to one room, with 8 clients each
    sending to its own room, and with 8 clients sharing one room (a room is serial);
@@ -54,7 +54,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Iterator
 
-import aiosqlite
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 from common import percentile, run_and_report
@@ -67,6 +66,7 @@ from host.plugins.connection import PluginConnection
 from host.plugins.discovery import Discovery
 from host.status import Lifecycle
 from host.store import SQLiteStore
+from host.store.sqlite import _DatabaseThread
 from plugin_sdk.spec import PluginSpec
 
 PLUGIN = "benchpipeline"
@@ -76,7 +76,7 @@ EXPECTED_REPLY = "ok"
 # What one message costs, read from host/agent/pipeline.py (checked against counted calls at run time).
 PLUGIN_CALLS = {"GetProviders": 1, "ValidateActions": 1, "UseModel": 1, "ValidateEvaluators": 1, "RunEvaluator": 1}
 STORE_CALLS = {"create_memory": 2, "get_memories": 1}  # SQLite writes: message + reply; read: history
-SQLITE_HOPS = 3  # autocommit: each write one execute; the read one execute_fetchall
+SQLITE_HOPS = 3  # one handoff to the store's thread per store call
 ROOMS = 8
 LOCAL_PROMPTS = (
     "Hello! Who are you?",
@@ -178,13 +178,13 @@ async def timed_messages(
 
 @contextlib.contextmanager
 def instrumented() -> Iterator[tuple[Counter[str], defaultdict[str, int]]]:
-    """Count (and time, ns) the host's plugin calls, store calls and aiosqlite hops while inside."""
+    """Count (and time, ns) the host's plugin calls, store calls and hops to the store's thread while inside."""
     counts: Counter[str] = Counter()
     spent: defaultdict[str, int] = defaultdict(int)
     clock = time.perf_counter_ns
     unary, invoke_action = PluginConnection.unary, PluginConnection.invoke_action
     create_memory, get_memories = SQLiteStore.create_memory, SQLiteStore.get_memories
-    sqlite_execute = aiosqlite.Connection._execute
+    database_call = _DatabaseThread.call
 
     async def timed(key: str, call: Awaitable[Any]) -> Any:
         counts[key] += 1
@@ -198,16 +198,16 @@ def instrumented() -> Iterator[tuple[Counter[str], defaultdict[str, int]]]:
         counts["InvokeAction"] += 1
         return invoke_action(self, *args, **kwargs)
 
-    async def counted_execute(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def counted_call(self: _DatabaseThread, work: Any, *args: Any) -> Any:
         counts["sqlite hop"] += 1
-        return await sqlite_execute(self, fn, *args, **kwargs)
+        return database_call(self, work, *args)
 
     patches: dict[tuple[type, str], Any] = {
         (PluginConnection, "unary"): lambda self, method, *a, **kw: timed(method, unary(self, method, *a, **kw)),
         (PluginConnection, "invoke_action"): counted_invoke_action,
         (SQLiteStore, "create_memory"): lambda self, *a: timed("create_memory", create_memory(self, *a)),
         (SQLiteStore, "get_memories"): lambda self, *a: timed("get_memories", get_memories(self, *a)),
-        (aiosqlite.Connection, "_execute"): counted_execute,
+        (_DatabaseThread, "call"): counted_call,
     }
     originals = {key: getattr(*key) for key in patches}
     try:
@@ -531,7 +531,7 @@ def report(result: dict) -> None:
     print(
         f"\nper message: {result['plugin_round_trips']} gRPC round trips to the plugin ({calls}) + the SendMessage "
         f"stream; SQLite {result['sqlite_writes']} writes + {result['sqlite_reads']} read "
-        f"({result['sqlite_hops']} aiosqlite hops); counted at run time"
+        f"({result['sqlite_hops']} hops to its thread); counted at run time"
     )
     breakdown = result["breakdown_us"]
     print(
