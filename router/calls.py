@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, AsyncGenerator, Awaitable, Callable, Mapping
 
 import litellm
 
@@ -104,7 +104,7 @@ class ProviderCaller:
         temperature: float | None,
         grammar: str,
         timeout: float,
-    ) -> AsyncIterator[str | Completion]:
+    ) -> AsyncGenerator[str | Completion, None]:
         """Yields text deltas, then one Completion with the totals."""
         kwargs = self._kwargs(provider, timeout)
         kwargs.update(messages=messages, max_tokens=max_tokens, stream=True, stream_options={"include_usage": True})

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import AsyncIterator, Iterator, Mapping, NoReturn
-
-import tenacity
+from typing import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping, NoReturn
 
 from .accounting import Accounting, Budget, BudgetExceeded, BudgetStatus, LedgerRow, Reservation
-from .breaker import Breaker, Breakers
+from .breaker import Breakers
 from .calls import ProviderCaller, error_class, estimate_tokens, retry_after, retryable
 from .policy import Candidate, Decision, Policy, RouteRequest
 from .provider_index import ProviderIndex
@@ -24,36 +25,255 @@ log = logging.getLogger("router")
 BUDGET_STATUS_TTL_S = 0.5
 
 
-class _RetryAfterOrJitter(tenacity.wait.wait_base):
-    """Honour the provider's Retry-After when it sent one, else jittered exponential backoff."""
+@dataclass
+class CallRecord:
+    """One call's record: its attempts in order (the Reply lists them), the ledger row each one
+    books, and why each provider was given up (AllFailed names them)."""
 
-    def __init__(self, settings: RetrySettings) -> None:
-        self.fallback = tenacity.wait_exponential_jitter(
-            multiplier=settings.backoff_initial_s, max=settings.backoff_max_s, jitter=settings.backoff_initial_s
+    request: CallRequest
+    budgets: tuple[Budget, ...]  # the budgets the call counts against
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # "<provider id>: <why>", one per provider given up
+
+    def attempted(
+        self, provider: Provider, status: str, error_class: str = "", error: str = "", latency_ms: int = 0
+    ) -> None:
+        """Add the next attempt."""
+        self.attempts.append(AttemptRecord(len(self.attempts) + 1, provider, status, error_class, error, latency_ms))
+
+    def ledger_row(
+        self,
+        provider: Provider | None,
+        status: str,
+        error_class: str = "",
+        *,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost: float = 0.0,
+        latency_ms: int = 0,
+    ) -> LedgerRow:
+        """The ledger row of the latest attempt (attempt 1 for a call refused before any)."""
+        return LedgerRow(
+            request_id=self.request.request_id,
+            attempt=max(1, len(self.attempts)),
+            time_ms=int(time.time() * 1000),
+            agent_name=self.request.agent_name,
+            task_id=self.request.task_id,
+            user_id=self.request.user_id,
+            provider=provider.name if provider else "",
+            model=provider.model if provider else "",
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost=cost,
+            latency_ms=latency_ms,
+            status=status,
+            error_class=error_class,
         )
-        self.cap = settings.backoff_max_s
 
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        asked = retry_after(exc) if exc else None
-        return min(asked, self.cap) if asked is not None else self.fallback(retry_state)
+    def gave_up(self, provider: Provider, why: str) -> None:
+        """No more tries at `provider`, and why."""
+        self.failures.append(f"{provider.id}: {why}")
 
-    def delay(self, attempt_number: int, exc: BaseException) -> float:
-        """The same wait outside a tenacity loop (the streaming path)."""
-        state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]  # only attempt_number is read
-        state.attempt_number = attempt_number
-        asked = retry_after(exc)
-        return min(asked, self.cap) if asked is not None else self.fallback(state)
+    def give_up(self) -> NoReturn:
+        """Every candidate was tried: Refused when budgets turned them all away, else AllFailed."""
+        if self.attempts and all(a.status == "refused" for a in self.attempts):
+            raise Refused("; ".join(self.failures), budget=True)
+        raise AllFailed("every provider failed: " + "; ".join(self.failures))
 
 
-class _StopWhenOpen(tenacity.stop.stop_base):
-    """Stop retrying at a provider once a failure has opened its breaker."""
+Answer = tuple[Provider, Completion]  # the provider that answered, and what it said
 
-    def __init__(self, breaker: Breaker) -> None:
-        self.breaker = breaker
 
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return not self.breaker.allows()
+def backoff(settings: RetrySettings, number: int, exc: BaseException) -> float:
+    """The wait after failed try `number`: the provider's Retry-After when it sent one, else
+    exponential backoff from backoff_initial_s plus up to as much again of jitter; never more
+    than backoff_max_s."""
+    asked = retry_after(exc)
+    if asked is None:
+        asked = settings.backoff_initial_s * 2 ** (number - 1) + random.uniform(0, settings.backoff_initial_s)
+    return min(asked, settings.backoff_max_s)
+
+
+class Attempts:
+    """Tries providers for calls, whole or streamed alike: each candidate in turn, each up to
+    `attempts_per_provider` times. Every try reserves its worst case first, and settles or
+    releases after with its ledger row in the same transaction.
+
+    The retry loop is written out rather than tenacity's: a streamed try yields text from inside
+    the loop, and tenacity's attempt block would swallow the GeneratorExit of a consumer that
+    stops reading there; and a try that already sent text must not be retried at all."""
+
+    def __init__(
+        self, accounting: Accounting, breakers: Breakers, caller: ProviderCaller, settings: RetrySettings
+    ) -> None:
+        self.accounting = accounting
+        self.breakers = breakers
+        self.caller = caller
+        self.settings = settings
+
+    async def run(
+        self, record: CallRecord, candidates: Iterable[Candidate], stream: bool
+    ) -> AsyncGenerator[str | Answer, None]:
+        """Try `candidates` in order until one answers: yields its text deltas (when streaming),
+        then the Answer. Raises Refused or AllFailed when none answered."""
+        for position, candidate in enumerate(candidates):
+            async with aclosing(self._tries(record, candidate, stream, first_choice=position == 0)) as items:
+                async for item in items:
+                    if isinstance(item, Completion):
+                        yield candidate.provider, item
+                        return
+                    yield item
+        record.give_up()
+
+    async def _tries(
+        self, record: CallRecord, candidate: Candidate, stream: bool, first_choice: bool
+    ) -> AsyncGenerator[str | Completion, None]:
+        """The tries at one provider, yielding what the answering try yields. A failure is tried
+        again after a wait (`backoff`) when it is transient, no text went out yet and the breaker
+        still allows calls. A failure after text went out is raised: the caller holds part of an
+        answer, which no other try can continue. Any other failure gives the provider up."""
+        provider = candidate.provider
+        for number in range(1, self.settings.attempts_per_provider + 1):
+            sent = False
+            try:
+                async with aclosing(self._attempt(record, candidate, stream, first_choice)) as items:
+                    async for item in items:
+                        sent = sent or isinstance(item, str)
+                        yield item
+                return
+            except (BudgetExceeded, CircuitOpen) as exc:  # turned away before the call: no use trying again
+                record.gave_up(provider, str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001 - every provider error means: try again, or the next one
+                if sent:
+                    raise
+                last = number == self.settings.attempts_per_provider
+                if last or not retryable(exc) or not self.breakers[provider.id].allows():
+                    record.gave_up(provider, f"{error_class(exc)}: {exc}")
+                    return
+                wait = backoff(self.settings, number, exc)
+            await asyncio.sleep(wait)
+
+    async def _attempt(
+        self, record: CallRecord, candidate: Candidate, stream: bool, first_choice: bool
+    ) -> AsyncGenerator[str | Completion, None]:
+        """One try: reserve the worst case, call (text deltas go out as they come), then settle or
+        release and book the ledger row; yields the deltas, then the Completion."""
+        reservation = await self._reserve(record, candidate)
+        started = time.monotonic()
+        completion: Completion | None = None
+        try:
+            async with asyncio.timeout(self.settings.attempt_timeout_s):
+                async with aclosing(self._call(record.request, candidate, stream)) as items:
+                    async for item in items:
+                        if isinstance(item, Completion):
+                            completion = item
+                        else:
+                            yield item
+            assert completion is not None, "a provider call ends with its Completion"
+        except BaseException as exc:
+            await self._failed(record, candidate, reservation, started, exc)
+            raise
+        await self._succeeded(record, candidate, reservation, started, completion, first_choice)
+        yield completion
+
+    def _call(self, request: CallRequest, candidate: Candidate, stream: bool) -> AsyncGenerator[str | Completion, None]:
+        """The provider call: streamed, its text deltas then a Completion; else the Completion alone."""
+        provider = candidate.provider
+        if stream:
+            return self.caller.stream(
+                provider,
+                request.messages,
+                candidate.max_output_tokens,
+                request.temperature,
+                request.grammar,
+                self.settings.attempt_timeout_s,
+            )
+        return self._whole(request, candidate)
+
+    async def _whole(self, request: CallRequest, candidate: Candidate) -> AsyncGenerator[Completion, None]:
+        """The call the request's model type needs, answered whole."""
+        provider, timeout = candidate.provider, self.settings.attempt_timeout_s
+        if request.model_type == "TEXT_EMBEDDING":
+            text = "\n".join(str(m["content"]) for m in request.messages)
+            yield await self.caller.embedding(provider, text, timeout)
+        elif request.model_type == "TRANSCRIPTION":
+            yield await self.caller.transcription(provider, request.audio, request.audio_format, timeout)
+        else:
+            max_tokens = candidate.max_output_tokens
+            yield await self.caller.chat(
+                provider, request.messages, max_tokens, request.temperature, request.grammar, timeout
+            )
+
+    async def _reserve(self, record: CallRecord, candidate: Candidate) -> Reservation:
+        """Claim the breaker (before any await, so two calls cannot both take the half-open
+        probe), then reserve the attempt's worst-case cost; a refusal is booked and raised."""
+        provider = candidate.provider
+        breaker = self.breakers[provider.id]
+        if not breaker.allows():
+            raise CircuitOpen(f"circuit breaker is {breaker.state}")
+        breaker.begin()
+        if candidate.worst_case_cost == 0:
+            return Reservation("", 0.0, ())  # a free call needs no budget, even an overspent one
+        try:
+            return await self.accounting.reserve(record.budgets, candidate.worst_case_cost, record.request.request_id)
+        except BudgetExceeded as exc:
+            breaker.abandoned()
+            record.attempted(provider, "refused", "BudgetExceeded", str(exc))
+            await self.accounting.book(record.ledger_row(provider, "refused", "BudgetExceeded"))
+            raise
+        except BaseException:
+            breaker.abandoned()
+            raise
+
+    async def _succeeded(
+        self,
+        record: CallRecord,
+        candidate: Candidate,
+        reservation: Reservation,
+        started: float,
+        completion: Completion,
+        first_choice: bool,
+    ) -> None:
+        """Settle the actual cost and book the row in one transaction; a success away from the
+        first choice is a "fallback"."""
+        provider = candidate.provider
+        cost = provider.cost(completion.tokens_in, completion.tokens_out)
+        self.breakers[provider.id].succeeded()
+        latency = int((time.monotonic() - started) * 1000)
+        status = "ok" if first_choice else "fallback"
+        record.attempted(provider, status, latency_ms=latency)
+        row = record.ledger_row(
+            provider,
+            status,
+            tokens_in=completion.tokens_in,
+            tokens_out=completion.tokens_out,
+            cost=cost,
+            latency_ms=latency,
+        )
+        try:
+            await asyncio.shield(self.accounting.settle(reservation, cost, row))
+        except Exception:  # the answer is here: a database hiccup must not send the call elsewhere
+            # (the reservation stays held until it expires, which errs on the safe side)
+            log.exception("could not settle %s attempt %d", record.request.request_id, len(record.attempts))
+
+    async def _failed(
+        self, record: CallRecord, candidate: Candidate, reservation: Reservation, started: float, exc: BaseException
+    ) -> None:
+        """Release the reservation and book the failure in one transaction; failures are
+        recorded, not billed."""
+        provider = candidate.provider
+        cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
+        if not cancelled and retryable(exc):
+            self.breakers[provider.id].failed()
+        else:  # a cancelled call or a caller's error (400, auth, content policy) says nothing of the provider's health
+            self.breakers[provider.id].abandoned()
+        klass = "Cancelled" if cancelled else error_class(exc)
+        latency = int((time.monotonic() - started) * 1000)
+        message = str(exc)[:500] or f"{klass} after {latency} ms"
+        record.attempted(provider, "error", klass, message, latency)
+        row = record.ledger_row(provider, "error", klass, latency_ms=latency)
+        await asyncio.shield(self.accounting.release(reservation, row))
 
 
 class Router:
@@ -78,7 +298,7 @@ class Router:
         self.breakers = breakers or Breakers()
         self.retry = retry
         self.env = env if env is not None else caller.env
-        self.retry_wait = _RetryAfterOrJitter(retry)
+        self.attempts = Attempts(accounting, self.breakers, caller, retry)
         self.index = ProviderIndex(providers)
         # Which keys are missing is read once, here: a decision must not look at every provider.
         self.not_configured: Mapping[str, str] = MappingProxyType(
@@ -139,287 +359,47 @@ class Router:
         return statuses
 
     async def invoke(self, request: CallRequest) -> Reply:
-        """Route and call; falls back through the ranked providers; raises Refused or AllFailed."""
-        timeout = request.timeout_s or self.retry.call_timeout_s
-        async with asyncio.timeout(timeout):
-            return await self._invoke(request)
+        """Route and call; falls back through the ranked providers; raises Refused or AllFailed,
+        or TimeoutError past the call's deadline."""
+        async with asyncio.timeout(request.timeout_s or self.retry.call_timeout_s):
+            [reply] = [item async for item in self._run(request, stream=False)]  # unstreamed: the Reply alone
+        assert isinstance(reply, Reply)
+        return reply
 
-    async def _invoke(self, request: CallRequest) -> Reply:
+    def invoke_stream(self, request: CallRequest) -> AsyncIterator[str | Reply]:
+        """Like invoke, yielding text deltas as they come and the Reply last. Retries and
+        fallbacks happen only before the first delta: after it, a failure ends the stream.
+        The caller bounds the whole stream in time (RouterServicer.InvokeStream does)."""
+        return self._run(request, stream=True)
+
+    async def _run(self, request: CallRequest, stream: bool) -> AsyncGenerator[str | Reply, None]:
+        """Route, then try the candidates in order (Attempts.run): yields the answering
+        provider's text deltas when streaming, then the Reply."""
         request.request_id = request.request_id or uuid.uuid4().hex
         started = time.monotonic()
         decision = await self.route(request)
-        attempts: list[AttemptRecord] = []
+        record = CallRecord(request, self.budgets_for(request))
         if not decision.ranked:
-            await self._refuse(request, decision)
-        failures: list[str] = []
-        for position, candidate in enumerate(self.fallbacks(decision)):
-            completion = await self._try_provider(request, candidate, attempts, failures, position == 0)
-            if completion is not None:
-                cost = candidate.provider.cost(completion.tokens_in, completion.tokens_out)
-                return Reply(
-                    request.request_id,
-                    decision,
-                    candidate.provider,
-                    completion,
-                    cost,
-                    int((time.monotonic() - started) * 1000),
-                    attempts,
-                )
-        _give_up(attempts, failures)
+            await self._refuse(record, decision)
+        async with aclosing(self.attempts.run(record, self.fallbacks(decision), stream)) as items:
+            async for item in items:
+                if isinstance(item, str):
+                    yield item
+                    continue
+                provider, completion = item
+                cost = provider.cost(completion.tokens_in, completion.tokens_out)
+                latency = int((time.monotonic() - started) * 1000)
+                yield Reply(request.request_id, decision, provider, completion, cost, latency, record.attempts)
 
-    async def _refuse(self, request: CallRequest, decision: Decision) -> NoReturn:
+    async def _refuse(self, record: CallRecord, decision: Decision) -> NoReturn:
         """No provider may take the call: book the refusal and raise it."""
         provider = decision.candidates[0].provider if decision.candidates else None
-        await self._book_refusal(request, [], provider, "NoProvider")
-        budget = any(c.over_budget for c in decision.candidates)
-        raise Refused(decision.refusal(), budget=budget)
-
-    async def _try_provider(
-        self,
-        request: CallRequest,
-        candidate: Candidate,
-        attempts: list[AttemptRecord],
-        failures: list[str],
-        first_choice: bool,
-    ) -> Completion | None:
-        """Up to `attempts_per_provider` tries at one provider; None when it gave up."""
-        provider = candidate.provider
-        breaker = self.breakers[provider.id]
-        if not breaker.allows():
-            failures.append(f"{provider.id}: circuit breaker is open")
-            return None
-        retrying = tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(retryable),
-            wait=self.retry_wait,
-            stop=tenacity.stop_after_attempt(self.retry.attempts_per_provider) | _StopWhenOpen(breaker),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._attempt(request, candidate, attempts, first_choice)
-        except BudgetExceeded as exc:
-            failures.append(f"{provider.id}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - every provider error means: try the next one
-            failures.append(f"{provider.id}: {error_class(exc)}: {exc}")
-        return None
-
-    async def _attempt(
-        self, request: CallRequest, candidate: Candidate, attempts: list[AttemptRecord], first_choice: bool
-    ) -> Completion:
-        """One try: reserve the worst case, call, settle (or release), book the ledger row."""
-        reservation = await self._reserve(request, candidate, attempts)
-        started = time.monotonic()
-        try:
-            completion = await asyncio.wait_for(self._call(request, candidate), self.retry.attempt_timeout_s)
-        except BaseException as exc:
-            await self._failed(request, candidate, attempts, reservation, started, exc)
-            raise
-        await self._succeeded(request, candidate, attempts, reservation, started, completion, first_choice)
-        return completion
-
-    async def _reserve(self, request: CallRequest, candidate: Candidate, attempts: list[AttemptRecord]) -> Reservation:
-        """Claim the breaker (before any await, so two calls cannot both take the half-open
-        probe), then reserve the attempt's worst-case cost; a refusal is booked and raised."""
-        provider = candidate.provider
-        breaker = self.breakers[provider.id]
-        if not breaker.allows():
-            raise CircuitOpen(f"circuit breaker of {provider.id} is {breaker.state}")
-        breaker.begin()
-        if candidate.worst_case_cost == 0:
-            return Reservation("", 0.0, ())  # a free call needs no budget, even an overspent one
-        try:
-            return await self.accounting.reserve(
-                self.budgets_for(request), candidate.worst_case_cost, request.request_id
-            )
-        except BudgetExceeded as exc:
-            breaker.abandoned()
-            attempts.append(AttemptRecord(len(attempts) + 1, provider, "refused", "BudgetExceeded", str(exc)))
-            await self._book_refusal(request, attempts, provider, "BudgetExceeded")
-            raise
-        except BaseException:
-            breaker.abandoned()
-            raise
-
-    async def _succeeded(
-        self,
-        request: CallRequest,
-        candidate: Candidate,
-        attempts: list[AttemptRecord],
-        reservation: Reservation,
-        started: float,
-        completion: Completion,
-        first_choice: bool,
-    ) -> None:
-        """Settle the actual cost and book the row in one transaction; a success away from the
-        first choice is a "fallback"."""
-        provider = candidate.provider
-        cost = provider.cost(completion.tokens_in, completion.tokens_out)
-        self.breakers[provider.id].succeeded()
-        latency = int((time.monotonic() - started) * 1000)
-        status = "ok" if first_choice else "fallback"
-        attempts.append(AttemptRecord(len(attempts) + 1, provider, status, latency_ms=latency))
-        row = _ledger_row(
-            request, attempts, provider, status, "", completion.tokens_in, completion.tokens_out, cost, latency
-        )
-        try:
-            await asyncio.shield(self.accounting.settle(reservation, cost, row))
-        except Exception:  # the answer is here: a database hiccup must not send the call elsewhere
-            # (the reservation stays held until it expires, which errs on the safe side)
-            log.exception("could not settle %s attempt %d", request.request_id, len(attempts))
-
-    async def _failed(
-        self,
-        request: CallRequest,
-        candidate: Candidate,
-        attempts: list[AttemptRecord],
-        reservation: Reservation,
-        started: float,
-        exc: BaseException,
-    ) -> None:
-        """Release the reservation and book the failure in one transaction; failures are
-        recorded, not billed."""
-        provider = candidate.provider
-        cancelled = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
-        if not cancelled and retryable(exc):
-            self.breakers[provider.id].failed()
-        else:  # a cancelled call or a caller's error (400, auth, content policy) says nothing of the provider's health
-            self.breakers[provider.id].abandoned()
-        klass = "Cancelled" if cancelled else error_class(exc)
-        latency = int((time.monotonic() - started) * 1000)
-        message = str(exc)[:500] or f"{klass} after {latency} ms"
-        attempts.append(AttemptRecord(len(attempts) + 1, provider, "error", klass, message, latency))
-        row = _ledger_row(request, attempts, provider, "error", klass, 0, 0, 0.0, latency)
-        await asyncio.shield(self.accounting.release(reservation, row))
-
-    async def invoke_stream(self, request: CallRequest) -> AsyncIterator[str | Reply]:
-        """Like invoke, yielding text deltas as they come and the Reply last. Retries and
-        fallbacks happen only before the first delta: after it, a failure ends the stream."""
-        request.request_id = request.request_id or uuid.uuid4().hex
-        started_call = time.monotonic()
-        decision = await self.route(request)
-        if not decision.ranked:
-            await self._refuse(request, decision)
-        attempts: list[AttemptRecord] = []
-        failures: list[str] = []
-        for position, candidate in enumerate(self.fallbacks(decision)):
-            provider = candidate.provider
-            for number in range(1, self.retry.attempts_per_provider + 1):
-                if not self.breakers[provider.id].allows():
-                    failures.append(f"{provider.id}: circuit breaker is open")
-                    break
-                try:
-                    reservation = await self._reserve(request, candidate, attempts)
-                except (BudgetExceeded, CircuitOpen) as exc:
-                    failures.append(f"{provider.id}: {exc}")
-                    break
-                started = time.monotonic()
-                sent_any = False
-                completion: Completion | None = None
-                try:
-                    stream = self.caller.stream(
-                        provider,
-                        request.messages,
-                        candidate.max_output_tokens,
-                        request.temperature,
-                        request.grammar,
-                        self.retry.attempt_timeout_s,
-                    )
-                    async with asyncio.timeout(self.retry.attempt_timeout_s):
-                        async for item in stream:
-                            if isinstance(item, Completion):
-                                completion = item
-                            else:
-                                sent_any = True
-                                yield item
-                except BaseException as exc:
-                    await self._failed(request, candidate, attempts, reservation, started, exc)
-                    if sent_any or not isinstance(exc, Exception):
-                        raise  # text already went out, or the caller cancelled: nothing to retry
-                    failures.append(f"{provider.id}: {error_class(exc)}: {exc}")
-                    if not retryable(exc):
-                        break
-                    if number < self.retry.attempts_per_provider:
-                        await asyncio.sleep(self.retry_wait.delay(number, exc))
-                    continue
-                assert completion is not None
-                await self._succeeded(request, candidate, attempts, reservation, started, completion, position == 0)
-                cost = provider.cost(completion.tokens_in, completion.tokens_out)
-                yield Reply(
-                    request.request_id,
-                    decision,
-                    provider,
-                    completion,
-                    cost,
-                    int((time.monotonic() - started_call) * 1000),
-                    attempts,
-                )
-                return
-        _give_up(attempts, failures)
-
-    async def _call(self, request: CallRequest, candidate: Candidate) -> Completion:
-        provider = candidate.provider
-        if request.model_type == "TEXT_EMBEDDING":
-            text = "\n".join(str(m["content"]) for m in request.messages)
-            return await self.caller.embedding(provider, text, self.retry.attempt_timeout_s)
-        if request.model_type == "TRANSCRIPTION":
-            return await self.caller.transcription(
-                provider, request.audio, request.audio_format, self.retry.attempt_timeout_s
-            )
-        return await self.caller.chat(
-            provider,
-            request.messages,
-            candidate.max_output_tokens,
-            request.temperature,
-            request.grammar,
-            self.retry.attempt_timeout_s,
-        )
-
-    async def _book_refusal(
-        self, request: CallRequest, attempts: list[AttemptRecord], provider: Provider | None, klass: str
-    ) -> None:
-        """A refused attempt: recorded, nothing spent."""
-        await self.accounting.book(_ledger_row(request, attempts, provider, "refused", klass, 0, 0, 0.0, 0))
+        await self.accounting.book(record.ledger_row(provider, "refused", "NoProvider"))
+        raise Refused(decision.refusal(), budget=any(c.over_budget for c in decision.candidates))
 
     def provider_states(self) -> list[tuple[Provider, str, str]]:
         """(provider, why not configured, breaker state) for every provider."""
         return [(p, self.not_configured.get(p.id, ""), self.breakers[p.id].state) for p in self.providers]
-
-
-def _ledger_row(
-    request: CallRequest,
-    attempts: list[AttemptRecord],
-    provider: Provider | None,
-    status: str,
-    klass: str,
-    tokens_in: int,
-    tokens_out: int,
-    cost: float,
-    latency_ms: int,
-) -> LedgerRow:
-    return LedgerRow(
-        request_id=request.request_id,
-        attempt=max(1, len(attempts)),
-        time_ms=int(time.time() * 1000),
-        agent_name=request.agent_name,
-        task_id=request.task_id,
-        user_id=request.user_id,
-        provider=provider.name if provider else "",
-        model=provider.model if provider else "",
-        tokens_in=tokens_in,
-        tokens_out=tokens_out,
-        cost=cost,
-        latency_ms=latency_ms,
-        status=status,
-        error_class=klass,
-    )
-
-
-def _give_up(attempts: list[AttemptRecord], failures: list[str]) -> NoReturn:
-    """Every candidate was tried: Refused when budgets turned them all away, else AllFailed."""
-    if attempts and all(a.status == "refused" for a in attempts):
-        raise Refused("; ".join(failures), budget=True)
-    raise AllFailed("every provider failed: " + "; ".join(failures))
 
 
 def _budget_name(status: BudgetStatus) -> str:
