@@ -1,0 +1,67 @@
+"""What one call leaves behind: its attempts, their ledger rows, and why each provider was given up."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from .accounting import Budget, LedgerRow
+from .registry import Provider
+from .requests import AllFailed, AttemptRecord, CallRequest, Refused
+
+
+@dataclass
+class CallRecord:
+    """One call's record: its attempts in order (the Reply lists them), the ledger row each one
+    books, and why each provider was given up (AllFailed names them)."""
+
+    request: CallRequest
+    budgets: tuple[Budget, ...]  # the budgets the call counts against
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # "<provider id>: <why>", one per provider given up
+
+    def attempted(
+        self, provider: Provider, status: str, error_class: str = "", error: str = "", latency_ms: int = 0
+    ) -> None:
+        """Add the next attempt."""
+        self.attempts.append(AttemptRecord(len(self.attempts) + 1, provider, status, error_class, error, latency_ms))
+
+    def ledger_row(
+        self,
+        provider: Provider | None,
+        status: str,
+        error_class: str = "",
+        *,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost: float = 0.0,
+        latency_ms: int = 0,
+    ) -> LedgerRow:
+        """The ledger row of the latest attempt (attempt 1 for a call refused before any)."""
+        return LedgerRow(
+            request_id=self.request.request_id,
+            attempt=max(1, len(self.attempts)),
+            time_ms=int(time.time() * 1000),
+            agent_name=self.request.agent_name,
+            task_id=self.request.task_id,
+            user_id=self.request.user_id,
+            provider=provider.name if provider else "",
+            model=provider.model if provider else "",
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost=cost,
+            latency_ms=latency_ms,
+            status=status,
+            error_class=error_class,
+        )
+
+    def gave_up(self, provider: Provider, why: str) -> None:
+        """No more tries at `provider`, and why."""
+        self.failures.append(f"{provider.id}: {why}")
+
+    def give_up(self) -> NoReturn:
+        """Every candidate was tried: Refused when budgets turned them all away, else AllFailed."""
+        if self.attempts and all(a.status == "refused" for a in self.attempts):
+            raise Refused("; ".join(self.failures), budget=True)
+        raise AllFailed("every provider failed: " + "; ".join(self.failures))
