@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import random
 import re
 import sqlite3
 import time
 import uuid
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
@@ -176,63 +176,91 @@ async def test_concurrent_reserves_never_overspend(acc: Accounting) -> None:
     assert reserved == 0 and spent == pytest.approx(sum(settled), abs=1e-9)
 
 
-async def test_errors_and_cancellations_leak_no_reservation(acc: Accounting) -> None:
-    rng = random.Random(7)
-    booked: list[float] = []
-    outcomes = {"settled": 0, "failed": 0, "refused": 0}
+FATES = ("settled", "failed", "cancelled holding", "cancelled settling", "cancelled releasing")
+COSTS = (0.0, 0.003, 0.007, 0.01)  # at most what was reserved
 
-    async def call(i: int) -> None:
+
+async def test_errors_and_cancellations_leak_no_reservation(acc: Accounting) -> None:
+    """130 calls against a budget that 100 fit. The ones that hold money settle, fail at the
+    provider, or are cancelled while holding it, while settling or while releasing, a fifth each.
+    The interleaving is fixed: every call has reserved (or been refused) before any lets go, and
+    each cancellation lands while its call awaits that step. So the outcome is exact: 30 refused,
+    nothing stays held, and exactly what was settled is spent."""
+    calls = 130
+    booked: list[float] = []
+    fate_of: dict[int, str] = {}  # call number -> fate, given in the order reservations are made
+    past_reserve = 0
+    reserved_all = asyncio.Event()  # every call is past its reserve
+    provider_answers = asyncio.Event()
+
+    async def call(number: int) -> str:
+        nonlocal past_reserve
         reservation = await try_reserve(acc, 0.01)
+        past_reserve += 1
+        if past_reserve == calls:
+            reserved_all.set()
         if reservation is None:
-            outcomes["refused"] += 1
-            return
+            return "refused"
+        fate = fate_of[number] = FATES[len(fate_of) % len(FATES)]
         try:
-            await asyncio.sleep(rng.uniform(0, 0.005))
-            if i % 4 == 0:
+            await provider_answers.wait()
+            if fate in ("failed", "cancelled releasing"):
                 raise RuntimeError("provider failed")
-            cost = rng.choice([0.0, 0.003, 0.007, 0.01])  # at most what was reserved
-            booked.append(cost)  # settle runs to completion once called, even if this task is cancelled meanwhile
-            await acc.settle(reservation, cost)
-            outcomes["settled"] += 1
+            booked.append(COSTS[len(booked) % len(COSTS)])  # a settle runs to its end once called, cancelled or not
+            await acc.settle(reservation, booked[-1])
+            return "settled"
         except RuntimeError:
-            outcomes["failed"] += 1
+            return "failed"
         finally:
             await acc.release(reservation)
 
+    def having(*fates: str) -> list[asyncio.Task[str]]:
+        return [tasks[number] for number, fate in fate_of.items() if fate in fates]
+
     watch = Watch(acc)
-    tasks = [asyncio.create_task(call(i)) for i in range(500)]
-    for task in rng.sample(tasks, 150):
-        asyncio.get_running_loop().call_later(rng.uniform(0, 0.05), task.cancel)
-    await asyncio.gather(*tasks, return_exceptions=True)
+    tasks = [asyncio.create_task(call(number)) for number in range(calls)]
+    await reserved_all.wait()
+    for task in having("cancelled holding"):
+        task.cancel()
+    provider_answers.set()
+    await asyncio.sleep(0)  # every call still going has now started its settle or its release
+    for task in having("cancelled settling", "cancelled releasing"):
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
     await watch.stop()
 
-    cancelled = sum(task.cancelled() for task in tasks)
-    assert cancelled > 0 and outcomes["settled"] > 0 and outcomes["failed"] > 0 and outcomes["refused"] > 0
-    assert watch.most <= 1.00 + 1e-9
+    outcomes = Counter("cancelled" if isinstance(r, asyncio.CancelledError) else r for r in results)
+    assert outcomes == {"refused": 30, "settled": 20, "failed": 20, "cancelled": 60}
+    assert Counter(fate_of.values()) == dict.fromkeys(FATES, 20)
+    assert len(booked) == 40 and watch.most <= 1.00 + 1e-9
     reserved, spent = await reserved_and_spent(acc)
     assert reserved == 0
     assert spent == pytest.approx(sum(booked), abs=1e-9)
 
 
 async def test_cancelling_reserve_holds_nothing(acc: Accounting) -> None:
-    """Cancel each reserve at a random point of its own transaction, commit included."""
+    """A reserve cancelled before it starts, once it has spawned its transaction, or once that
+    transaction is in the database's hands holds nothing: the transaction runs to its end and
+    what it reserved is released before the cancellation reaches the caller. A reserve cancelled
+    after it returned keeps its reservation. The cancellations land at fixed event-loop steps
+    (a transaction cannot finish within two), so the outcome is exact."""
     budget = Budget("global", "total", 100.0)
-    started = time.perf_counter()
-    await acc.release(await acc.reserve([budget], 0.01, "warm-up", NOW))
-    took = time.perf_counter() - started
-    rng = random.Random(11)
-    held: list[Reservation] = []
-    for i in range(300):
+    outcomes: dict[int | None, Counter[str]] = defaultdict(Counter)
+    for i, steps in enumerate((0, 1, 2, None) * 25):  # None: once the reserve has returned
         task = asyncio.create_task(acc.reserve([budget], 0.01, f"req-{i}", NOW))
-        await asyncio.sleep(rng.uniform(0, 1.5 * took))
+        if steps is None:
+            await asyncio.wait([task])
+        for _ in range(steps or 0):
+            await asyncio.sleep(0)
         task.cancel()
         try:
-            held.append(await task)
+            await task
+            outcomes[steps]["held"] += 1
         except asyncio.CancelledError:
-            pass
-    assert 0 < len(held) < 300
+            outcomes[steps]["cancelled"] += 1
+    assert outcomes == {0: {"cancelled": 25}, 1: {"cancelled": 25}, 2: {"cancelled": 25}, None: {"held": 25}}
     reserved, _ = await reserved_and_spent(acc, budget)
-    assert reserved == pytest.approx(0.01 * len(held))
+    assert reserved == pytest.approx(0.01 * 25)
 
 
 async def test_two_routers_share_one_budget(open_router: OpenRouter) -> None:
