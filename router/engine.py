@@ -9,7 +9,7 @@ import time
 import uuid
 from contextlib import aclosing
 from types import MappingProxyType
-from typing import AsyncGenerator, AsyncIterator, Iterator, Mapping, NoReturn
+from typing import AsyncGenerator, Iterator, Mapping, NoReturn
 
 from .accounting import Accounting, Budget, BudgetStatus
 from .attempts import Attempts
@@ -114,7 +114,7 @@ class Router:
         assert isinstance(reply, Reply)
         return reply
 
-    def invoke_stream(self, request: CallRequest) -> AsyncIterator[str | Reply]:
+    def invoke_stream(self, request: CallRequest) -> AsyncGenerator[str | Reply, None]:
         """Like invoke, yielding text deltas as they come and the Reply last. Retries and
         fallbacks happen only before the first delta: after it, a failure ends the stream.
         The caller bounds the whole stream in time (RouterServicer.InvokeStream does)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 from typing import AsyncIterator, NoReturn
 
 import grpc
@@ -152,8 +153,13 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     ) -> AsyncIterator[router_pb2.InvokeStreamResponse]:
         call = await self._request(request.request, context)
         try:
-            async with asyncio.timeout(call.timeout_s or self.router.retry.call_timeout_s):
-                async for item in self.router.invoke_stream(call):
+            # aclosing: when the client goes away mid-stream, the attempt is ended (and booked) now,
+            # not whenever the abandoned generator is collected.
+            async with (
+                asyncio.timeout(call.timeout_s or self.router.retry.call_timeout_s),
+                aclosing(self.router.invoke_stream(call)) as items,
+            ):
+                async for item in items:
                     if isinstance(item, str):
                         yield router_pb2.InvokeStreamResponse(delta=item)
                     else:
