@@ -107,9 +107,15 @@ def plugin_spec(with_model: bool) -> PluginSpec:
     return PluginSpec(name=PLUGIN, version="1.0.0", command=(sys.executable, str(PLUGIN_SCRIPT)), env=env)
 
 
+TOKEN = "bench-api-token"
+AUTH = (("authorization", f"Bearer {TOKEN}"),)  # the host's API token, as every client sends it
+
+
 async def start_host(tmp: Path, name: str, with_model: bool, router_address: str) -> Host:
     """A started host with the bench plugin, READY (every plugin, and the router if any, up)."""
-    config = HostConfig(listen=f"unix://{tmp / (name + '.sock')}", data_dir=tmp / name, router_address=router_address)
+    config = HostConfig(
+        listen=f"unix://{tmp / (name + '.sock')}", data_dir=tmp / name, router_address=router_address, api_token=TOKEN
+    )
     host = Host(config, discovery=BenchDiscovery(plugin_spec(with_model)))
     try:
         await host.start()
@@ -144,7 +150,7 @@ async def send(stub: agent_pb2_grpc.AgentServiceStub, req: agent_pb2.SendMessage
     clock = time.perf_counter_ns
     run = Run()
     start = clock()
-    async for event in stub.SendMessage(req):
+    async for event in stub.SendMessage(req, metadata=AUTH):
         now = clock()
         run.events.append(event.event_type)
         if event.event_type == "REPLY":

@@ -149,6 +149,7 @@ async def run(args: argparse.Namespace) -> dict:
             # TIME never calls back into the host: nobody serves this socket.
             runtime_address=f"unix://{socket_dir / 'host.sock'}",
             public_address="unix:///nonexistent",
+            public_tls=False,
             agent_id="bench-agent",
             agent_name="Bench",
             plugin_config={},

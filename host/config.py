@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -11,6 +12,7 @@ from typing import Any
 DEFAULT_ADDRESS = "127.0.0.1:7531"
 ADDRESS_ENV = "AGENTHOST_ADDR"
 DATA_DIR_ENV = "AGENTHOST_DATA_DIR"
+TOKEN_ENV = "AGENTHOST_TOKEN"
 
 
 class ConfigError(ValueError):
@@ -27,6 +29,14 @@ class RemotePlugin:
     cert_file: str
     key_file: str
     server_name: str = ""
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """The certificate the host's public listener presents ([tls])."""
+
+    cert_file: str
+    key_file: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class HostConfig:
     """Everything the host needs to start."""
 
     listen: str = DEFAULT_ADDRESS
+    tls: ServerTls | None = None  # required to listen on a non-loopback address
+    api_token: str = ""  # clients' bearer token; "" = $AGENTHOST_TOKEN, else made in the data directory
     data_dir: Path = Path(".agenthost")
     character: Path | None = None
     agent_id: str = ""
@@ -94,6 +106,8 @@ def load_config(path: Path | None, **overrides: Any) -> HostConfig:
         config = replace(_from_dict(raw, base), path=Path(path).resolve() if path else None)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
+    if not config.api_token and os.environ.get(TOKEN_ENV):
+        config = replace(config, api_token=os.environ[TOKEN_ENV])
     if overrides.get("data_dir") is None and os.environ.get(DATA_DIR_ENV):
         overrides["data_dir"] = Path(os.environ[DATA_DIR_ENV])
     changes = {k: v for k, v in overrides.items() if v is not None}
@@ -127,7 +141,9 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
         "secrets": {str(k): str(v) for k, v in raw.get("secrets", {}).items()},
         "grants": grants,
     }
-    for key in ("listen", "agent_id", "log_level", "router_address"):
+    if "tls" in raw:
+        kwargs["tls"] = _tls(raw["tls"], base)
+    for key in ("listen", "agent_id", "log_level", "router_address", "api_token"):
         if key in raw:
             kwargs[key] = str(raw[key])
     if "log_json" in raw:
@@ -137,6 +153,13 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     if "character" in raw:
         kwargs["character"] = base / raw["character"]
     return HostConfig(**kwargs)
+
+
+def _tls(entry: Any, base: Path) -> ServerTls:
+    """The [tls] table: cert_file and key_file, relative to the config file."""
+    if not isinstance(entry, dict) or set(entry) != {"cert_file", "key_file"}:
+        raise ValueError("[tls] needs exactly cert_file and key_file")
+    return ServerTls(cert_file=str(base / entry["cert_file"]), key_file=str(base / entry["key_file"]))
 
 
 def _grant(name: str, entry: Any) -> Grant:
@@ -185,3 +208,16 @@ def unix_path(address: str) -> str | None:
     if address.startswith("unix:"):
         return address[len("unix:") :]
     return None
+
+
+def is_loopback(address: str) -> bool:
+    """True for a unix socket or a host part that is this machine only (127.0.0.0/8, ::1, localhost)."""
+    if address.startswith("unix:"):
+        return True
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

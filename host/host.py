@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -13,13 +12,15 @@ from typing import TypeVar
 
 import grpc
 
+from plugin_sdk.protocol import HOST_SOCKET
+
 from . import __version__
 from .agent.character import Character, load_character
 from .agent.models import Models
 from .agent.pipeline import Pipeline
 from .api.agent_service import AgentServicer
 from .api.runtime_service import RuntimeServicer
-from .api.server import start_server
+from .api.server import start_plugin_server, start_public_server
 from .config import HostConfig, unix_path
 from .logs import LogBuffer, attach
 from .plugins.components import Components
@@ -33,7 +34,7 @@ from .plugins.supervisor import PluginState
 from .plugins.tokens import TokenBook
 from .status import HostStatus, Lifecycle
 from .store import SQLiteStore, Store
-from .store.data_dir import prepare_data_dir
+from .store.data_dir import api_token, prepare_data_dir
 
 log = logging.getLogger("host")
 
@@ -60,6 +61,7 @@ class Host:
         self.character: Character | None = None
         self.agent_id = config.agent_id
         self.address = ""
+        self.api_token = ""  # what clients send as `authorization: Bearer <token>` (after start)
         self.started_at = time.monotonic()
         self.tokens = TokenBook()
         self.socket_dir: Path | None = None
@@ -69,7 +71,7 @@ class Host:
         self._router: RouterLink | None = None
         self._models: Models | None = None
         self._pipeline: Pipeline | None = None
-        self._server: grpc.aio.Server | None = None
+        self._servers: list[grpc.aio.Server] = []
         self.load_errors: list[str] = []
 
     async def start(self) -> None:
@@ -81,14 +83,15 @@ class Host:
         self.character = load_character(self.config.character)
         self.agent_id = self.config.agent_id or self.character.agent_id
         self._store = await SQLiteStore.open(prepare_data_dir(self.config.data_dir))
-        # The plugins' way back in. An abstract socket (Linux) leaves no file behind even
-        # if the host is SIGKILLed; every call on it is token-authenticated.
-        runtime_address = f"unix-abstract:agenthost-{os.getpid()}-{self.socket_dir.name}"
+        # The plugins' way back in: a socket file (any gRPC stack can dial one) in the private
+        # socket directory, 0600; each plugin's calls carry its own token.
+        plugin_socket = self.socket_dir / HOST_SOCKET
         ctx = LaunchContext(
             socket_dir=self.socket_dir,
             supervision=self.config.supervision,
-            runtime_address=runtime_address,
+            runtime_address=f"unix://{plugin_socket}",
             public_address=self.config.listen,
+            public_tls=self.config.tls is not None,
             agent_id=self.agent_id,
             agent_name=self.character.name,
             plugin_config=self.config.plugin_config,
@@ -103,7 +106,7 @@ class Host:
         self._pipeline = Pipeline(
             self.agent_id, self.character, self._store, self._components, self._models, lambda: self.plugins.registry
         )
-        await self._start_server(runtime_address)
+        await self._start_servers(plugin_socket)
         ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
         # The router takes seconds to import its libraries: start it beside the plugins.
@@ -122,7 +125,7 @@ class Host:
             len(self.plugins.plugins),
         )
 
-    async def _start_server(self, runtime_address: str) -> None:
+    async def _start_servers(self, plugin_socket: Path) -> None:
         assert self.character is not None
         settings = PluginSettings(
             own=self.config.plugin_config,
@@ -130,10 +133,18 @@ class Host:
             secrets={**self.character.secrets, **self.config.secrets},
             grants=self.config.grants,
         )
-        runtime = RuntimeServicer(self.tokens, self.store, self.components, self.models, self.agent_id, settings)
-        self._server, self.address = await start_server(
-            self.config.listen, runtime_address, AgentServicer(self), runtime, self.router
+        parts = (self.tokens, self.store, self.components, self.models, self.agent_id, settings)
+        self._servers = [await start_plugin_server(plugin_socket, RuntimeServicer(*parts, public=False))]
+        self.api_token = api_token(self.config.data_dir, self.config.api_token)
+        public, self.address = await start_public_server(
+            self.config.listen,
+            self.config.tls,
+            self.api_token,
+            AgentServicer(self),
+            RuntimeServicer(*parts, public=True),
+            self.router,
         )
+        self._servers.append(public)
 
     @property
     def plugins(self) -> PluginManager:
@@ -198,8 +209,7 @@ class Host:
             await self._plugins.stop_all()
         if self._router is not None:
             await self._router.stop()
-        if self._server is not None:
-            await self._server.stop(grace=1.0)
+        await asyncio.gather(*(server.stop(grace=1.0) for server in self._servers))
         if self._store is not None:
             await self._store.close()
         if self.socket_dir is not None:

@@ -192,7 +192,7 @@ def attach(handler: logging.Handler) -> None:
     if handler not in root.handlers:
         root.addHandler(handler)
     root.setLevel(TRACE)
-    for noisy in ("asyncio", "aiosqlite", "grpc"):
+    for noisy in ("asyncio", "grpc"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

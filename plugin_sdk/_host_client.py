@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Protocol
 
 import grpc
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
 
-from .protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
+from .protocol import AUTH_METADATA_KEY, AUTH_SCHEME, ENV_TLS_CLIENT_CA, PLUGIN_METADATA_KEY
 from .types import Entity, Memory, ModelOutput
 from .wire import (
     entity_from_proto,
@@ -35,8 +36,15 @@ class HostClient(Protocol):
 class GrpcHostClient:
     """HostClient over the host's RuntimeService, authenticated with this process's token."""
 
-    def __init__(self, address: str, plugin: str, token: str, timeout: float = 30.0) -> None:
-        self._channel = grpc.aio.insecure_channel(address)
+    def __init__(self, address: str, plugin: str, token: str, timeout: float = 30.0, tls: bool = False) -> None:
+        """`tls`: the host's listener has a certificate; it is checked against the CA in
+        AGENTHOST_PLUGIN_TLS_CLIENT_CA (the deployment's CA, which signed the host's client
+        certificate too)."""
+        if tls:
+            with open(os.environ[ENV_TLS_CLIENT_CA], "rb") as ca:
+                self._channel = grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(ca.read()))
+        else:
+            self._channel = grpc.aio.insecure_channel(address)
         self._stub = runtime_pb2_grpc.RuntimeServiceStub(self._channel)
         self._metadata = ((AUTH_METADATA_KEY, AUTH_SCHEME + token), (PLUGIN_METADATA_KEY, plugin))
         self._timeout = timeout

@@ -47,7 +47,9 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
     async def Init(self, request: plugin_pb2.InitRequest, context: grpc.aio.ServicerContext) -> plugin_pb2.InitResponse:
         if self._host is not None:
             await self._host.close()
-        self._host = GrpcHostClient(request.runtime_address, self.plugin.name, request.runtime_token)
+        self._host = GrpcHostClient(
+            request.runtime_address, self.plugin.name, request.runtime_token, tls=request.runtime_tls
+        )
         ctx = Context(
             plugin=self.plugin.name,
             host=self._host,

@@ -27,6 +27,7 @@ from .protocol import (
     ENV_TLS_CERT,
     ENV_TLS_CLIENT_CA,
     ENV_TLS_KEY,
+    HOST_SOCKET,
     MAGIC_COOKIE_KEY,
     MAGIC_COOKIE_VALUE,
     NOT_A_PROGRAM,
@@ -206,7 +207,7 @@ def _watch_host_pipe(
 
 def _remove(path: str, host_gone: bool) -> None:
     """Remove our socket; if the host is gone it cannot clean up, so the last plugin
-    out removes the socket directory too."""
+    out removes the host's socket and the socket directory too."""
     if not path:
         return
     try:
@@ -214,7 +215,12 @@ def _remove(path: str, host_gone: bool) -> None:
     except FileNotFoundError:
         pass
     if host_gone:
+        directory = os.path.dirname(path)
         try:
-            os.rmdir(os.path.dirname(path))
+            os.unlink(os.path.join(directory, HOST_SOCKET))  # the dead host's own socket
+        except OSError:
+            pass
+        try:
+            os.rmdir(directory)
         except OSError:
             pass  # another plugin's socket is still there, or it is gone already

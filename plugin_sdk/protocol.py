@@ -22,6 +22,9 @@ ENV_TLS_CERT = "AGENTHOST_PLUGIN_TLS_CERT"
 ENV_TLS_KEY = "AGENTHOST_PLUGIN_TLS_KEY"
 ENV_TLS_CLIENT_CA = "AGENTHOST_PLUGIN_TLS_CLIENT_CA"
 
+HOST_SOCKET = "host.sock"
+"""The host's RuntimeService socket file in the socket directory (the runtime_address of Init)."""
+
 AUTH_METADATA_KEY = "authorization"
 AUTH_SCHEME = "Bearer "
 PLUGIN_METADATA_KEY = "x-agenthost-plugin"

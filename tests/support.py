@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import grpc
+
 from host.config import SupervisionConfig
+from host.host import Host
 from host.plugins.discovery import DiscoveryError
 from plugin_sdk import PluginSpec
 
@@ -85,3 +88,35 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+def _with_token(details, token: str):  # type: ignore[no-untyped-def]
+    return details._replace(metadata=[*(details.metadata or ()), ("authorization", f"Bearer {token}")])
+
+
+# grpc.aio files an interceptor under the first kind it is an instance of: one class per kind.
+class _BearerUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return await continuation(_with_token(details, self.token), request)
+
+
+class _BearerStream(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return await continuation(_with_token(details, self.token), request)
+
+
+def api_channel(host: Host) -> grpc.aio.Channel:
+    """A channel to the host's public listener that sends its API token, as a client would."""
+    token = host.api_token
+    return grpc.aio.insecure_channel(host.address, interceptors=[_BearerUnary(token), _BearerStream(token)])
+
+
+def plugin_socket(host: Host) -> str:
+    """The address the host's own plugins call back on (RuntimeService)."""
+    return f"unix://{host.socket_dir}/host.sock"

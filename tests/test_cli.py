@@ -25,7 +25,12 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
 class ServedHost:
     def __init__(self, tmp: Path, extra_path: Path) -> None:
         self.address = f"unix://{tmp}/host.sock"
-        self.env = {**os.environ, "AGENTHOST_ADDR": self.address, "PYTHONPATH": str(extra_path)}
+        self.env = {
+            **os.environ,
+            "AGENTHOST_ADDR": self.address,
+            "AGENTHOST_DATA_DIR": str(tmp / "data"),  # where the CLI finds the host's API token
+            "PYTHONPATH": str(extra_path),
+        }
         config = tmp / "agenthost.toml"
         config.write_text(
             textwrap.dedent("""

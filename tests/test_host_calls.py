@@ -7,7 +7,7 @@ import asyncio
 import grpc
 import pytest
 from agenthost.v1 import agent_pb2, runtime_pb2, runtime_pb2_grpc
-from support import alive, eventually, fixture_spec
+from support import alive, api_channel, eventually, fixture_spec, plugin_socket
 
 from host.plugins.connection import PluginCallError
 from host.plugins.supervisor import PluginState
@@ -79,7 +79,7 @@ async def test_runtime_service_refuses_calls_without_the_plugins_own_token(start
     host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
     alpha_token = host.plugins.get("alpha").instance.token
     request = runtime_pb2.GetSettingRequest(key="GREETING")
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with grpc.aio.insecure_channel(plugin_socket(host)) as channel:
         stub = runtime_pb2_grpc.RuntimeServiceStub(channel)
         cases = {
             "no metadata": (),
@@ -99,7 +99,7 @@ async def test_a_stopped_plugins_token_is_revoked(start_host):
     host = await start_host(fixture_spec("alpha"))
     token = host.plugins.get("alpha").instance.token
     await host.plugins.unload("alpha")
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with grpc.aio.insecure_channel(plugin_socket(host)) as channel:
         stub = runtime_pb2_grpc.RuntimeServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.GetSetting(
@@ -154,7 +154,7 @@ async def test_get_logs_follows_new_records_of_one_plugin(start_host):
     host = await start_host(fixture_spec("alpha"), fixture_spec("beta"))
     [e async for e in host.components.invoke_action("ALPHA_CALLBACK_HOST", message())]
     assert await eventually(lambda: host.log_buffer.tail(1, plugin="beta"))
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         stream = agent_pb2_grpc.AgentServiceStub(channel).GetLogs(
             agent_pb2.GetLogsRequest(tail=1, plugin="beta", follow=True), timeout=10
         )
@@ -171,7 +171,7 @@ async def test_an_invalid_log_level_is_a_clear_error(start_host):
     from agenthost.v1 import agent_pb2_grpc
 
     host = await start_host()
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             [
                 r

@@ -10,10 +10,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import grpc
 import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc
-from support import alive, eventually, fixture_spec
+from support import alive, api_channel, eventually, fixture_spec
 
 from host.plugins.connection import PluginCallError
 from host.plugins.manager import PluginNotFound
@@ -58,9 +57,8 @@ async def test_a_plugin_that_cannot_start_is_failed_with_a_specific_reason(start
     assert host.status().state == Lifecycle.DEGRADED
     outcomes = await host.components.get_providers(["GOOD_ECHO"], message("still serving"))
     assert outcomes[0].result.text == "still serving"
-    assert os.listdir(host.socket_dir) == [
-        os.path.basename(p) for p in os.listdir(host.socket_dir) if p.startswith("good-")
-    ]
+    plugin_sockets = [p for p in os.listdir(host.socket_dir) if p != "host.sock"]  # host.sock: the host's own
+    assert plugin_sockets == [p for p in plugin_sockets if p.startswith("good-")]
 
 
 async def test_a_service_that_fails_to_start_fails_its_plugin_only(start_host):
@@ -107,7 +105,7 @@ async def test_a_crash_during_a_call_fails_fast_and_the_plugin_is_restarted(star
     assert plugin.instance.pid != old_pid and not alive(old_pid)
     outcomes = await host.components.get_providers(["ALPHA_ECHO"], message("back"))
     assert outcomes[0].result.text == "back"
-    assert sorted(os.listdir(host.socket_dir)) == [f"alpha-{plugin.instance.pid}.sock"]
+    assert sorted(os.listdir(host.socket_dir)) == [f"alpha-{plugin.instance.pid}.sock", "host.sock"]
 
 
 async def test_kill_9_during_a_stream_of_calls_fails_only_calls_in_the_gap(start_host):
@@ -224,7 +222,7 @@ async def test_host_stop_leaves_no_process_and_no_socket(start_host):
 async def test_a_stalled_log_follower_loses_its_own_oldest_records_not_the_host(start_host):
     host = await start_host(fixture_spec("alpha"))
     flood = 3 * host.log_buffer.follower_capacity + 10_000
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         stream = stub.GetLogs(agent_pb2.GetLogsRequest(tail=1, follow=True), timeout=30)
         await stream.read()  # the tail: the follower is registered from here on
@@ -241,15 +239,16 @@ async def test_a_stalled_log_follower_loses_its_own_oldest_records_not_the_host(
     assert not [r for r in host.log_buffer.records if r.logger == "asyncio"]  # no callback errors
 
 
-def _live_children() -> set[int]:
-    """Pids of this process's children that are still running (not zombies)."""
+def _live_plugin_processes() -> set[int]:
+    """Pids of this process's children running the fixture plugin (not zombies)."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"fixture_plugin" in command:
             found.add(int(stat.parent.name))
     return found
 
@@ -263,10 +262,11 @@ async def test_unload_right_after_reload_leaves_exactly_the_listed_processes(sta
     await reload
     assert "alpha" not in host.plugins.plugins
     assert "alpha" not in host.plugins.registry.manifests
-    assert await eventually(lambda: _live_children() == {beta_pid}, timeout=5)
+    assert await eventually(lambda: _live_plugin_processes() == {beta_pid}, timeout=10)
     assert [o.result.text for o in await host.components.get_providers(["BETA_ECHO"], message("hi"))] == ["hi"]
     await host.plugins.load("alpha")
-    assert await eventually(lambda: _live_children() == {beta_pid, host.plugins.get("alpha").instance.pid}, timeout=5)
+    alpha_pid = host.plugins.get("alpha").instance.pid
+    assert await eventually(lambda: _live_plugin_processes() == {beta_pid, alpha_pid}, timeout=10)
 
 
 @pytest.mark.parametrize("how", ["unload", "host stop", "kill -9"])

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
-from support import fixture_spec
+from support import api_channel, fixture_spec
 
 from host.host import Host
 from plugin_sdk import PluginSpec
@@ -40,7 +40,7 @@ def as_dict(e: agent_pb2.SendMessageResponse) -> dict[str, Any]:
 
 async def send(host: Host, text: str, room: str = "room-1") -> list[dict[str, Any]]:
     """The run's events as dicts (see `as_dict`)."""
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         return [as_dict(e) async for e in stub.SendMessage(request(text, room), timeout=30)]
 
@@ -147,7 +147,7 @@ async def test_bad_messages_are_refused_and_the_host_keeps_serving(
 
 async def test_messages_of_one_room_are_answered_in_order(start_host: Any) -> None:
     host = await start_host(CHAT)
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         call = agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request("slow 0.5 first"), timeout=30)
         # RUN_STARTED comes once the first message is stored and its run has the room.
         assert (await call.read()).event_type == "RUN_STARTED"
@@ -162,7 +162,7 @@ async def test_messages_of_one_room_are_answered_in_order(start_host: Any) -> No
 
 async def test_a_run_finishes_and_is_stored_when_the_sender_goes_away(start_host: Any) -> None:
     host = await start_host(CHAT)
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         call = agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request("slow 0.5 going away"))
         first = await call.read()
         assert first.event_type == "RUN_STARTED"
@@ -176,7 +176,7 @@ async def test_a_run_finishes_and_is_stored_when_the_sender_goes_away(start_host
 
 async def test_a_run_cut_short_by_the_host_stopping_ends_failed(start_host: Any) -> None:
     host = await start_host(CHAT)
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         call = agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request("slow 30 never answered"))
         assert (await call.read()).event_type == "RUN_STARTED"
         await host.stop()
@@ -204,7 +204,7 @@ async def test_a_message_that_arrives_just_after_another_is_not_in_its_history(s
 
 async def test_the_agents_own_message_is_ignored_and_not_stored(start_host: Any) -> None:
     host = await start_host(CHAT)
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         events = [e async for e in stub.SendMessage(request("echo of myself", user=host.agent_id), timeout=30)]
     assert [e.event_type for e in events] == ["RUN_ENDED"]
@@ -224,7 +224,7 @@ async def test_an_attachment_alone_is_a_message_and_the_model_is_told_what_it_is
     message = agent_pb2.SendMessageRequest(
         room_id="room-1", entity_id="user-1", content=types_pb2.Content(attachments=[attachment])
     )
-    async with grpc.aio.insecure_channel(host.address) as channel:
+    async with api_channel(host) as channel:
         events = [e async for e in agent_pb2_grpc.AgentServiceStub(channel).SendMessage(message, timeout=30)]
     reply = next(e for e in events if e.event_type == "REPLY")
     assert reply.content.text.startswith(

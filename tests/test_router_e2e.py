@@ -38,7 +38,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         limit = 1.0
     """)
     )
-    env = {**os.environ, "AGENTHOST_ADDR": f"unix://{tmp}/host.sock"}
+    env = {**os.environ, "AGENTHOST_ADDR": f"unix://{tmp}/host.sock", "AGENTHOST_DATA_DIR": str(tmp / "data")}
     for key in ("OPENROUTER_API_KEY", "REQUESTY_API_KEY", "LOCALAI_API_KEY"):
         env.pop(key, None)
     log = open(tmp / "host.log", "w")

@@ -34,13 +34,16 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         models: Models,
         agent_id: str,
         settings: PluginSettings,
+        public: bool,
     ) -> None:
+        """`public`: served on the public listener, for remote plugins; else on the plugins' socket."""
         self.tokens = tokens
         self.store = store
         self.components = components
         self.models = models
         self.agent_id = agent_id
         self.settings = settings
+        self.public = public
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> str:
         """The calling plugin's name; aborts UNAUTHENTICATED without a valid token."""
@@ -53,14 +56,17 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 f"missing '{AUTH_METADATA_KEY}: {AUTH_SCHEME}<token>' or '{PLUGIN_METADATA_KEY}: <plugin>' metadata: "
                 "RuntimeService is for plugins the host started",
             )
-        plugin = self.tokens.owner(value[len(AUTH_SCHEME) :])
-        if plugin is None:
+        owner = self.tokens.owner(value[len(AUTH_SCHEME) :])
+        if owner is None:
             await abort(
                 context, grpc.StatusCode.UNAUTHENTICATED, "token is not valid (revoked, or never issued by this host)"
             )
-        if plugin != claimed:
+        if owner.plugin != claimed:
             await abort(context, grpc.StatusCode.UNAUTHENTICATED, f"token was not issued to plugin {claimed!r}")
-        return plugin
+        if owner.remote != self.public:
+            where = "the host's public address" if owner.remote else "the plugins' socket (runtime_address)"
+            await abort(context, grpc.StatusCode.UNAUTHENTICATED, f"this plugin's token is accepted only on {where}")
+        return owner.plugin
 
     async def CreateMemory(
         self, request: runtime_pb2.CreateMemoryRequest, context: grpc.aio.ServicerContext

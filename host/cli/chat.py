@@ -30,10 +30,12 @@ def chat(
     lines: TextIO = sys.stdin,
     as_json: bool = False,
     stop: Callable[[], bool] = lambda: False,
+    token: str | None = None,
 ) -> int:
-    """Send each line read from `lines` as a message and print the run's events.
-    Returns 0, or 1 if any message failed; stops at end of input or when `stop()` says so."""
-    stub = agent_stub(address)
+    """Send each line read from `lines` as a message and print the run's events (with `token`,
+    else the one `host_token()` finds). Returns 0, or 1 if any message failed; stops at end of
+    input or when `stop()` says so."""
+    stub = agent_stub(address, token)
     interactive = lines.isatty() and not as_json
     speaker = _agent_name(stub) if interactive else ""
     failed = False

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Callable, NoReturn, TypeVar
+from pathlib import Path
+from typing import Any, Callable, NoReturn, TypeVar
 
 import grpc
 from agenthost.v1 import agent_pb2_grpc, router_pb2_grpc
 
-from ..config import default_address
+from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME
+
+from ..config import DATA_DIR_ENV, TOKEN_ENV, default_address
+from ..store.data_dir import TOKEN_FILE
+
+TLS_CA_ENV = "AGENTHOST_TLS_CA"
+ROUTER_TOKEN_ENV = "AGENTHOST_ROUTER_TOKEN"
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -33,14 +41,58 @@ def add_client_options(
     return parser
 
 
-def agent_stub(address: str) -> agent_pb2_grpc.AgentServiceStub:
-    """A client of the host's AgentService at `address`."""
-    return agent_pb2_grpc.AgentServiceStub(grpc.insecure_channel(address))
+def host_token() -> str:
+    """The host's API token: $AGENTHOST_TOKEN, else the file the host made in its data directory
+    ($AGENTHOST_DATA_DIR, else .agenthost); "" when there is neither."""
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV]
+    try:
+        return (Path(os.environ.get(DATA_DIR_ENV, ".agenthost")) / TOKEN_FILE).read_text().strip()
+    except OSError:
+        return ""
 
 
-def router_stub(address: str) -> router_pb2_grpc.RouterServiceStub:
-    """A client of RouterService at `address`: a router, or a host (which forwards to its router)."""
-    return router_pb2_grpc.RouterServiceStub(grpc.insecure_channel(address))
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """Sends `authorization: Bearer <token>` with every call."""
+
+    def __init__(self, token: str) -> None:
+        self._header = (AUTH_METADATA_KEY, AUTH_SCHEME + token)
+
+    def _with_token(self, details: Any) -> Any:
+        return details._replace(metadata=[*(details.metadata or ()), self._header])
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+
+def channel(address: str, token: str) -> grpc.Channel:
+    """A channel to `address` sending `token`; TLS when $AGENTHOST_TLS_CA names the CA to check
+    the server's certificate against."""
+    ca = os.environ.get(TLS_CA_ENV, "")
+    if ca:
+        try:
+            with open(ca, "rb") as file:
+                plain = grpc.secure_channel(address, grpc.ssl_channel_credentials(file.read()))
+        except OSError as exc:
+            fail(f"cannot read {TLS_CA_ENV}={ca}: {exc.strerror}")
+    else:
+        plain = grpc.insecure_channel(address)
+    return grpc.intercept_channel(plain, _Bearer(token)) if token else plain
+
+
+def agent_stub(address: str, token: str | None = None) -> agent_pb2_grpc.AgentServiceStub:
+    """A client of the host's AgentService at `address`, with `token` or else the one `host_token()` finds."""
+    return agent_pb2_grpc.AgentServiceStub(channel(address, host_token() if token is None else token))
+
+
+def router_stub(address: str, direct: bool = False) -> router_pb2_grpc.RouterServiceStub:
+    """A client of RouterService at `address`: a host (which forwards to its router), with the
+    host's token, or with `direct` a standalone router, with $AGENTHOST_ROUTER_TOKEN."""
+    token = os.environ.get(ROUTER_TOKEN_ENV, "") if direct else host_token()
+    return router_pb2_grpc.RouterServiceStub(channel(address, token))
 
 
 def _never(details: str) -> bool:

@@ -16,8 +16,9 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 from ..agent.character import CharacterError
 from ..config import ConfigError, HostConfig, load_config
 from ..logs import LogBuffer, setup_logging
+from ..store.data_dir import api_token
 from .chat import add_chat_options, chat, cmd_chat
-from .client import add_client_options, agent_stub, call, fail, router_stub
+from .client import add_client_options, agent_stub, call, details, fail, router_stub, unreachable
 from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
 from .router import add_router_commands
 
@@ -26,6 +27,8 @@ def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], Any]) ->
     unreachable = f"cannot reach the host at {address} (is `agenthost serve` running? set --host or AGENTHOST_ADDR)"
     return call(agent_stub(address), fn, unreachable)
 
+
+DATA_DIR_HELP = "where the store and the API token live (default: $AGENTHOST_DATA_DIR, the config's, .agenthost)"
 
 # -- serve -----------------------------------------------------------------
 
@@ -63,18 +66,20 @@ async def _serve(config: HostConfig, buffer: LogBuffer, args: argparse.Namespace
         await host.start()
         print(status_text(status_doc(status_response(host.status()))), flush=True)
         if args.chat:
-            _chat_beside(host.address, args, stop, loop)
+            _chat_beside(host.address, host.api_token, args, stop, loop)
         await stop.wait()
     finally:
         await host.stop()
 
 
-def _chat_beside(address: str, args: argparse.Namespace, stop: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+def _chat_beside(
+    address: str, token: str, args: argparse.Namespace, stop: asyncio.Event, loop: asyncio.AbstractEventLoop
+) -> None:
     """Chat on this terminal through the host's own API; end of input stops the host."""
 
     def run() -> None:
         print(f"Chatting in room {args.room!r}; Ctrl-D or /quit ends, Ctrl-C stops the host.", flush=True)
-        chat(address, args.room, args.user, stop=stop.is_set)
+        chat(address, args.room, args.user, stop=stop.is_set, token=token)
         loop.call_soon_threadsafe(stop.set)
 
     # A daemon thread: a read blocked on the terminal must not keep the process alive.
@@ -111,8 +116,9 @@ def cmd_wait(args: argparse.Namespace) -> None:
             last = lifecycle_name(reply.state)
             if last == "READY":
                 return
-        except grpc.RpcError:
-            pass
+        except grpc.RpcError as exc:  # not up yet; a refusal (a wrong token) is reported at the end
+            if not unreachable(exc):
+                last = details(exc)
         time.sleep(0.1)
     fail(f"host at {args.host} not READY after {args.timeout:g}s (last: {last})")
 
@@ -172,6 +178,17 @@ def cmd_logs(args: argparse.Namespace) -> None:
         pass
 
 
+def cmd_token(args: argparse.Namespace) -> None:
+    """Print the host's API token (made in the data directory if there is none yet)."""
+    try:
+        config = load_config(args.config, data_dir=args.data_dir)
+        print(api_token(config.data_dir, config.api_token))
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except OSError as exc:
+        fail(f"cannot read or make the token in {args.data_dir or config.data_dir}: {exc.strerror}", 2)
+
+
 # -- parsing -------------------------------------------------------------------
 
 
@@ -184,9 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the host in the foreground")
     serve.add_argument("--listen", help="address to serve AgentService on: HOST:PORT or unix:///path")
     serve.add_argument("--config", type=Path, help="TOML config file")
-    serve.add_argument(
-        "--data-dir", type=Path, help="where the store lives (default: $AGENTHOST_DATA_DIR, the config's, .agenthost)"
-    )
+    serve.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     serve.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error", "fatal"])
     serve.add_argument("--log-json", action="store_true", help="log JSON lines")
     serve.add_argument("--chat", action="store_true", help="also chat with the agent on this terminal")
@@ -225,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         p.add_argument("--timeout", type=float, default=60.0)
         p.set_defaults(func=func)
+    token = sub.add_parser("token", help="print the API token clients send (AGENTHOST_TOKEN)")
+    token.add_argument("--config", type=Path, help="TOML config file (its api_token or data_dir)")
+    token.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+    token.set_defaults(func=cmd_token)
     add_router_commands(sub)
     return parser
 

@@ -23,7 +23,12 @@ def _call(args: argparse.Namespace, fn: Callable[[router_pb2_grpc.RouterServiceS
     where = "router" if args.router else "host"
     unreachable = f"cannot reach the {where} at {address} (is it running? set --host, --router or their env vars)"
     # The router answers UNAVAILABLE itself (all providers failed) and the host forwards it, or its own "no router".
-    return call(router_stub(address), fn, unreachable, answered=lambda details: "failed to connect" not in details)
+    return call(
+        router_stub(address, direct=bool(args.router)),
+        fn,
+        unreachable,
+        answered=lambda details: "failed to connect" not in details,
+    )
 
 
 def _doc(message: Any) -> dict[str, Any]:

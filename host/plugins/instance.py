@@ -37,10 +37,11 @@ class LaunchContext:
     supervision: SupervisionConfig
     runtime_address: str
     public_address: str
+    public_tls: bool  # the public listener has a certificate (remote plugins call back there)
     agent_id: str
     agent_name: str
     plugin_config: dict[str, dict[str, str]]
-    issue_token: Callable[[str], str]
+    issue_token: Callable[[str, bool], str]  # (plugin, remote) -> a runtime token
     revoke_token: Callable[[str], None]
     registry: Registry = field(default_factory=Registry)
     grants: dict[str, Grant] = field(default_factory=dict)
@@ -125,13 +126,14 @@ class PluginInstance:
             return
         ctx = self.ctx
         ctx.registry.check(self.name, self.manifest)
-        self.token = ctx.issue_token(self.name)
+        self.token = ctx.issue_token(self.name, self.remote)
         init = plugin_pb2.InitRequest(
             agent_id=ctx.agent_id,
             agent_name=ctx.agent_name,
             config=ctx.plugin_config.get(self.name, {}),
             runtime_address=ctx.public_address if self.remote else ctx.runtime_address,
             runtime_token=self.token,
+            runtime_tls=self.remote and ctx.public_tls,
         )
         try:
             await self.connection.unary("Init", init, timeout=ctx.supervision.start_timeout)

@@ -1,16 +1,18 @@
-"""The data directory: every conversation and the ledger live there, so only its owner may
-read it (0700, files 0600)."""
+"""The data directory: every conversation, the ledger and the API token live there, so only
+its owner may read it (0700, files 0600)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import stat
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 DATABASE_FILE = "agenthost.db"
+TOKEN_FILE = "api-token"  # the host's API token, when the configuration gives none
 
 
 def prepare_data_dir(path: Path) -> Path:
@@ -32,3 +34,24 @@ def _tighten(path: Path, mode: int) -> None:
     if current & 0o077:
         log.warning("%s was readable by others (mode %o); now %o", path, current, mode)
         path.chmod(mode)
+
+
+def api_token(data_dir: Path, configured: str = "") -> str:
+    """The host's API token: `configured` (config api_token or $AGENTHOST_TOKEN), else the one
+    kept in the data directory, made there (0600) on first use."""
+    if configured:
+        return configured
+    path = data_dir / TOKEN_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(token + "\n")
+    return token

@@ -26,7 +26,7 @@ from agenthost.v1 import types_pb2 as agenthost_dot_v1_dot_types__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61genthost/v1/plugin.proto\x12\x0c\x61genthost.v1\x1a\x18\x61genthost/v1/types.proto\x1a\x1cgoogle/protobuf/struct.proto\"?\n\rActionExample\x12\x0f\n\x07speaker\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\t\"G\n\x19\x41\x63tionExampleConversation\x12*\n\x05turns\x18\x01 \x03(\x0b\x32\x1b.agenthost.v1.ActionExample\"{\n\nActionSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07similes\x18\x03 \x03(\t\x12\x39\n\x08\x65xamples\x18\x04 \x03(\x0b\x32\'.agenthost.v1.ActionExampleConversation\"e\n\x0cProviderSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\x0f\n\x07\x64ynamic\x18\x04 \x01(\x08\x12\x0f\n\x07private\x18\x05 \x01(\x08\"W\n\rEvaluatorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nalways_run\x18\x03 \x01(\x08\x12\x0f\n\x07similes\x18\x04 \x03(\t\"0\n\x0bServiceSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"8\n\x10ModelHandlerSpec\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x05\"\xec\x02\n\x0ePluginManifest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12)\n\x07\x61\x63tions\x18\x04 \x03(\x0b\x32\x18.agenthost.v1.ActionSpec\x12-\n\tproviders\x18\x05 \x03(\x0b\x32\x1a.agenthost.v1.ProviderSpec\x12/\n\nevaluators\x18\x06 \x03(\x0b\x32\x1b.agenthost.v1.EvaluatorSpec\x12+\n\x08services\x18\x07 \x03(\x0b\x32\x19.agenthost.v1.ServiceSpec\x12\x36\n\x0emodel_handlers\x18\x08 \x03(\x0b\x32\x1e.agenthost.v1.ModelHandlerSpec\x12\x0e\n\x06\x65vents\x18\t \x03(\t\x12\x14\n\x0c\x64\x65pendencies\x18\n \x03(\t\x12\x10\n\x08priority\x18\x0b \x01(\x05\"\x11\n\x0f\x44\x65scribeRequest\"B\n\x10\x44\x65scribeResponse\x12.\n\x08manifest\x18\x01 \x01(\x0b\x32\x1c.agenthost.v1.PluginManifest\"\xc9\x01\n\x0bInitRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nagent_name\x18\x02 \x01(\t\x12\x35\n\x06\x63onfig\x18\x03 \x03(\x0b\x32%.agenthost.v1.InitRequest.ConfigEntry\x12\x17\n\x0fruntime_address\x18\x04 \x01(\t\x12\x15\n\rruntime_token\x18\x05 \x01(\t\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0e\n\x0cInitResponse\"o\n\x13GetProvidersRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\"\x8b\x01\n\x0eProviderResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\'\n\x06values\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"E\n\x14GetProvidersResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.agenthost.v1.ProviderResult\"r\n\x16ValidateActionsRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\"8\n\nValidation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"D\n\x17ValidateActionsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.agenthost.v1.Validation\"\x98\x01\n\x13InvokeActionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\x12(\n\x07options\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"x\n\x14InvokeActionResponse\x12)\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x15.agenthost.v1.ContentH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.agenthost.v1.ActionResultH\x00\x42\x07\n\x05\x65vent\"u\n\x19ValidateEvaluatorsRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\"G\n\x1aValidateEvaluatorsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.agenthost.v1.Validation\"\x97\x01\n\x13RunEvaluatorRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\x12\'\n\tresponses\x18\x04 \x03(\x0b\x32\x14.agenthost.v1.Memory\"B\n\x14RunEvaluatorResponse\x12*\n\x06result\x18\x01 \x01(\x0b\x32\x1a.agenthost.v1.ActionResult\"#\n\x13StartServiceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14StartServiceResponse\"\"\n\x12StopServiceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13StopServiceResponse\"R\n\x12HandleEventRequest\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12(\n\x07payload\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x15\n\x13HandleEventResponse\"N\n\x0fUseModelRequest\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\'\n\x06params\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"Z\n\x10UseModelResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12%\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct2\xb3\x07\n\rPluginService\x12I\n\x08\x44\x65scribe\x12\x1d.agenthost.v1.DescribeRequest\x1a\x1e.agenthost.v1.DescribeResponse\x12=\n\x04Init\x12\x19.agenthost.v1.InitRequest\x1a\x1a.agenthost.v1.InitResponse\x12U\n\x0cGetProviders\x12!.agenthost.v1.GetProvidersRequest\x1a\".agenthost.v1.GetProvidersResponse\x12^\n\x0fValidateActions\x12$.agenthost.v1.ValidateActionsRequest\x1a%.agenthost.v1.ValidateActionsResponse\x12W\n\x0cInvokeAction\x12!.agenthost.v1.InvokeActionRequest\x1a\".agenthost.v1.InvokeActionResponse0\x01\x12g\n\x12ValidateEvaluators\x12\'.agenthost.v1.ValidateEvaluatorsRequest\x1a(.agenthost.v1.ValidateEvaluatorsResponse\x12U\n\x0cRunEvaluator\x12!.agenthost.v1.RunEvaluatorRequest\x1a\".agenthost.v1.RunEvaluatorResponse\x12U\n\x0cStartService\x12!.agenthost.v1.StartServiceRequest\x1a\".agenthost.v1.StartServiceResponse\x12R\n\x0bStopService\x12 .agenthost.v1.StopServiceRequest\x1a!.agenthost.v1.StopServiceResponse\x12R\n\x0bHandleEvent\x12 .agenthost.v1.HandleEventRequest\x1a!.agenthost.v1.HandleEventResponse\x12I\n\x08UseModel\x12\x1d.agenthost.v1.UseModelRequest\x1a\x1e.agenthost.v1.UseModelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61genthost/v1/plugin.proto\x12\x0c\x61genthost.v1\x1a\x18\x61genthost/v1/types.proto\x1a\x1cgoogle/protobuf/struct.proto\"?\n\rActionExample\x12\x0f\n\x07speaker\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\t\"G\n\x19\x41\x63tionExampleConversation\x12*\n\x05turns\x18\x01 \x03(\x0b\x32\x1b.agenthost.v1.ActionExample\"{\n\nActionSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07similes\x18\x03 \x03(\t\x12\x39\n\x08\x65xamples\x18\x04 \x03(\x0b\x32\'.agenthost.v1.ActionExampleConversation\"e\n\x0cProviderSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\x0f\n\x07\x64ynamic\x18\x04 \x01(\x08\x12\x0f\n\x07private\x18\x05 \x01(\x08\"W\n\rEvaluatorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nalways_run\x18\x03 \x01(\x08\x12\x0f\n\x07similes\x18\x04 \x03(\t\"0\n\x0bServiceSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"8\n\x10ModelHandlerSpec\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x05\"\xec\x02\n\x0ePluginManifest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12)\n\x07\x61\x63tions\x18\x04 \x03(\x0b\x32\x18.agenthost.v1.ActionSpec\x12-\n\tproviders\x18\x05 \x03(\x0b\x32\x1a.agenthost.v1.ProviderSpec\x12/\n\nevaluators\x18\x06 \x03(\x0b\x32\x1b.agenthost.v1.EvaluatorSpec\x12+\n\x08services\x18\x07 \x03(\x0b\x32\x19.agenthost.v1.ServiceSpec\x12\x36\n\x0emodel_handlers\x18\x08 \x03(\x0b\x32\x1e.agenthost.v1.ModelHandlerSpec\x12\x0e\n\x06\x65vents\x18\t \x03(\t\x12\x14\n\x0c\x64\x65pendencies\x18\n \x03(\t\x12\x10\n\x08priority\x18\x0b \x01(\x05\"\x11\n\x0f\x44\x65scribeRequest\"B\n\x10\x44\x65scribeResponse\x12.\n\x08manifest\x18\x01 \x01(\x0b\x32\x1c.agenthost.v1.PluginManifest\"\xde\x01\n\x0bInitRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nagent_name\x18\x02 \x01(\t\x12\x35\n\x06\x63onfig\x18\x03 \x03(\x0b\x32%.agenthost.v1.InitRequest.ConfigEntry\x12\x17\n\x0fruntime_address\x18\x04 \x01(\t\x12\x15\n\rruntime_token\x18\x05 \x01(\t\x12\x13\n\x0bruntime_tls\x18\x06 \x01(\x08\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0e\n\x0cInitResponse\"o\n\x13GetProvidersRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\"\x8b\x01\n\x0eProviderResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\'\n\x06values\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"E\n\x14GetProvidersResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.agenthost.v1.ProviderResult\"r\n\x16ValidateActionsRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\"8\n\nValidation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"D\n\x17ValidateActionsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.agenthost.v1.Validation\"\x98\x01\n\x13InvokeActionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\x12(\n\x07options\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"x\n\x14InvokeActionResponse\x12)\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x15.agenthost.v1.ContentH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.agenthost.v1.ActionResultH\x00\x42\x07\n\x05\x65vent\"u\n\x19ValidateEvaluatorsRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\"G\n\x1aValidateEvaluatorsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.agenthost.v1.Validation\"\x97\x01\n\x13RunEvaluatorRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x07message\x18\x02 \x01(\x0b\x32\x14.agenthost.v1.Memory\x12\"\n\x05state\x18\x03 \x01(\x0b\x32\x13.agenthost.v1.State\x12\'\n\tresponses\x18\x04 \x03(\x0b\x32\x14.agenthost.v1.Memory\"B\n\x14RunEvaluatorResponse\x12*\n\x06result\x18\x01 \x01(\x0b\x32\x1a.agenthost.v1.ActionResult\"#\n\x13StartServiceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14StartServiceResponse\"\"\n\x12StopServiceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13StopServiceResponse\"R\n\x12HandleEventRequest\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12(\n\x07payload\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x15\n\x13HandleEventResponse\"N\n\x0fUseModelRequest\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\'\n\x06params\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"Z\n\x10UseModelResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12%\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct2\xb3\x07\n\rPluginService\x12I\n\x08\x44\x65scribe\x12\x1d.agenthost.v1.DescribeRequest\x1a\x1e.agenthost.v1.DescribeResponse\x12=\n\x04Init\x12\x19.agenthost.v1.InitRequest\x1a\x1a.agenthost.v1.InitResponse\x12U\n\x0cGetProviders\x12!.agenthost.v1.GetProvidersRequest\x1a\".agenthost.v1.GetProvidersResponse\x12^\n\x0fValidateActions\x12$.agenthost.v1.ValidateActionsRequest\x1a%.agenthost.v1.ValidateActionsResponse\x12W\n\x0cInvokeAction\x12!.agenthost.v1.InvokeActionRequest\x1a\".agenthost.v1.InvokeActionResponse0\x01\x12g\n\x12ValidateEvaluators\x12\'.agenthost.v1.ValidateEvaluatorsRequest\x1a(.agenthost.v1.ValidateEvaluatorsResponse\x12U\n\x0cRunEvaluator\x12!.agenthost.v1.RunEvaluatorRequest\x1a\".agenthost.v1.RunEvaluatorResponse\x12U\n\x0cStartService\x12!.agenthost.v1.StartServiceRequest\x1a\".agenthost.v1.StartServiceResponse\x12R\n\x0bStopService\x12 .agenthost.v1.StopServiceRequest\x1a!.agenthost.v1.StopServiceResponse\x12R\n\x0bHandleEvent\x12 .agenthost.v1.HandleEventRequest\x1a!.agenthost.v1.HandleEventResponse\x12I\n\x08UseModel\x12\x1d.agenthost.v1.UseModelRequest\x1a\x1e.agenthost.v1.UseModelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,51 +56,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBERESPONSE']._serialized_start=1048
   _globals['_DESCRIBERESPONSE']._serialized_end=1114
   _globals['_INITREQUEST']._serialized_start=1117
-  _globals['_INITREQUEST']._serialized_end=1318
-  _globals['_INITREQUEST_CONFIGENTRY']._serialized_start=1273
-  _globals['_INITREQUEST_CONFIGENTRY']._serialized_end=1318
-  _globals['_INITRESPONSE']._serialized_start=1320
-  _globals['_INITRESPONSE']._serialized_end=1334
-  _globals['_GETPROVIDERSREQUEST']._serialized_start=1336
-  _globals['_GETPROVIDERSREQUEST']._serialized_end=1447
-  _globals['_PROVIDERRESULT']._serialized_start=1450
-  _globals['_PROVIDERRESULT']._serialized_end=1589
-  _globals['_GETPROVIDERSRESPONSE']._serialized_start=1591
-  _globals['_GETPROVIDERSRESPONSE']._serialized_end=1660
-  _globals['_VALIDATEACTIONSREQUEST']._serialized_start=1662
-  _globals['_VALIDATEACTIONSREQUEST']._serialized_end=1776
-  _globals['_VALIDATION']._serialized_start=1778
-  _globals['_VALIDATION']._serialized_end=1834
-  _globals['_VALIDATEACTIONSRESPONSE']._serialized_start=1836
-  _globals['_VALIDATEACTIONSRESPONSE']._serialized_end=1904
-  _globals['_INVOKEACTIONREQUEST']._serialized_start=1907
-  _globals['_INVOKEACTIONREQUEST']._serialized_end=2059
-  _globals['_INVOKEACTIONRESPONSE']._serialized_start=2061
-  _globals['_INVOKEACTIONRESPONSE']._serialized_end=2181
-  _globals['_VALIDATEEVALUATORSREQUEST']._serialized_start=2183
-  _globals['_VALIDATEEVALUATORSREQUEST']._serialized_end=2300
-  _globals['_VALIDATEEVALUATORSRESPONSE']._serialized_start=2302
-  _globals['_VALIDATEEVALUATORSRESPONSE']._serialized_end=2373
-  _globals['_RUNEVALUATORREQUEST']._serialized_start=2376
-  _globals['_RUNEVALUATORREQUEST']._serialized_end=2527
-  _globals['_RUNEVALUATORRESPONSE']._serialized_start=2529
-  _globals['_RUNEVALUATORRESPONSE']._serialized_end=2595
-  _globals['_STARTSERVICEREQUEST']._serialized_start=2597
-  _globals['_STARTSERVICEREQUEST']._serialized_end=2632
-  _globals['_STARTSERVICERESPONSE']._serialized_start=2634
-  _globals['_STARTSERVICERESPONSE']._serialized_end=2656
-  _globals['_STOPSERVICEREQUEST']._serialized_start=2658
-  _globals['_STOPSERVICEREQUEST']._serialized_end=2692
-  _globals['_STOPSERVICERESPONSE']._serialized_start=2694
-  _globals['_STOPSERVICERESPONSE']._serialized_end=2715
-  _globals['_HANDLEEVENTREQUEST']._serialized_start=2717
-  _globals['_HANDLEEVENTREQUEST']._serialized_end=2799
-  _globals['_HANDLEEVENTRESPONSE']._serialized_start=2801
-  _globals['_HANDLEEVENTRESPONSE']._serialized_end=2822
-  _globals['_USEMODELREQUEST']._serialized_start=2824
-  _globals['_USEMODELREQUEST']._serialized_end=2902
-  _globals['_USEMODELRESPONSE']._serialized_start=2904
-  _globals['_USEMODELRESPONSE']._serialized_end=2994
-  _globals['_PLUGINSERVICE']._serialized_start=2997
-  _globals['_PLUGINSERVICE']._serialized_end=3944
+  _globals['_INITREQUEST']._serialized_end=1339
+  _globals['_INITREQUEST_CONFIGENTRY']._serialized_start=1294
+  _globals['_INITREQUEST_CONFIGENTRY']._serialized_end=1339
+  _globals['_INITRESPONSE']._serialized_start=1341
+  _globals['_INITRESPONSE']._serialized_end=1355
+  _globals['_GETPROVIDERSREQUEST']._serialized_start=1357
+  _globals['_GETPROVIDERSREQUEST']._serialized_end=1468
+  _globals['_PROVIDERRESULT']._serialized_start=1471
+  _globals['_PROVIDERRESULT']._serialized_end=1610
+  _globals['_GETPROVIDERSRESPONSE']._serialized_start=1612
+  _globals['_GETPROVIDERSRESPONSE']._serialized_end=1681
+  _globals['_VALIDATEACTIONSREQUEST']._serialized_start=1683
+  _globals['_VALIDATEACTIONSREQUEST']._serialized_end=1797
+  _globals['_VALIDATION']._serialized_start=1799
+  _globals['_VALIDATION']._serialized_end=1855
+  _globals['_VALIDATEACTIONSRESPONSE']._serialized_start=1857
+  _globals['_VALIDATEACTIONSRESPONSE']._serialized_end=1925
+  _globals['_INVOKEACTIONREQUEST']._serialized_start=1928
+  _globals['_INVOKEACTIONREQUEST']._serialized_end=2080
+  _globals['_INVOKEACTIONRESPONSE']._serialized_start=2082
+  _globals['_INVOKEACTIONRESPONSE']._serialized_end=2202
+  _globals['_VALIDATEEVALUATORSREQUEST']._serialized_start=2204
+  _globals['_VALIDATEEVALUATORSREQUEST']._serialized_end=2321
+  _globals['_VALIDATEEVALUATORSRESPONSE']._serialized_start=2323
+  _globals['_VALIDATEEVALUATORSRESPONSE']._serialized_end=2394
+  _globals['_RUNEVALUATORREQUEST']._serialized_start=2397
+  _globals['_RUNEVALUATORREQUEST']._serialized_end=2548
+  _globals['_RUNEVALUATORRESPONSE']._serialized_start=2550
+  _globals['_RUNEVALUATORRESPONSE']._serialized_end=2616
+  _globals['_STARTSERVICEREQUEST']._serialized_start=2618
+  _globals['_STARTSERVICEREQUEST']._serialized_end=2653
+  _globals['_STARTSERVICERESPONSE']._serialized_start=2655
+  _globals['_STARTSERVICERESPONSE']._serialized_end=2677
+  _globals['_STOPSERVICEREQUEST']._serialized_start=2679
+  _globals['_STOPSERVICEREQUEST']._serialized_end=2713
+  _globals['_STOPSERVICERESPONSE']._serialized_start=2715
+  _globals['_STOPSERVICERESPONSE']._serialized_end=2736
+  _globals['_HANDLEEVENTREQUEST']._serialized_start=2738
+  _globals['_HANDLEEVENTREQUEST']._serialized_end=2820
+  _globals['_HANDLEEVENTRESPONSE']._serialized_start=2822
+  _globals['_HANDLEEVENTRESPONSE']._serialized_end=2843
+  _globals['_USEMODELREQUEST']._serialized_start=2845
+  _globals['_USEMODELREQUEST']._serialized_end=2923
+  _globals['_USEMODELRESPONSE']._serialized_start=2925
+  _globals['_USEMODELRESPONSE']._serialized_end=3015
+  _globals['_PLUGINSERVICE']._serialized_start=3018
+  _globals['_PLUGINSERVICE']._serialized_end=3965
 # @@protoc_insertion_point(module_scope)

@@ -115,7 +115,7 @@ class DescribeResponse(_message.Message):
     def __init__(self, manifest: _Optional[_Union[PluginManifest, _Mapping]] = ...) -> None: ...
 
 class InitRequest(_message.Message):
-    __slots__ = ("agent_id", "agent_name", "config", "runtime_address", "runtime_token")
+    __slots__ = ("agent_id", "agent_name", "config", "runtime_address", "runtime_token", "runtime_tls")
     class ConfigEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -128,12 +128,14 @@ class InitRequest(_message.Message):
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_TLS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     agent_name: str
     config: _containers.ScalarMap[str, str]
     runtime_address: str
     runtime_token: str
-    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., config: _Optional[_Mapping[str, str]] = ..., runtime_address: _Optional[str] = ..., runtime_token: _Optional[str] = ...) -> None: ...
+    runtime_tls: bool
+    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., config: _Optional[_Mapping[str, str]] = ..., runtime_address: _Optional[str] = ..., runtime_token: _Optional[str] = ..., runtime_tls: _Optional[bool] = ...) -> None: ...
 
 class InitResponse(_message.Message):
     __slots__ = ()
