@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -13,6 +12,7 @@ DEFAULT_ADDRESS = "127.0.0.1:7531"
 ADDRESS_ENV = "AGENTHOST_ADDR"
 DATA_DIR_ENV = "AGENTHOST_DATA_DIR"
 TOKEN_ENV = "AGENTHOST_TOKEN"
+ROUTER_TOKEN_ENV = "AGENTHOST_ROUTER_TOKEN"
 
 
 class ConfigError(ValueError):
@@ -82,6 +82,7 @@ class HostConfig:
     secrets: dict[str, str] = field(default_factory=dict)  # only plugins granted a key may read it
     grants: dict[str, Grant] = field(default_factory=dict)  # by plugin name
     router_address: str = ""  # "" spawns a router; "off" runs without one; else a shared router's address
+    router_token: str = ""  # a shared router's token; "" = $AGENTHOST_ROUTER_TOKEN
     path: Path | None = None  # the config file, handed to a spawned router for its [router] table
 
 
@@ -108,6 +109,8 @@ def load_config(path: Path | None, **overrides: Any) -> HostConfig:
         raise ConfigError(f"config file {path}: {exc}") from None
     if not config.api_token and os.environ.get(TOKEN_ENV):
         config = replace(config, api_token=os.environ[TOKEN_ENV])
+    if not config.router_token and os.environ.get(ROUTER_TOKEN_ENV):
+        config = replace(config, router_token=os.environ[ROUTER_TOKEN_ENV])
     if overrides.get("data_dir") is None and os.environ.get(DATA_DIR_ENV):
         overrides["data_dir"] = Path(os.environ[DATA_DIR_ENV])
     changes = {k: v for k, v in overrides.items() if v is not None}
@@ -143,7 +146,7 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     }
     if "tls" in raw:
         kwargs["tls"] = _tls(raw["tls"], base)
-    for key in ("listen", "agent_id", "log_level", "router_address", "api_token"):
+    for key in ("listen", "agent_id", "log_level", "router_address", "router_token", "api_token"):
         if key in raw:
             kwargs[key] = str(raw[key])
     if "log_json" in raw:
@@ -208,16 +211,3 @@ def unix_path(address: str) -> str | None:
     if address.startswith("unix:"):
         return address[len("unix:") :]
     return None
-
-
-def is_loopback(address: str) -> bool:
-    """True for a unix socket or a host part that is this machine only (127.0.0.0/8, ::1, localhost)."""
-    if address.startswith("unix:"):
-        return True
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from plugin_sdk.auth import token_from_file
 
 from .accounting import Budget
 from .policy import DEFAULT_POLICY
@@ -29,7 +32,10 @@ class RouterConfig:
     retry: RetrySettings = RetrySettings()
     breaker_threshold: int = 3
     breaker_cooldown_s: float = 30.0
-    listen: str = ""
+    listen: str = ""  # standalone: where to serve (default 127.0.0.1:7532)
+    api_token: str = ""  # standalone: clients' bearer token; "" = $AGENTHOST_ROUTER_TOKEN, else data_dir/router-token
+    tls_cert_file: str = ""  # standalone: the listener's certificate (needed beyond loopback)
+    tls_key_file: str = ""
 
 
 def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
@@ -45,6 +51,7 @@ def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
             raise RouterConfigError(f"config file {path} is not valid TOML: {exc}") from None
         base = Path(path).parent
     known = {"providers", "policy", "database", "budgets", "retry", "breaker_threshold", "breaker_cooldown_s", "listen"}
+    known |= {"api_token", "tls_cert_file", "tls_key_file"}
     unknown = set(raw) - known
     if unknown:
         raise RouterConfigError(f"[router]: unknown key(s) {', '.join(sorted(unknown))}")
@@ -63,9 +70,12 @@ def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
             kwargs["retry"] = RetrySettings(**raw["retry"])
     except (KeyError, TypeError, ValueError) as exc:
         raise RouterConfigError(f"[router]: {exc}") from None
-    for key in ("breaker_threshold", "breaker_cooldown_s", "listen"):
+    for key in ("breaker_threshold", "breaker_cooldown_s", "listen", "api_token"):
         if key in raw:
             kwargs[key] = raw[key]
+    for key in ("tls_cert_file", "tls_key_file"):
+        if key in raw:
+            kwargs[key] = str(base / raw[key])
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     if "database" in overrides and overrides["database"] is not None:
         kwargs["database"] = _database(overrides["database"], Path.cwd())
@@ -84,3 +94,13 @@ def _database(url: str, base: Path) -> str:
 def database_url(config: RouterConfig) -> str:
     """The configured database, or the SQLite file the host's store uses in its data directory."""
     return config.database or _database(str(config.data_dir / "agenthost.db"), Path.cwd())
+
+
+TOKEN_ENV = "AGENTHOST_ROUTER_TOKEN"
+TOKEN_FILE = "router-token"
+
+
+def api_token(config: RouterConfig) -> str:
+    """A standalone router's bearer token: [router] api_token, else $AGENTHOST_ROUTER_TOKEN, else the
+    one kept in the data directory (made there, 0600, on first start)."""
+    return config.api_token or os.environ.get(TOKEN_ENV, "") or token_from_file(config.data_dir / TOKEN_FILE)

@@ -16,10 +16,12 @@ from agenthost.v1 import router_pb2, router_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from plugin_sdk.auth import BearerTokenCheck, is_loopback
+
 from .accounting import Accounting, open_accounting
 from .breaker import Breakers
 from .calls import ProviderCaller
-from .config import RouterConfig, database_url
+from .config import TOKEN_ENV, RouterConfig, api_token, database_url
 from .engine import Router
 from .litellm_setup import configure
 from .local_embedding import DEFAULT_EMBEDDING_NAME, LocalEmbeddingModel
@@ -102,14 +104,26 @@ async def serve_standalone(
     config: RouterConfig, listen: str, ready: Callable[[str], Awaitable[None]] | None = None
 ) -> None:
     """Serve on `listen` (HOST:PORT or unix:///path) until SIGINT/SIGTERM."""
+    tls = (config.tls_cert_file, config.tls_key_file) if config.tls_cert_file else None
+    if tls is None and not is_loopback(listen):
+        raise OSError(
+            f"refusing to listen on {listen} without TLS: the token would cross the network in clear; "
+            "set [router] tls_cert_file and tls_key_file, or listen on a loopback address"
+        )
+    refusal = f"missing or wrong router token: send 'authorization: Bearer <token>' (${TOKEN_ENV} on the host)"
+    server = grpc.aio.server(interceptors=(BearerTokenCheck(api_token(config), refusal),))
     parts = await build(config)
-    server = grpc.aio.server()
     add_services(server, parts.router)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
-        port = server.add_insecure_port(listen)
+        if tls is None:
+            port = server.add_insecure_port(listen)
+        else:
+            with open(tls[0], "rb") as cert, open(tls[1], "rb") as key:
+                credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+            port = server.add_secure_port(listen, credentials)
     except RuntimeError:
         port = 0
     if port == 0:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from support import FIXTURE, alive
 
-from host.config import RemotePlugin
+from host.config import RemotePlugin, ServerTls
 from host.plugins.manager import PluginConflict
 from plugin_sdk import Content, Memory
 from plugin_sdk.protocol import (
@@ -65,7 +65,7 @@ def pki(tmp_path: Path) -> Path:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _issue("agenthost test CA", ca_key, None, ca_key, ca=True)
     _write(tmp_path / "ca", ca, ca_key)
-    for name, ip in (("plugin", "127.0.0.1"), ("host", None)):
+    for name, ip in (("plugin", "127.0.0.1"), ("host", "127.0.0.1")):
         key = ec.generate_private_key(ec.SECP256R1())
         _write(tmp_path / name, _issue(name, ca_key, ca.subject, key, ip=ip), key)
     return tmp_path
@@ -120,3 +120,20 @@ async def test_a_client_without_a_certificate_is_refused(pki, remote_plugin):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await plugin_pb2_grpc.PluginServiceStub(channel).Describe(plugin_pb2.DescribeRequest(), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_remote_plugins_callbacks_reach_the_host_over_tls(start_host, pki, remote_plugin):
+    """The host's listener has a certificate: the remote plugin calls back encrypted, with its token."""
+    address, _ = remote_plugin
+    remote = RemotePlugin("faraway", address, str(pki / "ca.crt"), str(pki / "host.crt"), str(pki / "host.key"))
+    host = await start_host(
+        remote=(remote,), listen="127.0.0.1:0", tls=ServerTls(str(pki / "host.crt"), str(pki / "host.key"))
+    )
+    events = [e async for e in host.components.invoke_action("FARAWAY_CALLBACK_HOST", Memory(room_id="r"))]
+    result = events[-1]
+    assert result.success, result.error
+    assert result.values["setting"] == "hello from settings"  # GetSetting answered over TLS
+    assert result.values["recent"] == ["remember me"]
+    async with grpc.aio.insecure_channel(host.address) as plain:  # the listener speaks TLS only
+        with pytest.raises(grpc.aio.AioRpcError):
+            await plugin_pb2_grpc.PluginServiceStub(plain).Describe(plugin_pb2.DescribeRequest(), timeout=2)

@@ -28,7 +28,7 @@ def forwarding_handler(link: RouterLink) -> grpc.GenericRpcHandler:
 def _forward_unary(link: RouterLink, path: str) -> Any:
     async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         try:
-            call = link.channel().unary_unary(path)(request, timeout=context.time_remaining())
+            call = link.channel().unary_unary(path)(request, timeout=context.time_remaining(), metadata=link.metadata)
             return await call
         except PluginUnavailable as exc:
             await abort(context, grpc.StatusCode.UNAVAILABLE, f"no router: {exc}")
@@ -41,7 +41,10 @@ def _forward_unary(link: RouterLink, path: str) -> Any:
 def _forward_stream(link: RouterLink, path: str) -> Any:
     async def forward(request: bytes, context: grpc.aio.ServicerContext) -> Any:
         try:
-            async for response in link.channel().unary_stream(path)(request, timeout=context.time_remaining()):
+            stream = link.channel().unary_stream(path)(
+                request, timeout=context.time_remaining(), metadata=link.metadata
+            )
+            async for response in stream:
                 yield response
         except PluginUnavailable as exc:
             await abort(context, grpc.StatusCode.UNAVAILABLE, f"no router: {exc}")

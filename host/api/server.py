@@ -14,14 +14,20 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, runtime_pb2, run
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ..config import ServerTls, is_loopback, unix_path
+from plugin_sdk.auth import BearerTokenCheck, is_loopback
+
+from ..config import TOKEN_ENV, ServerTls, unix_path
 from ..plugins.router_link import RouterLink
 from .agent_service import AgentServicer
-from .auth import BearerTokenCheck
 from .router_forwarding import forwarding_handler
 from .runtime_service import RuntimeServicer
 
 RUNTIME_SERVICE = runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name
+REFUSED = (
+    "missing or wrong API token: send 'authorization: Bearer <token>' (`agenthost token` prints it on the "
+    f"host's machine; the CLI reads ${TOKEN_ENV} or the data directory)"
+)
+"""Why a client without the API token is refused (RuntimeService checks plugins' own tokens)."""
 SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     RUNTIME_SERVICE,
@@ -71,7 +77,7 @@ async def start_public_server(
             f"refusing to listen on {listen} without TLS: the API token would cross the network in clear; "
             "set [tls] cert_file and key_file, or listen on a loopback address"
         )
-    server = grpc.aio.server(interceptors=(BearerTokenCheck(token),))
+    server = grpc.aio.server(interceptors=(BearerTokenCheck(token, REFUSED, open=(f"/{RUNTIME_SERVICE}/",)),))
     agent_pb2_grpc.add_AgentServiceServicer_to_server(agent, server)
     runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime, server)
     server.add_generic_rpc_handlers((forwarding_handler(router),))

@@ -10,6 +10,7 @@ from dataclasses import replace
 import grpc
 from agenthost.v1 import router_pb2_grpc
 
+from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME
 from plugin_sdk.spec import PluginSpec
 
 from .. import __version__
@@ -29,6 +30,10 @@ class RouterLink:
     def __init__(self, config: HostConfig, ctx: LaunchContext) -> None:
         self.address = config.router_address
         self._channel: grpc.aio.Channel | None = None
+        # A shared router wants its token with every call; a spawned one is reached on the private socket.
+        self.metadata: tuple[tuple[str, str], ...] = (
+            ((AUTH_METADATA_KEY, AUTH_SCHEME + config.router_token),) if config.router_token else ()
+        )
         self.managed: ManagedPlugin | None = None
         if not self.address:
             argv = [

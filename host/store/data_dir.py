@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import stat
 from pathlib import Path
+
+from plugin_sdk.auth import token_from_file
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +40,4 @@ def _tighten(path: Path, mode: int) -> None:
 def api_token(data_dir: Path, configured: str = "") -> str:
     """The host's API token: `configured` (config api_token or $AGENTHOST_TOKEN), else the one
     kept in the data directory, made there (0600) on first use."""
-    if configured:
-        return configured
-    path = data_dir / TOKEN_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as file:
-        file.write(token + "\n")
-    return token
+    return configured or token_from_file(data_dir / TOKEN_FILE)
