@@ -30,6 +30,11 @@ def test_the_readme_example_loads_as_documented(tmp_path: Path) -> None:
         ("faraway", "10.0.0.5:7600", str(tmp_path / "certs/ca.crt"))
     ]
     assert config.supervision.drain_timeout == 30.0
+    assert config.tls is not None and config.tls.cert_file == str(tmp_path / "certs/host.crt")
+    assert config.secrets == {"OPENWEATHER_API_KEY": "..."}
+    assert config.grants["weather"].env == ("HTTPS_PROXY",) and config.grants["weather"].secrets == (
+        "OPENWEATHER_API_KEY",
+    )
 
 
 @pytest.mark.parametrize(
