@@ -61,19 +61,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import litellm  # noqa: E402
 
-from router.accounting import (  # noqa: E402
-    Budget,
-    BudgetStatus,
-    LedgerRow,
-    Reservation,
-    Usage,
+from router.accounting import Budget, BudgetStatus, LedgerRow, Reservation, Usage, open_accounting  # noqa: E402
+from router.accounting_base import (  # noqa: E402
     budget_keys,
     budget_status,
     check_amount,
     check_fits,
     check_row,
-    open_accounting,
-    smallest_left_fraction,
     to_nano,
 )
 from router.calls import ProviderCaller, estimate_tokens  # noqa: E402
@@ -243,9 +237,6 @@ class MemoryAccounting:
             budget_status(b, k, self.spent.get((b.scope, k), 0), self._reserved((b.scope, k)))
             for b, k in budget_keys(budgets, now)
         ]
-
-    async def left_fraction(self, budgets: Sequence[Budget], now: datetime | None = None) -> float:
-        return smallest_left_fraction(await self.status(budgets, now))
 
     async def expire_reservations(self, older_than_s: float) -> int:
         return 0
