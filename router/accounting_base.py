@@ -61,6 +61,13 @@ class BudgetStatus:
     reserved: float
     left: float
 
+    @property
+    def left_fraction(self) -> float:
+        """left / limit: the share of the budget still available. A zero limit allows no spend at
+        all, so nothing of it is left (0.0), as the reservation's check (nothing fits) and `left`
+        (0) say too: the one rule for what a $0 budget leaves."""
+        return self.left / self.limit if self.limit > 0 else 0.0
+
 
 class BudgetExceeded(Exception):
     """A reservation that one budget cannot cover; nothing was reserved."""

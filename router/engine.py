@@ -81,7 +81,7 @@ class Router:
         statuses = await self._budget_status(budgets)
         tightest = min(statuses, key=lambda s: s.left, default=None)
         left_usd = tightest.left if tightest else float("inf")
-        left_fraction = min((s.left / s.limit for s in statuses if s.limit > 0), default=1.0)
+        left_fraction = min((s.left_fraction for s in statuses), default=1.0)  # no budget: nothing binds
         return RouteRequest(
             model_type=request.model_type,
             confidential=request.confidential,

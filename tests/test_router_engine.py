@@ -482,6 +482,26 @@ async def test_a_priced_provider_is_refused_with_budget_set(make_router, fake, a
     assert refused.value.budget and fake.calls == []
 
 
+async def test_a_zero_limit_budget_has_nothing_left(make_router, fake, accounting):
+    """A $0 budget allows no spend: the decision counts it 0% left (so the low-budget rule
+    matches) and $0 left (so priced providers are dropped), as its status does; a call still
+    goes to a free provider. With no budget at all nothing binds: 100% left."""
+    rules = [{"name": "low-budget", "when": {"budget_left_below": 0.05}}, {"name": "default", "when": {}}]
+    frugal = Budget("agent:frugal", "daily", 0.0)
+    router = make_router(A, cloud("free", 0, 0), budgets=(frugal,))
+    router.policy = parse_policy(rules, "test")
+
+    [status] = await accounting.status([frugal])
+    assert (status.limit, status.left, status.left_fraction) == (0.0, 0.0, 0.0)
+    decision = await router.decide(ask(agent_name="frugal"))
+    assert (decision.rule, decision.request.budget_left, decision.request.budget_left_usd) == ("low-budget", 0.0, 0.0)
+    assert [c.provider.model for c in decision.ranked] == ["free"]
+    assert (await router.invoke(ask(agent_name="frugal"))).provider.model == "free"
+
+    unbudgeted = await router.decide(ask(agent_name="someone-else"))
+    assert (unbudgeted.rule, unbudgeted.request.budget_left) == ("default", 1.0)
+
+
 # --- deadlines ---
 
 
