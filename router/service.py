@@ -9,6 +9,8 @@ from typing import AsyncIterator, NoReturn
 import grpc
 from agenthost.v1 import router_pb2, router_pb2_grpc
 
+from plugin_sdk.limits import bounded
+
 from .accounting import LedgerRow
 from .engine import Router
 from .policy import Decision
@@ -16,9 +18,10 @@ from .requests import AllFailed, CallRequest, Refused, Reply, as_messages
 
 
 async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
-    """End the RPC with `code` and `message`. ServicerContext.abort raises, but grpc ships no
-    types, so the checker cannot know: this says it once."""
-    await context.abort(code, message)
+    """End the RPC with `code` and `message` (cut if too long for a status header, as one echoing
+    a huge input would be). ServicerContext.abort raises, but grpc ships no types, so the
+    checker cannot know: this says it once."""
+    await context.abort(code, bounded(message))
     raise AssertionError("ServicerContext.abort returned")  # it never does
 
 
@@ -31,6 +34,12 @@ def call_request(request: router_pb2.InvokeRequest) -> CallRequest:
             raise ValueError("a TRANSCRIPTION call needs the audio bytes (and audio_format)")
     elif not request.prompt and not request.messages:
         raise ValueError("give a prompt or chat messages")
+    # Negative values would reach the provider (which fails the call: UNAVAILABLE) or the
+    # deadline (DEADLINE_EXCEEDED at once); 0 means the default for both.
+    if meta.max_output_tokens < 0:
+        raise ValueError(f"meta.max_output_tokens must be 0 (the default) or more, got {meta.max_output_tokens}")
+    if meta.timeout_ms < 0:
+        raise ValueError(f"meta.timeout_ms must be 0 (the default) or more, got {meta.timeout_ms}")
     return CallRequest(
         messages=as_messages(
             request.prompt,
@@ -195,6 +204,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def GetUsage(
         self, request: router_pb2.GetUsageRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.GetUsageResponse:
+        if request.limit < 0:  # a negative LIMIT is no limit to SQL: every row
+            await abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"limit must be 0 (100 rows) or more, got {request.limit}"
+            )
         try:
             usage = await self.router.accounting.usage(
                 period=request.period,

@@ -6,13 +6,14 @@ import asyncio
 from typing import AsyncIterator, Awaitable, Protocol, TypeVar
 
 import grpc
-from agenthost.v1 import agent_pb2, agent_pb2_grpc
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
+from plugin_sdk.limits import QUOTE_CHARS, memory_problem, quote
 from plugin_sdk.types import Memory
 from plugin_sdk.wire import content_from_proto, content_to_proto
 
 from ..agent.pipeline import Pipeline
-from ..logs import TRACE, LogBuffer, LogRecord, dropped_notice, level_number
+from ..logs import LEVELS, TRACE, LogBuffer, LogRecord, dropped_notice, level_number
 from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
 from ..plugins.manifest import ManifestError
 from ..plugins.process import StartError
@@ -77,7 +78,17 @@ def _message_problem(request: agent_pb2.SendMessageRequest) -> str:
         return "room_id is required (the conversation the message belongs to)"
     if not request.content.text.strip() and not request.content.attachments:
         return "content.text is empty and there are no attachments: nothing to respond to"
-    return ""
+    # Bounded here, at the edge: the message goes to every plugin of the run and back to them
+    # with the room's history, where a too large or too deep one would fail far from its cause.
+    return memory_problem(
+        types_pb2.Memory(room_id=request.room_id, entity_id=request.entity_id, content=request.content), "message"
+    )
+
+
+def _cut_name(message: str, name: str) -> str:
+    """The plugin manager's `message` with the name the caller gave, which it quotes in full
+    (repr), cut to a prefix: a client's input is echoed short."""
+    return message.replace(repr(name), quote(name)) if len(name) > QUOTE_CHARS else message
 
 
 def _log_response(record: LogRecord) -> agent_pb2.GetLogsResponse:
@@ -135,40 +146,48 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         ]
         return agent_pb2.ListPluginsResponse(plugins=[plugin_status(p) for p in manager.statuses() + available])
 
-    async def _manage(self, context: grpc.aio.ServicerContext, operation: Awaitable[T]) -> T:
-        """Run a plugin operation, turning its errors into gRPC statuses."""
+    async def _manage(self, context: grpc.aio.ServicerContext, name: str, operation: Awaitable[T]) -> T:
+        """Run an operation on plugin `name`, turning its errors into gRPC statuses."""
         try:
             return await operation
         except PluginNotFound as exc:
-            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
+            await abort(context, grpc.StatusCode.NOT_FOUND, _cut_name(str(exc), name))
         except (PluginConflict, StartError, ManifestError, DuplicateComponent) as exc:
-            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, _cut_name(str(exc), name))
 
     async def LoadPlugin(
         self, request: agent_pb2.LoadPluginRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.LoadPluginResponse:
-        plugin = await self._manage(context, self.host.plugins.load(request.name))
+        plugin = await self._manage(context, request.name, self.host.plugins.load(request.name))
         return agent_pb2.LoadPluginResponse(plugin=plugin_status(plugin.info()))
 
     async def UnloadPlugin(
         self, request: agent_pb2.UnloadPluginRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.UnloadPluginResponse:
-        await self._manage(context, self.host.plugins.unload(request.name))
+        await self._manage(context, request.name, self.host.plugins.unload(request.name))
         return agent_pb2.UnloadPluginResponse()
 
     async def ReloadPlugin(
         self, request: agent_pb2.ReloadPluginRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.ReloadPluginResponse:
-        plugin, seconds = await self._manage(context, self.host.plugins.reload(request.name))
+        plugin, seconds = await self._manage(context, request.name, self.host.plugins.reload(request.name))
         return agent_pb2.ReloadPluginResponse(plugin=plugin_status(plugin.info()), duration_ms=int(seconds * 1000))
 
     async def GetLogs(
         self, request: agent_pb2.GetLogsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[agent_pb2.GetLogsResponse]:
+        if request.tail < 0:
+            await abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"tail must be 0 (the last 100) or more, got {request.tail}"
+            )
         try:
             min_level = level_number(request.level) if request.level else TRACE
-        except ValueError as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except ValueError:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"unknown log level {quote(request.level)}; use one of {', '.join(LEVELS)}",
+            )
         buffer = self.host.log_buffer
         with buffer.follow() as follower:
             for record in buffer.tail(request.tail or 100, min_level, request.plugin):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import grpc
-from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
+from agenthost.v1 import runtime_pb2, runtime_pb2_grpc, types_pb2
 
+from plugin_sdk.limits import MAX_RECEIVE_BYTES, memory_problem, quote
 from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
 from plugin_sdk.wire import (
     entity_from_proto,
@@ -19,8 +20,27 @@ from ..agent.models import ModelError, Models
 from ..plugins.components import Components
 from ..plugins.settings import PluginSettings
 from ..plugins.tokens import TokenBook
-from ..store import Store
+from ..store import DuplicateMemory, Store
 from .abort import abort
+
+MEMORIES_LEFT_OUT = "x-agenthost-memories-left-out"
+"""Trailing metadata of a GetMemories reply cut short: how many older memories did not fit."""
+
+
+def fitting(memories: list[types_pb2.Memory]) -> list[types_pb2.Memory]:
+    """The longest run of `memories`, from the first, whose reply fits in the receive limit of
+    the plugin's channel: a reply over it would fail there with nothing returned at all."""
+    room = MAX_RECEIVE_BYTES
+    for index, memory in enumerate(memories):
+        size = memory.ByteSize()
+        room -= 1 + _varint_size(size) + size  # the field's tag, its length, its bytes
+        if room < 0:
+            return memories[:index]
+    return memories
+
+
+def _varint_size(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
@@ -62,7 +82,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 context, grpc.StatusCode.UNAUTHENTICATED, "token is not valid (revoked, or never issued by this host)"
             )
         if owner.plugin != claimed:
-            await abort(context, grpc.StatusCode.UNAUTHENTICATED, f"token was not issued to plugin {claimed!r}")
+            await abort(context, grpc.StatusCode.UNAUTHENTICATED, f"token was not issued to plugin {quote(claimed)}")
         if owner.remote != self.public:
             where = "the host's public address" if owner.remote else "the plugins' socket (runtime_address)"
             await abort(context, grpc.StatusCode.UNAUTHENTICATED, f"this plugin's token is accepted only on {where}")
@@ -72,11 +92,21 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         self, request: runtime_pb2.CreateMemoryRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.CreateMemoryResponse:
         await self._caller(context)
+        problem = memory_problem(request.memory)
+        if problem:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
         memory = memory_from_proto(request.memory)
         if not memory.room_id:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "memory.room_id is required")
         memory.agent_id = memory.agent_id or self.agent_id
-        stored = await self.store.create_memory(memory)
+        try:
+            stored = await self.store.create_memory(memory)
+        except DuplicateMemory:
+            await abort(
+                context,
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"a memory with id {quote(memory.id)} is already stored; leave the id empty and the host picks one",
+            )
         return runtime_pb2.CreateMemoryResponse(memory=memory_to_proto(stored))
 
     async def GetMemories(
@@ -90,7 +120,18 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         memories = await self.store.get_memories(
             self.agent_id, request.room_id, request.table_name or "messages", request.count or 20
         )
-        return runtime_pb2.GetMemoriesResponse(memories=[memory_to_proto(m) for m in memories])
+        reply = runtime_pb2.GetMemoriesResponse(memories=fitting([memory_to_proto(m) for m in memories]))
+        if len(reply.memories) < len(memories):
+            if not reply.memories:
+                await abort(
+                    context,
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"the newest memory of room {quote(request.room_id)} is larger than a reply can carry "
+                    f"({MAX_RECEIVE_BYTES} bytes); it was stored before the host bounded memories",
+                )
+            # The caller learns how many were left out; the proto has no field for it (yet).
+            context.set_trailing_metadata(((MEMORIES_LEFT_OUT, str(len(memories) - len(reply.memories))),))
+        return reply
 
     async def GetEntity(
         self, request: runtime_pb2.GetEntityRequest, context: grpc.aio.ServicerContext
@@ -98,7 +139,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         await self._caller(context)
         entity = await self.store.get_entity(request.id)
         if entity is None:
-            await abort(context, grpc.StatusCode.NOT_FOUND, f"no entity with id {request.id!r}")
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no entity with id {quote(request.id)}")
         return runtime_pb2.GetEntityResponse(entity=entity_to_proto(entity))
 
     async def UpsertEntity(

@@ -19,6 +19,7 @@ from plugin_sdk.auth import BearerTokenCheck, is_loopback
 from ..config import TOKEN_ENV, ServerTls, unix_path
 from ..plugins.router_link import RouterLink
 from .agent_service import AgentServicer
+from .decoding import ParseInCall
 from .router_forwarding import forwarding_handler
 from .runtime_service import RuntimeServicer
 
@@ -77,7 +78,9 @@ async def start_public_server(
             f"refusing to listen on {listen} without TLS: the API token would cross the network in clear; "
             "set [tls] cert_file and key_file, or listen on a loopback address"
         )
-    server = grpc.aio.server(interceptors=(BearerTokenCheck(token, REFUSED, open=(f"/{RUNTIME_SERVICE}/",)),))
+    server = grpc.aio.server(
+        interceptors=(BearerTokenCheck(token, REFUSED, open=(f"/{RUNTIME_SERVICE}/",)), ParseInCall())
+    )
     agent_pb2_grpc.add_AgentServiceServicer_to_server(agent, server)
     runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime, server)
     server.add_generic_rpc_handlers((forwarding_handler(router),))
@@ -98,7 +101,7 @@ async def start_public_server(
 
 async def start_plugin_server(socket: Path, runtime: RuntimeServicer) -> grpc.aio.Server:
     """Serve RuntimeService to the host's own plugins on a socket file only its user can open."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=(ParseInCall(),))
     runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime, server)
     health_servicer = _health_and_reflection(server, (RUNTIME_SERVICE,))
     server.add_insecure_port(f"unix://{socket}")

@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator
 
 from agenthost.v1 import plugin_pb2
 
+from plugin_sdk.limits import quote
 from plugin_sdk.types import ActionResult, Content, Memory, ModelOutput, ProviderResult, State
 from plugin_sdk.wire import (
     action_result_from_proto,
@@ -33,6 +34,15 @@ class UnknownComponentError(LookupError):
     """No loaded plugin offers that component."""
 
 
+class Verdicts(dict[str, bool]):
+    """Validate calls' answers, name -> applies; `errors` says why for each component whose
+    plugin did not answer (those count as not applying)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, str] = {}
+
+
 @dataclass(slots=True)
 class ProviderOutcome:
     """A provider's result, or the error that kept it from answering."""
@@ -52,7 +62,7 @@ class Components:
     def _owner(self, kind: str, name: str) -> str:
         owner = self.manager.registry.owner(kind, name)
         if owner is None:
-            raise UnknownComponentError(f"no loaded plugin offers {kind} {name!r}")
+            raise UnknownComponentError(f"no loaded plugin offers {kind} {quote(name)}")
         return owner
 
     def _connection(self, plugin: str) -> PluginConnection:
@@ -91,36 +101,38 @@ class Components:
         order = {name: i for i, name in enumerate(names)}
         return sorted(outcomes, key=lambda o: order[o.name])
 
-    async def validate_actions(self, names: list[str], message: Memory, state: State | None = None) -> dict[str, bool]:
+    async def validate_actions(self, names: list[str], message: Memory, state: State | None = None) -> Verdicts:
         """Which of the named actions apply to the message (a plugin that is down: none of its)."""
         return await self._validate("action", names, message, state)
 
-    async def validate_evaluators(
-        self, names: list[str], message: Memory, state: State | None = None
-    ) -> dict[str, bool]:
+    async def validate_evaluators(self, names: list[str], message: Memory, state: State | None = None) -> Verdicts:
         """Which of the named evaluators want to run on the message."""
         return await self._validate("evaluator", names, message, state)
 
-    async def _validate(self, kind: str, names: list[str], message: Memory, state: State | None) -> dict[str, bool]:
+    async def _validate(self, kind: str, names: list[str], message: Memory, state: State | None) -> Verdicts:
         by_plugin: dict[str, list[str]] = {}
         for name in names:
             by_plugin.setdefault(self._owner(kind, name), []).append(name)
         message_pb, state_pb = memory_to_proto(message), state_to_proto(state or State())
         method, request_type = _VALIDATE[kind]
 
-        async def ask(plugin: str, wanted: list[str]) -> dict[str, bool]:
+        async def ask(plugin: str, wanted: list[str]) -> list[tuple[str, bool, str]]:
+            """(name, valid, why not answered) for each of `wanted`."""
             try:
                 reply = await self._connection(plugin).unary(
                     method, request_type(names=wanted, message=message_pb, state=state_pb)
                 )
-            except PluginCallError:
-                return {n: False for n in wanted}
-            return {r.name: r.valid for r in reply.results}
+            except PluginCallError as exc:
+                return [(n, False, str(exc)) for n in wanted]
+            return [(r.name, r.valid, r.error) for r in reply.results]  # error: its validate raised
 
-        merged: dict[str, bool] = {}
-        for part in await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items())):
-            merged.update(part)
-        return merged
+        verdicts = Verdicts()  # merged in the plugins' order, whichever answered first
+        for answers in await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items())):
+            for name, valid, error in answers:
+                verdicts[name] = valid
+                if error:
+                    verdicts.errors[name] = error
+        return verdicts
 
     async def invoke_action(
         self, name: str, message: Memory, state: State | None = None, options: dict[str, Any] | None = None
@@ -153,7 +165,7 @@ class Components:
         """Call the highest-priority ready plugin serving `model_type`; fall back to the next."""
         plugins = self.manager.registry.model_handlers(model_type)
         if not plugins:
-            raise UnknownComponentError(f"no loaded plugin serves model type {model_type!r}")
+            raise UnknownComponentError(f"no loaded plugin serves model type {quote(model_type)}")
         request = plugin_pb2.UseModelRequest(model_type=model_type)
         fill_struct(request.params, params)
         last: PluginCallError | None = None

@@ -2,7 +2,7 @@
 its backends. May import `plugin_sdk`'s public types only.
 """
 
-from .base import Store
+from .base import DuplicateMemory, Store
 from .sqlite import SQLiteStore
 
-__all__ = ["SQLiteStore", "Store"]
+__all__ = ["DuplicateMemory", "SQLiteStore", "Store"]

@@ -23,6 +23,8 @@ from typing import Any, Callable, TypeVar
 
 from plugin_sdk.types import Attachment, Content, Entity, Memory
 
+from .base import DuplicateMemory
+
 T = TypeVar("T")
 
 SCHEMA = """
@@ -227,9 +229,15 @@ class SQLiteStore:
             self._thread.stop()
 
     async def create_memory(self, memory: Memory) -> Memory:
-        """Store `memory` (see `stamp` for what it is given if it lacks it)."""
+        """Store `memory` (see `stamp` for what it is given if it lacks it); DuplicateMemory when its id is taken."""
         # The values are taken here, on the loop: what is stored is the memory as it was when called.
-        await self._thread.call(self._db.execute, INSERT_MEMORY, memory_values(stamp(memory)))
+        try:
+            await self._thread.call(self._db.execute, INSERT_MEMORY, memory_values(stamp(memory)))
+        except sqlite3.IntegrityError as exc:
+            # The id is the only key, and every other column is given: this is a taken id.
+            if exc.sqlite_errorname == "SQLITE_CONSTRAINT_PRIMARYKEY":
+                raise DuplicateMemory(memory.id) from None
+            raise
         return memory
 
     async def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]:
