@@ -55,6 +55,24 @@ class RunEvent:
     content: Content = field(default_factory=Content)
 
 
+@dataclass
+class Run:
+    """One message's run: its id, where its events go, and the components it went without."""
+
+    id: str
+    emit: Callable[[RunEvent], None]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def event(self, kind: str, content: Content) -> None:
+        self.emit(RunEvent(self.id, kind, content))
+
+    def skip(self, kind: str, name: str, plugin: str, why: str) -> None:
+        """Note a component the run went without (it did not answer, or it failed), and why: RUN_ENDED
+        lists them, so a run whose components failed does not look like a clean one."""
+        log.warning("run %s: %s %s (%s) skipped: %s", self.id, kind, name, plugin or "no plugin", why)
+        self.skipped.append({"kind": kind, "name": name, "plugin": plugin, "error": why})
+
+
 class RunFailed(Exception):
     """A step the run cannot go on without failed; the message says which and why."""
 
@@ -100,7 +118,7 @@ class Pipeline:
         await asyncio.gather(*self._runs, return_exceptions=True)
 
     async def _run(self, message: Memory, emit: Callable[[RunEvent | object], None]) -> None:
-        run_id = str(uuid.uuid4())
+        run = Run(str(uuid.uuid4()), emit)
         started = time.monotonic()
         outcome: dict[str, object] = {"status": "completed"}
         try:
@@ -109,21 +127,25 @@ class Pipeline:
                 return
             message.agent_id = self.agent_id
             await self.store.create_memory(message)  # before any work: a crash loses nothing
-            emit(RunEvent(run_id, RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id})))
+            run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
             async with self._room(message.room_id):
-                await self._respond(run_id, message, emit)
+                await self._respond(run, message)
         except asyncio.CancelledError:
             outcome = {"status": "failed", "error": "the host stopped before the run finished"}
             raise
         except RunFailed as exc:
-            log.warning("run %s in room %s failed: %s", run_id, message.room_id, exc)
+            log.warning("run %s in room %s failed: %s", run.id, message.room_id, exc)
             outcome = {"status": "failed", "error": str(exc)}
         except Exception as exc:  # a bug must end the run visibly, not hang the sender
-            log.exception("run %s in room %s crashed", run_id, message.room_id)
+            log.exception("run %s in room %s crashed", run.id, message.room_id)
             outcome = {"status": "failed", "error": f"internal error: {type(exc).__name__}: {exc}"}
         finally:
+            if run.skipped:
+                # "completed" means every component answered; a run that went without some says so.
+                outcome["status"] = "degraded" if outcome["status"] == "completed" else outcome["status"]
+                outcome["skipped"] = run.skipped
             outcome["duration_ms"] = int((time.monotonic() - started) * 1000)
-            emit(RunEvent(run_id, RUN_ENDED, Content(extra=outcome)))
+            run.event(RUN_ENDED, Content(extra=outcome))
             emit(_DONE)
 
     @contextlib.asynccontextmanager
@@ -142,9 +164,9 @@ class Pipeline:
             else:
                 self._room_locks[room_id] = (lock, users - 1)
 
-    async def _respond(self, run_id: str, message: Memory, emit: Callable[[RunEvent], None]) -> None:
-        state = await self.compose_state(message)
-        choices = await self.actions_on_offer(message, state)
+    async def _respond(self, run: Run, message: Memory) -> None:
+        state = await self.compose_state(run, message)
+        choices = await self.actions_on_offer(run, message, state)
         response = await self.generate(message, state, choices)
         responses: list[Memory] = []
         if REPLY in response.actions:
@@ -152,13 +174,13 @@ class Pipeline:
                 message, Content(text=response.text, thought=response.thought, actions=list(response.actions))
             )
             responses.append(reply)
-            emit(RunEvent(run_id, REPLY_EVENT, reply.content))
+            run.event(REPLY_EVENT, reply.content)
         for name in response.actions:
             if name != REPLY:
-                responses += await self.run_action(run_id, name, message, state, emit)
-        await self.run_evaluators(run_id, message, state, responses, emit)
+                responses += await self.run_action(run, name, message, state)
+        await self.run_evaluators(run, message, state, responses)
 
-    async def compose_state(self, message: Memory) -> State:
+    async def compose_state(self, run: Run, message: Memory) -> State:
         """Ask every provider that is not dynamic or private, in position order."""
         names = [spec.name for _, spec in self.registry().providers() if not spec.dynamic and not spec.private]
         state = State()
@@ -167,7 +189,7 @@ class Pipeline:
         sections = []
         for outcome in await self.components.get_providers(names, message):
             if outcome.result is None:
-                log.warning("provider %s (%s) did not answer: %s", outcome.name, outcome.plugin, outcome.error)
+                run.skip("provider", outcome.name, outcome.plugin, outcome.error or "it did not answer")
                 continue
             state.values.update(outcome.result.values)
             state.data[outcome.name] = outcome.result.data
@@ -176,13 +198,15 @@ class Pipeline:
         state.text = "\n\n".join(sections)
         return state
 
-    async def actions_on_offer(self, message: Memory, state: State) -> list[ActionChoice]:
+    async def actions_on_offer(self, run: Run, message: Memory, state: State) -> list[ActionChoice]:
         """The plugins' actions whose validate accepts this message."""
-        specs = {spec.name: spec for _, spec in self.registry().actions()}
-        if not specs:
+        owners = {spec.name: (plugin, spec) for plugin, spec in self.registry().actions()}
+        if not owners:
             return []
-        valid = await self.components.validate_actions(list(specs), message, state)
-        return [_choice(specs[name]) for name, ok in valid.items() if ok]
+        valid = await self.components.validate_actions(list(owners), message, state)
+        for name, why in valid.errors.items():
+            run.skip("action", name, owners[name][0], f"its validate failed: {why}")
+        return [_choice(owners[name][1]) for name, ok in valid.items() if ok]
 
     async def generate(self, message: Memory, state: State, choices: list[ActionChoice]) -> ParsedResponse:
         """Ask the model for an XML reply; retry (up to generation_attempts) while it does not parse."""
@@ -225,50 +249,51 @@ class Pipeline:
         system = build_system_prompt(self.character, state.text, choices)
         return [{"role": "system", "content": system}, *turns, {"role": "user", "content": _with_attachments(message)}]
 
-    async def run_action(
-        self, run_id: str, name: str, message: Memory, state: State, emit: Callable[[RunEvent], None]
-    ) -> list[Memory]:
+    async def run_action(self, run: Run, name: str, message: Memory, state: State) -> list[Memory]:
         """Run one action; its callbacks are said in the room, its result reported."""
         said: list[Memory] = []
         try:
             async for event in self.components.invoke_action(name, message, state):
                 if isinstance(event, ActionResult):
                     extra = {"success": event.success, "error": event.error, "values": event.values}
-                    emit(RunEvent(run_id, ACTION, Content(text=event.text, actions=[name], source=name, extra=extra)))
+                    run.event(ACTION, Content(text=event.text, actions=[name], source=name, extra=extra))
+                    if not event.success:
+                        run.skip("action", name, self._owner("action", name), event.error or "it reported a failure")
                     if event.text:
                         said.append(await self._say(message, Content(text=event.text, actions=[name], source=name)))
                 else:
                     event.actions = event.actions or [name]
                     said.append(await self._say(message, event))
-                    emit(RunEvent(run_id, ACTION, event))
+                    run.event(ACTION, event)
         except (PluginCallError, LookupError) as exc:
-            log.warning("action %s failed: %s", name, exc)
-            emit(
-                RunEvent(
-                    run_id, ACTION, Content(actions=[name], source=name, extra={"success": False, "error": str(exc)})
-                )
-            )
+            run.event(ACTION, Content(actions=[name], source=name, extra={"success": False, "error": str(exc)}))
+            run.skip("action", name, self._owner("action", name), str(exc))
         return said
 
-    async def run_evaluators(
-        self, run_id: str, message: Memory, state: State, responses: list[Memory], emit: Callable[[RunEvent], None]
-    ) -> None:
+    async def run_evaluators(self, run: Run, message: Memory, state: State, responses: list[Memory]) -> None:
         """Evaluators that want this message (always_run ones even when the agent said nothing)."""
-        specs = [spec for _, spec in self.registry().evaluators() if responses or spec.always_run]
-        if not specs:
+        owners = {spec.name: plugin for plugin, spec in self.registry().evaluators() if responses or spec.always_run}
+        if not owners:
             return
-        wanted = await self.components.validate_evaluators([s.name for s in specs], message, state)
+        wanted = await self.components.validate_evaluators(list(owners), message, state)
+        for name, why in wanted.errors.items():
+            run.skip("evaluator", name, owners[name], f"its validate failed: {why}")
 
         async def evaluate(name: str) -> None:
             try:
                 result = await self.components.run_evaluator(name, message, state, responses)
             except (PluginCallError, LookupError) as exc:
-                log.warning("evaluator %s failed: %s", name, exc)
                 result = ActionResult(success=False, error=str(exc))
             extra = {"success": result.success, "error": result.error, "values": result.values}
-            emit(RunEvent(run_id, EVALUATOR, Content(text=result.text, source=name, extra=extra)))
+            run.event(EVALUATOR, Content(text=result.text, source=name, extra=extra))
+            if not result.success:
+                run.skip("evaluator", name, owners[name], result.error or "it reported a failure")
 
-        await asyncio.gather(*(evaluate(s.name) for s in specs if wanted.get(s.name)))
+        await asyncio.gather(*(evaluate(name) for name in owners if wanted.get(name)))
+
+    def _owner(self, kind: str, name: str) -> str:
+        """The plugin offering a component, or "" when none does (any more)."""
+        return self.registry().owner(kind, name) or ""
 
     async def _say(self, message: Memory, content: Content) -> Memory:
         """Store something the agent says in the message's room."""
