@@ -208,7 +208,12 @@ class MemoryAccounting:
         return sum(amount for amount, scopes in self.holds.values() if scope in scopes)
 
     async def reserve(
-        self, budgets: Sequence[Budget], amount: float, request_id: str, now: datetime | None = None
+        self,
+        budgets: Sequence[Budget],
+        amount: float,
+        request_id: str,
+        now: datetime | None = None,
+        attempt: LedgerRow | None = None,
     ) -> Reservation:
         check_amount(amount)
         keyed = budget_keys(budgets, now)
@@ -238,7 +243,7 @@ class MemoryAccounting:
             for b, k in budget_keys(budgets, now)
         ]
 
-    async def expire_reservations(self, older_than_s: float) -> int:
+    async def expire_reservations(self) -> int:
         return 0
 
     async def book(self, row: LedgerRow) -> None:

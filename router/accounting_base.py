@@ -9,14 +9,14 @@ a backend (router.accounting_sqlite, router.accounting_postgres) imports from he
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
 
 T = TypeVar("T")
 
 PERIODS = ("monthly", "daily", "total")
-STATUSES = ("ok", "error", "fallback", "refused")
+STATUSES = ("ok", "error", "fallback", "refused", "expired")
 DEFAULT_USAGE_ROWS = 100
 
 
@@ -51,7 +51,9 @@ def period_key(period: str, now: datetime) -> str:
 
 @dataclass(frozen=True)
 class BudgetStatus:
-    """One budget in one period; left = limit - spent - reserved, never below 0."""
+    """One budget in one period; left = limit - spent - reserved, never below 0. `overrun` is
+    what calls cost beyond what they had reserved, summed over the `overruns` calls that did:
+    money spent that no reservation covered (it is in `spent` too)."""
 
     scope: str
     period: str
@@ -60,6 +62,8 @@ class BudgetStatus:
     spent: float
     reserved: float
     left: float
+    overrun: float = 0.0
+    overruns: int = 0
 
     @property
     def left_fraction(self) -> float:
@@ -97,7 +101,11 @@ class Reservation:
 
 @dataclass(frozen=True)
 class LedgerRow:
-    """One attempt of one call. Attempts that did not succeed cost 0: recorded, not billed."""
+    """One attempt of one call. Attempts that did not succeed cost 0: recorded, not billed.
+    `reserved` is what the attempt held while it ran (settle and release book it from the
+    reservation): a cost above it is an overrun. A hold whose lease ran out (its router died
+    mid-call) is booked as an "expired" row of its attempt, cost 0: what the provider charged,
+    if anything, is unknown, and at most what was reserved."""
 
     request_id: str
     attempt: int
@@ -111,8 +119,9 @@ class LedgerRow:
     tokens_out: int
     cost: float
     latency_ms: int
-    status: str  # "ok" | "error" | "fallback" | "refused"
+    status: str  # "ok" | "error" | "fallback" | "refused" | "expired"
     error_class: str = ""
+    reserved: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -153,11 +162,27 @@ def check_fits(budget: Budget, key: str, spent: int, reserved: int, amount: int)
         raise BudgetExceeded(budget, key, from_nano(amount), from_nano(left))
 
 
-def budget_status(budget: Budget, key: str, spent: int, reserved: int) -> BudgetStatus:
+def budget_status(
+    budget: Budget, key: str, spent: int, reserved: int, overrun: int = 0, overruns: int = 0
+) -> BudgetStatus:
+    """The status of one budget period from its totals in nano-USD."""
     left = max(0, to_nano(budget.limit) - spent - reserved)
     return BudgetStatus(
-        budget.scope, budget.period, key, budget.limit, from_nano(spent), from_nano(reserved), from_nano(left)
+        budget.scope,
+        budget.period,
+        key,
+        budget.limit,
+        from_nano(spent),
+        from_nano(reserved),
+        from_nano(left),
+        from_nano(overrun),
+        overruns,
     )
+
+
+def overrun_nano(reservation: Reservation, cost: int) -> int:
+    """What a settled cost (nano-USD) went beyond the reservation's amount; 0 if it did not."""
+    return max(0, cost - to_nano(reservation.amount))
 
 
 def check_row(row: LedgerRow) -> None:
@@ -171,8 +196,9 @@ def check_row(row: LedgerRow) -> None:
 
 LEDGER_COLUMNS = (
     "request_id, attempt, time_ms, agent_name, task_id, user_id, provider, model, "
-    "tokens_in, tokens_out, cost_nano, latency_ms, status, error_class"
+    "tokens_in, tokens_out, cost_nano, latency_ms, status, error_class, reserved_nano"
 )
+LEDGER_WIDTH = LEDGER_COLUMNS.count(",") + 1
 
 
 def ledger_values(row: LedgerRow) -> tuple[object, ...]:
@@ -180,6 +206,7 @@ def ledger_values(row: LedgerRow) -> tuple[object, ...]:
     return (
         row.request_id, row.attempt, row.time_ms, row.agent_name, row.task_id, row.user_id, row.provider,
         row.model, row.tokens_in, row.tokens_out, to_nano(row.cost), row.latency_ms, row.status, row.error_class,
+        to_nano(row.reserved),
     )  # fmt: skip
 
 
@@ -187,7 +214,13 @@ def ledger_row(values: Sequence[Any]) -> LedgerRow:
     """A LedgerRow from values in LEDGER_COLUMNS order."""
     fields = list(values)
     fields[10] = from_nano(fields[10])
+    fields[14] = from_nano(fields[14])
     return LedgerRow(*fields)
+
+
+def held_row(reservation: Reservation, row: LedgerRow | None) -> LedgerRow | None:
+    """`row` as settle and release book it: with the amount its reservation held."""
+    return None if row is None else replace(row, reserved=reservation.amount)
 
 
 def period_range_ms(period: str) -> tuple[int, int] | None:

@@ -2,13 +2,18 @@
 
 A reserve locks the budget periods' spend rows (SELECT ... FOR UPDATE, always in
 the same order, so routers never deadlock) before it sums what is held, so two
-reserves on one budget never decide on the same stale total.
+reserves on one budget never decide on the same stale total. A settle takes those
+locks first too, before it drops its hold.
+
+Holds are leased (router.accounting_lease) by the database's clock, not each router's: routers
+on several machines share it, and their clocks may disagree. A sweep skips holds another
+transaction has locked (a settle or renewal in flight), so it never waits on one, nor
+deadlocks with one.
 """
 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import datetime
 from typing import Sequence
@@ -19,6 +24,7 @@ import asyncpg
 from router.accounting_base import (
     DEFAULT_USAGE_ROWS,
     LEDGER_COLUMNS,
+    LEDGER_WIDTH,
     Budget,
     BudgetStatus,
     Inflight,
@@ -31,11 +37,14 @@ from router.accounting_base import (
     check_fits,
     check_row,
     from_nano,
+    held_row,
     ledger_row,
     ledger_values,
+    overrun_nano,
     to_nano,
     usage_filters,
 )
+from router.accounting_lease import DEFAULT_LEASE_S, HOLD_COLUMNS, Leases, expired_row, hold_identity
 
 # The same tables as the SQLite backend; money columns are integer nano-USD.
 _SCHEMA = """
@@ -43,6 +52,8 @@ CREATE TABLE IF NOT EXISTS router_spend (
     scope TEXT NOT NULL,
     period_key TEXT NOT NULL,
     spent_nano BIGINT NOT NULL,
+    overrun_nano BIGINT NOT NULL DEFAULT 0,
+    overruns BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, period_key)
 );
 CREATE TABLE IF NOT EXISTS router_reservations (
@@ -55,6 +66,20 @@ CREATE TABLE IF NOT EXISTS router_reservations (
     PRIMARY KEY (id, scope, period_key)
 );
 CREATE INDEX IF NOT EXISTS router_reservations_by_budget ON router_reservations (scope, period_key);
+CREATE TABLE IF NOT EXISTS router_holds (
+    id TEXT PRIMARY KEY,
+    amount_nano BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    request_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    agent_name TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS router_holds_by_expiry ON router_holds (expires_ms);
 CREATE TABLE IF NOT EXISTS router_ledger (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     request_id TEXT NOT NULL,
@@ -70,21 +95,41 @@ CREATE TABLE IF NOT EXISTS router_ledger (
     cost_nano BIGINT NOT NULL,
     latency_ms BIGINT NOT NULL,
     status TEXT NOT NULL,
-    error_class TEXT NOT NULL
+    error_class TEXT NOT NULL,
+    reserved_nano BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS router_ledger_by_time ON router_ledger (time_ms);
+-- columns added since the first schema, for databases made before them
+ALTER TABLE router_spend ADD COLUMN IF NOT EXISTS overrun_nano BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE router_spend ADD COLUMN IF NOT EXISTS overruns BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE router_ledger ADD COLUMN IF NOT EXISTS reserved_nano BIGINT NOT NULL DEFAULT 0;
 """
 
-_TOTALS = """
-SELECT (SELECT COALESCE(SUM(spent_nano), 0) FROM router_spend WHERE scope = $1 AND period_key = $2)::BIGINT,
-       (SELECT COALESCE(SUM(amount_nano), 0) FROM router_reservations WHERE scope = $1 AND period_key = $2)::BIGINT
+_NOW_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::BIGINT"  # the database's clock
+
+# (spent, reserved by live leases, overrun, overruns) of one budget period.
+_TOTALS = f"""
+SELECT COALESCE(s.spent_nano, 0)::BIGINT, COALESCE((
+           SELECT SUM(r.amount_nano) FROM router_reservations r JOIN router_holds h ON h.id = r.id
+           WHERE r.scope = $1 AND r.period_key = $2 AND h.expires_ms >= {_NOW_MS}), 0)::BIGINT,
+       COALESCE(s.overrun_nano, 0)::BIGINT, COALESCE(s.overruns, 0)::BIGINT
+FROM (SELECT 1) AS one LEFT JOIN router_spend s ON s.scope = $1 AND s.period_key = $2
 """
 
 _ADD_SPENT = """
-INSERT INTO router_spend (scope, period_key, spent_nano) VALUES ($1, $2, $3)
-ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_nano + excluded.spent_nano
+INSERT INTO router_spend (scope, period_key, spent_nano, overrun_nano, overruns) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_nano + excluded.spent_nano,
+    overrun_nano = router_spend.overrun_nano + excluded.overrun_nano,
+    overruns = router_spend.overruns + excluded.overruns
 """
-_INSERT_ROW = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join(f'${n}' for n in range(1, 15))})"
+_INSERT_ROW = (
+    f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join(f'${n}' for n in range(1, LEDGER_WIDTH + 1))})"
+)
+_INSERT_HOLD = f"""
+INSERT INTO router_holds (id, amount_nano, created_ms, expires_ms, {HOLD_COLUMNS})
+VALUES ($1, $2, {_NOW_MS}, {_NOW_MS} + $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING created_ms
+"""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -103,12 +148,13 @@ def split_schema(url: str) -> tuple[str, str]:
 class PostgresAccounting:
     """Accounting on PostgreSQL through a connection pool whose search_path is one schema."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, lease_s: float = DEFAULT_LEASE_S) -> None:
         self._pool = pool
         self._inflight = Inflight()
+        self.leases = Leases(lease_s, self._renew, self.expire_reservations)
 
     @classmethod
-    async def open(cls, url: str, max_connections: int = 10) -> "PostgresAccounting":
+    async def open(cls, url: str, max_connections: int = 10, lease_s: float = DEFAULT_LEASE_S) -> "PostgresAccounting":
         dsn, schema = split_schema(url)
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=max_connections, server_settings={"search_path": schema}
@@ -120,23 +166,46 @@ class PostgresAccounting:
                 if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
                     await conn.execute(f'CREATE SCHEMA "{schema}"')
                 await conn.execute(_SCHEMA)
+                await cls._release_unleased(conn)
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        accounting = cls(pool, lease_s)
+        accounting.leases.start()
+        return accounting
+
+    @staticmethod
+    async def _release_unleased(conn: asyncpg.Connection) -> None:
+        """Release (booked as expired) reservations made before holds had leases, which nothing
+        would ever release otherwise."""
+        unleased = await conn.fetch(
+            f"SELECT id, MAX(amount_nano), MIN(created_ms), request_id, {_NOW_MS} FROM router_reservations r "
+            "WHERE NOT EXISTS (SELECT 1 FROM router_holds h WHERE h.id = r.id) GROUP BY id, request_id"
+        )
+        for hold_id, amount, created_ms, request_id, now in unleased:
+            await conn.execute("DELETE FROM router_reservations WHERE id = $1", hold_id)
+            row = expired_row(hold_identity(request_id, None), amount, created_ms, now)
+            await conn.execute(_INSERT_ROW, *ledger_values(row))
 
     async def close(self) -> None:
+        await self.leases.stop()
         await self._inflight.drain()
         await self._pool.close()
 
     @staticmethod
-    async def _totals(conn: asyncpg.Connection, scope: str, key: str) -> tuple[int, int]:
-        """(spent, reserved) in nano-USD of one budget period."""
-        record = await conn.fetchrow(_TOTALS, scope, key)
-        return record[0], record[1]
+    async def _totals(conn: asyncpg.Connection, scope: str, key: str) -> tuple[int, int, int, int]:
+        """(spent, reserved, overrun, overruns) in nano-USD of one budget period; reserved counts
+        the holds whose lease is live."""
+        spent, reserved, overrun, overruns = await conn.fetchrow(_TOTALS, scope, key)
+        return spent, reserved, overrun, overruns
 
     async def reserve(
-        self, budgets: Sequence[Budget], amount: float, request_id: str, now: datetime | None = None
+        self,
+        budgets: Sequence[Budget],
+        amount: float,
+        request_id: str,
+        now: datetime | None = None,
+        attempt: LedgerRow | None = None,
     ) -> Reservation:
         check_amount(amount)
         keyed = budget_keys(budgets, now)
@@ -144,38 +213,57 @@ class PostgresAccounting:
         reservation = Reservation(uuid.uuid4().hex, amount, scopes)
         if not scopes:
             return reservation
-        return await self._inflight.reserve(self._reserve(keyed, reservation, request_id), self._release)
+        identity = hold_identity(request_id, attempt)
+        held = await self._inflight.reserve(self._reserve(keyed, reservation, identity), self._release)
+        self.leases.live.add(held.id)
+        return held
 
-    async def _reserve(self, keyed: list[tuple[Budget, str]], reservation: Reservation, request_id: str) -> Reservation:
+    @staticmethod
+    async def _lock_spend(conn: asyncpg.Connection, scopes: Sequence[tuple[str, str]]) -> None:
+        """Lock the budget periods' spend rows, made if missing, always in the same order."""
+        for scope, key in sorted(scopes):
+            await conn.execute(
+                "INSERT INTO router_spend VALUES ($1, $2, 0) ON CONFLICT (scope, period_key) DO NOTHING", scope, key
+            )
+            await conn.execute("SELECT 1 FROM router_spend WHERE scope = $1 AND period_key = $2 FOR UPDATE", scope, key)
+
+    async def _reserve(
+        self, keyed: list[tuple[Budget, str]], reservation: Reservation, identity: tuple[object, ...]
+    ) -> Reservation:
         amount = to_nano(reservation.amount)
-        created_ms = int(time.time() * 1000)
         async with self._pool.acquire() as conn, conn.transaction():
-            for scope, key in sorted(reservation.scopes):
-                await conn.execute(
-                    "INSERT INTO router_spend VALUES ($1, $2, 0) ON CONFLICT (scope, period_key) DO NOTHING", scope, key
-                )
-                await conn.execute(
-                    "SELECT 1 FROM router_spend WHERE scope = $1 AND period_key = $2 FOR UPDATE", scope, key
-                )
+            await self._lock_spend(conn, reservation.scopes)
             for budget, key in keyed:
-                spent, reserved = await self._totals(conn, budget.scope, key)
+                spent, reserved, _, _ = await self._totals(conn, budget.scope, key)
                 check_fits(budget, key, spent, reserved, amount)
+            created_ms = await conn.fetchval(_INSERT_HOLD, reservation.id, amount, self.leases.lease_ms, *identity)
             await conn.executemany(
                 "INSERT INTO router_reservations VALUES ($1, $2, $3, $4, $5, $6)",
-                [(reservation.id, scope, key, amount, request_id, created_ms) for scope, key in reservation.scopes],
+                [(reservation.id, scope, key, amount, identity[0], created_ms) for scope, key in reservation.scopes],
             )
         return reservation
+
+    @staticmethod
+    async def _drop(conn: asyncpg.Connection, hold_ids: list[str]) -> None:
+        # The hold row first, as a sweep locks it first: a settle and a sweep of the same hold
+        # then wait on one another at most, never in a cycle.
+        await conn.execute("DELETE FROM router_holds WHERE id = ANY($1::TEXT[])", hold_ids)
+        await conn.execute("DELETE FROM router_reservations WHERE id = ANY($1::TEXT[])", hold_ids)
 
     async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
         if row is not None:
             check_row(row)
-        await self._inflight.run(self._settle(reservation, to_nano(actual_cost), row))
+        self.leases.live.discard(reservation.id)  # settled or not, this router lets go of it
+        await self._inflight.run(self._settle(reservation, to_nano(actual_cost), held_row(reservation, row)))
 
     async def _settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> None:
+        overrun = overrun_nano(reservation, cost)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("DELETE FROM router_reservations WHERE id = $1", reservation.id)
+            # The spend rows first (the upsert locks each), in a reserve's order: then the hold. A
+            # reserve, which locks spend rows and never a hold, cannot be in a cycle with this.
             for scope, key in sorted(reservation.scopes):
-                await conn.execute(_ADD_SPENT, scope, key, cost)
+                await conn.execute(_ADD_SPENT, scope, key, cost, overrun, int(overrun > 0))
+            await self._drop(conn, [reservation.id])
             if row is not None:
                 await conn.execute(_INSERT_ROW, *ledger_values(row))
 
@@ -185,20 +273,40 @@ class PostgresAccounting:
         await self._inflight.run(self._release(reservation, row))
 
     async def _release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
+        self.leases.live.discard(reservation.id)
+        row = held_row(reservation, row)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("DELETE FROM router_reservations WHERE id = $1", reservation.id)
+            await self._drop(conn, [reservation.id])
             if row is not None:
                 await conn.execute(_INSERT_ROW, *ledger_values(row))
 
-    async def expire_reservations(self, older_than_s: float) -> int:
-        before_ms = int((time.time() - older_than_s) * 1000)
-        return await self._inflight.run(self._expire(before_ms))
-
-    async def _expire(self, before_ms: int) -> int:
-        records = await self._pool.fetch(
-            "DELETE FROM router_reservations WHERE created_ms < $1 RETURNING id", before_ms
+    async def _renew(self, ids: list[str]) -> None:
+        await self._inflight.run(
+            self._pool.execute(
+                f"UPDATE router_holds SET expires_ms = {_NOW_MS} + $2 WHERE id = ANY($1::TEXT[])",
+                ids,
+                self.leases.lease_ms,
+            )
         )
-        return len({record["id"] for record in records})
+
+    async def expire_reservations(self) -> int:
+        return await self._inflight.run(self._sweep())
+
+    async def _sweep(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            now = await conn.fetchval(f"SELECT {_NOW_MS}")
+            expired = await conn.fetch(
+                f"SELECT id, amount_nano, created_ms, {HOLD_COLUMNS} FROM router_holds WHERE expires_ms < $1 "
+                "ORDER BY id FOR UPDATE SKIP LOCKED",
+                now,
+            )
+            if expired:
+                await self._drop(conn, [record[0] for record in expired])
+                await conn.executemany(
+                    _INSERT_ROW,
+                    [ledger_values(expired_row(tuple(r)[3:], r[1], r[2], now)) for r in expired],
+                )
+        return len(expired)
 
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:
         keyed = budget_keys(budgets, now)

@@ -8,6 +8,9 @@ The connection lives on a thread of its own, and each operation runs there as on
 synchronous function, its whole transaction included: one handoff to that thread
 and back per operation, not one per statement (each handoff costs a thread switch
 and an event-loop wakeup, which was most of what the accounting added to a call).
+
+Holds are leased (router.accounting_lease): expiry times are this machine's clock, which every
+router sharing the file reads too (SQLite files are shared on one machine, not over a network).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Callable, Iterator, Sequence, TypeVar
 from router.accounting_base import (
     DEFAULT_USAGE_ROWS,
     LEDGER_COLUMNS,
+    LEDGER_WIDTH,
     Budget,
     BudgetStatus,
     Inflight,
@@ -37,21 +41,27 @@ from router.accounting_base import (
     check_fits,
     check_row,
     from_nano,
+    held_row,
     ledger_row,
     ledger_values,
+    overrun_nano,
     to_nano,
     usage_filters,
 )
+from router.accounting_lease import DEFAULT_LEASE_S, HOLD_COLUMNS, Leases, expired_row, hold_identity
 
 T = TypeVar("T")
 
 # Money columns are integer nano-USD (see accounting.to_nano). A reservation holds one row
-# per (scope, period_key); a budget's reserved amount is the sum of its rows.
+# per (scope, period_key) and one router_holds row (its lease, and the attempt to book if the
+# lease runs out); a budget's reserved amount is the sum of its rows whose lease is live.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS router_spend (
     scope TEXT NOT NULL,
     period_key TEXT NOT NULL,
     spent_nano INTEGER NOT NULL,
+    overrun_nano INTEGER NOT NULL DEFAULT 0,
+    overruns INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, period_key)
 );
 CREATE TABLE IF NOT EXISTS router_reservations (
@@ -64,6 +74,20 @@ CREATE TABLE IF NOT EXISTS router_reservations (
     PRIMARY KEY (id, scope, period_key)
 );
 CREATE INDEX IF NOT EXISTS router_reservations_by_budget ON router_reservations (scope, period_key);
+CREATE TABLE IF NOT EXISTS router_holds (
+    id TEXT PRIMARY KEY,
+    amount_nano INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    agent_name TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS router_holds_by_expiry ON router_holds (expires_ms);
 CREATE TABLE IF NOT EXISTS router_ledger (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL,
@@ -79,21 +103,42 @@ CREATE TABLE IF NOT EXISTS router_ledger (
     cost_nano INTEGER NOT NULL,
     latency_ms INTEGER NOT NULL,
     status TEXT NOT NULL,
-    error_class TEXT NOT NULL
+    error_class TEXT NOT NULL,
+    reserved_nano INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS router_ledger_by_time ON router_ledger (time_ms);
 """
+# Columns added since the first schema, for files made before them: (table, column, definition).
+_ADDED_COLUMNS = (
+    ("router_spend", "overrun_nano", "INTEGER NOT NULL DEFAULT 0"),
+    ("router_spend", "overruns", "INTEGER NOT NULL DEFAULT 0"),
+    ("router_ledger", "reserved_nano", "INTEGER NOT NULL DEFAULT 0"),
+)
 
+# (spent, reserved by live leases, overrun, overruns) of one budget period.
 _TOTALS = """
-SELECT (SELECT COALESCE(SUM(spent_nano), 0) FROM router_spend WHERE scope = :scope AND period_key = :key),
-       (SELECT COALESCE(SUM(amount_nano), 0) FROM router_reservations WHERE scope = :scope AND period_key = :key)
+SELECT COALESCE(s.spent_nano, 0), COALESCE((
+           SELECT SUM(r.amount_nano) FROM router_reservations r JOIN router_holds h ON h.id = r.id
+           WHERE r.scope = :scope AND r.period_key = :key AND h.expires_ms >= :now), 0),
+       COALESCE(s.overrun_nano, 0), COALESCE(s.overruns, 0)
+FROM (SELECT 1) LEFT JOIN router_spend s ON s.scope = :scope AND s.period_key = :key
 """
 
 _ADD_SPENT = """
-INSERT INTO router_spend (scope, period_key, spent_nano) VALUES (?, ?, ?)
-ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_nano + excluded.spent_nano
+INSERT INTO router_spend (scope, period_key, spent_nano, overrun_nano, overruns) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_nano + excluded.spent_nano,
+    overrun_nano = router_spend.overrun_nano + excluded.overrun_nano,
+    overruns = router_spend.overruns + excluded.overruns
 """
-_INSERT_ROW = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+_INSERT_ROW = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join('?' * LEDGER_WIDTH)})"
+_INSERT_HOLD = f"""
+INSERT INTO router_holds (id, amount_nano, created_ms, expires_ms, {HOLD_COLUMNS}) VALUES ({", ".join("?" * 11)})
+"""
+_EXPIRED = f"SELECT id, amount_nano, created_ms, {HOLD_COLUMNS} FROM router_holds WHERE expires_ms < ?"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class _Database:
@@ -109,7 +154,9 @@ class _Database:
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA)  # (each statement is idempotent; executescript commits)
+            with self._transaction() as db:
+                self._upgrade(db)
         except BaseException:
             self._db.close()
             raise
@@ -129,45 +176,93 @@ class _Database:
             raise
 
     @staticmethod
-    def _totals(db: sqlite3.Connection, scope: str, key: str) -> tuple[int, int]:
-        """(spent, reserved) in nano-USD of one budget period."""
-        spent, reserved = db.execute(_TOTALS, {"scope": scope, "key": key}).fetchone()
-        return int(spent), int(reserved)
+    def _upgrade(db: sqlite3.Connection) -> None:
+        """Bring a file made by an earlier router up to this schema: add the columns it lacks, and
+        release (booked as expired) reservations made before holds had leases, which nothing
+        would ever release otherwise."""
+        for table, column, definition in _ADDED_COLUMNS:
+            if column not in {info[1] for info in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        unleased = db.execute(
+            "SELECT id, MAX(amount_nano), MIN(created_ms), request_id FROM router_reservations "
+            "WHERE id NOT IN (SELECT id FROM router_holds) GROUP BY id, request_id"
+        ).fetchall()
+        now = _now_ms()
+        for hold_id, amount, created_ms, request_id in unleased:
+            db.execute("DELETE FROM router_reservations WHERE id = ?", (hold_id,))
+            row = expired_row(hold_identity(request_id, None), amount, created_ms, now)
+            db.execute(_INSERT_ROW, ledger_values(row))
 
-    def reserve(self, keyed: list[tuple[Budget, str]], reservation: Reservation, request_id: str) -> Reservation:
+    @staticmethod
+    def _totals(db: sqlite3.Connection, scope: str, key: str, now: int) -> tuple[int, int, int, int]:
+        """(spent, reserved, overrun, overruns) in nano-USD of one budget period; reserved counts
+        the holds whose lease is live at `now`."""
+        spent, reserved, overrun, overruns = db.execute(_TOTALS, {"scope": scope, "key": key, "now": now}).fetchone()
+        return int(spent), int(reserved), int(overrun), int(overruns)
+
+    def reserve(
+        self,
+        keyed: list[tuple[Budget, str]],
+        reservation: Reservation,
+        identity: tuple[object, ...],
+        lease_ms: int,
+    ) -> Reservation:
         amount = to_nano(reservation.amount)
-        created_ms = int(time.time() * 1000)
+        now = _now_ms()
         with self._transaction() as db:
             for budget, key in keyed:
-                spent, reserved = self._totals(db, budget.scope, key)
+                spent, reserved, _, _ = self._totals(db, budget.scope, key, now)
                 check_fits(budget, key, spent, reserved, amount)
+            db.execute(_INSERT_HOLD, (reservation.id, amount, now, now + lease_ms, *identity))
             db.executemany(
                 "INSERT INTO router_reservations VALUES (?, ?, ?, ?, ?, ?)",
-                [(reservation.id, scope, key, amount, request_id, created_ms) for scope, key in reservation.scopes],
+                [(reservation.id, scope, key, amount, identity[0], now) for scope, key in reservation.scopes],
             )
         return reservation
 
+    @staticmethod
+    def _drop(db: sqlite3.Connection, hold_id: str) -> None:
+        db.execute("DELETE FROM router_holds WHERE id = ?", (hold_id,))
+        db.execute("DELETE FROM router_reservations WHERE id = ?", (hold_id,))
+
     def settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> None:
+        overrun = overrun_nano(reservation, cost)
         with self._transaction() as db:
-            db.execute("DELETE FROM router_reservations WHERE id = ?", (reservation.id,))
-            db.executemany(_ADD_SPENT, [(scope, key, cost) for scope, key in reservation.scopes])
+            self._drop(db, reservation.id)
+            db.executemany(
+                _ADD_SPENT, [(scope, key, cost, overrun, int(overrun > 0)) for scope, key in reservation.scopes]
+            )
             if row is not None:
                 db.execute(_INSERT_ROW, ledger_values(row))
 
     def release(self, reservation: Reservation, row: LedgerRow | None) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM router_reservations WHERE id = ?", (reservation.id,))
+            self._drop(db, reservation.id)
             if row is not None:
                 db.execute(_INSERT_ROW, ledger_values(row))
 
-    def expire(self, before_ms: int) -> int:
+    def renew(self, ids: list[str], lease_ms: int) -> None:
+        expires = _now_ms() + lease_ms
         with self._transaction() as db:
-            ids = db.execute("DELETE FROM router_reservations WHERE created_ms < ? RETURNING id", (before_ms,))
-            return len({row[0] for row in ids.fetchall()})
+            db.executemany("UPDATE router_holds SET expires_ms = ? WHERE id = ?", [(expires, i) for i in ids])
+
+    def sweep(self) -> int:
+        """Release the holds whose lease ran out, booking each as expired; how many there were."""
+        now = _now_ms()
+        # A read first, outside any write transaction: most beats find nothing and need no lock.
+        if self._db.execute(_EXPIRED + " LIMIT 1", (now,)).fetchone() is None:
+            return 0
+        with self._transaction() as db:
+            expired = db.execute(_EXPIRED, (now,)).fetchall()
+            for hold_id, amount, created_ms, *identity in expired:
+                self._drop(db, hold_id)
+                db.execute(_INSERT_ROW, ledger_values(expired_row(identity, amount, created_ms, now)))
+        return len(expired)
 
     def status(self, keyed: list[tuple[Budget, str]]) -> list[BudgetStatus]:
+        now = _now_ms()
         with self._transaction("DEFERRED") as db:
-            return [budget_status(budget, key, *self._totals(db, budget.scope, key)) for budget, key in keyed]
+            return [budget_status(budget, key, *self._totals(db, budget.scope, key, now)) for budget, key in keyed]
 
     def book(self, row: LedgerRow) -> None:
         with self._transaction() as db:
@@ -191,14 +286,17 @@ class SQLiteAccounting:
     """Accounting on one SQLite file through one connection on its own thread. Calls on one
     instance take turns on that thread; instances (routers) sharing the file take turns on its lock."""
 
-    def __init__(self, db: _Database, thread: ThreadPoolExecutor) -> None:
+    def __init__(self, db: _Database, thread: ThreadPoolExecutor, lease_s: float = DEFAULT_LEASE_S) -> None:
         self._db = db
         self._thread = thread
         self._inflight = Inflight()
         self._closed = False
+        self.leases = Leases(lease_s, self._renew, self.expire_reservations)
 
     @classmethod
-    async def open(cls, path: str | Path, busy_timeout_s: float = 30.0) -> "SQLiteAccounting":
+    async def open(
+        cls, path: str | Path, busy_timeout_s: float = 30.0, lease_s: float = DEFAULT_LEASE_S
+    ) -> "SQLiteAccounting":
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="router-accounting-sqlite")
@@ -207,9 +305,12 @@ class SQLiteAccounting:
         except BaseException:
             thread.shutdown(wait=False)
             raise
-        return cls(db, thread)
+        accounting = cls(db, thread, lease_s)
+        accounting.leases.start()
+        return accounting
 
     async def close(self) -> None:
+        await self.leases.stop()
         await self._inflight.drain()
         if self._closed:
             return
@@ -224,7 +325,12 @@ class SQLiteAccounting:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
 
     async def reserve(
-        self, budgets: Sequence[Budget], amount: float, request_id: str, now: datetime | None = None
+        self,
+        budgets: Sequence[Budget],
+        amount: float,
+        request_id: str,
+        now: datetime | None = None,
+        attempt: LedgerRow | None = None,
     ) -> Reservation:
         check_amount(amount)
         keyed = budget_keys(budgets, now)
@@ -232,14 +338,20 @@ class SQLiteAccounting:
         reservation = Reservation(uuid.uuid4().hex, amount, scopes)
         if not scopes:
             return reservation
-        return await self._inflight.reserve(
-            self._on_thread(self._db.reserve, keyed, reservation, request_id), self._release
+        identity = hold_identity(request_id, attempt)
+        held = await self._inflight.reserve(
+            self._on_thread(self._db.reserve, keyed, reservation, identity, self.leases.lease_ms), self._release
         )
+        self.leases.live.add(held.id)
+        return held
 
     async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
         if row is not None:
             check_row(row)
-        await self._inflight.run(self._on_thread(self._db.settle, reservation, to_nano(actual_cost), row))
+        self.leases.live.discard(reservation.id)  # settled or not, this router lets go of it
+        await self._inflight.run(
+            self._on_thread(self._db.settle, reservation, to_nano(actual_cost), held_row(reservation, row))
+        )
 
     async def release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
         if row is not None:
@@ -247,10 +359,14 @@ class SQLiteAccounting:
         await self._inflight.run(self._release(reservation, row))
 
     async def _release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
-        await self._on_thread(self._db.release, reservation, row)
+        self.leases.live.discard(reservation.id)
+        await self._on_thread(self._db.release, reservation, held_row(reservation, row))
 
-    async def expire_reservations(self, older_than_s: float) -> int:
-        return await self._inflight.run(self._on_thread(self._db.expire, int((time.time() - older_than_s) * 1000)))
+    async def _renew(self, ids: list[str]) -> None:
+        await self._inflight.run(self._on_thread(self._db.renew, ids, self.leases.lease_ms))
+
+    async def expire_reservations(self) -> int:
+        return await self._inflight.run(self._on_thread(self._db.sweep))
 
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:
         return await self._inflight.run(self._on_thread(self._db.status, budget_keys(budgets, now)))

@@ -155,8 +155,12 @@ class Attempts:
         breaker.begin()
         if candidate.worst_case_cost == 0:
             return Reservation("", 0.0, ())  # a free call needs no budget, even an overspent one
+        # Booked as this attempt, "expired", should the router die before it settles or releases.
+        expiring = record.ledger_row(provider, "expired", "LeaseExpired", starting=True)
         try:
-            return await self.accounting.reserve(record.budgets, candidate.worst_case_cost, record.request.request_id)
+            return await self.accounting.reserve(
+                record.budgets, candidate.worst_case_cost, record.request.request_id, attempt=expiring
+            )
         except BudgetExceeded as exc:
             breaker.abandoned()
             record.attempted(provider, "refused", "BudgetExceeded", str(exc))
@@ -194,7 +198,7 @@ class Attempts:
         try:
             await asyncio.shield(self.accounting.settle(reservation, cost, row))
         except Exception:  # the answer is here: a database hiccup must not send the call elsewhere
-            # (the reservation stays held until it expires, which errs on the safe side)
+            # (the hold is no longer renewed: it expires within the lease and is booked as expired)
             log.exception("could not settle %s attempt %d", record.request.request_id, len(record.attempts))
 
     async def _failed(

@@ -37,11 +37,13 @@ class CallRecord:
         tokens_out: int = 0,
         cost: float = 0.0,
         latency_ms: int = 0,
+        starting: bool = False,
     ) -> LedgerRow:
-        """The ledger row of the latest attempt (attempt 1 for a call refused before any)."""
+        """The ledger row of the latest attempt (attempt 1 for a call refused before any), or
+        with `starting` of the attempt about to start."""
         return LedgerRow(
             request_id=self.request.request_id,
-            attempt=max(1, len(self.attempts)),
+            attempt=len(self.attempts) + 1 if starting else max(1, len(self.attempts)),
             time_ms=int(time.time() * 1000),
             agent_name=self.request.agent_name,
             task_id=self.request.task_id,

@@ -10,7 +10,7 @@ from typing import Any
 
 from plugin_sdk.auth import token_from_file
 
-from .accounting import Budget
+from .accounting import DEFAULT_LEASE_S, Budget
 from .policy import DEFAULT_POLICY
 from .registry import DEFAULT_PROVIDERS
 from .requests import RetrySettings
@@ -32,6 +32,7 @@ class RouterConfig:
     retry: RetrySettings = RetrySettings()
     breaker_threshold: int = 3
     breaker_cooldown_s: float = 30.0
+    reservation_lease_s: float = DEFAULT_LEASE_S  # a dead router's holds are released this long after it died
     listen: str = ""  # standalone: where to serve (default 127.0.0.1:7532)
     api_token: str = ""  # standalone: clients' bearer token; "" = $AGENTHOST_ROUTER_TOKEN, else data_dir/router-token
     tls_cert_file: str = ""  # standalone: the listener's certificate (needed beyond loopback)
@@ -51,7 +52,7 @@ def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
             raise RouterConfigError(f"config file {path} is not valid TOML: {exc}") from None
         base = Path(path).parent
     known = {"providers", "policy", "database", "budgets", "retry", "breaker_threshold", "breaker_cooldown_s", "listen"}
-    known |= {"api_token", "tls_cert_file", "tls_key_file"}
+    known |= {"api_token", "tls_cert_file", "tls_key_file", "reservation_lease_s"}
     unknown = set(raw) - known
     if unknown:
         raise RouterConfigError(f"[router]: unknown key(s) {', '.join(sorted(unknown))}")
@@ -73,6 +74,11 @@ def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
     for key in ("breaker_threshold", "breaker_cooldown_s", "listen", "api_token"):
         if key in raw:
             kwargs[key] = raw[key]
+    if "reservation_lease_s" in raw:
+        lease = raw["reservation_lease_s"]
+        if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+            raise RouterConfigError(f"[router]: reservation_lease_s must be a positive number (seconds), got {lease!r}")
+        kwargs["reservation_lease_s"] = float(lease)
     for key in ("tls_cert_file", "tls_key_file"):
         if key in raw:
             kwargs[key] = str(base / raw[key])

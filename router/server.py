@@ -25,7 +25,8 @@ from .config import TOKEN_ENV, RouterConfig, api_token, database_url
 from .engine import Router
 from .litellm_setup import configure
 from .local_embedding import DEFAULT_EMBEDDING_NAME, LocalEmbeddingModel
-from .local_model import DEFAULT_MODEL_NAME, LocalModel, default_model_path
+from .local_health import LocalModelWatch
+from .local_model import DEFAULT_MODEL_NAME, LocalModel, LocalModelCrashed, default_model_path
 from .policy import load_policy
 from .registry import load_providers
 from .service import RouterServicer
@@ -42,8 +43,11 @@ class RouterParts:
     router: Router
     accounting: Accounting
     local_models: list[LocalModel | LocalEmbeddingModel]
+    local_watch: LocalModelWatch | None = None
 
     async def close(self) -> None:
+        if self.local_watch is not None:
+            await self.local_watch.close()
         await self.accounting.close()
         for model in self.local_models:
             await model.aclose()
@@ -61,6 +65,7 @@ async def build(config: RouterConfig) -> RouterParts:
         DEFAULT_EMBEDDING_NAME: LocalEmbeddingModel,
     }
     local_models: list[LocalModel | LocalEmbeddingModel] = []
+    served: dict[str, LocalModel | LocalEmbeddingModel] = {}  # provider id -> its local model
     for provider in providers:
         if provider.litellm_model.startswith(LOCAL_PREFIX):
             name = provider.litellm_model.removeprefix(LOCAL_PREFIX)
@@ -68,12 +73,13 @@ async def build(config: RouterConfig) -> RouterParts:
                 raise ValueError(
                     f"{provider.id}: unknown local model {name!r} (this router ships {', '.join(map(repr, shipped))})"
                 )
-            local_models.append(shipped[name](default_model_path(), name=name, n_ctx=provider.max_context))
+            model = shipped[name](default_model_path(), name=name, n_ctx=provider.max_context)
+            local_models.append(model)
+            served[provider.id] = model
     configure(local_models)
-    for model in local_models:  # load now, not on the first call
-        await model.load()
+    await load_local_models(local_models)
     gc.freeze()  # litellm's import leaves a large heap; full collections would stall the loop
-    accounting = await open_accounting(database_url(config))
+    accounting = await open_accounting(database_url(config), lease_s=config.reservation_lease_s)
     router = Router(
         providers,
         policy,
@@ -83,7 +89,22 @@ async def build(config: RouterConfig) -> RouterParts:
         Breakers(config.breaker_threshold, config.breaker_cooldown_s),
         config.retry,
     )
-    return RouterParts(router, accounting, local_models)
+    return RouterParts(router, accounting, local_models, LocalModelWatch(router, served))
+
+
+async def load_local_models(models: list[LocalModel | LocalEmbeddingModel]) -> None:
+    """Load and prove (one decode) each local model now, not on its first call, all at once, each in
+    its worker process. A model whose worker crashes is left down, with the crash as its reason (the
+    router serves on; LocalModelWatch retries it); any other failure to load stops the start-up."""
+    results = await asyncio.gather(*(model.load() for model in models), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, LocalModelCrashed)]
+    if failed:
+        for model in models:
+            await model.aclose()
+        raise failed[0]
+    for model in models:
+        if model.down:
+            log.error("local model %s is down: %s", model.name, model.down)
 
 
 def add_services(server: grpc.aio.Server, router: Router) -> None:

@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 
 from router.accounting import (
+    DEFAULT_LEASE_S,
     Accounting,
     Budget,
     BudgetExceeded,
@@ -36,12 +37,12 @@ POSTGRES = os.environ.get("AGENTHOST_TEST_POSTGRES", "postgresql://postgres@127.
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 GLOBAL = Budget("global", "monthly", 1.00)
 
-OpenRouter = Callable[[], Awaitable[Accounting]]
+OpenRouter = Callable[..., Awaitable[Accounting]]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def open_router(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenRouter]:
-    """open_router() -> a new Accounting on this test's own database; all closed afterwards."""
+    """open_router(lease_s=...) -> a new Accounting on this test's own database; all closed afterwards."""
     admin: asyncpg.Connection | None = None
     if request.param == "sqlite":
         url = f"sqlite://{tmp_path}/router/accounting.db"
@@ -54,8 +55,8 @@ async def open_router(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         url = f"{POSTGRES}?schema={schema}"
     opened: list[Accounting] = []
 
-    async def open_one() -> Accounting:
-        opened.append(await open_accounting(url))
+    async def open_one(lease_s: float = DEFAULT_LEASE_S) -> Accounting:
+        opened.append(await open_accounting(url, lease_s=lease_s))
         return opened[-1]
 
     yield open_one
@@ -347,24 +348,171 @@ def test_period_keys_are_utc() -> None:
         Budget("global", "weekly", 1.0)
 
 
-# --- stale reservations ---
+# --- leases: what a router that died mid-call held ---
 
 
-async def test_expire_reservations_of_a_crashed_router(open_router: OpenRouter) -> None:
-    crashed, survivor = await open_router(), await open_router()
+def held_for(request_id: str, attempt: int, provider: str = "openrouter", model: str = "qwen2-72b") -> LedgerRow:
+    """The attempt a hold is for, as a caller passes it to reserve."""
+    return LedgerRow(request_id, attempt, 0, "eliza", "t1", "u1", provider, model, 0, 0, 0.0, 0, "expired")
+
+
+async def expired_rows(acc: Accounting) -> list[LedgerRow]:
+    return sorted((r for r in (await acc.usage()).rows if r.status == "expired"), key=lambda r: r.request_id)
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float) -> float:
+    """Seconds until `check()` holds; fails the test past `timeout`."""
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < timeout, f"not within {timeout} s"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def test_a_dead_routers_holds_expire_within_the_lease_and_are_booked(open_router: OpenRouter) -> None:
+    """A router that stops renewing (killed: tests/test_router_lease.py kills a real one) keeps
+    its holds until their lease runs out, no longer; then they stop counting at once and the
+    next sweep of a router still running releases and books each as an expired attempt. The
+    survivor's own hold lives on past the lease: it renews it."""
+    lease = 0.6
+    dead, survivor = await open_router(lease_s=lease), await open_router(lease_s=lease)
     agent = Budget("agent:eliza", "monthly", 1.0)
-    await crashed.reserve([GLOBAL, agent], 0.3, "req-1", NOW)
-    await crashed.reserve([GLOBAL], 0.2, "req-2", NOW)
-    await asyncio.sleep(0.6)
+    await dead.reserve([GLOBAL, agent], 0.3, "req-1", NOW, attempt=held_for("req-1", 2))
+    await dead.reserve([GLOBAL], 0.2, "req-2", NOW)
     fresh = await survivor.reserve([GLOBAL], 0.1, "req-3", NOW)
-
-    assert await survivor.expire_reservations(60) == 0
+    await dead.leases.stop()  # no renewal from here on, and no release
+    died = time.monotonic()
     assert await reserved_and_spent(survivor) == (pytest.approx(0.6), 0)
-    assert await survivor.expire_reservations(0.3) == 2  # the two reservations, three rows
-    assert await reserved_and_spent(survivor) == (pytest.approx(0.1), 0)
+    with pytest.raises(BudgetExceeded):
+        await survivor.reserve([GLOBAL], 0.5, "req-4", NOW)
+
+    async def released() -> bool:
+        return await reserved_and_spent(survivor) == (pytest.approx(0.1), 0)
+
+    await wait_for(released, timeout=lease + 1.0)
+    assert time.monotonic() - died >= lease * 0.9  # not before the lease ran out (the clock's ms rounding aside)
     assert await reserved_and_spent(survivor, agent) == (0, 0)
+    second = await survivor.reserve([GLOBAL], 0.5, "req-4", NOW)  # the budget has room again
+
+    async def booked() -> bool:
+        return len(await expired_rows(survivor)) == 2
+
+    await wait_for(booked, timeout=lease / 3 + 1.0)  # the survivor's next sweep, by itself
+    first, other = await expired_rows(survivor)
+    assert (first.request_id, first.attempt, first.agent_name, first.task_id, first.provider, first.model) == (
+        "req-1", 2, "eliza", "t1", "openrouter", "qwen2-72b"
+    )  # fmt: skip
+    assert (first.cost, first.reserved, first.error_class) == (0, 0.3, "LeaseExpired")
+    assert first.latency_ms >= lease * 900  # how long it was held
+    assert (other.request_id, other.attempt, other.reserved) == ("req-2", 1, 0.2)
+    assert await survivor.expire_reservations() == 0  # booked once
+
+    await asyncio.sleep(lease * 1.5)  # the survivor's holds outlive the lease: it renews them
+    assert await reserved_and_spent(survivor) == (pytest.approx(0.6), 0)
     await survivor.settle(fresh, 0.1)
-    assert await reserved_and_spent(crashed) == (0, pytest.approx(0.1))
+    await survivor.release(second)
+    assert await reserved_and_spent(dead) == (0, pytest.approx(0.1))
+
+
+async def test_a_settle_after_the_hold_expired_still_books_the_spend(open_router: OpenRouter) -> None:
+    """A router that stalled past its lease lost the hold (booked as expired); the money its call
+    then spent is still booked when it settles."""
+    stalled = await open_router(lease_s=0.3)
+    held = await stalled.reserve([GLOBAL], 0.4, "req-1", NOW)
+    await stalled.leases.stop()
+    await asyncio.sleep(0.45)
+    assert await stalled.expire_reservations() == 1
+    await stalled.settle(held, 0.25, attempt("req-1", NOW, cost=0.25))
+    assert await reserved_and_spent(stalled) == (0, 0.25)
+    assert sorted(r.status for r in (await stalled.usage()).rows) == ["expired", "ok"]
+
+
+# The tables as routers before leases and overruns made them (one reservation still held).
+LEGACY_SCHEMA = """
+CREATE TABLE router_spend (scope TEXT NOT NULL, period_key TEXT NOT NULL, spent_nano BIGINT NOT NULL,
+    PRIMARY KEY (scope, period_key));
+CREATE TABLE router_reservations (id TEXT NOT NULL, scope TEXT NOT NULL, period_key TEXT NOT NULL,
+    amount_nano BIGINT NOT NULL, request_id TEXT NOT NULL, created_ms BIGINT NOT NULL,
+    PRIMARY KEY (id, scope, period_key));
+CREATE TABLE router_ledger (id {ID} PRIMARY KEY, request_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+    time_ms BIGINT NOT NULL, agent_name TEXT NOT NULL, task_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    provider TEXT NOT NULL, model TEXT NOT NULL, tokens_in BIGINT NOT NULL, tokens_out BIGINT NOT NULL,
+    cost_nano BIGINT NOT NULL, latency_ms BIGINT NOT NULL, status TEXT NOT NULL, error_class TEXT NOT NULL);
+INSERT INTO router_spend VALUES ('global', '2026-11', 10000000);
+INSERT INTO router_reservations VALUES ('old', 'global', '2026-11', 972000000, 'req-old', 1000);
+INSERT INTO router_ledger (request_id, attempt, time_ms, agent_name, task_id, user_id, provider, model,
+    tokens_in, tokens_out, cost_nano, latency_ms, status, error_class)
+    VALUES ('req-0', 1, 1000, 'a', '', '', 'p', 'm', 1, 1, 10000000, 5, 'ok', '');
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_database_from_before_leases_is_upgraded_and_its_stuck_holds_released(backend, tmp_path):
+    """The state the fault report found: $0.972 held by a router killed before holds had leases.
+    Opening the database adds the new columns and releases that hold, booked as expired."""
+    if backend == "sqlite":
+        url = str(tmp_path / "old.db")
+        with sqlite3.connect(url) as old:
+            old.executescript(LEGACY_SCHEMA.replace("{ID}", "INTEGER"))
+    else:
+        schema = "router_test_" + uuid.uuid4().hex[:12]
+        url = f"{POSTGRES}?schema={schema}"
+        admin = await asyncpg.connect(POSTGRES)
+        legacy = LEGACY_SCHEMA.replace("{ID}", "BIGINT GENERATED ALWAYS AS IDENTITY")
+        await admin.execute(f'CREATE SCHEMA "{schema}"; SET search_path = "{schema}";' + legacy)
+    try:
+        acc = await open_accounting(url)
+        try:
+            assert await reserved_and_spent(acc) == (0, pytest.approx(0.01))
+            rows = {r.request_id: r for r in (await acc.usage()).rows}
+            assert (rows["req-old"].status, rows["req-old"].cost, rows["req-old"].reserved) == ("expired", 0, 0.972)
+            assert (rows["req-0"].status, rows["req-0"].reserved) == ("ok", 0)
+            await acc.settle(await acc.reserve([GLOBAL], 0.9, "req-1", NOW), 0.95)
+            [status] = await acc.status([GLOBAL], NOW)
+            assert (status.spent, status.overrun, status.overruns) == (pytest.approx(0.96), pytest.approx(0.05), 1)
+        finally:
+            await acc.close()
+        reopened = await open_accounting(url)  # opening again changes nothing
+        assert await reserved_and_spent(reopened) == (0, pytest.approx(0.96))
+        await reopened.close()
+    finally:
+        if backend == "postgres":
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            await admin.close()
+
+
+# --- overruns ---
+
+
+async def test_a_cost_beyond_the_hold_is_booked_as_an_overrun(acc: Accounting) -> None:
+    agent = Budget("agent:eliza", "daily", 5.0)
+    within = await acc.reserve([GLOBAL, agent], 0.2, "req-1", NOW)
+    await acc.settle(within, 0.2, attempt("req-1", NOW, cost=0.2))  # exactly what was held: no overrun
+    beyond = await acc.reserve([GLOBAL, agent], 0.1, "req-2", NOW)
+    await acc.settle(beyond, 0.35, attempt("req-2", NOW, cost=0.35))
+    again = await acc.reserve([GLOBAL], 0.1, "req-3", NOW)
+    await acc.settle(again, 0.15)
+    global_status, agent_status = await acc.status([GLOBAL, agent], NOW)
+    assert (global_status.spent, global_status.overrun, global_status.overruns) == (
+        pytest.approx(0.7), pytest.approx(0.3), 2
+    )  # fmt: skip
+    assert (agent_status.spent, agent_status.overrun, agent_status.overruns) == (
+        pytest.approx(0.55), pytest.approx(0.25), 1
+    )  # fmt: skip
+    rows = {r.request_id: r for r in (await acc.usage()).rows}
+    assert (rows["req-1"].cost, rows["req-1"].reserved) == (0.2, 0.2)
+    assert (rows["req-2"].cost, rows["req-2"].reserved) == (0.35, 0.1)  # the ledger shows which attempt overran
+    [fresh] = await acc.status([GLOBAL], NOW + timedelta(days=40))
+    assert (fresh.overrun, fresh.overruns) == (0, 0)  # counted in its own period
+
+
+async def test_released_attempts_book_what_they_held(acc: Accounting) -> None:
+    failed = await acc.reserve([GLOBAL], 0.3, "req-1", NOW)
+    await acc.release(failed, attempt("req-1", NOW, status="error", cost=0, error_class="Timeout"))
+    [row] = (await acc.usage()).rows
+    assert (row.status, row.cost, row.reserved) == ("error", 0, 0.3)
+    with pytest.raises(ValueError, match="recorded, not billed"):
+        await acc.book(attempt("req-2", NOW, status="expired", cost=0.1))
 
 
 # --- ledger ---
