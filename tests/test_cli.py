@@ -230,3 +230,20 @@ def test_sigkill_of_the_host_leaves_no_plugin_process_and_no_socket(served: Serv
     assert not [s for s in sockets if os.path.exists(s)]
     leftover = os.path.dirname(sockets[0])
     assert not os.path.exists(leftover), os.listdir(leftover)
+
+
+def test_chat_says_what_a_degraded_run_went_without(capsys):
+    from agenthost.v1 import agent_pb2
+
+    from host.cli.chat import _show
+    from plugin_sdk.types import Content
+    from plugin_sdk.wire import content_to_proto
+
+    skipped = [{"kind": "provider", "name": "TIME", "plugin": "time", "error": "plugin 'time' is restarting"}]
+    ended = agent_pb2.SendMessageResponse(
+        run_id="r",
+        event_type="RUN_ENDED",
+        content=content_to_proto(Content(extra={"status": "degraded", "skipped": skipped})),
+    )
+    assert _show(ended, as_json=False) is False  # degraded is not failed: the exit status stays 0
+    assert capsys.readouterr().err == "agenthost: provider TIME was skipped: plugin 'time' is restarting\n"

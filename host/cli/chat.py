@@ -90,9 +90,14 @@ def _show(event: agent_pb2.SendMessageResponse, as_json: bool, speaker: str = ""
     elif event.event_type == "ACTION" and (event.content.text or extra.get("error")):
         name = ",".join(event.content.actions) or event.content.source
         print(f"  [{name}] {event.content.text or 'failed: ' + str(extra['error'])}", flush=True)
-    failed = event.event_type == "RUN_ENDED" and extra.get("status") == "failed"
+    ended = event.event_type == "RUN_ENDED"
+    failed = ended and extra.get("status") == "failed"
     if failed and not as_json:
         print(f"agenthost: {extra.get('error', 'the run failed')}", file=sys.stderr, flush=True)
+    if ended and extra.get("status") == "degraded" and not as_json:
+        for skip in extra.get("skipped", []):  # the run went on without these: say so, on stderr
+            what = f"{skip.get('kind', 'component')} {skip.get('name', '?')}"
+            print(f"agenthost: {what} was skipped: {skip.get('error', 'no answer')}", file=sys.stderr, flush=True)
     return failed
 
 
