@@ -1,5 +1,5 @@
 """Where the host keeps the agent's memories and entities: one `Store` interface and
-its backends. May import `plugin_sdk`'s public types only.
+its backends, and the data directory's files. May import `plugin_sdk`'s public modules only.
 """
 
 from .base import DuplicateMemory, Store
