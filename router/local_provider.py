@@ -1,4 +1,5 @@
-"""litellm provider `agenthost-local`: litellm calls answered by in-process local models.
+"""litellm provider `agenthost-local`: litellm calls answered by the router's local models (each
+run by llama.cpp in a worker process of its own: `router.local_model`).
 
 The router calls every model through litellm, the local one included, so the
 local model gets the same retries, fallbacks, streaming wrapper and response
@@ -23,8 +24,9 @@ from litellm.types.llms.openai import ChatCompletionUsageBlock
 from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse
 from litellm.types.utils import Usage as LitellmUsage
 
-from router.local_embedding import Embeddings, LocalEmbeddingModel
-from router.local_model import Generation, GenerationRequest, LocalModel, LocalModelError, Usage
+from router.local_embedding import LocalEmbeddingModel
+from router.local_model import LocalModel
+from router.local_types import Embeddings, Generation, GenerationRequest, LocalModelError, Usage
 
 PROVIDER = "agenthost-local"
 ServedModel = LocalModel | LocalEmbeddingModel

@@ -102,9 +102,6 @@ async def load_local_models(models: list[LocalModel | LocalEmbeddingModel]) -> N
         for model in models:
             await model.aclose()
         raise failed[0]
-    for model in models:
-        if model.down:
-            log.error("local model %s is down: %s", model.name, model.down)
 
 
 def add_services(server: grpc.aio.Server, router: Router) -> None:

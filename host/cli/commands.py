@@ -28,6 +28,7 @@ def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], Any]) ->
     return call(agent_stub(address), fn, unreachable)
 
 
+_OWN = "agenthost-local/"  # the litellm model ids of the models the router runs itself
 DATA_DIR_HELP = "where the store and the API token live (default: $AGENTHOST_DATA_DIR, the config's, .agenthost)"
 
 # -- serve -----------------------------------------------------------------
@@ -93,17 +94,20 @@ def cmd_status(args: argparse.Namespace) -> None:
     reply = _call(args.host, lambda s: s.GetStatus(agent_pb2.GetStatusRequest(), timeout=10))
     doc = status_doc(reply)
     if doc["router"]["state"] == "ready":
-        doc["router"]["breakers"] = _breakers(args.host)
+        doc["router"].update(_router_providers(args.host))
     print(dumps(doc) if args.json else status_text(doc))
 
 
-def _breakers(address: str) -> dict[str, str]:
-    """Each provider's circuit breaker, asked of the router through the host ({} if it does not answer)."""
+def _router_providers(address: str) -> dict[str, dict[str, str]]:
+    """Each provider's circuit breaker, and why any of the router's own local models cannot be
+    called (its worker crashed), asked of the router through the host ({} if it does not answer)."""
     try:
         providers = router_stub(address).ListProviders(router_pb2.ListProvidersRequest(), timeout=5).providers
     except grpc.RpcError:
-        return {}
-    return {p.id: p.breaker for p in providers}
+        return {"breakers": {}}
+    # Only the router's own models: a cloud provider without its key is not configured by choice.
+    down = {p.id: p.not_configured_reason for p in providers if not p.configured and p.litellm_model.startswith(_OWN)}
+    return {"breakers": {p.id: p.breaker for p in providers}, "unavailable": down}
 
 
 def cmd_wait(args: argparse.Namespace) -> None:

@@ -73,4 +73,6 @@ def status_text(doc: dict[str, Any]) -> str:
     breakers = (
         f"; breakers: {', '.join(tripped)}" if tripped else ("; breakers all closed" if "breakers" in router else "")
     )
-    return f"{head}\nrouter: {router['state']} {where}{reason}{breakers}\n" + plugin_table(doc["plugins"])
+    # A local model that is down says why on a line of its own: the reason is long, and it is the news.
+    down = "".join(f"\n  {pid} unavailable: {why}" for pid, why in sorted(router.get("unavailable", {}).items()))
+    return f"{head}\nrouter: {router['state']} {where}{reason}{breakers}{down}\n" + plugin_table(doc["plugins"])

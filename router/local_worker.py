@@ -1,0 +1,354 @@
+"""`python -m router.local_worker --kind chat|embed --name NAME --model PATH --n-ctx N`: one
+llama.cpp model in a process of its own, serving the router's `LocalModel` or `LocalEmbeddingModel`.
+
+Why a process: llama.cpp is native code, and a native crash (a build tuned to another CPU
+segfaults at its first decode; a failed assertion aborts) ends the process it happens in. Here it
+ends this worker, the router reports it and starts another; the router and its other calls live on.
+
+Requests arrive on stdin, replies leave on stdout (`router.worker_protocol`); file descriptor 1 is
+pointed at stderr for anything llama.cpp prints. Calls run one at a time on one thread, in arrival
+order (llama.cpp's `Llama` is not thread-safe), while the main thread keeps reading, so a cancel
+reaches the call it stops. End of stdin (the router closed it, or died) ends the worker at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+import llama_cpp
+from llama_cpp import LlamaGrammar
+
+from .local_types import (
+    Delta,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    Loaded,
+    LocalModelError,
+    Usage,
+)
+from .worker_protocol import (
+    CALL,
+    CANCEL,
+    DELTA,
+    DONE,
+    EMBED,
+    ERROR,
+    GENERATE,
+    LOAD,
+    LOADED,
+    STREAM,
+    read_frame,
+    write_frame,
+)
+
+_GRAMMAR_CACHE_SIZE = 32
+_PROBE = "The capital of France is"
+Emit = Callable[[Delta], None]
+
+
+class ServedModel(ABC):
+    """One `Llama`, made on the first call that needs it; `on_loaded` hears of each load."""
+
+    embeds = False
+
+    def __init__(
+        self, name: str, path: Path, n_ctx: int, n_threads: int | None, on_loaded: Callable[[Loaded], None]
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.on_loaded = on_loaded
+
+    @abstractmethod
+    def serve(self, op: str, argument: Any, cancel: threading.Event, emit: Emit) -> Any:
+        """Run one operation; a stream's pieces go to `emit` as they come."""
+
+    @abstractmethod
+    def _make_llama(self, **kwargs: Any) -> llama_cpp.Llama:
+        """A new `Llama` from the common arguments (path, context size, threads, quiet)."""
+
+    def _load(self) -> llama_cpp.Llama:
+        if not self.path.is_file():
+            raise LocalModelError(f"local model file not found: {self.path}")
+        started = time.perf_counter()
+        kwargs: dict[str, Any] = {"model_path": str(self.path), "n_ctx": self.n_ctx, "verbose": False}
+        if self.n_threads is not None:
+            kwargs["n_threads"] = self.n_threads
+        try:
+            llama = self._make_llama(**kwargs)
+        except Exception as exc:  # llama.cpp reports a bad file as a bare ValueError
+            raise LocalModelError(f"could not load local model {self.path}: {exc}") from exc
+        dimension = llama.n_embd() if self.embeds else None
+        info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+        self.on_loaded(Loaded(time.perf_counter() - started, dimension, info))
+        return llama
+
+
+class ChatModel(ServedModel):
+    """Chat completions, whole (GENERATE) or streamed (STREAM); LOAD proves the model with one token."""
+
+    _llama: _CountingLlama | None = None
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._grammars: OrderedDict[str, LlamaGrammar] = OrderedDict()
+
+    def _make_llama(self, **kwargs: Any) -> _CountingLlama:
+        return _CountingLlama(**kwargs)
+
+    def _ensure_loaded(self) -> _CountingLlama:
+        if self._llama is None:
+            llama = self._load()
+            assert isinstance(llama, _CountingLlama)
+            self._llama = llama
+        return self._llama
+
+    def serve(self, op: str, argument: Any, cancel: threading.Event, emit: Emit) -> Any:
+        if op == LOAD:
+            # A build that cannot run on this CPU fails here, not at the first real call: a prompt of
+            # a few tokens (a batch) and one generated token (a single-token decode), the two kinds of
+            # decode a generation makes; a few ms.
+            llama = self._ensure_loaded()
+            llama.begin(cancel)
+            llama.create_completion(_PROBE, max_tokens=2, temperature=0.0)
+            return None
+        if op == GENERATE:
+            return self._generate(argument, cancel)
+        if op == STREAM:
+            self._stream(argument, cancel, emit)
+            return None
+        raise LocalModelError(f"a chat model does not serve {op!r}", 400)
+
+    def _generate(self, request: GenerationRequest, cancel: threading.Event) -> Generation:
+        llama = self._ensure_loaded()
+        args = self._completion_args(llama, request, cancel)
+        with translate_errors():
+            result: Any = llama.create_chat_completion(**args)
+        choice = result["choices"][0]
+        usage = result["usage"]
+        return Generation(
+            text=choice["message"]["content"] or "",
+            finish_reason=choice["finish_reason"] or "stop",
+            usage=Usage(usage["prompt_tokens"], usage["completion_tokens"]),
+        )
+
+    def _stream(self, request: GenerationRequest, cancel: threading.Event, emit: Emit) -> None:
+        llama = self._ensure_loaded()
+        args = self._completion_args(llama, request, cancel)
+        finish_reason = "stop"
+        with translate_errors():
+            chunks: Any = llama.create_chat_completion(stream=True, **args)
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                text = choice["delta"].get("content")
+                if text:
+                    emit(Delta(text))
+                if choice.get("finish_reason"):
+                    finish_reason = choice["finish_reason"]
+        emit(Delta("", finish_reason, llama.counted_usage()))
+
+    def _completion_args(
+        self, llama: _CountingLlama, request: GenerationRequest, cancel: threading.Event
+    ) -> dict[str, Any]:
+        llama.begin(cancel)
+        args: dict[str, Any] = {
+            "messages": [{"role": m["role"], "content": m["content"]} for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "stop": list(request.stop),
+        }
+        if request.temperature is not None:
+            args["temperature"] = request.temperature
+        if request.seed is not None:
+            args["seed"] = request.seed
+        if request.grammar:
+            args["grammar"] = self._grammar(llama, request.grammar)
+        return args
+
+    def _grammar(self, llama: _CountingLlama, text: str) -> LlamaGrammar:
+        grammar = self._grammars.get(text)
+        if grammar is None:
+            llama.check_grammar(text)
+            grammar = LlamaGrammar.from_string(text, verbose=False)
+            self._grammars[text] = grammar
+            if len(self._grammars) > _GRAMMAR_CACHE_SIZE:
+                self._grammars.popitem(last=False)
+        else:
+            self._grammars.move_to_end(text)
+        return grammar
+
+
+class EmbeddingModel(ServedModel):
+    """Embeddings (EMBED); LOAD proves the model with one short text.
+
+    The vector of a text is the mean of its tokens' final hidden states, L2-normalised. The shipped
+    SmolLM2 GGUF names no pooling of its own (llama.cpp would return one vector per token), so mean
+    pooling is asked for; llama.cpp notes the override with one line on stderr when the model loads.
+    """
+
+    embeds = True
+    _llama: llama_cpp.Llama | None = None
+
+    def _make_llama(self, **kwargs: Any) -> llama_cpp.Llama:
+        # Pooling needs each text whole in one physical batch, so a batch is the whole context.
+        # llama.cpp also computes logits for every token in this mode, which costs memory, not
+        # correctness: ~0.4 MB per token of the largest batch so far (+0.8 GB after 2,000 tokens),
+        # held for the worker's life.
+        return llama_cpp.Llama(
+            embedding=True,
+            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+            n_batch=self.n_ctx,
+            n_ubatch=self.n_ctx,
+            **kwargs,
+        )
+
+    def serve(self, op: str, argument: Any, cancel: threading.Event, emit: Emit) -> Any:
+        if op == LOAD:
+            self._embed(["ok"])
+            return None
+        if op == EMBED:
+            return self._embed(argument)
+        raise LocalModelError(f"an embedding model does not serve {op!r}", 400)
+
+    def _embed(self, texts: list[str]) -> Embeddings:
+        if not texts:
+            return Embeddings([], 0)
+        if self._llama is None:
+            self._llama = self._load()
+        llama = self._llama
+        # Checked here because llama.cpp fails on both after filling its batch, and an empty
+        # sequence leaves the context broken (a later call can abort the process).
+        for i, text in enumerate(texts):
+            n_tokens = len(llama.tokenize(text.encode("utf-8")))
+            if n_tokens == 0:
+                raise LocalModelError(f"input {i} is empty: there is nothing to embed", status=400)
+            if n_tokens > self.n_ctx:
+                raise LocalModelError(f"input {i} is {n_tokens} tokens; {self.name} embeds at most {self.n_ctx}", 400)
+        with translate_errors():
+            vectors, prompt_tokens = llama.embed(texts, normalize=True, truncate=False, return_count=True)
+        return Embeddings([[float(x) for x in vector] for vector in vectors], int(prompt_tokens))
+
+
+class _CountingLlama(llama_cpp.Llama):
+    """A `Llama` that counts the tokens it samples (llama.cpp reports no usage in streams), stops
+    sampling once its caller is gone, and checks grammars before llama.cpp uses them."""
+
+    _prompt_tokens = 0
+    _sampled: list[int] = []
+    _cancel: threading.Event | None = None
+
+    def begin(self, cancel: threading.Event) -> None:
+        """Start counting for a new generation, which stops when `cancel` is set."""
+        self._prompt_tokens = -1
+        self._sampled = []
+        self._cancel = cancel
+
+    def sample(self, *args: Any, **kwargs: Any) -> Any:
+        if self._cancel is not None and self._cancel.is_set():
+            # create_chat_completion takes no stopping criteria: unwinding is the way out.
+            raise LocalModelError("the caller went away", status=499)
+        token = super().sample(*args, **kwargs)
+        if self._prompt_tokens < 0:
+            self._prompt_tokens = self.n_tokens  # the whole prompt is evaluated before the first sample
+        self._sampled.append(int(token))
+        return token
+
+    def counted_usage(self) -> Usage:
+        """Usage of the generation since `begin`; a final end-of-generation token is not counted."""
+        sampled = self._sampled
+        vocab = llama_cpp.llama_model_get_vocab(self.model)
+        ended = bool(sampled) and bool(llama_cpp.llama_vocab_is_eog(vocab, sampled[-1]))
+        return Usage(max(self._prompt_tokens, 0), len(sampled) - int(ended))
+
+    def check_grammar(self, text: str) -> None:
+        """Raise LocalModelError(400) unless llama.cpp can parse `text` as GBNF.
+
+        llama-cpp-python does not check that llama.cpp parsed a grammar: a bad one crashes the
+        process (SIGSEGV) at the first sample. Parsed here, a failure is a NULL we can see.
+        """
+        vocab = llama_cpp.llama_model_get_vocab(self.model)
+        sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode("utf-8"), b"root")
+        if not sampler:
+            raise LocalModelError("invalid GBNF grammar (llama.cpp could not parse it; the root rule is `root`)", 400)
+        llama_cpp.llama_sampler_free(sampler)
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """llama.cpp raises a bare ValueError for a request it cannot take (a prompt longer than the context)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise LocalModelError(str(exc), status=400) from exc
+
+
+class Worker:
+    """Reads requests until end of input, runs calls one at a time, writes replies."""
+
+    def __init__(self, replies: IO[bytes]) -> None:
+        self._replies = replies
+        self._writing = threading.Lock()
+        self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-model")
+        self._cancels: dict[int, threading.Event] = {}
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self._writing:
+            write_frame(self._replies, message)
+
+    def run(self, model: ServedModel, requests: IO[bytes]) -> None:
+        """Serve until stdin ends; then leave at once (a call in progress has nobody to answer)."""
+        while (message := read_frame(requests)) is not None:
+            if message[0] == CALL:
+                _, call_id, op, argument = message
+                cancel = self._cancels[call_id] = threading.Event()
+                self._calls.submit(self._serve, model, call_id, op, argument, cancel)
+            elif message[0] == CANCEL and (found := self._cancels.get(message[1])) is not None:
+                found.set()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def _serve(self, model: ServedModel, call_id: int, op: str, argument: Any, cancel: threading.Event) -> None:
+        try:
+            if cancel.is_set():
+                raise LocalModelError("cancelled before it started", 499)
+            result = model.serve(op, argument, cancel, lambda delta: self.send((DELTA, call_id, delta)))
+            self.send((DONE, call_id, result))
+        except LocalModelError as exc:
+            self.send((ERROR, call_id, str(exc), exc.status))
+        except Exception as exc:  # a bug here must reach the caller as an error, not hang it
+            self.send((ERROR, call_id, f"{type(exc).__name__}: {exc}", 500))
+        finally:
+            self._cancels.pop(call_id, None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments, take stdout for replies, serve."""
+    parser = argparse.ArgumentParser(prog="python -m router.local_worker")
+    parser.add_argument("--kind", choices=["chat", "embed"], required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--n-ctx", type=int, required=True)
+    parser.add_argument("--n-threads", type=int)
+    args = parser.parse_args(argv)
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    worker = Worker(replies)
+    kind = ChatModel if args.kind == "chat" else EmbeddingModel
+    model = kind(args.name, args.model, args.n_ctx, args.n_threads, lambda loaded: worker.send((LOADED, loaded)))
+    worker.run(model, sys.stdin.buffer)
+
+
+if __name__ == "__main__":
+    main()
