@@ -23,7 +23,7 @@ class ComponentRunner:
     def __init__(self, plugin: Plugin, context: Context) -> None:
         self.plugin = plugin
         self.context = context
-        self._services: dict[str, Any] = {}
+        self._services: dict[str, Any] = context._services  # what ctx.service(name) returns
 
     def _lookup(self, table: dict[str, Any], kind: str, name: str) -> Any:
         try:

@@ -7,9 +7,16 @@
         result = await harness.get_provider("TIME", Memory(content=Content(text="hi")))
         assert "UTC" in result.text
 
-The harness calls the same code the gRPC server calls; FakeHost keeps memories,
-entities, settings and emitted events in memory and answers model calls with the
-deterministic handlers a test registers.
+The harness calls the same code the gRPC server calls, and passes every value through
+the same proto conversion the real host does, both ways: what a handler receives
+(message, state, options, responses, event payloads, model params) and what it returns
+(results, callbacks, model output), and what it sends to FakeHost. So a test sees what the
+host sees: numbers in `values`, `data`, `extra`, `metadata`, options and payloads come
+back as floats (`{"n": 2}` is `{"n": 2.0}`), tuples as lists, and a value that is not
+JSON-like raises TypeError naming where it is.
+
+FakeHost keeps memories, entities, settings and emitted events in memory and answers
+model calls with the deterministic handlers a test registers.
 """
 
 from __future__ import annotations
@@ -21,15 +28,57 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from agenthost.v1 import plugin_pb2
+from google.protobuf import struct_pb2
+
 from ._context import Context
 from ._plugin import Plugin
 from ._runner import ComponentRunner, as_model_output
 from .types import ActionResult, Content, Entity, Memory, ModelOutput, ProviderResult, State
+from .wire import (
+    action_result_from_proto,
+    action_result_to_proto,
+    content_from_proto,
+    content_to_proto,
+    entity_from_proto,
+    entity_to_proto,
+    fill_struct,
+    memory_from_proto,
+    memory_to_proto,
+    model_output_from_proto,
+    provider_result_from_proto,
+    provider_result_to_proto,
+    state_from_proto,
+    state_to_proto,
+    struct_to_dict,
+)
+
+
+# What crossing the wire does to a value: the conversions the server and host client use.
+def _memory(memory: Memory) -> Memory:
+    return memory_from_proto(memory_to_proto(memory))
+
+
+def _state(state: State) -> State:
+    return state_from_proto(state_to_proto(state))
+
+
+def _dict(values: dict[str, Any]) -> dict[str, Any]:
+    struct = struct_pb2.Struct()
+    fill_struct(struct, values)
+    return struct_to_dict(struct)
+
+
+def _model_output(output: ModelOutput) -> ModelOutput:
+    reply = plugin_pb2.UseModelResponse(text=output.text, embedding=output.embedding)
+    fill_struct(reply.data, output.data)
+    return model_output_from_proto(reply, output.served_by)
 
 
 @dataclass
 class FakeHost:
-    """An in-memory HostClient for tests."""
+    """An in-memory HostClient for tests: what a plugin sends and gets back crosses the same
+    conversion as with a real host, so stored and returned objects are copies."""
 
     settings: dict[str, str] = field(default_factory=dict)
     models: dict[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
@@ -39,23 +88,26 @@ class FakeHost:
     _clock: itertools.count = field(default_factory=lambda: itertools.count(int(time.time() * 1000)))
 
     async def create_memory(self, memory: Memory) -> Memory:
+        memory = _memory(memory)
         memory.id = memory.id or str(uuid.uuid4())
         memory.created_at_ms = memory.created_at_ms or next(self._clock)
         memory.table_name = memory.table_name or "messages"
         self.memories.append(memory)
-        return memory
+        return _memory(memory)
 
     async def get_memories(self, room_id: str, table_name: str = "messages", count: int = 20) -> list[Memory]:
         found = [m for m in self.memories if m.room_id == room_id and m.table_name == table_name]
-        return sorted(found, key=lambda m: m.created_at_ms, reverse=True)[:count]
+        return [_memory(m) for m in sorted(found, key=lambda m: m.created_at_ms, reverse=True)[:count]]
 
     async def get_entity(self, entity_id: str) -> Entity | None:
-        return self.entities.get(entity_id)
+        entity = self.entities.get(entity_id)
+        return None if entity is None else entity_from_proto(entity_to_proto(entity))
 
     async def upsert_entity(self, entity: Entity) -> Entity:
+        entity = entity_from_proto(entity_to_proto(entity))
         entity.id = entity.id or str(uuid.uuid4())
         self.entities[entity.id] = entity
-        return entity
+        return entity_from_proto(entity_to_proto(entity))
 
     async def get_setting(self, key: str) -> str | None:
         return self.settings.get(key)
@@ -63,17 +115,19 @@ class FakeHost:
     async def use_model(self, model_type: str, **params: Any) -> ModelOutput:
         if model_type not in self.models:
             raise LookupError(f"FakeHost has no model handler for {model_type!r}; add one to FakeHost.models")
-        output = as_model_output(model_type, self.models[model_type](params))
+        output = as_model_output(model_type, self.models[model_type](_dict(params)))
         output.served_by = output.served_by or "fake"
-        return output
+        return _model_output(output)
 
     async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int:
-        self.events.append((event_type, dict(payload or {})))
+        self.events.append((event_type, _dict(payload or {})))
         return 0
 
 
 class PluginHarness:
-    """Calls a Plugin's components directly, as the host would through gRPC."""
+    """Calls a Plugin's components directly, as the host would through gRPC: arguments and
+    results pass through the wire conversion (see the module docstring). Errors a handler
+    raises are raised here (the host would turn them into a failed result or a gRPC error)."""
 
     def __init__(
         self,
@@ -103,11 +157,12 @@ class PluginHarness:
 
     async def get_provider(self, name: str, message: Memory, state: State | None = None) -> ProviderResult:
         await self._init()
-        return await self.runner.get_provider(name, message, state or State())
+        result = await self.runner.get_provider(name, _memory(message), _state(state or State()))
+        return provider_result_from_proto(provider_result_to_proto(name, result))
 
     async def validate_action(self, name: str, message: Memory, state: State | None = None) -> bool:
         await self._init()
-        return await self.runner.validate_action(name, message, state or State())
+        return await self.runner.validate_action(name, _memory(message), _state(state or State()))
 
     async def invoke_action(
         self, name: str, message: Memory, state: State | None = None, options: dict[str, Any] | None = None
@@ -117,31 +172,37 @@ class PluginHarness:
         callbacks: list[Content] = []
 
         async def callback(content: Content) -> None:
-            callbacks.append(content)
+            callbacks.append(content_from_proto(content_to_proto(content)))
 
-        result = await self.runner.invoke_action(name, message, state or State(), dict(options or {}), callback)
-        return callbacks, result
+        result = await self.runner.invoke_action(
+            name, _memory(message), _state(state or State()), _dict(options or {}), callback
+        )
+        return callbacks, action_result_from_proto(action_result_to_proto(result))
 
     async def validate_evaluator(self, name: str, message: Memory, state: State | None = None) -> bool:
         await self._init()
-        return await self.runner.validate_evaluator(name, message, state or State())
+        return await self.runner.validate_evaluator(name, _memory(message), _state(state or State()))
 
     async def run_evaluator(
         self, name: str, message: Memory, state: State | None = None, responses: list[Memory] | None = None
     ) -> ActionResult:
         await self._init()
-        return await self.runner.run_evaluator(name, message, state or State(), list(responses or []))
+        result = await self.runner.run_evaluator(
+            name, _memory(message), _state(state or State()), [_memory(m) for m in responses or []]
+        )
+        return action_result_from_proto(action_result_to_proto(result))
 
     async def use_model(self, model_type: str, **params: Any) -> ModelOutput:
         await self._init()
-        return await self.runner.use_model(model_type, params)
+        return _model_output(await self.runner.use_model(model_type, _dict(params)))
 
     async def emit(self, event_type: str, payload: dict[str, Any] | None = None) -> None:
         """Deliver an event to the plugin's handlers."""
         await self._init()
-        await self.runner.handle_event(event_type, dict(payload or {}))
+        await self.runner.handle_event(event_type, _dict(payload or {}))
 
     async def start_service(self, name: str) -> None:
+        """Start a service as the host does after Init; handlers then reach it with `ctx.service(name)`."""
         await self._init()
         await self.runner.start_service(name)
 

@@ -81,7 +81,7 @@ async def test_invoke_action_collects_callbacks_and_passes_options():
 
     callbacks, result = await PluginHarness(p).invoke_action("WORK", MESSAGE, options={"n": 3})
     assert [c.text for c in callbacks] == ["step 1", "step 2"]
-    assert result == ActionResult(text="done 3")
+    assert result == ActionResult(text="done 3.0")  # options cross the wire as a Struct: numbers are floats
 
 
 async def test_action_returning_str_or_none_becomes_an_action_result():
