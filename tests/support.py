@@ -12,7 +12,7 @@ import grpc
 
 from host.config import SupervisionConfig
 from host.host import Host
-from host.plugins.discovery import DiscoveryError
+from host.plugins.discovery import DiscoveryError, Scan
 from plugin_sdk import PluginSpec
 
 FIXTURE = Path(__file__).with_name("fixture_plugin.py")
@@ -62,6 +62,9 @@ class StaticDiscovery:
 
     def specs(self) -> dict[str, PluginSpec]:
         return dict(self.installed)
+
+    def scan(self) -> Scan:
+        return Scan(dict(self.installed))
 
     def spec(self, name: str) -> PluginSpec:
         if name not in self.installed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import grpc
 import pytest
@@ -27,20 +29,59 @@ def test_the_allow_list_restricts_what_is_found():
         discovery.spec("weather")
 
 
-def test_discovery_imports_only_the_spec_modules():
+def test_the_host_imports_no_plugin_code_and_the_scan_only_spec_modules():
     code = (
-        "import json, sys; from host.plugins.discovery import Discovery; Discovery().specs(); "
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('agenthost_plugin'))))"
+        "import json, sys; from host.plugins.discovery import Discovery, scan_here; Discovery().specs(); "
+        "host = sorted(m for m in sys.modules if m.startswith('agenthost_plugin')); scan_here(None); "
+        "print(json.dumps([host, sorted(m for m in sys.modules if m.startswith('agenthost_plugin'))]))"
     )
-    imported = json.loads(
+    in_host, in_scan = json.loads(
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     )
-    assert imported == [
+    assert in_host == []  # the host's scan ran in a child interpreter
+    assert in_scan == [
         "agenthost_plugin_time",
         "agenthost_plugin_time.spec",
         "agenthost_plugin_weather",
         "agenthost_plugin_weather.spec",
     ]
+
+
+def _install_fake(site: Path, name: str, module: str, source: str) -> None:
+    """A distribution as pip leaves it (dist-info with an entry point) and its spec module."""
+    info = site / f"agenthost_plugin_{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: agenthost-plugin-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[agenthost.plugins]\n{name} = {module}\n")
+    if source:
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+SPEC = "from plugin_sdk import PluginSpec, hookimpl\n@hookimpl\ndef agenthost_plugin_spec():\n    return {}\n"
+
+
+def test_broken_entry_points_are_reported_with_their_reason_and_hide_nothing(tmp_path, monkeypatch):
+    _install_fake(tmp_path, "missing", "fake_missing_spec", "")
+    _install_fake(tmp_path, "raising", "fake_raising_spec", "raise RuntimeError('spec module exploded')\n")
+    _install_fake(tmp_path, "failing", "fake_failing_spec", SPEC.format("1 / 0"))
+    _install_fake(tmp_path, "wrongtype", "fake_wrongtype_spec", SPEC.format("'not a spec'"))
+    _install_fake(tmp_path, "misnamed", "fake_misnamed_spec", SPEC.format("PluginSpec(name='other', module='m')"))
+    chatty = SPEC.format("PluginSpec(name='chatty', module='m')").replace("@hookimpl", "print('hello')\n@hookimpl")
+    _install_fake(tmp_path, "chatty", "fake_chatty_spec", chatty)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    found = Discovery().scan()
+    assert {"time", "weather", "chatty"} <= set(found.specs)  # a spec module's print does not corrupt the scan
+    assert found.broken == {
+        "missing": "entry point fake_missing_spec cannot be imported: "
+        "ModuleNotFoundError: No module named 'fake_missing_spec'",
+        "raising": "entry point fake_raising_spec cannot be imported: RuntimeError: spec module exploded",
+        "failing": "agenthost_plugin_spec() failed: ZeroDivisionError: division by zero",
+        "wrongtype": "agenthost_plugin_spec() returned str, not a PluginSpec",
+        "misnamed": "the entry point is named 'misnamed' but its spec 'other'; they must match",
+    }
+    with pytest.raises(DiscoveryError, match="plugin 'raising' is installed but cannot be loaded: entry point"):
+        Discovery().spec("raising")
+    assert Discovery(allow=("time",)).scan().broken == {}  # what is not allowed is not even imported
 
 
 async def test_every_plugin_serves_health_and_reflection(start_host):

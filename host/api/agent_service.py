@@ -14,11 +14,12 @@ from plugin_sdk.wire import content_from_proto, content_to_proto
 
 from ..agent.pipeline import Pipeline
 from ..logs import LEVELS, TRACE, LogBuffer, LogRecord, dropped_notice, level_number
+from ..plugins.discovery import DiscoveryError
 from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
 from ..plugins.manifest import ManifestError
 from ..plugins.process import StartError
 from ..plugins.registry import DuplicateComponent
-from ..plugins.supervisor import PluginInfo, PluginState
+from ..plugins.supervisor import PluginInfo
 from ..status import HostStatus, Lifecycle
 from .abort import abort
 
@@ -140,10 +141,10 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.ListPluginsRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.ListPluginsResponse:
         manager = self.host.plugins
-        available = [
-            PluginInfo(spec.name, spec.version, PluginState.AVAILABLE)
-            for spec in await asyncio.to_thread(manager.available)
-        ]
+        try:
+            available = await asyncio.to_thread(manager.available)
+        except DiscoveryError as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
         return agent_pb2.ListPluginsResponse(plugins=[plugin_status(p) for p in manager.statuses() + available])
 
     async def _manage(self, context: grpc.aio.ServicerContext, name: str, operation: Awaitable[T]) -> T:

@@ -38,11 +38,12 @@ class PluginManager:
         self.remote = {r.name: r for r in remote}
         self._locks: dict[str, asyncio.Lock] = {}  # per plugin name: see _operation
 
-    def _target(self, name: str) -> PluginSpec | RemotePlugin:
+    async def _target(self, name: str) -> PluginSpec | RemotePlugin:
         if name in self.remote:
             return self.remote[name]
         try:
-            return self.discovery.spec(name)
+            # Discovery starts an interpreter and waits for it: off the event loop.
+            return await asyncio.to_thread(self.discovery.spec, name)
         except DiscoveryError as exc:
             raise PluginNotFound(str(exc)) from None
 
@@ -68,11 +69,16 @@ class PluginManager:
         first and then by priority, so a plugin's Init can rely on what it depends on.
         Services are not started yet: see start_services().
         """
-        targets: dict[str, PluginSpec | RemotePlugin] = {**self.discovery.specs(), **self.remote}
+        errors: list[str] = []
+        try:
+            installed = (await asyncio.to_thread(self.discovery.scan)).specs
+        except DiscoveryError as exc:  # the remote plugins can still be had
+            installed = {}
+            errors.append(str(exc))
+        targets: dict[str, PluginSpec | RemotePlugin] = {**installed, **self.remote}
         for target in targets.values():
             self.plugins[target.name] = ManagedPlugin(self.ctx, target)
         opened = await asyncio.gather(*(p.open() for p in self.plugins.values()), return_exceptions=True)
-        errors: list[str] = []
         instances: dict[str, PluginInstance] = {}
         for name, result in zip(list(self.plugins), opened):
             if isinstance(result, BaseException):
@@ -108,7 +114,7 @@ class PluginManager:
             existing = self.plugins.get(name)
             if existing is not None and existing.state is not PluginState.FAILED:
                 raise PluginConflict(f"plugin {name!r} is already loaded ({existing.state.value}); use reload")
-            return await self._start(self._target(name))
+            return await self._start(await self._target(name))
 
     async def _start(self, target: PluginSpec | RemotePlugin) -> ManagedPlugin:
         old = self.plugins.get(target.name)
@@ -141,7 +147,7 @@ class PluginManager:
         started = time.monotonic()
         async with self._operation(name):
             plugin = self.get(name)
-            target = self._target(name)
+            target = await self._target(name)
             if isinstance(target, RemotePlugin):
                 raise PluginConflict(
                     f"plugin {name!r} runs remotely at {target.address}: restart it there; "
@@ -165,9 +171,13 @@ class PluginManager:
         """Every loaded plugin's status entry, by name."""
         return [plugin.info() for _, plugin in sorted(self.plugins.items())]
 
-    def available(self) -> list[PluginSpec]:
-        """Installed, allowed plugins that are not loaded."""
-        return [spec for name, spec in sorted(self.discovery.specs().items()) if name not in self.plugins]
+    def available(self) -> list[PluginInfo]:
+        """Installed, allowed plugins that are not loaded: usable ones as AVAILABLE, those whose
+        entry point cannot be used as FAILED with the reason. Blocking (discovery)."""
+        found = self.discovery.scan()
+        usable = [PluginInfo(s.name, s.version, PluginState.AVAILABLE) for s in found.specs.values()]
+        broken = [PluginInfo(n, "", PluginState.FAILED, reason=r) for n, r in found.broken.items()]
+        return sorted((p for p in usable + broken if p.name not in self.plugins), key=lambda p: p.name)
 
     def all_ready(self) -> bool:
         return all(p.state is PluginState.READY for p in self.plugins.values())
