@@ -21,6 +21,7 @@ from .chat import add_chat_options, chat, cmd_chat
 from .client import add_client_options, agent_stub, call, details, fail, router_stub, unreachable
 from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
 from .router import add_router_commands
+from .scaffold import add_new_command
 
 
 def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], Any]) -> Any:
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         p.add_argument("--timeout", type=float, default=60.0)
         p.set_defaults(func=func)
+    add_new_command(plugins)
     token = sub.add_parser("token", help="print the API token clients send (AGENTHOST_TOKEN)")
     token.add_argument("--config", type=Path, help="TOML config file (its api_token or data_dir)")
     token.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
