@@ -24,13 +24,43 @@ class HostClient(Protocol):
     """What a plugin can ask of the host. `GrpcHostClient` talks to a real host;
     `plugin_sdk.testing.FakeHost` stands in for one in unit tests."""
 
-    async def create_memory(self, memory: Memory) -> Memory: ...
-    async def get_memories(self, room_id: str, table_name: str = "messages", count: int = 20) -> list[Memory]: ...
-    async def get_entity(self, entity_id: str) -> Entity | None: ...
-    async def upsert_entity(self, entity: Entity) -> Entity: ...
-    async def get_setting(self, key: str) -> str | None: ...
-    async def use_model(self, model_type: str, **params: Any) -> ModelOutput: ...
-    async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int: ...
+    async def create_memory(self, memory: Memory) -> Memory:
+        """Store a memory in the agent's store and return it as stored. Empty `id`,
+        `created_at_ms`, `agent_id` and `table_name` are filled in (a new id, now, this agent,
+        "messages"); `room_id` is required; an id already stored fails (ALREADY_EXISTS).
+        Numbers in `metadata` and `content.extra` come back as floats."""
+        ...
+
+    async def get_memories(self, room_id: str, table_name: str = "messages", count: int = 20) -> list[Memory]:
+        """The room's `count` most recent memories of `table_name`, newest first."""
+        ...
+
+    async def get_entity(self, entity_id: str) -> Entity | None:
+        """An entity (a user, the agent, anyone named in a room) by id; None if unknown."""
+        ...
+
+    async def upsert_entity(self, entity: Entity) -> Entity:
+        """Create an entity (empty `id`: one is made) or replace the one with its id; returns it as stored."""
+        ...
+
+    async def get_setting(self, key: str) -> str | None:
+        """A setting from the host's configuration ([settings], or a secret this plugin is
+        granted); None if there is none. `ctx.setting(key)` reads the plugin's own config
+        without a round trip."""
+        ...
+
+    async def use_model(self, model_type: str, **params: Any) -> ModelOutput:
+        """Call a model of `model_type` ("TEXT_SMALL", "TEXT_LARGE", "TEXT_EMBEDDING", ...)
+        through the host: its router when it has one, else the plugins' model handlers. `params`
+        are JSON-like: `messages` ([{"role", "content"}]) or `prompt`, `max_tokens`,
+        `temperature`, `grammar`, ... (proto/PROTOCOL.md lists them). Text comes back in
+        `.text`, embeddings in `.embedding`; `.served_by` names who answered."""
+        ...
+
+    async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int:
+        """Deliver an event to every other plugin subscribed to `event_type` (not to this one)
+        and wait for them; returns how many handled it. `payload` is JSON-like."""
+        ...
 
 
 class GrpcHostClient:

@@ -136,7 +136,19 @@ class Plugin:
     def provider(
         self, name: str, description: str = "", position: int = 0, dynamic: bool = False, private: bool = False
     ) -> Callable[[F], F]:
-        """Declare a provider: `get(ctx, message, state) -> ProviderResult`."""
+        """Declare a provider: `get(ctx, message, state) -> ProviderResult` (or str, or None).
+
+        Providers add context to the prompt: for every message the host asks them all at once,
+        orders their answers by `position` (lower first), puts each one's text in the prompt
+        under its name, merges its `values` into the state and keeps its `data` by name. A
+        failing provider is skipped (the run lists it) and the others still answer.
+
+        `dynamic=True` (context that is costly or rarely needed) and `private=True` (context
+        that must not reach the model unless wanted) both leave the provider out of that
+        per-message composition: it runs only when asked for by name (GetProviders). The host's
+        pipeline does not ask for providers by name today, so such a provider is declared and
+        listed but not called by the host yet.
+        """
 
         def register(fn: F) -> F:
             self._add(
@@ -157,7 +169,14 @@ class Plugin:
         similes: list[str] | None = None,
         validate: Handler | None = None,
     ) -> Callable[[F], F]:
-        """Declare an evaluator: `handler(ctx, message, state, responses) -> ActionResult | None`."""
+        """Declare an evaluator: `handler(ctx, message, state, responses) -> ActionResult | None`.
+
+        Evaluators run after the agent has replied and run its actions, with `responses`, the
+        memories it said. By default an evaluator runs only when the agent said something;
+        `always_run=True` runs it for every message, `responses` then possibly empty.
+        `validate(ctx, message, state) -> bool`, if given, is asked first and the evaluator
+        runs only when it returns true (a validate that raises skips it, and the run says why).
+        """
 
         def register(fn: F) -> F:
             self._add(
@@ -173,7 +192,12 @@ class Plugin:
         return register
 
     def service(self, name: str, description: str = "") -> Callable[[F], F]:
-        """Declare a service: a class whose instances have `async start(ctx)` and `async stop()`."""
+        """Declare a service: a class whose instances have `async start(ctx)` and `async stop()`.
+
+        The host makes one instance per plugin process and starts it after Init (once every
+        plugin is initialised) and stops it before the process ends. Handlers reach the
+        running instance with `ctx.service(name)`.
+        """
 
         def register(cls: F) -> F:
             for method in ("start", "stop"):

@@ -289,3 +289,66 @@ async def test_harness_handlers_reach_the_fake_host():
     _, result = await PluginHarness(p, host=host).invoke_action("REMEMBER", MESSAGE)
     assert result.text == "hello"
     assert [m.content.text for m in await host.get_memories("room-1")] == ["noted"]
+
+
+# --- the wire conversion, as with the real host -----------------------------------------
+
+
+async def test_values_cross_the_same_conversion_as_with_the_host():
+    p = Plugin("demo")
+    seen = {}
+
+    @p.action("ECHO")
+    async def echo(ctx, message, state, options, callback):
+        seen.update(options=options, metadata=message.metadata, state=state.values)
+        await callback(Content(text="cb", extra={"n": 1}))
+        stored = await ctx.host.create_memory(Memory(room_id="r", metadata={"n": 2, "t": (1, 2)}))
+        return ActionResult(values={"n": 3, "stored": stored.metadata})
+
+    harness = PluginHarness(p)
+    message = Memory(content=Content(text="hi"), metadata={"n": 4})
+    callbacks, result = await harness.invoke_action("ECHO", message, State(values={"n": 5}), options={"n": 6})
+    assert seen == {"options": {"n": 6.0}, "metadata": {"n": 4.0}, "state": {"n": 5.0}}
+    assert all(isinstance(v["n"], float) for v in seen.values())
+    assert callbacks[0].extra == {"n": 1.0} and isinstance(callbacks[0].extra["n"], float)
+    assert result.values == {"n": 3.0, "stored": {"n": 2.0, "t": [1.0, 2.0]}}
+    assert isinstance(result.values["n"], float)
+    assert message.metadata == {"n": 4}  # the caller's objects are not the handler's
+
+
+async def test_a_value_the_host_could_not_send_raises_naming_it():
+    p = Plugin("demo")
+    p.provider("BAD")(lambda ctx, message, state: ProviderResult(values={"when": object()}))
+    with pytest.raises(TypeError, match=r"values\['when'\] \(object\) is not JSON-like"):
+        await PluginHarness(p).get_provider("BAD", MESSAGE)
+
+
+async def test_ctx_service_returns_the_running_instance():
+    p = Plugin("demo")
+
+    @p.service("counter")
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        async def start(self, ctx):
+            self.n = 10
+
+        async def stop(self):
+            pass
+
+    @p.action("BUMP")
+    async def bump(ctx, message, state, options, callback):
+        counter = ctx.service("counter")
+        counter.n += 1
+        return ActionResult(values={"n": counter.n})
+
+    harness = PluginHarness(p)
+    with pytest.raises(LookupError, match="plugin 'demo' has no running service 'counter' \\(running: none\\)"):
+        await harness.invoke_action("BUMP", MESSAGE)
+    await harness.start_service("counter")
+    assert (await harness.invoke_action("BUMP", MESSAGE))[1].values == {"n": 11}
+    assert (await harness.invoke_action("BUMP", MESSAGE))[1].values == {"n": 12}
+    await harness.stop_services()
+    with pytest.raises(LookupError, match="has no running service 'counter'"):
+        await harness.invoke_action("BUMP", MESSAGE)
