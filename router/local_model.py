@@ -111,7 +111,7 @@ class WorkerModel:
     async def aclose(self) -> None:
         """End the worker; calls in flight fail."""
         self._closed = True
-        worker, self._worker = self._worker, None
+        worker = await asyncio.to_thread(self._take_worker)
         if worker is not None:
             await asyncio.to_thread(worker.close)
 
@@ -153,6 +153,12 @@ class WorkerModel:
             if worker is None or not worker.alive:
                 argv = worker_argv(self.kind, self.name, self.path, self.n_ctx, self.n_threads)
                 worker = self._worker = WorkerProcess(self.name, argv, self._loaded, self._exited)
+            return worker
+
+    def _take_worker(self) -> WorkerProcess | None:
+        """The worker, now no longer the model's; under the start lock, so none starts after it."""
+        with self._starting:
+            worker, self._worker = self._worker, None
             return worker
 
     def _loaded(self, loaded: Loaded) -> None:

@@ -208,16 +208,20 @@ class WorkerProcess:
             pass
 
     def _read(self, pipe: IO[bytes]) -> None:
-        while (message := read_frame(pipe)) is not None:
-            if message[0] == LOADED:
-                self._on_loaded(message[1])
-                continue
-            with self._lock:
-                call = self._calls.get(message[1])
-                if call is not None and message[0] != DELTA:
-                    del self._calls[message[1]]
-            if call is not None:
-                self._deliver(message[1], call, message)
+        try:
+            while (message := read_frame(pipe)) is not None:
+                if message[0] == LOADED:
+                    self._on_loaded(message[1])
+                    continue
+                with self._lock:
+                    call = self._calls.get(message[1])
+                    if call is not None and message[0] != DELTA:
+                        del self._calls[message[1]]
+                if call is not None:
+                    self._deliver(message[1], call, message)
+        except Exception:  # a reply that cannot be read: the calls would wait for ever, so end it
+            log.exception("local model %s: unreadable reply from its worker; killing it", self.name)
+            self._process.kill()
         returncode = self._process.wait()
         with self._lock:
             in_flight = list(self._calls.values())

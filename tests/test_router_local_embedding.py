@@ -1,4 +1,8 @@
-"""Offline embeddings for real: SmolLM2-135M in llama.cpp's embedding mode, through litellm and the router."""
+"""Offline embeddings for real: SmolLM2-135M in llama.cpp's embedding mode, through litellm and the router.
+
+llama.cpp runs in the model's worker process, never in this one: a native crash fails the test that
+met it with the signal, and the run goes on (tests/test_router_local_crash.py shows it).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The router's offline default model answering for real, through litellm: SmolLM2-135M in llama.cpp."""
+"""The router's offline default model answering for real, through litellm: SmolLM2-135M in llama.cpp.
+
+llama.cpp runs in the model's worker process, never in this one: a native crash fails the test that
+met it with the signal (LocalModelCrashed: "... crashed (SIGSEGV) during a generation ..."), and the
+run goes on (tests/test_router_local_crash.py shows it).
+"""
 
 from __future__ import annotations
 
