@@ -195,6 +195,12 @@ class Attempts:
             cost=cost,
             latency_ms=latency,
         )
+        if reservation.scopes and cost > reservation.amount:  # booked as an overrun by settle; said here too
+            log.warning(
+                "%s attempt %d at %s cost $%.6f, $%.6f more than its reservation (%d tokens in, %d out)",
+                record.request.request_id, len(record.attempts), provider.id, cost, cost - reservation.amount,
+                completion.tokens_in, completion.tokens_out,
+            )  # fmt: skip
         try:
             await asyncio.shield(self.accounting.settle(reservation, cost, row))
         except Exception:  # the answer is here: a database hiccup must not send the call elsewhere

@@ -1,4 +1,5 @@
-"""Calling a provider through litellm: one attempt, its usage, and how its errors are classed."""
+"""Calling a provider through litellm: one attempt, its usage, and how its errors are classed;
+and counting a prompt's tokens before the call (the estimate, and the bounds reservations hold)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any, AsyncGenerator, Awaitable, Callable, Mapping
 
 import litellm
 
+from .policy import IMAGE_TOKENS, InputBounds, bound_input_tokens
 from .registry import Provider
 from .requests import Completion
 
@@ -153,6 +155,54 @@ class ProviderCaller:
         return Completion(text=text, tokens_out=int(litellm.token_counter(model=provider.litellm_model, text=text)))
 
 
+ESTIMATE_MODEL = "gpt-4o-mini"  # its tokenizer (tiktoken's o200k) makes every call's estimate
+
+
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:
     """Input tokens of a chat prompt, by litellm's counter (a tiktoken encoding shipped with it)."""
-    return int(litellm.token_counter(model="gpt-4o-mini", messages=messages))
+    return int(litellm.token_counter(model=ESTIMATE_MODEL, messages=messages))
+
+
+def own_tokenizer(litellm_model: str) -> str:
+    """The model name under which litellm counts a provider's tokens with the provider's own
+    tokenizer, or "" when it cannot without a download. It can for OpenAI's chat models (tiktoken,
+    shipped with litellm), wherever they are served ("openrouter/openai/gpt-4o-mini"). Its Llama
+    and Cohere tokenizers come from the Hugging Face hub at first use, which a router must not do
+    mid-call (it blocks, and offline machines have no hub); its Anthropic one is pre-Claude-3's."""
+    name = litellm_model.rsplit("/", 1)[-1]
+    return name if name in litellm.open_ai_chat_completion_models else ""
+
+
+def _text_only(messages: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str, int]:
+    """The messages with their text parts alone, all their text, and how many images they hold."""
+    shaped: list[dict[str, str]] = []
+    images = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            text = "".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+            images += sum(1 for part in content if part.get("type") == "image_url")
+        else:
+            text = str(content or "")
+        shaped.append({"role": str(message.get("role", "user")), "content": text})
+    return shaped, "".join(m["content"] for m in shaped), images
+
+
+def input_bounds(
+    messages: list[dict[str, Any]], estimate: int, tokenizer_of: Mapping[str, str], tokenizers: frozenset[str]
+) -> InputBounds:
+    """Upper bounds of a prompt's input tokens: exact where the provider's own tokenizer is one of
+    `tokenizers` (own_tokenizer's names, `tokenizer_of` says whose), bound_input_tokens elsewhere.
+    `estimate` is estimate_tokens(messages), counted once per call and reused here."""
+    shaped, text, images = _text_only(messages)
+    utf8 = len(text.encode())
+    non_ascii = utf8 - len(text.encode("ascii", "ignore"))
+    digits = sum(text.count(digit) for digit in "0123456789")
+    other = bound_input_tokens(estimate, utf8, digits, non_ascii, len(messages), images)
+    exact: dict[str, int] = {}
+    for name in tokenizers:
+        # Images are not text to any tokenizer: each counts IMAGE_TOKENS, not litellm's low-detail 85.
+        reuse = name == ESTIMATE_MODEL and not images
+        counted = estimate if reuse else litellm.token_counter(model=name, messages=shaped)
+        exact[name] = int(counted) + images * IMAGE_TOKENS
+    return InputBounds(other, exact, tokenizer_of)

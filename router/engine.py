@@ -15,7 +15,7 @@ from .accounting import Accounting, Budget, BudgetStatus
 from .attempts import Attempts
 from .breaker import Breakers
 from .call_record import CallRecord
-from .calls import ProviderCaller, estimate_tokens
+from .calls import ProviderCaller, estimate_tokens, input_bounds, own_tokenizer
 from .policy import Candidate, Decision, Policy, RouteRequest
 from .provider_index import ProviderIndex
 from .registry import Provider
@@ -52,6 +52,11 @@ class Router:
         self.not_configured: Mapping[str, str] = MappingProxyType(
             {p.id: why for p in providers if (why := p.not_configured_reason(self.env))}
         )
+        # Whose own tokenizer litellm has, read once too: a call counts its prompt once per such tokenizer.
+        self.tokenizer_of: Mapping[str, str] = MappingProxyType(
+            {p.id: name for p in providers if (name := own_tokenizer(p.litellm_model))}
+        )
+        self.tokenizers = frozenset(self.tokenizer_of.values())
         self._status_cache: dict[tuple[Budget, ...], tuple[float, list[BudgetStatus]]] = {}
 
     def budgets_for(self, request: CallRequest) -> tuple[Budget, ...]:
@@ -76,17 +81,20 @@ class Router:
             yield from self.policy.decide(self.providers, decision.request).ranked[len(decision.ranked) :]
 
     async def _route_request(self, request: CallRequest) -> RouteRequest:
-        """What the policy decides on: the call, its input tokens, budgets, breakers, keys."""
+        """What the policy decides on: the call, its input tokens (the estimate, and the bounds the
+        reservations hold), budgets, breakers, keys."""
         budgets = self.budgets_for(request)
         statuses = await self._budget_status(budgets)
         tightest = min(statuses, key=lambda s: s.left, default=None)
         left_usd = tightest.left if tightest else float("inf")
         left_fraction = min((s.left_fraction for s in statuses), default=1.0)  # no budget: nothing binds
+        estimate = estimate_tokens(request.messages)
         return RouteRequest(
             model_type=request.model_type,
             confidential=request.confidential,
             quality=request.quality,
-            input_tokens=estimate_tokens(request.messages),
+            input_tokens=estimate,
+            input_bounds=input_bounds(request.messages, estimate, self.tokenizer_of, self.tokenizers),
             max_output_tokens=request.max_output_tokens,
             budget_left=left_fraction,
             budget_left_usd=left_usd,

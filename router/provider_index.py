@@ -11,7 +11,7 @@ order are Policy.decide's own: tests/test_router_fast_path.py holds both ways to
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -26,7 +26,7 @@ from .policy import (
     Policy,
     RouteRequest,
     Rule,
-    reserved_input_tokens,
+    context_input_tokens,
 )
 from .registry import Provider
 
@@ -59,6 +59,18 @@ class _View:
     latency: Ints
     id_rank: Ints  # place of the id in sorted order: the last tie-break
     hints: dict[str, Ints]  # order_by -> the HINT_ROWS rows first by a fixed stand-in for its key
+    # The rows of each own tokenizer, for the tokenizer_of mapping last asked about (the Router
+    # passes the same one on every call, so it is worked out once).
+    by_tokenizer: list[tuple[Mapping[str, str], dict[str, Ints]]] = field(default_factory=list)
+
+    def tokenizer_rows(self, tokenizer_of: Mapping[str, str]) -> dict[str, Ints]:
+        if not self.by_tokenizer or self.by_tokenizer[0][0] is not tokenizer_of:
+            rows: dict[str, list[int]] = {}
+            for row, p in enumerate(self.providers):
+                if (name := tokenizer_of.get(p.id)) is not None:
+                    rows.setdefault(name, []).append(row)
+            self.by_tokenizer[:] = [(tokenizer_of, {name: np.array(r, dtype=np.int64) for name, r in rows.items()})]
+        return self.by_tokenizer[0][1]
 
     @classmethod
     def of(cls, providers: tuple[Provider, ...], id_rank: Mapping[str, int]) -> _View:
@@ -69,7 +81,7 @@ class _View:
         max_context = ints([p.max_context for p in providers])
         latency = ints([p.latency_ms for p in providers])
         ranks = ints([id_rank[p.id] for p in providers])
-        usual_cost = np.array([p.cost(reserved_input_tokens(0), p.max_output_tokens) for p in providers])
+        usual_cost = np.array([p.cost(context_input_tokens(0), p.max_output_tokens) for p in providers])
         return cls(
             providers=providers,
             row_of={p.id: row for row, p in enumerate(providers)},
@@ -150,13 +162,13 @@ class ProviderIndex:
 
 def _top_by_loop(view: _View, request: RouteRequest, rule: Rule) -> tuple[tuple[Candidate, ...], bool]:
     """Policy.constrain and the rule's ranking over a small view, making Candidates for the head only."""
-    tokens_in = reserved_input_tokens(request.input_tokens)
+    tokens_in = context_input_tokens(request.input_tokens)
     kept: dict[str, tuple[Provider, int, float]] = {}
     for p in view.providers:
         max_out = min(request.max_output_tokens or p.max_output_tokens, p.max_output_tokens)
         if p.id in request.open_breakers or tokens_in + max_out > p.max_context:
             continue
-        worst = p.cost(tokens_in, max_out)
+        worst = p.cost(request.reserved_input_tokens(p), max_out)
         if not worst > request.budget_left_usd:
             kept[p.id] = (p, max_out, worst)
     first = [kept[pid] for pid in rule.prefer if pid in kept]
@@ -170,7 +182,7 @@ def _top_by_loop(view: _View, request: RouteRequest, rule: Rule) -> tuple[tuple[
 def _top_by_arrays(view: _View, request: RouteRequest, rule: Rule) -> tuple[tuple[Candidate, ...], bool]:
     """The same over a large view: the constraints as masks, then a sort of the few rows that can
     make the head."""
-    tokens_in = reserved_input_tokens(request.input_tokens)
+    tokens_in = context_input_tokens(request.input_tokens)
     if request.max_output_tokens:
         max_out = np.minimum(view.max_out, request.max_output_tokens)
         keep = tokens_in + max_out <= view.max_context
@@ -178,7 +190,7 @@ def _top_by_arrays(view: _View, request: RouteRequest, rule: Rule) -> tuple[tupl
         max_out = view.max_out
         keep = view.headroom >= tokens_in
     # Provider.cost's expression, elementwise: the same IEEE operations in the same order.
-    worst = (tokens_in * view.cost_in + max_out * view.cost_out) / 1000.0
+    worst = (_reserved_input_tokens(view, request) * view.cost_in + max_out * view.cost_out) / 1000.0
     if request.budget_left_usd < math.inf:  # (a NaN budget drops nothing, as in Policy.decide)
         keep[worst > request.budget_left_usd] = False
     for pid in request.open_breakers:
@@ -196,6 +208,18 @@ def _top_by_arrays(view: _View, request: RouteRequest, rule: Rule) -> tuple[tupl
     outs, costs = max_out[rows].tolist(), worst[rows].tolist()  # as Python ints and floats
     head = tuple(Candidate(view.providers[r], True, FITS, o, c) for r, o, c in zip(rows, outs, costs))
     return head, len(first) + rest > TOP_K
+
+
+def _reserved_input_tokens(view: _View, request: RouteRequest) -> int | Ints:
+    """RouteRequest.reserved_input_tokens for every row: one figure, unless some providers in
+    the view count with their own tokenizer."""
+    bounds = request.input_bounds
+    if bounds is None or not bounds.exact:
+        return request.reserved_input_tokens(view.providers[0]) if view.providers else 0
+    tokens = np.full(len(view.providers), bounds.other, dtype=np.int64)
+    for name, rows in view.tokenizer_rows(bounds.tokenizer_of).items():
+        tokens[rows] = bounds.exact.get(name, bounds.other)
+    return tokens
 
 
 def _head(keep: npt.NDArray[np.bool_], kept: int, room: int, order_by: str, worst: Floats, view: _View) -> list[int]:

@@ -122,6 +122,7 @@ def ledger_proto(row: LedgerRow) -> router_pb2.LedgerRow:
         latency_ms=row.latency_ms,
         status=row.status,
         error_class=row.error_class,
+        reserved=row.reserved,
     )
 
 
@@ -196,6 +197,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                     spent=s.spent,
                     reserved=s.reserved,
                     left=s.left,
+                    overrun=s.overrun,
+                    overruns=s.overruns,
                 )
                 for s in statuses
             ]

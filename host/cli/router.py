@@ -121,9 +121,11 @@ def cmd_budget(args: argparse.Namespace) -> None:
         print(dumps(_doc(reply)))
         return
     for b in reply.budgets:
+        # An overrun (cost beyond what a call had reserved) is named only where there was one.
+        overrun = f", overrun ${b.overrun:.6f} in {b.overruns} call(s)" if b.overruns else ""
         print(
             f"{b.scope} {b.period} {b.period_key}: spent ${b.spent:.6f}, reserved ${b.reserved:.6f}, "
-            f"left ${b.left:.6f} of ${b.limit:.2f}"
+            f"left ${b.left:.6f} of ${b.limit:.2f}{overrun}"
         )
 
 
@@ -187,7 +189,9 @@ def add_router_commands(sub: Any) -> None:
     usage.add_argument("--provider", default="")
     usage.add_argument("--limit", type=int, default=20)
     usage.set_defaults(func=cmd_usage)
-    client(commands.add_parser("budget", help="spend and what is left, per budget")).set_defaults(func=cmd_budget)
+    client(commands.add_parser("budget", help="spend, holds, overruns and what is left, per budget")).set_defaults(
+        func=cmd_budget
+    )
     client(commands.add_parser("providers", help="the registry and each provider's state")).set_defaults(
         func=cmd_providers
     )

@@ -191,7 +191,7 @@ class GetBudgetRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class BudgetStatus(_message.Message):
-    __slots__ = ("scope", "period", "period_key", "limit", "spent", "reserved", "left")
+    __slots__ = ("scope", "period", "period_key", "limit", "spent", "reserved", "left", "overrun", "overruns")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     PERIOD_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +199,8 @@ class BudgetStatus(_message.Message):
     SPENT_FIELD_NUMBER: _ClassVar[int]
     RESERVED_FIELD_NUMBER: _ClassVar[int]
     LEFT_FIELD_NUMBER: _ClassVar[int]
+    OVERRUN_FIELD_NUMBER: _ClassVar[int]
+    OVERRUNS_FIELD_NUMBER: _ClassVar[int]
     scope: str
     period: str
     period_key: str
@@ -206,7 +208,9 @@ class BudgetStatus(_message.Message):
     spent: float
     reserved: float
     left: float
-    def __init__(self, scope: _Optional[str] = ..., period: _Optional[str] = ..., period_key: _Optional[str] = ..., limit: _Optional[float] = ..., spent: _Optional[float] = ..., reserved: _Optional[float] = ..., left: _Optional[float] = ...) -> None: ...
+    overrun: float
+    overruns: int
+    def __init__(self, scope: _Optional[str] = ..., period: _Optional[str] = ..., period_key: _Optional[str] = ..., limit: _Optional[float] = ..., spent: _Optional[float] = ..., reserved: _Optional[float] = ..., left: _Optional[float] = ..., overrun: _Optional[float] = ..., overruns: _Optional[int] = ...) -> None: ...
 
 class GetBudgetResponse(_message.Message):
     __slots__ = ("budgets",)
@@ -229,7 +233,7 @@ class GetUsageRequest(_message.Message):
     def __init__(self, period: _Optional[str] = ..., agent_name: _Optional[str] = ..., task_id: _Optional[str] = ..., provider: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class LedgerRow(_message.Message):
-    __slots__ = ("request_id", "attempt", "time_ms", "agent_name", "task_id", "user_id", "provider", "model", "tokens_in", "tokens_out", "cost", "latency_ms", "status", "error_class")
+    __slots__ = ("request_id", "attempt", "time_ms", "agent_name", "task_id", "user_id", "provider", "model", "tokens_in", "tokens_out", "cost", "latency_ms", "status", "error_class", "reserved")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +248,7 @@ class LedgerRow(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     attempt: int
     time_ms: int
@@ -258,7 +263,8 @@ class LedgerRow(_message.Message):
     latency_ms: int
     status: str
     error_class: str
-    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time_ms: _Optional[int] = ..., agent_name: _Optional[str] = ..., task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., cost: _Optional[float] = ..., latency_ms: _Optional[int] = ..., status: _Optional[str] = ..., error_class: _Optional[str] = ...) -> None: ...
+    reserved: float
+    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time_ms: _Optional[int] = ..., agent_name: _Optional[str] = ..., task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., cost: _Optional[float] = ..., latency_ms: _Optional[int] = ..., status: _Optional[str] = ..., error_class: _Optional[str] = ..., reserved: _Optional[float] = ...) -> None: ...
 
 class GetUsageResponse(_message.Message):
     __slots__ = ("rows", "calls", "tokens_in", "tokens_out", "cost")
