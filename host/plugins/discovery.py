@@ -5,8 +5,8 @@ Why a child interpreter: an editable install (`pip install -e`) adds its import 
 a `.pth` file, and `.pth` files are read only when an interpreter starts. A host that looked
 up entry points in its own process would see the new distribution's metadata but could not
 import its spec module until restarted. A fresh interpreter, started the way plugin
-processes are (the host's `sys.executable`, a plugin's environment, the host's working
-directory), sees exactly what a plugin process will see: new distributions, their `.pth`
+processes are (the host's `sys.executable`, a plugin's environment), sees what a plugin
+process will see: new distributions, their `.pth`
 paths and finders, and the current code of every spec module. It also keeps plugin code,
 even a spec module, out of the host process and away from the host's secrets. The price is
 an interpreter start and the spec modules' imports per scan: about 0.25 s of one core on a
@@ -65,7 +65,9 @@ class Discovery:
         # (run as __main__) has no need for.
         from .process import plugin_environment
 
-        argv = [sys.executable, "-m", __name__, json.dumps(self.allow)]
+        # -P: the working directory is not put first on sys.path, so a folder there named like
+        # a package (a project's own `host/`, say) cannot stand in for this module.
+        argv = [sys.executable, "-P", "-m", __name__, json.dumps(self.allow)]
         try:
             done = subprocess.run(
                 argv, capture_output=True, text=True, timeout=SCAN_TIMEOUT, env=plugin_environment(), check=False
