@@ -1,7 +1,12 @@
-"""The router's local models, watched: while one is down after a crash of its worker, the
-providers it serves are unavailable with the crash as the reason (what decisions, Explain,
-ListProviders and so `agenthost status` say), and it is brought back by a new worker when its
-retry time comes.
+"""The router's local models, watched: each is loaded when the router starts; while one is down
+(its worker crashed, or it could not load) the providers it serves are unavailable with that as
+the reason (what decisions, Explain, ListProviders and so `agenthost status` say), and it is
+brought back by a new worker when its retry time comes.
+
+Why the router does not wait for the loads before it serves: starting two workers, each importing
+llama.cpp, loading the GGUF and proving it with a decode, takes ~1 s of a 2-core machine (more
+under load); meanwhile the router opens its database and starts serving, and a call that comes
+first waits in its worker's queue behind the load, as the first call always did.
 
 Why through `Router.not_configured`: a provider that cannot be called now is what that mapping
 holds ("why the provider cannot be called now"), and every decision reads it, so calls go to the
@@ -19,8 +24,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from .engine import Router
-from .local_model import RETRY_MAX_S, WorkerModel
-from .local_types import LocalModelCrashed, LocalModelError
+from .local_model import WorkerModel
+from .local_types import LocalModelError
 
 log = logging.getLogger("router")
 
@@ -41,7 +46,6 @@ class LocalModelWatch:
         self._shown: dict[str, str] = {}
         for model in self._models:
             model.on_change(self._heard)
-        self._apply()  # a model that crashed at start-up is down from the router's first call
         self._task = asyncio.create_task(self._run(), name="local-model-watch")
 
     def unavailable(self) -> dict[str, str]:
@@ -71,6 +75,7 @@ class LocalModelWatch:
         self._router.not_configured = MappingProxyType({**self._keys, **down}) if down else self._keys
 
     async def _run(self) -> None:
+        await asyncio.gather(*(self._restart(model) for model in self._models))
         while True:
             self._changed.clear()
             self._apply()
@@ -88,10 +93,5 @@ class LocalModelWatch:
                     await self._restart(model)
 
     async def _restart(self, model: WorkerModel) -> None:
-        try:
+        with contextlib.suppress(LocalModelError):  # the model is down, says why, and when to retry
             await model.load()
-        except LocalModelCrashed:
-            pass  # the model has counted the crash and set its next retry
-        except LocalModelError as exc:  # not a crash (the model file went away): nothing to retry soon
-            log.error("local model %s could not be restarted: %s", model.name, exc)
-            await asyncio.sleep(RETRY_MAX_S)

@@ -100,11 +100,20 @@ class WorkerModel:
 
     async def load(self) -> None:
         """Start the worker (a new one if the model is down), load the model and prove it with one
-        decode. Raises LocalModelCrashed if the worker dies doing it, LocalModelError if it cannot load."""
+        decode. Raises LocalModelCrashed if the worker dies doing it, LocalModelError if it cannot
+        load (a missing or bad file); either way the model is then down, saying why, until `retry_at`."""
         self._check_open()
         worker = await asyncio.to_thread(self._start_worker)
         if self._proven is not worker:
-            await worker.call(LOAD, None)
+            try:
+                await worker.call(LOAD, None)
+            except LocalModelCrashed:
+                raise  # counted by _exited, which ran first
+            except LocalModelError as exc:
+                with self._state:
+                    self.retry_at = time.monotonic() + RETRY_MAX_S  # a file does not fix itself soon
+                self._set_down(str(exc))
+                raise
             self._proven = worker
         self._set_down("")
 

@@ -26,7 +26,7 @@ from .engine import Router
 from .litellm_setup import configure
 from .local_embedding import DEFAULT_EMBEDDING_NAME, LocalEmbeddingModel
 from .local_health import LocalModelWatch
-from .local_model import DEFAULT_MODEL_NAME, LocalModel, LocalModelCrashed, default_model_path
+from .local_model import DEFAULT_MODEL_NAME, LocalModel, default_model_path
 from .policy import load_policy
 from .registry import load_providers
 from .service import RouterServicer
@@ -54,8 +54,8 @@ class RouterParts:
 
 
 async def build(config: RouterConfig) -> RouterParts:
-    """Load the registry and policy, apply the litellm settings (serving the local models), load
-    those models, open the database."""
+    """Load the registry and policy, apply the litellm settings (serving the local models), open the
+    database; the local models start loading, in their workers, as the router starts serving."""
     providers = load_providers(config.providers)
     policy = load_policy(config.policy)
     # The local models this router ships, by their name after "agenthost-local/": both run the
@@ -77,7 +77,6 @@ async def build(config: RouterConfig) -> RouterParts:
             local_models.append(model)
             served[provider.id] = model
     configure(local_models)
-    await load_local_models(local_models)
     gc.freeze()  # litellm's import leaves a large heap; full collections would stall the loop
     accounting = await open_accounting(database_url(config), lease_s=config.reservation_lease_s)
     router = Router(
@@ -89,19 +88,8 @@ async def build(config: RouterConfig) -> RouterParts:
         Breakers(config.breaker_threshold, config.breaker_cooldown_s),
         config.retry,
     )
+    # The watch loads the local models in their workers while the router starts serving (it says why).
     return RouterParts(router, accounting, local_models, LocalModelWatch(router, served))
-
-
-async def load_local_models(models: list[LocalModel | LocalEmbeddingModel]) -> None:
-    """Load and prove (one decode) each local model now, not on its first call, all at once, each in
-    its worker process. A model whose worker crashes is left down, with the crash as its reason (the
-    router serves on; LocalModelWatch retries it); any other failure to load stops the start-up."""
-    results = await asyncio.gather(*(model.load() for model in models), return_exceptions=True)
-    failed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, LocalModelCrashed)]
-    if failed:
-        for model in models:
-            await model.aclose()
-        raise failed[0]
 
 
 def add_services(server: grpc.aio.Server, router: Router) -> None:

@@ -116,9 +116,14 @@ async def test_through_litellm_a_crash_is_an_error_naming_the_signal(crash_marke
 async def test_the_router_serves_on_with_its_local_models_down_and_says_why(crash_marker: Path, tmp_path: Path) -> None:
     parts = await build(RouterConfig(database=f"sqlite://{tmp_path / 'router.db'}"))
     router = parts.router
+    local = {"local:smollm2-135m", "local:smollm2-135m-embed"}
     try:
-        down = {pid: why for pid, why in router.not_configured.items() if pid.startswith("local:")}
-        assert set(down) == {"local:smollm2-135m", "local:smollm2-135m-embed"}
+        # The models load while the router serves; their first decode crashes soon after.
+        deadline = time.monotonic() + 60
+        while not local <= router.not_configured.keys() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        down = {pid: why for pid, why in router.not_configured.items() if pid in local}
+        assert set(down) == local
         assert all("crashed (SIGSEGV) while loading" in why for why in down.values())
         with pytest.raises(Refused, match=r"local:smollm2-135m: not configured: local model .* crashed \(SIGSEGV\)"):
             await router.invoke(CallRequest(messages=[{"role": "user", "content": "hi"}], confidential=True))
@@ -184,3 +189,18 @@ def test_agenthost_status_shows_the_local_model_crash_and_the_router_stays_up(tm
     assert re.search(line + r" \(\d+ times in a row\): llama-cpp-python may be built for another CPU", text), text
     assert text.splitlines()[1].startswith("router: ready pid ")
     assert invoked.returncode != 0 and "crashed (SIGSEGV)" in invoked.stderr
+
+
+async def test_a_model_that_cannot_load_is_down_saying_why(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-model.gguf"
+    bad.write_bytes(b"this is not a GGUF file")
+    model = LocalModel(bad)
+    try:
+        with pytest.raises(LocalModelError, match="could not load local model"):
+            await model.load()
+        assert model.down.startswith(f"could not load local model {bad}") and model.crashes == 0
+        with pytest.raises(LocalModelError, match="could not load.*next try in") as refused:
+            await model.generate(QUESTION)
+        assert refused.value.status == 503
+    finally:
+        await model.aclose()
