@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
+# The Node.js example plugin's dependencies, installed from its committed package-lock.json.
+NODE_EXAMPLE := plugins/node-example/agenthost_plugin_nodeecho/node
 
 .PHONY: install run test lint proto bench clean
 
@@ -41,7 +43,12 @@ $(VENV)/.installed: pyproject.toml $(PLUGINS) $(LLAMA_WHEELS)/.built
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
 
-install: $(VENV)/.installed
+# npm ci installs exactly the lock file's versions (no install scripts: none is needed);
+# its marker file is newer than the lock file once done.
+$(NODE_EXAMPLE)/node_modules/.package-lock.json: $(NODE_EXAMPLE)/package-lock.json
+	npm ci --silent --no-audit --no-fund --ignore-scripts --prefix $(NODE_EXAMPLE)
+
+install: $(VENV)/.installed $(NODE_EXAMPLE)/node_modules/.package-lock.json
 
 ## Start the host with the default character and the installed plugins, and chat with it.
 run: install

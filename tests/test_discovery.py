@@ -40,6 +40,8 @@ def test_the_host_imports_no_plugin_code_and_the_scan_only_spec_modules():
     )
     assert in_host == []  # the host's scan ran in a child interpreter
     assert in_scan == [
+        "agenthost_plugin_nodeecho",
+        "agenthost_plugin_nodeecho.spec",
         "agenthost_plugin_time",
         "agenthost_plugin_time.spec",
         "agenthost_plugin_weather",
