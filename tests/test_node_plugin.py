@@ -158,7 +158,11 @@ def test_host_sigkill_leaves_no_node_process_and_no_socket(tmp_path: Path):
         cli_env = {**env, "AGENTHOST_ADDR": address}
         waited = subprocess.run([agenthost, "wait", "--timeout", "30"], env=cli_env, capture_output=True, text=True)
         assert waited.returncode == 0, waited.stderr
-        status = subprocess.run([agenthost, "status", "--json"], env=cli_env, capture_output=True, text=True)
+        # --host before the command works as well as after it
+        status = subprocess.run(
+            [agenthost, "--host", address, "status", "--json"], env=env, capture_output=True, text=True
+        )
+        assert status.returncode == 0, status.stderr
         [plugin] = json.loads(status.stdout)["plugins"]
         pid, socket = plugin["pid"], plugin["address"].removeprefix("unix://")
         assert plugin["name"] == "nodeecho" and alive(pid) and os.path.exists(socket)

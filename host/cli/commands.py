@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -201,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agenthost", description="Run an AI agent whose plugins are separate processes."
     )
+    # Also accepted before the command (`agenthost --host X status`), as users type it; its own
+    # dest, because a subcommand's default would overwrite a shared one.
+    parser.add_argument(
+        "--host", dest="top_host", metavar="ADDR", help="for client commands: the same as --host after the command"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the host in the foreground")
@@ -255,5 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.top_host is not None:
+        if not hasattr(args, "host"):
+            parser.error(f"--host is for client commands; `{args.command}` does not reach a host")
+        given = sum(a == "--host" or a.startswith("--host=") for a in (sys.argv[1:] if argv is None else argv))
+        if given == 1:  # only before the command: it applies; one after the command wins
+            args.host = args.top_host
     args.func(args)
