@@ -99,11 +99,14 @@ CREATE TABLE IF NOT EXISTS router_ledger (
     reserved_nano BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS router_ledger_by_time ON router_ledger (time_ms);
--- columns added since the first schema, for databases made before them
-ALTER TABLE router_spend ADD COLUMN IF NOT EXISTS overrun_nano BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE router_spend ADD COLUMN IF NOT EXISTS overruns BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE router_ledger ADD COLUMN IF NOT EXISTS reserved_nano BIGINT NOT NULL DEFAULT 0;
 """
+# Columns added since the first schema, for databases made before them: (table, column, definition).
+# Added only where missing: an ALTER TABLE locks its table even when it changes nothing.
+_ADDED_COLUMNS = (
+    ("router_spend", "overrun_nano", "BIGINT NOT NULL DEFAULT 0"),
+    ("router_spend", "overruns", "BIGINT NOT NULL DEFAULT 0"),
+    ("router_ledger", "reserved_nano", "BIGINT NOT NULL DEFAULT 0"),
+)
 
 _NOW_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::BIGINT"  # the database's clock
 
@@ -166,7 +169,7 @@ class PostgresAccounting:
                 if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
                     await conn.execute(f'CREATE SCHEMA "{schema}"')
                 await conn.execute(_SCHEMA)
-                await cls._release_unleased(conn)
+                await cls._upgrade(conn)
         except BaseException:
             await pool.close()
             raise
@@ -175,9 +178,19 @@ class PostgresAccounting:
         return accounting
 
     @staticmethod
-    async def _release_unleased(conn: asyncpg.Connection) -> None:
-        """Release (booked as expired) reservations made before holds had leases, which nothing
+    async def _upgrade(conn: asyncpg.Connection) -> None:
+        """Bring a database made by an earlier router up to this schema: add the columns it lacks,
+        and release (booked as expired) reservations made before holds had leases, which nothing
         would ever release otherwise."""
+        present = {
+            (r["table_name"], r["column_name"])
+            for r in await conn.fetch(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            )
+        }
+        for table, column, definition in _ADDED_COLUMNS:
+            if (table, column) not in present:
+                await conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         unleased = await conn.fetch(
             f"SELECT id, MAX(amount_nano), MIN(created_ms), request_id, {_NOW_MS} FROM router_reservations r "
             "WHERE NOT EXISTS (SELECT 1 FROM router_holds h WHERE h.id = r.id) GROUP BY id, request_id"
