@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.top_host is not None:
         if not hasattr(args, "host"):
-            parser.error(f"--host is for client commands; `{args.command}` does not reach a host")
+            command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+            parser.error(f"--host is for client commands; `{command}` does not reach a host")
         given = sum(a == "--host" or a.startswith("--host=") for a in (sys.argv[1:] if argv is None else argv))
         if given == 1:  # only before the command: it applies; one after the command wins
             args.host = args.top_host
