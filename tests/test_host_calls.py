@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import grpc
 import pytest
 from agenthost.v1 import agent_pb2, runtime_pb2, runtime_pb2_grpc
-from support import alive, api_channel, eventually, fixture_spec, plugin_socket
+from support import FAST, alive, api_channel, eventually, fixture_spec, plugin_socket
 
 from host.plugins.connection import PluginCallError
 from host.plugins.supervisor import PluginState
@@ -197,7 +198,11 @@ async def test_validate_actions_asks_each_plugin_once_and_a_plugin_that_is_down_
 @pytest.mark.parametrize("process", ["plugin", "router"])
 async def test_every_spawned_process_stops_itself_when_asked_to_shut_down(start_host, process):
     """ControllerService.Shutdown: the process replies, then exits 0 by itself, no signal sent."""
-    host = await start_host(fixture_spec("alpha"), router_address="" if process == "router" else "off")
+    # Health checks far apart: the supervisor must not SIGKILL the stopping process before it exits.
+    supervision = replace(FAST, health_interval=60.0)
+    host = await start_host(
+        fixture_spec("alpha"), router_address="" if process == "router" else "off", supervision=supervision
+    )
     managed = host.plugins.get("alpha") if process == "plugin" else host.router.managed
     assert managed is not None
     assert await eventually(lambda: managed.instance is not None, timeout=60)
