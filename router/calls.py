@@ -4,7 +4,7 @@ and counting a prompt's tokens before the call (the estimate, and the bounds res
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any, AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 
 import litellm
 
@@ -171,6 +171,15 @@ def own_tokenizer(litellm_model: str) -> str:
     mid-call (it blocks, and offline machines have no hub); its Anthropic one is pre-Claude-3's."""
     name = litellm_model.rsplit("/", 1)[-1]
     return name if name in litellm.open_ai_chat_completion_models else ""
+
+
+def load_tokenizers(providers: Iterable[Provider]) -> None:
+    """Load the tokenizers calls count with: the estimate's and the providers' own. tiktoken builds
+    an encoding on its first use (0.3 s for o200k here, more on a loaded machine), which must not
+    happen on the event loop during a call: it stalled a router's health checks into a restart.
+    The router does it while it builds, on a thread."""
+    for name in {ESTIMATE_MODEL} | {name for p in providers if (name := own_tokenizer(p.litellm_model))}:
+        litellm.token_counter(model=name, text="warm")
 
 
 def _text_only(messages: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str, int]:

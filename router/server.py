@@ -20,7 +20,7 @@ from plugin_sdk.auth import BearerTokenCheck, is_loopback
 
 from .accounting import Accounting, open_accounting
 from .breaker import Breakers
-from .calls import ProviderCaller
+from .calls import ProviderCaller, load_tokenizers
 from .config import TOKEN_ENV, RouterConfig, api_token, database_url
 from .engine import Router
 from .litellm_setup import configure
@@ -77,6 +77,7 @@ async def build(config: RouterConfig) -> RouterParts:
             local_models.append(model)
             served[provider.id] = model
     configure(local_models)
+    await asyncio.to_thread(load_tokenizers, providers)  # not on the loop, in the first call
     gc.freeze()  # litellm's import leaves a large heap; full collections would stall the loop
     accounting = await open_accounting(database_url(config), lease_s=config.reservation_lease_s)
     router = Router(

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import random
 import subprocess
 import sys
@@ -153,6 +154,23 @@ def test_litellm_has_the_own_tokenizer_of_openais_models_only():
         assert own_tokenizer(elsewhere) == ""
     # llama-3's would be downloaded from the Hugging Face hub in the middle of a call: not used
     assert own_tokenizer("openrouter/meta-llama/llama-3-70b-instruct") == ""
+
+
+def test_a_router_loads_its_tokenizers_before_its_first_call():
+    """tiktoken builds an encoding on first use (0.3 s for o200k): on the event loop, in a call,
+    that stalled health checks into a restart. load_tokenizers (server.build runs it on a
+    thread) leaves the estimate's and the providers' own loaded."""
+    program = (
+        "import tiktoken.registry as r, router.calls as c, router.registry as g\n"
+        "before = 'o200k_base' in r.ENCODINGS\n"
+        "c.load_tokenizers(g.parse_providers([{'name': 'n', 'model': 'm', 'litellm_model': 'openai/gpt-4',"
+        " 'cost_in': 0, 'cost_out': 0, 'max_context': 8000, 'latency_ms': 1}], 't'))\n"
+        "print(before, sorted(r.ENCODINGS))\n"
+    )
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "False ['cl100k_base', 'o200k_base']"  # gpt-4's is cl100k
 
 
 def test_an_image_counts_its_bound_with_every_tokenizer():
