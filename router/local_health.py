@@ -1,12 +1,7 @@
-"""The router's local models, watched: each is loaded when the router starts; while one is down
-(its worker crashed, or it could not load) the providers it serves are unavailable with that as
-the reason (what decisions, Explain, ListProviders and so `agenthost status` say), and it is
-brought back by a new worker when its retry time comes.
-
-Why the router does not wait for the loads before it serves: starting two workers, each importing
-llama.cpp, loading the GGUF and proving it with a decode, takes ~1 s of a 2-core machine (more
-under load); meanwhile the router opens its database and starts serving, and a call that comes
-first waits in its worker's queue behind the load, as the first call always did.
+"""The router's local models, watched: while one is down (its worker crashed, or it could not
+load) the providers it serves are unavailable with that as the reason (what decisions, Explain,
+ListProviders and so `agenthost status` say), and it is brought back by a new worker when its
+retry time comes.
 
 Why through `Router.not_configured`: a provider that cannot be called now is what that mapping
 holds ("why the provider cannot be called now"), and every decision reads it, so calls go to the
@@ -46,6 +41,7 @@ class LocalModelWatch:
         self._shown: dict[str, str] = {}
         for model in self._models:
             model.on_change(self._heard)
+        self._apply()  # a model that could not start is down from the router's first call
         self._task = asyncio.create_task(self._run(), name="local-model-watch")
 
     def unavailable(self) -> dict[str, str]:
@@ -75,7 +71,6 @@ class LocalModelWatch:
         self._router.not_configured = MappingProxyType({**self._keys, **down}) if down else self._keys
 
     async def _run(self) -> None:
-        await asyncio.gather(*(self._restart(model) for model in self._models))
         while True:
             self._changed.clear()
             self._apply()

@@ -4,6 +4,7 @@ private socket, as plugins do) or standalone on an address several hosts share."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -26,7 +27,7 @@ from .engine import Router
 from .litellm_setup import configure
 from .local_embedding import DEFAULT_EMBEDDING_NAME, LocalEmbeddingModel
 from .local_health import LocalModelWatch
-from .local_model import DEFAULT_MODEL_NAME, LocalModel, default_model_path
+from .local_model import DEFAULT_MODEL_NAME, LocalModel, LocalModelError, default_model_path
 from .policy import load_policy
 from .registry import load_providers
 from .service import RouterServicer
@@ -54,8 +55,8 @@ class RouterParts:
 
 
 async def build(config: RouterConfig) -> RouterParts:
-    """Load the registry and policy, apply the litellm settings (serving the local models), open the
-    database; the local models start loading, in their workers, as the router starts serving."""
+    """Load the registry and policy, apply the litellm settings (serving the local models), load
+    those models (in their workers) and open the database."""
     providers = load_providers(config.providers)
     policy = load_policy(config.policy)
     # The local models this router ships, by their name after "agenthost-local/": both run the
@@ -76,10 +77,21 @@ async def build(config: RouterConfig) -> RouterParts:
             model = shipped[name](default_model_path(), name=name, n_ctx=provider.max_context)
             local_models.append(model)
             served[provider.id] = model
-    configure(local_models)
-    await asyncio.to_thread(load_tokenizers, providers)  # not on the loop, in the first call
-    gc.freeze()  # litellm's import leaves a large heap; full collections would stall the loop
-    accounting = await open_accounting(database_url(config), lease_s=config.reservation_lease_s)
+    # The local models load in their workers (~1 s of both cores) during the rest of the start-up,
+    # and the router serves only once each is loaded or down: loading beside a serving router made
+    # its first calls and health checks wait for the CPU (1.2 s stalls on 2 busy cores).
+    loading = asyncio.ensure_future(load_local_models(local_models))
+    try:
+        configure(local_models)
+        await asyncio.to_thread(load_tokenizers, providers)  # not on the loop, in the first call
+        gc.freeze()  # litellm's import leaves a large heap; full collections would stall the loop
+        accounting = await open_accounting(database_url(config), lease_s=config.reservation_lease_s)
+        await loading
+    except BaseException:
+        loading.cancel()
+        for model in local_models:
+            await model.aclose()
+        raise
     router = Router(
         providers,
         policy,
@@ -89,8 +101,18 @@ async def build(config: RouterConfig) -> RouterParts:
         Breakers(config.breaker_threshold, config.breaker_cooldown_s),
         config.retry,
     )
-    # The watch loads the local models in their workers while the router starts serving (it says why).
     return RouterParts(router, accounting, local_models, LocalModelWatch(router, served))
+
+
+async def load_local_models(models: list[LocalModel | LocalEmbeddingModel]) -> None:
+    """Load each local model and prove it with one decode, all at once. One that crashes or cannot
+    load is left down, saying why; the router serves without it and LocalModelWatch retries it."""
+
+    async def load(model: LocalModel | LocalEmbeddingModel) -> None:
+        with contextlib.suppress(LocalModelError):
+            await model.load()
+
+    await asyncio.gather(*(load(model) for model in models))
 
 
 def add_services(server: grpc.aio.Server, router: Router) -> None:

@@ -10,6 +10,7 @@ loop (`call_soon_threadsafe`). When the process ends, every call in flight fails
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -157,9 +158,13 @@ class WorkerProcess:
             self._forget(call_id)
 
     def close(self, timeout: float = 2.0) -> None:
-        """End the worker: close its stdin (it exits at once), kill it if it has not gone in `timeout`."""
+        """End the worker now. It holds nothing to save, and it may be busy for a while (importing
+        llama.cpp, or in a long native call) before it would read the end of its stdin, so it is
+        sent SIGTERM (Python leaves it at its default: the process ends at once), SIGKILL after `timeout`."""
         self.closing = True
         self._outbox.put(None)
+        with contextlib.suppress(ProcessLookupError):
+            self._process.terminate()
         self._reader.join(timeout)
         if self._reader.is_alive():
             self._process.kill()
