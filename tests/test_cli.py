@@ -50,6 +50,8 @@ class ServedHost:
             stderr=subprocess.STDOUT,
         )
         waited = run("wait", "--timeout", "30", env=self.env)
+        if waited.returncode != 0:  # a host that never got READY must not outlive the test
+            self.stop()
         assert waited.returncode == 0, waited.stderr + (tmp / "host.log").read_text()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -48,11 +48,13 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    waited = subprocess.run([AGENTHOST, "wait", "--timeout", "120"], env=env, capture_output=True, text=True)
-    assert waited.returncode == 0, waited.stderr + (tmp / "host.log").read_text()
-    yield env
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    try:
+        waited = subprocess.run([AGENTHOST, "wait", "--timeout", "120"], env=env, capture_output=True, text=True)
+        assert waited.returncode == 0, waited.stderr + (tmp / "host.log").read_text()
+        yield env
+    finally:  # a host that never got READY is stopped too, not left running after the tests
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
     log.close()
 
 
