@@ -63,7 +63,7 @@ from host.config import HostConfig
 from host.host import Host
 from host.plugins.components import Components
 from host.plugins.connection import PluginConnection
-from host.plugins.discovery import Discovery
+from host.plugins.discovery import Discovery, Scan
 from host.status import Lifecycle
 from host.store import SQLiteStore
 from host.store.sqlite import _DatabaseThread
@@ -98,8 +98,8 @@ class BenchDiscovery(Discovery):
         super().__init__(allow=(spec.name,))
         self._spec = spec
 
-    def specs(self) -> dict[str, PluginSpec]:
-        return {self._spec.name: self._spec}
+    def scan(self) -> Scan:
+        return Scan({self._spec.name: self._spec})
 
 
 def plugin_spec(with_model: bool) -> PluginSpec:

@@ -42,7 +42,7 @@ from common import percentile, run_and_report
 
 from host.config import SupervisionConfig
 from host.plugins.components import Components
-from host.plugins.discovery import Discovery
+from host.plugins.discovery import Discovery, Scan
 from host.plugins.instance import LaunchContext
 from host.plugins.manager import PluginManager
 from host.plugins.sockets import make_socket_dir
@@ -122,8 +122,9 @@ def check_outcomes(outcomes: list) -> None:
 class BenchDiscovery(Discovery):
     """The installed plugins, plus the benchmark's own echo plugin."""
 
-    def specs(self) -> dict[str, PluginSpec]:
-        return {**super().specs(), ECHO_PLUGIN: ECHO_PLUGIN_SPEC}
+    def scan(self) -> Scan:
+        found = super().scan()
+        return Scan({**found.specs, ECHO_PLUGIN: ECHO_PLUGIN_SPEC}, found.broken)
 
 
 # -- the benchmark -----------------------------------------------------------
@@ -156,7 +157,7 @@ async def run(args: argparse.Namespace) -> dict:
             issue_token=tokens.issue,
             revoke_token=tokens.revoke,
         )
-        discovery = BenchDiscovery(allow=(PLUGIN,))
+        discovery = BenchDiscovery(allow=(PLUGIN, ECHO_PLUGIN))
         manager = PluginManager(ctx, discovery)
         components = Components(manager)
 
