@@ -170,7 +170,12 @@ def test_agenthost_status_shows_the_local_model_crash_and_the_router_stays_up(tm
             assert waited.returncode == 0, waited.stderr + (tmp_path / "host.log").read_text()
             # The router's watch restarts the models, and each new worker crashes again: counted, not a loop.
             deadline = time.monotonic() + 60
-            while "times in a row" not in str((doc := json.loads(cli("status", "--json").stdout)["router"])):
+
+            def both_counted(router: dict) -> bool:  # each model crashed again at least once
+                down = router.get("unavailable", {})
+                return len(down) == 2 and all("times in a row" in why for why in down.values())
+
+            while not both_counted(doc := json.loads(cli("status", "--json").stdout)["router"]):
                 assert time.monotonic() < deadline, doc
                 time.sleep(0.2)
             text = cli("status").stdout
