@@ -222,11 +222,13 @@ function toStruct(obj) {
 }
 
 function fromValue(v) {
-  switch (v.kind) {
+  // A decoded Value names its set member in `kind`; one made by toValue has only that member.
+  const kind = v.kind || Object.keys(v).find((k) => k.endsWith('Value'));
+  switch (kind) {
     case 'numberValue':
     case 'stringValue':
     case 'boolValue':
-      return v[v.kind];
+      return v[kind];
     case 'listValue':
       return (v.listValue.values || []).map(fromValue);
     case 'structValue':
