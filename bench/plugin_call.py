@@ -197,6 +197,7 @@ async def run(args: argparse.Namespace) -> dict:
 
         check_outcomes(await components.get_providers([PROVIDER], message))
         check_outcomes(await components.get_providers([ECHO_PROVIDER], message))
+        transport = manager.get(ECHO_PLUGIN).connection().transport
         if await echo(request_bytes) != request_bytes:
             raise RuntimeError("echo server returned different bytes")
         warm: list[int] = []
@@ -262,6 +263,7 @@ async def run(args: argparse.Namespace) -> dict:
             "unload_ms": round(statistics.median(unload_ms), 1) if unload_ms else None,
             "reload_ms": round(statistics.median(reload_ms), 1),
             "reload_runs": len(reload_ms),
+            "transport": transport,
             "samples": len(plugin_ns),
             "echo_samples": len(echo_ns),
             "calls_per_round": args.calls,
@@ -298,7 +300,7 @@ def report(result: dict) -> None:
     )
     print(
         f"{result['rounds']} rounds x {result['calls_per_round']} sequential calls per side "
-        f"(+{result['warmup']} warm-up each), interleaved\n"
+        f"(+{result['warmup']} warm-up each), interleaved; plugin calls over {result['transport']}\n"
     )
     print(f"{'':32}{'p50 (us)':>10}{'p99 (us)':>10}")
     print(f"{'bare grpc.aio echo (floor)':32}{result['echo_p50_us']:>10.1f}{result['echo_p99_us']:>10.1f}")

@@ -1,4 +1,8 @@
-"""PluginService over gRPC: converts protos at the edge and calls the ComponentRunner."""
+"""PluginService over gRPC: converts protos at the edge and calls the ComponentRunner.
+
+Each component call is written once, as a coroutine from request proto to response proto
+that raises CallFailed; the unary methods and the Session stream (see _session) both serve it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from ._context import Context
 from ._host_client import GrpcHostClient
 from ._plugin import Plugin
 from ._runner import ComponentRunner, UnknownComponent
+from ._session import CallFailed, serve_session
 from .types import ActionResult, Content, Memory, State
 from .wire import (
     action_result_to_proto,
@@ -26,6 +31,16 @@ from .wire import (
 
 log = logging.getLogger("plugin_sdk")
 
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+async def _answer(context: grpc.aio.ServicerContext, reply: Awaitable[Any]) -> Any:
+    """The unary form of a component call: CallFailed ends the call with its status."""
+    try:
+        return await reply
+    except CallFailed as exc:
+        await context.abort(exc.code, exc.message)
+
 
 class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
     """Serves one Plugin (Shutdown is the controller's: see plugin_sdk.process)."""
@@ -33,13 +48,22 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
     def __init__(self, plugin: Plugin) -> None:
         self.plugin = plugin
         self.runner: ComponentRunner | None = None
+        self.token = ""  # the runtime token of the last Init: the Session stream's credential
         self._manifest = plugin.manifest()
         self._host: GrpcHostClient | None = None
+        self.session_handlers: dict[str, Handler] = {
+            "get_providers": self.get_providers,
+            "validate_actions": self.validate_actions,
+            "validate_evaluators": self.validate_evaluators,
+            "run_evaluator": self.run_evaluator,
+            "handle_event": self.handle_event,
+            "use_model": self.use_model,
+        }
 
-    async def _ready(self, context: grpc.aio.ServicerContext) -> ComponentRunner:
+    def _ready(self) -> ComponentRunner:
         if self.runner is None:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "plugin is not initialised: call Init first")
-        return self.runner  # type: ignore[return-value]
+            raise CallFailed(grpc.StatusCode.FAILED_PRECONDITION, "plugin is not initialised: call Init first")
+        return self.runner
 
     async def Describe(self, request: Any, context: grpc.aio.ServicerContext) -> plugin_pb2.DescribeResponse:
         return plugin_pb2.DescribeResponse(manifest=self._manifest)
@@ -64,18 +88,21 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
         except Exception as exc:
             log.exception("init failed")
             await context.abort(grpc.StatusCode.INTERNAL, f"plugin {self.plugin.name!r} failed to initialise: {exc!r}")
-        self.runner = runner
+        self.runner, self.token = runner, request.runtime_token
         return plugin_pb2.InitResponse()
 
-    async def GetProviders(
-        self, request: plugin_pb2.GetProvidersRequest, context: grpc.aio.ServicerContext
-    ) -> plugin_pb2.GetProvidersResponse:
+    async def Session(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        await serve_session(self, request_iterator, context)
+
+    # -- the component calls, each once -------------------------------------------------
+
+    async def get_providers(self, request: plugin_pb2.GetProvidersRequest) -> plugin_pb2.GetProvidersResponse:
         # The hot path of every message: kept free of extra coroutine layers.
-        runner = self.runner or await self._ready(context)
+        runner = self.runner or self._ready()
         names = request.names
         for name in names:
             if name not in self.plugin.providers:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no provider {name!r}")
+                raise CallFailed(grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no provider {name!r}")
         message, state = memory_from_proto(request.message), state_from_proto(request.state)
         if len(names) == 1:
             results = [await _provider(runner, names[0], message, state)]
@@ -83,41 +110,120 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             results = await asyncio.gather(*(_provider(runner, n, message, state) for n in names))
         return plugin_pb2.GetProvidersResponse(results=results)
 
-    async def _validate(
-        self, check: Callable[..., Awaitable[bool]], request: Any, context: grpc.aio.ServicerContext
-    ) -> list[plugin_pb2.Validation]:
+    async def _validate(self, check: Callable[..., Awaitable[bool]], request: Any) -> list[plugin_pb2.Validation]:
         message, state = memory_from_proto(request.message), state_from_proto(request.state)
 
         async def one(name: str) -> plugin_pb2.Validation:
             try:
                 return plugin_pb2.Validation(name=name, valid=await check(name, message, state))
             except UnknownComponent as exc:
-                await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+                raise CallFailed(grpc.StatusCode.NOT_FOUND, str(exc)) from None
             except Exception as exc:
                 log.exception("validate %s failed", name)
                 return plugin_pb2.Validation(name=name, valid=False, error=f"{type(exc).__name__}: {exc}")
-            raise AssertionError("unreachable")
 
         return list(await asyncio.gather(*(one(n) for n in request.names)))
+
+    async def validate_actions(self, request: plugin_pb2.ValidateActionsRequest) -> plugin_pb2.ValidateActionsResponse:
+        runner = self._ready()
+        return plugin_pb2.ValidateActionsResponse(results=await self._validate(runner.validate_action, request))
+
+    async def validate_evaluators(
+        self, request: plugin_pb2.ValidateEvaluatorsRequest
+    ) -> plugin_pb2.ValidateEvaluatorsResponse:
+        runner = self._ready()
+        return plugin_pb2.ValidateEvaluatorsResponse(results=await self._validate(runner.validate_evaluator, request))
+
+    async def run_evaluator(self, request: plugin_pb2.RunEvaluatorRequest) -> plugin_pb2.RunEvaluatorResponse:
+        runner = self._ready()
+        if request.name not in self.plugin.evaluators:
+            raise CallFailed(
+                grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no evaluator {request.name!r}"
+            )
+        try:
+            result = await runner.run_evaluator(
+                request.name,
+                memory_from_proto(request.message),
+                state_from_proto(request.state),
+                [memory_from_proto(m) for m in request.responses],
+            )
+        except Exception as exc:
+            log.exception("evaluator %s failed", request.name)
+            result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
+        return plugin_pb2.RunEvaluatorResponse(result=_result_proto(f"evaluator {request.name!r}", result))
+
+    async def start_service(self, request: plugin_pb2.StartServiceRequest) -> plugin_pb2.StartServiceResponse:
+        runner = self._ready()
+        await _guarded(f"service {request.name!r} start", runner.start_service(request.name))
+        return plugin_pb2.StartServiceResponse()
+
+    async def stop_service(self, request: plugin_pb2.StopServiceRequest) -> plugin_pb2.StopServiceResponse:
+        runner = self._ready()
+        await _guarded(f"service {request.name!r} stop", runner.stop_service(request.name))
+        return plugin_pb2.StopServiceResponse()
+
+    async def handle_event(self, request: plugin_pb2.HandleEventRequest) -> plugin_pb2.HandleEventResponse:
+        runner = self._ready()
+        await _guarded(
+            f"event {request.event_type!r}", runner.handle_event(request.event_type, struct_to_dict(request.payload))
+        )
+        return plugin_pb2.HandleEventResponse()
+
+    async def use_model(self, request: plugin_pb2.UseModelRequest) -> plugin_pb2.UseModelResponse:
+        runner = self._ready()
+        what = f"model {request.model_type!r}"
+        output = await _guarded(what, runner.use_model(request.model_type, struct_to_dict(request.params)))
+        reply = plugin_pb2.UseModelResponse(text=output.text, embedding=output.embedding)
+        await _guarded(f"{what} output", _fill(reply.data, output.data))
+        return reply
+
+    # -- the unary methods ----------------------------------------------------------------
+
+    async def GetProviders(
+        self, request: plugin_pb2.GetProvidersRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.GetProvidersResponse:
+        return await _answer(context, self.get_providers(request))
 
     async def ValidateActions(
         self, request: plugin_pb2.ValidateActionsRequest, context: grpc.aio.ServicerContext
     ) -> plugin_pb2.ValidateActionsResponse:
-        runner = await self._ready(context)
-        return plugin_pb2.ValidateActionsResponse(
-            results=await self._validate(runner.validate_action, request, context)
-        )
+        return await _answer(context, self.validate_actions(request))
 
     async def ValidateEvaluators(
         self, request: plugin_pb2.ValidateEvaluatorsRequest, context: grpc.aio.ServicerContext
     ) -> plugin_pb2.ValidateEvaluatorsResponse:
-        runner = await self._ready(context)
-        return plugin_pb2.ValidateEvaluatorsResponse(
-            results=await self._validate(runner.validate_evaluator, request, context)
-        )
+        return await _answer(context, self.validate_evaluators(request))
+
+    async def RunEvaluator(
+        self, request: plugin_pb2.RunEvaluatorRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.RunEvaluatorResponse:
+        return await _answer(context, self.run_evaluator(request))
+
+    async def StartService(
+        self, request: plugin_pb2.StartServiceRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.StartServiceResponse:
+        return await _answer(context, self.start_service(request))
+
+    async def StopService(
+        self, request: plugin_pb2.StopServiceRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.StopServiceResponse:
+        return await _answer(context, self.stop_service(request))
+
+    async def HandleEvent(
+        self, request: plugin_pb2.HandleEventRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.HandleEventResponse:
+        return await _answer(context, self.handle_event(request))
+
+    async def UseModel(
+        self, request: plugin_pb2.UseModelRequest, context: grpc.aio.ServicerContext
+    ) -> plugin_pb2.UseModelResponse:
+        return await _answer(context, self.use_model(request))
 
     async def InvokeAction(self, request: plugin_pb2.InvokeActionRequest, context: grpc.aio.ServicerContext) -> None:
-        runner = await self._ready(context)
+        try:
+            runner = self._ready()
+        except CallFailed as exc:
+            await context.abort(exc.code, exc.message)
         if request.name not in self.plugin.actions:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no action {request.name!r}"
@@ -139,79 +245,23 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
         await context.write(plugin_pb2.InvokeActionResponse(result=_result_proto(f"action {request.name!r}", result)))
 
-    async def RunEvaluator(
-        self, request: plugin_pb2.RunEvaluatorRequest, context: grpc.aio.ServicerContext
-    ) -> plugin_pb2.RunEvaluatorResponse:
-        runner = await self._ready(context)
-        if request.name not in self.plugin.evaluators:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no evaluator {request.name!r}"
-            )
-        try:
-            result = await runner.run_evaluator(
-                request.name,
-                memory_from_proto(request.message),
-                state_from_proto(request.state),
-                [memory_from_proto(m) for m in request.responses],
-            )
-        except Exception as exc:
-            log.exception("evaluator %s failed", request.name)
-            result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
-        return plugin_pb2.RunEvaluatorResponse(result=_result_proto(f"evaluator {request.name!r}", result))
-
-    async def _guarded(self, context: grpc.aio.ServicerContext, what: str, coro: Awaitable[Any]) -> Any:
-        try:
-            return await coro
-        except UnknownComponent as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-        except Exception as exc:
-            log.exception("%s failed", what)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{what} failed: {type(exc).__name__}: {exc}")
-
-    async def StartService(
-        self, request: plugin_pb2.StartServiceRequest, context: grpc.aio.ServicerContext
-    ) -> plugin_pb2.StartServiceResponse:
-        runner = await self._ready(context)
-        await self._guarded(context, f"service {request.name!r} start", runner.start_service(request.name))
-        return plugin_pb2.StartServiceResponse()
-
-    async def StopService(
-        self, request: plugin_pb2.StopServiceRequest, context: grpc.aio.ServicerContext
-    ) -> plugin_pb2.StopServiceResponse:
-        runner = await self._ready(context)
-        await self._guarded(context, f"service {request.name!r} stop", runner.stop_service(request.name))
-        return plugin_pb2.StopServiceResponse()
-
-    async def HandleEvent(
-        self, request: plugin_pb2.HandleEventRequest, context: grpc.aio.ServicerContext
-    ) -> plugin_pb2.HandleEventResponse:
-        runner = await self._ready(context)
-        await self._guarded(
-            context,
-            f"event {request.event_type!r}",
-            runner.handle_event(request.event_type, struct_to_dict(request.payload)),
-        )
-        return plugin_pb2.HandleEventResponse()
-
-    async def UseModel(
-        self, request: plugin_pb2.UseModelRequest, context: grpc.aio.ServicerContext
-    ) -> plugin_pb2.UseModelResponse:
-        runner = await self._ready(context)
-        output = await self._guarded(
-            context,
-            f"model {request.model_type!r}",
-            runner.use_model(request.model_type, struct_to_dict(request.params)),
-        )
-        reply = plugin_pb2.UseModelResponse(text=output.text, embedding=output.embedding)
-        await self._guarded(context, f"model {request.model_type!r} output", _fill(reply.data, output.data))
-        return reply
-
     async def close(self) -> None:
         """Stop services and close the host channel."""
         if self.runner is not None:
             await self.runner.stop_all_services()
         if self._host is not None:
             await self._host.close()
+
+
+async def _guarded(what: str, coro: Awaitable[Any]) -> Any:
+    """Await a handler: an unknown component is NOT_FOUND, anything else it raises INTERNAL."""
+    try:
+        return await coro
+    except UnknownComponent as exc:
+        raise CallFailed(grpc.StatusCode.NOT_FOUND, str(exc)) from None
+    except Exception as exc:
+        log.exception("%s failed", what)
+        raise CallFailed(grpc.StatusCode.INTERNAL, f"{what} failed: {type(exc).__name__}: {exc}") from None
 
 
 def _result_proto(what: str, result: ActionResult) -> types_pb2.ActionResult:

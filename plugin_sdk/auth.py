@@ -48,6 +48,15 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def bearer_matches(metadata: Any, expected: bytes) -> bool:
+    """True when gRPC `metadata` carries `authorization` equal to `expected` ("Bearer <token>")."""
+    for key, value in metadata or ():
+        if key == AUTH_METADATA_KEY:
+            given = value.encode() if isinstance(value, str) else value
+            return hmac.compare_digest(given, expected)
+    return False
+
+
 class BearerTokenCheck(grpc.aio.ServerInterceptor):
     """Ends calls that lack `authorization: Bearer <token>` with UNAUTHENTICATED and `refusal`,
     except health, reflection and the methods under the `open` prefixes."""
@@ -57,20 +66,17 @@ class BearerTokenCheck(grpc.aio.ServerInterceptor):
         self._refusal = refusal
         self._open = OPEN_METHODS + open
 
-    def _authorized(self, metadata: Any) -> bool:
-        for key, value in metadata or ():
-            if key == AUTH_METADATA_KEY:
-                given = value.encode() if isinstance(value, str) else value
-                return hmac.compare_digest(given, self._expected)
-        return False
-
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or details.method.startswith(self._open) or self._authorized(details.invocation_metadata):
+        if (
+            handler is None
+            or details.method.startswith(self._open)
+            or bearer_matches(details.invocation_metadata, self._expected)
+        ):
             return handler
         return _refusing(handler, self._refusal)
 

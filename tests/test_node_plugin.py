@@ -51,12 +51,16 @@ async def test_it_is_discovered_as_a_command_and_loads(start_host):
 
 async def test_provider_action_with_runtime_callbacks_and_evaluator(start_host):
     host, plugin = await start(start_host)
+    # main.js does not implement PluginService.Session: grpc-js answers UNIMPLEMENTED and
+    # the host sends these calls unary (PROTOCOL.md §8.1, Fallback)
+    assert plugin.instance.connection.transport == "unary"
     [info] = await host.components.get_providers(["NODE_INFO"], message("hi"))
     assert not info.error and info.result is not None
     assert (
         info.result.text.startswith("nodeecho runs on Node.js v") and info.result.values["pid"] == plugin.instance.pid
     )
 
+    assert plugin.instance.connection.transport == "unary"
     verdicts = await host.components.validate_actions(["NODE_ECHO"], message("please echo this"))
     assert verdicts["NODE_ECHO"] is True
     assert (await host.components.validate_actions(["NODE_ECHO"], message("hello")))["NODE_ECHO"] is False

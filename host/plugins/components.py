@@ -83,7 +83,7 @@ class Components:
 
         async def ask(plugin: str, wanted: list[str]) -> list[ProviderOutcome]:
             try:
-                reply = await self._connection(plugin).unary(
+                reply = await self._connection(plugin).call(
                     "GetProviders", plugin_pb2.GetProvidersRequest(names=wanted, message=message_pb, state=state_pb)
                 )
             except PluginCallError as exc:
@@ -119,7 +119,7 @@ class Components:
         async def ask(plugin: str, wanted: list[str]) -> list[tuple[str, bool, str]]:
             """(name, valid, why not answered) for each of `wanted`."""
             try:
-                reply = await self._connection(plugin).unary(
+                reply = await self._connection(plugin).call(
                     method, request_type(names=wanted, message=message_pb, state=state_pb)
                 )
             except PluginCallError as exc:
@@ -158,7 +158,7 @@ class Components:
             state=state_to_proto(state or State()),
             responses=[memory_to_proto(m) for m in responses or []],
         )
-        reply = await self._connection(self._owner("evaluator", name)).unary("RunEvaluator", request)
+        reply = await self._connection(self._owner("evaluator", name)).call("RunEvaluator", request)
         return action_result_from_proto(reply.result)
 
     async def use_model(self, model_type: str, params: dict[str, Any]) -> ModelOutput:
@@ -171,7 +171,7 @@ class Components:
         last: PluginCallError | None = None
         for plugin in plugins:
             try:
-                reply = await self._connection(plugin).unary("UseModel", request)
+                reply = await self._connection(plugin).call("UseModel", request)
             except PluginCallError as exc:
                 last = exc
                 continue
@@ -187,7 +187,7 @@ class Components:
 
         async def deliver(plugin: str) -> bool:
             try:
-                await self._connection(plugin).unary("HandleEvent", request)
+                await self._connection(plugin).call("HandleEvent", request)
                 return True
             except PluginCallError:
                 return False

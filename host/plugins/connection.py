@@ -5,6 +5,8 @@ host's dataclasses here."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any, AsyncIterator
 
 import grpc
@@ -13,6 +15,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ..config import RemotePlugin
 from .manifest import Action, Evaluator, ExampleTurn, Manifest, ModelHandler, Provider, Service
+from .session import KINDS, Session, SessionBroken, SessionCallFailed, SessionUnsupported
+
+log = logging.getLogger(__name__)
+
+SESSION_RETRY_SECONDS = 1.0
+"""After a Session stream could not be opened, how long calls go unary before the next try."""
 
 
 class PluginCallError(RuntimeError):
@@ -42,7 +50,9 @@ class PluginConnection:
     """Calls into one plugin instance.
 
     Every call has a deadline; calls in flight when the instance is declared dead
-    are cancelled and fail at once with PluginUnavailable instead of hanging.
+    are cancelled and fail at once with PluginUnavailable instead of hanging. The hot
+    component calls go over one Session stream once `open_session` has run (after Init),
+    unary when the plugin does not serve it.
     """
 
     def __init__(self, plugin: str, target: str, call_timeout: float, remote: RemotePlugin | None = None) -> None:
@@ -55,12 +65,24 @@ class PluginConnection:
         self.controller = controller_pb2_grpc.ControllerServiceStub(self.channel)
         self.closed_reason = ""
         self._calls: set[Any] = set()
+        self._session_calls = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._session: Session | None = None
+        self._session_token = ""
+        self._session_unsupported = False
+        self._session_retry_at = 0.0
+        self._session_lock = asyncio.Lock()
 
     @property
     def in_flight(self) -> int:
-        return len(self._calls)
+        return len(self._calls) + self._session_calls
+
+    @property
+    def transport(self) -> str:
+        """How the component calls travel now: "session", or "unary" (no Session stream open)."""
+        session = self._session
+        return "session" if session is not None and not session.broken else "unary"
 
     def _track(self, call: Any) -> None:
         self._calls.add(call)
@@ -68,18 +90,83 @@ class PluginConnection:
 
     def _untrack(self, call: Any) -> None:
         self._calls.discard(call)
-        if not self._calls:
+        if not self._calls and not self._session_calls:
             self._idle.set()
 
     def _error(self, method: str, exc: grpc.aio.AioRpcError) -> PluginCallError:
+        return self._status_error(method, exc.code(), exc.details() or "")
+
+    def _status_error(self, method: str, code: grpc.StatusCode, details: str) -> PluginCallError:
         if self.closed_reason:
             return PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason} during {method}")
-        code = exc.code()
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return PluginCallError(f"plugin {self.plugin!r} did not answer {method} within its deadline", code)
         if code == grpc.StatusCode.UNAVAILABLE:
-            return PluginUnavailable(f"plugin {self.plugin!r} is unreachable during {method}: {exc.details()}")
-        return PluginCallError(f"plugin {self.plugin!r} {method} failed: {exc.details()}", code)
+            return PluginUnavailable(f"plugin {self.plugin!r} is unreachable during {method}: {details}")
+        return PluginCallError(f"plugin {self.plugin!r} {method} failed: {details}", code)
+
+    async def open_session(self, token: str, timeout: float) -> None:
+        """Open the Session stream with the instance's token (call after Init). A plugin that
+        does not serve it, or refuses it, keeps taking unary calls."""
+        self._session_token = token
+        await self._ensure_session(timeout)
+
+    async def _ensure_session(self, timeout: float) -> Session | None:
+        """The open Session, (re)opened if it broke; None: use unary calls."""
+        if self._session_unsupported or not self._session_token or self.closed_reason:
+            return None
+        async with self._session_lock:
+            session = self._session
+            if session is not None and not session.broken:
+                return session
+            if time.monotonic() < self._session_retry_at:
+                return None
+            session = Session(self.stub, self._session_token)
+            try:
+                await session.open(timeout)
+            except SessionUnsupported:
+                self._session_unsupported = True
+                log.info("plugin %s does not serve Session: unary calls", self.plugin)
+                return None
+            except SessionBroken as exc:
+                self._session_retry_at = time.monotonic() + SESSION_RETRY_SECONDS
+                if not self.closed_reason:
+                    log.warning("plugin %s: %s; unary calls for now", self.plugin, exc)
+                return None
+            if self.closed_reason:  # aborted while opening
+                session.close(self.closed_reason)
+                return None
+            self._session = session
+            return session
+
+    async def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        """Call a unary PluginService method by name: over the Session stream when it can."""
+        kind = KINDS.get(method)
+        session = self._session
+        if kind is None or self._session_unsupported:
+            return await self.unary(method, request, timeout)
+        if session is None or session.broken:
+            session = await self._ensure_session(self.call_timeout)
+            if session is None:
+                return await self.unary(method, request, timeout)
+        if self.closed_reason:
+            raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason}")
+        self._session_calls += 1
+        self._idle.clear()
+        try:
+            return await session.call(kind, request, timeout or self.call_timeout)
+        except SessionCallFailed as exc:
+            raise self._status_error(method, exc.code, exc.message) from None
+        except SessionBroken as exc:
+            if self.closed_reason:
+                raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason} during {method}") from None
+            raise PluginUnavailable(f"plugin {self.plugin!r} {exc} during {method}", exc.code) from None
+        except asyncio.TimeoutError:
+            raise self._status_error(method, grpc.StatusCode.DEADLINE_EXCEEDED, "") from None
+        finally:
+            self._session_calls -= 1
+            if not self._calls and not self._session_calls:
+                self._idle.set()
 
     async def unary(self, method: str, request: Any, timeout: float | None = None, wait_for_ready: bool = False) -> Any:
         """Call a unary PluginService method by name."""
@@ -160,10 +247,14 @@ class PluginConnection:
     def abort(self, reason: str) -> None:
         """Declare the instance dead: cancel calls in flight and refuse new ones."""
         self.closed_reason = reason
+        if self._session is not None:
+            self._session.close(reason)
         for call in list(self._calls):
             call.cancel()
 
     async def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
         await self.channel.close()
 
 

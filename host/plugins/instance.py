@@ -73,7 +73,7 @@ async def _describe(kind: ProcessKind, connection: PluginConnection, timeout: fl
     return manifest
 
 
-@dataclass
+@dataclass(eq=False)  # an instance is itself: compared and hashed by identity
 class PluginInstance:
     """One plugin process (or remote connection): opened and described, then initialised."""
 
@@ -121,7 +121,8 @@ class PluginInstance:
         return instance
 
     async def initialise(self) -> None:
-        """Check the components are free, Init the plugin, register its components."""
+        """Check the components are free, Init the plugin, open its Session stream (the hot
+        calls' path, authenticated with the instance's token), register its components."""
         if self.kind is not ProcessKind.PLUGIN:
             return
         ctx = self.ctx
@@ -139,6 +140,7 @@ class PluginInstance:
             await self.connection.unary("Init", init, timeout=ctx.supervision.start_timeout)
         except PluginCallError as exc:
             raise StartError(str(exc)) from None
+        await self.connection.open_session(self.token, ctx.supervision.start_timeout)
         ctx.registry.register(self.name, self.manifest)
 
     async def start_services(self) -> None:

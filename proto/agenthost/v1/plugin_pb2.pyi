@@ -300,3 +300,57 @@ class UseModelResponse(_message.Message):
     embedding: _containers.RepeatedScalarFieldContainer[float]
     data: _struct_pb2.Struct
     def __init__(self, text: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class SessionRequest(_message.Message):
+    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_EVALUATORS_FIELD_NUMBER: _ClassVar[int]
+    RUN_EVALUATOR_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_EVENT_FIELD_NUMBER: _ClassVar[int]
+    USE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    timeout_ms: int
+    get_providers: GetProvidersRequest
+    validate_actions: ValidateActionsRequest
+    validate_evaluators: ValidateEvaluatorsRequest
+    run_evaluator: RunEvaluatorRequest
+    handle_event: HandleEventRequest
+    use_model: UseModelRequest
+    cancel: SessionCancel
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ...) -> None: ...
+
+class SessionCancel(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SessionError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SessionResponse(_message.Message):
+    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_EVALUATORS_FIELD_NUMBER: _ClassVar[int]
+    RUN_EVALUATOR_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_EVENT_FIELD_NUMBER: _ClassVar[int]
+    USE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    get_providers: GetProvidersResponse
+    validate_actions: ValidateActionsResponse
+    validate_evaluators: ValidateEvaluatorsResponse
+    run_evaluator: RunEvaluatorResponse
+    handle_event: HandleEventResponse
+    use_model: UseModelResponse
+    error: SessionError
+    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...

@@ -90,6 +90,11 @@ class PluginServiceStub:
                 request_serializer=agenthost_dot_v1_dot_plugin__pb2.UseModelRequest.SerializeToString,
                 response_deserializer=agenthost_dot_v1_dot_plugin__pb2.UseModelResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/agenthost.v1.PluginService/Session',
+                request_serializer=agenthost_dot_v1_dot_plugin__pb2.SessionRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_plugin__pb2.SessionResponse.FromString,
+                _registered_method=True)
 
 
 class PluginServiceServicer:
@@ -168,6 +173,17 @@ class PluginServiceServicer:
 
     def UseModel(self, request, context):
         """UseModel calls one of the plugin's model handlers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Session(self, request_iterator, context):
+        """Session multiplexes the unary component calls above on one long-lived
+        stream per host connection: each request carries an id, answers come back
+        with that id in any order, as the plugin's handlers finish. Opened once
+        after Init with "authorization: Bearer <runtime_token>". Optional: a
+        plugin that answers UNIMPLEMENTED gets the unary calls (PROTOCOL.md §8.1).
         Shutdown is not here: every process the host spawns serves it on
         ControllerService (controller.proto).
         """
@@ -232,6 +248,11 @@ def add_PluginServiceServicer_to_server(servicer, server):
                     servicer.UseModel,
                     request_deserializer=agenthost_dot_v1_dot_plugin__pb2.UseModelRequest.FromString,
                     response_serializer=agenthost_dot_v1_dot_plugin__pb2.UseModelResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=agenthost_dot_v1_dot_plugin__pb2.SessionRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_plugin__pb2.SessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -532,6 +553,33 @@ class PluginService:
             '/agenthost.v1.PluginService/UseModel',
             agenthost_dot_v1_dot_plugin__pb2.UseModelRequest.SerializeToString,
             agenthost_dot_v1_dot_plugin__pb2.UseModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/agenthost.v1.PluginService/Session',
+            agenthost_dot_v1_dot_plugin__pb2.SessionRequest.SerializeToString,
+            agenthost_dot_v1_dot_plugin__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,169 @@
+"""The host side of PluginService.Session: one long-lived stream per plugin connection that
+carries the unary component calls, each with an id, answered in any order (PROTOCOL.md §8.1).
+
+Opened once after Init with the instance's token; when it breaks its calls in flight fail at
+once and the next call opens a new one; a plugin without it (UNIMPLEMENTED) gets unary calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
+
+from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME
+
+KINDS: dict[str, str] = {
+    "GetProviders": "get_providers",
+    "ValidateActions": "validate_actions",
+    "ValidateEvaluators": "validate_evaluators",
+    "RunEvaluator": "run_evaluator",
+    "HandleEvent": "handle_event",
+    "UseModel": "use_model",
+}
+"""The unary PluginService methods a Session carries, and their field in the frames' oneof."""
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class SessionUnsupported(Exception):
+    """The plugin does not serve Session (UNIMPLEMENTED): use the unary methods."""
+
+
+class SessionBroken(Exception):
+    """The stream ended or failed; `code` is its gRPC status."""
+
+    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SessionCallFailed(Exception):
+    """The plugin answered a call on the stream with an error status."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Session:
+    """One open Session stream: sends calls, matches answers to them by id."""
+
+    def __init__(self, stub: plugin_pb2_grpc.PluginServiceStub, token: str) -> None:
+        self._stub = stub
+        self._metadata = ((AUTH_METADATA_KEY, AUTH_SCHEME + token),)
+        self._call: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[plugin_pb2.SessionResponse]] = {}
+        self._next_id = 1
+        self._write_lock = asyncio.Lock()
+        self._cancels: set[asyncio.Task[None]] = set()  # cancel frames being sent
+        self.broken = ""  # why the stream ended ("" while open)
+
+    async def open(self, timeout: float) -> None:
+        """Open the stream and wait for the plugin's greeting.
+
+        Raises SessionUnsupported (UNIMPLEMENTED) or SessionBroken (anything else, e.g. a
+        wrong token: UNAUTHENTICATED)."""
+        call = self._stub.Session(metadata=self._metadata)
+        try:
+            greeting = await asyncio.wait_for(call.read(), timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise SessionUnsupported(exc.details() or "UNIMPLEMENTED") from None
+            raise SessionBroken(f"Session refused: {exc.details()}", exc.code()) from None
+        except asyncio.TimeoutError:
+            call.cancel()
+            raise SessionBroken("Session not greeted in time", grpc.StatusCode.DEADLINE_EXCEEDED) from None
+        if greeting is grpc.aio.EOF or greeting.id != 0:
+            call.cancel()
+            raise SessionBroken("Session did not start with the greeting frame", grpc.StatusCode.INTERNAL)
+        self._call = call
+        self._reader = asyncio.create_task(self._read(call), name="plugin-session-reader")
+
+    async def _read(self, call: Any) -> None:
+        reason, code = "closed the Session stream", grpc.StatusCode.UNAVAILABLE
+        try:
+            read = call.read  # not `async for`: grpc.aio refuses mixing it with the greeting's read()
+            while (frame := await read()) is not grpc.aio.EOF:
+                future = self._pending.pop(frame.id, None)
+                if future is not None and not future.done():
+                    future.set_result(frame)
+        except grpc.aio.AioRpcError as exc:
+            reason, code = f"broke the Session stream: {exc.details()}", exc.code()
+        except asyncio.CancelledError:
+            reason = "closed the Session stream (host side)"
+        except Exception as exc:  # never leave calls waiting on a reader that died
+            reason, code = f"broke the Session stream: {type(exc).__name__}: {exc}", grpc.StatusCode.INTERNAL
+        self._fail_all(reason, code)
+
+    def _fail_all(self, reason: str, code: grpc.StatusCode) -> None:
+        self.broken = self.broken or reason
+        reason = self.broken
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(SessionBroken(reason, code))
+
+    async def call(self, kind: str, request: Any, timeout: float) -> Any:
+        """Send one call and await its answer's payload.
+
+        Raises SessionCallFailed (the plugin's error status), SessionBroken (the stream died),
+        asyncio.TimeoutError (no answer within `timeout`; the plugin is told to cancel)."""
+        if self.broken:
+            raise SessionBroken(self.broken)
+        call_id = self._next_id
+        self._next_id = call_id + 1
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[plugin_pb2.SessionResponse] = loop.create_future()
+        self._pending[call_id] = future
+        timer = loop.call_later(timeout, _expire, future)
+        frame = plugin_pb2.SessionRequest(id=call_id, timeout_ms=max(1, int(timeout * 1000)), **{kind: request})
+        try:
+            async with self._write_lock:
+                try:
+                    await self._call.write(frame)
+                except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
+                    raise SessionBroken(self.broken or f"broke the Session stream: {exc}") from None
+            reply = await future
+        except BaseException:
+            if self._pending.pop(call_id, None) is not None and not self.broken:
+                task = loop.create_task(self._cancel(call_id))  # a deadline, or a caller that went away
+                self._cancels.add(task)
+                task.add_done_callback(self._cancels.discard)
+            raise
+        finally:
+            timer.cancel()
+        which = reply.WhichOneof("reply")
+        if which == "error":
+            raise SessionCallFailed(_CODES.get(reply.error.code, grpc.StatusCode.UNKNOWN), reply.error.message)
+        if which != kind:
+            raise SessionCallFailed(grpc.StatusCode.INTERNAL, f"answered {which or 'nothing'} to {kind}")
+        return getattr(reply, kind)
+
+    async def _cancel(self, call_id: int) -> None:
+        try:
+            async with self._write_lock:
+                await self._call.write(plugin_pb2.SessionRequest(id=call_id, cancel=plugin_pb2.SessionCancel()))
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+            pass  # the stream is gone: nothing left to cancel
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def close(self, reason: str = "closed the Session stream (host side)") -> None:
+        """Cancel the stream; calls in flight fail with SessionBroken(reason)."""
+        self._fail_all(reason, grpc.StatusCode.UNAVAILABLE)
+        if self._call is not None:
+            self._call.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())

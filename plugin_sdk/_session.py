@@ -1,0 +1,92 @@
+"""The plugin side of PluginService.Session: one stream from the host that carries many
+component calls, each with an id, answered as their handlers finish (PROTOCOL.md §8.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
+
+import grpc
+from agenthost.v1 import plugin_pb2
+
+from .auth import bearer_matches
+from .protocol import AUTH_SCHEME
+
+log = logging.getLogger("plugin_sdk")
+
+
+class CallFailed(Exception):
+    """A component call that ends with a gRPC status instead of a reply."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class SessionServer(Protocol):
+    """What a Session needs of the servicer: the credential and one coroutine per call kind."""
+
+    token: str
+    session_handlers: dict[str, Callable[[Any], Awaitable[Any]]]
+
+
+def _error(call_id: int, code: grpc.StatusCode, message: str) -> plugin_pb2.SessionResponse:
+    return plugin_pb2.SessionResponse(id=call_id, error=plugin_pb2.SessionError(code=code.value[0], message=message))
+
+
+async def serve_session(
+    server: SessionServer, frames: AsyncIterator[plugin_pb2.SessionRequest], context: grpc.aio.ServicerContext
+) -> None:
+    """Serve one Session stream until the host closes it; its calls run concurrently."""
+    if not server.token:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "plugin is not initialised: call Init first")
+    if not bearer_matches(context.invocation_metadata(), (AUTH_SCHEME + server.token).encode()):
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED, "Session needs 'authorization: Bearer <runtime_token of Init>'"
+        )
+    handlers = server.session_handlers
+    running: dict[int, asyncio.Task[None]] = {}
+    write_lock = asyncio.Lock()
+    loop = asyncio.get_running_loop()
+
+    async def send(frame: plugin_pb2.SessionResponse) -> None:
+        async with write_lock:
+            await context.write(frame)
+
+    async def run(call_id: int, kind: str, request: Any, timeout_ms: int) -> None:
+        try:
+            if timeout_ms:
+                async with asyncio.timeout(timeout_ms / 1000):
+                    reply = await handlers[kind](request)
+            else:
+                reply = await handlers[kind](request)
+            frame = plugin_pb2.SessionResponse(id=call_id, **{kind: reply})
+        except CallFailed as exc:
+            frame = _error(call_id, exc.code, exc.message)
+        except TimeoutError:
+            frame = _error(call_id, grpc.StatusCode.DEADLINE_EXCEEDED, f"{kind} did not finish within {timeout_ms} ms")
+        except Exception as exc:  # a bug in the SDK or a handler that escaped its guard
+            log.exception("session call %s failed", kind)
+            frame = _error(call_id, grpc.StatusCode.INTERNAL, f"{kind} failed: {type(exc).__name__}: {exc}")
+        finally:
+            running.pop(call_id, None)
+        await send(frame)
+
+    await send(plugin_pb2.SessionResponse())  # the greeting: the stream is open and authorised
+    try:
+        async for frame in frames:
+            kind = frame.WhichOneof("call")
+            if kind == "cancel":
+                task = running.pop(frame.id, None)
+                if task is not None:
+                    task.cancel()
+            elif kind is None or frame.id == 0 or frame.id in running:
+                problem = "no call" if kind is None else "id 0" if frame.id == 0 else "an id already in flight"
+                await send(_error(frame.id, grpc.StatusCode.INVALID_ARGUMENT, f"Session frame with {problem}"))
+            else:
+                running[frame.id] = loop.create_task(run(frame.id, kind, getattr(frame, kind), frame.timeout_ms))
+    finally:
+        for task in list(running.values()):
+            task.cancel()
