@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from host.agent.character import Character
+from host.agent.character import Character, Style
 from host.agent.responses import ActionChoice, ResponseError, parse_response, response_grammar, system_prompt
 
 KNOWN = {"GET_WEATHER"}
@@ -54,12 +54,12 @@ def test_the_grammar_names_only_offered_actions_and_skips_bad_names() -> None:
 
 
 def test_the_system_prompt_carries_character_context_and_actions() -> None:
-    character = Character(name="Ada", bio=("Ada helps.",), system="You are Ada.", style=("brief",))
+    character = Character(name="Ada", bio=("Ada helps.",), system="You are Ada.", style=Style(all=("brief",)))
     prompt = system_prompt(character, "# TIME\nnoon", [ActionChoice("GET_WEATHER", "weather for a city")])
     for part in (
         "You are Ada.",
-        "About Ada: Ada helps.",
-        "Style: brief.",
+        "# About Ada\nAda helps.",
+        "# Message directions for Ada\n- brief",
         "# TIME\nnoon",
         "GET_WEATHER (weather for a city)",
     ):

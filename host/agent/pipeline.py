@@ -246,7 +246,7 @@ class Pipeline:
             for i, m in enumerate(ordered)
             if i != position and m.content.text and (i < position or m.entity_id == self.agent_id)
         ][-self.settings.history :]
-        system = build_system_prompt(self.character, state.text, choices)
+        system = build_system_prompt(self.character, state.text, choices, message.room_id)
         return [{"role": "system", "content": system}, *turns, {"role": "user", "content": _with_attachments(message)}]
 
     async def run_action(self, run: Run, name: str, message: Memory, state: State) -> list[Memory]:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..plugins.manifest import ExampleTurn
+from . import templates
 from .character import Character
 
 REPLY = "REPLY"  # answer with the text; the plugins' actions come besides
@@ -55,26 +56,36 @@ class ResponseError(ValueError):
         return self.reason
 
 
-def system_prompt(character: Character, context: str, actions: list[ActionChoice]) -> str:
-    """The system message: who the agent is, what the providers said, which actions exist, the format."""
-    parts = [character.system or f"You are {character.name}."]
-    if character.bio:
-        parts.append(f"About {character.name}: {' '.join(character.bio)}")
-    if character.style:
-        parts.append(f"Style: {', '.join(character.style)}.")
-    if context:
-        parts.append(context)
+FORMAT = (
+    "Answer in XML: <response><thought>...</thought><actions>...</actions><text>...</text></response>, "
+    "where thought says why in a few words, actions lists the actions to take, comma-separated "
+    "(REPLY to answer), and text is what you say to the user."
+)
+
+
+def system_prompt(character: Character, context: str, actions: list[ActionChoice], room: str = "") -> str:
+    """The system message: who the agent is (its character, sampled stably for `room`), what the
+    providers said, which actions exist, the format. A character's `messageHandlerTemplate`
+    replaces it (see templates.py for its placeholders); the format is added when the template
+    does not ask for a <response> itself."""
     choices = [ActionChoice(n, d) for n, d in BUILT_IN_ACTIONS.items()] + actions
-    parts.append("Actions: " + "; ".join(f"{a.name} ({a.description})" for a in choices) + ".")
+    offered = "Actions: " + "; ".join(f"{a.name} ({a.description})" for a in choices) + "."
     examples = [_example(conversation) for a in actions for conversation in a.examples[:MAX_EXAMPLES]]
-    if examples:
-        parts.append("Examples:\n" + "\n\n".join(examples))
-    parts.append(
-        "Answer in XML: <response><thought>...</thought><actions>...</actions><text>...</text></response>, "
-        "where thought says why in a few words, actions lists the actions to take, comma-separated "
-        "(REPLY to answer), and text is what you say to the user."
-    )
-    return "\n\n".join(parts)
+    action_examples = "Examples:\n" + "\n\n".join(examples) if examples else ""
+    template = character.templates.get(templates.MESSAGE_HANDLER)
+    if template is not None:
+        values = templates.character_values(character, room)
+        values.update(
+            providers="\n\n".join([*templates.character_sections(character, room), context]).strip(),
+            actionNames=", ".join(a.name for a in choices),
+            actions=offered,
+            actionExamples=action_examples,
+        )
+        rendered = templates.render(template, values)
+        return rendered if "<response>" in rendered else f"{rendered}\n\n{FORMAT}"
+    parts = [character.system or f"You are {character.name}.", *templates.character_sections(character, room)]
+    parts += [context, offered, action_examples, FORMAT]
+    return "\n\n".join(p for p in parts if p)
 
 
 def _example(turns: tuple[ExampleTurn, ...]) -> str:

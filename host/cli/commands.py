@@ -14,10 +14,11 @@ from typing import Any, Callable
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 
-from ..agent.character import CharacterError
+from ..agent.character import CharacterError, load_character
 from ..config import ConfigError, HostConfig, load_config
 from ..logs import LogBuffer, setup_logging
 from ..store.data_dir import api_token
+from .character import add_character_commands
 from .chat import add_chat_options, chat, cmd_chat
 from .client import add_client_options, agent_stub, call, details, fail, router_stub, unreachable
 from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
@@ -44,8 +45,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
             data_dir=args.data_dir,
             log_level=args.log_level,
             log_json=args.log_json or None,
+            character=args.character,
         )
-    except ConfigError as exc:
+        load_character(config.character)  # a broken character file stops here, before anything starts
+    except (ConfigError, CharacterError) as exc:
         fail(str(exc), 2)
     # Chatting in the same terminal: only warnings and errors interleave with the conversation.
     console_level = "warn" if args.chat and args.log_level is None else config.log_level
@@ -215,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     serve.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error", "fatal"])
     serve.add_argument("--log-json", action="store_true", help="log JSON lines")
+    serve.add_argument(
+        "--character", type=Path, metavar="FILE", help="elizaOS character file (default: the config's, else Ada)"
+    )
     serve.add_argument("--chat", action="store_true", help="also chat with the agent on this terminal")
     add_chat_options(serve)
     serve.set_defaults(func=cmd_serve)
@@ -257,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     token.set_defaults(func=cmd_token)
     add_router_commands(sub)
+    add_character_commands(sub)
     return parser
 
 
