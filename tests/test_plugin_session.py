@@ -185,7 +185,24 @@ async def test_the_stream_needs_the_instances_token(start):
         )
         reply = await stream.read()
         assert reply.id == 7 and reply.get_providers.results[0].text == "direct"
+        # the plugin keeps the frame's own deadline: WAIT never finishes, the plugin gives up
+        wait = plugin_pb2.GetProvidersRequest(names=["WAIT"], message=memory_to_proto(message("raw")))
+        await stream.write(plugin_pb2.SessionRequest(id=8, timeout_ms=50, get_providers=wait))
+        reply = await stream.read()
+        assert reply.id == 8 and reply.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
         await stream.write(plugin_pb2.SessionRequest(id=0, get_providers=plugin_pb2.GetProvidersRequest()))
         reply = await stream.read()
         assert reply.id == 0 and reply.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
         stream.cancel()
+
+
+async def test_a_stream_that_breaks_is_reopened_for_the_next_call(start):
+    host = await start()
+    connection = host.plugins.get(NAME).connection()
+    broken = connection._session
+    assert broken is not None
+    broken.close("broke in the test")
+    assert connection.transport == "unary"
+    outcomes = await host.components.get_providers(["ECHO"], message("again"))
+    assert outcomes[0].result.text == "again"
+    assert connection._session is not broken and connection.transport == "session"

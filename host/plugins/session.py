@@ -121,7 +121,7 @@ class Session:
         future: asyncio.Future[plugin_pb2.SessionResponse] = loop.create_future()
         self._pending[call_id] = future
         timer = loop.call_later(timeout, _expire, future)
-        frame = plugin_pb2.SessionRequest(id=call_id, timeout_ms=max(1, int(timeout * 1000)), **{kind: request})
+        frame = plugin_pb2.SessionRequest(id=call_id, timeout_ms=_milliseconds(timeout), **{kind: request})
         try:
             async with self._write_lock:
                 try:
@@ -162,6 +162,11 @@ class Session:
             self._call.cancel()
         if self._reader is not None:
             self._reader.cancel()
+
+
+def _milliseconds(timeout: float) -> int:
+    """A deadline as SessionRequest.timeout_ms: at least 1 (0 would mean none), at most uint32."""
+    return min(max(1, int(timeout * 1000)), 2**32 - 1)
 
 
 def _expire(future: asyncio.Future[Any]) -> None:
