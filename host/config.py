@@ -13,6 +13,8 @@ ADDRESS_ENV = "AGENTHOST_ADDR"
 DATA_DIR_ENV = "AGENTHOST_DATA_DIR"
 TOKEN_ENV = "AGENTHOST_TOKEN"
 ROUTER_TOKEN_ENV = "AGENTHOST_ROUTER_TOKEN"
+DATABASE_URL_ENV = "AGENTHOST_DATABASE_URL"
+DEFAULT_MAX_CONTENT_BYTES = 1024 * 1024  # plugin_sdk.limits.MAX_MEMORY_BYTES: what one call may carry
 
 
 class ConfigError(ValueError):
@@ -63,6 +65,17 @@ class SupervisionConfig:
 
 
 @dataclass(frozen=True)
+class DatabaseConfig:
+    """Where the store lives ([database])."""
+
+    #: "" = SQLite in the data directory; postgresql://user[:password]@host[:port]/db[?schema=NAME]
+    #: for a database several hosts may share. $AGENTHOST_DATABASE_URL, when set, wins over the file.
+    url: str = ""
+    #: The largest memory the store takes (content and metadata as stored, in bytes).
+    max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES
+
+
+@dataclass(frozen=True)
 class HostConfig:
     """Everything the host needs to start."""
 
@@ -78,6 +91,7 @@ class HostConfig:
     plugin_config: dict[str, dict[str, str]] = field(default_factory=dict)
     remote: tuple[RemotePlugin, ...] = ()
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
     settings: dict[str, str] = field(default_factory=dict)  # every plugin may read these
     secrets: dict[str, str] = field(default_factory=dict)  # only plugins granted a key may read it
     grants: dict[str, Grant] = field(default_factory=dict)  # by plugin name
@@ -107,6 +121,13 @@ def load_config(path: Path | None, **overrides: Any) -> HostConfig:
         config = replace(_from_dict(raw, base), path=Path(path).resolve() if path else None)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
+    try:
+        if os.environ.get(DATABASE_URL_ENV):
+            config = replace(
+                config, database=_database({**_table(raw, "database"), "url": os.environ[DATABASE_URL_ENV]})
+            )
+    except ValueError as exc:
+        raise ConfigError(f"${DATABASE_URL_ENV}: {exc}") from None
     if not config.api_token and os.environ.get(TOKEN_ENV):
         config = replace(config, api_token=os.environ[TOKEN_ENV])
     if not config.router_token and os.environ.get(ROUTER_TOKEN_ENV):
@@ -135,10 +156,12 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     grants = {name: _grant(name, entry) for name, entry in plugins.get("grants", {}).items()}
     remote = tuple(_remote(name, entry, base) for name, entry in plugins.get("remote", {}).items())
     supervision = SupervisionConfig(**raw.get("supervision", {}))
+    database = _database(_table(raw, "database"))
     kwargs: dict[str, Any] = {
         "plugin_config": plugin_config,
         "remote": remote,
         "supervision": supervision,
+        "database": database,
         "allow": tuple(allow) if allow is not None else None,
         "settings": {str(k): str(v) for k, v in raw.get("settings", {}).items()},
         "secrets": {str(k): str(v) for k, v in raw.get("secrets", {}).items()},
@@ -156,6 +179,31 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     if "character" in raw:
         kwargs["character"] = base / raw["character"]
     return HostConfig(**kwargs)
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    entry = raw.get(name, {})
+    if not isinstance(entry, dict):
+        raise ValueError(f"[{name}] must be a table")
+    return entry
+
+
+def _database(entry: dict[str, Any]) -> DatabaseConfig:
+    """The [database] table: `url` and `max_content_bytes`; a URL the store cannot use is refused here."""
+    unknown = set(entry) - {"url", "max_content_bytes"}
+    if unknown:
+        raise ValueError(f"unknown key(s) in [database]: {', '.join(sorted(unknown))}")
+    url = entry.get("url", "")
+    limit = entry.get("max_content_bytes", DEFAULT_MAX_CONTENT_BYTES)
+    if not isinstance(url, str):
+        raise ValueError("[database] url must be a string")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1024:
+        raise ValueError(f"[database] max_content_bytes must be a whole number of bytes, at least 1024; got {limit!r}")
+    if url:
+        from .store import check_url  # the store knows which URLs it can open (imported only when one is given)
+
+        check_url(url)
+    return DatabaseConfig(url=url, max_content_bytes=limit)
 
 
 def _tls(entry: Any, base: Path) -> ServerTls:

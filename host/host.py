@@ -33,8 +33,8 @@ from .plugins.sockets import make_socket_dir
 from .plugins.supervisor import PluginState
 from .plugins.tokens import TokenBook
 from .status import HostStatus, Lifecycle
-from .store import SQLiteStore, Store
-from .store.data_dir import api_token, prepare_data_dir
+from .store import Store, open_store, redact
+from .store.data_dir import api_token
 
 log = logging.getLogger("host")
 
@@ -82,7 +82,7 @@ class Host:
         self.lifecycle = Lifecycle.LOADING_CHARACTER
         self.character = load_character(self.config.character)
         self.agent_id = self.config.agent_id or self.character.agent_id
-        self._store = await SQLiteStore.open(prepare_data_dir(self.config.data_dir))
+        self._store = await self._open_store()
         # The plugins' way back in: a socket file (any gRPC stack can dial one) in the private
         # socket directory, 0600; each plugin's calls carry its own token.
         plugin_socket = self.socket_dir / HOST_SOCKET
@@ -124,6 +124,21 @@ class Host:
             self.address,
             len(self.plugins.plugins),
         )
+
+    async def _open_store(self) -> Store:
+        """The configured store, migrated; runs a killed host left going are ended `interrupted`."""
+        database = self.config.database
+        store = await open_store(database.url, self.config.data_dir, database.max_content_bytes)
+        log.debug("store: %s", redact(database.url) if database.url else self.config.data_dir)
+        for run in await store.interrupt_runs(self.agent_id):
+            log.warning(
+                "run %s (room %s, message %s) never ended: the host stopped during it; ended as %s",
+                run.id,
+                run.room_id,
+                run.message_id,
+                run.status,
+            )
+        return store
 
     async def _start_servers(self, plugin_socket: Path) -> None:
         assert self.character is not None

@@ -1,8 +1,31 @@
-"""Where the host keeps the agent's memories and entities: one `Store` interface and
-its backends, and the data directory's files. May import `plugin_sdk`'s public modules only.
+"""Where the host keeps its agents' memory: one `Store` interface, its SQLite and PostgreSQL
+backends (one implementation of the operations, `SqlStore`), numbered migrations, and the data
+directory's files. May import `plugin_sdk`'s public modules only.
 """
 
-from .base import DuplicateMemory, Store
+from .backend import check_url, open_store
+from .base import ContentTooLarge, DatabaseUnreachable, DuplicateMemory, SchemaTooNew, Store, StoreOpenError
+from .postgres import PostgresStore, redact
+from .records import Agent, Embedding, Participant, Relationship, Room, RunRecord, World
 from .sqlite import SQLiteStore
 
-__all__ = ["DuplicateMemory", "SQLiteStore", "Store"]
+__all__ = [
+    "Agent",
+    "ContentTooLarge",
+    "DatabaseUnreachable",
+    "DuplicateMemory",
+    "Embedding",
+    "Participant",
+    "PostgresStore",
+    "Relationship",
+    "Room",
+    "RunRecord",
+    "SQLiteStore",
+    "SchemaTooNew",
+    "Store",
+    "StoreOpenError",
+    "World",
+    "check_url",
+    "open_store",
+    "redact",
+]

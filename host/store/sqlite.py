@@ -1,4 +1,5 @@
 """The SQLite store: one file under the data directory, kept off the event loop on a thread of its own.
+Its operations are `SqlStore`'s; this module runs them.
 
 The connection lives on one thread, and each store operation runs there as one synchronous
 function: one handoff to that thread and back per operation, however many statements it takes.
@@ -11,109 +12,76 @@ aiosqlite (which the store used before) and against `run_in_executor`; figures i
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
-import time
-import uuid
-from dataclasses import asdict
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
-from plugin_sdk.types import Attachment, Content, Entity, Memory
+from plugin_sdk.limits import MAX_MEMORY_BYTES
 
-from .base import DuplicateMemory
+from .base import DatabaseUnreachable
+from .migrations import CURRENT_VERSION_SQL, MIGRATIONS, VERSION_TABLE, pending, version_table_sql
+from .records import now_ms
+from .rows import Row, memory_from_row, memory_values
+from .sql_store import INSERT_MEMORY, SqlStore, stamp
+
+__all__ = [
+    "INSERT_MEMORY",
+    "SCHEMA",
+    "SELECT_MEMORIES",
+    "SQLiteStore",
+    "connect",
+    "memory_from_row",
+    "memory_values",
+    "stamp",
+]
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS memories (
-    id TEXT PRIMARY KEY,
-    agent_id TEXT NOT NULL,
-    room_id TEXT NOT NULL,
-    table_name TEXT NOT NULL,
-    entity_id TEXT NOT NULL,
-    world_id TEXT NOT NULL,
-    created_at_ms INTEGER NOT NULL,
-    content TEXT NOT NULL,
-    metadata TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS memories_by_room ON memories (agent_id, room_id, table_name, created_at_ms);
-CREATE TABLE IF NOT EXISTS entities (
-    id TEXT PRIMARY KEY,
-    agent_id TEXT NOT NULL,
-    names TEXT NOT NULL,
-    metadata TEXT NOT NULL
-);
-"""
-#: One memory row; its values are `memory_values(memory)`.
-INSERT_MEMORY = "INSERT INTO memories VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+BUSY_TIMEOUT_S = 10.0
+"""How long a statement waits for another connection's write (another host, the router's accounting)."""
+
+#: The unversioned layout (migration 1), for tools that make a table the old way.
+SCHEMA = ";\n".join(MIGRATIONS[0].sql("sqlite")) + ";"
 #: A room's latest memories of one table, newest first: (agent_id, room_id, table_name, count).
 SELECT_MEMORIES = (
     "SELECT * FROM memories WHERE agent_id = ? AND room_id = ? AND table_name = ? "
     "ORDER BY created_at_ms DESC, rowid DESC LIMIT ?"
 )
-_UPSERT_ENTITY = (
-    "INSERT INTO entities VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-    "agent_id = excluded.agent_id, names = excluded.names, metadata = excluded.metadata"
-)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """The store's connection to `path` (WAL, autocommit, rows by name), its schema created. Blocks:
-    call it on the thread that will use the connection."""
-    # Autocommit (isolation_level=None): each statement is its own transaction.
-    db = sqlite3.connect(path, isolation_level=None)
+    """The store's connection to `path` (WAL, autocommit, rows by name), its schema migrated to
+    the latest version. Blocks: call it on the thread that will use the connection."""
+    # Autocommit (isolation_level=None): each statement is its own transaction unless BEGIN is said.
+    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     try:
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
+        db.execute("PRAGMA foreign_keys=ON")
+        migrate(db, str(path))
     except BaseException:
         db.close()
         raise
     return db
 
 
-def stamp(memory: Memory) -> Memory:
-    """Give `memory` what a stored one has if it lacks it: an id, a creation time, the "messages" table."""
-    memory.id = memory.id or str(uuid.uuid4())
-    memory.created_at_ms = memory.created_at_ms or int(time.time() * 1000)
-    memory.table_name = memory.table_name or "messages"
-    return memory
-
-
-def memory_values(memory: Memory) -> tuple[object, ...]:
-    """A memory as the values of `INSERT_MEMORY`."""
-    return (
-        memory.id,
-        memory.agent_id,
-        memory.room_id,
-        memory.table_name,
-        memory.entity_id,
-        memory.world_id,
-        memory.created_at_ms,
-        json.dumps(asdict(memory.content)),
-        json.dumps(memory.metadata),
-    )
-
-
-def memory_from_row(row: sqlite3.Row) -> Memory:
-    """A memory from a row of the memories table."""
-    content = json.loads(row["content"])
-    content["attachments"] = [Attachment(**a) for a in content.get("attachments", [])]
-    return Memory(
-        id=row["id"],
-        agent_id=row["agent_id"],
-        room_id=row["room_id"],
-        table_name=row["table_name"],
-        entity_id=row["entity_id"],
-        world_id=row["world_id"],
-        created_at_ms=row["created_at_ms"],
-        content=Content(**content),
-        metadata=json.loads(row["metadata"]),
-    )
+def migrate(db: sqlite3.Connection, where: str) -> None:
+    """Apply the migrations `db` lacks, in one transaction (SchemaTooNew when it is ahead of this code)."""
+    db.execute("BEGIN IMMEDIATE")  # the write lock first: two hosts opening one file take turns
+    try:
+        db.execute(version_table_sql("sqlite"))
+        current = db.execute(CURRENT_VERSION_SQL).fetchone()[0]
+        for migration in pending(current, where):
+            for sql in migration.sql("sqlite"):
+                db.execute(sql)
+            db.execute(f"INSERT INTO {VERSION_TABLE} VALUES (?, ?, ?)", (migration.version, migration.name, now_ms()))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 class _DatabaseThread:
@@ -171,9 +139,8 @@ def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
 
 
 class _Database:
-    """The connection and the store's operations, run on its thread. Built on that thread, and
-    sqlite3 refuses its use from any other (check_same_thread), so none of it can run on, and
-    block, the event loop."""
+    """The connection, used on its thread only. Built on that thread, and sqlite3 refuses its use
+    from any other (check_same_thread), so none of it can run on, and block, the event loop."""
 
     def __init__(self, path: Path) -> None:
         self._db = connect(path)
@@ -181,42 +148,47 @@ class _Database:
     def close(self) -> None:
         self._db.close()
 
-    def execute(self, sql: str, values: tuple[object, ...]) -> None:
-        self._db.execute(sql, values)
+    def execute(self, sql: str, values: Sequence[object]) -> int:
+        return self._db.execute(sql, values).rowcount
 
-    def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]:
-        rows = self._db.execute(SELECT_MEMORIES, (agent_id, room_id, table_name, count)).fetchall()
-        return [memory_from_row(row) for row in rows]
+    def fetch(self, sql: str, values: Sequence[object]) -> list[Row]:
+        return self._db.execute(sql, values).fetchall()
 
-    def get_entity(self, entity_id: str) -> Entity | None:
-        row = self._db.execute("SELECT * FROM entities WHERE id = ?", (entity_id,)).fetchone()
-        if row is None:
-            return None
-        return Entity(
-            id=row["id"], agent_id=row["agent_id"], names=json.loads(row["names"]), metadata=json.loads(row["metadata"])
-        )
+    def transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> list[int]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            changed = [self._db.execute(sql, values).rowcount for sql, values in statements]
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return changed
 
 
-class SQLiteStore:
+class SQLiteStore(SqlStore):
     """Store on one SQLite file, through one connection on a thread of its own. Calls take
-    turns on that thread, in the order they were made."""
+    turns on that thread, in the order they were made: one handoff per statement."""
 
-    def __init__(self, db: _Database, thread: _DatabaseThread) -> None:
+    def __init__(self, db: _Database, thread: _DatabaseThread, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
+        super().__init__(max_content_bytes)
         self._db = db
         self._thread = thread
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path) -> "SQLiteStore":
-        """Open (or create) the store's file at `path`, and its directory."""
+    async def open(cls, path: Path, max_content_bytes: int = MAX_MEMORY_BYTES) -> "SQLiteStore":
+        """Open (or create) the store's file at `path`, and its directory, migrating its schema."""
         path.parent.mkdir(parents=True, exist_ok=True)
         thread = _DatabaseThread("host-store-sqlite")
         try:
             db = await thread.call(_Database, path)
+        except sqlite3.DatabaseError as exc:  # not a database, unreadable, locked past the timeout
+            thread.stop()
+            raise DatabaseUnreachable(f"cannot open the database {path}: {exc}") from None
         except BaseException:
             thread.stop()
             raise
-        return cls(db, thread)
+        return cls(db, thread, max_content_bytes)
 
     async def close(self) -> None:
         """Close the connection once the calls already made have run (again: nothing)."""
@@ -228,29 +200,11 @@ class SQLiteStore:
         finally:
             self._thread.stop()
 
-    async def create_memory(self, memory: Memory) -> Memory:
-        """Store `memory` (see `stamp` for what it is given if it lacks it); DuplicateMemory when its id is taken."""
-        # The values are taken here, on the loop: what is stored is the memory as it was when called.
-        try:
-            await self._thread.call(self._db.execute, INSERT_MEMORY, memory_values(stamp(memory)))
-        except sqlite3.IntegrityError as exc:
-            # The id is the only key, and every other column is given: this is a taken id.
-            if exc.sqlite_errorname == "SQLITE_CONSTRAINT_PRIMARYKEY":
-                raise DuplicateMemory(memory.id) from None
-            raise
-        return memory
+    async def _execute(self, sql: str, values: Sequence[object] = ()) -> int:
+        return await self._thread.call(self._db.execute, sql, values)
 
-    async def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]:
-        """A room's latest `count` memories of one table, newest first."""
-        return await self._thread.call(self._db.get_memories, agent_id, room_id, table_name, count)
+    async def _fetch(self, sql: str, values: Sequence[object] = ()) -> list[Row]:
+        return await self._thread.call(self._db.fetch, sql, values)
 
-    async def get_entity(self, entity_id: str) -> Entity | None:
-        """The entity with this id, or None."""
-        return await self._thread.call(self._db.get_entity, entity_id)
-
-    async def upsert_entity(self, entity: Entity) -> Entity:
-        """Store `entity` (giving it an id if it has none), replacing the one with its id."""
-        entity.id = entity.id or str(uuid.uuid4())
-        values = (entity.id, entity.agent_id, json.dumps(entity.names), json.dumps(entity.metadata))
-        await self._thread.call(self._db.execute, _UPSERT_ENTITY, values)
-        return entity
+    async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> list[int]:
+        return await self._thread.call(self._db.transaction, statements)

@@ -1,0 +1,97 @@
+"""Records as table rows and back: JSON columns, float32 vectors, flags. Shared by both backends,
+whose rows (sqlite3.Row, asyncpg.Record) are read by column name."""
+
+from __future__ import annotations
+
+import json
+from array import array
+from dataclasses import asdict, fields
+from typing import Any, Protocol, TypeVar
+
+from plugin_sdk.types import Attachment, Content, Memory
+
+from .records import Embedding
+
+
+class Row(Protocol):
+    """A row read by column name: sqlite3.Row, asyncpg.Record."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+def dumps(value: object) -> str:
+    """JSON text of a column; ASCII, so no NUL or lone surrogate can reach a database that refuses it."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+def memory_values(memory: Memory, unique: bool = True) -> tuple[object, ...]:
+    """A memory as the values of `INSERT_MEMORY`."""
+    return (
+        memory.id,
+        memory.agent_id,
+        memory.room_id,
+        memory.table_name,
+        memory.entity_id,
+        memory.world_id,
+        memory.created_at_ms,
+        dumps(asdict(memory.content)),
+        dumps(memory.metadata),
+        unique,
+    )
+
+
+def memory_from_row(row: Row) -> Memory:
+    """A memory from a row of the memories table."""
+    content = json.loads(row["content"])
+    content["attachments"] = [Attachment(**a) for a in content.get("attachments", [])]
+    return Memory(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        room_id=row["room_id"],
+        table_name=row["table_name"],
+        entity_id=row["entity_id"],
+        world_id=row["world_id"],
+        created_at_ms=row["created_at_ms"],
+        content=Content(**content),
+        metadata=json.loads(row["metadata"]),
+    )
+
+
+#: Columns that hold JSON text, by field name, in every table.
+_JSON_FIELDS = frozenset({"names", "metadata", "settings", "tags", "timings"})
+
+R = TypeVar("R")
+
+
+def record_from_row(cls: type[R], row: Row) -> R:
+    """A record (`Entity` or one of `records`) from its table's row: one column per field, JSON
+    columns decoded, SQLite's 0/1 made a bool, a NULL time (a run still going) made 0."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]  # every record is a dataclass
+        value = row[f.name]
+        if f.name in _JSON_FIELDS:
+            value = json.loads(value)
+        elif f.type == "bool":
+            value = bool(value)
+        elif value is None and f.type == "int":
+            value = 0
+        values[f.name] = value
+    return cls(**values)
+
+
+def vector_bytes(vector: list[float]) -> bytes:
+    """A vector as stored: float32, little-endian (the byte order of every machine this runs on)."""
+    return array("f", vector).tobytes()
+
+
+def embedding_from_row(row: Row) -> Embedding:
+    vector = array("f")
+    vector.frombytes(bytes(row["vector"]))
+    return Embedding(
+        agent_id=row["agent_id"],
+        memory_id=row["memory_id"],
+        model=row["model"],
+        vector=vector.tolist(),
+        dimension=row["dimension"],
+        created_at_ms=row["created_at_ms"],
+    )

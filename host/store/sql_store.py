@@ -1,0 +1,435 @@
+"""The store's operations, once, in SQL both backends run: each backend supplies how a
+statement is executed (SQLite on its own thread, PostgreSQL through a pool) and this class
+supplies what is executed. Statements use `?` placeholders; PostgreSQL's backend numbers them.
+
+Every statement on an agent's rows carries `agent_id = ?` in its key or its WHERE clause.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import ABC, abstractmethod
+from typing import Any, Sequence, TypeVar
+
+from plugin_sdk.limits import MAX_MEMORY_BYTES
+from plugin_sdk.types import Entity, Memory
+
+from . import rows
+from .base import ContentTooLarge, DuplicateMemory
+from .records import (
+    PARTICIPANT_STATES,
+    RUN_INTERRUPTED,
+    RUN_STARTED,
+    Agent,
+    Embedding,
+    Participant,
+    Relationship,
+    Room,
+    RunRecord,
+    World,
+    now_ms,
+)
+from .rows import Row, dumps
+
+R = TypeVar("R")
+
+_MEMORY_COLUMNS = "id, agent_id, room_id, table_name, entity_id, world_id, created_at_ms, content, metadata, is_unique"
+#: One memory row (values: `rows.memory_values`); inserts nothing when the id is taken.
+INSERT_MEMORY = (
+    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+)
+
+
+def _upsert(table: str, columns: Sequence[str], key: Sequence[str], keep: Sequence[str] = ()) -> str:
+    """INSERT of `columns` that, on a clash of `key`, updates every other column except `keep`, returning the row."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key and c not in keep)
+    marks = ", ".join("?" for _ in columns)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} RETURNING *"
+    )
+
+
+_UPSERT_ENTITY = _upsert("entities", ("agent_id", "id", "names", "metadata"), ("agent_id", "id"))
+_UPSERT_AGENT = _upsert(
+    "agents", ("id", "name", "enabled", "settings", "created_at_ms", "updated_at_ms"), ("id",), ("created_at_ms",)
+)
+_UPSERT_WORLD = _upsert(
+    "worlds",
+    ("agent_id", "id", "name", "server_id", "metadata", "created_at_ms"),
+    ("agent_id", "id"),
+    ("created_at_ms",),
+)
+_UPSERT_ROOM = _upsert(
+    "rooms",
+    ("agent_id", "id", "name", "type", "source", "world_id", "channel_id", "server_id", "metadata", "created_at_ms"),
+    ("agent_id", "id"),
+    ("created_at_ms",),
+)
+_PAIR = ("agent_id", "source_entity_id", "target_entity_id")
+_RELATIONSHIP_COLUMNS = (
+    "agent_id, id, source_entity_id, target_entity_id, tags, metadata, interaction_count, created_at_ms, updated_at_ms"
+)
+_UPSERT_RELATIONSHIP = (
+    f"INSERT INTO relationships ({_RELATIONSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?) "
+    "ON CONFLICT (agent_id, source_entity_id, target_entity_id) DO UPDATE SET "
+    "tags = excluded.tags, metadata = excluded.metadata, updated_at_ms = excluded.updated_at_ms RETURNING *"
+)
+# One statement: concurrent writers each add one, on either backend.
+_RECORD_INTERACTION = (
+    f"INSERT INTO relationships ({_RELATIONSHIP_COLUMNS}) VALUES (?, ?, ?, ?, '[]', '{{}}', 1, ?, ?) "
+    "ON CONFLICT (agent_id, source_entity_id, target_entity_id) DO UPDATE SET "
+    "interaction_count = relationships.interaction_count + 1, updated_at_ms = excluded.updated_at_ms RETURNING *"
+)
+
+
+class SqlStore(ABC):
+    """Store operations over a backend's `_execute`, `_fetch` and `_transaction`."""
+
+    #: The column that orders memories of the same millisecond by insertion.
+    _sequence = "rowid"
+
+    def __init__(self, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
+        self.max_content_bytes = max_content_bytes
+
+    @abstractmethod
+    async def _execute(self, sql: str, values: Sequence[object] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    @abstractmethod
+    async def _fetch(self, sql: str, values: Sequence[object] = ()) -> list[Row]:
+        """Run one statement; the rows it returned."""
+
+    @abstractmethod
+    async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> list[int]:
+        """Run the statements in one transaction; the rows each changed."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def _one(self, sql: str, values: Sequence[object] = ()) -> Row | None:
+        found = await self._fetch(sql, values)
+        return found[0] if found else None
+
+    # -- memories --------------------------------------------------------------
+
+    async def create_memory(self, memory: Memory, unique: bool = True) -> Memory:
+        """Store `memory` (see `stamp`); DuplicateMemory when its id is taken, ContentTooLarge over the limit."""
+        # The values are taken now: what is stored is the memory as it was when called.
+        values = rows.memory_values(stamp(memory), unique)
+        size = len(values[7]) + len(values[8])  # type: ignore[arg-type]  # content, metadata: ASCII JSON
+        if size > self.max_content_bytes:
+            raise ContentTooLarge(size, self.max_content_bytes)
+        if not await self._execute(INSERT_MEMORY, values):
+            raise DuplicateMemory(memory.id)
+        return memory
+
+    async def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]:
+        """A room's latest `count` memories of one table, newest first."""
+        return await self.find_memories(agent_id, table_name, count, room_id=room_id)
+
+    async def find_memories(
+        self,
+        agent_id: str,
+        table_name: str,
+        count: int,
+        *,
+        room_id: str | None = None,
+        entity_id: str | None = None,
+        world_id: str | None = None,
+        unique: bool | None = None,
+        since_ms: int | None = None,
+    ) -> list[Memory]:
+        """The latest `count` memories of one table matching every filter given, newest first."""
+        where, values = _filters(
+            agent_id=agent_id,
+            table_name=table_name,
+            room_id=room_id,
+            entity_id=entity_id,
+            world_id=world_id,
+            is_unique=unique,
+        )
+        if since_ms is not None:
+            where += " AND created_at_ms >= ?"
+            values.append(since_ms)
+        sql = f"SELECT * FROM memories WHERE {where} ORDER BY created_at_ms DESC, {self._sequence} DESC LIMIT ?"
+        return [rows.memory_from_row(r) for r in await self._fetch(sql, [*values, count])]
+
+    async def get_memory(self, agent_id: str, memory_id: str) -> Memory | None:
+        row = await self._one("SELECT * FROM memories WHERE agent_id = ? AND id = ?", (agent_id, memory_id))
+        return rows.memory_from_row(row) if row else None
+
+    async def is_unique(self, agent_id: str, memory_id: str) -> bool | None:
+        row = await self._one("SELECT is_unique FROM memories WHERE agent_id = ? AND id = ?", (agent_id, memory_id))
+        return bool(row["is_unique"]) if row else None
+
+    async def set_unique(self, agent_id: str, memory_id: str, unique: bool) -> bool:
+        sql = "UPDATE memories SET is_unique = ? WHERE agent_id = ? AND id = ?"
+        return await self._execute(sql, (unique, agent_id, memory_id)) > 0
+
+    async def count_memories(
+        self, agent_id: str, table_name: str, room_id: str | None = None, unique: bool | None = None
+    ) -> int:
+        where, values = _filters(agent_id=agent_id, table_name=table_name, room_id=room_id, is_unique=unique)
+        row = await self._one(f"SELECT COUNT(*) AS n FROM memories WHERE {where}", values)
+        return int(row["n"]) if row else 0
+
+    async def delete_memory(self, agent_id: str, memory_id: str) -> bool:
+        # Embeddings go with it (ON DELETE CASCADE).
+        return await self._execute("DELETE FROM memories WHERE agent_id = ? AND id = ?", (agent_id, memory_id)) > 0
+
+    # -- embeddings ------------------------------------------------------------
+
+    async def put_embedding(self, embedding: Embedding) -> bool:
+        """Store the memory's vector for its model, replacing an earlier one; False when the agent has
+        no such memory."""
+        embedding.dimension = len(embedding.vector)
+        embedding.created_at_ms = embedding.created_at_ms or now_ms()
+        sql = (
+            "INSERT INTO embeddings (memory_id, agent_id, model, dimension, vector, created_at_ms) "
+            "SELECT id, agent_id, ?, ?, ?, ? FROM memories WHERE agent_id = ? AND id = ? "
+            "ON CONFLICT (memory_id, model) DO UPDATE SET dimension = excluded.dimension, "
+            "vector = excluded.vector, created_at_ms = excluded.created_at_ms"
+        )
+        vector = rows.vector_bytes(embedding.vector)
+        values = (embedding.model, embedding.dimension, vector, embedding.created_at_ms)
+        return await self._execute(sql, (*values, embedding.agent_id, embedding.memory_id)) > 0
+
+    async def get_embeddings(self, agent_id: str, memory_id: str) -> list[Embedding]:
+        sql = "SELECT * FROM embeddings WHERE agent_id = ? AND memory_id = ? ORDER BY model"
+        return [rows.embedding_from_row(r) for r in await self._fetch(sql, (agent_id, memory_id))]
+
+    # -- entities and agents ---------------------------------------------------
+
+    async def get_entity(self, entity_id: str, agent_id: str | None = None) -> Entity | None:
+        """The entity with this id, of `agent_id` (of any agent when None), or None."""
+        if agent_id is None:
+            return await self._record(
+                Entity, "SELECT * FROM entities WHERE id = ? ORDER BY agent_id LIMIT 1", (entity_id,)
+            )
+        sql = "SELECT * FROM entities WHERE agent_id = ? AND id = ?"
+        return await self._record(Entity, sql, (agent_id, entity_id))
+
+    async def upsert_entity(self, entity: Entity) -> Entity:
+        """Store `entity` (giving it an id if it has none), replacing the agent's one with its id."""
+        entity.id = entity.id or str(uuid.uuid4())
+        values = (entity.agent_id, entity.id, dumps(entity.names), dumps(entity.metadata))
+        await self._returning(_UPSERT_ENTITY, values)
+        return entity
+
+    async def list_entities(self, agent_id: str) -> list[Entity]:
+        return await self._records(Entity, "SELECT * FROM entities WHERE agent_id = ? ORDER BY id", (agent_id,))
+
+    async def upsert_agent(self, agent: Agent) -> Agent:
+        now = now_ms()
+        values = (agent.id, agent.name, agent.enabled, dumps(agent.settings), agent.created_at_ms or now, now)
+        return rows.record_from_row(Agent, await self._returning(_UPSERT_AGENT, values))
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        return await self._record(Agent, "SELECT * FROM agents WHERE id = ?", (agent_id,))
+
+    async def list_agents(self) -> list[Agent]:
+        return await self._records(Agent, "SELECT * FROM agents ORDER BY name, id")
+
+    # -- worlds, rooms, participants ------------------------------------------
+
+    async def upsert_world(self, world: World) -> World:
+        world.id = world.id or str(uuid.uuid4())
+        values = (world.agent_id, world.id, world.name, world.server_id, dumps(world.metadata))
+        return rows.record_from_row(
+            World, await self._returning(_UPSERT_WORLD, (*values, world.created_at_ms or now_ms()))
+        )
+
+    async def get_world(self, agent_id: str, world_id: str) -> World | None:
+        return await self._record(World, "SELECT * FROM worlds WHERE agent_id = ? AND id = ?", (agent_id, world_id))
+
+    async def list_worlds(self, agent_id: str) -> list[World]:
+        return await self._records(
+            World, "SELECT * FROM worlds WHERE agent_id = ? ORDER BY created_at_ms, id", (agent_id,)
+        )
+
+    async def upsert_room(self, room: Room) -> Room:
+        room.id = room.id or str(uuid.uuid4())
+        values = (room.agent_id, room.id, room.name, room.type, room.source, room.world_id, room.channel_id)
+        rest = (room.server_id, dumps(room.metadata), room.created_at_ms or now_ms())
+        return rows.record_from_row(Room, await self._returning(_UPSERT_ROOM, (*values, *rest)))
+
+    async def get_room(self, agent_id: str, room_id: str) -> Room | None:
+        return await self._record(Room, "SELECT * FROM rooms WHERE agent_id = ? AND id = ?", (agent_id, room_id))
+
+    async def list_rooms(self, agent_id: str, world_id: str | None = None) -> list[Room]:
+        where, values = _filters(agent_id=agent_id, world_id=world_id)
+        return await self._records(Room, f"SELECT * FROM rooms WHERE {where} ORDER BY created_at_ms, id", values)
+
+    async def delete_room(self, agent_id: str, room_id: str) -> bool:
+        """Delete the room with its participants and memories (and their embeddings); False when there was none."""
+        key = (agent_id, room_id)
+        changed = await self._transaction(
+            [
+                ("DELETE FROM participants WHERE agent_id = ? AND room_id = ?", key),
+                ("DELETE FROM memories WHERE agent_id = ? AND room_id = ?", key),
+                ("DELETE FROM rooms WHERE agent_id = ? AND id = ?", key),
+            ]
+        )
+        return changed[-1] > 0
+
+    async def add_participant(self, agent_id: str, room_id: str, entity_id: str) -> bool:
+        sql = (
+            "INSERT INTO participants (agent_id, room_id, entity_id, state, created_at_ms) VALUES (?, ?, ?, '', ?) "
+            "ON CONFLICT (agent_id, room_id, entity_id) DO NOTHING"
+        )
+        return await self._execute(sql, (agent_id, room_id, entity_id, now_ms())) > 0
+
+    async def remove_participant(self, agent_id: str, room_id: str, entity_id: str) -> bool:
+        sql = "DELETE FROM participants WHERE agent_id = ? AND room_id = ? AND entity_id = ?"
+        return await self._execute(sql, (agent_id, room_id, entity_id)) > 0
+
+    async def list_participants(self, agent_id: str, room_id: str) -> list[Participant]:
+        sql = "SELECT * FROM participants WHERE agent_id = ? AND room_id = ? ORDER BY created_at_ms, entity_id"
+        return await self._records(Participant, sql, (agent_id, room_id))
+
+    async def get_participant(self, agent_id: str, room_id: str, entity_id: str) -> Participant | None:
+        sql = "SELECT * FROM participants WHERE agent_id = ? AND room_id = ? AND entity_id = ?"
+        return await self._record(Participant, sql, (agent_id, room_id, entity_id))
+
+    async def rooms_of(self, agent_id: str, entity_id: str) -> list[str]:
+        sql = "SELECT room_id FROM participants WHERE agent_id = ? AND entity_id = ? ORDER BY room_id"
+        return [r["room_id"] for r in await self._fetch(sql, (agent_id, entity_id))]
+
+    async def set_participant_state(self, agent_id: str, room_id: str, entity_id: str, state: str) -> bool:
+        """Set FOLLOWED, MUTED or "" (neither); False when the entity is not in the room."""
+        if state and state not in PARTICIPANT_STATES:
+            raise ValueError(
+                f"participant state must be one of {', '.join(PARTICIPANT_STATES)} or empty, got {state!r}"
+            )
+        sql = "UPDATE participants SET state = ? WHERE agent_id = ? AND room_id = ? AND entity_id = ?"
+        return await self._execute(sql, (state, agent_id, room_id, entity_id)) > 0
+
+    # -- relationships ---------------------------------------------------------
+
+    async def upsert_relationship(self, relationship: Relationship) -> Relationship:
+        """Store the pair's tags and metadata; its interaction count is kept (see record_interaction)."""
+        r, now = relationship, now_ms()
+        pair = (r.agent_id, r.id or str(uuid.uuid4()), r.source_entity_id, r.target_entity_id)
+        values = (*pair, dumps(r.tags), dumps(r.metadata), r.created_at_ms or now, now)
+        return rows.record_from_row(Relationship, await self._returning(_UPSERT_RELATIONSHIP, values))
+
+    async def record_interaction(self, agent_id: str, source_entity_id: str, target_entity_id: str) -> Relationship:
+        """Add one to the pair's interaction count (making the relationship if it is new), atomically."""
+        now = now_ms()
+        values = (agent_id, str(uuid.uuid4()), source_entity_id, target_entity_id, now, now)
+        return rows.record_from_row(Relationship, await self._returning(_RECORD_INTERACTION, values))
+
+    async def get_relationship(
+        self, agent_id: str, source_entity_id: str, target_entity_id: str
+    ) -> Relationship | None:
+        sql = "SELECT * FROM relationships WHERE agent_id = ? AND source_entity_id = ? AND target_entity_id = ?"
+        return await self._record(Relationship, sql, (agent_id, source_entity_id, target_entity_id))
+
+    async def list_relationships(
+        self, agent_id: str, entity_id: str, tags: list[str] | None = None
+    ) -> list[Relationship]:
+        """The entity's relationships (either side), those with every tag in `tags` when given."""
+        sql = (
+            "SELECT * FROM relationships WHERE agent_id = ? AND (source_entity_id = ? OR target_entity_id = ?) "
+            "ORDER BY created_at_ms, id"
+        )
+        found = await self._records(Relationship, sql, (agent_id, entity_id, entity_id))
+        return [r for r in found if not tags or set(tags) <= set(r.tags)]
+
+    # -- runs ------------------------------------------------------------------
+
+    async def start_run(self, run: RunRecord) -> RunRecord:
+        """Record a run as started; it is given an id and a start time if it lacks them."""
+        run.id = run.id or str(uuid.uuid4())
+        run.started_at_ms = run.started_at_ms or now_ms()
+        run.status, run.ended_at_ms = RUN_STARTED, 0
+        sql = (
+            "INSERT INTO runs (agent_id, id, room_id, message_id, status, started_at_ms, timings, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        key = (run.agent_id, run.id, run.room_id, run.message_id)
+        await self._execute(sql, (*key, run.status, run.started_at_ms, dumps(run.timings), run.error))
+        return run
+
+    async def end_run(
+        self, agent_id: str, run_id: str, status: str, error: str = "", timings: dict[str, float] | None = None
+    ) -> RunRecord | None:
+        """End a run still going; None when the agent has no such run, or it has ended."""
+        if not status or status == RUN_STARTED:
+            raise ValueError(f"a run ends with a status other than {RUN_STARTED!r}, got {status!r}")
+        sql = (
+            "UPDATE runs SET status = ?, ended_at_ms = ?, error = ?, timings = ? "
+            "WHERE agent_id = ? AND id = ? AND ended_at_ms IS NULL RETURNING *"
+        )
+        return await self._record(RunRecord, sql, (status, now_ms(), error, dumps(timings or {}), agent_id, run_id))
+
+    async def get_run(self, agent_id: str, run_id: str) -> RunRecord | None:
+        return await self._record(RunRecord, "SELECT * FROM runs WHERE agent_id = ? AND id = ?", (agent_id, run_id))
+
+    async def list_runs(self, agent_id: str, room_id: str | None = None, count: int = 50) -> list[RunRecord]:
+        where, values = _filters(agent_id=agent_id, room_id=room_id)
+        sql = f"SELECT * FROM runs WHERE {where} ORDER BY started_at_ms DESC, id LIMIT ?"
+        return await self._records(RunRecord, sql, [*values, count])
+
+    async def interrupt_runs(self, agent_id: str) -> list[RunRecord]:
+        """End every run of the agent still going as `interrupted`; the runs so ended."""
+        sql = (
+            "UPDATE runs SET status = ?, ended_at_ms = ?, error = ? "
+            "WHERE agent_id = ? AND ended_at_ms IS NULL RETURNING *"
+        )
+        why = "the host stopped before the run ended"
+        found = await self._fetch(sql, (RUN_INTERRUPTED, now_ms(), why, agent_id))
+        return sorted((rows.record_from_row(RunRecord, r) for r in found), key=lambda r: (r.started_at_ms, r.id))
+
+    # -- cache -----------------------------------------------------------------
+
+    async def cache_get(self, agent_id: str, key: str) -> Any | None:
+        """The JSON value under `key`, or None when absent or expired."""
+        sql = "SELECT value FROM cache WHERE agent_id = ? AND key = ? AND (expires_at_ms IS NULL OR expires_at_ms > ?)"
+        row = await self._one(sql, (agent_id, key, now_ms()))
+        return json.loads(row["value"]) if row else None
+
+    async def cache_set(self, agent_id: str, key: str, value: Any, ttl_s: float | None = None) -> None:
+        """Keep `value` (any JSON value) under `key`, for `ttl_s` seconds when given, else until deleted."""
+        expires = None if ttl_s is None else now_ms() + int(ttl_s * 1000)
+        sql = (
+            "INSERT INTO cache (agent_id, key, value, expires_at_ms) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (agent_id, key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms"
+        )
+        await self._execute(sql, (agent_id, key, dumps(value), expires))
+
+    async def cache_delete(self, agent_id: str, key: str) -> bool:
+        return await self._execute("DELETE FROM cache WHERE agent_id = ? AND key = ?", (agent_id, key)) > 0
+
+    async def cache_purge(self) -> int:
+        """Delete every expired entry; how many there were."""
+        return await self._execute("DELETE FROM cache WHERE expires_at_ms <= ?", (now_ms(),))
+
+    async def _record(self, cls: type[R], sql: str, values: Sequence[object] = ()) -> R | None:
+        """The first row of `sql` as a `cls`, or None."""
+        found = await self._fetch(sql, values)
+        return rows.record_from_row(cls, found[0]) if found else None
+
+    async def _records(self, cls: type[R], sql: str, values: Sequence[object] = ()) -> list[R]:
+        return [rows.record_from_row(cls, row) for row in await self._fetch(sql, values)]
+
+    async def _returning(self, sql: str, values: Sequence[object]) -> Row:
+        found = await self._fetch(sql, values)
+        assert found, "an upsert returns its row"
+        return found[0]
+
+
+def stamp(memory: Memory) -> Memory:
+    """Give `memory` what a stored one has if it lacks it: an id, a creation time, the "messages" table."""
+    memory.id = memory.id or str(uuid.uuid4())
+    memory.created_at_ms = memory.created_at_ms or now_ms()
+    memory.table_name = memory.table_name or "messages"
+    return memory
+
+
+def _filters(**columns: object) -> tuple[str, list[object]]:
+    """`a = ? AND b = ?` for the columns given a value (None: not filtered on), and the values."""
+    given = {name: value for name, value in columns.items() if value is not None}
+    return " AND ".join(f"{name} = ?" for name in given), list(given.values())
