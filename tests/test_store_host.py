@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -130,3 +131,46 @@ async def test_runs_a_killed_host_left_going_are_ended_interrupted_at_start(
         f"run {going.id} (room room-1, message m1) never ended: the host stopped during it; ended as interrupted"
         in caplog.text
     )
+
+
+async def test_a_run_going_when_the_host_is_sigkilled_is_ended_interrupted_after_restart(tmp_path: Path) -> None:
+    """A real host process killed with SIGKILL while a run is recorded as going (recorded here
+    through a second store on its file, as the pipeline's run tracking will record it)."""
+    config = tmp_path / "agenthost.toml"
+    config.write_text('data_dir = "data"\nrouter_address = "off"\nagent_id = "agent-killed"\n')
+    address = f"unix://{tmp_path}/host.sock"
+    env = {**os.environ, "AGENTHOST_ADDR": address, "AGENTHOST_DATA_DIR": str(tmp_path / "data")}
+
+    def start(log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [AGENTHOST, "serve", "--listen", address, "--config", str(config)], env=env, stdout=out, stderr=out
+            )
+        waited = subprocess.run([AGENTHOST, "wait", "--timeout", "30"], env=env, capture_output=True, timeout=60)
+        if waited.returncode != 0:
+            proc.kill()
+            proc.wait()
+        assert waited.returncode == 0, log.read_text()
+        return proc
+
+    first = start(tmp_path / "first.log")
+    try:
+        beside = await SQLiteStore.open(tmp_path / "data" / "agenthost.db")
+        going = await beside.start_run(RunRecord("agent-killed", room_id="room-1", message_id="m1"))
+        await beside.close()
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    second = start(tmp_path / "second.log")
+    try:
+        said = f"run {going.id} (room room-1, message m1) never ended: the host stopped during it; ended as interrupted"
+        assert said in (tmp_path / "second.log").read_text()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    store = await SQLiteStore.open(tmp_path / "data" / "agenthost.db")
+    try:
+        run = await store.get_run("agent-killed", going.id)
+        assert run is not None and run.status == "interrupted" and run.ended_at_ms >= going.started_at_ms
+    finally:
+        await store.close()
