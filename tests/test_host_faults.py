@@ -281,9 +281,9 @@ async def test_no_process_a_plugin_started_outlives_it(start_host, how):
     elif how == "host stop":
         await host.stop()
     else:
-        plugin = host.plugins.get("alpha")
-        os.kill(plugin.instance.pid, signal.SIGKILL)
+        os.kill(host.plugins.get("alpha").instance.pid, signal.SIGKILL)
     assert await eventually(lambda: not any(alive(pid) for pid in descendants), timeout=5)
     assert time.monotonic() - started < 5  # within the 3 s grace and the 1 s SIGKILL wait (10 s before)
-    if how == "kill -9":  # let the restart finish: the host is stopped after the test, not during it
-        assert await eventually(lambda: plugin.restarts == 1 and plugin.state.value == "ready", timeout=30)
+    if how == "kill -9":  # stop the host at once, whatever stage the restart is in (it once hung here)
+        await asyncio.wait_for(host.stop(), 30)
+        assert _live_plugin_processes() == set()

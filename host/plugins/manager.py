@@ -37,6 +37,7 @@ class PluginManager:
         self.plugins: dict[str, ManagedPlugin] = {}
         self.remote = {r.name: r for r in remote}
         self._locks: dict[str, asyncio.Lock] = {}  # per plugin name: see _operation
+        self._stopping = False  # stop_all() began: nothing new is started
 
     async def _target(self, name: str) -> PluginSpec | RemotePlugin:
         if name in self.remote:
@@ -87,8 +88,7 @@ class PluginManager:
                 instances[name] = result
         order, blocked = initialisation_order({n: i.manifest for n, i in instances.items()})
         for name, reason in blocked.items():
-            await instances[name].close(reason, graceful=True, grace=1.0)
-            self.plugins[name].fail(reason)
+            await self.plugins[name].refuse(instances[name], reason)
             errors.append(reason)
         for name in order:
             try:
@@ -116,18 +116,23 @@ class PluginManager:
                 raise PluginConflict(f"plugin {name!r} is already loaded ({existing.state.value}); use reload")
             return await self._start(await self._target(name))
 
+    def _check_running(self, name: str) -> None:
+        if self._stopping:
+            raise PluginConflict(f"cannot start plugin {name!r}: the host is stopping")
+
     async def _start(self, target: PluginSpec | RemotePlugin) -> ManagedPlugin:
+        self._check_running(target.name)
         old = self.plugins.get(target.name)
         if old is not None:
             await old.stop()
+            self._check_running(target.name)  # (no await from this check to the insertion below)
         plugin = ManagedPlugin(self.ctx, target)
         self.plugins[target.name] = plugin
         instance = await plugin.open()
         ready = {n for n, p in self.plugins.items() if p.state is PluginState.READY}
         _, blocked = initialisation_order({target.name: instance.manifest}, already_loaded=ready)
         if blocked:
-            await instance.close(blocked[target.name], graceful=True, grace=1.0)
-            plugin.fail(blocked[target.name])
+            await plugin.refuse(instance, blocked[target.name])
             raise PluginConflict(blocked[target.name])
         await plugin.activate(instance)
         await plugin.start_services()
@@ -159,12 +164,16 @@ class PluginManager:
             return plugin, time.monotonic() - started
 
     async def stop_all(self) -> None:
-        """Stop every plugin, dependents before what they depend on."""
-        manifests = {n: p.instance.manifest for n, p in self.plugins.items() if p.instance is not None}
+        """Stop every plugin, dependents before what they depend on. A load, unload or reload
+        under way meanwhile ends (PluginStopped, or PluginConflict for a load not begun) and
+        leaves nothing running; none starts afterwards."""
+        self._stopping = True
+        plugins = dict(self.plugins)  # an unload under way may remove its entry meanwhile
+        manifests = {n: p.instance.manifest for n, p in plugins.items() if p.instance is not None}
         order, _ = initialisation_order(manifests)
         for name in reversed(order):
-            await self.plugins[name].stop()
-        await asyncio.gather(*(p.stop() for n, p in self.plugins.items() if n not in order), return_exceptions=True)
+            await plugins[name].stop()
+        await asyncio.gather(*(p.stop() for n, p in plugins.items() if n not in order), return_exceptions=True)
         self.plugins.clear()
 
     def statuses(self) -> list[PluginInfo]:

@@ -31,6 +31,10 @@ from plugin_sdk.spec import PluginSpec
 from ..logs import LEVELS, plugin_logger
 
 _STDERR_TAIL = 10
+KILL_WAIT = 2.0
+"""After SIGKILL, how long stop() keeps killing what it finds of a plugin's tree (a process
+forked between two scans) before it gives up on it with a warning."""
+_SCAN_INTERVAL = 0.05
 TREE_ENV = "AGENTHOST_PROCESS_TREE"
 """Set to a value unique to each started process and inherited by everything it starts:
 how the host finds a plugin's descendants, even those that left its process group (setsid)
@@ -138,7 +142,10 @@ class PluginProcess:
         except (ValueError, asyncio.LimitOverrunError):
             raise StartError(f"plugin {self.name!r}: first stdout line is not a handshake (over 64 KiB long)") from None
         if not line:
-            code = await self.proc.wait()
+            try:
+                code = await asyncio.wait_for(self.wait(), timeout)
+            except asyncio.TimeoutError:
+                raise StartError(f"plugin {self.name!r} closed its stdout without printing a handshake") from None
             await asyncio.sleep(0.05)  # let the stderr forwarder catch the last lines
             detail = f": {self._stderr_tail[-1]}" if self._stderr_tail else ""
             raise StartError(f"plugin {self.name!r} exited with code {code} before its handshake{detail}")
@@ -167,24 +174,37 @@ class PluginProcess:
             self.log.log(level, message)
 
     async def wait(self) -> int:
-        """Wait for the process to exit; returns its exit code."""
-        code = await self.proc.wait()
-        await asyncio.gather(*self._forwarders, return_exceptions=True)
-        return code
+        """Wait for the process itself to exit; returns its exit code. Not for its output
+        pipes to close, as asyncio's Process.wait() does: processes it started may hold them
+        open long after (a `sleep` it spawned, one that escaped the stop)."""
+        if self.proc.returncode is None:
+            await _exit_of(self.proc)
+        assert self.proc.returncode is not None
+        if self._forwarders:
+            await asyncio.wait(self._forwarders, timeout=0.2)  # its last lines, if its pipes closed
+        return self.proc.returncode
 
     async def stop(self, grace: float) -> None:
         """SIGTERM the plugin and every process it started, SIGKILL what is left after
-        `grace` seconds, remove its socket."""
+        `grace` seconds (again and again for up to KILL_WAIT seconds, so that a process forked
+        between two scans is killed too), remove its socket. Returns within grace + KILL_WAIT
+        seconds (and a second for its output), whatever the plugin does."""
         tree = await asyncio.to_thread(processes_of_tree, self.tree)
         if self.proc.returncode is None or tree:
             self._signal(signal.SIGTERM, tree)
             deadline = time.monotonic() + grace
-            while tree and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            while (tree or self.proc.returncode is None) and time.monotonic() < deadline:
+                await asyncio.sleep(_SCAN_INTERVAL)
                 tree = await asyncio.to_thread(processes_of_tree, self.tree)
-            if tree:
+            deadline = time.monotonic() + KILL_WAIT
+            while tree or self.proc.returncode is None:
+                if time.monotonic() > deadline:
+                    left = sorted({*tree, *([self.proc.pid] if self.proc.returncode is None else [])})
+                    self.log.warning("processes %s survived SIGKILL for %.0fs; leaving them", left, KILL_WAIT)
+                    break
                 self._signal(signal.SIGKILL, tree)
-            await self.proc.wait()
+                await asyncio.sleep(_SCAN_INTERVAL / 2)
+                tree = await asyncio.to_thread(processes_of_tree, self.tree)
         for task in self._forwarders:
             if not task.done():
                 try:
@@ -208,12 +228,40 @@ class PluginProcess:
             path.unlink(missing_ok=True)
 
     def _signal(self, sig: int, tree: list[int]) -> None:
-        """Signal the plugin's process group and each process of its tree."""
-        for target, send in ((self.proc.pid, os.killpg), *((pid, os.kill) for pid in tree)):
+        """Signal the plugin's process group, the plugin itself while it has not been reaped
+        (its environment may have lost TREE_ENV: it exec'd with another), and each process of its tree."""
+        own = [(self.proc.pid, os.kill)] if self.proc.returncode is None else []
+        for target, send in ((self.proc.pid, os.killpg), *own, *((pid, os.kill) for pid in tree)):
             try:
                 send(target, sig)
             except (ProcessLookupError, PermissionError):  # gone (its pid may be another's now)
                 pass
+
+
+async def _exit_of(proc: asyncio.subprocess.Process) -> None:
+    """Return once `proc` has exited and been reaped (its returncode set). A pidfd says when it
+    exits; without one (not Linux 5.3+) its returncode is polled."""
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+    fd = -1
+    try:
+        fd = os.pidfd_open(proc.pid)
+
+        def readable() -> None:
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(fd, readable)
+    except (AttributeError, OSError):  # no pidfd, or reaped already (returncode is on its way)
+        pass
+    try:
+        while proc.returncode is None:
+            # the child watcher reaps it and sets returncode a moment after it exits
+            await asyncio.wait([exited], timeout=0.01 if exited.done() else (0.5 if fd >= 0 else 0.1))
+    finally:
+        if fd >= 0:
+            loop.remove_reader(fd)
+            os.close(fd)
 
 
 _LEVEL_ALIASES = {"warning": "warn", "critical": "fatal", "panic": "fatal", "err": "error", "information": "info"}

@@ -1,5 +1,11 @@
 """Keeps one plugin running: watches its process and health, restarts it with backoff,
-gives up after too many failures, and reloads it without failing calls in flight."""
+gives up after too many failures, and reloads it without failing calls in flight.
+
+Stopping is final and wins every race: `stop()` cancels whatever is starting an instance
+(a restart in its backoff or mid-launch, a load or reload in Describe, Init or a service
+start) and closes every instance this plugin still has, the one serving, one opened and not
+yet active, and old ones still draining after a reload. Each instance is always held in
+one of those places from the moment it exists until it is closed, so none can be missed."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import enum
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any, Coroutine, TypeVar
 
 import tenacity
 
@@ -20,6 +27,8 @@ from .instance import LaunchContext, PluginInstance, ProcessKind
 from .manifest import Manifest
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class PluginState(enum.Enum):
@@ -54,6 +63,10 @@ class _StableRunEnded(Exception):
     """The instance died after running longer than the restart window: restart with fresh backoff."""
 
 
+class PluginStopped(PluginUnavailable):
+    """The plugin was stopped (unloaded, or the host is stopping) while it was being started."""
+
+
 class ManagedPlugin:
     """One plugin under supervision."""
 
@@ -72,6 +85,11 @@ class ManagedPlugin:
         self._task: asyncio.Task[None] | None = None
         self._switched = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._steps: set[asyncio.Task[Any]] = set()  # start steps under way, cancelled by stop()
+        self._pending: PluginInstance | None = None  # opened, not yet the current instance
+        self._retiring: set[PluginInstance] = set()  # replaced by a reload, draining
+        self._closes: set[asyncio.Task[None]] = set()  # closes under way, awaited by stop()
+        self._stopping: asyncio.Task[None] | None = None
 
     @property
     def version(self) -> str:
@@ -107,13 +125,56 @@ class ManagedPlugin:
         """Mark the plugin failed without starting it (e.g. a dependency is missing)."""
         self.state, self.reason = PluginState.FAILED, reason
 
+    @property
+    def stopped(self) -> bool:
+        """stop() was called: nothing of this plugin starts any more."""
+        return self._stopping is not None
+
+    async def _step(self, coro: Coroutine[Any, Any, T], during: str) -> T:
+        """Run one start step as a task stop() can cancel; PluginStopped if it did (or had)."""
+        if self.stopped:
+            coro.close()
+            raise PluginStopped(f"plugin {self.name!r} was stopped during its {during}")
+        task = asyncio.create_task(coro)
+        self._steps.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self.stopped and not (current is not None and current.cancelling()):
+                raise PluginStopped(f"plugin {self.name!r} was stopped during its {during}") from None
+            raise  # our caller was cancelled (the task was cancelled with it)
+        finally:
+            self._steps.discard(task)
+
+    async def _open_pending(self, target: PluginSpec | RemotePlugin) -> PluginInstance:
+        instance = await PluginInstance.open(self.ctx, target, self.kind)
+        self._pending = instance  # from here on stop() closes it, until it is activated
+        return instance
+
+    def _take_pending(self, instance: PluginInstance) -> bool:
+        """Take `instance` from the pending slot; False when stop() took it already (and closes it)."""
+        if self._pending is not instance:
+            return False
+        self._pending = None
+        return True
+
     async def open(self) -> PluginInstance:
         """Start a new instance and read its manifest (not initialised yet: see activate)."""
         try:
-            return await PluginInstance.open(self.ctx, self.target, self.kind)
+            return await self._step(self._open_pending(self.target), "start")
+        except PluginStopped:
+            raise
         except Exception as exc:
             self.fail(str(exc))
             raise
+
+    async def refuse(self, instance: PluginInstance, reason: str) -> None:
+        """Close an opened instance that must not be activated, and mark the plugin FAILED."""
+        if self._take_pending(instance):
+            await self._close(instance, reason, grace=1.0)
+        if not self.stopped:
+            self.fail(reason)
 
     async def activate(self, instance: PluginInstance) -> None:
         """Initialise an opened instance, make it the one calls go to, and start supervising.
@@ -122,14 +183,31 @@ class ManagedPlugin:
         configuration, which restarting would not mend.
         """
         try:
-            await instance.initialise()
-        except BaseException as exc:
-            await instance.close("failed to start", graceful=True, grace=1.0)
-            if isinstance(exc, Exception):
+            await self._step(self._initialise(instance), "start")
+        except Exception as exc:
+            if not self.stopped:
                 self.fail(str(exc))
             raise
+        if not self._take_pending(instance):  # stopped after the step ended: stop() closes it
+            raise PluginStopped(f"plugin {self.name!r} was stopped during its start")
         self._activate(instance)
         self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
+
+    async def _initialise(self, instance: PluginInstance) -> None:
+        try:
+            await instance.initialise()
+        except BaseException:
+            if self._take_pending(instance):
+                await self._close(instance, "failed to start", grace=1.0)
+            raise
+
+    async def _close(self, instance: PluginInstance, reason: str, graceful: bool = True, grace: float = 3.0) -> None:
+        """Close an instance taken from this plugin; stop() waits for it too, even if our caller
+        is cancelled meanwhile."""
+        task = asyncio.create_task(instance.close(reason, graceful=graceful, grace=grace))
+        self._closes.add(task)
+        task.add_done_callback(self._closes.discard)
+        await asyncio.shield(task)
 
     async def start(self) -> None:
         """open(), activate(), start_services(): the whole start of a plugin loaded on its own."""
@@ -141,24 +219,29 @@ class ManagedPlugin:
         if self.instance is None or self.state is not PluginState.READY:
             return
         try:
-            await self.instance.start_services()
+            await self._step(self.instance.start_services(), "start")
         except Exception as exc:
+            stopped = self.stopped
             await self.stop()
-            self.fail(str(exc))
+            if not stopped:
+                self.fail(str(exc))
             raise
 
     async def _launch(self, target: PluginSpec | RemotePlugin) -> PluginInstance:
-        """A new instance, initialised with its services started (restarts and reloads)."""
-        instance = await PluginInstance.open(self.ctx, target, self.kind)
+        """A new instance, initialised with its services started (restarts and reloads); it is
+        left pending (stop() closes it) until _activate makes it the current one."""
+        instance = await self._open_pending(target)
         try:
             await instance.initialise()
             await instance.start_services()
         except BaseException:
-            await instance.close("failed to start", graceful=True, grace=1.0)
+            if self._take_pending(instance):
+                await self._close(instance, "failed to start", grace=1.0)
             raise
         return instance
 
     def _activate(self, instance: PluginInstance) -> None:
+        self._take_pending(instance)
         self.instance = instance
         self.state, self.reason = PluginState.READY, ""
         log.info("plugin %s %s ready (pid %s)", self.name, instance.manifest.version, instance.pid or "remote")
@@ -166,36 +249,57 @@ class ManagedPlugin:
     async def reload(self, target: PluginSpec | RemotePlugin) -> PluginInstance:
         """Start a new instance, switch calls to it, then drain and stop the old one."""
         async with self._lock:
-            new = await self._launch(target)
-            if self.state is PluginState.STOPPED:  # stopped (host stopping) while the new one started
-                await new.close("was stopped", graceful=True)
-                raise PluginUnavailable(f"plugin {self.name!r} was stopped during its reload")
+            new = await self._step(self._launch(target), "reload")
+            if self.stopped:  # stopped between the launch's end and now: stop() took `new`
+                raise PluginStopped(f"plugin {self.name!r} was stopped during its reload")
             old = self.instance
             self.target = target
             self._activate(new)
             self._switched.set()
+            if old is not None:
+                self._retiring.add(old)
             if self._task is None or self._task.done():
                 self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
         if old is not None:
-            if not await old.connection.drain(self.ctx.supervision.drain_timeout):
+            try:
+                drained = await self._step(old.connection.drain(self.ctx.supervision.drain_timeout), "reload")
+            except PluginStopped:
+                return new  # stop() closes the old instance
+            if not drained:
                 log.warning(
                     "plugin %s: %d call(s) still running on the old instance after %.0fs; stopping it",
                     self.name,
                     old.connection.in_flight,
                     self.ctx.supervision.drain_timeout,
                 )
-            await old.close("was replaced", graceful=True)
+            if old in self._retiring:
+                self._retiring.discard(old)
+                await self._close(old, "was replaced")
         return new
 
     async def stop(self) -> None:
-        """Stop supervising and stop the plugin gracefully (a reload under way ends too)."""
+        """Stop supervising and stop the plugin gracefully: a restart, load or reload under way
+        ends too, and every instance of this plugin is closed when this returns. Calling it
+        again (or concurrently) waits for the same stop."""
+        if self._stopping is None:
+            self._stopping = asyncio.create_task(self._stop(), name=f"stop-{self.name}")
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
         self.state = PluginState.STOPPED
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        instance, self.instance = self.instance, None
-        if instance is not None:
-            await instance.close("was stopped", graceful=True)
+        running = [*self._steps, *([self._task] if self._task is not None else [])]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        closing = [self.instance, self._pending, *self._retiring]
+        self.instance, self._pending = None, None
+        self._retiring.clear()
+        await asyncio.gather(
+            *(instance.close("was stopped", graceful=True) for instance in closing if instance is not None),
+            return_exceptions=True,
+        )
+        while self._closes:  # closes begun before (a restart's dead instance, a failed start)
+            await asyncio.gather(*self._closes, return_exceptions=True)
 
     # -- supervision -------------------------------------------------------
 
@@ -247,7 +351,7 @@ class ManagedPlugin:
         self.instance = None
         self.state, self.reason = PluginState.RESTARTING, how
         log.warning("plugin %s %s; restarting", self.name, how)
-        await instance.close(how, graceful=False)
+        await self._close(instance, how, graceful=False)
         self._record_failure()
         if time.monotonic() - started > self.ctx.supervision.restart_window:
             raise _StableRunEnded(how)
