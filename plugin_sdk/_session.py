@@ -11,9 +11,14 @@ import grpc
 from agenthost.v1 import plugin_pb2
 
 from .auth import bearer_matches
+from .limits import MAX_RECEIVE_BYTES
 from .protocol import AUTH_SCHEME
 
 log = logging.getLogger("plugin_sdk")
+
+FRAME_LIMIT = MAX_RECEIVE_BYTES - 64
+"""The largest call or reply a Session frame carries (the rest is the frame's id and tags): a
+larger frame would end the whole stream, and every call on it, with RESOURCE_EXHAUSTED."""
 
 
 class CallFailed(Exception):
@@ -63,6 +68,11 @@ async def serve_session(
             else:
                 reply = await handlers[kind](request)
             frame = plugin_pb2.SessionResponse(id=call_id, **{kind: reply})
+            if frame.ByteSize() > FRAME_LIMIT:  # fail this call alone, as a unary reply would
+                size = frame.ByteSize()
+                frame = _error(
+                    call_id, grpc.StatusCode.RESOURCE_EXHAUSTED, f"{kind} reply is {size} bytes, over the limit"
+                )
         except CallFailed as exc:
             frame = _error(call_id, exc.code, exc.message)
         except TimeoutError:

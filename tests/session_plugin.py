@@ -3,8 +3,9 @@
 Providers: ECHO (the message's text), WAIT (blocks until RELEASE is called; when
 cancelled it writes "cancelled <text>" to the file named by the MARKER config key),
 RELEASE (lets every WAIT go), SLEEP (sleeps the message's text in milliseconds, then
-answers it). An action and an evaluator with validators, and a model handler, so the
-stream and unary answers can be compared for every call kind the Session carries.
+answers it), BIG (answers that many bytes of text). An action and an evaluator with
+validators, a model handler and an event, so the stream and unary answers can be
+compared for every call kind the Session carries.
 
 AGENTHOST_TEST_MODE=unary-only makes it answer Session UNIMPLEMENTED, as a plugin built
 against the protocol before Session does.
@@ -53,6 +54,11 @@ async def release(ctx, message, state):
 async def sleep(ctx, message, state):
     await asyncio.sleep(int(message.content.text) / 1000)
     return ProviderResult(text=message.content.text)
+
+
+@plugin.provider("BIG")
+async def big(ctx, message, state):
+    return ProviderResult(text="x" * int(message.content.text))
 
 
 @plugin.action("SHOUT", validate=lambda ctx, message, state: "!" in message.content.text)

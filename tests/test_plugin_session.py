@@ -19,6 +19,7 @@ from support import FAST, eventually
 from host.plugins.connection import PluginCallError, PluginUnavailable
 from host.plugins.supervisor import PluginState
 from plugin_sdk import Content, Memory, PluginSpec
+from plugin_sdk.limits import MAX_RECEIVE_BYTES
 from plugin_sdk.types import State
 from plugin_sdk.wire import fill_struct, memory_to_proto, state_to_proto
 
@@ -206,3 +207,18 @@ async def test_a_stream_that_breaks_is_reopened_for_the_next_call(start):
     outcomes = await host.components.get_providers(["ECHO"], message("again"))
     assert outcomes[0].result.text == "again"
     assert connection._session is not broken and connection.transport == "session"
+
+
+async def test_a_call_or_reply_over_the_size_limit_fails_alone_and_the_stream_stays(start):
+    host = await start()
+    connection = host.plugins.get(NAME).connection()
+    waiting = asyncio.create_task(host.components.get_providers(["WAIT"], message("patient")))
+    assert await eventually(lambda: connection.in_flight == 1)
+    big_state = State(text="y" * (MAX_RECEIVE_BYTES + 1))
+    too_big = await host.components.get_providers(["ECHO"], message("big request"), big_state)
+    assert too_big[0].result is None and "larger than max" in too_big[0].error  # unary's RESOURCE_EXHAUSTED
+    reply = await host.components.get_providers(["BIG"], message(str(MAX_RECEIVE_BYTES)))
+    assert reply[0].result is None and "over the limit" in reply[0].error
+    assert not waiting.done() and connection.transport == "session"
+    await host.components.get_providers(["RELEASE"], message("go"))
+    assert (await waiting)[0].result.text == "released patient"

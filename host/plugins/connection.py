@@ -13,11 +13,17 @@ import grpc
 from agenthost.v1 import controller_pb2, controller_pb2_grpc, plugin_pb2, plugin_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from plugin_sdk.limits import MAX_RECEIVE_BYTES
+
 from ..config import RemotePlugin
 from .manifest import Action, Evaluator, ExampleTurn, Manifest, ModelHandler, Provider, Service
 from .session import KINDS, Session, SessionBroken, SessionCallFailed, SessionUnsupported
 
 log = logging.getLogger(__name__)
+
+FRAME_LIMIT = MAX_RECEIVE_BYTES - 64
+"""The largest request sent on the Session stream (the rest of the frame is its id and tags); a
+larger one goes unary, where it fails alone instead of ending the stream for every call on it."""
 
 SESSION_RETRY_SECONDS = 1.0
 """After a Session stream could not be opened, how long calls go unary before the next try."""
@@ -143,8 +149,8 @@ class PluginConnection:
         """Call a unary PluginService method by name: over the Session stream when it can."""
         kind = KINDS.get(method)
         session = self._session
-        if kind is None or self._session_unsupported:
-            return await self.unary(method, request, timeout)
+        if kind is None or self._session_unsupported or request.ByteSize() > FRAME_LIMIT:
+            return await self.unary(method, request, timeout)  # a frame too large would end the stream
         if session is None or session.broken:
             session = await self._ensure_session(self.call_timeout)
             if session is None:
