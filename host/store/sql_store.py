@@ -15,7 +15,7 @@ from typing import Any, Sequence, TypeVar
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 from plugin_sdk.types import Entity, Memory
 
-from . import rows
+from . import rows, statements
 from .base import ContentTooLarge, DuplicateMemory
 from .records import (
     PARTICIPANT_STATES,
@@ -31,57 +31,9 @@ from .records import (
     now_ms,
 )
 from .rows import Row, dumps
+from .statements import INSERT_MEMORY
 
 R = TypeVar("R")
-
-_MEMORY_COLUMNS = "id, agent_id, room_id, table_name, entity_id, world_id, created_at_ms, content, metadata, is_unique"
-#: One memory row (values: `rows.memory_values`); inserts nothing when the id is taken.
-INSERT_MEMORY = (
-    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
-)
-
-
-def _upsert(table: str, columns: Sequence[str], key: Sequence[str], keep: Sequence[str] = ()) -> str:
-    """INSERT of `columns` that, on a clash of `key`, updates every other column except `keep`, returning the row."""
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key and c not in keep)
-    marks = ", ".join("?" for _ in columns)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} RETURNING *"
-    )
-
-
-_UPSERT_ENTITY = _upsert("entities", ("agent_id", "id", "names", "metadata"), ("agent_id", "id"))
-_UPSERT_AGENT = _upsert(
-    "agents", ("id", "name", "enabled", "settings", "created_at_ms", "updated_at_ms"), ("id",), ("created_at_ms",)
-)
-_UPSERT_WORLD = _upsert(
-    "worlds",
-    ("agent_id", "id", "name", "server_id", "metadata", "created_at_ms"),
-    ("agent_id", "id"),
-    ("created_at_ms",),
-)
-_UPSERT_ROOM = _upsert(
-    "rooms",
-    ("agent_id", "id", "name", "type", "source", "world_id", "channel_id", "server_id", "metadata", "created_at_ms"),
-    ("agent_id", "id"),
-    ("created_at_ms",),
-)
-_PAIR = ("agent_id", "source_entity_id", "target_entity_id")
-_RELATIONSHIP_COLUMNS = (
-    "agent_id, id, source_entity_id, target_entity_id, tags, metadata, interaction_count, created_at_ms, updated_at_ms"
-)
-_UPSERT_RELATIONSHIP = (
-    f"INSERT INTO relationships ({_RELATIONSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?) "
-    "ON CONFLICT (agent_id, source_entity_id, target_entity_id) DO UPDATE SET "
-    "tags = excluded.tags, metadata = excluded.metadata, updated_at_ms = excluded.updated_at_ms RETURNING *"
-)
-# One statement: concurrent writers each add one, on either backend.
-_RECORD_INTERACTION = (
-    f"INSERT INTO relationships ({_RELATIONSHIP_COLUMNS}) VALUES (?, ?, ?, ?, '[]', '{{}}', 1, ?, ?) "
-    "ON CONFLICT (agent_id, source_entity_id, target_entity_id) DO UPDATE SET "
-    "interaction_count = relationships.interaction_count + 1, updated_at_ms = excluded.updated_at_ms RETURNING *"
-)
 
 
 class SqlStore(ABC):
@@ -215,7 +167,7 @@ class SqlStore(ABC):
         """Store `entity` (giving it an id if it has none), replacing the agent's one with its id."""
         entity.id = entity.id or str(uuid.uuid4())
         values = (entity.agent_id, entity.id, dumps(entity.names), dumps(entity.metadata))
-        await self._returning(_UPSERT_ENTITY, values)
+        await self._returning(statements.UPSERT_ENTITY, values)
         return entity
 
     async def list_entities(self, agent_id: str) -> list[Entity]:
@@ -224,7 +176,7 @@ class SqlStore(ABC):
     async def upsert_agent(self, agent: Agent) -> Agent:
         now = now_ms()
         values = (agent.id, agent.name, agent.enabled, dumps(agent.settings), agent.created_at_ms or now, now)
-        return rows.record_from_row(Agent, await self._returning(_UPSERT_AGENT, values))
+        return rows.record_from_row(Agent, await self._returning(statements.UPSERT_AGENT, values))
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         return await self._record(Agent, "SELECT * FROM agents WHERE id = ?", (agent_id,))
@@ -238,7 +190,7 @@ class SqlStore(ABC):
         world.id = world.id or str(uuid.uuid4())
         values = (world.agent_id, world.id, world.name, world.server_id, dumps(world.metadata))
         return rows.record_from_row(
-            World, await self._returning(_UPSERT_WORLD, (*values, world.created_at_ms or now_ms()))
+            World, await self._returning(statements.UPSERT_WORLD, (*values, world.created_at_ms or now_ms()))
         )
 
     async def get_world(self, agent_id: str, world_id: str) -> World | None:
@@ -253,7 +205,7 @@ class SqlStore(ABC):
         room.id = room.id or str(uuid.uuid4())
         values = (room.agent_id, room.id, room.name, room.type, room.source, room.world_id, room.channel_id)
         rest = (room.server_id, dumps(room.metadata), room.created_at_ms or now_ms())
-        return rows.record_from_row(Room, await self._returning(_UPSERT_ROOM, (*values, *rest)))
+        return rows.record_from_row(Room, await self._returning(statements.UPSERT_ROOM, (*values, *rest)))
 
     async def get_room(self, agent_id: str, room_id: str) -> Room | None:
         return await self._record(Room, "SELECT * FROM rooms WHERE agent_id = ? AND id = ?", (agent_id, room_id))
@@ -313,13 +265,13 @@ class SqlStore(ABC):
         r, now = relationship, now_ms()
         pair = (r.agent_id, r.id or str(uuid.uuid4()), r.source_entity_id, r.target_entity_id)
         values = (*pair, dumps(r.tags), dumps(r.metadata), r.created_at_ms or now, now)
-        return rows.record_from_row(Relationship, await self._returning(_UPSERT_RELATIONSHIP, values))
+        return rows.record_from_row(Relationship, await self._returning(statements.UPSERT_RELATIONSHIP, values))
 
     async def record_interaction(self, agent_id: str, source_entity_id: str, target_entity_id: str) -> Relationship:
         """Add one to the pair's interaction count (making the relationship if it is new), atomically."""
         now = now_ms()
         values = (agent_id, str(uuid.uuid4()), source_entity_id, target_entity_id, now, now)
-        return rows.record_from_row(Relationship, await self._returning(_RECORD_INTERACTION, values))
+        return rows.record_from_row(Relationship, await self._returning(statements.RECORD_INTERACTION, values))
 
     async def get_relationship(
         self, agent_id: str, source_entity_id: str, target_entity_id: str

@@ -24,7 +24,8 @@ from .base import DatabaseUnreachable
 from .migrations import CURRENT_VERSION_SQL, MIGRATIONS, VERSION_TABLE, pending, version_table_sql
 from .records import now_ms
 from .rows import Row, memory_from_row, memory_values
-from .sql_store import INSERT_MEMORY, SqlStore, stamp
+from .sql_store import SqlStore, stamp
+from .statements import INSERT_MEMORY
 
 __all__ = [
     "INSERT_MEMORY",
