@@ -37,7 +37,7 @@ def message(agent: str = A, room: str = "room-1", text: str = "hello", **fields:
 
 async def test_a_memory_round_trips_whole(store: SqlStore) -> None:
     content = Content(
-        text="héllo \x00 \ud800 wörld",  # NUL and a lone surrogate: stored as JSON escapes on both backends
+        text="héllo \x00 wörld 日本",  # NUL: a JSON escape (PostgreSQL's text cannot hold it)
         actions=["REPLY"],
         source="test",
         thought="t",
@@ -50,6 +50,9 @@ async def test_a_memory_round_trips_whole(store: SqlStore) -> None:
     assert stored.id and stored.created_at_ms > 0 and stored.table_name == "messages"
     assert await store.get_memory(A, stored.id) == stored
     assert await store.get_memories(A, "r", "messages", 10) == [stored]
+    # A lone surrogate (no protobuf string holds one, but a Python caller can) is kept too.
+    odd = await store.create_memory(message(text="half \ud800 a pair", metadata={"k": "\udfff"}))
+    assert await store.get_memory(A, odd.id) == odd
 
 
 async def test_memories_newest_first_ties_in_insertion_order(store: SqlStore) -> None:
@@ -101,6 +104,10 @@ async def test_content_over_the_limit_is_refused_with_its_size(database: Databas
     with pytest.raises(ContentTooLarge):  # metadata counts too
         await store.create_memory(message(metadata={"blob": "y" * 3000}))
     assert await store.count_memories(A, "messages") == 1
+    roomy = await database.open(max_content_bytes=4096)
+    await roomy.create_memory(message(text="é" * 1900))  # counted in UTF-8 bytes (3800), not as \u00e9 escapes
+    with pytest.raises(ContentTooLarge, match="the memory is 4"):
+        await roomy.create_memory(message(text="日" * 1400))  # 4200 bytes
 
 
 async def test_deleting_a_memory_takes_its_embeddings(store: SqlStore) -> None:

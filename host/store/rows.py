@@ -20,8 +20,16 @@ class Row(Protocol):
 
 
 def dumps(value: object) -> str:
-    """JSON text of a column; ASCII, so no NUL or lone surrogate can reach a database that refuses it."""
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    """JSON text of a column: UTF-8 as it is, control characters escaped (so no NUL reaches
+    PostgreSQL), and all of it escaped to ASCII when it holds a lone surrogate, which neither
+    database can store as text."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def memory_values(memory: Memory, unique: bool = True) -> tuple[object, ...]:

@@ -70,7 +70,7 @@ class SqlStore(ABC):
         """Store `memory` (see `stamp`); DuplicateMemory when its id is taken, ContentTooLarge over the limit."""
         # The values are taken now: what is stored is the memory as it was when called.
         values = rows.memory_values(stamp(memory), unique)
-        size = len(values[7]) + len(values[8])  # type: ignore[arg-type]  # content, metadata: ASCII JSON
+        size = sum(len(str(text).encode()) for text in values[7:9])  # content, metadata: UTF-8 bytes
         if size > self.max_content_bytes:
             raise ContentTooLarge(size, self.max_content_bytes)
         if not await self._execute(INSERT_MEMORY, values):
