@@ -77,6 +77,10 @@ _DATA_MODEL = Migration(
         "ALTER TABLE memories ADD COLUMN is_unique {bool} NOT NULL DEFAULT {true}",
         # Order among memories of the same millisecond: SQLite's rowid, PostgreSQL's sequence.
         ("", "ALTER TABLE memories ADD COLUMN seq BIGSERIAL"),
+        # A room's latest memories read in index order, LIMIT rows and no sort: SQLite's index
+        # ends in the rowid already; PostgreSQL's needs the sequence.
+        ("", "CREATE INDEX memories_by_room_seq ON memories (agent_id, room_id, table_name, created_at_ms, seq)"),
+        ("", "DROP INDEX memories_by_room"),
         "CREATE INDEX memories_by_type ON memories (agent_id, table_name, created_at_ms)",
         # Entities were keyed by id alone: one agent could overwrite another's.
         """CREATE TABLE entities_v2 (
