@@ -6,7 +6,8 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
    Python process on a unix socket, called sequentially;
 2. plugin call: Components.get_providers(["ECHO"], message) through a real PluginManager
    to bench/echo_plugin.py, whose provider answers with the message's text (the echo
-   server's job), exactly the path the host takes; the ratio to (1) is the mechanism's cost;
+   server's job), exactly the path the host takes (the plugin's Session stream, PROTOCOL.md
+   §8.1; the report says which transport the calls took); the ratio to (1) is the mechanism's cost;
 2b. the same call to the installed example plugin "time" (a provider that does some work);
    (1), (2) and (2b) are interleaved in rounds, rotating which goes first, so machine noise
    hits all alike; p50/p99 are over all samples;
