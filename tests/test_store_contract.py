@@ -5,10 +5,12 @@ every table's operations, agent scoping, unique keys and counts under concurrent
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
-from store_backends import Database, database_fixture, store_fixture  # noqa: F401  (fixtures)
+from store_backends import PG_URL, Database, database_fixture, store_fixture  # noqa: F401  (fixtures)
 
 from host.store import (
     Agent,
@@ -18,6 +20,7 @@ from host.store import (
     Relationship,
     Room,
     RunRecord,
+    StoreUnavailable,
     World,
 )
 from host.store.records import FOLLOWED, MUTED, RUN_INTERRUPTED, RUN_STARTED
@@ -351,3 +354,76 @@ async def test_concurrent_first_opens_migrate_once(database: Database) -> None:
     assert await stores[-1].count_memories(A, "messages") == 1
     (versions,) = await database.run("SELECT version FROM store_schema_version ORDER BY version")
     assert versions == [(1,), (2,)]
+
+
+# -- a database that stops answering ------------------------------------------------------
+
+
+class Proxy:
+    """A TCP relay to the database that can be cut and restored on the same port: the database
+    going away and coming back, as seen from the store, without touching the shared server."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_a_lost_database_is_store_unavailable_and_the_store_recovers(database: Database) -> None:
+    if database.backend == "postgres":
+        target = urlsplit(PG_URL)
+        proxy = Proxy(target.hostname or "127.0.0.1", target.port or 5432)
+        await proxy.start()
+        database.url = database.url.replace(target.netloc.split("@")[-1], f"127.0.0.1:{proxy.port}", 1)
+        store = await database.open()
+        await store.create_memory(message(text="before"))
+        await proxy.cut()  # the server goes away
+        with pytest.raises(
+            StoreUnavailable, match=rf"^the database at postgresql://\S+:{proxy.port}/\S+ is unavailable: "
+        ):
+            await store.create_memory(message(text="while away"))
+        with pytest.raises(StoreUnavailable):
+            await store.count_memories(A, "messages")
+        await proxy.start()  # ... and comes back on the same address
+    else:
+        # Another writer holds the file's write lock past the store's busy timeout.
+        store = await database.open(busy_timeout_s=0.1)
+        await store.create_memory(message(text="before"))
+        blocker = sqlite3.connect(database.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreUnavailable, match="is unavailable: database is locked"):
+                await store.create_memory(message(text="while away"))
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    await store.create_memory(message(text="after"))  # served again, nothing acknowledged lost
+    assert [m.content.text for m in await store.get_memories(A, "room-1", "messages", 10)] == ["after", "before"]

@@ -4,7 +4,15 @@ directory's files. May import `plugin_sdk`'s public modules only.
 """
 
 from .backend import check_url, open_store
-from .base import ContentTooLarge, DatabaseUnreachable, DuplicateMemory, SchemaTooNew, Store, StoreOpenError
+from .base import (
+    ContentTooLarge,
+    DatabaseUnreachable,
+    DuplicateMemory,
+    SchemaTooNew,
+    Store,
+    StoreOpenError,
+    StoreUnavailable,
+)
 from .postgres import PostgresStore, redact
 from .records import Agent, Embedding, Participant, Relationship, Room, RunRecord, World
 from .sqlite import SQLiteStore
@@ -24,6 +32,7 @@ __all__ = [
     "SchemaTooNew",
     "Store",
     "StoreOpenError",
+    "StoreUnavailable",
     "World",
     "check_url",
     "open_store",

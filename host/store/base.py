@@ -32,6 +32,11 @@ class ContentTooLarge(ValueError):
         self.size, self.limit = size, limit
 
 
+class StoreUnavailable(ConnectionError):
+    """The database stopped answering (lost, shut down, out of disk): the call did not happen, or
+    did and its answer was lost. The store serves again once the database is back."""
+
+
 class StoreOpenError(OSError):
     """The store cannot be opened; the message is one line, naming the database (never its password).
     An OSError, so the CLI reports it as one line and a non-zero exit."""

@@ -7,15 +7,16 @@ accounting URLs do, so that the store, the router and tests can each keep their 
 
 from __future__ import annotations
 
+import contextlib
 import re
-from typing import Sequence
+from typing import Iterator, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 
-from .base import DatabaseUnreachable
+from .base import DatabaseUnreachable, StoreUnavailable
 from .migrations import CURRENT_VERSION_SQL, VERSION_TABLE, pending, version_table_sql
 from .records import now_ms
 from .rows import Row
@@ -24,6 +25,8 @@ from .sql_store import SqlStore
 CONNECT_TIMEOUT_S = 10.0
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_PARAMS = {"password", "passfile", "sslpassword"}
+#: What a call raises when the server, not the statement, is the trouble.
+_LOST = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
 
 
 def is_postgres_url(url: str) -> bool:
@@ -71,9 +74,10 @@ class PostgresStore(SqlStore):
 
     _sequence = "seq"
 
-    def __init__(self, pool: asyncpg.Pool, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
+    def __init__(self, pool: asyncpg.Pool, where: str, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
         super().__init__(max_content_bytes)
         self._pool = pool
+        self._where = where  # the URL without its password
         self._numbered: dict[str, str] = {}
 
     @classmethod
@@ -111,7 +115,7 @@ class PostgresStore(SqlStore):
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, max_content_bytes)
+        return cls(pool, redact(url), max_content_bytes)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -122,16 +126,27 @@ class PostgresStore(SqlStore):
             found = self._numbered[sql] = numbered(sql)
         return found
 
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """StoreUnavailable for a lost server; the pool replaces its connections when it is back."""
+        try:
+            yield
+        except _LOST as exc:
+            reason = str(exc) or type(exc).__name__
+            raise StoreUnavailable(f"the database at {self._where} is unavailable: {reason}") from exc
+
     async def _execute(self, sql: str, values: Sequence[object] = ()) -> int:
-        status = await self._pool.execute(self._sql(sql), *values)
-        return _changed(status)
+        with self._answering():
+            return _changed(await self._pool.execute(self._sql(sql), *values))
 
     async def _fetch(self, sql: str, values: Sequence[object] = ()) -> list[Row]:
-        return list(await self._pool.fetch(self._sql(sql), *values))
+        with self._answering():
+            return list(await self._pool.fetch(self._sql(sql), *values))
 
     async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> list[int]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            return [_changed(await conn.execute(self._sql(sql), *values)) for sql, values in statements]
+        with self._answering():
+            async with self._pool.acquire() as conn, conn.transaction():
+                return [_changed(await conn.execute(self._sql(sql), *values)) for sql, values in statements]
 
 
 def _changed(status: str) -> int:

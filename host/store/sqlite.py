@@ -12,15 +12,16 @@ aiosqlite (which the store used before) and against `run_in_executor`; figures i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 
-from .base import DatabaseUnreachable
+from .base import DatabaseUnreachable, StoreUnavailable
 from .migrations import CURRENT_VERSION_SQL, MIGRATIONS, VERSION_TABLE, pending, version_table_sql
 from .records import now_ms
 from .rows import Row, memory_from_row, memory_values
@@ -40,6 +41,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: SQLite's primary result codes (SQLITE_BUSY, ...) that say the file cannot be used right now.
+_UNAVAILABLE = {"BUSY", "LOCKED", "IOERR", "FULL", "CANTOPEN", "READONLY"}
+
 BUSY_TIMEOUT_S = 10.0
 """How long a statement waits for another connection's write (another host, the router's accounting)."""
 
@@ -52,11 +56,11 @@ SELECT_MEMORIES = (
 )
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """The store's connection to `path` (WAL, autocommit, rows by name), its schema migrated to
     the latest version. Blocks: call it on the thread that will use the connection."""
     # Autocommit (isolation_level=None): each statement is its own transaction unless BEGIN is said.
-    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
     try:
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
@@ -143,8 +147,8 @@ class _Database:
     """The connection, used on its thread only. Built on that thread, and sqlite3 refuses its use
     from any other (check_same_thread), so none of it can run on, and block, the event loop."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path)
+    def __init__(self, path: Path, busy_timeout_s: float) -> None:
+        self._db = connect(path, busy_timeout_s)
 
     def close(self) -> None:
         self._db.close()
@@ -170,26 +174,31 @@ class SQLiteStore(SqlStore):
     """Store on one SQLite file, through one connection on a thread of its own. Calls take
     turns on that thread, in the order they were made: one handoff per statement."""
 
-    def __init__(self, db: _Database, thread: _DatabaseThread, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
+    def __init__(
+        self, db: _Database, thread: _DatabaseThread, path: Path, max_content_bytes: int = MAX_MEMORY_BYTES
+    ) -> None:
         super().__init__(max_content_bytes)
+        self._path = path
         self._db = db
         self._thread = thread
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path, max_content_bytes: int = MAX_MEMORY_BYTES) -> "SQLiteStore":
+    async def open(
+        cls, path: Path, max_content_bytes: int = MAX_MEMORY_BYTES, busy_timeout_s: float = BUSY_TIMEOUT_S
+    ) -> "SQLiteStore":
         """Open (or create) the store's file at `path`, and its directory, migrating its schema."""
         path.parent.mkdir(parents=True, exist_ok=True)
         thread = _DatabaseThread("host-store-sqlite")
         try:
-            db = await thread.call(_Database, path)
+            db = await thread.call(_Database, path, busy_timeout_s)
         except sqlite3.DatabaseError as exc:  # not a database, unreadable, locked past the timeout
             thread.stop()
             raise DatabaseUnreachable(f"cannot open the database {path}: {exc}") from None
         except BaseException:
             thread.stop()
             raise
-        return cls(db, thread, max_content_bytes)
+        return cls(db, thread, path, max_content_bytes)
 
     async def close(self) -> None:
         """Close the connection once the calls already made have run (again: nothing)."""
@@ -202,10 +211,24 @@ class SQLiteStore(SqlStore):
             self._thread.stop()
 
     async def _execute(self, sql: str, values: Sequence[object] = ()) -> int:
-        return await self._thread.call(self._db.execute, sql, values)
+        with self._answering():
+            return await self._thread.call(self._db.execute, sql, values)
 
     async def _fetch(self, sql: str, values: Sequence[object] = ()) -> list[Row]:
-        return await self._thread.call(self._db.fetch, sql, values)
+        with self._answering():
+            return await self._thread.call(self._db.fetch, sql, values)
 
     async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> list[int]:
-        return await self._thread.call(self._db.transaction, statements)
+        with self._answering():
+            return await self._thread.call(self._db.transaction, statements)
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """StoreUnavailable when the file, not the statement, is the trouble (locked by another
+        writer past the busy timeout, a disk error, a full disk)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorname.split("_")[1] not in _UNAVAILABLE:
+                raise
+            raise StoreUnavailable(f"the database {self._path} is unavailable: {exc}") from exc
