@@ -24,7 +24,13 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
    and an instrumented pass shows where a message's time goes;
 3. rooms in parallel: messages/s with one client sending to one room, with 8 clients each
    sending to its own room, and with 8 clients sharing one room (a room is serial);
-4. with --local-model (off by default: the router takes ~5 s to start): the real router
+4. load, against elizaOS in the same run (bench/pipeline_load.py): 8 providers across 2 plugin
+   processes, 1 action, 1 evaluator and a zero-latency scripted model, at 1 and 50 rooms at
+   once (each room's messages one after another): messages/s, p50/p99, CPU time per message
+   of the host, each plugin process and the client (psutil), plugin round trips per message;
+   then the same workload through the elizaOS Python runtime (bench/pipeline_elizaos.py, the
+   `bench` extra; skipped, and said so, when it is not installed);
+5. with --local-model (off by default: the router takes ~5 s to start): the real router
    spawned by the host and its local model (the plugin's model handler left out), time to
    the REPLY event, median of several messages of one conversation.
 
@@ -57,6 +63,7 @@ from typing import Any, Awaitable, Iterator
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 from common import percentile, run_and_report
+from pipeline_load import agenthost_load, elizaos_load
 from plugin_call import ECHO_METHOD, start_echo_server, stop_echo_server, timed_calls
 
 from host.config import HostConfig
@@ -188,7 +195,7 @@ def instrumented() -> Iterator[tuple[Counter[str], defaultdict[str, int]]]:
     counts: Counter[str] = Counter()
     spent: defaultdict[str, int] = defaultdict(int)
     clock = time.perf_counter_ns
-    unary, invoke_action = PluginConnection.unary, PluginConnection.invoke_action
+    call, invoke_action = PluginConnection.call, PluginConnection.invoke_action
     create_memory, get_memories = SQLiteStore.create_memory, SQLiteStore.get_memories
     database_call = _DatabaseThread.call
 
@@ -209,7 +216,7 @@ def instrumented() -> Iterator[tuple[Counter[str], defaultdict[str, int]]]:
         return database_call(self, work, *args)
 
     patches: dict[tuple[type, str], Any] = {
-        (PluginConnection, "unary"): lambda self, method, *a, **kw: timed(method, unary(self, method, *a, **kw)),
+        (PluginConnection, "call"): lambda self, method, *a, **kw: timed(method, call(self, method, *a, **kw)),
         (PluginConnection, "invoke_action"): counted_invoke_action,
         (SQLiteStore, "create_memory"): lambda self, *a: timed("create_memory", create_memory(self, *a)),
         (SQLiteStore, "get_memories"): lambda self, *a: timed("get_memories", get_memories(self, *a)),
@@ -397,7 +404,12 @@ async def run(args: argparse.Namespace) -> dict:
         await host.stop()
         host = None
 
-        # -- 4. the local model through the router (optional) -----------------------------
+        # -- 4. load, against elizaOS ---------------------------------------------------------
+        load_rooms = [int(r) for r in args.load_rooms.split(",")]
+        load = await agenthost_load(tmp, load_rooms, args.load_messages, args.load_warmup)
+        eliza = await elizaos_load(load_rooms, args.load_messages, args.load_warmup)
+
+        # -- 5. the local model through the router (optional) -----------------------------
         local: dict[str, Any] | None = None
         if args.local_model:
             local = await local_model(tmp, args.local_messages)
@@ -456,6 +468,16 @@ async def run(args: argparse.Namespace) -> dict:
         result["ratio_per_round_trip"] = round(result["ratio"] / round_trips, 2)
         result["ratio_calls"] = round(result["message_p50_us"] / result["calls_p50_us"], 2)
         result["pipeline_own_p50_us"] = round(result["message_p50_us"] - result["calls_p50_us"], 1)
+        top = str(max(load_rooms))
+        result["load"] = load
+        result["elizaos_load"] = eliza
+        result["load_rooms"] = int(top)
+        result["msgs_per_s"] = load[top]["msgs_per_s"]
+        result["cpu_ms_per_msg"] = load[top]["cpu_ms_per_msg"]
+        result["p99_ms"] = load[top]["p99_ms"]
+        result["elizaos_msgs_per_s"] = eliza[top]["msgs_per_s"] if eliza else None
+        result["elizaos_cpu_ms_per_msg"] = eliza[top]["cpu_ms_per_msg"] if eliza else None
+        result["elizaos_p99_ms"] = eliza[top]["p99_ms"] if eliza else None
         result["_rounds"] = rounds
         return result
     finally:
@@ -556,6 +578,7 @@ def report(result: dict) -> None:
     ):
         speedup = 1.0 if key == "sequential" else result[f"{key}_speedup"]
         print(f"{label:40}{result[f'{key}_msgs_per_s']:>10.0f}{speedup:>10.2f}{result[f'{key}_p50_ms']:>10.2f}")
+    report_load(result)
     local = result["local"]
     if local is not None:
         print(
@@ -566,6 +589,34 @@ def report(result: dict) -> None:
     print(json.dumps(result, separators=(",", ":")), flush=True)
 
 
+def report_load(result: dict) -> None:
+    """The load section: agenthost and elizaOS, per number of rooms."""
+    eliza = result["elizaos_load"] or {}
+    print(
+        f"\n{'load: 8 providers / 2 plugins, 1 action, 1 evaluator':56}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'CPU ms/msg':>11}"
+    )
+    for rooms, side in result["load"].items():
+        row = f"{side['msgs_per_s']:>8.0f}{side['p50_ms']:>8.1f}{side['p99_ms']:>8.1f}{side['cpu_ms_per_msg']:>11.2f}"
+        print(f"{'agenthost, ' + rooms + ' room(s)':56}{row}")
+        by = ", ".join(f"{k} {v:.2f}" for k, v in side["cpu_ms_by_process"].items())
+        trips = ", ".join(f"{k} {v:g}" for k, v in side["round_trips_per_plugin"].items())
+        print(f"{'':4}CPU ms/msg: {by}; round trips/msg: {trips}")
+        if rooms in eliza:
+            e = eliza[rooms]
+            row = f"{e['msgs_per_s']:>8.0f}{e['p50_ms']:>8.1f}{e['p99_ms']:>8.1f}{e['cpu_ms_per_msg']:>11.2f}"
+            print(f"{'elizaOS 2.0.0a5, ' + rooms + ' room(s)':56}{row}")
+    if not eliza:
+        print("elizaOS: not installed, skipped")
+    else:
+        top = str(result["load_rooms"])
+        print(
+            f"at {top} rooms: throughput {result['msgs_per_s'] / result['elizaos_msgs_per_s']:.2f}x elizaOS's, "
+            f"CPU/msg {result['cpu_ms_per_msg'] / result['elizaos_cpu_ms_per_msg']:.2f}x, "
+            f"p99 {result['p99_ms'] / result['elizaos_p99_ms']:.2f}x"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=300, help="sequential messages per side per round (300)")
@@ -574,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=200, help="messages in the instrumented pass (default 200)")
     parser.add_argument("--per-client", type=int, default=40, help="messages per client in throughput (default 40)")
     parser.add_argument("--throughput-rounds", type=int, default=3, help="throughput rounds (default 3)")
+    parser.add_argument("--load-rooms", default="1,50", help="rooms at once in the load section (1,50)")
+    parser.add_argument("--load-messages", type=int, default=40, help="timed messages per room in load (40)")
+    parser.add_argument("--load-warmup", type=int, default=3, help="warm-up messages per room in load (3)")
     parser.add_argument("--local-model", action="store_true", help="also time replies from the local model (~5 s)")
     parser.add_argument("--local-messages", type=int, default=5, help="local model messages (default 5)")
     parser.add_argument("--quick", action="store_true", help="small numbers for a smoke run")
@@ -581,8 +635,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.messages, args.rounds, args.warmup, args.profile = 100, 2, 30, 20
         args.per_client, args.throughput_rounds = 10, 1
+        args.load_messages, args.load_warmup = 10, 1
     if min(args.messages, args.rounds, args.profile, args.per_client, args.throughput_rounds) < 1:
         parser.error("counts must be at least 1")
+    if not all(r.isdigit() and int(r) > 0 for r in args.load_rooms.split(",")) or args.load_messages < 1:
+        parser.error("--load-rooms takes positive numbers separated by commas; --load-messages at least 1")
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)  # the host sends every record to the root logger's handlers
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
