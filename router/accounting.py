@@ -52,7 +52,8 @@ class Accounting(Protocol):
 
     async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
         """Drop the hold and add the actual cost to spent, even above the amount held: money
-        spent is booked, and what went beyond the hold counts as an overrun of each budget.
+        spent is booked, and what went beyond the hold counts as an overrun of each budget (all
+        of it when the hold's lease ran out before: others may have spent that money since).
         Call once per reservation; a release after it is a no-op. `row`, if given, is appended
         to the ledger in the same transaction, with `reserved` set to what the hold was."""
         ...

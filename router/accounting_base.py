@@ -9,11 +9,14 @@ a backend (router.accounting_sqlite, router.accounting_postgres) imports from he
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger("router")
 
 PERIODS = ("monthly", "daily", "total")
 STATUSES = ("ok", "error", "fallback", "refused", "expired")
@@ -185,6 +188,35 @@ def overrun_nano(reservation: Reservation, cost: int) -> int:
     return max(0, cost - to_nano(reservation.amount))
 
 
+def settled_overrun(reservation: Reservation, cost: int, lost: bool) -> int:
+    """The overrun a settle books (nano-USD): beyond the amount held, or all of the cost when the
+    hold was lost before the settle (its lease ran out and it was swept: the money was free for
+    other calls meanwhile, so none of the cost was covered)."""
+    return cost if lost else overrun_nano(reservation, cost)
+
+
+def log_lost_hold(reservation: Reservation, cost: int) -> None:
+    log.warning(
+        "reservation %s lost its hold before it was settled (its router stalled past the lease): "
+        "its cost $%.4f is booked as an overrun",
+        reservation.id,
+        from_nano(cost),
+    )
+
+
+def busy_timeout_for(lease_s: float, busy_timeout_s: float | None) -> float:
+    """How long a SQLite operation waits for another router's lock: shorter than the lease, so an
+    operation waiting gives up before the holds of its router could run out meanwhile."""
+    if busy_timeout_s is None:
+        return min(30.0, lease_s * 2 / 3)
+    if not 0 < busy_timeout_s < lease_s:
+        raise ValueError(
+            f"the SQLite busy timeout ({busy_timeout_s} s) must be positive and shorter than "
+            f"the reservation lease ({lease_s} s)"
+        )
+    return busy_timeout_s
+
+
 def check_row(row: LedgerRow) -> None:
     if row.status not in STATUSES:
         raise ValueError(f"ledger row {row.request_id}#{row.attempt}: status {row.status!r} is not one of {STATUSES}")
@@ -218,9 +250,10 @@ def ledger_row(values: Sequence[Any]) -> LedgerRow:
     return LedgerRow(*fields)
 
 
-def held_row(reservation: Reservation, row: LedgerRow | None) -> LedgerRow | None:
-    """`row` as settle and release book it: with the amount its reservation held."""
-    return None if row is None else replace(row, reserved=reservation.amount)
+def held_row(reservation: Reservation, row: LedgerRow | None, held: bool = True) -> LedgerRow | None:
+    """`row` as settle and release book it: with the amount its reservation held (0 if its hold
+    was lost before: nothing covered the attempt when it ended)."""
+    return None if row is None else replace(row, reserved=reservation.amount if held else 0.0)
 
 
 def period_range_ms(period: str) -> tuple[int, int] | None:

@@ -11,6 +11,14 @@ The bound: a dead router's holds stop counting at most `lease_s` after it died, 
 within `lease_s / 3` after that by any router still running. 15 s by default: a router must
 stall for 10 s (three renewals missed) before a call still running loses its hold, which
 would let other calls take that money, while a crashed router's money is back within 15 s.
+
+What keeps a live router's holds from running out under load: every write transaction of a
+router renews all its live holds too (at most every lease/6), so a router whose beat waits
+behind its own queued operations (one database thread, or a full connection pool) renews by
+those operations; SQLite's busy timeout is shorter than the lease. A hold that ran out stays
+lost even if its router comes back: other calls may have taken its money, so a renewal never
+brings it back, and the settle of its call books all of the cost as an overrun (router budget
+shows it) instead of letting the two together pass the limit unseen.
 """
 
 from __future__ import annotations
@@ -62,13 +70,15 @@ def expired_row(identity: Sequence[Any], amount_nano: int, created_ms: int, now_
 
 class Leases:
     """The holds one accounting instance keeps alive, and the beat that renews them and sweeps
-    everyone's expired ones. `renew(ids)` pushes those holds' expiry to now + lease_s; `sweep()`
+    everyone's expired ones. `renew()` pushes the expiry of every hold of this instance to
+    now + lease_s (a backend does that in each of its write transactions too: a router busy
+    with its own operations renews by them, even while the beat waits behind them); `sweep()`
     releases and books the expired ones and returns how many."""
 
     def __init__(
         self,
         lease_s: float,
-        renew: Callable[[list[str]], Awaitable[None]],
+        renew: Callable[[], Awaitable[None]],
         sweep: Callable[[], Awaitable[int]],
     ) -> None:
         if not lease_s > 0:
@@ -81,7 +91,13 @@ class Leases:
 
     @property
     def lease_ms(self) -> int:
-        return round(self.lease_s * 1000)
+        return self.lease_ms_of(self.lease_s)
+
+    @staticmethod
+    def lease_ms_of(lease_s: float) -> int:
+        if not lease_s > 0:
+            raise ValueError(f"a reservation lease must be positive, got {lease_s} s")
+        return round(lease_s * 1000)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._beat(), name="router-reservation-leases")
@@ -99,7 +115,7 @@ class Leases:
             # Sweep first: a router starting up releases what a crashed predecessor left.
             try:
                 if self.live:
-                    await self._renew(sorted(self.live))
+                    await self._renew()
                 swept = await self._sweep()
                 if swept:
                     log.warning("released %d reservation(s) whose router stopped renewing them", swept)

@@ -8,12 +8,16 @@ locks first too, before it drops its hold.
 Holds are leased (router.accounting_lease) by the database's clock, not each router's: routers
 on several machines share it, and their clocks may disagree. A sweep skips holds another
 transaction has locked (a settle or renewal in flight), so it never waits on one, nor
-deadlocks with one.
+deadlocks with one. A reserve renews every hold of its router once it has the budget's locks:
+a router whose renewals wait behind its own reserves for a pooled connection keeps its holds
+by those reserves. Holds are locked in id order wherever several are, so renewals never
+deadlock with one another.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import datetime
 from typing import Sequence
@@ -26,6 +30,7 @@ from router.accounting_base import (
     LEDGER_COLUMNS,
     LEDGER_WIDTH,
     Budget,
+    BudgetExceeded,
     BudgetStatus,
     Inflight,
     LedgerRow,
@@ -40,7 +45,8 @@ from router.accounting_base import (
     held_row,
     ledger_row,
     ledger_values,
-    overrun_nano,
+    log_lost_hold,
+    settled_overrun,
     to_nano,
     usage_filters,
 )
@@ -77,7 +83,8 @@ CREATE TABLE IF NOT EXISTS router_holds (
     task_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     provider TEXT NOT NULL,
-    model TEXT NOT NULL
+    model TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS router_holds_by_expiry ON router_holds (expires_ms);
 CREATE TABLE IF NOT EXISTS router_ledger (
@@ -106,6 +113,7 @@ _ADDED_COLUMNS = (
     ("router_spend", "overrun_nano", "BIGINT NOT NULL DEFAULT 0"),
     ("router_spend", "overruns", "BIGINT NOT NULL DEFAULT 0"),
     ("router_ledger", "reserved_nano", "BIGINT NOT NULL DEFAULT 0"),
+    ("router_holds", "owner", "TEXT NOT NULL DEFAULT ''"),
 )
 
 _NOW_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::BIGINT"  # the database's clock
@@ -129,9 +137,16 @@ _INSERT_ROW = (
     f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join(f'${n}' for n in range(1, LEDGER_WIDTH + 1))})"
 )
 _INSERT_HOLD = f"""
-INSERT INTO router_holds (id, amount_nano, created_ms, expires_ms, {HOLD_COLUMNS})
-VALUES ($1, $2, {_NOW_MS}, {_NOW_MS} + $3, $4, $5, $6, $7, $8, $9, $10)
+INSERT INTO router_holds (id, amount_nano, created_ms, expires_ms, {HOLD_COLUMNS}, owner)
+VALUES ($1, $2, {_NOW_MS}, {_NOW_MS} + $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING created_ms
+"""
+# Every live hold of one router but those it gave up on ($3), locked in id order, made to expire
+# lease ($2) from now. One whose lease ran out stays lost: others may have taken its money since.
+_RENEW_OWN = f"""
+UPDATE router_holds SET expires_ms = {_NOW_MS} + $2 WHERE id IN (
+    SELECT id FROM router_holds WHERE owner = $1 AND expires_ms >= {_NOW_MS} AND NOT (id = ANY($3::TEXT[]))
+    ORDER BY id FOR UPDATE)
 """
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -155,6 +170,9 @@ class PostgresAccounting:
         self._pool = pool
         self._inflight = Inflight()
         self.leases = Leases(lease_s, self._renew, self.expire_reservations)
+        self._owner = uuid.uuid4().hex  # this router's mark on its holds
+        self._abandoned: set[str] = set()  # holds whose settle or release failed: never renewed
+        self._renewed = 0.0  # when (time.monotonic) a committed renewal began, at the latest
 
     @classmethod
     async def open(cls, url: str, max_connections: int = 10, lease_s: float = DEFAULT_LEASE_S) -> "PostgresAccounting":
@@ -191,6 +209,10 @@ class PostgresAccounting:
         for table, column, definition in _ADDED_COLUMNS:
             if (table, column) not in present:
                 await conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        if not await conn.fetchval(
+            "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'router_holds_by_owner'"
+        ):
+            await conn.execute("CREATE INDEX router_holds_by_owner ON router_holds (owner)")
         unleased = await conn.fetch(
             f"SELECT id, MAX(amount_nano), MIN(created_ms), request_id, {_NOW_MS} FROM router_reservations r "
             "WHERE NOT EXISTS (SELECT 1 FROM router_holds h WHERE h.id = r.id) GROUP BY id, request_id"
@@ -244,41 +266,74 @@ class PostgresAccounting:
         self, keyed: list[tuple[Budget, str]], reservation: Reservation, identity: tuple[object, ...]
     ) -> Reservation:
         amount = to_nano(reservation.amount)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._lock_spend(conn, reservation.scopes)
-            for budget, key in keyed:
-                spent, reserved, _, _ = await self._totals(conn, budget.scope, key)
-                check_fits(budget, key, spent, reserved, amount)
-            created_ms = await conn.fetchval(_INSERT_HOLD, reservation.id, amount, self.leases.lease_ms, *identity)
-            await conn.executemany(
-                "INSERT INTO router_reservations VALUES ($1, $2, $3, $4, $5, $6)",
-                [(reservation.id, scope, key, amount, identity[0], created_ms) for scope, key in reservation.scopes],
-            )
+        refused: BudgetExceeded | None = None
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await self._lock_spend(conn, reservation.scopes)
+                renewed = await self._keep_alive(conn)
+                try:
+                    for budget, key in keyed:
+                        spent, reserved, _, _ = await self._totals(conn, budget.scope, key)
+                        check_fits(budget, key, spent, reserved, amount)
+                except BudgetExceeded as exc:  # nothing held; the renewal above still commits
+                    refused = exc
+                else:
+                    created_ms = await conn.fetchval(
+                        _INSERT_HOLD, reservation.id, amount, self.leases.lease_ms, *identity, self._owner
+                    )
+                    await conn.executemany(
+                        "INSERT INTO router_reservations VALUES ($1, $2, $3, $4, $5, $6)",
+                        [(reservation.id, s, k, amount, identity[0], created_ms) for s, k in reservation.scopes],
+                    )
+            self._renewed = max(self._renewed, renewed)  # committed
+        if refused is not None:
+            raise refused
         return reservation
 
+    async def _keep_alive(self, conn: asyncpg.Connection) -> float:
+        """Renew every live hold of this router (it is alive: it is reserving) unless that was
+        done in the last sixth of the lease; when it was renewed (time.monotonic), or 0."""
+        now = time.monotonic()
+        if now - self._renewed < self.leases.lease_s / 6:
+            return 0.0
+        await conn.execute(_RENEW_OWN, self._owner, self.leases.lease_ms, sorted(self._abandoned))
+        return now
+
     @staticmethod
-    async def _drop(conn: asyncpg.Connection, hold_ids: list[str]) -> None:
+    async def _drop(conn: asyncpg.Connection, hold_ids: list[str]) -> int:
+        """Delete holds; how many were still there (not released or swept before)."""
         # The hold row first, as a sweep locks it first: a settle and a sweep of the same hold
         # then wait on one another at most, never in a cycle.
-        await conn.execute("DELETE FROM router_holds WHERE id = ANY($1::TEXT[])", hold_ids)
+        dropped = await conn.fetch("DELETE FROM router_holds WHERE id = ANY($1::TEXT[]) RETURNING id", hold_ids)
         await conn.execute("DELETE FROM router_reservations WHERE id = ANY($1::TEXT[])", hold_ids)
+        return len(dropped)
 
     async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
         if row is not None:
             check_row(row)
         self.leases.live.discard(reservation.id)  # settled or not, this router lets go of it
-        await self._inflight.run(self._settle(reservation, to_nano(actual_cost), held_row(reservation, row)))
+        cost = to_nano(actual_cost)
+        try:
+            lost = await self._inflight.run(self._settle(reservation, cost, row))
+        except Exception:
+            self._abandoned.add(reservation.id)  # let its lease run out
+            raise
+        if lost:
+            log_lost_hold(reservation, cost)
 
-    async def _settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> None:
-        overrun = overrun_nano(reservation, cost)
+    async def _settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            # The spend rows first (the upsert locks each), in a reserve's order: then the hold. A
-            # reserve, which locks spend rows and never a hold, cannot be in a cycle with this.
+            # The spend rows first, in a reserve's order: then the hold. A reserve, which locks
+            # spend rows before any hold, cannot be in a cycle with this.
+            await self._lock_spend(conn, reservation.scopes)
+            lost = bool(reservation.scopes) and not await self._drop(conn, [reservation.id])
+            overrun = settled_overrun(reservation, cost, lost)
             for scope, key in sorted(reservation.scopes):
                 await conn.execute(_ADD_SPENT, scope, key, cost, overrun, int(overrun > 0))
-            await self._drop(conn, [reservation.id])
+            row = held_row(reservation, row, held=not lost)
             if row is not None:
                 await conn.execute(_INSERT_ROW, *ledger_values(row))
+        return lost
 
     async def release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
         if row is not None:
@@ -287,20 +342,22 @@ class PostgresAccounting:
 
     async def _release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
         self.leases.live.discard(reservation.id)
-        row = held_row(reservation, row)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._drop(conn, [reservation.id])
-            if row is not None:
-                await conn.execute(_INSERT_ROW, *ledger_values(row))
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                held = await self._drop(conn, [reservation.id])
+                row = held_row(reservation, row, held=bool(held))
+                if row is not None:
+                    await conn.execute(_INSERT_ROW, *ledger_values(row))
+        except Exception:
+            self._abandoned.add(reservation.id)
+            raise
 
-    async def _renew(self, ids: list[str]) -> None:
+    async def _renew(self) -> None:
+        renewed = time.monotonic()
         await self._inflight.run(
-            self._pool.execute(
-                f"UPDATE router_holds SET expires_ms = {_NOW_MS} + $2 WHERE id = ANY($1::TEXT[])",
-                ids,
-                self.leases.lease_ms,
-            )
+            self._pool.execute(_RENEW_OWN, self._owner, self.leases.lease_ms, sorted(self._abandoned))
         )
+        self._renewed = max(self._renewed, renewed)
 
     async def expire_reservations(self) -> int:
         return await self._inflight.run(self._sweep())

@@ -10,12 +10,18 @@ and back per operation, not one per statement (each handoff costs a thread switc
 and an event-loop wakeup, which was most of what the accounting added to a call).
 
 Holds are leased (router.accounting_lease): expiry times are this machine's clock, which every
-router sharing the file reads too (SQLite files are shared on one machine, not over a network).
+router sharing the file reads too (SQLite files are shared on one machine, not over a network),
+read once the transaction holds the lock. Every write transaction of a router renews all its
+own holds first, so a router whose operations are queued behind the lock (its lease beat
+waiting behind them on its one thread) still keeps what it holds; and the busy timeout is
+shorter than the lease, so an operation gives up on the lock before its holds could run out
+while it waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 import uuid
@@ -30,6 +36,7 @@ from router.accounting_base import (
     LEDGER_COLUMNS,
     LEDGER_WIDTH,
     Budget,
+    BudgetExceeded,
     BudgetStatus,
     Inflight,
     LedgerRow,
@@ -37,6 +44,7 @@ from router.accounting_base import (
     Usage,
     budget_keys,
     budget_status,
+    busy_timeout_for,
     check_amount,
     check_fits,
     check_row,
@@ -44,7 +52,8 @@ from router.accounting_base import (
     held_row,
     ledger_row,
     ledger_values,
-    overrun_nano,
+    log_lost_hold,
+    settled_overrun,
     to_nano,
     usage_filters,
 )
@@ -85,7 +94,8 @@ CREATE TABLE IF NOT EXISTS router_holds (
     task_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     provider TEXT NOT NULL,
-    model TEXT NOT NULL
+    model TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS router_holds_by_expiry ON router_holds (expires_ms);
 CREATE TABLE IF NOT EXISTS router_ledger (
@@ -113,6 +123,7 @@ _ADDED_COLUMNS = (
     ("router_spend", "overrun_nano", "INTEGER NOT NULL DEFAULT 0"),
     ("router_spend", "overruns", "INTEGER NOT NULL DEFAULT 0"),
     ("router_ledger", "reserved_nano", "INTEGER NOT NULL DEFAULT 0"),
+    ("router_holds", "owner", "TEXT NOT NULL DEFAULT ''"),
 )
 
 # (spent, reserved by live leases, overrun, overruns) of one budget period.
@@ -132,8 +143,11 @@ ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_na
 """
 _INSERT_ROW = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join('?' * LEDGER_WIDTH)})"
 _INSERT_HOLD = f"""
-INSERT INTO router_holds (id, amount_nano, created_ms, expires_ms, {HOLD_COLUMNS}) VALUES ({", ".join("?" * 11)})
+INSERT INTO router_holds (id, amount_nano, created_ms, expires_ms, {HOLD_COLUMNS}, owner) VALUES ({", ".join("?" * 12)})
 """
+# A hold whose lease ran out stays lost (others may have taken its money since): only live ones.
+_RENEW_OWN = "UPDATE router_holds SET expires_ms = :expires WHERE owner = :owner AND expires_ms >= :now"
+_RENEW_OWN_BUT = _RENEW_OWN + " AND id NOT IN (SELECT value FROM json_each(:abandoned))"
 _EXPIRED = f"SELECT id, amount_nano, created_ms, {HOLD_COLUMNS} FROM router_holds WHERE expires_ms < ?"
 
 
@@ -147,7 +161,12 @@ class _Database:
     block, the event loop. Each method is one whole transaction: committed if it returns,
     rolled back if it raises."""
 
-    def __init__(self, path: Path, busy_timeout_s: float) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float, lease_ms: int) -> None:
+        self.owner = uuid.uuid4().hex  # this router's mark on its holds
+        self.lease_ms = lease_ms
+        self._abandoned: set[str] = set()  # holds whose settle or release failed: never renewed
+        self._renewed_ms = 0  # when a committed transaction last renewed this router's holds
+        self._renewing = 0  # when the transaction under way renewed them (0: it did not)
         # isolation_level=None: no implicit transactions; every one here is explicit.
         self._db = sqlite3.connect(path, isolation_level=None)
         try:
@@ -166,10 +185,12 @@ class _Database:
 
     @contextmanager
     def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        self._renewing = 0
         self._db.execute(f"BEGIN {mode}")
         try:
             yield self._db
             self._db.execute("COMMIT")
+            self._renewed_ms = max(self._renewed_ms, self._renewing)
         except BaseException:
             if self._db.in_transaction:  # some errors (SQLITE_FULL, ...) have rolled back already
                 self._db.execute("ROLLBACK")
@@ -183,6 +204,7 @@ class _Database:
         for table, column, definition in _ADDED_COLUMNS:
             if column not in {info[1] for info in db.execute(f"PRAGMA table_info({table})")}:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        db.execute("CREATE INDEX IF NOT EXISTS router_holds_by_owner ON router_holds (owner)")
         unleased = db.execute(
             "SELECT id, MAX(amount_nano), MIN(created_ms), request_id FROM router_reservations "
             "WHERE id NOT IN (SELECT id FROM router_holds) GROUP BY id, request_id"
@@ -200,59 +222,91 @@ class _Database:
         spent, reserved, overrun, overruns = db.execute(_TOTALS, {"scope": scope, "key": key, "now": now}).fetchone()
         return int(spent), int(reserved), int(overrun), int(overruns)
 
+    def _keep_alive(self, db: sqlite3.Connection, always: bool = False) -> int:
+        """Renew every live hold of this router (it is alive: it is writing), unless a committed
+        transaction did in the last sixth of the lease; the time, read under the lock, in ms."""
+        now = _now_ms()
+        if not always and now - self._renewed_ms < self.lease_ms // 6:
+            return now
+        self._renewing = now  # counts once committed
+        renewal = {"expires": now + self.lease_ms, "owner": self.owner, "now": now}
+        if self._abandoned:
+            db.execute(_RENEW_OWN_BUT, {**renewal, "abandoned": json.dumps(sorted(self._abandoned))})
+        else:
+            db.execute(_RENEW_OWN, renewal)
+        return now
+
     def reserve(
-        self,
-        keyed: list[tuple[Budget, str]],
-        reservation: Reservation,
-        identity: tuple[object, ...],
-        lease_ms: int,
+        self, keyed: list[tuple[Budget, str]], reservation: Reservation, identity: tuple[object, ...]
     ) -> Reservation:
         amount = to_nano(reservation.amount)
-        now = _now_ms()
+        refused: BudgetExceeded | None = None
         with self._transaction() as db:
-            for budget, key in keyed:
-                spent, reserved, _, _ = self._totals(db, budget.scope, key, now)
-                check_fits(budget, key, spent, reserved, amount)
-            db.execute(_INSERT_HOLD, (reservation.id, amount, now, now + lease_ms, *identity))
-            db.executemany(
-                "INSERT INTO router_reservations VALUES (?, ?, ?, ?, ?, ?)",
-                [(reservation.id, scope, key, amount, identity[0], now) for scope, key in reservation.scopes],
-            )
+            now = self._keep_alive(db)
+            try:
+                for budget, key in keyed:
+                    spent, reserved, _, _ = self._totals(db, budget.scope, key, now)
+                    check_fits(budget, key, spent, reserved, amount)
+            except BudgetExceeded as exc:  # nothing held; the renewal above still commits
+                refused = exc
+            else:
+                db.execute(_INSERT_HOLD, (reservation.id, amount, now, now + self.lease_ms, *identity, self.owner))
+                db.executemany(
+                    "INSERT INTO router_reservations VALUES (?, ?, ?, ?, ?, ?)",
+                    [(reservation.id, scope, key, amount, identity[0], now) for scope, key in reservation.scopes],
+                )
+        if refused is not None:
+            raise refused
         return reservation
 
     @staticmethod
-    def _drop(db: sqlite3.Connection, hold_id: str) -> None:
-        db.execute("DELETE FROM router_holds WHERE id = ?", (hold_id,))
+    def _drop(db: sqlite3.Connection, hold_id: str) -> bool:
+        """Delete a hold; False when it was gone already (released, or swept: its lease ran out)."""
+        held = db.execute("DELETE FROM router_holds WHERE id = ?", (hold_id,)).rowcount > 0
         db.execute("DELETE FROM router_reservations WHERE id = ?", (hold_id,))
+        return held
 
-    def settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> None:
-        overrun = overrun_nano(reservation, cost)
-        with self._transaction() as db:
-            self._drop(db, reservation.id)
-            db.executemany(
-                _ADD_SPENT, [(scope, key, cost, overrun, int(overrun > 0)) for scope, key in reservation.scopes]
-            )
-            if row is not None:
-                db.execute(_INSERT_ROW, ledger_values(row))
+    def settle(self, reservation: Reservation, cost: int, row: LedgerRow | None) -> bool:
+        """Book the cost and drop the hold; True when the hold was lost before (see settled_cost)."""
+        try:
+            with self._transaction() as db:
+                self._keep_alive(db)
+                lost = not self._drop(db, reservation.id) and bool(reservation.scopes)
+                overrun = settled_overrun(reservation, cost, lost)
+                db.executemany(
+                    _ADD_SPENT, [(scope, key, cost, overrun, int(overrun > 0)) for scope, key in reservation.scopes]
+                )
+                booked = held_row(reservation, row, held=not lost)
+                if booked is not None:
+                    db.execute(_INSERT_ROW, ledger_values(booked))
+        except BaseException:
+            self._abandoned.add(reservation.id)  # let its lease run out
+            raise
+        return lost
 
     def release(self, reservation: Reservation, row: LedgerRow | None) -> None:
-        with self._transaction() as db:
-            self._drop(db, reservation.id)
-            if row is not None:
-                db.execute(_INSERT_ROW, ledger_values(row))
+        try:
+            with self._transaction() as db:
+                self._keep_alive(db)
+                held = self._drop(db, reservation.id)
+                booked = held_row(reservation, row, held=held)
+                if booked is not None:
+                    db.execute(_INSERT_ROW, ledger_values(booked))
+        except BaseException:
+            self._abandoned.add(reservation.id)
+            raise
 
-    def renew(self, ids: list[str], lease_ms: int) -> None:
-        expires = _now_ms() + lease_ms
+    def renew(self) -> None:
         with self._transaction() as db:
-            db.executemany("UPDATE router_holds SET expires_ms = ? WHERE id = ?", [(expires, i) for i in ids])
+            self._keep_alive(db, always=True)
 
     def sweep(self) -> int:
         """Release the holds whose lease ran out, booking each as expired; how many there were."""
-        now = _now_ms()
         # A read first, outside any write transaction: most beats find nothing and need no lock.
-        if self._db.execute(_EXPIRED + " LIMIT 1", (now,)).fetchone() is None:
+        if self._db.execute(_EXPIRED + " LIMIT 1", (_now_ms(),)).fetchone() is None:
             return 0
         with self._transaction() as db:
+            now = self._keep_alive(db)
             expired = db.execute(_EXPIRED, (now,)).fetchall()
             for hold_id, amount, created_ms, *identity in expired:
                 self._drop(db, hold_id)
@@ -295,13 +349,18 @@ class SQLiteAccounting:
 
     @classmethod
     async def open(
-        cls, path: str | Path, busy_timeout_s: float = 30.0, lease_s: float = DEFAULT_LEASE_S
+        cls, path: str | Path, busy_timeout_s: float | None = None, lease_s: float = DEFAULT_LEASE_S
     ) -> "SQLiteAccounting":
+        """Open (or make) the file. `busy_timeout_s`, how long an operation waits for another
+        router's lock, must be shorter than the lease; by default two thirds of it, at most 30 s."""
         path = Path(path)
+        busy = busy_timeout_for(lease_s, busy_timeout_s)
         path.parent.mkdir(parents=True, exist_ok=True)
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="router-accounting-sqlite")
         try:
-            db = await asyncio.get_running_loop().run_in_executor(thread, _Database, path, busy_timeout_s)
+            db = await asyncio.get_running_loop().run_in_executor(
+                thread, _Database, path, busy, Leases.lease_ms_of(lease_s)
+            )
         except BaseException:
             thread.shutdown(wait=False)
             raise
@@ -340,7 +399,7 @@ class SQLiteAccounting:
             return reservation
         identity = hold_identity(request_id, attempt)
         held = await self._inflight.reserve(
-            self._on_thread(self._db.reserve, keyed, reservation, identity, self.leases.lease_ms), self._release
+            self._on_thread(self._db.reserve, keyed, reservation, identity), self._release
         )
         self.leases.live.add(held.id)
         return held
@@ -349,9 +408,9 @@ class SQLiteAccounting:
         if row is not None:
             check_row(row)
         self.leases.live.discard(reservation.id)  # settled or not, this router lets go of it
-        await self._inflight.run(
-            self._on_thread(self._db.settle, reservation, to_nano(actual_cost), held_row(reservation, row))
-        )
+        cost = to_nano(actual_cost)
+        if await self._inflight.run(self._on_thread(self._db.settle, reservation, cost, row)):
+            log_lost_hold(reservation, cost)
 
     async def release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
         if row is not None:
@@ -360,10 +419,10 @@ class SQLiteAccounting:
 
     async def _release(self, reservation: Reservation, row: LedgerRow | None = None) -> None:
         self.leases.live.discard(reservation.id)
-        await self._on_thread(self._db.release, reservation, held_row(reservation, row))
+        await self._on_thread(self._db.release, reservation, row)
 
-    async def _renew(self, ids: list[str]) -> None:
-        await self._inflight.run(self._on_thread(self._db.renew, ids, self.leases.lease_ms))
+    async def _renew(self) -> None:
+        await self._inflight.run(self._on_thread(self._db.renew))
 
     async def expire_reservations(self) -> int:
         return await self._inflight.run(self._on_thread(self._db.sweep))

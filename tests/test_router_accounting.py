@@ -32,6 +32,7 @@ from router.accounting import (
     open_accounting,
     period_key,
 )
+from router.accounting_sqlite import SQLiteAccounting
 
 POSTGRES = os.environ.get("AGENTHOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -424,7 +425,59 @@ async def test_a_settle_after_the_hold_expired_still_books_the_spend(open_router
     assert await stalled.expire_reservations() == 1
     await stalled.settle(held, 0.25, attempt("req-1", NOW, cost=0.25))
     assert await reserved_and_spent(stalled) == (0, 0.25)
-    assert sorted(r.status for r in (await stalled.usage()).rows) == ["expired", "ok"]
+    assert sorted((r.status, r.reserved) for r in (await stalled.usage()).rows) == [("expired", 0.4), ("ok", 0)]
+    # nothing covered that spend when it was settled: all of it is an overrun, as router budget shows
+    [status] = await stalled.status([GLOBAL], NOW)
+    assert (status.overrun, status.overruns) == (0.25, 1)
+
+
+async def test_a_hold_whose_lease_ran_out_stays_lost_when_its_router_comes_back(open_router: OpenRouter) -> None:
+    """A router stalled past its lease (its event loop blocked, say) and came back. Its hold ran out,
+    and another router took that money before any sweep; renewing must not bring the hold back
+    (both would count then: $1.40 held of $1), and its settle books an overrun."""
+    lease = 0.3
+    stalled = await open_router(lease_s=lease)
+    other = await open_router(lease_s=30)  # its next sweep is 10 s away: the lapsed hold stays in the table
+    held = await stalled.reserve([GLOBAL], 0.6, "req-1", NOW)
+    await stalled.leases.stop()
+    await asyncio.sleep(lease * 1.5)
+    taken = await other.reserve([GLOBAL], 0.8, "req-2", NOW)
+    watch = Watch(other)
+    stalled.leases.start()  # back: it renews, and sweeps the lapsed hold
+    await stalled.book(attempt("req-3", NOW, status="error", cost=0))  # a write of its own too
+    await asyncio.sleep(lease)  # three beats
+    await watch.stop()
+    assert watch.most == pytest.approx(0.8)
+    await stalled.settle(held, 0.5, attempt("req-1", NOW, cost=0.5))
+    [status] = await stalled.status([GLOBAL], NOW)
+    assert (status.spent, status.reserved, status.overrun, status.overruns) == (0.5, pytest.approx(0.8), 0.5, 1)
+    await other.settle(taken, 0.4)
+
+
+async def test_two_routers_share_one_budget_while_their_queues_outlast_the_lease(open_router: OpenRouter) -> None:
+    """The fault report: under heavy load two routers held 182 reservations of $0.01 against $1.
+    When a router's operations queue up for longer than the lease (here: thousands of reserves at
+    once, a short lease), its lease renewal waited behind them (SQLite: on its one database
+    thread; PostgreSQL: for a pooled connection), so its first holds ran out and stopped counting
+    while it was alive and busy, and the renewal that came at last brought them back on top of
+    the holds that had taken their money. Every write of a router now renews its live holds, and
+    a hold that ran out stays lost."""
+    sqlite = isinstance(await open_router(), SQLiteAccounting)
+    # SQLite is the faster here: more calls, and a lease its busy timeout (2/3 of it) can live with
+    calls, amount, lease = (3000, 0.001, 1.0) if sqlite else (500, 0.01, 0.25)
+    first, second = await open_router(lease_s=lease), await open_router(lease_s=lease)
+    watch = Watch(second)
+    started = time.monotonic()
+    reserves = [(first if i % 2 else second).reserve([GLOBAL], amount, f"req-{i}", NOW) for i in range(calls)]
+    results = await asyncio.gather(*reserves, return_exceptions=True)
+    took = time.monotonic() - started
+    await watch.stop()
+    assert took > lease, "the queues did not outlast the lease: this run tested nothing"
+    assert [r for r in results if not isinstance(r, (Reservation, BudgetExceeded))] == []
+    assert len([r for r in results if isinstance(r, Reservation)]) == round(1 / amount)
+    assert watch.most <= 1.00 + 1e-9
+    await asyncio.sleep(lease * 2)  # idle now: the beats alone keep them
+    assert await reserved_and_spent(first) == (pytest.approx(1.0), 0)
 
 
 # The tables as routers before leases and overruns made them (one reservation still held).

@@ -32,7 +32,7 @@ from router.config import RouterConfigError, load_router_config
 AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
 POSTGRES = os.environ.get("AGENTHOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 TOKEN = "lease-test-token"
-LEASE_S = 1.5  # renewed every 0.5 s: a router loaded by other tests must stall 1 s to lose its hold
+LEASE_S = 3.0  # renewed every 1 s: a router loaded by other tests must stall 2 s to lose its hold (for good)
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
 HUGE_PROMPT_TOKENS = 400_000  # what the "huge" model reports, far beyond any bound of a short prompt
 
