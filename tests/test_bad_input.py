@@ -28,7 +28,8 @@ from support import api_channel, eventually, fixture_spec, plugin_socket
 from host.api.runtime_service import MEMORIES_LEFT_OUT
 from host.host import Host
 from host.status import Lifecycle
-from plugin_sdk import ActionResult, Content, Memory, PluginSpec
+from host.store import StoreUnavailable
+from plugin_sdk import ActionResult, Content, Entity, Memory, PluginSpec
 from plugin_sdk.limits import MAX_ERROR_BYTES, MAX_MEMORY_BYTES, MAX_NESTING
 from plugin_sdk.wire import struct_to_dict
 
@@ -108,6 +109,47 @@ def run_end(events: list[agent_pb2.SendMessageResponse]) -> dict[str, Any]:
 
 
 # --- RuntimeService ------------------------------------------------------------------------
+
+
+async def test_a_plugin_cannot_write_in_another_agents_scope(start_host):
+    host = await start_host(fixture_spec("alpha"))
+    other = "00000000-0000-0000-0000-00000000beef"
+    async with runtime(host) as (stub, metadata):
+        code, details = await failure(
+            stub.CreateMemory(runtime_pb2.CreateMemoryRequest(memory=memory(agent_id=other)), metadata=metadata)
+        )
+        assert code == grpc.StatusCode.PERMISSION_DENIED and "is not the agent this plugin serves" in details
+        entity = types_pb2.Entity(id="e-1", agent_id=other, names=["mallory"])
+        code, _ = await failure(stub.UpsertEntity(runtime_pb2.UpsertEntityRequest(entity=entity), metadata=metadata))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert await host.store.get_memories(other, "room-1", "messages", 10) == []
+    await host.store.upsert_entity(Entity(id="e-2", agent_id=other, names=["theirs"]))
+    async with runtime(host) as (stub, metadata):
+        code, _ = await failure(stub.GetEntity(runtime_pb2.GetEntityRequest(id="e-2"), metadata=metadata))
+    assert code == grpc.StatusCode.NOT_FOUND  # another agent's entity is not there for this one
+    await assert_still_serving(host)
+
+
+async def test_a_store_that_stops_answering_is_unavailable_and_the_host_keeps_serving(start_host, monkeypatch):
+    host = await start_host(fixture_spec("alpha"))
+    working = host.store.create_memory
+
+    async def gone(*args: Any, **kwargs: Any) -> Any:
+        # What the store raises when its database stops answering (tests/test_store_contract.py).
+        raise StoreUnavailable("the database stopped answering")
+
+    monkeypatch.setattr(host.store, "create_memory", gone)
+    async with runtime(host) as (stub, metadata):
+        request = runtime_pb2.CreateMemoryRequest(memory=memory("while gone"))
+        assert await failure(stub.CreateMemory(request, metadata=metadata)) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "the database stopped answering",
+        )
+    monkeypatch.setattr(host.store, "create_memory", working)
+    async with runtime(host) as (stub, metadata):  # back once the database is
+        stored = await stub.CreateMemory(runtime_pb2.CreateMemoryRequest(memory=memory("after")), metadata=metadata)
+    assert stored.memory.content.text == "after"
+    await assert_still_serving(host)
 
 
 async def test_a_memory_id_already_taken_is_already_exists(start_host):
@@ -328,7 +370,8 @@ async def test_get_memories_returns_the_newest_that_fit_in_a_reply(start_host):
 
 async def test_a_memory_too_large_for_any_reply_is_a_clear_error(start_host):
     host = await start_host(fixture_spec("alpha"))
-    # Stored past the edge (the pipeline stores what the agent says without a size check).
+    # A row stored before the store bounded memories (1 MiB by default today).
+    host.store.max_content_bytes = 8 * 2**20  # type: ignore[attr-defined]
     await host.store.create_memory(
         Memory(room_id="huge", agent_id=host.agent_id, content=Content(text="x" * 5_000_000))
     )

@@ -14,6 +14,7 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 from support import api_channel, fixture_spec
 
 from host.host import Host
+from host.store import open_store
 from plugin_sdk import PluginSpec
 from plugin_sdk.wire import struct_to_dict
 
@@ -66,6 +67,8 @@ async def test_a_message_gets_a_reply_that_is_stored_with_it(start_host: Any) ->
     assert of(events, "RUN_ENDED")[0]["extra"]["status"] == "completed"
     assert of(events, "EVALUATOR")[0]["extra"]["values"] == {"responses": 1.0}
     assert await room_texts(host) == [("user-1", "hello there"), ("agent", reply["text"])]
+    run = await host.store.get_run(host.agent_id, reply["run_id"])  # runs are stored
+    assert run is not None and run.status == "completed" and run.room_id == "room-1" and run.ended_at_ms > 0
 
 
 async def test_the_model_sees_the_rooms_earlier_messages(start_host: Any) -> None:
@@ -174,16 +177,23 @@ async def test_a_run_finishes_and_is_stored_when_the_sender_goes_away(start_host
     assert (await room_texts(host))[1][1].startswith("echo: slow 0.5 going away")
 
 
-async def test_a_run_cut_short_by_the_host_stopping_ends_failed(start_host: Any) -> None:
+async def test_a_run_cut_short_by_the_host_stopping_ends_interrupted(start_host: Any) -> None:
     host = await start_host(CHAT)
     async with api_channel(host) as channel:
         call = agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request("slow 30 never answered"))
-        assert (await call.read()).event_type == "RUN_STARTED"
+        started = await call.read()
+        assert started.event_type == "RUN_STARTED"
         await host.stop()
         ended = await call.read()
     assert ended.event_type == "RUN_ENDED"
-    assert struct_to_dict(ended.content.extra)["status"] == "failed"
+    assert struct_to_dict(ended.content.extra)["status"] == "interrupted"
     assert struct_to_dict(ended.content.extra)["error"] == "the host stopped before the run finished"
+    store = await open_store("", host.config.data_dir)  # the stored run says so too
+    try:
+        run = await store.get_run(host.agent_id, started.run_id)
+    finally:
+        await store.close()
+    assert run is not None and run.status == "interrupted" and run.error == "the host stopped before the run finished"
 
 
 async def test_rooms_leave_no_lock_behind(start_host: Any) -> None:

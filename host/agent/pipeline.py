@@ -22,7 +22,8 @@ from ..plugins.components import Components
 from ..plugins.connection import PluginCallError
 from ..plugins.manifest import Action
 from ..plugins.registry import Registry
-from ..store import Store
+from ..store import ContentTooLarge, RunRecord, Store, StoreUnavailable
+from ..store.records import RUN_INTERRUPTED
 from .character import Character
 from .models import ModelError, Models
 from .responses import REPLY, ActionChoice, ParsedResponse, ResponseError, parse_response, response_grammar
@@ -121,18 +122,25 @@ class Pipeline:
         run = Run(str(uuid.uuid4()), emit)
         started = time.monotonic()
         outcome: dict[str, object] = {"status": "completed"}
+        recorded = False  # the run is in the store: it is ended there too
         try:
             if message.entity_id == self.agent_id:
                 outcome = {"status": "ignored", "reason": "the message is the agent's own"}
                 return
             message.agent_id = self.agent_id
             await self.store.create_memory(message)  # before any work: a crash loses nothing
+            record = RunRecord(self.agent_id, id=run.id, room_id=message.room_id, message_id=message.id)
+            await self.store.start_run(record)  # a host killed from here on finds it at its next start
+            recorded = True
             run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
             async with self._room(message.room_id):
                 await self._respond(run, message)
         except asyncio.CancelledError:
-            outcome = {"status": "failed", "error": "the host stopped before the run finished"}
+            outcome = {"status": RUN_INTERRUPTED, "error": "the host stopped before the run finished"}
             raise
+        except (StoreUnavailable, ContentTooLarge) as exc:
+            log.warning("run %s in room %s failed: %s", run.id, message.room_id, exc)
+            outcome = {"status": "failed", "error": str(exc)}
         except RunFailed as exc:
             log.warning("run %s in room %s failed: %s", run.id, message.room_id, exc)
             outcome = {"status": "failed", "error": str(exc)}
@@ -144,9 +152,19 @@ class Pipeline:
                 # "completed" means every component answered; a run that went without some says so.
                 outcome["status"] = "degraded" if outcome["status"] == "completed" else outcome["status"]
                 outcome["skipped"] = run.skipped
-            outcome["duration_ms"] = int((time.monotonic() - started) * 1000)
+            outcome["duration_ms"] = duration_ms = int((time.monotonic() - started) * 1000)
+            if recorded:
+                await self._end_run(run.id, str(outcome["status"]), str(outcome.get("error", "")), duration_ms)
             run.event(RUN_ENDED, Content(extra=outcome))
             emit(_DONE)
+
+    async def _end_run(self, run_id: str, status: str, error: str, duration_ms: int) -> None:
+        """End the stored run (also when the run is being cancelled: the store closes after the runs)."""
+        try:
+            await asyncio.shield(self.store.end_run(self.agent_id, run_id, status, error, {"total": duration_ms}))
+        except (StoreUnavailable, asyncio.CancelledError) as exc:
+            # Not lost: a run left "started" is ended "interrupted" at the next start.
+            log.warning("run %s could not be ended in the store (%s); its status stays open", run_id, exc)
 
     @contextlib.asynccontextmanager
     async def _room(self, room_id: str) -> AsyncIterator[None]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Awaitable, Callable, TypeVar
+
 import grpc
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc, types_pb2
 
@@ -20,11 +23,32 @@ from ..agent.models import ModelError, Models
 from ..plugins.components import Components
 from ..plugins.settings import PluginSettings
 from ..plugins.tokens import TokenBook
-from ..store import DuplicateMemory, Store
+from ..store import ContentTooLarge, DuplicateMemory, Store, StoreUnavailable
 from .abort import abort
 
 MEMORIES_LEFT_OUT = "x-agenthost-memories-left-out"
 """Trailing metadata of a GetMemories reply cut short: how many older memories did not fit."""
+
+
+Request = TypeVar("Request")
+Reply = TypeVar("Reply")
+Handler = Callable[["RuntimeServicer", Request, grpc.aio.ServicerContext], Awaitable[Reply]]
+
+
+def store_errors(handler: Handler[Request, Reply]) -> Handler[Request, Reply]:
+    """A handler whose store calls fail as gRPC statuses: the database gone is UNAVAILABLE (retry
+    later; the host keeps serving), a memory over the store's size limit INVALID_ARGUMENT."""
+
+    @functools.wraps(handler)
+    async def handle(self: RuntimeServicer, request: Request, context: grpc.aio.ServicerContext) -> Reply:
+        try:
+            return await handler(self, request, context)
+        except StoreUnavailable as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        except ContentTooLarge as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    return handle
 
 
 def fitting(memories: list[types_pb2.Memory]) -> list[types_pb2.Memory]:
@@ -88,6 +112,16 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             await abort(context, grpc.StatusCode.UNAUTHENTICATED, f"this plugin's token is accepted only on {where}")
         return owner.plugin
 
+    async def _own_agent(self, context: grpc.aio.ServicerContext, agent_id: str) -> None:
+        """A plugin writes only in the scope of the agent it serves (empty means that one)."""
+        if agent_id and agent_id != self.agent_id:
+            await abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"agent_id {quote(agent_id)} is not the agent this plugin serves ({self.agent_id}); leave it empty",
+            )
+
+    @store_errors
     async def CreateMemory(
         self, request: runtime_pb2.CreateMemoryRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.CreateMemoryResponse:
@@ -98,7 +132,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         memory = memory_from_proto(request.memory)
         if not memory.room_id:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "memory.room_id is required")
-        memory.agent_id = memory.agent_id or self.agent_id
+        await self._own_agent(context, memory.agent_id)
+        memory.agent_id = self.agent_id
         try:
             stored = await self.store.create_memory(memory)
         except DuplicateMemory:
@@ -109,6 +144,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             )
         return runtime_pb2.CreateMemoryResponse(memory=memory_to_proto(stored))
 
+    @store_errors
     async def GetMemories(
         self, request: runtime_pb2.GetMemoriesRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetMemoriesResponse:
@@ -133,21 +169,24 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             context.set_trailing_metadata(((MEMORIES_LEFT_OUT, str(len(memories) - len(reply.memories))),))
         return reply
 
+    @store_errors
     async def GetEntity(
         self, request: runtime_pb2.GetEntityRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetEntityResponse:
         await self._caller(context)
-        entity = await self.store.get_entity(request.id)
+        entity = await self.store.get_entity(request.id, self.agent_id)
         if entity is None:
             await abort(context, grpc.StatusCode.NOT_FOUND, f"no entity with id {quote(request.id)}")
         return runtime_pb2.GetEntityResponse(entity=entity_to_proto(entity))
 
+    @store_errors
     async def UpsertEntity(
         self, request: runtime_pb2.UpsertEntityRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.UpsertEntityResponse:
         await self._caller(context)
         entity = entity_from_proto(request.entity)
-        entity.agent_id = entity.agent_id or self.agent_id
+        await self._own_agent(context, entity.agent_id)
+        entity.agent_id = self.agent_id
         return runtime_pb2.UpsertEntityResponse(entity=entity_to_proto(await self.store.upsert_entity(entity)))
 
     async def GetSetting(
