@@ -23,6 +23,7 @@ from host.store import (
     StoreUnavailable,
     World,
 )
+from host.store.migrations import MIGRATIONS
 from host.store.records import FOLLOWED, MUTED, RUN_INTERRUPTED, RUN_STARTED
 from host.store.sql_store import SqlStore
 from plugin_sdk.types import Attachment, Content, Entity, Memory
@@ -353,7 +354,7 @@ async def test_concurrent_first_opens_migrate_once(database: Database) -> None:
     await stores[0].create_memory(message())
     assert await stores[-1].count_memories(A, "messages") == 1
     (versions,) = await database.run("SELECT version FROM store_schema_version ORDER BY version")
-    assert versions == [(1,), (2,)]
+    assert versions == [(m.version,) for m in MIGRATIONS]
 
 
 # -- a database that stops answering ------------------------------------------------------

@@ -14,7 +14,7 @@ from .base import (
     StoreUnavailable,
 )
 from .postgres import PostgresStore, redact
-from .records import Agent, Embedding, Participant, Relationship, Room, RunRecord, World
+from .records import Agent, Embedding, Participant, Relationship, Room, RunRecord, ScoredMemory, World
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RunRecord",
     "SQLiteStore",
     "SchemaTooNew",
+    "ScoredMemory",
     "Store",
     "StoreOpenError",
     "StoreUnavailable",

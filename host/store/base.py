@@ -6,11 +6,11 @@ agent's rows: a plugin serving agent A never reads agent B's memories.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from plugin_sdk.types import Entity, Memory
 
-from .records import Agent, Embedding, Participant, Relationship, Room, RunRecord, World
+from .records import Agent, Embedding, Participant, Relationship, Room, RunRecord, ScoredMemory, World
 
 
 class DuplicateMemory(ValueError):
@@ -100,6 +100,29 @@ class Store(Protocol):
         ...
 
     async def get_embeddings(self, agent_id: str, memory_id: str) -> list[Embedding]: ...
+    async def search_memories(
+        self,
+        agent_id: str,
+        vector: Sequence[float],
+        model: str,
+        *,
+        table_name: str | None = None,
+        room_id: str | None = None,
+        world_id: str | None = None,
+        entity_id: str | None = None,
+        threshold: float = -1.0,
+        limit: int = 10,
+    ) -> list[ScoredMemory]:
+        """The agent's memories most similar (cosine) to `vector` by their `model` vectors of the
+        same dimension, best first, at least `threshold`, matching every filter given."""
+        ...
+
+    async def memories_to_embed(
+        self, agent_id: str, model: str, dimension: int, count: int, after: tuple[int, str] = (0, "")
+    ) -> list[Memory]:
+        """The agent's oldest `count` memories after (created_at_ms, id) `after` lacking a vector of
+        `model` with `dimension`: the embedding queue's work, kept in the database."""
+        ...
 
     # -- entities --------------------------------------------------------------
     async def get_entity(self, entity_id: str, agent_id: str | None = None) -> Entity | None:

@@ -181,7 +181,18 @@ _DATA_MODEL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_LEGACY, _DATA_MODEL)
+_VECTOR_SEARCH = Migration(
+    3,
+    "embeddings by agent, model and dimension (similarity search, the embedding queue)",
+    (
+        # A search's matrix is read, and its freshness checked (count and times), from this index.
+        "CREATE INDEX embeddings_by_model ON embeddings (agent_id, model, dimension, created_at_ms)",
+        # The embedding queue walks an agent's memories oldest first.
+        "CREATE INDEX memories_by_age ON memories (agent_id, created_at_ms)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_LEGACY, _DATA_MODEL, _VECTOR_SEARCH)
 LATEST = MIGRATIONS[-1].version
 
 #: The version table; made before anything else, in the migrations' transaction.

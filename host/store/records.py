@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from plugin_sdk.types import Memory
+
 #: A participant's per-room state: none, or one of these.
 FOLLOWED, MUTED = "FOLLOWED", "MUTED"
 PARTICIPANT_STATES = (FOLLOWED, MUTED)
@@ -116,3 +118,11 @@ class Embedding:
     vector: list[float]
     dimension: int = 0
     created_at_ms: int = 0
+
+
+@dataclass(slots=True)
+class ScoredMemory:
+    """A memory found by similarity search, with its cosine similarity to the query (-1 to 1)."""
+
+    memory: Memory
+    score: float

@@ -7,10 +7,11 @@ Every statement on an agent's rows carries `agent_id = ?` in its key or its WHER
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from abc import ABC, abstractmethod
-from typing import Any, Sequence, TypeVar
+from typing import Any, Hashable, Sequence, TypeVar
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 from plugin_sdk.types import Entity, Memory
@@ -27,11 +28,13 @@ from .records import (
     Relationship,
     Room,
     RunRecord,
+    ScoredMemory,
     World,
     now_ms,
 )
 from .rows import Row, dumps
 from .statements import INSERT_MEMORY
+from .vectors import FILTER_COLUMNS, VectorIndex
 
 R = TypeVar("R")
 
@@ -44,6 +47,9 @@ class SqlStore(ABC):
 
     def __init__(self, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
         self.max_content_bytes = max_content_bytes
+        self._vectors = VectorIndex()
+        #: Bumped by this store's own writes to vectors (a backend's stamp may use it).
+        self._vector_writes = 0
 
     @abstractmethod
     async def _execute(self, sql: str, values: Sequence[object] = ()) -> int:
@@ -129,6 +135,7 @@ class SqlStore(ABC):
 
     async def delete_memory(self, agent_id: str, memory_id: str) -> bool:
         # Embeddings go with it (ON DELETE CASCADE).
+        self._vector_writes += 1
         return await self._execute("DELETE FROM memories WHERE agent_id = ? AND id = ?", (agent_id, memory_id)) > 0
 
     # -- embeddings ------------------------------------------------------------
@@ -146,11 +153,71 @@ class SqlStore(ABC):
         )
         vector = rows.vector_bytes(embedding.vector)
         values = (embedding.model, embedding.dimension, vector, embedding.created_at_ms)
+        self._vector_writes += 1
         return await self._execute(sql, (*values, embedding.agent_id, embedding.memory_id)) > 0
 
     async def get_embeddings(self, agent_id: str, memory_id: str) -> list[Embedding]:
         sql = "SELECT * FROM embeddings WHERE agent_id = ? AND memory_id = ? ORDER BY model"
         return [rows.embedding_from_row(r) for r in await self._fetch(sql, (agent_id, memory_id))]
+
+    async def search_memories(
+        self,
+        agent_id: str,
+        vector: Sequence[float],
+        model: str,
+        *,
+        table_name: str | None = None,
+        room_id: str | None = None,
+        world_id: str | None = None,
+        entity_id: str | None = None,
+        threshold: float = -1.0,
+        limit: int = 10,
+    ) -> list[ScoredMemory]:
+        """The agent's memories whose `model` vector of the query's dimension is most similar
+        (cosine) to `vector`, best first: at most `limit`, each at least `threshold`, matching
+        every filter given. Vectors of another model or dimension are never compared."""
+        if not vector:
+            raise ValueError("a search needs a query vector (it is empty)")
+        dimension = len(vector)
+        key = (agent_id, model, dimension)
+        matrix = await self._vectors.matrix(
+            key,
+            lambda: self._vector_stamp(agent_id, model, dimension),
+            lambda: self._fetch(_VECTOR_ROWS, key),
+        )
+        given = dict(zip(FILTER_COLUMNS, (table_name, room_id, world_id, entity_id)))
+        filters = {column: value for column, value in given.items() if value is not None}
+        best = await asyncio.to_thread(matrix.top, vector, filters, threshold, limit)
+        if not best:
+            return []
+        marks = ", ".join("?" for _ in best)
+        sql = f"SELECT * FROM memories WHERE agent_id = ? AND id IN ({marks})"
+        found = {r["id"]: rows.memory_from_row(r) for r in await self._fetch(sql, (agent_id, *(i for i, _ in best)))}
+        # A memory deleted since the matrix was read is left out.
+        return [ScoredMemory(found[i], score) for i, score in best if i in found]
+
+    async def memories_to_embed(
+        self, agent_id: str, model: str, dimension: int, count: int, after: tuple[int, str] = (0, "")
+    ) -> list[Memory]:
+        """The agent's oldest `count` memories, from after (created_at_ms, id) `after`, that have no
+        vector of `model` with `dimension` (none yet, or one of another dimension)."""
+        sql = (
+            "SELECT * FROM memories m WHERE m.agent_id = ? AND (m.created_at_ms > ? OR (m.created_at_ms = ? "
+            "AND m.id > ?)) AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.memory_id = m.id "
+            "AND e.model = ? AND e.dimension = ?) ORDER BY m.created_at_ms, m.id LIMIT ?"
+        )
+        values = (agent_id, after[0], after[0], after[1], model, dimension, count)
+        return [rows.memory_from_row(r) for r in await self._fetch(sql, values)]
+
+    async def _vector_stamp(self, agent_id: str, model: str, dimension: int) -> Hashable:
+        """What changes whenever the agent's vectors of (model, dimension) change, whoever wrote
+        them: their count and times (a replaced vector gets a new time)."""
+        sql = (
+            "SELECT COUNT(*) AS n, COALESCE(SUM(created_at_ms), 0) AS t, COALESCE(MAX(created_at_ms), 0) AS m "
+            "FROM embeddings WHERE agent_id = ? AND model = ? AND dimension = ?"
+        )
+        row = await self._one(sql, (agent_id, model, dimension))
+        return (int(row["n"]), int(row["t"]), int(row["m"])) if row else (0, 0, 0)
 
     # -- entities and agents ---------------------------------------------------
 
@@ -217,6 +284,7 @@ class SqlStore(ABC):
     async def delete_room(self, agent_id: str, room_id: str) -> bool:
         """Delete the room with its participants and memories (and their embeddings); False when there was none."""
         key = (agent_id, room_id)
+        self._vector_writes += 1
         changed = await self._transaction(
             [
                 ("DELETE FROM participants WHERE agent_id = ? AND room_id = ?", key),
@@ -371,6 +439,13 @@ class SqlStore(ABC):
         found = await self._fetch(sql, values)
         assert found, "an upsert returns its row"
         return found[0]
+
+
+#: One agent's vectors of one model and dimension, with the columns a search filters on.
+_VECTOR_ROWS = (
+    "SELECT e.memory_id, e.vector, m.table_name, m.room_id, m.world_id, m.entity_id FROM embeddings e "
+    "JOIN memories m ON m.id = e.memory_id WHERE e.agent_id = ? AND e.model = ? AND e.dimension = ?"
+)
 
 
 def stamp(memory: Memory) -> Memory:

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Hashable, Iterator, Sequence, TypeVar
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 
@@ -209,6 +209,13 @@ class SQLiteStore(SqlStore):
             await self._thread.call(self._db.close)
         finally:
             self._thread.stop()
+
+    async def _vector_stamp(self, agent_id: str, model: str, dimension: int) -> Hashable:
+        """This store's own vector writes, and SQLite's count of other connections' commits: both
+        free to read, where counting 100k vectors is not."""
+        writes = self._vector_writes
+        found = await self._fetch("PRAGMA data_version")
+        return (writes, found[0]["data_version"])
 
     async def _execute(self, sql: str, values: Sequence[object] = ()) -> int:
         with self._answering():

@@ -1,0 +1,97 @@
+"""Similarity search in the store's contract, on SQLite and (when configured) PostgreSQL: cosine
+ranking, threshold and limit, filters, agent scoping, models and dimensions never mixed, writes
+by this store and by another store on the same database seen by the next search, and the
+embedding queue's view of what lacks a vector."""
+
+from __future__ import annotations
+
+import pytest
+from store_backends import Database, database_fixture, store_fixture  # noqa: F401  (fixtures)
+
+from host.store import Embedding
+from host.store.sql_store import SqlStore
+from plugin_sdk.types import Content, Memory
+
+A, B = "agent-a", "agent-b"
+
+
+async def remember(
+    store: SqlStore, vector: list[float], text: str = "", agent: str = A, model: str = "m", **fields: str
+) -> Memory:
+    fields.setdefault("room_id", "room-1")
+    memory = await store.create_memory(Memory(agent_id=agent, content=Content(text=text or str(vector)), **fields))  # type: ignore[arg-type]
+    assert await store.put_embedding(Embedding(agent, memory.id, model, vector))
+    return memory
+
+
+async def test_ranks_by_cosine_with_threshold_and_limit(store: SqlStore) -> None:
+    east = await remember(store, [1.0, 0.0, 0.0])
+    north_east = await remember(store, [1.0, 1.0, 0.0])
+    north = await remember(store, [0.0, 5.0, 0.0])  # length does not count, direction does
+    await remember(store, [-1.0, 0.0, 0.0])
+    found = await store.search_memories(A, [2.0, 0.0, 0.0], "m", limit=3)
+    assert [f.memory.id for f in found] == [east.id, north_east.id, north.id]
+    assert found[0].score == pytest.approx(1.0) and found[1].score == pytest.approx(0.7071, abs=1e-4)
+    assert found[0].memory == east  # whole memories, as stored
+    above = await store.search_memories(A, [1.0, 0.0, 0.0], "m", threshold=0.5)
+    assert [f.memory.id for f in above] == [east.id, north_east.id]
+    assert await store.search_memories(A, [1.0, 0.0, 0.0], "m", limit=0) == []
+
+
+async def test_filters_and_agent_scoping(store: SqlStore) -> None:
+    here = await remember(store, [1.0, 0.0], room_id="r1", world_id="w1", entity_id="e1")
+    there = await remember(store, [1.0, 0.1], room_id="r2", world_id="w1", entity_id="e2", table_name="facts")
+    theirs = await remember(store, [1.0, 0.0], agent=B, room_id="r1")
+    q = [1.0, 0.0]
+    assert [f.memory.id for f in await store.search_memories(A, q, "m")] == [here.id, there.id]
+    assert [f.memory.id for f in await store.search_memories(A, q, "m", room_id="r2")] == [there.id]
+    assert [f.memory.id for f in await store.search_memories(A, q, "m", table_name="facts")] == [there.id]
+    assert [f.memory.id for f in await store.search_memories(A, q, "m", entity_id="e1")] == [here.id]
+    assert len(await store.search_memories(A, q, "m", world_id="w1")) == 2
+    assert await store.search_memories(A, q, "m", room_id="r1", table_name="facts") == []
+    assert [f.memory.id for f in await store.search_memories(B, q, "m")] == [theirs.id]
+
+
+async def test_models_and_dimensions_never_mix(store: SqlStore) -> None:
+    small = await remember(store, [1.0, 0.0], model="small")
+    large = await remember(store, [1.0, 0.0, 0.0], model="large")
+    assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "small")] == [small.id]
+    assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0, 0.0], "large")] == [large.id]
+    assert await store.search_memories(A, [1.0, 0.0, 0.0], "small") == []  # small has no 3-d vectors
+    assert await store.search_memories(A, [1.0, 0.0], "other") == []
+    # The same model re-embedding at a new dimension: the old vector is no longer found at 2.
+    assert await store.put_embedding(Embedding(A, small.id, "small", [0.0, 1.0, 0.0]))
+    assert await store.search_memories(A, [1.0, 0.0], "small") == []
+    assert [f.memory.id for f in await store.search_memories(A, [0.0, 1.0, 0.0], "small")] == [small.id]
+    with pytest.raises(ValueError, match="query vector"):
+        await store.search_memories(A, [], "small")
+
+
+async def test_the_next_search_sees_every_write(database: Database) -> None:
+    store, other = await database.open(), await database.open()  # two hosts on one database
+    first = await remember(store, [1.0, 0.0])
+    assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m")] == [first.id]
+    second = await remember(other, [0.9, 0.1])  # written by the other store
+    assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m")] == [first.id, second.id]
+    assert await other.put_embedding(Embedding(A, second.id, "m", [-1.0, 0.0]))  # replaced elsewhere
+    found = await store.search_memories(A, [1.0, 0.0], "m")
+    assert [f.memory.id for f in found] == [first.id, second.id] and found[1].score == pytest.approx(-1.0)
+    assert await other.delete_memory(A, first.id)
+    assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m")] == [second.id]
+    assert await store.delete_memory(A, second.id)
+    assert await store.search_memories(A, [1.0, 0.0], "m") == []
+
+
+async def test_memories_to_embed_are_those_without_a_vector_of_the_model_and_dimension(store: SqlStore) -> None:
+    await remember(store, [1.0, 0.0])  # done
+    old = await remember(store, [1.0, 0.0, 0.0])  # embedded by the model at another dimension
+    todo = await store.create_memory(Memory(agent_id=A, room_id="r", content=Content(text="t")))
+    await store.create_memory(Memory(agent_id=B, room_id="r", content=Content(text="t")))
+    pending = await store.memories_to_embed(A, "m", 2, 10)
+    assert {m.id for m in pending} == {old.id, todo.id}
+    assert [(m.created_at_ms, m.id) for m in pending] == sorted((m.created_at_ms, m.id) for m in pending)
+    first = pending[0]
+    assert [m.id for m in await store.memories_to_embed(A, "m", 2, 1)] == [first.id]
+    rest = await store.memories_to_embed(A, "m", 2, 10, (first.created_at_ms, first.id))
+    assert [m.id for m in rest] == [pending[1].id]
+    assert len(await store.memories_to_embed(A, "other", 2, 10)) == 3
