@@ -56,6 +56,7 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             "validate_actions": self.validate_actions,
             "validate_evaluators": self.validate_evaluators,
             "run_evaluator": self.run_evaluator,
+            "evaluate": self.evaluate,
             "handle_event": self.handle_event,
             "use_model": self.use_model,
         }
@@ -140,17 +141,21 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             raise CallFailed(
                 grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no evaluator {request.name!r}"
             )
-        try:
-            result = await runner.run_evaluator(
-                request.name,
-                memory_from_proto(request.message),
-                state_from_proto(request.state),
-                [memory_from_proto(m) for m in request.responses],
-            )
-        except Exception as exc:
-            log.exception("evaluator %s failed", request.name)
-            result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
-        return plugin_pb2.RunEvaluatorResponse(result=_result_proto(f"evaluator {request.name!r}", result))
+        return plugin_pb2.RunEvaluatorResponse(result=await _evaluator(runner, request.name, request))
+
+    async def evaluate(self, request: plugin_pb2.EvaluateRequest) -> plugin_pb2.EvaluateResponse:
+        """ValidateEvaluators, then RunEvaluator for each evaluator that applies, in one call
+        (Session only): each run gets the message and state as its own RunEvaluator would."""
+        runner = self._ready()
+        verdicts = await self._validate(runner.validate_evaluator, request)
+
+        async def outcome(verdict: plugin_pb2.Validation) -> plugin_pb2.Evaluation:
+            if not verdict.valid:
+                return plugin_pb2.Evaluation(name=verdict.name, valid=False, error=verdict.error)
+            result = await _evaluator(runner, verdict.name, request)
+            return plugin_pb2.Evaluation(name=verdict.name, valid=True, result=result)
+
+        return plugin_pb2.EvaluateResponse(results=await asyncio.gather(*(outcome(v) for v in verdicts)))
 
     async def start_service(self, request: plugin_pb2.StartServiceRequest) -> plugin_pb2.StartServiceResponse:
         runner = self._ready()
@@ -262,6 +267,22 @@ async def _guarded(what: str, coro: Awaitable[Any]) -> Any:
     except Exception as exc:
         log.exception("%s failed", what)
         raise CallFailed(grpc.StatusCode.INTERNAL, f"{what} failed: {type(exc).__name__}: {exc}") from None
+
+
+async def _evaluator(runner: ComponentRunner, name: str, request: Any) -> types_pb2.ActionResult:
+    """Run one evaluator on a request's message, state and responses (each run its own copies);
+    one that raises is a failed result saying why."""
+    try:
+        result = await runner.run_evaluator(
+            name,
+            memory_from_proto(request.message),
+            state_from_proto(request.state),
+            [memory_from_proto(m) for m in request.responses],
+        )
+    except Exception as exc:
+        log.exception("evaluator %s failed", name)
+        result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
+    return _result_proto(f"evaluator {name!r}", result)
 
 
 def _result_proto(what: str, result: ActionResult) -> types_pb2.ActionResult:

@@ -293,21 +293,19 @@ class Pipeline:
         owners = {spec.name: plugin for plugin, spec in self.registry().evaluators() if responses or spec.always_run}
         if not owners:
             return
-        wanted = await self.components.validate_evaluators(list(owners), message, state)
-        for name, why in wanted.errors.items():
-            run.skip("evaluator", name, owners[name], f"its validate failed: {why}")
-
-        async def evaluate(name: str) -> None:
-            try:
-                result = await self.components.run_evaluator(name, message, state, responses)
-            except (PluginCallError, LookupError) as exc:
-                result = ActionResult(success=False, error=str(exc))
+        # Validated and run in one round trip per plugin (two where the plugin cannot take it).
+        outcomes = await self.components.evaluate(list(owners), message, state, responses)
+        for outcome in outcomes:
+            if outcome.error:
+                run.skip("evaluator", outcome.name, owners[outcome.name], f"its validate failed: {outcome.error}")
+        for outcome in outcomes:
+            if not outcome.valid:
+                continue
+            result = outcome.result or ActionResult(success=False, error=outcome.run_error)
             extra = {"success": result.success, "error": result.error, "values": result.values}
-            run.event(EVALUATOR, Content(text=result.text, source=name, extra=extra))
+            run.event(EVALUATOR, Content(text=result.text, source=outcome.name, extra=extra))
             if not result.success:
-                run.skip("evaluator", name, owners[name], result.error or "it reported a failure")
-
-        await asyncio.gather(*(evaluate(name) for name in owners if wanted.get(name)))
+                run.skip("evaluator", outcome.name, owners[outcome.name], result.error or "it reported a failure")
 
     def _owner(self, kind: str, name: str) -> str:
         """The plugin offering a component, or "" when none does (any more)."""

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
+import grpc
 from agenthost.v1 import plugin_pb2
 
 from plugin_sdk.limits import quote
@@ -51,6 +52,21 @@ class ProviderOutcome:
     plugin: str
     result: ProviderResult | None
     error: str = ""
+
+
+@dataclass(slots=True)
+class EvaluatorOutcome:
+    """An evaluator's validate verdict and, when it applied, its run's result.
+
+    `error` set and `valid` false: its validate (or its plugin) did not answer, it did not run.
+    `result` None with `valid` true: its run's call failed (`run_error` says why)."""
+
+    name: str
+    plugin: str
+    valid: bool
+    error: str = ""
+    result: ActionResult | None = None
+    run_error: str = ""
 
 
 class Components:
@@ -160,6 +176,59 @@ class Components:
         )
         reply = await self._connection(self._owner("evaluator", name)).call("RunEvaluator", request)
         return action_result_from_proto(reply.result)
+
+    async def evaluate(
+        self, names: list[str], message: Memory, state: State | None = None, responses: list[Memory] | None = None
+    ) -> list[EvaluatorOutcome]:
+        """Validate the named evaluators and run those that apply, all plugins at once: one
+        Evaluate round trip per plugin, or ValidateEvaluators then RunEvaluator each for a plugin
+        that cannot take it (no Session stream, an older SDK). Outcomes in the order of `names`."""
+        by_plugin: dict[str, list[str]] = {}
+        for name in names:
+            by_plugin.setdefault(self._owner("evaluator", name), []).append(name)
+        message_pb, state_pb = memory_to_proto(message), state_to_proto(state or State())
+        responses_pb = [memory_to_proto(m) for m in responses or []]
+
+        async def in_one(plugin: str, wanted: list[str]) -> list[EvaluatorOutcome] | None:
+            request = plugin_pb2.EvaluateRequest(
+                names=wanted, message=message_pb, state=state_pb, responses=responses_pb
+            )
+            try:
+                connection = self._connection(plugin)
+                if not connection.takes("Evaluate"):
+                    return None
+                reply = await connection.call("Evaluate", request)
+            except PluginCallError as exc:
+                if exc.code == grpc.StatusCode.UNIMPLEMENTED:
+                    return None
+                return [EvaluatorOutcome(n, plugin, False, str(exc)) for n in wanted]
+            return [
+                EvaluatorOutcome(
+                    r.name, plugin, r.valid, r.error, action_result_from_proto(r.result) if r.valid else None
+                )
+                for r in reply.results
+            ]
+
+        async def in_two(plugin: str, wanted: list[str]) -> list[EvaluatorOutcome]:
+            verdicts = await self._validate("evaluator", wanted, message, state)
+            outcomes = [EvaluatorOutcome(n, plugin, verdicts.get(n, False), verdicts.errors.get(n, "")) for n in wanted]
+
+            async def run(outcome: EvaluatorOutcome) -> None:
+                try:
+                    outcome.result = await self.run_evaluator(outcome.name, message, state, responses)
+                except (PluginCallError, LookupError) as exc:
+                    outcome.run_error = str(exc)
+
+            await asyncio.gather(*(run(o) for o in outcomes if o.valid))
+            return outcomes
+
+        async def ask(plugin: str, wanted: list[str]) -> list[EvaluatorOutcome]:
+            outcomes = await in_one(plugin, wanted)
+            return outcomes if outcomes is not None else await in_two(plugin, wanted)
+
+        groups = await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items()))
+        found = {o.name: o for group in groups for o in group}
+        return [found[n] for n in names if n in found]
 
     async def use_model(self, model_type: str, params: dict[str, Any]) -> ModelOutput:
         """Call the highest-priority ready plugin serving `model_type`; fall back to the next."""

@@ -17,7 +17,7 @@ from plugin_sdk.limits import MAX_RECEIVE_BYTES
 
 from ..config import RemotePlugin
 from .manifest import Action, Evaluator, ExampleTurn, Manifest, ModelHandler, Provider, Service
-from .session import KINDS, Session, SessionBroken, SessionCallFailed, SessionUnsupported
+from .session import KINDS, SESSION_ONLY, Session, SessionBroken, SessionCallFailed, SessionUnsupported
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class PluginConnection:
         self._session_unsupported = False
         self._session_retry_at = 0.0
         self._session_lock = asyncio.Lock()
+        self._refused: set[str] = set()  # Session-only calls the plugin does not know (an older SDK)
 
     @property
     def in_flight(self) -> int:
@@ -89,6 +90,12 @@ class PluginConnection:
         """How the component calls travel now: "session", or "unary" (no Session stream open)."""
         session = self._session
         return "session" if session is not None and not session.broken else "unary"
+
+    def takes(self, method: str) -> bool:
+        """Whether a Session-only call (SESSION_ONLY) can go to the plugin now: its Session is
+        open and it has not answered that call as unknown."""
+        session = self._session
+        return method not in self._refused and session is not None and not session.broken
 
     def _track(self, call: Any) -> None:
         self._calls.add(call)
@@ -149,6 +156,8 @@ class PluginConnection:
         """Call a unary PluginService method by name: over the Session stream when it can."""
         kind = KINDS.get(method)
         session = self._session
+        if method in SESSION_ONLY and not (self.takes(method) and request.ByteSize() <= FRAME_LIMIT):
+            raise PluginCallError(f"plugin {self.plugin!r} cannot take {method} now", grpc.StatusCode.UNIMPLEMENTED)
         if kind is None or self._session_unsupported or request.ByteSize() > FRAME_LIMIT:
             return await self.unary(method, request, timeout)  # a frame too large would end the stream
         if session is None or session.broken:
@@ -162,6 +171,11 @@ class PluginConnection:
         try:
             return await session.call(kind, request, timeout or self.call_timeout)
         except SessionCallFailed as exc:
+            if method in SESSION_ONLY and exc.code == grpc.StatusCode.INVALID_ARGUMENT and "no call" in exc.message:
+                # An SDK older than the call: its frame carried nothing it knows. Not again.
+                self._refused.add(method)
+                message = f"plugin {self.plugin!r} does not know {method}"
+                raise PluginCallError(message, grpc.StatusCode.UNIMPLEMENTED) from None
             raise self._status_error(method, exc.code, exc.message) from None
         except SessionBroken as exc:
             if self.closed_reason:

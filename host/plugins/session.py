@@ -22,8 +22,13 @@ KINDS: dict[str, str] = {
     "RunEvaluator": "run_evaluator",
     "HandleEvent": "handle_event",
     "UseModel": "use_model",
+    "Evaluate": "evaluate",
 }
-"""The unary PluginService methods a Session carries, and their field in the frames' oneof."""
+"""The PluginService calls a Session carries, and their field in the frames' oneof: the unary
+methods, and the ones a Session alone carries (SESSION_ONLY)."""
+
+SESSION_ONLY = frozenset({"Evaluate"})
+"""Calls with no unary method: ValidateEvaluators + RunEvaluator do Evaluate's work in several."""
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 

@@ -301,8 +301,38 @@ class UseModelResponse(_message.Message):
     data: _struct_pb2.Struct
     def __init__(self, text: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
+class EvaluateRequest(_message.Message):
+    __slots__ = ("names", "message", "state", "responses")
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    message: _types_pb2.Memory
+    state: _types_pb2.State
+    responses: _containers.RepeatedCompositeFieldContainer[_types_pb2.Memory]
+    def __init__(self, names: _Optional[_Iterable[str]] = ..., message: _Optional[_Union[_types_pb2.Memory, _Mapping]] = ..., state: _Optional[_Union[_types_pb2.State, _Mapping]] = ..., responses: _Optional[_Iterable[_Union[_types_pb2.Memory, _Mapping]]] = ...) -> None: ...
+
+class EvaluateResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[Evaluation]
+    def __init__(self, results: _Optional[_Iterable[_Union[Evaluation, _Mapping]]] = ...) -> None: ...
+
+class Evaluation(_message.Message):
+    __slots__ = ("name", "valid", "error", "result")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    valid: bool
+    error: str
+    result: _types_pb2.ActionResult
+    def __init__(self, name: _Optional[str] = ..., valid: _Optional[bool] = ..., error: _Optional[str] = ..., result: _Optional[_Union[_types_pb2.ActionResult, _Mapping]] = ...) -> None: ...
+
 class SessionRequest(_message.Message):
-    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel")
+    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +342,7 @@ class SessionRequest(_message.Message):
     HANDLE_EVENT_FIELD_NUMBER: _ClassVar[int]
     USE_MODEL_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_FIELD_NUMBER: _ClassVar[int]
     id: int
     timeout_ms: int
     get_providers: GetProvidersRequest
@@ -321,7 +352,8 @@ class SessionRequest(_message.Message):
     handle_event: HandleEventRequest
     use_model: UseModelRequest
     cancel: SessionCancel
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ...) -> None: ...
+    evaluate: EvaluateRequest
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ...) -> None: ...
 
 class SessionCancel(_message.Message):
     __slots__ = ()
@@ -336,7 +368,7 @@ class SessionError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error")
+    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error", "evaluate")
     ID_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ACTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -345,6 +377,7 @@ class SessionResponse(_message.Message):
     HANDLE_EVENT_FIELD_NUMBER: _ClassVar[int]
     USE_MODEL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_FIELD_NUMBER: _ClassVar[int]
     id: int
     get_providers: GetProvidersResponse
     validate_actions: ValidateActionsResponse
@@ -353,4 +386,5 @@ class SessionResponse(_message.Message):
     handle_event: HandleEventResponse
     use_model: UseModelResponse
     error: SessionError
-    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
+    evaluate: EvaluateResponse
+    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ...) -> None: ...
