@@ -24,6 +24,7 @@ from ..plugins.manifest import Action
 from ..plugins.registry import Registry
 from ..store import ContentTooLarge, RunRecord, Store, StoreUnavailable
 from ..store.records import RUN_INTERRUPTED
+from .attachments import prompt_lines, read_attachments
 from .character import Character
 from .models import ModelError, Models
 from .responses import REPLY, ActionChoice, ParsedResponse, ResponseError, parse_response, response_grammar
@@ -134,6 +135,7 @@ class Pipeline:
             recorded = True
             run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
             async with self._room(message.room_id):
+                await read_attachments(run, message, self.models)
                 await self._respond(run, message)
         except asyncio.CancelledError:
             outcome = {"status": RUN_INTERRUPTED, "error": "the host stopped before the run finished"}
@@ -331,11 +333,6 @@ def _choice(action: Action) -> ActionChoice:
 
 
 def _with_attachments(message: Memory) -> str:
-    """The message's text, then a line per attachment with what is known of it (attachments are
-    not fetched or described by a model yet: their title, URL, description and text are passed on)."""
+    """The message's text, then a line per attachment with what read_attachments found in it."""
     lines = [message.content.text] if message.content.text else []
-    for a in message.content.attachments:
-        about = " ".join(part for part in (a.title, f"<{a.url}>" if a.url else "", a.content_type) if part)
-        detail = a.description or a.text
-        lines.append(f"[attachment: {about or a.id or 'unnamed'}]" + (f" {detail}" if detail else ""))
-    return "\n".join(lines)
+    return "\n".join(lines + prompt_lines(message.content.attachments))
