@@ -93,8 +93,8 @@ def test_the_chat_prompt_carries_the_whole_character() -> None:
         "Claims to have seen the green flash forty times.",
         "Captain Reyes is interested in sailing, weather, tides and navigation.",
         "# Message directions for Captain Reyes\n- Nautical slang\n- Short sentences\n- Calls people 'sailor'",
-        "# Example conversations with Captain Reyes\nSam: Captain, will it storm tomorrow?\n"
-        "Captain Reyes: Barometer's dropping, Sam. Batten down by noon.",  # {{user1}} is one name throughout
+        "# Example conversations with Captain Reyes\nAlex: Captain, will it storm tomorrow?\n"
+        "Captain Reyes: Barometer's dropping, Alex. Batten down by noon.",  # {{user1}} is one name throughout
         "Captain Reyes: Aye, into the logbook it goes. (actions: WRITE_LOG)",
         "# TIME\nIt is dawn.",
         "WRITE_LOG (write in the logbook)",
@@ -124,7 +124,7 @@ def test_a_long_bio_is_sampled_boundedly_and_stably_per_room() -> None:
 def test_example_conversations_are_bounded_and_their_placeholders_replaced() -> None:
     nova = load_character(NOVA)
     text = persona.examples(nova, "r1")
-    assert "Sam: Hey Alex, ask Nova about Jupiter\nAlex: Nova, is Jupiter up tonight?" in text
+    assert "Alex: Hey Robin, ask Nova about Jupiter\nRobin: Nova, is Jupiter up tonight?" in text
     assert "(actions: REPLY, SKY_CHART)" in text
     many = Character(name="X", message_examples=nova.message_examples * 10)
     assert persona.examples(many, "r1").count("\n\n") + 1 == persona.EXAMPLES
@@ -137,7 +137,7 @@ def test_a_message_handler_template_replaces_the_prompt_with_its_placeholders_fi
     for part in (
         "Topics: astronomy, telescopes, light pollution",
         "# Message directions for Nova\n- Use plain words",
-        "Alex: Nova, is Jupiter up tonight?",
+        "Robin: Nova, is Jupiter up tonight?",
         "<providers>\n# About Nova",  # {{providers}}: the character's sections, then the providers'
         "# TIME\nIt is 22:00.\n</providers>",
         "Actions: REPLY, SKY_CHART",

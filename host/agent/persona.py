@@ -19,13 +19,13 @@ ABOUT_LINES = 8  # bio and lore lines in a sample
 ADJECTIVES = 3
 TOPICS = 5
 DIRECTION_LINES = 16
-EXAMPLES = 3  # example conversations
+EXAMPLES = 5  # example conversations
 EXAMPLE_MESSAGES = 6  # messages of one example conversation
 POST_EXAMPLES = 5
 EXAMPLE_CHARS = 300  # each example message cut to this many characters
 
 # Names the example conversations' placeholders ({{user1}}, {{name2}}, {{user}}) stand for.
-_NAMES = ("Sam", "Alex", "Robin", "Kim", "Jordan", "Lee", "Max", "Noa", "Ari")
+_NAMES = ("Alex", "Robin", "Kim", "Jordan", "Lee", "Max", "Noa", "Ari", "Sky")
 _PLACEHOLDER = re.compile(r"\{\{\s*(user|name)(\d*)\s*\}\}", re.I)
 _AGENT = re.compile(r"\{\{\s*(agentName|char)\s*\}\}", re.I)
 
