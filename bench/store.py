@@ -9,6 +9,11 @@ pays at the least); PostgreSQL, `SELECT 1` through the store's pool (one round t
 - record_interaction: 4 stores on one database (as 4 hosts) adding to one pair's count at
   once; the count must come out exact, or the benchmark fails.
 
+- search_memories: p50 of a top-10 similarity search among 10k and 100k memories (random unit
+  vectors of --dimension, 576 by default: the shipped SmolLM2 embedding), unfiltered and by
+  room; the first search (the matrix read whole) and a search right after one new vector
+  (caught up by the rows written since) are reported apart, as one-off figures.
+
 PostgreSQL is measured when AGENTHOST_BENCH_DATABASE_URL (or AGENTHOST_TEST_DATABASE_URL) names
 a server; the tables go in a schema of their own, dropped after. Last line: one JSON object.
 
@@ -30,10 +35,14 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import asyncpg
+import numpy as np
 from common import percentile, run_and_report
 
 from host.store import PostgresStore, SQLiteStore
-from host.store.sql_store import SqlStore
+from host.store.records import Embedding
+from host.store.rows import memory_values, vector_bytes
+from host.store.sql_store import SqlStore, stamp
+from host.store.statements import INSERT_MEMORY
 from plugin_sdk.types import Content, Memory
 
 AGENT = "bench-agent"
@@ -103,8 +112,58 @@ async def measure(name: str, open_store: Callable[[], Awaitable[SqlStore]], floo
     return sides
 
 
+INSERT_VECTOR = (
+    "INSERT INTO embeddings (memory_id, agent_id, model, dimension, vector, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+async def fill_vectors(store: SqlStore, agent: str, count: int, dimension: int, rooms: int = 100) -> None:
+    """`count` memories of `agent` with random vectors, in transactions of 1,000."""
+    rng = np.random.default_rng(7)
+    for start in range(0, count, 1000):
+        batch: list[tuple[str, Any]] = []
+        vectors = rng.standard_normal((min(1000, count - start), dimension), dtype=np.float32)
+        for i, vector in enumerate(vectors):
+            memory = stamp(Memory(agent_id=agent, room_id=f"room-{(start + i) % rooms}", content=Content(text=TEXT)))
+            batch.append((INSERT_MEMORY, memory_values(memory)))
+            vec = vector_bytes(vector.tolist())
+            batch.append((INSERT_VECTOR, (memory.id, agent, "bench", dimension, vec, memory.created_at_ms)))
+        await store._transaction(batch)
+
+
+async def measure_search(store: SqlStore, sizes: list[int], dimension: int, n: int) -> dict[str, Any]:
+    """Search p50s (us) at each size: cold (first), warm unfiltered, warm by room, after one write."""
+    figures: dict[str, Any] = {}
+    rng = np.random.default_rng(11)
+    for size in sizes:
+        agent = f"search-{size}"
+        await fill_vectors(store, agent, size, dimension)
+        query = rng.standard_normal(dimension).tolist()
+        start = time.perf_counter_ns()
+        await store.search_memories(agent, query, "bench", limit=10)
+        cold = (time.perf_counter_ns() - start) / 1000
+        warm = await timed(lambda: store.search_memories(agent, query, "bench", limit=10), n, 1)
+        by_room = await timed(lambda: store.search_memories(agent, query, "bench", room_id="room-3", limit=10), n, 1)
+        memory = await store.create_memory(Memory(agent_id=agent, room_id="room-1", content=Content(text=TEXT)))
+        await store.put_embedding(Embedding(agent, memory.id, "bench", query))
+        start = time.perf_counter_ns()
+        found = await store.search_memories(agent, query, "bench", limit=10)
+        after_write = (time.perf_counter_ns() - start) / 1000
+        if not found or found[0].memory.id != memory.id:
+            raise AssertionError(f"search at {size}: the vector just written is not the best match")
+        figures[str(size)] = {
+            "first_us": cold,
+            "p50_us": warm["p50_us"],
+            "p99_us": warm["p99_us"],
+            "by_room_p50_us": by_room["p50_us"],
+            "after_one_write_us": after_write,
+        }
+    return figures
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     n = 200 if args.quick else 2000
+    sizes = [1000] if args.quick else [10_000, 100_000]
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "agenthost.db"
@@ -120,6 +179,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await floor_thread.call(int)
 
             results["sqlite"] = await measure("sqlite", open_sqlite, sqlite_floor, n)
+            results["search sqlite"] = await measure_search(probe, sizes, args.dimension, n // 20)
         finally:
             await probe.close()
     url = os.environ.get("AGENTHOST_BENCH_DATABASE_URL") or os.environ.get("AGENTHOST_TEST_DATABASE_URL", "")
@@ -138,6 +198,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await pool.fetchval("SELECT 1")
 
             results["postgres"] = await measure("postgres", open_postgres, postgres_floor, n)
+            results["search postgres"] = await measure_search(probe_pg, sizes, args.dimension, n // 20)
         finally:
             await probe_pg.close()
             conn = await asyncpg.connect(url)
@@ -151,6 +212,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> None:
     for backend in ("sqlite", "postgres"):
+        if f"search {backend}" in results:
+            print(f"search {backend} (us)     first      p50      p99  by room p50  after 1 write")
+            for size, f in results[f"search {backend}"].items():
+                print(
+                    f"  {size:>8} memories {f['first_us']:9.0f} {f['p50_us']:8.0f} {f['p99_us']:8.0f} "
+                    f"{f['by_room_p50_us']:12.0f} {f['after_one_write_us']:14.0f}"
+                )
         if backend not in results:
             continue
         print(f"{backend}{'':24} p50 (us)  p99 (us)  x floor    ops/s")
@@ -162,6 +230,7 @@ def report(results: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--dimension", type=int, default=576, help="vector length for the search figures")
     return run_and_report(run, report, parser.parse_args())
 
 

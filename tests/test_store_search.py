@@ -95,3 +95,17 @@ async def test_memories_to_embed_are_those_without_a_vector_of_the_model_and_dim
     rest = await store.memories_to_embed(A, "m", 2, 10, (first.created_at_ms, first.id))
     assert [m.id for m in rest] == [pending[1].id]
     assert len(await store.memories_to_embed(A, "other", 2, 10)) == 3
+
+
+async def test_deleted_memories_leave_the_search(store: SqlStore) -> None:
+    kept = await remember(store, [1.0, 0.0], room_id="r1")
+    await remember(store, [1.0, 0.0], room_id="r2")
+    assert len(await store.search_memories(A, [1.0, 0.0], "m")) == 2
+    assert await store.delete_room(A, "r2") is False  # no room row, but its memories go
+    assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m")] == [kept.id]
+    many = [await remember(store, [1.0, float(i)]) for i in range(5)]
+    assert len(await store.search_memories(A, [1.0, 0.0], "m", limit=10)) == 6
+    for memory in many[:3]:
+        assert await store.delete_memory(A, memory.id)
+    found = await store.search_memories(A, [1.0, 0.0], "m", limit=10)
+    assert {f.memory.id for f in found} == {kept.id, many[3].id, many[4].id}

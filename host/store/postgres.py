@@ -73,6 +73,7 @@ class PostgresStore(SqlStore):
     under any number of hosts writing at once: every write is one statement or one transaction."""
 
     _sequence = "seq"
+    _clock_margin_ms = 5_000  # other hosts write here, with their own clocks
 
     def __init__(self, pool: asyncpg.Pool, where: str, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
         super().__init__(max_content_bytes)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import uuid
 from abc import ABC, abstractmethod
-from typing import Any, Hashable, Sequence, TypeVar
+from typing import Any, Sequence, TypeVar
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 from plugin_sdk.types import Entity, Memory
@@ -34,7 +34,7 @@ from .records import (
 )
 from .rows import Row, dumps
 from .statements import INSERT_MEMORY
-from .vectors import FILTER_COLUMNS, VectorIndex
+from .vectors import FILTER_COLUMNS, Stamp, VectorIndex
 
 R = TypeVar("R")
 
@@ -44,10 +44,12 @@ class SqlStore(ABC):
 
     #: The column that orders memories of the same millisecond by insertion.
     _sequence = "rowid"
+    #: How far behind ours another writer's clock may be (a vector search catching up re-reads that much).
+    _clock_margin_ms = 0
 
     def __init__(self, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
         self.max_content_bytes = max_content_bytes
-        self._vectors = VectorIndex()
+        self._vectors = VectorIndex(self._clock_margin_ms)
         #: Bumped by this store's own writes to vectors (a backend's stamp may use it).
         self._vector_writes = 0
 
@@ -136,7 +138,9 @@ class SqlStore(ABC):
     async def delete_memory(self, agent_id: str, memory_id: str) -> bool:
         # Embeddings go with it (ON DELETE CASCADE).
         self._vector_writes += 1
-        return await self._execute("DELETE FROM memories WHERE agent_id = ? AND id = ?", (agent_id, memory_id)) > 0
+        deleted = await self._execute("DELETE FROM memories WHERE agent_id = ? AND id = ?", (agent_id, memory_id)) > 0
+        self._vectors.remove(agent_id, memory_id)
+        return deleted
 
     # -- embeddings ------------------------------------------------------------
 
@@ -144,7 +148,8 @@ class SqlStore(ABC):
         """Store the memory's vector for its model, replacing an earlier one; False when the agent has
         no such memory."""
         embedding.dimension = len(embedding.vector)
-        embedding.created_at_ms = embedding.created_at_ms or now_ms()
+        # Always now: a search catches up on the vectors written since the newest it has read.
+        embedding.created_at_ms = now_ms()
         sql = (
             "INSERT INTO embeddings (memory_id, agent_id, model, dimension, vector, created_at_ms) "
             "SELECT id, agent_id, ?, ?, ?, ? FROM memories WHERE agent_id = ? AND id = ? "
@@ -154,7 +159,10 @@ class SqlStore(ABC):
         vector = rows.vector_bytes(embedding.vector)
         values = (embedding.model, embedding.dimension, vector, embedding.created_at_ms)
         self._vector_writes += 1
-        return await self._execute(sql, (*values, embedding.agent_id, embedding.memory_id)) > 0
+        stored = await self._execute(sql, (*values, embedding.agent_id, embedding.memory_id)) > 0
+        # A vector of another dimension for this model was replaced: out of that dimension's matrix.
+        self._vectors.remove(embedding.agent_id, embedding.memory_id, embedding.model, embedding.dimension)
+        return stored
 
     async def get_embeddings(self, agent_id: str, memory_id: str) -> list[Embedding]:
         sql = "SELECT * FROM embeddings WHERE agent_id = ? AND memory_id = ? ORDER BY model"
@@ -183,7 +191,7 @@ class SqlStore(ABC):
         matrix = await self._vectors.matrix(
             key,
             lambda: self._vector_stamp(agent_id, model, dimension),
-            lambda: self._fetch(_VECTOR_ROWS, key),
+            lambda since_ms: self._fetch(_VECTOR_ROWS, (*key, since_ms)),
         )
         given = dict(zip(FILTER_COLUMNS, (table_name, room_id, world_id, entity_id)))
         filters = {column: value for column, value in given.items() if value is not None}
@@ -209,15 +217,16 @@ class SqlStore(ABC):
         values = (agent_id, after[0], after[0], after[1], model, dimension, count)
         return [rows.memory_from_row(r) for r in await self._fetch(sql, values)]
 
-    async def _vector_stamp(self, agent_id: str, model: str, dimension: int) -> Hashable:
+    async def _vector_stamp(self, agent_id: str, model: str, dimension: int) -> Stamp:
         """What changes whenever the agent's vectors of (model, dimension) change, whoever wrote
-        them: their count and times (a replaced vector gets a new time)."""
+        them (their count and newest time: a replaced vector gets a new time), and their count."""
         sql = (
-            "SELECT COUNT(*) AS n, COALESCE(SUM(created_at_ms), 0) AS t, COALESCE(MAX(created_at_ms), 0) AS m "
+            "SELECT COUNT(*) AS n, COALESCE(MAX(created_at_ms), 0) AS m "
             "FROM embeddings WHERE agent_id = ? AND model = ? AND dimension = ?"
         )
         row = await self._one(sql, (agent_id, model, dimension))
-        return (int(row["n"]), int(row["t"]), int(row["m"])) if row else (0, 0, 0)
+        count, newest = (int(row["n"]), int(row["m"])) if row else (0, 0)
+        return (self._vector_writes, count, newest), count
 
     # -- entities and agents ---------------------------------------------------
 
@@ -292,6 +301,7 @@ class SqlStore(ABC):
                 ("DELETE FROM rooms WHERE agent_id = ? AND id = ?", key),
             ]
         )
+        self._vectors.forget(agent_id)
         return changed[-1] > 0
 
     async def add_participant(self, agent_id: str, room_id: str, entity_id: str) -> bool:
@@ -443,8 +453,9 @@ class SqlStore(ABC):
 
 #: One agent's vectors of one model and dimension, with the columns a search filters on.
 _VECTOR_ROWS = (
-    "SELECT e.memory_id, e.vector, m.table_name, m.room_id, m.world_id, m.entity_id FROM embeddings e "
-    "JOIN memories m ON m.id = e.memory_id WHERE e.agent_id = ? AND e.model = ? AND e.dimension = ?"
+    "SELECT e.memory_id, e.vector, e.created_at_ms, m.table_name, m.room_id, m.world_id, m.entity_id FROM embeddings e "
+    "JOIN memories m ON m.id = e.memory_id WHERE e.agent_id = ? AND e.model = ? AND e.dimension = ? "
+    "AND e.created_at_ms >= ?"
 )
 
 

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any, Callable, Hashable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 
@@ -27,6 +27,7 @@ from .records import now_ms
 from .rows import Row, memory_from_row, memory_values
 from .sql_store import SqlStore, stamp
 from .statements import INSERT_MEMORY
+from .vectors import Stamp
 
 __all__ = [
     "INSERT_MEMORY",
@@ -210,12 +211,13 @@ class SQLiteStore(SqlStore):
         finally:
             self._thread.stop()
 
-    async def _vector_stamp(self, agent_id: str, model: str, dimension: int) -> Hashable:
+    async def _vector_stamp(self, agent_id: str, model: str, dimension: int) -> Stamp:
         """This store's own vector writes, and SQLite's count of other connections' commits: both
-        free to read, where counting 100k vectors is not."""
+        free to read, where counting 100k vectors takes ~30 ms. The count is not known, so a row
+        another connection deleted is caught when its memory is read (search leaves it out)."""
         writes = self._vector_writes
         found = await self._fetch("PRAGMA data_version")
-        return (writes, found[0]["data_version"])
+        return (writes, found[0]["data_version"]), None
 
     async def _execute(self, sql: str, values: Sequence[object] = ()) -> int:
         with self._answering():

@@ -1,12 +1,14 @@
 """Exact similarity search over an agent's stored vectors, kept as one float32 matrix in memory.
 
 Why exact and in memory: neither sqlite-vec (not on the package index this project installs
-from) nor pgvector (absent from the PostgreSQL server here) can be relied on, and reading
-100k vectors out of either database for each query costs far more than the 20 ms target. So
-each (agent, model, dimension) gets a matrix of unit vectors, built from the database once
-and rebuilt only when the database's vectors changed (the backend's `stamp` says so: cheap on
-SQLite, an aggregate over an index on PostgreSQL, so other hosts' writes are seen too).
-Scoring is one matrix-vector product in numpy on a worker thread, off the event loop.
+from) nor pgvector (absent from the PostgreSQL server here) can be relied on, and reading an
+agent's 100k vectors out of SQLite takes about a second (bench/store.py), far over the 20 ms
+a search may take. So each (agent, model, dimension) gets a matrix of unit vectors, read from
+the database once and then brought up to date by what changed: the backend's `stamp` says
+whether anything did (cheap on SQLite; count and newest time over an index on PostgreSQL, so
+other hosts' writes are seen), the rows written since the newest one read (less a margin for
+clocks) are merged in, and a count that still disagrees means a full read. Scoring is one
+matrix-vector product in numpy on a worker thread, off the event loop.
 
 A query's model and dimension select the matrix: vectors of another model or dimension are
 never compared with it.
@@ -15,8 +17,7 @@ never compared with it.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Hashable, Sequence
+from typing import Awaitable, Callable, Hashable, Sequence, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,51 +28,119 @@ from .rows import Row
 FILTER_COLUMNS = ("table_name", "room_id", "world_id", "entity_id")
 
 
-@dataclass(slots=True)
+Key = tuple[str, str, int]  # agent, model, dimension
+Stamp = tuple[Hashable, int | None]  # what changes with the vectors; their count when known
+
+
 class VectorMatrix:
-    """One agent's vectors of one model and dimension, with the columns searches filter on."""
+    """One agent's vectors of one model and dimension, unit length, with the columns searches
+    filter on; rows are replaced in place and appended into spare capacity."""
 
-    stamp: Hashable
-    ids: npt.NDArray[np.object_]
-    vectors: npt.NDArray[np.float32]  # rows are unit vectors (a zero vector stays zero)
-    columns: dict[str, npt.NDArray[np.object_]]
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self.stamp: Hashable = None
+        self.newest_ms = 0
+        self.size = 0  # rows in use, deleted ones included (their id is None)
+        self.live = 0
+        self._positions: dict[str, int] = {}
+        self._ids = np.empty(0, dtype=object)
+        self._live = np.empty(0, dtype=bool)
+        self._vectors = np.empty((0, dimension), dtype=np.float32)
+        # Filter columns as small integers (a value's code per column): comparing 100k of them
+        # takes microseconds, 100k strings milliseconds.
+        self._codes: dict[str, dict[str, int]] = {c: {} for c in FILTER_COLUMNS}
+        self._columns = {c: np.empty(0, dtype=np.int32) for c in FILTER_COLUMNS}
 
-    @classmethod
-    def from_rows(cls, stamp: Hashable, found: Sequence[Row], dimension: int) -> "VectorMatrix":
-        """The matrix of rows with memory_id, vector (float32 bytes) and the filter columns."""
-        count = len(found)
-        vectors = np.frombuffer(b"".join(bytes(r["vector"]) for r in found), dtype="<f4").reshape(count, dimension)
-        return cls(
-            stamp=stamp,
-            ids=np.array([r["memory_id"] for r in found], dtype=object),
-            vectors=unit_rows(vectors),
-            columns={c: np.array([r[c] for r in found], dtype=object) for c in FILTER_COLUMNS},
-        )
+    def merge(self, found: Sequence[Row]) -> None:
+        """Add or replace the rows (memory_id, vector as float32 bytes, created_at_ms, filter columns)."""
+        if not found:
+            return
+        vectors = np.frombuffer(b"".join(bytes(r["vector"]) for r in found), dtype="<f4")
+        self._reserve(self.size + len(found))
+        at = np.empty(len(found), dtype=np.int64)
+        for i, row in enumerate(found):
+            memory_id = row["memory_id"]
+            position = self._positions.get(memory_id)
+            if position is None:
+                position = self._positions[memory_id] = self.size
+                self._ids[position] = memory_id
+                self._live[position] = True
+                self.size += 1
+                self.live += 1
+            at[i] = position
+        # A row given twice: the later one wins, as fancy assignment keeps the last write.
+        self._vectors[at] = unit_rows(vectors.reshape(len(found), self.dimension))
+        for column in FILTER_COLUMNS:
+            codes = self._codes[column]
+            self._columns[column][at] = [codes.setdefault(row[column], len(codes)) for row in found]
+        self.newest_ms = max(self.newest_ms, max(int(row["created_at_ms"]) for row in found))
+
+    def remove(self, memory_id: str) -> None:
+        """Forget the memory's row (it was deleted)."""
+        at = self._positions.pop(memory_id, None)
+        if at is not None:
+            self._live[at] = False
+            self.live -= 1
+
+    def _reserve(self, needed: int) -> None:
+        capacity = len(self._ids)
+        if needed <= capacity:
+            return
+        capacity = max(needed, 2 * capacity, 1024)
+        vectors = np.zeros((capacity, self.dimension), dtype=np.float32)
+        vectors[: self.size] = self._vectors[: self.size]
+        self._vectors = vectors
+        self._ids = _grown(self._ids, capacity, self.size)
+        self._live = _grown(self._live, capacity, self.size)
+        self._columns = {c: _grown(a, capacity, self.size) for c, a in self._columns.items()}
 
     def top(
         self, query: Sequence[float], filters: dict[str, str], threshold: float, limit: int
     ) -> list[tuple[str, float]]:
         """The ids of the `limit` best rows matching `filters` with cosine similarity >= `threshold`,
         best first, with their similarity."""
-        if not len(self.ids) or limit <= 0:
+        if not self.live or limit <= 0:
             return []
         vector = unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))[0]
-        mask: npt.NDArray[np.bool_] | None = None
+        mask = self._live[: self.size].copy()
         for column, value in filters.items():
-            hit = self.columns[column] == value
-            mask = hit if mask is None else mask & hit
-        if mask is None:
-            rows, scores = np.arange(len(self.ids)), self.vectors @ vector
+            code = self._codes[column].get(value)
+            if code is None:
+                return []
+            mask &= self._columns[column][: self.size] == code
+        rows = np.flatnonzero(mask)
+        if len(rows) > self.size // 4:  # scoring every row beats copying most of them out
+            scores = _scores(self._vectors[: self.size], vector)[rows]
         else:
-            rows = np.flatnonzero(mask)
-            scores = self.vectors[rows] @ vector
+            scores = _scores(self._vectors[rows], vector)
         keep = scores >= threshold
         rows, scores = rows[keep], scores[keep]
         if len(scores) > limit:
             best = np.argpartition(-scores, limit - 1)[:limit]
             rows, scores = rows[best], scores[best]
-        order = np.lexsort((self.ids[rows].astype(str), -scores))  # ties: by id, so results are stable
-        return [(str(self.ids[rows[i]]), float(scores[i])) for i in order]
+        order = np.lexsort((self._ids[rows].astype(str), -scores))  # ties: by id, so results are stable
+        return [(str(self._ids[rows[i]]), float(scores[i])) for i in order]
+
+
+A = TypeVar("A", bound=np.generic)
+
+#: Rows scored per BLAS call. On a busy machine, OpenBLAS's threads for one large product cost
+#: several times a single thread's time (28-170 ms against 12 ms for 100k x 576 here, 2 cores);
+#: products this small it runs on the calling thread.
+_BLOCK = 4096
+
+
+def _scores(vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    out = np.empty(len(vectors), dtype=np.float32)
+    for start in range(0, len(vectors), _BLOCK):
+        np.dot(vectors[start : start + _BLOCK], query, out=out[start : start + _BLOCK])
+    return out
+
+
+def _grown(values: npt.NDArray[A], capacity: int, size: int) -> npt.NDArray[A]:
+    grown = np.zeros(capacity, dtype=values.dtype)
+    grown[:size] = values[:size]
+    return grown
 
 
 def unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -80,35 +149,48 @@ def unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
 
 
-Key = tuple[str, str, int]  # agent, model, dimension
-
-
 class VectorIndex:
-    """The matrices of one store, loaded on first search and reloaded when their stamp changes."""
+    """The matrices of one store: read on first search, caught up when their stamp changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock_margin_ms: int = 0) -> None:
+        #: Rows written up to this long before the newest one read are read again when catching
+        #: up: for another host, whose clock may be behind ours.
+        self.clock_margin_ms = clock_margin_ms
         self._matrices: dict[Key, VectorMatrix] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
 
     async def matrix(
         self,
         key: Key,
-        stamp: Callable[[], Awaitable[Hashable]],
-        load: Callable[[], Awaitable[Sequence[Row]]],
+        stamp: Callable[[], Awaitable[Stamp]],
+        load: Callable[[int], Awaitable[Sequence[Row]]],
     ) -> VectorMatrix:
-        """The key's matrix as the database holds it now; one load at a time per key."""
+        """The key's matrix as the database holds it now. `load(since_ms)` reads the rows written
+        at or after `since_ms` (0: all). One catch-up at a time per key."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            current = await stamp()
-            cached = self._matrices.get(key)
-            if cached is not None and cached.stamp == current:
-                return cached
-            found = await load()
-            matrix = await asyncio.to_thread(VectorMatrix.from_rows, current, found, key[2])
+            current, count = await stamp()
+            matrix = self._matrices.get(key)
+            if matrix is not None and matrix.stamp == current:
+                return matrix
+            if matrix is not None:
+                # On the loop: a search scoring on a worker thread meanwhile sees rows whole.
+                matrix.merge(await load(max(matrix.newest_ms - self.clock_margin_ms, 1)))
+            if matrix is None or (count is not None and matrix.live != count):
+                matrix = VectorMatrix(key[2])  # new, or rows went missing: read them all
+                await asyncio.to_thread(matrix.merge, await load(0))
+            matrix.stamp = current
             self._matrices[key] = matrix
             return matrix
 
+    def remove(self, agent_id: str, memory_id: str, model: str | None = None, keep_dimension: int = 0) -> None:
+        """Forget a memory's rows in the agent's matrices (of `model` only, but for `keep_dimension`,
+        when given: its vector was replaced by one of that dimension)."""
+        for key, matrix in self._matrices.items():
+            if key[0] == agent_id and (model is None or (key[1] == model and key[2] != keep_dimension)):
+                matrix.remove(memory_id)
+
     def forget(self, agent_id: str | None = None) -> None:
-        """Drop the matrices of `agent_id` (of every agent when None): the next search reloads."""
+        """Drop the matrices of `agent_id` (of every agent when None): the next search reads them whole."""
         for key in [k for k in self._matrices if agent_id is None or k[0] == agent_id]:
             del self._matrices[key]
