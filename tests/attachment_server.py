@@ -1,4 +1,4 @@
-"""A local HTTP server for the attachment tests: real sockets on 127.0.0.1, a route per behaviour.
+"""A local HTTP(S) server for the attachment tests: real sockets on 127.0.0.1, a route per behaviour.
 
 Routes: /page.html, /notes.md (served as octet-stream), /report.pdf, /big (a body over any small
 limit, no Content-Length), /declared-big (a Content-Length over the limit), /slow (a byte a second),
@@ -9,6 +9,7 @@ limit, no Content-Length), /declared-big (a Content-Length over the limit), /slo
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +24,7 @@ SLOW_SECONDS = 4  # bounded: the slow route ends by itself
 class AttachmentServer:
     """Serves the routes on 127.0.0.1 in a thread; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[tuple[str, str]] = []  # (path, Host header)
         server = self
 
@@ -37,12 +38,15 @@ class AttachmentServer:
 
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
+        if tls:
+            self._http.socket = tls.wrap_socket(self._http.socket, server_side=True)
+        self.scheme = "https" if tls else "http"
         self._http.handle_error = lambda request, address: None  # type: ignore[method-assign]  # a client gone mid-body
         self.port = self._http.server_address[1]
         self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), daemon=True)
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def __enter__(self) -> AttachmentServer:
         self._thread.start()

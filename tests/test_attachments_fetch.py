@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import os
 import socket
+import ssl
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from attachment_server import HTML, AttachmentServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from host.agent.fetch import FetchPolicy, NotFetched, Refused, TimedOut, TooLarge, fetch, is_public, shown
 
@@ -153,3 +159,41 @@ async def test_files_are_read_only_under_the_allowed_directories(tmp_path: Path)
 def test_urls_in_messages_carry_no_credentials() -> None:
     assert shown("https://user:secret@example.org/a?b=c@d") == "'https://example.org/a?b=c@d'"
     assert shown("data:image/png;base64,AAAA") == "a data: URL (image/png;base64)"
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for the name localhost (and nothing else), signed by itself, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder(subject_name=name, issuer_name=name, public_key=key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "localhost.pem", directory / "localhost.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+async def test_https_verifies_the_certificate_against_the_name_though_the_address_is_dialled(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    trusting = FetchPolicy(allow_private=True, ca_file=cert)
+    with AttachmentServer(tls) as server:
+        got = await fetch(server.url("/page.html", host="localhost"), trusting)
+        assert got.data == HTML
+        assert server.requests == [("/page.html", f"localhost:{server.port}")]
+        # The certificate names localhost, not 127.0.0.1; and the system's CAs do not know it.
+        with pytest.raises(NotFetched, match="could not be fetched: .*CERTIFICATE_VERIFY_FAILED"):
+            await fetch(server.url("/page.html"), trusting)
+        with pytest.raises(NotFetched, match="could not be fetched: .*CERTIFICATE_VERIFY_FAILED"):
+            await fetch(server.url("/page.html", host="localhost"), LOCAL)

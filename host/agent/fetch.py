@@ -22,6 +22,7 @@ import ipaddress
 import os
 import re
 import socket
+import ssl
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -49,6 +50,8 @@ class FetchPolicy:
     allow_private: bool = False
     #: Directories whose files (file:// URLs or absolute paths) may be read; none by default.
     file_roots: tuple[Path, ...] = ()
+    #: CA certificates (PEM) that https servers are verified against instead of the system's.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ async def _fetch_http(url: str, policy: FetchPolicy) -> Fetched:
     current = httpx.URL(url)
     # trust_env=False: no proxy from the environment, which would connect to the proxy instead of
     # the checked address; the redirects are followed here, each checked.
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=policy.timeout_s) as client:
+    tls = ssl.create_default_context(cafile=policy.ca_file) if policy.ca_file else True
+    async with httpx.AsyncClient(
+        trust_env=False, follow_redirects=False, timeout=policy.timeout_s, verify=tls
+    ) as client:
         for _ in range(policy.max_redirects + 1):
             address = await _checked_address(current, policy)
             request = client.build_request(
