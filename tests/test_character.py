@@ -284,3 +284,19 @@ def test_a_broken_field_is_named_in_one_line(tmp_path: Path, case: str) -> None:
     message = str(info.value)
     assert message.startswith(f"character file {path}: ") and expected in message
     assert "\n" not in message
+
+
+def test_v2_example_groups_and_an_agent_placeholder_speaker_load(tmp_path: Path) -> None:
+    doc = {
+        "name": "Vee",
+        "bio": ["Vee is new."],
+        "messageExamples": [
+            {"examples": [{"name": "{{user}}", "content": {"text": "hi"}}, {"name": "{{agentName}}", "content": {}}]}
+        ],
+    }
+    path = tmp_path / "vee.json"
+    path.write_text(json.dumps(doc))
+    vee = load_character(path)
+    ((question, answer),) = vee.message_examples
+    assert (question.text, answer.text, vee.is_agent(answer.speaker)) == ("hi", "", True)
+    assert persona.examples(vee, "r") == "# Example conversations with Vee\nAlex: hi"  # nothing said, not shown

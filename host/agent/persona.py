@@ -98,6 +98,8 @@ def example_messages(character: Character, conversation: Sequence[ExampleMessage
 
     out = []
     for message in conversation:
+        if not message.text and not message.actions:
+            continue  # nothing said: nothing to show
         mine = character.is_agent(message.speaker)
         speaker = character.name if mine else fill(message.speaker)
         text = fill(message.text)[:EXAMPLE_CHARS]
