@@ -15,7 +15,8 @@ from attachment_server import AttachmentServer
 from pdf_fixture import make_pdf
 from support import api_channel
 
-from host.agent.attachments import ATTACHMENT, AttachmentSettings, prompt_lines, read_attachments
+from host.agent.attachment_settings import AttachmentSettings
+from host.agent.attachments import ATTACHMENT, prompt_lines, read_attachments
 from host.agent.fetch import FetchPolicy
 from host.agent.pipeline import Run, RunEvent
 from host.host import Host

@@ -14,15 +14,16 @@ import asyncio
 import base64
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 from plugin_sdk.types import Attachment, Content, Memory
 from plugin_sdk.wire import memory_to_proto
 
+from .attachment_settings import AttachmentSettings
 from .documents import DocumentError, read_document
-from .fetch import FetchError, FetchPolicy, fetch, without_credentials
+from .fetch import FetchError, fetch, without_credentials
 from .media import AUDIO, AUDIO_FORMATS, DOCUMENTS, IMAGE, parse_content_type, sniff
 from .models import ModelError, Models
 
@@ -31,32 +32,6 @@ log = logging.getLogger(__name__)
 ATTACHMENT = "ATTACHMENT"
 GIVEN, READ, DESCRIBED, TRANSCRIBED, SKIPPED = "given", "read", "described", "transcribed", "skipped"
 _SPARE_BYTES = 16 * 1024  # of the message's bound, left for metadata and field framing
-
-
-@dataclass(frozen=True)
-class AttachmentSettings:
-    """How attachments are fetched and read."""
-
-    #: Where URLs may be fetched from, how large and how slow they may be.
-    fetch: FetchPolicy = field(default_factory=FetchPolicy)
-    #: Characters of one document's text kept with the message (the rest is cut, and the event says so).
-    max_text_chars: int = 100_000
-    #: Characters of each attachment's text or description given to the model in the prompt.
-    prompt_chars: int = 4_000
-    #: The largest image or audio sent to a model: base64 of it must fit in one gRPC message (4 MiB).
-    max_media_bytes: int = 2 * 1024 * 1024
-    #: PDF pages read; later pages are left out (and the event says so).
-    max_pages: int = 200
-    #: Seconds reading one document's text may take (checked between PDF pages).
-    read_timeout_s: float = 30.0
-    #: Seconds an IMAGE_DESCRIPTION or TRANSCRIPTION call may take.
-    model_timeout_s: float = 60.0
-    #: Tokens an image description may have.
-    description_tokens: int = 400
-    #: Attachments of one message read at once.
-    concurrency: int = 4
-    #: What the image model is asked.
-    image_prompt: str = "Describe this image for someone who cannot see it: what it shows, and any text in it."
 
 
 class RunLog(Protocol):
