@@ -13,18 +13,32 @@ tests that stop the host (or unload, or reload) while a plugin is starting or re
 Every start spawns one `setsid sleep` on Init (before any stall there), so a stop that leaves a
 plugin's descendants behind shows. STALL_RUN, any value, is inherited by all of them: the tests
 find every process of one run by it.
+
+  STALL_BARE   1: the plugin execs itself with an empty environment first (it keeps what it
+               needs in memory), and on Init starts a `setsid sleep` and a `sleep` with an
+               empty environment too: nothing of this plugin carries the host's tree mark nor
+               STALL_RUN. Their pids go to `children` in STALL_DIR.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
-import signal
-import subprocess
-import time
-from pathlib import Path
+import sys
 
-from plugin_sdk import Plugin, ProviderResult, serve
+if os.environ.get("STALL_BARE") == "1" and len(sys.argv) == 1:
+    kept = {k: v for k, v in os.environ.items() if k not in ("AGENTHOST_PROCESS_TREE", "STALL_RUN")}
+    os.execve(sys.executable, [sys.executable, __file__, json.dumps(kept)], {})
+if len(sys.argv) == 2:
+    os.environ.update(json.loads(sys.argv[1]))  # not in /proc/<pid>/environ: that is the exec's, empty
+
+import asyncio  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from plugin_sdk import Plugin, ProviderResult, serve  # noqa: E402
 
 DIR = Path(os.environ["STALL_DIR"])
 AT = os.environ.get("STALL_AT", "")
@@ -40,6 +54,9 @@ def stalled() -> None:
     (DIR / f"stalled-{START}").write_text(str(os.getpid()))
 
 
+BARE_CHILDREN = (["setsid", "sleep", "600"], ["sleep", "600"])
+
+
 def spawn_detached() -> None:
     subprocess.Popen(["setsid", "sleep", "600"], stdin=subprocess.DEVNULL)
 
@@ -51,6 +68,11 @@ async def echo(ctx, message, state):
 
 @plugin.on_init
 async def init(ctx):
+    if os.environ.get("STALL_BARE") == "1":
+        children = [subprocess.Popen(argv, env={}, stdin=subprocess.DEVNULL) for argv in BARE_CHILDREN]
+        await asyncio.sleep(0.2)  # setsid has exec'd sleep by now
+        (DIR / "children").write_text(" ".join(str(child.pid) for child in children))
+        return
     spawn_detached()
     if STALLS and AT == "init":
         stalled()

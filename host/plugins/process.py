@@ -54,20 +54,45 @@ def plugin_environment(granted: Iterable[str] = ()) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in keep or k.startswith(_PASSED_ON_PREFIXES)}
 
 
-def processes_of_tree(marker: str) -> list[int]:
-    """Pids of the live processes whose environment carries `marker` as TREE_ENV."""
+def processes_of_tree(marker: str, root: int = 0, known: Mapping[int, int] | None = None) -> dict[int, int]:
+    """The live processes (pid -> start time) of the tree started as `root`: those whose
+    environment carries `marker` as TREE_ENV; those still in root's session or process group;
+    `root` itself while it is this process's child; those `known` from an earlier scan (same
+    start time, so not a reused pid), even once re-parented; and every child of any of these.
+    A process that emptied its environment is found by the others (while its parent lives)."""
     needle = f"{TREE_ENV}={marker}".encode()
-    found = []
+    known = known or {}
+    seen: dict[int, tuple[int, int, int, int]] = {}  # pid -> (ppid, group, session, start time)
+    members: set[int] = set()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
+        pid = int(entry.name)
         try:
-            with open(f"/proc/{entry.name}/environ", "rb") as environ:
-                if needle in environ.read().split(b"\0"):
-                    found.append(int(entry.name))
-        except OSError:  # gone, or not ours to read
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            if fields[0] == b"Z":  # dead, not reaped yet
+                continue
+            ppid, group, session, start = int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
+            seen[pid] = (ppid, group, session, start)
+            if known.get(pid) == start or (root and (session == root or group == root)):
+                members.add(pid)
+            elif pid == root and ppid == os.getpid():
+                members.add(pid)
+            else:
+                with open(f"/proc/{pid}/environ", "rb") as environ:
+                    if needle in environ.read().split(b"\0"):
+                        members.add(pid)
+        except (OSError, IndexError, ValueError):  # gone, or not ours to read
             continue
-    return found
+    grew = True
+    while grew:  # children of members, to any depth
+        grew = False
+        for pid, (ppid, *_) in seen.items():
+            if ppid in members and pid not in members:
+                members.add(pid)
+                grew = True
+    return {pid: seen[pid][3] for pid in members}
 
 
 class StartError(RuntimeError):
@@ -86,6 +111,7 @@ class PluginProcess:
         self.log = plugin_logger(name)
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
         self._forwarders: list[asyncio.Task[None]] = []
+        self._members: dict[int, int] = {}  # its tree as last scanned: pid -> start time
 
     @property
     def pid(self) -> int:
@@ -189,13 +215,13 @@ class PluginProcess:
         `grace` seconds (again and again for up to KILL_WAIT seconds, so that a process forked
         between two scans is killed too), remove its socket. Returns within grace + KILL_WAIT
         seconds (and a second for its output), whatever the plugin does."""
-        tree = await asyncio.to_thread(processes_of_tree, self.tree)
+        tree = await self._scan()
         if self.proc.returncode is None or tree:
             self._signal(signal.SIGTERM, tree)
             deadline = time.monotonic() + grace
             while (tree or self.proc.returncode is None) and time.monotonic() < deadline:
                 await asyncio.sleep(_SCAN_INTERVAL)
-                tree = await asyncio.to_thread(processes_of_tree, self.tree)
+                tree = await self._scan()
             deadline = time.monotonic() + KILL_WAIT
             while tree or self.proc.returncode is None:
                 if time.monotonic() > deadline:
@@ -204,7 +230,7 @@ class PluginProcess:
                     break
                 self._signal(signal.SIGKILL, tree)
                 await asyncio.sleep(_SCAN_INTERVAL / 2)
-                tree = await asyncio.to_thread(processes_of_tree, self.tree)
+                tree = await self._scan()
         for task in self._forwarders:
             if not task.done():
                 try:
@@ -215,9 +241,26 @@ class PluginProcess:
             self.proc.stdin.close()
         self.remove_socket()
 
+    @property
+    def descendants(self) -> list[int]:
+        """The processes it started, as last scanned (see refresh_tree)."""
+        return [pid for pid in self._members if pid != self.proc.pid]
+
+    async def refresh_tree(self) -> None:
+        """Scan for the processes it started. The supervisor does this on every health check, so
+        that one which leaves every mark but its parent (a new session, an emptied environment)
+        is still known after its parent, the plugin, exits first."""
+        await self._scan()
+
+    async def _scan(self) -> list[int]:
+        """Its tree now; a process once found stays in it (however it leaves the others' marks)."""
+        self._members = await asyncio.to_thread(processes_of_tree, self.tree, self.proc.pid, self._members)
+        return list(self._members)
+
     def kill(self) -> None:
         """SIGKILL the plugin and every process it started, now."""
-        self._signal(signal.SIGKILL, processes_of_tree(self.tree))
+        self._members = processes_of_tree(self.tree, self.proc.pid, self._members)
+        self._signal(signal.SIGKILL, list(self._members))
 
     def remove_socket(self) -> None:
         """Remove the plugin's socket file if it is still there (the plugin was killed)."""

@@ -380,6 +380,8 @@ class ManagedPlugin:
         misses = 0
         while True:
             await asyncio.sleep(cfg.health_interval)
+            if instance.process is not None:
+                await instance.process.refresh_tree()
             if await instance.connection.check_health(cfg.health_timeout):
                 misses = 0
                 continue
