@@ -9,7 +9,7 @@ import pytest
 from pdf_fixture import make_pdf
 from pypdf import PdfReader, PdfWriter
 
-from host.agent.documents import DocumentError, decode_text, read_document
+from host.agent.documents import DocumentError, decode_text, read_document, read_document_off_loop
 from host.agent.html_text import html_to_text
 from host.agent.media import AUDIO, HTML, IMAGE, MARKDOWN, PDF, TEXT, UNKNOWN, sniff
 
@@ -173,3 +173,10 @@ def test_sniffing_trusts_bytes_then_the_declared_type_then_the_name(
 
 def test_a_declared_charset_is_kept() -> None:
     assert sniff(b"x", 'text/plain; charset="ISO-8859-1"').charset == "iso-8859-1"
+
+
+async def test_reading_off_the_event_loop_keeps_the_limits() -> None:
+    pdf = make_pdf(["one", "two", "three"])
+    assert (await read_document_off_loop(pdf, PDF, max_pages=2)).text == "one\n\ntwo"
+    late = await read_document_off_loop(pdf, PDF, timeout_s=0.0)
+    assert (late.text, late.note) == ("", "pages 1-3 of 3 not read (the time limit)")

@@ -22,7 +22,7 @@ from plugin_sdk.types import Attachment, Content, Memory
 from plugin_sdk.wire import memory_to_proto
 
 from .attachment_settings import AttachmentSettings
-from .documents import DocumentError, read_document
+from .documents import DocumentError, read_document_off_loop
 from .fetch import FetchError, fetch, without_credentials
 from .media import AUDIO, AUDIO_FORMATS, DOCUMENTS, IMAGE, parse_content_type, sniff
 from .models import ModelError, Models
@@ -175,10 +175,9 @@ def _says_something(content_type: str) -> bool:
 
 
 async def _document(outcome: _Outcome, data: bytes, kind: str, charset: str, settings: AttachmentSettings) -> _Outcome:
-    deadline = time.monotonic() + settings.read_timeout_s
     try:
-        document = await asyncio.to_thread(
-            read_document, data, kind, charset, max_pages=settings.max_pages, deadline=deadline
+        document = await read_document_off_loop(
+            data, kind, charset, max_pages=settings.max_pages, timeout_s=settings.read_timeout_s
         )
     except DocumentError as exc:
         outcome.error = str(exc)

@@ -1,9 +1,9 @@
 """A document's readable text: plain text, Markdown, HTML and PDF.
 
 Shared by the pipeline's attachments and knowledge ingestion, so both read a file the same way.
-Reading is CPU work: callers on the event loop run `read_document` in a thread
-(`asyncio.to_thread`). It stops at `max_pages` and, between pages, at `deadline`, returning what
-it has read with a note of what it left out, so a huge or slow PDF costs a bounded time.
+Reading is CPU work: callers on the event loop use `read_document_off_loop`. It stops at
+`max_pages` and, between pages, at `deadline`, returning what it has read with a note of what it
+left out, so a huge or slow PDF costs a bounded time.
 
 PDF text comes from pypdf: pure Python (no native library to build or ship), maintained, and it
 handles the encodings, fonts and content streams real PDFs use, which hand-written parsing would
@@ -12,11 +12,14 @@ not.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import logging
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from io import BytesIO
 
 from .html_text import html_to_text
@@ -27,6 +30,7 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)"
 # Raw HTML a Markdown file may carry that a reader never sees.
 _MARKDOWN_HIDDEN = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_pool: ThreadPoolExecutor | None = None  # made at first use, not at import
 
 
 class DocumentError(ValueError):
@@ -57,6 +61,23 @@ def read_document(
     if kind == TEXT:
         return DocumentText(_tidy(decode_text(data, charset)))
     raise DocumentError(f"{kind} is not a document kind this host reads (text, Markdown, HTML or PDF)")
+
+
+async def read_document_off_loop(
+    data: bytes, kind: str, charset: str = "", *, max_pages: int = 500, timeout_s: float = 30.0
+) -> DocumentText:
+    """read_document in a thread of a small pool of its own, for callers on the event loop: a slow
+    document (the deadline is checked between PDF pages, so one page can overrun it) never holds
+    the threads that DNS look-ups and other to_thread work share. Past `timeout_s` and a second's
+    grace, DocumentError (the thread finishes its page in the background)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="documents")
+    read = partial(read_document, data, kind, charset, max_pages=max_pages, deadline=time.monotonic() + timeout_s)
+    try:
+        return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(_pool, read), timeout_s + 1.0)
+    except TimeoutError:
+        raise DocumentError(f"reading it took longer than {timeout_s:g} s") from None
 
 
 def decode_text(data: bytes, charset: str = "") -> str:
