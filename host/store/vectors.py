@@ -64,12 +64,14 @@ class VectorMatrix:
             if position is None:
                 position = self._positions[memory_id] = self.size
                 self._ids[position] = memory_id
-                self._live[position] = True
                 self.size += 1
                 self.live += 1
             at[i] = position
         # A row given twice: the later one wins, as fancy assignment keeps the last write.
-        self._vectors[at] = unit_rows(vectors.reshape(len(found), self.dimension))
+        units = unit_rows(vectors.reshape(len(found), self.dimension))
+        self._vectors[at] = units
+        # A zero vector (a memory with nothing to embed) is kept, and counted, but never found.
+        self._live[at] = units.any(axis=1)
         for column in FILTER_COLUMNS:
             codes = self._codes[column]
             self._columns[column][at] = [codes.setdefault(row[column], len(codes)) for row in found]
