@@ -180,3 +180,12 @@ async def test_reading_off_the_event_loop_keeps_the_limits() -> None:
     assert (await read_document_off_loop(pdf, PDF, max_pages=2)).text == "one\n\ntwo"
     late = await read_document_off_loop(pdf, PDF, timeout_s=0.0)
     assert (late.text, late.note) == ("", "pages 1-3 of 3 not read (the time limit)")
+
+
+def test_long_html_is_parsed_in_chunks_and_stops_at_its_deadline() -> None:
+    page = "<ul>" + "".join(f"<li>item &amp; {n}</li>" for n in range(20_000)) + "</ul>"  # about 400 kB
+    whole = html_to_text(page)
+    assert whole.splitlines()[-1] == "- item & 19999" and len(whole.splitlines()) == 20_000
+    late = read_document(page.encode(), HTML, deadline=time.monotonic() - 1)
+    assert late.note == f"the first 65536 of {len(page)} characters read (the time limit)"
+    assert whole.startswith(late.text) and 0 < len(late.text) < len(whole)

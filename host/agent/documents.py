@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from io import BytesIO
 
-from .html_text import html_to_text
+from .html_text import html_to_text_until
 from .media import HTML, MARKDOWN, PDF, TEXT
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
@@ -55,7 +55,10 @@ def read_document(
     if kind == PDF:
         return _pdf_text(data, max_pages, deadline)
     if kind == HTML:
-        return DocumentText(html_to_text(decode_text(data, charset or _meta_charset(data))))
+        html = decode_text(data, charset or _meta_charset(data))
+        text, parsed = html_to_text_until(html, deadline)
+        note = "" if parsed == len(html) else f"the first {parsed} of {len(html)} characters read (the time limit)"
+        return DocumentText(text, note=note)
     if kind == MARKDOWN:
         return DocumentText(markdown_text(decode_text(data, charset)))
     if kind == TEXT:

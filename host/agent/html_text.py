@@ -10,6 +10,7 @@ leaks out as text.
 from __future__ import annotations
 
 import re
+import time
 from html.parser import HTMLParser
 
 # Elements whose content is never shown as text.
@@ -29,14 +30,28 @@ _CELLS = frozenset({"td", "th"})
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 
 
+_CHUNK = 64 * 1024  # characters parsed between looks at the deadline
+
+
 def html_to_text(html: str) -> str:
     """The readable text of an HTML document or fragment: the title first, then the body's text,
     one block per line, list items marked "- ", blank lines between paragraphs, images by their
     alt text."""
+    return html_to_text_until(html, None)[0]
+
+
+def html_to_text_until(html: str, deadline: float | None) -> tuple[str, int]:
+    """html_to_text, stopping at `deadline` (a time.monotonic() value, looked at every 64 KiB
+    or so): the text of what was parsed, and how many characters of `html` that was."""
     parser = _TextParser()
-    parser.feed(html)
+    parsed = 0
+    while parsed < len(html):
+        if deadline is not None and parsed and time.monotonic() > deadline:
+            break
+        parser.feed(html[parsed : parsed + _CHUNK])
+        parsed = min(parsed + _CHUNK, len(html))
     parser.close()
-    return parser.text()
+    return parser.text(), parsed
 
 
 class _TextParser(HTMLParser):
