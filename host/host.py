@@ -23,6 +23,7 @@ from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
 from .config import HostConfig, unix_path
 from .logs import LogBuffer, attach
+from .memory import EmbeddingQueue
 from .plugins.components import Components
 from .plugins.discovery import Discovery
 from .plugins.instance import LaunchContext
@@ -71,6 +72,7 @@ class Host:
         self._router: RouterLink | None = None
         self._models: Models | None = None
         self._pipeline: Pipeline | None = None
+        self.embeddings: EmbeddingQueue | None = None  # memories get vectors in the background
         self._servers: list[grpc.aio.Server] = []
         self.load_errors: list[str] = []
 
@@ -106,6 +108,8 @@ class Host:
         self._pipeline = Pipeline(
             self.agent_id, self.character, self._store, self._components, self._models, lambda: self.plugins.registry
         )
+        self.embeddings = EmbeddingQueue(self._store, self._models, self.agent_id)
+        self.embeddings.start()  # waits for an embedding model on its own, retrying
         await self._start_servers(plugin_socket)
         ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
@@ -225,6 +229,8 @@ class Host:
         if self._router is not None:
             await self._router.stop()
         await asyncio.gather(*(server.stop(grace=1.0) for server in self._servers))
+        if self.embeddings is not None:
+            await self.embeddings.stop()
         if self._store is not None:
             await self._store.close()
         if self.socket_dir is not None:
