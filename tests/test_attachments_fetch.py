@@ -10,6 +10,7 @@ import ssl
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 from attachment_server import HTML, AttachmentServer
 from cryptography import x509
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from host.agent.fetch import FetchPolicy, NotFetched, Refused, TimedOut, TooLarge, fetch, is_public, shown
+from host.agent.fetch import FetchPolicy, NotFetched, Refused, TimedOut, TooLarge, _get, fetch, is_public, shown
 
 LOCAL = FetchPolicy(allow_private=True)
 
@@ -197,3 +198,14 @@ async def test_https_verifies_the_certificate_against_the_name_though_the_addres
             await fetch(server.url("/page.html"), trusting)
         with pytest.raises(NotFetched, match="could not be fetched: .*CERTIFICATE_VERIFY_FAILED"):
             await fetch(server.url("/page.html", host="localhost"), LOCAL)
+
+
+async def test_each_allowed_address_of_a_name_is_tried_in_turn(server: AttachmentServer) -> None:
+    # Nothing listens on [::1] at the server's port (it listens on 127.0.0.1 only): tried first, refused.
+    async with httpx.AsyncClient() as client:
+        url = httpx.URL(f"http://localhost:{server.port}/page.html")
+        response = await _get(client, url, ["::1", "127.0.0.1"])
+        assert (response.status_code, await response.aread()) == (200, HTML)
+        with pytest.raises(NotFetched, match="could not be fetched"):
+            await _get(client, url, ["::1"])
+    assert server.requests == [("/page.html", f"localhost:{server.port}")]

@@ -126,19 +126,7 @@ async def _fetch_http(url: str, policy: FetchPolicy) -> Fetched:
         trust_env=False, follow_redirects=False, timeout=policy.timeout_s, verify=tls
     ) as client:
         for _ in range(policy.max_redirects + 1):
-            address = await _checked_address(current, policy)
-            request = client.build_request(
-                "GET",
-                current.copy_with(host=address),
-                headers={"Host": current.netloc.decode("ascii"), "Accept-Encoding": "identity"},
-                extensions={"sni_hostname": current.host} if current.scheme == "https" else {},
-            )
-            try:
-                response = await client.send(request, stream=True)
-            except httpx.TimeoutException:
-                raise
-            except httpx.HTTPError as exc:
-                raise NotFetched(f"{shown(str(current))} could not be fetched: {exc or type(exc).__name__}") from None
+            response = await _get(client, current, await _checked_addresses(current, policy))
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     current = current.join(response.headers["location"])
@@ -154,6 +142,29 @@ async def _fetch_http(url: str, policy: FetchPolicy) -> Fetched:
             finally:
                 await response.aclose()
     raise NotFetched(f"{shown(url)} redirects more than {policy.max_redirects} times")
+
+
+async def _get(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]) -> httpx.Response:
+    """GET `url` from the first of `addresses` that takes the connection (as a client given the
+    name would try each address it resolves to), under the URL's own name."""
+    for index, address in enumerate(addresses):
+        request = client.build_request(
+            "GET",
+            url.copy_with(host=address),
+            headers={"Host": url.netloc.decode("ascii"), "Accept-Encoding": "identity"},
+            extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
+        )
+        try:
+            return await client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            if index + 1 < len(addresses):
+                continue
+            raise NotFetched(f"{shown(str(url))} could not be fetched: {exc or type(exc).__name__}") from None
+        except httpx.TimeoutException:
+            raise
+        except httpx.HTTPError as exc:
+            raise NotFetched(f"{shown(str(url))} could not be fetched: {exc or type(exc).__name__}") from None
+    raise AssertionError("no address to try")  # _checked_addresses never returns an empty list
 
 
 async def _body(response: httpx.Response, limit: int, url: str) -> bytes:
@@ -172,8 +183,8 @@ async def _body(response: httpx.Response, limit: int, url: str) -> bytes:
     return bytes(data)
 
 
-async def _checked_address(url: httpx.URL, policy: FetchPolicy) -> str:
-    """An address `url`'s host resolves to that the policy allows; Refused when there is none."""
+async def _checked_addresses(url: httpx.URL, policy: FetchPolicy) -> list[str]:
+    """The addresses `url`'s host resolves to that the policy allows; Refused when there are none."""
     host = url.host
     if not host:
         raise Refused(f"{shown(str(url))} has no host")
@@ -186,9 +197,9 @@ async def _checked_address(url: httpx.URL, policy: FetchPolicy) -> str:
         except OSError as exc:
             raise NotFetched(f"{shown(str(url))}: the name {host} does not resolve ({exc.strerror or exc})") from None
         candidates = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
-    for address in candidates:
-        if policy.allow_private or is_public(address):
-            return str(address)
+    allowed = list(dict.fromkeys(str(a) for a in candidates if policy.allow_private or is_public(a)))
+    if allowed:
+        return allowed
     raise Refused(
         f"{shown(str(url))}: {host} is a private or special address ({candidates[0]}); attachments are fetched "
         "from public addresses only unless [attachments] allow_private is set"
