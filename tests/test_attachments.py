@@ -202,10 +202,11 @@ async def test_long_documents_and_large_media_are_cut_to_their_bounds(start_host
         Attachment(id="pdf", url=data_url(pdf, "application/pdf")),
         Attachment(id="long", url=data_url(long_text.encode()[:200_000], "text/plain")),
         Attachment(id="huge", url="data:text/plain," + "y" * 700_000),
+        Attachment(id="late", url="data:text/plain,late%20words"),  # nothing left for it
         Attachment(id="photo", url=data_url(PNG + bytes(5000), "image/png")),
         settings=AttachmentSettings(max_pages=2, max_text_chars=50_000, max_media_bytes=1000),
     )
-    pdf_event, long_event, huge_event, photo_event = extras
+    pdf_event, long_event, huge_event, late_event, photo_event = extras
     assert message.content.attachments[0].text == "page 1\n\npage 2"
     assert pdf_event["note"] == "pages 3-4 of 4 not read (the limit of 2 pages)"
     assert len(message.content.attachments[1].text) == 50_000
@@ -213,6 +214,11 @@ async def test_long_documents_and_large_media_are_cut_to_their_bounds(start_host
     # The message carries the 700 kB data: URL itself: only what is left of its 1 MiB bound is kept.
     assert huge_event["note"].startswith("cut to the first 50000 of 700000 characters; cut to ")
     assert huge_event["note"].endswith("bytes to fit the message's size bound")
+    assert (late_event["status"], late_event["error"]) == (
+        "skipped",
+        "no room is left for it within the message's size bound",
+    )
+    assert message.content.attachments[3].text == ""
     assert memory_to_proto(message).ByteSize() <= MAX_MEMORY_BYTES
     assert photo_event["error"] == f"the image is {len(PNG) + 5000} bytes, over the 1000 a model call can carry"
 

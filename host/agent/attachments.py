@@ -127,7 +127,10 @@ def _keep(attachment: Attachment, outcome: _Outcome, budget: int) -> int:
         encoded = value.encode()
         if len(encoded) > budget - used:
             value = encoded[: max(budget - used, 0)].decode(errors="ignore")
-            cut = f"cut to {len(value)} of {len(encoded)} bytes to fit the message's size bound"
+            if not value:
+                outcome.status, outcome.error = SKIPPED, "no room is left for it within the message's size bound"
+                return used
+            cut = f"cut to {len(value.encode())} of {len(encoded)} bytes to fit the message's size bound"
             outcome.note = f"{outcome.note}; {cut}" if outcome.note else cut
         setattr(attachment, name, value)
         used += len(value.encode())
