@@ -3,5 +3,14 @@ split into fragments, embedded, searched). May import `host.store`, `host.agent`
 models, and `plugin_sdk`'s public modules."""
 
 from .embedding_queue import EmbeddingQueue, ModelNotReady, QueueStatus
+from .knowledge import Knowledge, KnowledgeDocument, KnowledgeError, KnowledgeHit
 
-__all__ = ["EmbeddingQueue", "ModelNotReady", "QueueStatus"]
+__all__ = [
+    "EmbeddingQueue",
+    "Knowledge",
+    "KnowledgeDocument",
+    "KnowledgeError",
+    "KnowledgeHit",
+    "ModelNotReady",
+    "QueueStatus",
+]
