@@ -199,3 +199,107 @@ class ReloadPluginResponse(_message.Message):
     plugin: PluginStatus
     duration_ms: int
     def __init__(self, plugin: _Optional[_Union[PluginStatus, _Mapping]] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+
+class KnowledgeDocument(_message.Message):
+    __slots__ = ("id", "source", "sha256", "size_bytes", "kind", "fragments", "pages", "added_at_ms", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FRAGMENTS_FIELD_NUMBER: _ClassVar[int]
+    PAGES_FIELD_NUMBER: _ClassVar[int]
+    ADDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    source: str
+    sha256: str
+    size_bytes: int
+    kind: str
+    fragments: int
+    pages: int
+    added_at_ms: int
+    note: str
+    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[str] = ..., fragments: _Optional[int] = ..., pages: _Optional[int] = ..., added_at_ms: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
+
+class AddKnowledgeRequest(_message.Message):
+    __slots__ = ("agent_id", "source", "content_type", "data")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    source: str
+    content_type: str
+    data: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., source: _Optional[str] = ..., content_type: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class AddKnowledgeResponse(_message.Message):
+    __slots__ = ("document", "outcome")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    document: KnowledgeDocument
+    outcome: str
+    def __init__(self, document: _Optional[_Union[KnowledgeDocument, _Mapping]] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class ListKnowledgeRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class ListKnowledgeResponse(_message.Message):
+    __slots__ = ("documents",)
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[KnowledgeDocument]
+    def __init__(self, documents: _Optional[_Iterable[_Union[KnowledgeDocument, _Mapping]]] = ...) -> None: ...
+
+class RemoveKnowledgeRequest(_message.Message):
+    __slots__ = ("agent_id", "document")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    document: str
+    def __init__(self, agent_id: _Optional[str] = ..., document: _Optional[str] = ...) -> None: ...
+
+class RemoveKnowledgeResponse(_message.Message):
+    __slots__ = ("document",)
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    document: KnowledgeDocument
+    def __init__(self, document: _Optional[_Union[KnowledgeDocument, _Mapping]] = ...) -> None: ...
+
+class SearchKnowledgeRequest(_message.Message):
+    __slots__ = ("agent_id", "query", "limit", "threshold")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    query: str
+    limit: int
+    threshold: float
+    def __init__(self, agent_id: _Optional[str] = ..., query: _Optional[str] = ..., limit: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
+
+class KnowledgeFragment(_message.Message):
+    __slots__ = ("fragment_id", "document_id", "source", "position", "text", "score")
+    FRAGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    fragment_id: str
+    document_id: str
+    source: str
+    position: int
+    text: str
+    score: float
+    def __init__(self, fragment_id: _Optional[str] = ..., document_id: _Optional[str] = ..., source: _Optional[str] = ..., position: _Optional[int] = ..., text: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class SearchKnowledgeResponse(_message.Message):
+    __slots__ = ("fragments", "model")
+    FRAGMENTS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    fragments: _containers.RepeatedCompositeFieldContainer[KnowledgeFragment]
+    model: str
+    def __init__(self, fragments: _Optional[_Iterable[_Union[KnowledgeFragment, _Mapping]]] = ..., model: _Optional[str] = ...) -> None: ...

@@ -70,6 +70,26 @@ class AgentServiceStub:
                 request_serializer=agenthost_dot_v1_dot_agent__pb2.ReloadPluginRequest.SerializeToString,
                 response_deserializer=agenthost_dot_v1_dot_agent__pb2.ReloadPluginResponse.FromString,
                 _registered_method=True)
+        self.AddKnowledge = channel.stream_unary(
+                '/agenthost.v1.AgentService/AddKnowledge',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.AddKnowledgeRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.AddKnowledgeResponse.FromString,
+                _registered_method=True)
+        self.ListKnowledge = channel.unary_unary(
+                '/agenthost.v1.AgentService/ListKnowledge',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.ListKnowledgeRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.ListKnowledgeResponse.FromString,
+                _registered_method=True)
+        self.RemoveKnowledge = channel.unary_unary(
+                '/agenthost.v1.AgentService/RemoveKnowledge',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.RemoveKnowledgeRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.RemoveKnowledgeResponse.FromString,
+                _registered_method=True)
+        self.SearchKnowledge = channel.unary_unary(
+                '/agenthost.v1.AgentService/SearchKnowledge',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -125,6 +145,36 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddKnowledge(self, request_iterator, context):
+        """AddKnowledge adds a document to an agent's knowledge: the first message names
+        it, the rest carry its bytes (any number of chunks). Stored once: the same
+        source with the same bytes is unchanged, with other bytes replaced.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKnowledge(self, request, context):
+        """ListKnowledge lists an agent's documents, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveKnowledge(self, request, context):
+        """RemoveKnowledge removes a document and its fragments.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchKnowledge(self, request, context):
+        """SearchKnowledge returns the fragments most similar to a query, best first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +212,26 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ReloadPlugin,
                     request_deserializer=agenthost_dot_v1_dot_agent__pb2.ReloadPluginRequest.FromString,
                     response_serializer=agenthost_dot_v1_dot_agent__pb2.ReloadPluginResponse.SerializeToString,
+            ),
+            'AddKnowledge': grpc.stream_unary_rpc_method_handler(
+                    servicer.AddKnowledge,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.AddKnowledgeRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.AddKnowledgeResponse.SerializeToString,
+            ),
+            'ListKnowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKnowledge,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.ListKnowledgeRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.ListKnowledgeResponse.SerializeToString,
+            ),
+            'RemoveKnowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveKnowledge,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.RemoveKnowledgeRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.RemoveKnowledgeResponse.SerializeToString,
+            ),
+            'SearchKnowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchKnowledge,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +424,114 @@ class AgentService:
             '/agenthost.v1.AgentService/ReloadPlugin',
             agenthost_dot_v1_dot_agent__pb2.ReloadPluginRequest.SerializeToString,
             agenthost_dot_v1_dot_agent__pb2.ReloadPluginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddKnowledge(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/agenthost.v1.AgentService/AddKnowledge',
+            agenthost_dot_v1_dot_agent__pb2.AddKnowledgeRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.AddKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKnowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.AgentService/ListKnowledge',
+            agenthost_dot_v1_dot_agent__pb2.ListKnowledgeRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.ListKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveKnowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.AgentService/RemoveKnowledge',
+            agenthost_dot_v1_dot_agent__pb2.RemoveKnowledgeRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.RemoveKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchKnowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.AgentService/SearchKnowledge',
+            agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeResponse.FromString,
             options,
             channel_credentials,
             insecure,
