@@ -1,5 +1,7 @@
 """The plugin side of PluginService.Session: one stream from the host that carries many
-component calls, each with an id, answered as their handlers finish (PROTOCOL.md §8.1)."""
+component calls, each with an id, answered as their handlers finish (PROTOCOL.md §8.1).
+Answers ready while a write is under way go out together in the next write, as one batch
+when the host offered batches."""
 
 from __future__ import annotations
 
@@ -11,14 +13,10 @@ import grpc
 from agenthost.v1 import plugin_pb2
 
 from .auth import bearer_matches
-from .limits import MAX_RECEIVE_BYTES
 from .protocol import AUTH_SCHEME
+from .session_frames import BATCHES_METADATA, FRAME_LIMIT, groups
 
 log = logging.getLogger("plugin_sdk")
-
-FRAME_LIMIT = MAX_RECEIVE_BYTES - 64
-"""The largest call or reply a Session frame carries (the rest is the frame's id and tags): a
-larger frame would end the whole stream, and every call on it, with RESOURCE_EXHAUSTED."""
 
 
 class CallFailed(Exception):
@@ -37,6 +35,10 @@ class SessionServer(Protocol):
     session_handlers: dict[str, Callable[[Any], Awaitable[Any]]]
 
 
+def _size(frame: plugin_pb2.SessionResponse) -> int:
+    return frame.ByteSize()
+
+
 def _error(call_id: int, code: grpc.StatusCode, message: str) -> plugin_pb2.SessionResponse:
     return plugin_pb2.SessionResponse(id=call_id, error=plugin_pb2.SessionError(code=code.value[0], message=message))
 
@@ -53,12 +55,26 @@ async def serve_session(
         )
     handlers = server.session_handlers
     running: dict[int, asyncio.Task[None]] = {}
-    write_lock = asyncio.Lock()
     loop = asyncio.get_running_loop()
+    batched = any(tuple(item) == BATCHES_METADATA for item in context.invocation_metadata() or ())
+    outbox: list[plugin_pb2.SessionResponse] = []
+    writing = False
 
     async def send(frame: plugin_pb2.SessionResponse) -> None:
-        async with write_lock:
-            await context.write(frame)
+        """Queue an answer; the first sender writes every queued answer (one writer at a time)."""
+        nonlocal writing
+        outbox.append(frame)
+        if writing:
+            return
+        writing = True
+        try:
+            while outbox:
+                frames = outbox[:]
+                outbox.clear()
+                for group in groups(frames, _size) if batched else [[f] for f in frames]:
+                    await context.write(group[0] if len(group) == 1 else plugin_pb2.SessionResponse(batch=group))
+        finally:
+            writing = False
 
     async def run(call_id: int, kind: str, request: Any, timeout_ms: int) -> None:
         try:
@@ -84,19 +100,22 @@ async def serve_session(
             running.pop(call_id, None)
         await send(frame)
 
-    await send(plugin_pb2.SessionResponse())  # the greeting: the stream is open and authorised
+    # the greeting: the stream is open and authorised (and, to a host that offered batches, this
+    # end reads them too)
+    await send(plugin_pb2.SessionResponse(batches=batched))
     try:
-        async for frame in frames:
-            kind = frame.WhichOneof("call")
-            if kind == "cancel":
-                task = running.pop(frame.id, None)
-                if task is not None:
-                    task.cancel()
-            elif kind is None or frame.id == 0 or frame.id in running:
-                problem = "no call" if kind is None else "id 0" if frame.id == 0 else "an id already in flight"
-                await send(_error(frame.id, grpc.StatusCode.INVALID_ARGUMENT, f"Session frame with {problem}"))
-            else:
-                running[frame.id] = loop.create_task(run(frame.id, kind, getattr(frame, kind), frame.timeout_ms))
+        async for message in frames:
+            for frame in message.batch or (message,):
+                kind = frame.WhichOneof("call")
+                if kind == "cancel":
+                    task = running.pop(frame.id, None)
+                    if task is not None:
+                        task.cancel()
+                elif kind is None or frame.id == 0 or frame.id in running:
+                    problem = "no call" if kind is None else "id 0" if frame.id == 0 else "an id already in flight"
+                    await send(_error(frame.id, grpc.StatusCode.INVALID_ARGUMENT, f"Session frame with {problem}"))
+                else:
+                    running[frame.id] = loop.create_task(run(frame.id, kind, getattr(frame, kind), frame.timeout_ms))
     finally:
         for task in list(running.values()):
             task.cancel()

@@ -13,17 +13,13 @@ import grpc
 from agenthost.v1 import controller_pb2, controller_pb2_grpc, plugin_pb2, plugin_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from plugin_sdk.limits import MAX_RECEIVE_BYTES
+from plugin_sdk.session_frames import FRAME_LIMIT  # a larger request goes unary: it fails alone
 
 from ..config import RemotePlugin
 from .manifest import Action, Evaluator, ExampleTurn, Manifest, ModelHandler, Provider, Service
 from .session import KINDS, SESSION_ONLY, Session, SessionBroken, SessionCallFailed, SessionUnsupported
 
 log = logging.getLogger(__name__)
-
-FRAME_LIMIT = MAX_RECEIVE_BYTES - 64
-"""The largest request sent on the Session stream (the rest of the frame is its id and tags); a
-larger one goes unary, where it fails alone instead of ending the stream for every call on it."""
 
 SESSION_RETRY_SECONDS = 1.0
 """After a Session stream could not be opened, how long calls go unary before the next try."""

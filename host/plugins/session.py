@@ -3,17 +3,20 @@ carries the unary component calls, each with an id, answered in any order (PROTO
 
 Opened once after Init with the instance's token; when it breaks its calls in flight fail at
 once and the next call opens a new one; a plugin without it (UNIMPLEMENTED) gets unary calls.
+Frames queued while a write is under way go out together in the next write, as one batch when
+the plugin's greeting said it reads them: under load, one gRPC message carries many calls.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Sequence
 
 import grpc
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 
 from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME
+from plugin_sdk.session_frames import BATCHES_METADATA, groups
 
 KINDS: dict[str, str] = {
     "GetProviders": "get_providers",
@@ -59,13 +62,16 @@ class Session:
 
     def __init__(self, stub: plugin_pb2_grpc.PluginServiceStub, token: str) -> None:
         self._stub = stub
-        self._metadata = ((AUTH_METADATA_KEY, AUTH_SCHEME + token),)
+        self._metadata = ((AUTH_METADATA_KEY, AUTH_SCHEME + token), BATCHES_METADATA)
         self._call: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[plugin_pb2.SessionResponse]] = {}
         self._next_id = 1
-        self._write_lock = asyncio.Lock()
+        self._outbox: list[plugin_pb2.SessionRequest] = []  # frames waiting for the write under way
+        self._writing = False
         self._cancels: set[asyncio.Task[None]] = set()  # cancel frames being sent
+        self._flushes: set[asyncio.Task[None]] = set()  # writes carried on for a caller that went away
+        self.batches = False  # the plugin reads batch frames (its greeting said so)
         self.broken = ""  # why the stream ended ("" while open)
 
     async def open(self, timeout: float) -> None:
@@ -87,6 +93,7 @@ class Session:
             call.cancel()
             raise SessionBroken("Session did not start with the greeting frame", grpc.StatusCode.INTERNAL)
         self._call = call
+        self.batches = greeting.batches
         self._reader = asyncio.create_task(self._read(call), name="plugin-session-reader")
 
     async def _read(self, call: Any) -> None:
@@ -94,9 +101,10 @@ class Session:
         try:
             read = call.read  # not `async for`: grpc.aio refuses mixing it with the greeting's read()
             while (frame := await read()) is not grpc.aio.EOF:
-                future = self._pending.pop(frame.id, None)
-                if future is not None and not future.done():
-                    future.set_result(frame)
+                for answer in frame.batch or (frame,):
+                    future = self._pending.pop(answer.id, None)
+                    if future is not None and not future.done():
+                        future.set_result(answer)
         except grpc.aio.AioRpcError as exc:
             reason, code = f"broke the Session stream: {exc.details()}", exc.code()
         except asyncio.CancelledError:
@@ -128,11 +136,9 @@ class Session:
         timer = loop.call_later(timeout, _expire, future)
         frame = plugin_pb2.SessionRequest(id=call_id, timeout_ms=_milliseconds(timeout), **{kind: request})
         try:
-            async with self._write_lock:
-                try:
-                    await self._call.write(frame)
-                except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
-                    raise SessionBroken(self.broken or f"broke the Session stream: {exc}") from None
+            self._outbox.append(frame)
+            if not self._writing:
+                await self._flush()
             reply = await future
         except BaseException:
             if self._pending.pop(call_id, None) is not None and not self.broken:
@@ -150,11 +156,35 @@ class Session:
         return getattr(reply, kind)
 
     async def _cancel(self, call_id: int) -> None:
+        self._outbox.append(plugin_pb2.SessionRequest(id=call_id, cancel=plugin_pb2.SessionCancel()))
+        if not self._writing:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write every queued frame, those queued meanwhile too, batched when the plugin reads
+        batches. One writer at a time: a caller finding a write under way only queues its frame.
+        A failed write breaks the stream (every call in flight fails with SessionBroken)."""
+        self._writing = True
+        unwritten: list[Sequence[plugin_pb2.SessionRequest]] = []
         try:
-            async with self._write_lock:
-                await self._call.write(plugin_pb2.SessionRequest(id=call_id, cancel=plugin_pb2.SessionCancel()))
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
-            pass  # the stream is gone: nothing left to cancel
+            while self._outbox and not self.broken:
+                frames, self._outbox = self._outbox, []
+                unwritten = groups(frames, _size) if self.batches else [[f] for f in frames]
+                while unwritten:
+                    group = unwritten.pop(0)
+                    await self._call.write(group[0] if len(group) == 1 else plugin_pb2.SessionRequest(batch=group))
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
+            self._fail_all(f"broke the Session stream: {exc}", grpc.StatusCode.UNAVAILABLE)
+        except asyncio.CancelledError:
+            # The caller doing the writing went away: the frames queued behind it are others'.
+            self._outbox[:0] = [frame for group in unwritten for frame in group]
+            if self._outbox and not self.broken:
+                task = asyncio.get_running_loop().create_task(self._flush())
+                self._flushes.add(task)
+                task.add_done_callback(self._flushes.discard)
+            raise
+        finally:
+            self._writing = False
 
     @property
     def in_flight(self) -> int:
@@ -167,6 +197,10 @@ class Session:
             self._call.cancel()
         if self._reader is not None:
             self._reader.cancel()
+
+
+def _size(frame: plugin_pb2.SessionRequest) -> int:
+    return frame.ByteSize()
 
 
 def _milliseconds(timeout: float) -> int:

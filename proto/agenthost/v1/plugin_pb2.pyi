@@ -332,7 +332,7 @@ class Evaluation(_message.Message):
     def __init__(self, name: _Optional[str] = ..., valid: _Optional[bool] = ..., error: _Optional[str] = ..., result: _Optional[_Union[_types_pb2.ActionResult, _Mapping]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate")
+    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate", "batch")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +343,7 @@ class SessionRequest(_message.Message):
     USE_MODEL_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     id: int
     timeout_ms: int
     get_providers: GetProvidersRequest
@@ -353,7 +354,8 @@ class SessionRequest(_message.Message):
     use_model: UseModelRequest
     cancel: SessionCancel
     evaluate: EvaluateRequest
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[SessionRequest]
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ...) -> None: ...
 
 class SessionCancel(_message.Message):
     __slots__ = ()
@@ -368,7 +370,7 @@ class SessionError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error", "evaluate")
+    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error", "evaluate", "batch", "batches")
     ID_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ACTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -378,6 +380,8 @@ class SessionResponse(_message.Message):
     USE_MODEL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     id: int
     get_providers: GetProvidersResponse
     validate_actions: ValidateActionsResponse
@@ -387,4 +391,6 @@ class SessionResponse(_message.Message):
     use_model: UseModelResponse
     error: SessionError
     evaluate: EvaluateResponse
-    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[SessionResponse]
+    batches: bool
+    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionResponse, _Mapping]]] = ..., batches: _Optional[bool] = ...) -> None: ...
