@@ -22,11 +22,12 @@ from ..plugins.registry import DuplicateComponent
 from ..plugins.supervisor import PluginInfo
 from ..status import HostStatus, Lifecycle
 from .abort import abort
+from .knowledge_rpcs import KnowledgeHost, KnowledgeRpcs
 
 T = TypeVar("T")
 
 
-class AgentHost(Protocol):
+class AgentHost(KnowledgeHost, Protocol):
     """What AgentService serves from: the host (host.host.Host)."""
 
     log_buffer: LogBuffer
@@ -103,8 +104,10 @@ def _log_response(record: LogRecord) -> agent_pb2.GetLogsResponse:
     )
 
 
-class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    """Status, logs and plugin management for clients such as the `agenthost` CLI."""
+class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
+    """Status, logs, plugin management and knowledge for clients such as the `agenthost` CLI."""
+
+    host: AgentHost
 
     def __init__(self, host: AgentHost) -> None:
         self.host = host

@@ -21,6 +21,7 @@ from ..store.data_dir import api_token
 from .character import add_character_commands
 from .chat import add_chat_options, chat, cmd_chat
 from .client import add_client_options, agent_stub, call, details, fail, router_stub, unreachable
+from .knowledge import add_knowledge_commands
 from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
 from .router import add_router_commands
 from .scaffold import add_new_command
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=cmd_token)
     add_router_commands(sub)
     add_character_commands(sub)
+    add_knowledge_commands(sub)
     return parser
 
 
