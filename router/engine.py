@@ -49,15 +49,24 @@ class Router:
         self.attempts = Attempts(accounting, self.breakers, caller, retry)
         self.index = ProviderIndex(providers)
         # Which keys are missing is read once, here: a decision must not look at every provider.
-        self.not_configured: Mapping[str, str] = MappingProxyType(
+        self._missing_keys: Mapping[str, str] = MappingProxyType(
             {p.id: why for p in providers if (why := p.not_configured_reason(self.env))}
         )
+        self.down: Mapping[str, str] = MappingProxyType({})  # provider id -> why its local model is down
+        # Why each provider that cannot be called now cannot: what every decision reads.
+        self.not_configured: Mapping[str, str] = self._missing_keys
         # Whose own tokenizer litellm has, read once too: a call counts its prompt once per such tokenizer.
         self.tokenizer_of: Mapping[str, str] = MappingProxyType(
             {p.id: name for p in providers if (name := own_tokenizer(p.litellm_model))}
         )
         self.tokenizers = frozenset(self.tokenizer_of.values())
         self._status_cache: dict[tuple[Budget, ...], tuple[float, list[BudgetStatus]]] = {}
+
+    def set_down(self, down: Mapping[str, str]) -> None:
+        """Which providers' local models are down now, and why (router.local_health keeps this in
+        step): they cannot be called, for that reason, as well as those missing a key."""
+        self.down = MappingProxyType(dict(down))
+        self.not_configured = MappingProxyType({**self._missing_keys, **down}) if down else self._missing_keys
 
     def budgets_for(self, request: CallRequest) -> tuple[Budget, ...]:
         """The budgets a call counts against: global, its agent's, its task's."""

@@ -3,10 +3,10 @@ load) the providers it serves are unavailable with that as the reason (what deci
 ListProviders and so `agenthost status` say), and it is brought back by a new worker when its
 retry time comes.
 
-Why through `Router.not_configured`: a provider that cannot be called now is what that mapping
-holds ("why the provider cannot be called now"), and every decision reads it, so calls go to the
-next provider (or a confidential call is refused, saying why) instead of each waiting on a model
-that is down; a breaker alone would say "open", not why.
+Why through `Router.set_down` (which `Router.not_configured` reflects): a provider that cannot be
+called now is what that mapping holds ("why the provider cannot be called now"), and every
+decision reads it, so calls go to the next provider (or a confidential call is refused, saying
+why) instead of each waiting on a model that is down; a breaker alone would say "open", not why.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from .engine import Router
 from .local_model import WorkerModel
@@ -26,7 +25,7 @@ log = logging.getLogger("router")
 
 
 class LocalModelWatch:
-    """Keeps `router.not_configured` in step with the local models' `down`, and restarts them.
+    """Keeps `router.down` in step with the local models' `down`, and restarts them.
 
     `served` maps provider ids to the local model each calls. Made and closed on the router's loop.
     """
@@ -35,7 +34,6 @@ class LocalModelWatch:
         self._router = router
         self._served = dict(served)
         self._models = list({id(m): m for m in served.values()}.values())
-        self._keys = router.not_configured  # what the environment says; crashes are added to it
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         self._shown: dict[str, str] = {}
@@ -68,7 +66,7 @@ class LocalModelWatch:
         for pid in self._shown.keys() - down.keys():
             log.info("provider %s is available again: its local model answers", pid)
         self._shown = down
-        self._router.not_configured = MappingProxyType({**self._keys, **down}) if down else self._keys
+        self._router.set_down(down)
 
     async def _run(self) -> None:
         while True:

@@ -124,6 +124,7 @@ async def test_the_router_serves_on_with_its_local_models_down_and_says_why(cras
             await asyncio.sleep(0.1)
         down = {pid: why for pid, why in router.not_configured.items() if pid in local}
         assert set(down) == local
+        assert dict(router.down) == down  # what the router says is down: its local models, no more
         assert all("crashed (SIGSEGV) while loading" in why for why in down.values())
         with pytest.raises(Refused, match=r"local:smollm2-135m: not configured: local model .* crashed \(SIGSEGV\)"):
             await router.invoke(CallRequest(messages=[{"role": "user", "content": "hi"}], confidential=True))
@@ -135,6 +136,7 @@ async def test_the_router_serves_on_with_its_local_models_down_and_says_why(cras
         reply = await router.invoke(
             CallRequest(messages=[{"role": "user", "content": "hi"}], confidential=True, max_output_tokens=4)
         )
+        assert "local:smollm2-135m" not in router.down
     finally:
         await parts.close()
         gc.unfreeze()  # build() froze the heap, as a serving process should; a test process should not
