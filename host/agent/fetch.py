@@ -34,6 +34,7 @@ from plugin_sdk.limits import quote
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _USERINFO = re.compile(r"//[^/@?#]*@")
+_TLS: dict[Path | None, ssl.SSLContext] = {}  # by CA file, filled at first use
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,8 @@ async def _fetch_http(url: str, policy: FetchPolicy) -> Fetched:
     current = httpx.URL(url)
     # trust_env=False: no proxy from the environment, which would connect to the proxy instead of
     # the checked address; the redirects are followed here, each checked.
-    tls = ssl.create_default_context(cafile=policy.ca_file) if policy.ca_file else True
     async with httpx.AsyncClient(
-        trust_env=False, follow_redirects=False, timeout=policy.timeout_s, verify=tls
+        trust_env=False, follow_redirects=False, timeout=policy.timeout_s, verify=_tls(policy.ca_file)
     ) as client:
         for _ in range(policy.max_redirects + 1):
             response = await _get(client, current, await _checked_addresses(current, policy))
@@ -142,6 +142,15 @@ async def _fetch_http(url: str, policy: FetchPolicy) -> Fetched:
             finally:
                 await response.aclose()
     raise NotFetched(f"{shown(url)} redirects more than {policy.max_redirects} times")
+
+
+def _tls(ca_file: Path | None) -> ssl.SSLContext:
+    """The TLS context for `ca_file` (httpx's default trust when None), made once: loading a CA
+    bundle takes tens of milliseconds, several times the rest of a small fetch."""
+    context = _TLS.get(ca_file)
+    if context is None:
+        context = _TLS[ca_file] = ssl.create_default_context(cafile=ca_file) if ca_file else httpx.create_ssl_context()
+    return context
 
 
 async def _get(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]) -> httpx.Response:
