@@ -185,6 +185,8 @@ async def test_a_memory_id_already_taken_is_already_exists(start_host):
         ({"max_tokens": 2.5}, "params.max_tokens must be a whole number from 0 (the default) to 2147483647, got 2.5"),
         ({"temperature": "hot"}, "params.temperature must be a number, 0 or more, got a string"),
         ({"prompt": ["a"]}, "params.prompt must be a string, got a list"),
+        ({"audio": 5}, "params.audio must be a string, got a number"),
+        ({"audio": "not base64!"}, "params.audio must be base64 (the audio's bytes, for TRANSCRIPTION)"),
     ],
 )
 async def test_use_model_params_of_the_wrong_shape_are_invalid_argument(start_host, params, problem):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from typing import Any
 
@@ -68,7 +70,7 @@ class Models:
 
 
 INT32_MAX = 2**31 - 1
-_TEXT_PARAMS = ("prompt", "grammar", "quality", "task_id")
+_TEXT_PARAMS = ("prompt", "grammar", "quality", "task_id", "audio", "audio_format")
 
 
 def params_problem(params: dict[str, Any]) -> str:
@@ -87,6 +89,11 @@ def params_problem(params: dict[str, Any]) -> str:
         value = params["temperature"]
         if not _is_number(value) or value < 0:
             return f"params.temperature must be a number, 0 or more, got {_got(value)}"
+    if "audio" in params:
+        try:
+            base64.b64decode(params["audio"], validate=True)
+        except binascii.Error:
+            return "params.audio must be base64 (the audio's bytes, for TRANSCRIPTION)"
     return _messages_problem(params.get("messages", []))
 
 
@@ -156,4 +163,10 @@ def router_request(model_type: str, params: dict[str, Any], agent_name: str) -> 
         router_pb2.ChatMessage(role=m["role"], content=m["content"], image_urls=m.get("image_urls", []))
         for m in params.get("messages", [])
     ]
-    return router_pb2.InvokeRequest(prompt=str(params.get("prompt", "")), messages=messages, meta=meta)
+    return router_pb2.InvokeRequest(
+        prompt=str(params.get("prompt", "")),
+        messages=messages,
+        meta=meta,
+        audio=base64.b64decode(params.get("audio", "")),  # checked by params_problem
+        audio_format=str(params.get("audio_format", "")),
+    )
