@@ -59,22 +59,31 @@ async def serve_session(
     batched = any(tuple(item) == BATCHES_METADATA for item in context.invocation_metadata() or ())
     outbox: list[plugin_pb2.SessionResponse] = []
     writing = False
+    flushes: set[asyncio.Task[None]] = set()  # writes of answers queued behind another write
 
     async def send(frame: plugin_pb2.SessionResponse) -> None:
-        """Queue an answer; the first sender writes every queued answer (one writer at a time)."""
-        nonlocal writing
+        """Queue an answer and, unless a write is under way (one writer at a time), write it."""
         outbox.append(frame)
-        if writing:
-            return
+        if not writing:
+            await flush()
+
+    async def flush() -> None:
+        """Write what is queued (batched when the host offered batches); what queues up meanwhile
+        goes to a task of its own, so no sender keeps writing for others under load."""
+        nonlocal writing
+        if writing or not outbox:
+            return  # a sender began writing before this task ran: it took the answers
         writing = True
+        frames = outbox[:]
+        outbox.clear()
         try:
-            while outbox:
-                frames = outbox[:]
-                outbox.clear()
-                for group in groups(frames, _size) if batched else [[f] for f in frames]:
-                    await context.write(group[0] if len(group) == 1 else plugin_pb2.SessionResponse(batch=group))
+            for group in groups(frames, _size) if batched else [[f] for f in frames]:
+                await context.write(group[0] if len(group) == 1 else plugin_pb2.SessionResponse(batch=group))
         finally:
             writing = False
+            if outbox:
+                flushes.add(task := loop.create_task(flush()))
+                task.add_done_callback(flushes.discard)
 
     async def run(call_id: int, kind: str, request: Any, timeout_ms: int) -> None:
         try:
@@ -117,5 +126,5 @@ async def serve_session(
                 else:
                     running[frame.id] = loop.create_task(run(frame.id, kind, getattr(frame, kind), frame.timeout_ms))
     finally:
-        for task in list(running.values()):
+        for task in [*running.values(), *flushes]:
             task.cancel()

@@ -10,7 +10,7 @@ the plugin's greeting said it reads them: under load, one gRPC message carries m
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from typing import Any
 
 import grpc
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
@@ -161,30 +161,33 @@ class Session:
             await self._flush()
 
     async def _flush(self) -> None:
-        """Write every queued frame, those queued meanwhile too, batched when the plugin reads
-        batches. One writer at a time: a caller finding a write under way only queues its frame.
-        A failed write breaks the stream (every call in flight fails with SessionBroken)."""
+        """Write the queued frames, batched when the plugin reads batches. One writer at a time:
+        a caller finding a write under way only queues its frame. A caller writes what was
+        queued when it began, then hands what queued up meanwhile to a task of its own (so no
+        caller keeps writing for others under load). A failed write breaks the stream (every
+        call in flight fails with SessionBroken)."""
+        if self._writing or not self._outbox:
+            return  # a caller began writing before this task ran: it took the frames
         self._writing = True
-        unwritten: list[Sequence[plugin_pb2.SessionRequest]] = []
+        frames, self._outbox = self._outbox, []
+        unwritten = groups(frames, _size) if self.batches else [[f] for f in frames]
         try:
-            while self._outbox and not self.broken:
-                frames, self._outbox = self._outbox, []
-                unwritten = groups(frames, _size) if self.batches else [[f] for f in frames]
-                while unwritten:
-                    group = unwritten.pop(0)
-                    await self._call.write(group[0] if len(group) == 1 else plugin_pb2.SessionRequest(batch=group))
+            while unwritten and not self.broken:
+                group = unwritten[0]
+                await self._call.write(group[0] if len(group) == 1 else plugin_pb2.SessionRequest(batch=group))
+                del unwritten[0]
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
             self._fail_all(f"broke the Session stream: {exc}", grpc.StatusCode.UNAVAILABLE)
         except asyncio.CancelledError:
-            # The caller doing the writing went away: the frames queued behind it are others'.
-            self._outbox[:0] = [frame for group in unwritten for frame in group]
+            # The caller went away mid-write: that frame counts as sent, the rest are others'.
+            self._outbox[:0] = [frame for group in unwritten[1:] for frame in group]
+            raise
+        finally:
+            self._writing = False
             if self._outbox and not self.broken:
                 task = asyncio.get_running_loop().create_task(self._flush())
                 self._flushes.add(task)
                 task.add_done_callback(self._flushes.discard)
-            raise
-        finally:
-            self._writing = False
 
     @property
     def in_flight(self) -> int:
