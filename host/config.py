@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .agent.attachment_settings import AttachmentSettings, settings_from_table
+
 DEFAULT_ADDRESS = "127.0.0.1:7531"
 ADDRESS_ENV = "AGENTHOST_ADDR"
 DATA_DIR_ENV = "AGENTHOST_DATA_DIR"
@@ -92,6 +94,7 @@ class HostConfig:
     remote: tuple[RemotePlugin, ...] = ()
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    attachments: AttachmentSettings = field(default_factory=AttachmentSettings)  # [attachments]
     settings: dict[str, str] = field(default_factory=dict)  # every plugin may read these
     secrets: dict[str, str] = field(default_factory=dict)  # only plugins granted a key may read it
     grants: dict[str, Grant] = field(default_factory=dict)  # by plugin name
@@ -158,6 +161,7 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     supervision = SupervisionConfig(**raw.get("supervision", {}))
     database = _database(_table(raw, "database"))
     kwargs: dict[str, Any] = {
+        "attachments": settings_from_table(raw.get("attachments", {}), base),
         "plugin_config": plugin_config,
         "remote": remote,
         "supervision": supervision,

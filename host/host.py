@@ -17,7 +17,7 @@ from plugin_sdk.protocol import HOST_SOCKET
 from . import __version__
 from .agent.character import Character, load_character
 from .agent.models import Models
-from .agent.pipeline import Pipeline
+from .agent.pipeline import Pipeline, PipelineSettings
 from .api.agent_service import AgentServicer
 from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
@@ -106,7 +106,13 @@ class Host:
         self._router = RouterLink(self.config, ctx)
         self._models = Models(self._components, self._router, self.character.name)
         self._pipeline = Pipeline(
-            self.agent_id, self.character, self._store, self._components, self._models, lambda: self.plugins.registry
+            self.agent_id,
+            self.character,
+            self._store,
+            self._components,
+            self._models,
+            lambda: self.plugins.registry,
+            PipelineSettings(attachments=self.config.attachments),
         )
         self.embeddings = EmbeddingQueue(self._store, self._models, self.agent_id)
         self.embeddings.start()  # waits for an embedding model on its own, retrying

@@ -48,6 +48,8 @@ def test_the_readme_example_loads_as_documented(tmp_path: Path) -> None:
             "unknown key(s) in [plugins.remote.far]: router_address",
         ),
         ("listen = ", "is not valid TOML"),
+        ("[attachments]\nmax_size = 5", "unknown key(s) in [attachments]: max_size"),
+        ("[attachments]\nmax_media_bytes = 9000000", "[attachments] max_media_bytes can be at most 3145728"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -64,3 +66,13 @@ def test_serve_with_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = subprocess.run([AGENTHOST, "serve", "--config", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr == f"agenthost: config file {path}: unknown key(s) in [plugins]: alow\n"
+
+
+def test_the_attachments_table_reaches_the_pipeline_settings(tmp_path: Path) -> None:
+    path = tmp_path / "agenthost.toml"
+    path.write_text("[attachments]\nallow_private = true\nfile_roots = ['docs']\nprompt_chars = 50\n")
+    config = load_config(path)
+    assert config.attachments.fetch.allow_private is True
+    assert config.attachments.fetch.file_roots == (tmp_path / "docs",)
+    assert config.attachments.prompt_chars == 50
+    assert load_config(None).attachments.fetch.allow_private is False  # private addresses refused by default

@@ -24,6 +24,7 @@ from ..plugins.manifest import Action
 from ..plugins.registry import Registry
 from ..store import ContentTooLarge, RunRecord, Store, StoreUnavailable
 from ..store.records import RUN_INTERRUPTED
+from .attachment_settings import AttachmentSettings
 from .attachments import prompt_lines, read_attachments
 from .character import Character
 from .models import ModelError, Models
@@ -46,6 +47,7 @@ class PipelineSettings:
     generation_attempts: int = 3  # tries at a reply that parses
     model_type: str = "TEXT_LARGE"
     model_timeout: float = 120.0
+    attachments: AttachmentSettings = AttachmentSettings()  # the host config's [attachments]
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class Pipeline:
             recorded = True
             run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
             async with self._room(message.room_id):
-                await read_attachments(run, message, self.models)
+                await read_attachments(run, message, self.models, self.settings.attachments)
                 await self._respond(run, message)
         except asyncio.CancelledError:
             outcome = {"status": RUN_INTERRUPTED, "error": "the host stopped before the run finished"}
@@ -267,7 +269,8 @@ class Pipeline:
             if i != position and m.content.text and (i < position or m.entity_id == self.agent_id)
         ][-self.settings.history :]
         system = build_system_prompt(self.character, state.text, choices, message.room_id)
-        return [{"role": "system", "content": system}, *turns, {"role": "user", "content": _with_attachments(message)}]
+        said = _with_attachments(message, self.settings.attachments.prompt_chars)
+        return [{"role": "system", "content": system}, *turns, {"role": "user", "content": said}]
 
     async def run_action(self, run: Run, name: str, message: Memory, state: State) -> list[Memory]:
         """Run one action; its callbacks are said in the room, its result reported."""
@@ -332,7 +335,7 @@ def _choice(action: Action) -> ActionChoice:
     return ActionChoice(action.name, action.description, action.examples)
 
 
-def _with_attachments(message: Memory) -> str:
+def _with_attachments(message: Memory, limit: int) -> str:
     """The message's text, then a line per attachment with what read_attachments found in it."""
     lines = [message.content.text] if message.content.text else []
-    return "\n".join(lines + prompt_lines(message.content.attachments))
+    return "\n".join(lines + prompt_lines(message.content.attachments, limit))
