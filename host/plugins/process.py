@@ -35,6 +35,8 @@ KILL_WAIT = 2.0
 """After SIGKILL, how long stop() keeps killing what it finds of a plugin's tree (a process
 forked between two scans) before it gives up on it with a warning."""
 _SCAN_INTERVAL = 0.05
+TREE_REFRESH = 1.0
+"""The least time between two scans of a running plugin's tree (refresh_tree)."""
 TREE_ENV = "AGENTHOST_PROCESS_TREE"
 """Set to a value unique to each started process and inherited by everything it starts:
 how the host finds a plugin's descendants, even those that left its process group (setsid)
@@ -112,6 +114,7 @@ class PluginProcess:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
         self._forwarders: list[asyncio.Task[None]] = []
         self._members: dict[int, int] = {}  # its tree as last scanned: pid -> start time
+        self._scanned = 0.0  # when (time.monotonic) it was
 
     @property
     def pid(self) -> int:
@@ -247,13 +250,16 @@ class PluginProcess:
         return [pid for pid in self._members if pid != self.proc.pid]
 
     async def refresh_tree(self) -> None:
-        """Scan for the processes it started. The supervisor does this on every health check, so
-        that one which leaves every mark but its parent (a new session, an emptied environment)
-        is still known after its parent, the plugin, exits first."""
-        await self._scan()
+        """Scan for the processes it started (at most every TREE_REFRESH seconds; a scan reads
+        every process's stat, ~8 ms for 120 processes on a busy box). The supervisor asks on
+        every health check, so that one which leaves every mark but its parent (a new session, an
+        emptied environment) is still known after its parent, the plugin, exits first."""
+        if time.monotonic() - self._scanned >= TREE_REFRESH:
+            await self._scan()
 
     async def _scan(self) -> list[int]:
         """Its tree now; a process once found stays in it (however it leaves the others' marks)."""
+        self._scanned = time.monotonic()
         self._members = await asyncio.to_thread(processes_of_tree, self.tree, self.proc.pid, self._members)
         return list(self._members)
 
