@@ -49,14 +49,18 @@ PLUGIN_STATE_STOPPED: PluginState
 PLUGIN_STATE_AVAILABLE: PluginState
 
 class SendMessageRequest(_message.Message):
-    __slots__ = ("room_id", "entity_id", "content")
+    __slots__ = ("room_id", "entity_id", "content", "agent_id", "room_type")
     ROOM_ID_FIELD_NUMBER: _ClassVar[int]
     ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOM_TYPE_FIELD_NUMBER: _ClassVar[int]
     room_id: str
     entity_id: str
     content: _types_pb2.Content
-    def __init__(self, room_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., content: _Optional[_Union[_types_pb2.Content, _Mapping]] = ...) -> None: ...
+    agent_id: str
+    room_type: str
+    def __init__(self, room_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., content: _Optional[_Union[_types_pb2.Content, _Mapping]] = ..., agent_id: _Optional[str] = ..., room_type: _Optional[str] = ...) -> None: ...
 
 class SendMessageResponse(_message.Message):
     __slots__ = ("run_id", "event_type", "content")
@@ -109,7 +113,7 @@ class PluginStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[PluginState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., components: _Optional[_Union[ComponentCounts, _Mapping]] = ..., reason: _Optional[str] = ..., transport: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router")
+    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router", "agents")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +121,7 @@ class GetStatusResponse(_message.Message):
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROUTER_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     agent_name: str
     state: LifecycleState
@@ -124,7 +129,123 @@ class GetStatusResponse(_message.Message):
     uptime_ms: int
     version: str
     router: PluginStatus
-    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ...) -> None: ...
+    agents: _containers.RepeatedCompositeFieldContainer[AgentStatus]
+    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ..., agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ...) -> None: ...
+
+class AgentStatus(_message.Message):
+    __slots__ = ("id", "name", "state", "plugins", "reason", "source")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PLUGINS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    state: LifecycleState
+    plugins: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    source: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentStatus]
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ...) -> None: ...
+
+class AddAgentRequest(_message.Message):
+    __slots__ = ("character_json", "path")
+    CHARACTER_JSON_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    character_json: str
+    path: str
+    def __init__(self, character_json: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class AddAgentResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: AgentStatus
+    def __init__(self, agent: _Optional[_Union[AgentStatus, _Mapping]] = ...) -> None: ...
+
+class RemoveAgentRequest(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: str
+    def __init__(self, agent: _Optional[str] = ...) -> None: ...
+
+class RemoveAgentResponse(_message.Message):
+    __slots__ = ("agent", "interrupted_runs")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPTED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    agent: AgentStatus
+    interrupted_runs: int
+    def __init__(self, agent: _Optional[_Union[AgentStatus, _Mapping]] = ..., interrupted_runs: _Optional[int] = ...) -> None: ...
+
+class RunInfo(_message.Message):
+    __slots__ = ("id", "agent_id", "room_id", "message_id", "status", "started_at_ms", "ended_at_ms", "error", "timings")
+    class TimingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    agent_id: str
+    room_id: str
+    message_id: str
+    status: str
+    started_at_ms: int
+    ended_at_ms: int
+    error: str
+    timings: _containers.ScalarMap[str, float]
+    def __init__(self, id: _Optional[str] = ..., agent_id: _Optional[str] = ..., room_id: _Optional[str] = ..., message_id: _Optional[str] = ..., status: _Optional[str] = ..., started_at_ms: _Optional[int] = ..., ended_at_ms: _Optional[int] = ..., error: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ("agent_id", "room_id", "limit")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    room_id: str
+    limit: int
+    def __init__(self, agent_id: _Optional[str] = ..., room_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[RunInfo]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunInfo, _Mapping]]] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("run_id", "agent_id")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    agent_id: str
+    def __init__(self, run_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class GetRunResponse(_message.Message):
+    __slots__ = ("run", "events")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    run: RunInfo
+    events: _containers.RepeatedCompositeFieldContainer[SendMessageResponse]
+    def __init__(self, run: _Optional[_Union[RunInfo, _Mapping]] = ..., events: _Optional[_Iterable[_Union[SendMessageResponse, _Mapping]]] = ...) -> None: ...
 
 class GetLogsRequest(_message.Message):
     __slots__ = ("tail", "level", "plugin", "follow")

@@ -90,6 +90,31 @@ class AgentServiceStub:
                 request_serializer=agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeRequest.SerializeToString,
                 response_deserializer=agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeResponse.FromString,
                 _registered_method=True)
+        self.ListAgents = channel.unary_unary(
+                '/agenthost.v1.AgentService/ListAgents',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.ListAgentsRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.ListAgentsResponse.FromString,
+                _registered_method=True)
+        self.AddAgent = channel.unary_unary(
+                '/agenthost.v1.AgentService/AddAgent',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.AddAgentRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.AddAgentResponse.FromString,
+                _registered_method=True)
+        self.RemoveAgent = channel.unary_unary(
+                '/agenthost.v1.AgentService/RemoveAgent',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.RemoveAgentRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.RemoveAgentResponse.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/agenthost.v1.AgentService/ListRuns',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/agenthost.v1.AgentService/GetRun',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.GetRunResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -175,6 +200,41 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAgents(self, request, context):
+        """ListAgents lists the agents the host runs, each with its lifecycle state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddAgent(self, request, context):
+        """AddAgent starts an agent from a character while the host runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveAgent(self, request, context):
+        """RemoveAgent stops an agent: its runs end "interrupted", its stored memory stays.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """ListRuns lists an agent's runs, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """GetRun returns one run with the events it emitted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -232,6 +292,31 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.SearchKnowledge,
                     request_deserializer=agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeRequest.FromString,
                     response_serializer=agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeResponse.SerializeToString,
+            ),
+            'ListAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgents,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.ListAgentsRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'AddAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddAgent,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.AddAgentRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.AddAgentResponse.SerializeToString,
+            ),
+            'RemoveAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveAgent,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.RemoveAgentRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.RemoveAgentResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.ListRunsRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.GetRunRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.GetRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -532,6 +617,141 @@ class AgentService:
             '/agenthost.v1.AgentService/SearchKnowledge',
             agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeRequest.SerializeToString,
             agenthost_dot_v1_dot_agent__pb2.SearchKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.AgentService/ListAgents',
+            agenthost_dot_v1_dot_agent__pb2.ListAgentsRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.AgentService/AddAgent',
+            agenthost_dot_v1_dot_agent__pb2.AddAgentRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.AddAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.AgentService/RemoveAgent',
+            agenthost_dot_v1_dot_agent__pb2.RemoveAgentRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.RemoveAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.AgentService/ListRuns',
+            agenthost_dot_v1_dot_agent__pb2.ListRunsRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.AgentService/GetRun',
+            agenthost_dot_v1_dot_agent__pb2.GetRunRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.GetRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

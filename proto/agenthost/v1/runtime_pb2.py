@@ -26,7 +26,7 @@ from agenthost.v1 import types_pb2 as agenthost_dot_v1_dot_types__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61genthost/v1/runtime.proto\x12\x0c\x61genthost.v1\x1a\x18\x61genthost/v1/types.proto\x1a\x1cgoogle/protobuf/struct.proto\";\n\x13\x43reateMemoryRequest\x12$\n\x06memory\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Memory\"<\n\x14\x43reateMemoryResponse\x12$\n\x06memory\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Memory\"H\n\x12GetMemoriesRequest\x12\x0f\n\x07room_id\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"=\n\x13GetMemoriesResponse\x12&\n\x08memories\x18\x01 \x03(\x0b\x32\x14.agenthost.v1.Memory\"\x1e\n\x10GetEntityRequest\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x11GetEntityResponse\x12$\n\x06\x65ntity\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Entity\";\n\x13UpsertEntityRequest\x12$\n\x06\x65ntity\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Entity\"<\n\x14UpsertEntityResponse\x12$\n\x06\x65ntity\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Entity\" \n\x11GetSettingRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"2\n\x12GetSettingResponse\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\"\\\n\x1dRuntimeServiceUseModelRequest\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\'\n\x06params\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"{\n\x1eRuntimeServiceUseModelResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12%\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tserved_by\x18\x04 \x01(\t\"P\n\x10\x45mitEventRequest\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12(\n\x07payload\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"&\n\x11\x45mitEventResponse\x12\x11\n\tdelivered\x18\x01 \x01(\x05\x32\xe6\x04\n\x0eRuntimeService\x12U\n\x0c\x43reateMemory\x12!.agenthost.v1.CreateMemoryRequest\x1a\".agenthost.v1.CreateMemoryResponse\x12R\n\x0bGetMemories\x12 .agenthost.v1.GetMemoriesRequest\x1a!.agenthost.v1.GetMemoriesResponse\x12L\n\tGetEntity\x12\x1e.agenthost.v1.GetEntityRequest\x1a\x1f.agenthost.v1.GetEntityResponse\x12U\n\x0cUpsertEntity\x12!.agenthost.v1.UpsertEntityRequest\x1a\".agenthost.v1.UpsertEntityResponse\x12O\n\nGetSetting\x12\x1f.agenthost.v1.GetSettingRequest\x1a .agenthost.v1.GetSettingResponse\x12\x65\n\x08UseModel\x12+.agenthost.v1.RuntimeServiceUseModelRequest\x1a,.agenthost.v1.RuntimeServiceUseModelResponse\x12L\n\tEmitEvent\x12\x1e.agenthost.v1.EmitEventRequest\x1a\x1f.agenthost.v1.EmitEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61genthost/v1/runtime.proto\x12\x0c\x61genthost.v1\x1a\x18\x61genthost/v1/types.proto\x1a\x1cgoogle/protobuf/struct.proto\";\n\x13\x43reateMemoryRequest\x12$\n\x06memory\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Memory\"<\n\x14\x43reateMemoryResponse\x12$\n\x06memory\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Memory\"Z\n\x12GetMemoriesRequest\x12\x0f\n\x07room_id\x18\x01 \x01(\t\x12\x12\n\ntable_name\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\"=\n\x13GetMemoriesResponse\x12&\n\x08memories\x18\x01 \x03(\x0b\x32\x14.agenthost.v1.Memory\"0\n\x10GetEntityRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"9\n\x11GetEntityResponse\x12$\n\x06\x65ntity\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Entity\";\n\x13UpsertEntityRequest\x12$\n\x06\x65ntity\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Entity\"<\n\x14UpsertEntityResponse\x12$\n\x06\x65ntity\x18\x01 \x01(\x0b\x32\x14.agenthost.v1.Entity\"2\n\x11GetSettingRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"2\n\x12GetSettingResponse\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\"n\n\x1dRuntimeServiceUseModelRequest\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\'\n\x06params\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\"{\n\x1eRuntimeServiceUseModelResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12%\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tserved_by\x18\x04 \x01(\t\"b\n\x10\x45mitEventRequest\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12(\n\x07payload\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\"&\n\x11\x45mitEventResponse\x12\x11\n\tdelivered\x18\x01 \x01(\x05\x32\xe6\x04\n\x0eRuntimeService\x12U\n\x0c\x43reateMemory\x12!.agenthost.v1.CreateMemoryRequest\x1a\".agenthost.v1.CreateMemoryResponse\x12R\n\x0bGetMemories\x12 .agenthost.v1.GetMemoriesRequest\x1a!.agenthost.v1.GetMemoriesResponse\x12L\n\tGetEntity\x12\x1e.agenthost.v1.GetEntityRequest\x1a\x1f.agenthost.v1.GetEntityResponse\x12U\n\x0cUpsertEntity\x12!.agenthost.v1.UpsertEntityRequest\x1a\".agenthost.v1.UpsertEntityResponse\x12O\n\nGetSetting\x12\x1f.agenthost.v1.GetSettingRequest\x1a .agenthost.v1.GetSettingResponse\x12\x65\n\x08UseModel\x12+.agenthost.v1.RuntimeServiceUseModelRequest\x1a,.agenthost.v1.RuntimeServiceUseModelResponse\x12L\n\tEmitEvent\x12\x1e.agenthost.v1.EmitEventRequest\x1a\x1f.agenthost.v1.EmitEventResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,29 +38,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEMEMORYRESPONSE']._serialized_start=161
   _globals['_CREATEMEMORYRESPONSE']._serialized_end=221
   _globals['_GETMEMORIESREQUEST']._serialized_start=223
-  _globals['_GETMEMORIESREQUEST']._serialized_end=295
-  _globals['_GETMEMORIESRESPONSE']._serialized_start=297
-  _globals['_GETMEMORIESRESPONSE']._serialized_end=358
-  _globals['_GETENTITYREQUEST']._serialized_start=360
-  _globals['_GETENTITYREQUEST']._serialized_end=390
-  _globals['_GETENTITYRESPONSE']._serialized_start=392
-  _globals['_GETENTITYRESPONSE']._serialized_end=449
-  _globals['_UPSERTENTITYREQUEST']._serialized_start=451
-  _globals['_UPSERTENTITYREQUEST']._serialized_end=510
-  _globals['_UPSERTENTITYRESPONSE']._serialized_start=512
-  _globals['_UPSERTENTITYRESPONSE']._serialized_end=572
-  _globals['_GETSETTINGREQUEST']._serialized_start=574
-  _globals['_GETSETTINGREQUEST']._serialized_end=606
-  _globals['_GETSETTINGRESPONSE']._serialized_start=608
-  _globals['_GETSETTINGRESPONSE']._serialized_end=658
-  _globals['_RUNTIMESERVICEUSEMODELREQUEST']._serialized_start=660
-  _globals['_RUNTIMESERVICEUSEMODELREQUEST']._serialized_end=752
-  _globals['_RUNTIMESERVICEUSEMODELRESPONSE']._serialized_start=754
-  _globals['_RUNTIMESERVICEUSEMODELRESPONSE']._serialized_end=877
-  _globals['_EMITEVENTREQUEST']._serialized_start=879
-  _globals['_EMITEVENTREQUEST']._serialized_end=959
-  _globals['_EMITEVENTRESPONSE']._serialized_start=961
-  _globals['_EMITEVENTRESPONSE']._serialized_end=999
-  _globals['_RUNTIMESERVICE']._serialized_start=1002
-  _globals['_RUNTIMESERVICE']._serialized_end=1616
+  _globals['_GETMEMORIESREQUEST']._serialized_end=313
+  _globals['_GETMEMORIESRESPONSE']._serialized_start=315
+  _globals['_GETMEMORIESRESPONSE']._serialized_end=376
+  _globals['_GETENTITYREQUEST']._serialized_start=378
+  _globals['_GETENTITYREQUEST']._serialized_end=426
+  _globals['_GETENTITYRESPONSE']._serialized_start=428
+  _globals['_GETENTITYRESPONSE']._serialized_end=485
+  _globals['_UPSERTENTITYREQUEST']._serialized_start=487
+  _globals['_UPSERTENTITYREQUEST']._serialized_end=546
+  _globals['_UPSERTENTITYRESPONSE']._serialized_start=548
+  _globals['_UPSERTENTITYRESPONSE']._serialized_end=608
+  _globals['_GETSETTINGREQUEST']._serialized_start=610
+  _globals['_GETSETTINGREQUEST']._serialized_end=660
+  _globals['_GETSETTINGRESPONSE']._serialized_start=662
+  _globals['_GETSETTINGRESPONSE']._serialized_end=712
+  _globals['_RUNTIMESERVICEUSEMODELREQUEST']._serialized_start=714
+  _globals['_RUNTIMESERVICEUSEMODELREQUEST']._serialized_end=824
+  _globals['_RUNTIMESERVICEUSEMODELRESPONSE']._serialized_start=826
+  _globals['_RUNTIMESERVICEUSEMODELRESPONSE']._serialized_end=949
+  _globals['_EMITEVENTREQUEST']._serialized_start=951
+  _globals['_EMITEVENTREQUEST']._serialized_end=1049
+  _globals['_EMITEVENTRESPONSE']._serialized_start=1051
+  _globals['_EMITEVENTRESPONSE']._serialized_end=1089
+  _globals['_RUNTIMESERVICE']._serialized_start=1092
+  _globals['_RUNTIMESERVICE']._serialized_end=1706
 # @@protoc_insertion_point(module_scope)

@@ -21,14 +21,16 @@ class CreateMemoryResponse(_message.Message):
     def __init__(self, memory: _Optional[_Union[_types_pb2.Memory, _Mapping]] = ...) -> None: ...
 
 class GetMemoriesRequest(_message.Message):
-    __slots__ = ("room_id", "table_name", "count")
+    __slots__ = ("room_id", "table_name", "count", "agent_id")
     ROOM_ID_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     room_id: str
     table_name: str
     count: int
-    def __init__(self, room_id: _Optional[str] = ..., table_name: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+    agent_id: str
+    def __init__(self, room_id: _Optional[str] = ..., table_name: _Optional[str] = ..., count: _Optional[int] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class GetMemoriesResponse(_message.Message):
     __slots__ = ("memories",)
@@ -37,10 +39,12 @@ class GetMemoriesResponse(_message.Message):
     def __init__(self, memories: _Optional[_Iterable[_Union[_types_pb2.Memory, _Mapping]]] = ...) -> None: ...
 
 class GetEntityRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "agent_id")
     ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    agent_id: str
+    def __init__(self, id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class GetEntityResponse(_message.Message):
     __slots__ = ("entity",)
@@ -61,10 +65,12 @@ class UpsertEntityResponse(_message.Message):
     def __init__(self, entity: _Optional[_Union[_types_pb2.Entity, _Mapping]] = ...) -> None: ...
 
 class GetSettingRequest(_message.Message):
-    __slots__ = ("key",)
+    __slots__ = ("key", "agent_id")
     KEY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     key: str
-    def __init__(self, key: _Optional[str] = ...) -> None: ...
+    agent_id: str
+    def __init__(self, key: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class GetSettingResponse(_message.Message):
     __slots__ = ("value", "found")
@@ -75,12 +81,14 @@ class GetSettingResponse(_message.Message):
     def __init__(self, value: _Optional[str] = ..., found: _Optional[bool] = ...) -> None: ...
 
 class RuntimeServiceUseModelRequest(_message.Message):
-    __slots__ = ("model_type", "params")
+    __slots__ = ("model_type", "params", "agent_id")
     MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     model_type: str
     params: _struct_pb2.Struct
-    def __init__(self, model_type: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    agent_id: str
+    def __init__(self, model_type: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class RuntimeServiceUseModelResponse(_message.Message):
     __slots__ = ("text", "embedding", "data", "served_by")
@@ -95,12 +103,14 @@ class RuntimeServiceUseModelResponse(_message.Message):
     def __init__(self, text: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., served_by: _Optional[str] = ...) -> None: ...
 
 class EmitEventRequest(_message.Message):
-    __slots__ = ("event_type", "payload")
+    __slots__ = ("event_type", "payload", "agent_id")
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     event_type: str
     payload: _struct_pb2.Struct
-    def __init__(self, event_type: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    agent_id: str
+    def __init__(self, event_type: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class EmitEventResponse(_message.Message):
     __slots__ = ("delivered",)

@@ -30,6 +30,11 @@ class RuntimeServiceStub:
     Every call carries two metadata entries: "authorization: Bearer <token>" with
     the token the host gave that plugin process in InitRequest, and
     "x-agenthost-plugin: <plugin name>". Any other call gets UNAUTHENTICATED.
+    A host may run several agents sharing one plugin process: calls that read or
+    write an agent's data or budget say which agent they act for (agent_id, or the
+    memory's or entity's agent_id). Empty means the one agent this plugin serves;
+    when it serves several, empty is INVALID_ARGUMENT, and an agent it does not
+    serve is PERMISSION_DENIED.
     """
 
     def __init__(self, channel):
@@ -80,6 +85,11 @@ class RuntimeServiceServicer:
     Every call carries two metadata entries: "authorization: Bearer <token>" with
     the token the host gave that plugin process in InitRequest, and
     "x-agenthost-plugin: <plugin name>". Any other call gets UNAUTHENTICATED.
+    A host may run several agents sharing one plugin process: calls that read or
+    write an agent's data or budget say which agent they act for (agent_id, or the
+    memory's or entity's agent_id). Empty means the one agent this plugin serves;
+    when it serves several, empty is INVALID_ARGUMENT, and an agent it does not
+    serve is PERMISSION_DENIED.
     """
 
     def CreateMemory(self, request, context):
@@ -182,6 +192,11 @@ class RuntimeService:
     Every call carries two metadata entries: "authorization: Bearer <token>" with
     the token the host gave that plugin process in InitRequest, and
     "x-agenthost-plugin: <plugin name>". Any other call gets UNAUTHENTICATED.
+    A host may run several agents sharing one plugin process: calls that read or
+    write an agent's data or budget say which agent they act for (agent_id, or the
+    memory's or entity's agent_id). Empty means the one agent this plugin serves;
+    when it serves several, empty is INVALID_ARGUMENT, and an agent it does not
+    serve is PERMISSION_DENIED.
     """
 
     @staticmethod
