@@ -30,6 +30,7 @@ from .character import Character
 from .models import ModelError, Models
 from .responses import REPLY, ActionChoice, ParsedResponse, ResponseError, parse_response, response_grammar
 from .responses import system_prompt as build_system_prompt
+from .run_scope import CURRENT_RUN
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class Pipeline:
 
     async def _run(self, message: Memory, emit: Callable[[RunEvent | object], None]) -> None:
         run = Run(str(uuid.uuid4()), emit)
+        CURRENT_RUN.set(run.id)  # this task's model calls carry the run as the router's task scope
         started = time.monotonic()
         outcome: dict[str, object] = {"status": "completed"}
         recorded = False  # the run is in the store: it is ended there too
