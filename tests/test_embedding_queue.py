@@ -5,6 +5,7 @@ without mixing, refused texts and a model that is down are handled, near-duplica
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from embedding_model import HashedWords
 from store_backends import Database, database_fixture, store_fixture  # noqa: F401  (fixtures)
@@ -22,9 +23,15 @@ FACTS = [
 ]
 
 
+_clock = itertools.count(1_700_000_000_000)
+
+
 async def store_texts(store: SqlStore, texts: list[str], room: str = "room-1", table: str = "facts") -> list[Memory]:
+    """Stored in order, a millisecond apart (which is earlier decides which of two duplicates is marked)."""
     return [
-        await store.create_memory(Memory(agent_id=A, room_id=room, table_name=table, content=Content(text=t)))
+        await store.create_memory(
+            Memory(agent_id=A, room_id=room, table_name=table, content=Content(text=t), created_at_ms=next(_clock))
+        )
         for t in texts
     ]
 

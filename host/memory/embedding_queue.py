@@ -149,7 +149,7 @@ class EmbeddingQueue:
                 level = logging.DEBUG if isinstance(exc, (ModelNotReady, StoreUnavailable)) else logging.WARNING
                 log.log(level, "embedding queue: %s; retrying in %.0f s", self.status.last_error, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, 5.0)  # the router takes seconds to start: look again soon
 
     async def _probe(self) -> None:
         """Find the model and its dimension; a change starts re-embedding (the walk's key changes)."""

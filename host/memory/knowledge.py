@@ -120,7 +120,8 @@ class Knowledge:
             "pages": read.pages,
             "note": read.note,
         }
-        stored = await self._create(doc_id, DOCUMENTS_TABLE, f"Document {source}", meta)
+        # No text of its own: its fragments hold it (and the queue spends no model call on it).
+        stored = await self._create(doc_id, DOCUMENTS_TABLE, "", meta)
         self.queue.notify()
         return KnowledgeDocument.from_memory(stored), "replaced" if old is not None else "added"
 
