@@ -17,6 +17,9 @@ never compared with it.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
+import os
 from typing import Awaitable, Callable, Hashable, Sequence, TypeVar
 
 import numpy as np
@@ -88,8 +91,9 @@ class VectorMatrix:
         capacity = len(self._ids)
         if needed <= capacity:
             return
-        capacity = max(needed, 2 * capacity, 1024)
-        vectors = np.zeros((capacity, self.dimension), dtype=np.float32)
+        # A quarter to spare: the rows the embedding queue adds next do not copy the matrix each time.
+        capacity = max(needed + needed // 4, 1024)
+        vectors = np.empty((capacity, self.dimension), dtype=np.float32)
         vectors[: self.size] = self._vectors[: self.size]
         self._vectors = vectors
         self._ids = _grown(self._ids, capacity, self.size)
@@ -126,17 +130,44 @@ class VectorMatrix:
 
 A = TypeVar("A", bound=np.generic)
 
-#: Rows scored per BLAS call. On a busy machine, OpenBLAS's threads for one large product cost
-#: several times a single thread's time (28-170 ms against 12 ms for 100k x 576 here, 2 cores);
-#: products this small it runs on the calling thread.
-_BLOCK = 4096
-
 
 def _scores(vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    out = np.empty(len(vectors), dtype=np.float32)
-    for start in range(0, len(vectors), _BLOCK):
-        np.dot(vectors[start : start + _BLOCK], query, out=out[start : start + _BLOCK])
-    return out
+    _single_threaded_blas()
+    return vectors @ query
+
+
+@functools.cache
+def _single_threaded_blas() -> None:
+    """Make the process's OpenBLAS (numpy's) run on the calling thread. A matrix-vector product
+    is bound by memory, not arithmetic, and on a busy machine OpenBLAS's threads wait on each
+    other: 100k x 576 took 56-280 ms with its threads and 45 ms without on this 2-core box at a
+    load of 8 (bench/store.py). Best effort, and only when OPENBLAS_NUM_THREADS is not set: the
+    library is found among the process's mappings (Linux) by the function threadpoolctl calls."""
+    if os.environ.get("OPENBLAS_NUM_THREADS"):
+        return
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _SET_THREADS:
+            if hasattr(library, name):
+                getattr(library, name)(1)
+                return
+
+
+#: The names OpenBLAS builds give their set-threads function (numpy's wheels prefix theirs).
+_SET_THREADS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
 
 
 def _grown(values: npt.NDArray[A], capacity: int, size: int) -> npt.NDArray[A]:
