@@ -177,7 +177,7 @@ class PluginInstance:
         if self.process is not None:
             if exiting:
                 try:
-                    await asyncio.wait_for(self.process.proc.wait(), grace)
+                    await asyncio.wait_for(self.process.wait(), grace)  # the exit, not its pipes
                 except asyncio.TimeoutError:
                     pass
             await self.process.stop(grace=1.0)
