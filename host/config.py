@@ -86,6 +86,9 @@ class HostConfig:
     api_token: str = ""  # clients' bearer token; "" = $AGENTHOST_TOKEN, else made in the data directory
     data_dir: Path = Path(".agenthost")
     character: Path | None = None
+    #: Several agents: character files, or directories of them (their *.json files); when given,
+    #: `character` is not used. `agent_id` applies only when the host runs one agent.
+    characters: tuple[Path, ...] = ()
     agent_id: str = ""
     log_level: str = "info"
     log_json: bool = False
@@ -182,7 +185,29 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
         kwargs["data_dir"] = base / raw["data_dir"]
     if "character" in raw:
         kwargs["character"] = base / raw["character"]
+    if "characters" in raw:
+        entries = raw["characters"]
+        if not (isinstance(entries, list) and all(isinstance(e, str) for e in entries)):
+            raise ValueError("characters must be a list of character files or directories")
+        kwargs["characters"] = tuple(base / e for e in entries)
     return HostConfig(**kwargs)
+
+
+def character_files(config: HostConfig) -> list[Path | None]:
+    """The character file of each agent the host runs, in order: `characters` (a directory gives
+    its *.json files, by name), else `character` (None: the default character)."""
+    if not config.characters:
+        return [config.character]
+    files: list[Path | None] = []
+    for entry in config.characters:
+        if entry.is_dir():
+            found = sorted(entry.glob("*.json"))
+            if not found:
+                raise ConfigError(f"character directory {entry} has no .json files")
+            files.extend(found)
+        else:
+            files.append(entry)
+    return files
 
 
 def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The host: lifecycle (create, initialize, load character, load plugins, start services,
-ready, stop, clean up) and the gRPC servers around it."""
+"""The host: lifecycle (create, initialize, load characters, load plugins, start services,
+ready, stop, clean up), the agents it runs and the gRPC servers around them."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import grpc
 from plugin_sdk.protocol import HOST_SOCKET
 
 from . import __version__
+from .agent.agent import Agent, AgentError, DuplicateAgent, SharedParts, UnknownAgent
 from .agent.character import Character, load_character
 from .agent.models import Models
 from .agent.pipeline import Pipeline, PipelineSettings
 from .api.agent_service import AgentServicer
 from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
-from .config import HostConfig, unix_path
+from .config import HostConfig, character_files, unix_path
 from .logs import LogBuffer, attach
 from .memory import EmbeddingQueue
 from .plugins.components import Components
@@ -29,11 +30,10 @@ from .plugins.discovery import Discovery
 from .plugins.instance import LaunchContext
 from .plugins.manager import PluginManager
 from .plugins.router_link import RouterLink
-from .plugins.settings import PluginSettings
 from .plugins.sockets import make_socket_dir
 from .plugins.supervisor import PluginState
 from .plugins.tokens import TokenBook
-from .status import HostStatus, Lifecycle
+from .status import AgentInfo, HostStatus, Lifecycle
 from .store import Store, open_store, redact
 from .store.data_dir import api_token
 
@@ -50,7 +50,7 @@ def _started(part: T | None) -> T:
 
 
 class Host:
-    """One agent's host process."""
+    """A host process and the agents it runs (one or several, sharing plugins, router and store)."""
 
     def __init__(
         self, config: HostConfig, log_buffer: LogBuffer | None = None, discovery: Discovery | None = None
@@ -59,8 +59,11 @@ class Host:
         self.discovery = discovery or Discovery(config.allow)
         self.log_buffer = log_buffer or LogBuffer()
         self.lifecycle = Lifecycle.CREATED
+        self.agents: dict[str, Agent] = {}  # by id, in the order they were added
+        # The first agent's: what calls that name no agent act for (kept current by _default_changed).
         self.character: Character | None = None
         self.agent_id = config.agent_id
+        self.embeddings: EmbeddingQueue | None = None  # memories get vectors in the background
         self.address = ""
         self.api_token = ""  # what clients send as `authorization: Bearer <token>` (after start)
         self.started_at = time.monotonic()
@@ -70,20 +73,21 @@ class Host:
         self._plugins: PluginManager | None = None
         self._components: Components | None = None
         self._router: RouterLink | None = None
-        self._models: Models | None = None
-        self._pipeline: Pipeline | None = None
-        self.embeddings: EmbeddingQueue | None = None  # memories get vectors in the background
+        self._parts: SharedParts | None = None
+        self._agents_lock = asyncio.Lock()  # one add or remove at a time
         self._servers: list[grpc.aio.Server] = []
         self.load_errors: list[str] = []
 
     async def start(self) -> None:
-        """Run the lifecycle up to READY. Plugins that fail to start are reported, not fatal."""
+        """Run the lifecycle up to READY. Plugins that fail to start are reported, not fatal; an
+        agent that cannot start (a plugin its character names is missing) is (AgentError)."""
         self.lifecycle = Lifecycle.INITIALIZING
         attach(self.log_buffer)
         self.socket_dir = make_socket_dir()
         self.lifecycle = Lifecycle.LOADING_CHARACTER
-        self.character = load_character(self.config.character)
-        self.agent_id = self.config.agent_id or self.character.agent_id
+        characters = [load_character(path) for path in character_files(self.config)]
+        ids = self._agent_ids(characters)
+        first = characters[0]
         self._store = await self._open_store()
         # The plugins' way back in: a socket file (any gRPC stack can dial one) in the private
         # socket directory, 0600; each plugin's calls carry its own token.
@@ -94,8 +98,8 @@ class Host:
             runtime_address=f"unix://{plugin_socket}",
             public_address=self.config.listen,
             public_tls=self.config.tls is not None,
-            agent_id=self.agent_id,
-            agent_name=self.character.name,
+            agent_id=ids[0],  # the first agent's; calls for the others name theirs (RuntimeService)
+            agent_name=first.name,
             plugin_config=self.config.plugin_config,
             issue_token=self.tokens.issue,
             revoke_token=self.tokens.revoke,
@@ -104,18 +108,21 @@ class Host:
         self._plugins = PluginManager(ctx, self.discovery, self.config.remote)
         self._components = Components(self._plugins)
         self._router = RouterLink(self.config, ctx)
-        self._models = Models(self._components, self._router, self.character.name)
-        self._pipeline = Pipeline(
-            self.agent_id,
-            self.character,
-            self._store,
-            self._components,
-            self._models,
-            lambda: self.plugins.registry,
-            PipelineSettings(attachments=self.config.attachments),
+        self._parts = SharedParts(
+            store=self._store,
+            plugins=self._plugins,
+            components=self._components,
+            router=self._router,
+            registry=lambda: self.plugins.registry,
+            pipeline_settings=PipelineSettings(attachments=self.config.attachments),
+            plugin_config=self.config.plugin_config,
+            settings=self.config.settings,
+            secrets=self.config.secrets,
+            grants=self.config.grants,
         )
-        self.embeddings = EmbeddingQueue(self._store, self._models, self.agent_id)
-        self.embeddings.start()  # waits for an embedding model on its own, retrying
+        for agent_id, character in zip(ids, characters):
+            self.agents[agent_id] = Agent(agent_id, character, self._parts)
+        self._default_changed()
         await self._start_servers(plugin_socket)
         ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
@@ -125,40 +132,86 @@ class Host:
         self.load_errors += await self.plugins.start_services()
         for error in self.load_errors:
             log.error("%s", error)
+        for agent in list(self.agents.values()):
+            await agent.start()
+        self._default_changed()  # the first agent's embedding queue exists now
         self.lifecycle = Lifecycle.READY
         log.info(
-            "agent %s (%s) %s on %s with %d plugin(s)",
-            self.character.name,
-            self.agent_id,
+            "%d agent(s) (%s) %s on %s with %d plugin(s)",
+            len(self.agents),
+            ", ".join(a.name for a in self.agents.values()),
             "ready" if self._all_ready() else "degraded",
             self.address,
             len(self.plugins.plugins),
         )
 
+    def _agent_ids(self, characters: list[Character]) -> list[str]:
+        """Each character's agent id (the config's `agent_id` when there is one agent); the same id
+        twice is an AgentError naming both."""
+        if len(characters) == 1 and self.config.agent_id:
+            return [self.config.agent_id]
+        ids: dict[str, Character] = {}
+        for character in characters:
+            other = ids.get(character.agent_id)
+            if other is not None:
+                raise AgentError(_same_id(character.agent_id, other, character))
+            if any(c.name == character.name for c in ids.values()):
+                raise AgentError(f"two characters are named {character.name!r} (the router's budget scope): rename one")
+            ids[character.agent_id] = character
+        return list(ids)
+
+    def _default_changed(self) -> None:
+        """Calls that name no agent act for the first one; keep its id, character and queue at hand."""
+        first = next(iter(self.agents.values()), None)
+        self.agent_id = first.id if first else self.config.agent_id
+        self.character = first.character if first else None
+        self.embeddings = first.embeddings if first else None
+
+    async def add_agent(self, character: Character, agent_id: str = "") -> Agent:
+        """Start an agent while the host runs; AgentError when its id is taken or it cannot start."""
+        async with self._agents_lock:
+            agent_id = agent_id or character.agent_id
+            if agent_id in self.agents:
+                raise DuplicateAgent(_same_id(agent_id, self.agents[agent_id].character, character))
+            if any(a.name == character.name for a in self.agents.values()):
+                raise DuplicateAgent(f"an agent named {character.name!r} is running already: rename the character")
+            agent = Agent(agent_id, character, _started(self._parts))
+            await agent.start()  # AgentError leaves it out
+            self.agents[agent_id] = agent
+            self._default_changed()
+            return agent
+
+    async def remove_agent(self, key: str) -> tuple[Agent, int]:
+        """Stop an agent (its runs end `interrupted`; its stored memory stays) and forget it; the
+        agent and how many runs were going. AgentError when there is no such agent."""
+        async with self._agents_lock:
+            agent = self.find_agent(key)
+            going = agent.running_runs()
+            del self.agents[agent.id]
+            self._default_changed()
+        await agent.stop()
+        return agent, going
+
+    def find_agent(self, key: str) -> Agent:
+        """The agent with id or name `key` ("" names the only agent); AgentError listing the agents."""
+        if not key and len(self.agents) == 1:
+            return next(iter(self.agents.values()))
+        agent = self.agents.get(key) or next((a for a in self.agents.values() if a.name == key), None)
+        if agent is None:
+            listed = ", ".join(f"{a.name} ({a.id})" for a in self.agents.values()) or "none"
+            said = f"no agent {key!r}" if key else "the host runs several agents: name one"
+            raise UnknownAgent(f"{said}; agents: {listed}")
+        return agent
+
     async def _open_store(self) -> Store:
-        """The configured store, migrated; runs a killed host left going are ended `interrupted`."""
+        """The configured store, migrated (each agent ends the runs a killed host left going)."""
         database = self.config.database
         store = await open_store(database.url, self.config.data_dir, database.max_content_bytes)
         log.debug("store: %s", redact(database.url) if database.url else self.config.data_dir)
-        for run in await store.interrupt_runs(self.agent_id):
-            log.warning(
-                "run %s (room %s, message %s) never ended: the host stopped during it; ended as %s",
-                run.id,
-                run.room_id,
-                run.message_id,
-                run.status,
-            )
         return store
 
     async def _start_servers(self, plugin_socket: Path) -> None:
-        assert self.character is not None
-        settings = PluginSettings(
-            own=self.config.plugin_config,
-            shared={**self.character.settings, **self.config.settings},
-            secrets={**self.character.secrets, **self.config.secrets},
-            grants=self.config.grants,
-        )
-        parts = (self.tokens, self.store, self.components, self.models, self.agent_id, settings)
+        parts = (self.tokens, self.store, self.components, lambda: list(self.agents.values()))
         self._servers = [await start_plugin_server(plugin_socket, RuntimeServicer(*parts, public=False))]
         self.api_token = api_token(self.config.data_dir, self.config.api_token)
         public, self.address = await start_public_server(
@@ -188,13 +241,13 @@ class Host:
 
     @property
     def models(self) -> Models:
-        """Model calls: the router, or plugin model handlers without one (after start)."""
-        return _started(self._models)
+        """The first agent's model calls: the router, or plugin model handlers without one."""
+        return self.find_agent(self.agent_id).models
 
     @property
     def pipeline(self) -> Pipeline:
-        """Runs incoming messages (after start)."""
-        return _started(self._pipeline)
+        """Runs the first agent's incoming messages (after start)."""
+        return self.find_agent(self.agent_id).pipeline
 
     @property
     def store(self) -> Store:
@@ -221,22 +274,24 @@ class Host:
             version=__version__,
             router=self._router.status() if self._router else None,
             plugins=self._plugins.statuses() if self._plugins else [],
+            agents=self.agent_infos(),
         )
+
+    def agent_infos(self) -> list[AgentInfo]:
+        """Every agent, in the order they were added."""
+        return [agent.info() for agent in self.agents.values()]
 
     async def stop(self) -> None:
         """Stop services and plugins, close the servers and the store, remove sockets."""
         if self.lifecycle in (Lifecycle.STOPPING, Lifecycle.STOPPED):
             return
         self.lifecycle = Lifecycle.STOPPING
-        if self._pipeline is not None:
-            await self._pipeline.close()
+        await asyncio.gather(*(agent.stop() for agent in self.agents.values()))
         if self._plugins is not None:
             await self._plugins.stop_all()
         if self._router is not None:
             await self._router.stop()
         await asyncio.gather(*(server.stop(grace=1.0) for server in self._servers))
-        if self.embeddings is not None:
-            await self.embeddings.stop()
         if self._store is not None:
             await self._store.close()
         if self.socket_dir is not None:
@@ -247,3 +302,8 @@ class Host:
         self.lifecycle = Lifecycle.STOPPED
         log.debug("host stopped")
         logging.getLogger().removeHandler(self.log_buffer)
+
+
+def _same_id(agent_id: str, one: Character, other: Character) -> str:
+    where = " and ".join(f"{c.name} ({c.source or 'no file'})" for c in (one, other))
+    return f"agents {where} have the same id {agent_id}: give one an `id` in its character file or another name"

@@ -9,7 +9,8 @@ from .plugins.supervisor import PluginInfo
 
 
 class Lifecycle(enum.Enum):
-    """The host's lifecycle, in order; DEGRADED is READY with a plugin or the router not ready."""
+    """The host's lifecycle, and each agent's, in order; DEGRADED (the host only) is READY with a
+    plugin or the router not ready."""
 
     CREATED = "created"
     INITIALIZING = "initializing"
@@ -23,6 +24,18 @@ class Lifecycle(enum.Enum):
 
 
 @dataclass(frozen=True)
+class AgentInfo:
+    """One agent, as GetStatus and ListAgents report it."""
+
+    id: str
+    name: str
+    state: Lifecycle
+    plugins: tuple[str, ...] = ()  # the plugins its character names, resolved
+    reason: str = ""  # why it is not running, if it failed to start
+    source: str = ""  # its character file
+
+
+@dataclass(frozen=True)
 class HostStatus:
     """The host and every plugin, as GetStatus reports them."""
 
@@ -33,3 +46,4 @@ class HostStatus:
     version: str
     router: PluginInfo | None  # None before the host has started
     plugins: list[PluginInfo] = field(default_factory=list)
+    agents: list[AgentInfo] = field(default_factory=list)

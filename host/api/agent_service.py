@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Awaitable, Protocol, TypeVar
+import json
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Protocol, Sequence, TypeVar
 
 import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
@@ -12,7 +14,11 @@ from plugin_sdk.limits import QUOTE_CHARS, memory_problem, quote
 from plugin_sdk.types import Memory
 from plugin_sdk.wire import content_from_proto, content_to_proto
 
-from ..agent.pipeline import Pipeline
+from ..agent.agent import ROOM_TYPES, Agent, AgentError, DuplicateAgent, UnknownAgent
+from ..agent.character import Character, CharacterError, load_character, parse_character
+from ..agent.json_fields import FieldError
+from ..agent.pipeline import RunEvent
+from ..agent.run_events import run_events
 from ..logs import LEVELS, TRACE, LogBuffer, LogRecord, dropped_notice, level_number
 from ..plugins.discovery import DiscoveryError
 from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
@@ -20,7 +26,8 @@ from ..plugins.manifest import ManifestError
 from ..plugins.process import StartError
 from ..plugins.registry import DuplicateComponent
 from ..plugins.supervisor import PluginInfo
-from ..status import HostStatus, Lifecycle
+from ..status import AgentInfo, HostStatus, Lifecycle
+from ..store import RunRecord, StoreUnavailable
 from .abort import abort
 from .knowledge_rpcs import KnowledgeHost, KnowledgeRpcs
 
@@ -34,10 +41,12 @@ class AgentHost(KnowledgeHost, Protocol):
 
     @property
     def plugins(self) -> PluginManager: ...
-    @property
-    def pipeline(self) -> Pipeline: ...
     def state(self) -> Lifecycle: ...
     def status(self) -> HostStatus: ...
+    def find_agent(self, key: str) -> Agent: ...
+    def agent_infos(self) -> list[AgentInfo]: ...
+    async def add_agent(self, character: Character, agent_id: str = "") -> Agent: ...
+    async def remove_agent(self, key: str) -> tuple[Agent, int]: ...
 
 
 API_USER = "api-user"  # the sender of a message that names no entity
@@ -62,6 +71,51 @@ def lifecycle_state(state: Lifecycle) -> agent_pb2.LifecycleState.ValueType:
     return agent_pb2.LifecycleState.Value(f"LIFECYCLE_STATE_{state.name}")
 
 
+def agent_status(info: AgentInfo) -> agent_pb2.AgentStatus:
+    """An agent's status entry on the wire."""
+    return agent_pb2.AgentStatus(
+        id=info.id,
+        name=info.name,
+        state=lifecycle_state(info.state),
+        plugins=info.plugins,
+        reason=info.reason,
+        source=info.source,
+    )
+
+
+def run_info(run: RunRecord) -> agent_pb2.RunInfo:
+    """A stored run on the wire."""
+    return agent_pb2.RunInfo(
+        id=run.id,
+        agent_id=run.agent_id,
+        room_id=run.room_id,
+        message_id=run.message_id,
+        status=run.status,
+        started_at_ms=run.started_at_ms,
+        ended_at_ms=run.ended_at_ms or 0,
+        error=run.error,
+        timings={k: float(v) for k, v in run.timings.items()},
+    )
+
+
+def _event_response(event: RunEvent) -> agent_pb2.SendMessageResponse:
+    return agent_pb2.SendMessageResponse(
+        run_id=event.run_id, event_type=event.type, content=content_to_proto(event.content)
+    )
+
+
+def character_from_json(text: str) -> Character:
+    """A character from a file's JSON text (relative knowledge paths: the host's directory)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CharacterError(f"character_json is not valid JSON: {exc}") from None
+    try:
+        return parse_character(raw, Path.cwd())
+    except FieldError as exc:
+        raise CharacterError(f"character_json: {exc}") from None
+
+
 def status_response(status: HostStatus) -> agent_pb2.GetStatusResponse:
     return agent_pb2.GetStatusResponse(
         agent_id=status.agent_id,
@@ -71,6 +125,7 @@ def status_response(status: HostStatus) -> agent_pb2.GetStatusResponse:
         uptime_ms=status.uptime_ms,
         version=status.version,
         router=plugin_status(status.router) if status.router else None,
+        agents=[agent_status(a) for a in status.agents],
     )
 
 
@@ -124,16 +179,126 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             await abort(
                 context, grpc.StatusCode.UNAVAILABLE, f"the host is {state.name}, not ready for messages; retry shortly"
             )
+        room_type = request.room_type.strip().lower()
+        if room_type not in ROOM_TYPES:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"room_type {quote(request.room_type)} is not one of dm, group, api",
+            )
+        agent = await self._find(context, request.agent_id)
+        if agent.state is not Lifecycle.READY:
+            await abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                f"agent {agent.name} is {agent.state.name}, not ready for messages",
+            )
         message = Memory(
             content=content_from_proto(request.content),
             entity_id=request.entity_id or API_USER,
             room_id=request.room_id,
         )
         message.content.source = message.content.source or "api"
-        async for event in self.host.pipeline.send(message):
-            yield agent_pb2.SendMessageResponse(
-                run_id=event.run_id, event_type=event.type, content=content_to_proto(event.content)
+        try:
+            async for event in agent.send(message, room_type):
+                yield _event_response(event)
+        except StoreUnavailable as exc:  # the room could not be made
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+
+    async def _find(self, context: grpc.aio.ServicerContext, key: str) -> Agent:
+        """The running agent with id or name `key` ("" with one agent); NOT_FOUND listing the agents."""
+        try:
+            return self.host.find_agent(key)
+        except UnknownAgent as exc:
+            await abort(context, grpc.StatusCode.NOT_FOUND, _cut_name(str(exc), key))
+
+    async def ListAgents(
+        self, request: agent_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.ListAgentsResponse:
+        return agent_pb2.ListAgentsResponse(agents=[agent_status(a) for a in self.host.agent_infos()])
+
+    async def AddAgent(
+        self, request: agent_pb2.AddAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.AddAgentResponse:
+        if bool(request.character_json.strip()) == bool(request.path.strip()):
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "give the character as character_json (a file's JSON text) or path (a file the host can read), one",
             )
+        try:
+            if request.character_json.strip():
+                character = character_from_json(request.character_json)
+            else:
+                character = await asyncio.to_thread(load_character, Path(request.path))
+        except CharacterError as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            agent = await self.host.add_agent(character)
+        except DuplicateAgent as exc:
+            await abort(context, grpc.StatusCode.ALREADY_EXISTS, str(exc))
+        except AgentError as exc:
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except StoreUnavailable as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        return agent_pb2.AddAgentResponse(agent=agent_status(agent.info()))
+
+    async def RemoveAgent(
+        self, request: agent_pb2.RemoveAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.RemoveAgentResponse:
+        if not request.agent.strip():
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "agent is required: the id or name of the agent")
+        try:
+            agent, going = await self.host.remove_agent(request.agent)
+        except UnknownAgent as exc:
+            await abort(context, grpc.StatusCode.NOT_FOUND, _cut_name(str(exc), request.agent))
+        return agent_pb2.RemoveAgentResponse(agent=agent_status(agent.info()), interrupted_runs=going)
+
+    async def _stored_agents(self, context: grpc.aio.ServicerContext, key: str) -> Sequence[tuple[str, str]]:
+        """(id, name) of the agents `key` names among every agent the store has rows of (removed
+        ones too: their runs stay); all of them when `key` is empty."""
+        try:
+            stored = [(a.id, a.name) for a in await self.host.store.list_agents()]
+        except StoreUnavailable as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        if not key:
+            return stored
+        chosen = [a for a in stored if key in a]
+        if not chosen:
+            listed = ", ".join(f"{name} ({i})" for i, name in stored) or "none"
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no agent {quote(key)}; agents: {listed}")
+        return chosen
+
+    async def ListRuns(
+        self, request: agent_pb2.ListRunsRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.ListRunsResponse:
+        if not 0 <= request.limit <= 1000:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"limit must be 0..1000, got {request.limit}")
+        limit = request.limit or 50
+        runs: list[RunRecord] = []
+        try:
+            for agent_id, _ in await self._stored_agents(context, request.agent_id):
+                runs += await self.host.store.list_runs(agent_id, request.room_id or None, limit)
+        except StoreUnavailable as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        runs.sort(key=lambda r: r.started_at_ms, reverse=True)
+        return agent_pb2.ListRunsResponse(runs=[run_info(r) for r in runs[:limit]])
+
+    async def GetRun(
+        self, request: agent_pb2.GetRunRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.GetRunResponse:
+        if not request.run_id.strip():
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "run_id is required")
+        store = self.host.store
+        try:
+            for agent_id, _ in await self._stored_agents(context, request.agent_id):
+                run = await store.get_run(agent_id, request.run_id)
+                if run is not None:
+                    events = await run_events(store, agent_id, run.id)
+                    return agent_pb2.GetRunResponse(run=run_info(run), events=[_event_response(e) for e in events])
+        except StoreUnavailable as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        await abort(context, grpc.StatusCode.NOT_FOUND, f"no run {quote(request.run_id)} (agenthost runs lists them)")
 
     async def GetStatus(
         self, request: agent_pb2.GetStatusRequest, context: grpc.aio.ServicerContext

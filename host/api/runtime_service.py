@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Sequence, TypeVar
 
 import grpc
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc, types_pb2
@@ -19,7 +19,8 @@ from plugin_sdk.wire import (
     struct_to_dict,
 )
 
-from ..agent.models import ModelError, Models
+from ..agent.agent import Agent
+from ..agent.models import ModelError
 from ..plugins.components import Components
 from ..plugins.settings import PluginSettings
 from ..plugins.tokens import TokenBook
@@ -68,25 +69,23 @@ def _varint_size(value: int) -> int:
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
-    """Serves plugins: memories, entities, settings, models and events."""
+    """Serves plugins: memories, entities, settings, models and events, each call for one agent
+    the calling plugin serves."""
 
     def __init__(
         self,
         tokens: TokenBook,
         store: Store,
         components: Components,
-        models: Models,
-        agent_id: str,
-        settings: PluginSettings,
+        agents: Callable[[], Sequence[Agent]],
         public: bool,
     ) -> None:
-        """`public`: served on the public listener, for remote plugins; else on the plugins' socket."""
+        """`agents`: the host's agents now; `public`: served on the public listener, for remote
+        plugins; else on the plugins' socket."""
         self.tokens = tokens
         self.store = store
         self.components = components
-        self.models = models
-        self.agent_id = agent_id
-        self.settings = settings
+        self.agents = agents
         self.public = public
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> str:
@@ -112,28 +111,49 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             await abort(context, grpc.StatusCode.UNAUTHENTICATED, f"this plugin's token is accepted only on {where}")
         return owner.plugin
 
-    async def _own_agent(self, context: grpc.aio.ServicerContext, agent_id: str) -> None:
-        """A plugin writes only in the scope of the agent it serves (empty means that one)."""
-        if agent_id and agent_id != self.agent_id:
+    async def _agent(self, context: grpc.aio.ServicerContext, plugin: str, agent_id: str) -> Agent:
+        """The agent a call of `plugin` acts for: `agent_id`, which the plugin must serve (its
+        character names the plugin, or names none); empty: the one agent the plugin serves."""
+        agents = list(self.agents())
+        serving = [a for a in agents if a.serves(plugin)]
+        if agent_id:
+            agent = next((a for a in serving if a.id == agent_id), None)
+            if agent is None:
+                served = ", ".join(a.id for a in serving) or "none"
+                await abort(
+                    context,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"agent_id {quote(agent_id)} is not the agent this plugin serves ({plugin} serves: {served})",
+                )
+            return agent
+        if len(serving) == 1:
+            return serving[0]
+        if not serving:
             await abort(
                 context,
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"agent_id {quote(agent_id)} is not the agent this plugin serves ({self.agent_id}); leave it empty",
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"no running agent uses plugin {plugin} (no character names it)",
             )
+        names = ", ".join(f"{a.name} ({a.id})" for a in serving)
+        await abort(
+            context,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"plugin {plugin} serves several agents ({names}): say which in agent_id "
+            "(the SDK sends the agent of the message being handled)",
+        )
 
     @store_errors
     async def CreateMemory(
         self, request: runtime_pb2.CreateMemoryRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.CreateMemoryResponse:
-        await self._caller(context)
+        plugin = await self._caller(context)
         problem = memory_problem(request.memory)
         if problem:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
         memory = memory_from_proto(request.memory)
         if not memory.room_id:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "memory.room_id is required")
-        await self._own_agent(context, memory.agent_id)
-        memory.agent_id = self.agent_id
+        memory.agent_id = (await self._agent(context, plugin, memory.agent_id)).id
         try:
             stored = await self.store.create_memory(memory)
         except DuplicateMemory:
@@ -148,13 +168,14 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     async def GetMemories(
         self, request: runtime_pb2.GetMemoriesRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetMemoriesResponse:
-        await self._caller(context)
+        plugin = await self._caller(context)
         if not request.room_id:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "room_id is required")
         if request.count < 0 or request.count > 1000:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"count must be 0..1000, got {request.count}")
+        agent = await self._agent(context, plugin, request.agent_id)
         memories = await self.store.get_memories(
-            self.agent_id, request.room_id, request.table_name or "messages", request.count or 20
+            agent.id, request.room_id, request.table_name or "messages", request.count or 20
         )
         reply = runtime_pb2.GetMemoriesResponse(memories=fitting([memory_to_proto(m) for m in memories]))
         if len(reply.memories) < len(memories):
@@ -173,8 +194,9 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     async def GetEntity(
         self, request: runtime_pb2.GetEntityRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetEntityResponse:
-        await self._caller(context)
-        entity = await self.store.get_entity(request.id, self.agent_id)
+        plugin = await self._caller(context)
+        agent = await self._agent(context, plugin, request.agent_id)
+        entity = await self.store.get_entity(request.id, agent.id)
         if entity is None:
             await abort(context, grpc.StatusCode.NOT_FOUND, f"no entity with id {quote(request.id)}")
         return runtime_pb2.GetEntityResponse(entity=entity_to_proto(entity))
@@ -183,26 +205,35 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     async def UpsertEntity(
         self, request: runtime_pb2.UpsertEntityRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.UpsertEntityResponse:
-        await self._caller(context)
+        plugin = await self._caller(context)
         entity = entity_from_proto(request.entity)
-        await self._own_agent(context, entity.agent_id)
-        entity.agent_id = self.agent_id
+        entity.agent_id = (await self._agent(context, plugin, entity.agent_id)).id
         return runtime_pb2.UpsertEntityResponse(entity=entity_to_proto(await self.store.upsert_entity(entity)))
 
     async def GetSetting(
         self, request: runtime_pb2.GetSettingRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.GetSettingResponse:
         plugin = await self._caller(context)
-        value = self.settings.get(plugin, request.key)
+        serving = [a for a in self.agents() if a.serves(plugin)]
+        if not request.agent_id and len(serving) > 1:
+            # A service starting for several agents reads what they share: no character's settings.
+            parts = serving[0].parts
+            shared = PluginSettings(parts.plugin_config, parts.settings, parts.secrets, parts.grants)
+            value = shared.get(plugin, request.key)
+        else:
+            value = (await self._agent(context, plugin, request.agent_id)).settings.get(plugin, request.key)
         return runtime_pb2.GetSettingResponse(value=value or "", found=value is not None)
 
     async def UseModel(
         self, request: runtime_pb2.RuntimeServiceUseModelRequest, context: grpc.aio.ServicerContext
     ) -> runtime_pb2.RuntimeServiceUseModelResponse:
         """Through the router when the host has one; otherwise the plugins' model handlers."""
-        await self._caller(context)
+        plugin = await self._caller(context)
+        agent = await self._agent(context, plugin, request.agent_id)
         try:
-            output = await self.models.use(request.model_type, struct_to_dict(request.params), context.time_remaining())
+            output = await agent.models.use(
+                request.model_type, struct_to_dict(request.params), context.time_remaining()
+            )
         except ModelError as exc:
             await abort(context, exc.code, str(exc))
         reply = runtime_pb2.RuntimeServiceUseModelResponse(
@@ -217,7 +248,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         plugin = await self._caller(context)
         if not request.event_type:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "event_type is required")
-        delivered = await self.components.emit_event(
-            request.event_type, struct_to_dict(request.payload), exclude=plugin
-        )
+        agent = await self._agent(context, plugin, request.agent_id)
+        payload = {**struct_to_dict(request.payload), "agent_id": agent.id}  # whose event it is
+        delivered = await self.components.emit_event(request.event_type, payload, exclude=plugin)
         return runtime_pb2.EmitEventResponse(delivered=delivered)

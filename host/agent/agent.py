@@ -1,0 +1,237 @@
+"""One agent of the host: its character, lifecycle, pipeline, models and memory scope.
+
+A host runs several agents; they share the plugin processes, the router and the store, and each
+has its own id (its store rows), its own router agent scope (`agent:<name>`) and its own runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable
+
+from plugin_sdk.types import Memory
+
+from ..config import Grant
+from ..memory import EmbeddingQueue
+from ..plugins.components import Components
+from ..plugins.discovery import DiscoveryError
+from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
+from ..plugins.registry import Registry
+from ..plugins.router_link import RouterLink
+from ..plugins.settings import PluginSettings
+from ..status import AgentInfo, Lifecycle
+from ..store import Store
+from ..store.records import Agent as AgentRow
+from ..store.records import Room
+from .character import Character
+from .pipeline import RUN_ENDED, Pipeline, PipelineSettings, RunEvent
+from .plugin_names import host_stand_in, plugin_name
+from .run_events import keep_events
+from .run_scope import AgentModels
+
+log = logging.getLogger("host.agent")
+
+#: `room_type` as clients give it -> as the store keeps it (elizaOS channel types).
+ROOM_TYPES = {"": "API", "api": "API", "dm": "DM", "group": "GROUP"}
+LIFECYCLE_EVENT = "AGENT_LIFECYCLE"  # emitted to plugins subscribed to it, payload {agent_id, name, state}
+_KNOWN_ROOMS = 10_000  # rooms remembered as existing, per agent (beyond that, asked of the store again)
+
+
+class AgentError(Exception):
+    """An agent cannot start or be found; the message says which and why."""
+
+
+class UnknownAgent(AgentError):
+    """No agent has that id or name; the message lists the agents."""
+
+
+class DuplicateAgent(AgentError):
+    """An agent with that id (or name) runs already."""
+
+
+@dataclass
+class SharedParts:
+    """What every agent of a host shares: the store, the plugins and the router."""
+
+    store: Store
+    plugins: PluginManager
+    components: Components
+    router: RouterLink
+    registry: Callable[[], Registry]
+    pipeline_settings: PipelineSettings = field(default_factory=PipelineSettings)
+    plugin_config: dict[str, dict[str, str]] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)  # the config's [settings]
+    secrets: dict[str, str] = field(default_factory=dict)  # the config's [secrets]
+    grants: dict[str, Grant] = field(default_factory=dict)
+
+
+class Agent:
+    """One character running in the host. Created CREATED; `start` walks it to READY."""
+
+    def __init__(self, agent_id: str, character: Character, parts: SharedParts) -> None:
+        self.id = agent_id
+        self.character = character
+        self.parts = parts
+        self.state = Lifecycle.CREATED
+        self.reason = ""  # why it failed to start
+        self.plugins: tuple[str, ...] = ()  # the plugins its character names, resolved
+        self.models = AgentModels(parts.components, parts.router, character.name)
+        self.settings = PluginSettings(
+            own=parts.plugin_config,
+            shared={**character.settings, **parts.settings},
+            secrets={**character.secrets, **parts.secrets},
+            grants=parts.grants,
+        )
+        self._pipeline: Pipeline | None = None
+        self.embeddings: EmbeddingQueue | None = None
+        self._pumps: set[asyncio.Task[None]] = set()
+        self._rooms: dict[str, None] = {}  # rooms known to exist (insertion-ordered, bounded)
+
+    @property
+    def name(self) -> str:
+        return self.character.name
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Runs this agent's messages (once started)."""
+        if self._pipeline is None:
+            raise AgentError(f"agent {self.name} is {self.state.name}, not started")
+        return self._pipeline
+
+    def serves(self, plugin: str) -> bool:
+        """Whether `plugin` may act for this agent: its character names it, or names none."""
+        return not self.character.plugins or plugin in self.plugins
+
+    async def start(self) -> None:
+        """CREATED to READY: the store's row, the plugins its character names, the pipeline and the
+        embedding queue. AgentError (state STOPPED, `reason` set) when a plugin it names is missing."""
+        store = self.parts.store
+        await self._enter(Lifecycle.INITIALIZING)
+        await self._enter(Lifecycle.LOADING_CHARACTER)
+        await store.upsert_agent(AgentRow(self.id, self.name))
+        for run in await store.interrupt_runs(self.id):
+            log.warning(
+                "agent %s: run %s (room %s, message %s) never ended: the host stopped during it; ended as %s",
+                self.name,
+                run.id,
+                run.room_id,
+                run.message_id,
+                run.status,
+                extra={"agent_id": self.id},
+            )
+        await self._enter(Lifecycle.LOADING_PLUGINS)
+        try:
+            self.plugins = await self._load_plugins()
+        except AgentError as exc:
+            self.reason = str(exc)
+            await self._enter(Lifecycle.STOPPED)
+            raise
+        await self._enter(Lifecycle.STARTING_SERVICES)
+        parts = self.parts
+        self._pipeline = Pipeline(
+            self.id, self.character, store, parts.components, self.models, parts.registry, parts.pipeline_settings
+        )
+        self.embeddings = EmbeddingQueue(store, self.models, self.id)
+        self.embeddings.start()  # waits for an embedding model on its own, retrying
+        await self._enter(Lifecycle.READY)
+
+    async def _load_plugins(self) -> tuple[str, ...]:
+        """The plugins the character names, loaded (an installed one not loaded yet is started)."""
+        manager, names = self.parts.plugins, []
+        for entry in self.character.plugins:
+            name = plugin_name(entry)
+            if name in manager.plugins:
+                names.append(name)
+                continue
+            try:
+                await manager.load(name)
+            except (PluginNotFound, DiscoveryError) as exc:
+                stand_in = host_stand_in(entry)
+                if stand_in:
+                    log.info("agent %s: %s needs no plugin here (%s does its work)", self.name, entry, stand_in)
+                    continue
+                where = f" ({self.character.source})" if self.character.source else ""
+                raise AgentError(f"character {self.name}{where} names plugin {entry!r}, which is not loaded: {exc}")
+            except PluginConflict:
+                pass  # loaded meanwhile (another agent asked for it too)
+            names.append(name)
+        return tuple(names)
+
+    async def _enter(self, state: Lifecycle) -> None:
+        """Move to `state`: a log record and an AGENT_LIFECYCLE event to subscribed plugins."""
+        self.state = state
+        level = logging.INFO if state is Lifecycle.READY else logging.DEBUG  # the others are steps
+        log.log(level, "agent %s (%s): %s", self.name, self.id, state.name, extra={"agent_id": self.id})
+        payload = {"agent_id": self.id, "name": self.name, "state": state.name}
+        try:
+            await self.parts.components.emit_event(LIFECYCLE_EVENT, payload)
+        except Exception as exc:  # a plugin that cannot take the event does not stop the lifecycle
+            log.debug("agent %s: %s event not delivered: %s", self.name, LIFECYCLE_EVENT, exc)
+
+    async def send(self, message: Memory, room_type: str = "") -> AsyncIterator[RunEvent]:
+        """Run `message` (its room made on its first message, of `room_type`), yielding the run's
+        events. The run and the recording of its events go on if the caller stops listening."""
+        if room_type not in ROOM_TYPES:
+            raise ValueError(f"room_type {room_type!r} is not one of dm, group, api")
+        await self._ensure_room(message, ROOM_TYPES[room_type])
+        queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        task = asyncio.create_task(self._pump(message, queue.put_nowait))
+        self._pumps.add(task)
+        task.add_done_callback(self._pumps.discard)
+        while (event := await queue.get()) is not None:
+            yield event
+
+    async def _pump(self, message: Memory, put: Callable[[RunEvent | None], None]) -> None:
+        """Take every event of the run, hand it on, and keep them with the run once it ended."""
+        events: list[RunEvent] = []
+        try:
+            async for event in self.pipeline.send(message):
+                events.append(event)
+                put(event)
+        finally:
+            put(None)
+            if events and events[-1].type == RUN_ENDED:
+                try:
+                    await keep_events(self.parts.store, self.id, events)
+                except Exception as exc:  # the run itself is stored and ended; only its events are lost
+                    log.warning("run %s: its events could not be kept: %s", events[0].run_id, exc)
+
+    async def _ensure_room(self, message: Memory, room_type: str) -> None:
+        if message.room_id in self._rooms:
+            return
+        store = self.parts.store
+        if await store.get_room(self.id, message.room_id) is None:
+            source = message.content.source or "api"
+            await store.upsert_room(Room(self.id, id=message.room_id, type=room_type, source=source))
+            if message.entity_id:
+                await store.add_participant(self.id, message.room_id, message.entity_id)
+        self._rooms[message.room_id] = None
+        if len(self._rooms) > _KNOWN_ROOMS:
+            del self._rooms[next(iter(self._rooms))]
+
+    async def stop(self) -> None:
+        """Stop its runs (they end `interrupted`) and its embedding queue; its stored memory stays."""
+        if self.state in (Lifecycle.STOPPING, Lifecycle.STOPPED):
+            return
+        if self.state is Lifecycle.CREATED:  # never started: nothing to stop
+            self.state = Lifecycle.STOPPED
+            return
+        await self._enter(Lifecycle.STOPPING)
+        if self._pipeline is not None:
+            await self._pipeline.close()
+        if self._pumps:  # the runs' last events are being kept
+            await asyncio.wait(list(self._pumps), timeout=5)
+        if self.embeddings is not None:
+            await self.embeddings.stop()
+        await self._enter(Lifecycle.STOPPED)
+
+    def info(self) -> AgentInfo:
+        """The agent as status reports it."""
+        source = str(self.character.source or "")
+        return AgentInfo(self.id, self.name, self.state, self.plugins, self.reason, source)
+
+    def running_runs(self) -> int:
+        """How many runs are going."""
+        return len(self._pumps)
