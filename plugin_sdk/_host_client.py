@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import grpc
@@ -18,6 +19,10 @@ from .wire import (
     memory_to_proto,
     model_output_from_proto,
 )
+
+#: The agent whose message the current call handles ("" outside one): a host running several
+#: agents shares this process among them, and every RuntimeService call says which it acts for.
+CURRENT_AGENT: ContextVar[str] = ContextVar("agenthost_plugin_current_agent", default="")
 
 
 class HostClient(Protocol):
@@ -83,6 +88,8 @@ class GrpcHostClient:
         await self._channel.close()
 
     async def create_memory(self, memory: Memory) -> Memory:
+        if not memory.agent_id:
+            memory.agent_id = CURRENT_AGENT.get()
         reply = await self._stub.CreateMemory(
             runtime_pb2.CreateMemoryRequest(memory=memory_to_proto(memory)),
             metadata=self._metadata,
@@ -92,7 +99,9 @@ class GrpcHostClient:
 
     async def get_memories(self, room_id: str, table_name: str = "messages", count: int = 20) -> list[Memory]:
         reply = await self._stub.GetMemories(
-            runtime_pb2.GetMemoriesRequest(room_id=room_id, table_name=table_name, count=count),
+            runtime_pb2.GetMemoriesRequest(
+                room_id=room_id, table_name=table_name, count=count, agent_id=CURRENT_AGENT.get()
+            ),
             metadata=self._metadata,
             timeout=self._timeout,
         )
@@ -101,7 +110,9 @@ class GrpcHostClient:
     async def get_entity(self, entity_id: str) -> Entity | None:
         try:
             reply = await self._stub.GetEntity(
-                runtime_pb2.GetEntityRequest(id=entity_id), metadata=self._metadata, timeout=self._timeout
+                runtime_pb2.GetEntityRequest(id=entity_id, agent_id=CURRENT_AGENT.get()),
+                metadata=self._metadata,
+                timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
@@ -110,6 +121,8 @@ class GrpcHostClient:
         return entity_from_proto(reply.entity)
 
     async def upsert_entity(self, entity: Entity) -> Entity:
+        if not entity.agent_id:
+            entity.agent_id = CURRENT_AGENT.get()
         reply = await self._stub.UpsertEntity(
             runtime_pb2.UpsertEntityRequest(entity=entity_to_proto(entity)),
             metadata=self._metadata,
@@ -119,18 +132,20 @@ class GrpcHostClient:
 
     async def get_setting(self, key: str) -> str | None:
         reply = await self._stub.GetSetting(
-            runtime_pb2.GetSettingRequest(key=key), metadata=self._metadata, timeout=self._timeout
+            runtime_pb2.GetSettingRequest(key=key, agent_id=CURRENT_AGENT.get()),
+            metadata=self._metadata,
+            timeout=self._timeout,
         )
         return reply.value if reply.found else None
 
     async def use_model(self, model_type: str, **params: Any) -> ModelOutput:
-        request = runtime_pb2.RuntimeServiceUseModelRequest(model_type=model_type)
+        request = runtime_pb2.RuntimeServiceUseModelRequest(model_type=model_type, agent_id=CURRENT_AGENT.get())
         fill_struct(request.params, params)
         reply = await self._stub.UseModel(request, metadata=self._metadata, timeout=self._timeout)
         return model_output_from_proto(reply)
 
     async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int:
-        request = runtime_pb2.EmitEventRequest(event_type=event_type)
+        request = runtime_pb2.EmitEventRequest(event_type=event_type, agent_id=CURRENT_AGENT.get())
         fill_struct(request.payload, payload or {})
         reply = await self._stub.EmitEvent(request, metadata=self._metadata, timeout=self._timeout)
         return reply.delivered

@@ -7,6 +7,7 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from ._context import Context
+from ._host_client import CURRENT_AGENT
 from ._plugin import Plugin, call
 from .types import ActionResult, Content, Memory, ModelOutput, ProviderResult, State
 
@@ -37,6 +38,7 @@ class ComponentRunner:
 
     async def get_provider(self, name: str, message: Memory, state: State) -> ProviderResult:
         provider = self._lookup(self.plugin.providers, "provider", name)
+        CURRENT_AGENT.set(message.agent_id)  # this call's task acts for the message's agent
         result = await call(provider.get, self.context, message, state)
         if result is None:
             return ProviderResult()
@@ -48,6 +50,7 @@ class ComponentRunner:
 
     async def validate_action(self, name: str, message: Memory, state: State) -> bool:
         action = self._lookup(self.plugin.actions, "action", name)
+        CURRENT_AGENT.set(message.agent_id)
         return action.validate is None or bool(await call(action.validate, self.context, message, state))
 
     async def invoke_action(
@@ -59,15 +62,18 @@ class ComponentRunner:
         callback: Callable[[Content], Awaitable[None]],
     ) -> ActionResult:
         action = self._lookup(self.plugin.actions, "action", name)
+        CURRENT_AGENT.set(message.agent_id)
         result = await call(action.handler, self.context, message, state, options, callback)
         return _as_action_result(name, result)
 
     async def validate_evaluator(self, name: str, message: Memory, state: State) -> bool:
         evaluator = self._lookup(self.plugin.evaluators, "evaluator", name)
+        CURRENT_AGENT.set(message.agent_id)
         return evaluator.validate is None or bool(await call(evaluator.validate, self.context, message, state))
 
     async def run_evaluator(self, name: str, message: Memory, state: State, responses: list[Memory]) -> ActionResult:
         evaluator = self._lookup(self.plugin.evaluators, "evaluator", name)
+        CURRENT_AGENT.set(message.agent_id)
         return _as_action_result(name, await call(evaluator.handler, self.context, message, state, responses))
 
     async def start_service(self, name: str) -> None:

@@ -53,7 +53,7 @@ def chat(
         request = agent_pb2.SendMessageRequest(room_id=room, entity_id=user, content=types_pb2.Content(text=text))
         try:
             for event in stub.SendMessage(request):
-                failed |= _show(event, as_json, speaker)
+                failed |= show_event(event, as_json, speaker)
         except grpc.RpcError as exc:
             failed = True
             # A host that is not ready yet says so; the next line may find it ready.
@@ -71,7 +71,7 @@ def _agent_name(stub: agent_pb2_grpc.AgentServiceStub) -> str:
         return "agent"
 
 
-def _show(event: agent_pb2.SendMessageResponse, as_json: bool, speaker: str = "") -> bool:
+def show_event(event: agent_pb2.SendMessageResponse, as_json: bool, speaker: str = "") -> bool:
     """Print one run event; True if it reports a failed run."""
     extra = struct_to_dict(event.content.extra)
     if as_json:

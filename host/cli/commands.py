@@ -15,15 +15,17 @@ import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 
 from ..agent.character import CharacterError, load_character
-from ..config import ConfigError, HostConfig, load_config
+from ..config import ConfigError, HostConfig, character_files, load_config
 from ..logs import LogBuffer, setup_logging
 from ..store.data_dir import api_token
+from .agents import add_agents_commands
 from .character import add_character_commands
 from .chat import add_chat_options, chat, cmd_chat
 from .client import add_client_options, agent_stub, call, details, fail, router_stub, unreachable
 from .knowledge import add_knowledge_commands
 from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
 from .router import add_router_commands
+from .runs import add_run_commands
 from .scaffold import add_new_command
 
 
@@ -46,17 +48,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
             data_dir=args.data_dir,
             log_level=args.log_level,
             log_json=args.log_json or None,
-            character=args.character,
+            characters=tuple(args.character) if args.character else None,
         )
-        load_character(config.character)  # a broken character file stops here, before anything starts
+        for path in character_files(config):  # a broken character file stops here, before anything starts
+            load_character(path)
     except (ConfigError, CharacterError) as exc:
         fail(str(exc), 2)
     # Chatting in the same terminal: only warnings and errors interleave with the conversation.
     console_level = "warn" if args.chat and args.log_level is None else config.log_level
     buffer = setup_logging(console_level, config.log_json, config.agent_id)
+    from ..agent.agent import AgentError
+
     try:
         asyncio.run(_serve(config, buffer, args))
-    except (ConfigError, CharacterError, OSError) as exc:
+    except (ConfigError, CharacterError, AgentError, OSError) as exc:
         fail(str(exc), 2)
 
 
@@ -220,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error", "fatal"])
     serve.add_argument("--log-json", action="store_true", help="log JSON lines")
     serve.add_argument(
-        "--character", type=Path, metavar="FILE", help="elizaOS character file (default: the config's, else Ada)"
+        "--character",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="elizaOS character file or directory of them; repeat for several agents (default: the config's, else Ada)",
     )
     serve.add_argument("--chat", action="store_true", help="also chat with the agent on this terminal")
     add_chat_options(serve)
@@ -266,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_router_commands(sub)
     add_character_commands(sub)
     add_knowledge_commands(sub)
+    add_agents_commands(sub)
+    add_run_commands(sub)
     return parser
 
 
