@@ -76,7 +76,8 @@ class Agent:
         self.parts = parts
         self.state = Lifecycle.CREATED
         self.reason = ""  # why it failed to start
-        self.plugins: tuple[str, ...] = ()  # the plugins its character names, resolved
+        self.plugins: tuple[str, ...] = ()  # the plugins its character names, resolved (once loaded)
+        self._named = frozenset(plugin_name(entry) for entry in character.plugins)
         self.models = AgentModels(parts.components, parts.router, character.name)
         self.settings = PluginSettings(
             own=parts.plugin_config,
@@ -102,7 +103,7 @@ class Agent:
 
     def serves(self, plugin: str) -> bool:
         """Whether `plugin` may act for this agent: its character names it, or names none."""
-        return not self.character.plugins or plugin in self.plugins
+        return not self._named or plugin in self._named
 
     async def start(self) -> None:
         """CREATED to READY: the store's row, the plugins its character names, the pipeline and the
