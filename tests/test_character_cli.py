@@ -54,7 +54,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], path: Path, 
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"agenthost: character file {path}")
+    assert lines[0].startswith((f"agenthost: character file {path}", f"agenthost: character directory {path}"))
     assert expected in lines[0]
 
 
@@ -71,7 +71,9 @@ def test_a_broken_character_is_one_line_and_exit_2(tmp_path: Path, case: str, co
 
 @pytest.mark.parametrize("command", ["serve", "check"])
 def test_a_character_file_that_is_not_there_or_a_folder(tmp_path: Path, command: str) -> None:
-    for path, expected in ((tmp_path / "nope.json", "does not exist"), (tmp_path, "is a directory")):
+    # serve takes a directory of character files; this one has none
+    folder = "has no .json files" if command == "serve" else "is a directory"
+    for path, expected in ((tmp_path / "nope.json", "does not exist"), (tmp_path, folder)):
         args = ("serve", "--character", path) if command == "serve" else ("character", "check", path)
         assert_one_line_error(agenthost(*args, cwd=tmp_path), path, expected)
 
