@@ -108,3 +108,12 @@ def test_check_json_writes_an_older_file_back_in_the_current_shape_without_secre
     assert doc["people"] == ["First Mate Ortiz"]  # unknown fields kept
     assert doc["secrets"] == {"DISCORD_API_TOKEN": "<redacted>"}
     assert "discord-789" not in result.stdout
+
+
+def test_check_into_a_reader_that_went_away_is_no_traceback(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "host", "character", "check", "--json", str(HERE / "nova.character.json")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `| head` does once it has what it wants: the write meets a closed pipe
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""

@@ -4,6 +4,8 @@ what each holds (or, with --json, print it as a current elizaOS file)."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +38,13 @@ def cmd_character_check(args: argparse.Namespace) -> None:
             fail(str(exc), 2)
     if args.json:
         docs = [_redacted(c.to_dict()) for c in characters]
-        print(dumps(docs[0] if len(docs) == 1 else docs))
+        lines = [dumps(docs[0] if len(docs) == 1 else docs)]
     else:
-        for path, character in zip(args.files, characters):
-            print(f"{path}: {summary(character)}")
+        lines = [f"{path}: {summary(character)}" for path, character in zip(args.files, characters)]
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # `| head` stopped reading: not an error of ours, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def summary(c: Character) -> str:
