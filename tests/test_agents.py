@@ -74,6 +74,9 @@ async def test_two_agents_answer_as_themselves_and_never_see_each_others_memory(
     again = reply(await send(host, "Alpha", "shared-room", "and now?"))
     assert again.startswith("I am Alpha | turns=2 | recall: [my secret is 42 / I am Alpha")
     assert f"owners={alpha.id}" in again  # the plugin read through RuntimeService, as Alpha
+    # Each agent's messages use the plugins its character names: the spy's provider is Beta's only.
+    systems = {c.agent_name: c.system for c in scripted.calls}
+    assert "# SPY_ECHO" in systems["Beta"] and "# SPY_ECHO" not in systems["Alpha"]
 
     # Router scopes: each agent's calls carry its name (budget scope agent:<name>) and the run.
     runs = [first[0].run_id]

@@ -101,6 +101,15 @@ class Agent:
             raise AgentError(f"agent {self.name} is {self.state.name}, not started")
         return self._pipeline
 
+    def registry(self) -> Registry:
+        """The components this agent's messages use: those of the plugins its character names
+        (every plugin's when it names none)."""
+        every = self.parts.registry()
+        if not self._named:
+            return every
+        mine = {plugin: manifest for plugin, manifest in every.manifests.items() if plugin in self._named}
+        return Registry(owners=every.owners, manifests=mine)
+
     def serves(self, plugin: str) -> bool:
         """Whether `plugin` may act for this agent: its character names it, or names none."""
         return not self._named or plugin in self._named
@@ -132,7 +141,7 @@ class Agent:
         await self._enter(Lifecycle.STARTING_SERVICES)
         parts = self.parts
         self._pipeline = Pipeline(
-            self.id, self.character, store, parts.components, self.models, parts.registry, parts.pipeline_settings
+            self.id, self.character, store, parts.components, self.models, self.registry, parts.pipeline_settings
         )
         self.embeddings = EmbeddingQueue(store, self.models, self.id)
         self.embeddings.start()  # waits for an embedding model on its own, retrying

@@ -40,6 +40,16 @@ def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
         "uptime_ms": status.uptime_ms,
         "plugins": [plugin_doc(p) for p in status.plugins],
         "router": {k: v for k, v in plugin_doc(status.router).items() if k != "components"},
+        "agents": [
+            {
+                "id": a.id,
+                "name": a.name,
+                "state": lifecycle_name(a.state),
+                "plugins": list(a.plugins),
+                "reason": a.reason,
+            }
+            for a in status.agents
+        ],
     }
 
 
@@ -75,4 +85,10 @@ def status_text(doc: dict[str, Any]) -> str:
     )
     # A local model that is down says why on a line of its own: the reason is long, and it is the news.
     down = "".join(f"\n  {pid} unavailable: {why}" for pid, why in sorted(router.get("unavailable", {}).items()))
-    return f"{head}\nrouter: {router['state']} {where}{reason}{breakers}{down}\n" + plugin_table(doc["plugins"])
+    agents = ""
+    if len(doc.get("agents", [])) > 1:  # one agent is the head line already
+        agents = "".join(
+            f"\nagent {a['name']} ({a['id']}) {a['state']}" + (f": {a['reason']}" if a["reason"] else "")
+            for a in doc["agents"]
+        )
+    return f"{head}{agents}\nrouter: {router['state']} {where}{reason}{breakers}{down}\n" + plugin_table(doc["plugins"])
