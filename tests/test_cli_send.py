@@ -3,6 +3,7 @@ run, agents list/add/remove, serve with several characters; errors are one line.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -79,6 +80,23 @@ async def test_send_runs_run_and_agents_through_the_cli(
     assert code == 2 and "invalid choice" in err  # argparse's own usage error
     code, out, _ = await run_cli(host, "send", "--agent", "Alpha", "still there?")
     assert code == 0 and out.startswith("I am Alpha")
+
+    # chat keeps its behaviour, and talks to the agent --agent names.
+    chat = await asyncio.create_subprocess_exec(
+        AGENTHOST,
+        "chat",
+        "--agent",
+        "Beta",
+        "--host",
+        host.address,
+        env={**os.environ, "AGENTHOST_TOKEN": host.api_token},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out_bytes, err_bytes = await asyncio.wait_for(chat.communicate(b"hello\n"), 60)
+    assert chat.returncode == 0, err_bytes
+    assert out_bytes.decode().startswith("I am Beta")
 
 
 def test_serve_runs_a_directory_of_characters_and_refuses_a_missing_plugin(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ DEFAULT_USER = "terminal-user"
 def add_chat_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--room", default=DEFAULT_ROOM, help=f"conversation id (default: {DEFAULT_ROOM})")
     parser.add_argument("--user", default=DEFAULT_USER, help=f"your entity id (default: {DEFAULT_USER})")
+    parser.add_argument("--agent", default="", help="the agent's id or name (needed when the host runs several)")
 
 
 def chat(
@@ -31,13 +32,14 @@ def chat(
     as_json: bool = False,
     stop: Callable[[], bool] = lambda: False,
     token: str | None = None,
+    agent: str = "",
 ) -> int:
     """Send each line read from `lines` as a message and print the run's events (with `token`,
     else the one `host_token()` finds). Returns 0, or 1 if any message failed; stops at end of
     input or when `stop()` says so."""
     stub = agent_stub(address, token)
     interactive = lines.isatty() and not as_json
-    speaker = _agent_name(stub) if interactive else ""
+    speaker = (agent or _agent_name(stub)) if interactive else ""
     failed = False
     while not stop():
         if interactive:
@@ -50,7 +52,9 @@ def chat(
             continue
         if text in ("/quit", "/exit"):
             break
-        request = agent_pb2.SendMessageRequest(room_id=room, entity_id=user, content=types_pb2.Content(text=text))
+        request = agent_pb2.SendMessageRequest(
+            agent_id=agent, room_id=room, entity_id=user, content=types_pb2.Content(text=text)
+        )
         try:
             for event in stub.SendMessage(request):
                 failed |= show_event(event, as_json, speaker)
@@ -103,7 +107,7 @@ def show_event(event: agent_pb2.SendMessageResponse, as_json: bool, speaker: str
 
 def cmd_chat(args: argparse.Namespace) -> None:
     try:
-        sys.exit(chat(args.host, args.room, args.user, as_json=args.json))
+        sys.exit(chat(args.host, args.room, args.user, as_json=args.json, agent=args.agent))
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -91,7 +91,7 @@ def _chat_beside(
 
     def run() -> None:
         print(f"Chatting in room {args.room!r}; Ctrl-D or /quit ends, Ctrl-C stops the host.", flush=True)
-        chat(address, args.room, args.user, stop=stop.is_set, token=token)
+        chat(address, args.room, args.user, stop=stop.is_set, token=token, agent=args.agent)
         loop.call_soon_threadsafe(stop.set)
 
     # A daemon thread: a read blocked on the terminal must not keep the process alive.
