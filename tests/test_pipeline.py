@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
+from pipeline_support import queueing
 from support import api_channel, fixture_spec
 
 from host.host import Host
@@ -148,8 +149,8 @@ async def test_bad_messages_are_refused_and_the_host_keeps_serving(
     assert of(await send(host, "still there?"), "REPLY")
 
 
-async def test_messages_of_one_room_are_answered_in_order(start_host: Any) -> None:
-    host = await start_host(CHAT)
+async def test_messages_of_one_room_are_answered_in_order(start_host: Any, tmp_path: Path) -> None:
+    host = await start_host(CHAT, character=queueing(tmp_path))  # the `queue` double-message policy
     async with api_channel(host) as channel:
         call = agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request("slow 0.5 first"), timeout=30)
         # RUN_STARTED comes once the first message is stored and its run has the room.
@@ -199,11 +200,11 @@ async def test_a_run_cut_short_by_the_host_stopping_ends_interrupted(start_host:
 async def test_rooms_leave_no_lock_behind(start_host: Any) -> None:
     host = await start_host(CHAT)
     await asyncio.gather(*(send(host, f"slow 0.1 message {i}", room=f"room-{i % 3}") for i in range(9)))
-    assert host.pipeline._room_locks == {}
+    assert host.pipeline._room_turns == {}
 
 
-async def test_a_message_that_arrives_just_after_another_is_not_in_its_history(start_host: Any) -> None:
-    host = await start_host(CHAT)
+async def test_a_message_that_arrives_just_after_another_is_not_in_its_history(start_host: Any, tmp_path: Path) -> None:
+    host = await start_host(CHAT, character=queueing(tmp_path))
     for round_ in range(10):
         room = f"tie-{round_}"
         both = await asyncio.gather(send(host, "first", room=room), send(host, "second", room=room))

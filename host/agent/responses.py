@@ -5,6 +5,7 @@ A reply is XML, so a small model's output can be checked and retried:
     <response>
     <thought>why, in a few words</thought>
     <actions>REPLY,GET_WEATHER</actions>
+    <providers>WEATHER_NOW</providers>   (optional: more context wanted, see the pipeline)
     <text>what the agent says</text>
     </response>
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from typing import Collection, Mapping
 
 from ..plugins.manifest import ExampleTurn
 from . import templates
@@ -25,7 +27,9 @@ THOUGHT_MAX_CHARS = 100
 MAX_ACTIONS = 4
 MAX_EXAMPLES = 2  # example conversations per action in the prompt
 
-_TAG = {name: re.compile(rf"<{name}>(.*?)(?:</{name}>|$)", re.S) for name in ("thought", "actions", "text")}
+_TAG = {
+    name: re.compile(rf"<{name}>(.*?)(?:</{name}>|$)", re.S) for name in ("thought", "actions", "providers", "text")
+}
 _ACTION_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -40,9 +44,13 @@ class ActionChoice:
 
 @dataclass(frozen=True)
 class ParsedResponse:
+    """A reply as parsed: actions by their offered names (similes resolved), in order."""
+
     thought: str
     actions: tuple[str, ...]
     text: str
+    providers: tuple[str, ...] = ()  # providers the reply asks for (its <providers> tag)
+    unknown: tuple[str, ...] = ()  # action names it gave that name nothing on offer
 
 
 @dataclass
@@ -118,9 +126,11 @@ def response_grammar(action_names: list[str]) -> str:
     )
 
 
-def parse_response(output: str, known_actions: set[str]) -> ParsedResponse:
+def parse_response(output: str, known_actions: Collection[str] | Mapping[str, str]) -> ParsedResponse:
     """Parse a model's XML reply. Unclosed trailing tags are accepted (a reply cut off by the
-    token limit keeps what it said); unknown action names are dropped. Raises ResponseError."""
+    token limit keeps what it said). `known_actions` are the names on offer, or a mapping of
+    names and similes (upper case) to the names on offer; other names are dropped and listed in
+    `unknown`. Raises ResponseError when no action is left, or REPLY has no text."""
     start = output.find("<response>")
     if start < 0:
         raise ResponseError("no <response> element", output)
@@ -128,13 +138,21 @@ def parse_response(output: str, known_actions: set[str]) -> ParsedResponse:
     found = {name: pattern.search(body) for name, pattern in _TAG.items()}
     if found["actions"] is None:
         raise ResponseError("no <actions> element", output)
-    allowed = known_actions | set(BUILT_IN_ACTIONS)
-    named = [a.strip().upper() for a in found["actions"].group(1).split(",") if a.strip()]
-    actions = tuple(dict.fromkeys(a for a in named if a in allowed))
+    aliases = dict(known_actions) if isinstance(known_actions, Mapping) else {n: n for n in known_actions}
+    aliases.update((name, name) for name in BUILT_IN_ACTIONS)
+    named = _names(found["actions"].group(1))
+    actions = tuple(dict.fromkeys(aliases[a] for a in named if a in aliases))
     if not actions:
         raise ResponseError(f"no known action among {named or 'none'}", output)
     text = html.unescape(found["text"].group(1)).strip() if found["text"] else ""
     if REPLY in actions and not text:
         raise ResponseError("REPLY without <text>", output)
     thought = html.unescape(found["thought"].group(1)).strip() if found["thought"] else ""
-    return ParsedResponse(thought, actions, text)
+    providers = tuple(dict.fromkeys(_names(found["providers"].group(1)))) if found["providers"] else ()
+    unknown = tuple(dict.fromkeys(a for a in named if a not in aliases))
+    return ParsedResponse(thought, actions, text, providers, unknown)
+
+
+def _names(listed: str) -> list[str]:
+    """Comma-separated names, upper-cased."""
+    return [a.strip().upper() for a in listed.split(",") if a.strip()]

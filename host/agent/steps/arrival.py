@@ -1,0 +1,45 @@
+"""Steps 1-4: the message arrives, is stored, its run starts, it waits for its room."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from plugin_sdk.types import Content
+
+from ...store import RunRecord
+from .. import attachments
+from ..run import IGNORED, RUN_STARTED, RunEnded
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
+    from ..run import Turn
+
+
+async def self_check(p: Pipeline, t: Turn) -> None:
+    """The agent's own messages are not answered (nor stored again)."""
+    if t.message.entity_id == p.agent_id:
+        raise RunEnded(IGNORED, "the message is the agent's own")
+
+
+async def persist_message(p: Pipeline, t: Turn) -> None:
+    """Store the message before any work on it: a crash loses nothing."""
+    t.message.agent_id = p.agent_id
+    await p.store.create_memory(t.message)
+
+
+async def track_run(p: Pipeline, t: Turn) -> None:
+    """Record the run as started (a host killed from here on finds it at its next start)."""
+    message = t.message
+    await p.store.start_run(RunRecord(p.agent_id, id=t.run.id, room_id=message.room_id, message_id=message.id))
+    t.recorded = True
+    t.run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
+
+
+async def wait_for_room(p: Pipeline, t: Turn) -> None:
+    """Take the room: runs of one room go one at a time, in arrival order; held until the run ends."""
+    await t.exits.enter_async_context(p.room(t))
+
+
+async def read_attachments(p: Pipeline, t: Turn) -> None:
+    """Describe, transcribe or read the message's attachments (stored with it)."""
+    await attachments.read_attachments(t.run, t.message, p.models, p.settings.attachments)

@@ -1,0 +1,140 @@
+"""Steps 7 and 8: compose state from the providers, offer the actions, generate the reply."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from plugin_sdk.types import Memory
+
+from ...plugins.manifest import Action
+from ..attachments import prompt_lines
+from ..models import ModelError
+from ..responses import ActionChoice, ParsedResponse, ResponseError, parse_response, response_grammar
+from ..responses import system_prompt as build_system_prompt
+from ..run import RunFailed
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
+    from ..run import Turn
+
+log = logging.getLogger("host.agent.pipeline")
+
+
+async def compose_state(p: Pipeline, t: Turn) -> None:
+    """Ask every provider that is not dynamic or private, in position order."""
+    names = [spec.name for _, spec in p.registry().providers() if not spec.dynamic and not spec.private]
+    await _compose(p, t, names)
+
+
+async def _compose(p: Pipeline, t: Turn, names: list[str]) -> None:
+    """Add what these providers say to the turn's state (in the order given)."""
+    t.composed.update(names)
+    if not names:
+        return
+    state, sections = t.state, [t.state.text] if t.state.text else []
+    for outcome in await p.components.get_providers(names, t.message):
+        if outcome.result is None:
+            t.run.skip("provider", outcome.name, outcome.plugin, outcome.error or "it did not answer")
+            continue
+        state.values.update(outcome.result.values)
+        state.data[outcome.name] = outcome.result.data
+        if outcome.result.text:
+            sections.append(f"# {outcome.name}\n{outcome.result.text}")
+    state.text = "\n\n".join(sections)
+
+
+async def offer_actions(p: Pipeline, t: Turn) -> None:
+    """The plugins' actions whose validate accepts this message, and their similes."""
+    owners = {spec.name: (plugin, spec) for plugin, spec in p.registry().actions()}
+    if not owners:
+        return
+    valid = await p.components.validate_actions(list(owners), t.message, t.state)
+    for name, why in valid.errors.items():
+        t.run.skip("action", name, owners[name][0], f"its validate failed: {why}")
+    offered = [owners[name][1] for name, ok in valid.items() if ok]
+    t.choices = [_choice(action) for action in offered]
+    for action in offered:  # a simile never shadows another action's own name
+        t.aliases.update((simile.upper(), action.name) for simile in action.similes)
+    t.aliases.update((action.name, action.name) for action in offered)
+
+
+async def generate(p: Pipeline, t: Turn) -> None:
+    """Ask the model for an XML reply, retried while it does not parse; when the reply asks for
+    providers not composed yet (its <providers>), compose them and generate once more."""
+    t.response = await _generate(p, t)
+    known = {spec.name for _, spec in p.registry().providers()}
+    wanted = [name for name in t.response.providers if name in known and name not in t.composed]
+    if wanted:
+        t.run.notes["providers_asked"] = wanted
+        await _compose(p, t, wanted)
+        t.response = await _generate(p, t)
+    if t.response.unknown:  # named by the model, but neither on offer nor a simile of one
+        t.run.notes["actions_not_run"] = list(t.response.unknown)
+
+
+async def _generate(p: Pipeline, t: Turn) -> ParsedResponse:
+    settings = p.settings
+    system = build_system_prompt(p.character, t.state.text, t.choices, t.message.room_id)
+    params = {
+        "messages": [{"role": "system", "content": system}, *await history_turns(p, t)],
+        "max_tokens": settings.max_reply_tokens,
+        "grammar": response_grammar([c.name for c in t.choices]),
+    }
+    problems = []
+    for attempt in range(1, settings.generation_attempts + 1):
+        try:
+            output = await p.models.use(settings.model_type, params, settings.model_timeout)
+        except ModelError as exc:
+            raise RunFailed(f"the model did not answer ({exc.code.name}): {exc}") from None
+        try:
+            return parse_response(output.text, t.aliases)
+        except ResponseError as exc:
+            log.info("run %s: reply attempt %d did not parse: %s", t.run.id, attempt, exc)
+            problems.append(str(exc))
+    raise RunFailed(f"no usable reply after {len(problems)} attempts ({'; '.join(problems)})")
+
+
+async def history_turns(p: Pipeline, t: Turn) -> list[dict[str, str]]:
+    """The room's recent messages as chat turns, then this message (with the older messages it
+    answers too, under the `merge` policy)."""
+    merged = t.owed if p.merges else []
+    skip = {m.id for m in merged}
+    limit = p.settings.history_chars
+    turns = [
+        {"role": "assistant" if m.entity_id == p.agent_id else "user", "content": m.content.text[:limit]}
+        for m in await _history(p, t)
+        if m.id not in skip
+    ][-p.settings.history :]
+    said = [m.content.text for m in merged if m.content.text] + [_with_attachments(t.message, p)]
+    return [*turns, {"role": "user", "content": "\n".join(s for s in said if s)}]
+
+
+async def _history(p: Pipeline, t: Turn) -> list[Memory]:
+    """The room's messages before this one, oldest first, read once per run. The agent's replies
+    so far count (earlier runs of the room have finished), but not messages that arrived after
+    this one: their turn comes after."""
+    if t.history is None:
+        turns = p.turns(t.message.room_id)
+        # Newer messages of runs waiting for this room are fetched too, then left out.
+        count = p.settings.history + turns.users + len(turns.owed)
+        newest_first = await p.store.get_memories(p.agent_id, t.message.room_id, "messages", count)
+        ordered = list(reversed(newest_first))  # in insertion order, ties of the clock included
+        position = next((i for i, m in enumerate(ordered) if m.id == t.message.id), len(ordered))
+        t.history = [
+            m
+            for i, m in enumerate(ordered)
+            if i != position and m.content.text and (i < position or m.entity_id == p.agent_id)
+        ]
+    return t.history
+
+
+def _choice(action: Action) -> ActionChoice:
+    """An action on offer, with its manifest's example conversations."""
+    return ActionChoice(action.name, action.description, action.examples)
+
+
+def _with_attachments(message: Memory, p: Pipeline) -> str:
+    """The message's text, then a line per attachment with what read_attachments found in it."""
+    lines = [message.content.text] if message.content.text else []
+    return "\n".join(lines + prompt_lines(message.content.attachments, p.settings.attachments.prompt_chars))
