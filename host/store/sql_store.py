@@ -198,9 +198,14 @@ class SqlStore(ABC):
         best = await asyncio.to_thread(matrix.top, vector, filters, threshold, limit)
         if not best:
             return []
-        marks = ", ".join("?" for _ in best)
-        sql = f"SELECT * FROM memories WHERE agent_id = ? AND id IN ({marks})"
-        found = {r["id"]: rows.memory_from_row(r) for r in await self._fetch(sql, (agent_id, *(i for i, _ in best)))}
+        # By id alone, so every backend reads them by primary key (with `agent_id = ?` too, SQLite
+        # walked the agent's index: 80 ms at 100k memories); the agent is checked on each row.
+        sql = f"SELECT * FROM memories WHERE id IN ({', '.join('?' for _ in best)})"
+        found = {
+            r["id"]: rows.memory_from_row(r)
+            for r in await self._fetch(sql, [i for i, _ in best])
+            if r["agent_id"] == agent_id
+        }
         # A memory deleted since the matrix was read is left out.
         return [ScoredMemory(found[i], score) for i, score in best if i in found]
 
