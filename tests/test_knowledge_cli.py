@@ -83,7 +83,7 @@ async def test_cli_errors_are_one_line(start_host: Any, tmp_path: Path) -> None:
         (("knowledge", "remove", "nothing-like-this"), "no document"),
         (("knowledge", "search", "  "), "query is empty"),
         (("knowledge", "search", "x", "--limit", "1000"), "limit must be"),
-        (("knowledge", "list", "--agent", "someone-else"), "this host serves agent"),
+        (("knowledge", "list", "--agent", "someone-else"), "no agent"),
     ]:
         code, out, err = await cli(host, *args)
         assert code != 0 and err.startswith("agenthost: ") and expected in err, (args, err)

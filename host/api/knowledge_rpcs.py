@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator, NoReturn, Protocol
+from typing import Any, AsyncIterator, NoReturn, Protocol
 
 import grpc
 from agenthost.v1 import agent_pb2
 
 from plugin_sdk.limits import quote
 
+from ..agent.agent import UnknownAgent
 from ..memory import EmbeddingQueue, Knowledge, KnowledgeDocument, KnowledgeError, ModelNotReady
 from ..store import ContentTooLarge, Store, StoreUnavailable
 from .abort import abort
@@ -19,14 +20,19 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 MAX_SEARCH_LIMIT = 100
 
 
+class KnowledgeAgent(Protocol):
+    """What the knowledge calls use of an agent (host.agent.agent.Agent)."""
+
+    id: str
+    embeddings: EmbeddingQueue | None
+
+
 class KnowledgeHost(Protocol):
     """What the knowledge calls use of the host (host.host.Host)."""
 
-    agent_id: str
-    embeddings: EmbeddingQueue | None
-
     @property
     def store(self) -> Store: ...
+    def find_agent(self, key: str) -> Any: ...  # a KnowledgeAgent; UnknownAgent when there is none
 
 
 def document_proto(doc: KnowledgeDocument) -> agent_pb2.KnowledgeDocument:
@@ -48,16 +54,15 @@ class KnowledgeRpcs:
 
     host: KnowledgeHost
 
-    async def _knowledge(self, context: grpc.aio.ServicerContext, agent_id: str) -> Knowledge:
-        if agent_id and agent_id != self.host.agent_id:
-            await abort(
-                context,
-                grpc.StatusCode.NOT_FOUND,
-                f"this host serves agent {self.host.agent_id}, not {quote(agent_id)}: leave --agent out or name it",
-            )
-        if self.host.embeddings is None:
-            await abort(context, grpc.StatusCode.UNAVAILABLE, "the host is not started; retry shortly")
-        return Knowledge(self.host.store, self.host.embeddings, self.host.agent_id)
+    async def _knowledge(self, context: grpc.aio.ServicerContext, key: str) -> Knowledge:
+        """The knowledge of the agent with id or name `key` ("": the only agent)."""
+        try:
+            agent: KnowledgeAgent = self.host.find_agent(key)
+        except UnknownAgent as exc:
+            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc).replace(repr(key), quote(key)))
+        if agent.embeddings is None:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, f"agent {agent.id} is not started; retry shortly")
+        return Knowledge(self.host.store, agent.embeddings, agent.id)
 
     async def AddKnowledge(
         self, requests: AsyncIterator[agent_pb2.AddKnowledgeRequest], context: grpc.aio.ServicerContext
@@ -135,7 +140,6 @@ class KnowledgeRpcs:
             await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
         except StoreUnavailable as exc:
             await _unavailable(context, exc)
-        assert self.host.embeddings is not None
         return agent_pb2.SearchKnowledgeResponse(
             fragments=[
                 agent_pb2.KnowledgeFragment(
@@ -148,7 +152,7 @@ class KnowledgeRpcs:
                 )
                 for h in hits
             ],
-            model=self.host.embeddings.status.model,
+            model=knowledge.queue.status.model,
         )
 
 
