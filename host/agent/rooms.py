@@ -69,10 +69,10 @@ class Rooms:
             kind = ROOM_TYPES.get(room_type.strip().lower(), room_type.strip().upper())
             source = message.content.source or "api"
             room = await store.upsert_room(Room(agent, id=room_id, type=kind, source=source, world_id=message.world_id))
-        participant = await store.get_participant(agent, room_id, agent)
-        if participant is None:
+        participants = {p.entity_id: p.state for p in await store.list_participants(agent, room_id)}
+        if agent not in participants:
             await store.add_participant(agent, room_id, agent)
-        return RoomView(room.type or "API", participant.state if participant else "", time.monotonic(), {agent})
+        return RoomView(room.type or "API", participants.get(agent, ""), time.monotonic(), {agent, *participants})
 
     async def set_state(self, room_id: str, state: str) -> None:
         """Set the agent's state in the room (MUTED, FOLLOWED, "") in the store and here."""
