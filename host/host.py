@@ -198,8 +198,8 @@ class Host:
             return next(iter(self.agents.values()))
         agent = self.agents.get(key) or next((a for a in self.agents.values() if a.name == key), None)
         if agent is None:
-            listed = ", ".join(f"{a.name} ({a.id})" for a in self.agents.values()) or "none"
-            said = f"no agent {key!r}" if key else "the host runs several agents: name one"
+            listed = ", ".join(f"{a.name} ({a.id})" for a in self.agents.values()) or "none (agenthost agents add FILE)"
+            said = f"no agent {key!r}" if key else "name an agent" if self.agents else "the host runs no agent"
             raise UnknownAgent(f"{said}; agents: {listed}")
         return agent
 

@@ -183,6 +183,16 @@ async def test_agents_are_added_and_removed_while_the_host_runs(
         assert code == grpc.StatusCode.NOT_FOUND and "Alpha" in details
         assert reply(await send(host, "", "room-a", "still here?")).startswith("I am Alpha")
 
+        # The last agent removed: messages have no one to go to; an agent added by path answers.
+        await stub.RemoveAgent(agent_pb2.RemoveAgentRequest(agent="Alpha"), timeout=30)
+        code, details = await failure(
+            stub.SendMessage(agent_pb2.SendMessageRequest(room_id="r", content=types_pb2.Content(text="hi")))
+        )
+        assert code == grpc.StatusCode.NOT_FOUND and "runs no agent" in details
+        path = str(character(tmp_path, "Delta"))
+        added = await stub.AddAgent(agent_pb2.AddAgentRequest(path=path), timeout=30)
+        assert added.agent.source == path and reply(await send(host, "", "room-d", "hi")).startswith("I am Delta")
+
 
 async def test_a_character_naming_a_missing_plugin_stops_the_start_with_its_name(
     host_config: Any, tmp_path: Path

@@ -70,7 +70,7 @@ async def test_send_runs_run_and_agents_through_the_cli(
 
     # Errors: one line, non-zero exit, and the host keeps serving.
     assert "no agent 'Zed'; agents: Alpha (" in await error_of(host, "send", "--agent", "Zed", "hi")
-    assert "name one; agents: " in await error_of(host, "send", "hi")
+    assert "name an agent; agents: " in await error_of(host, "send", "hi")
     assert "no run 'nope'" in await error_of(host, "run", "nope")
     assert "no agent 'Gamma'" in await error_of(host, "agents", "remove", "Gamma")
     assert "cannot read character file" in await error_of(host, "agents", "add", str(tmp_path / "none.json"))
