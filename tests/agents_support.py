@@ -40,6 +40,15 @@ class ScriptedRouter(router_pb2_grpc.RouterServiceServicer):
     async def Invoke(self, request: router_pb2.InvokeRequest, context: Any) -> router_pb2.InvokeResponse:
         if not request.messages:  # an embedding or a prompt: not scripted here
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the scripted router answers chat messages only")
+        return await self._answer(request)
+
+    async def InvokeStream(self, request: router_pb2.InvokeStreamRequest, context: Any) -> AsyncIterator[Any]:
+        """The whole reply as one delta, then the final answer (as the router streams)."""
+        done = await self._answer(request.request)
+        yield router_pb2.InvokeStreamResponse(delta=done.text)
+        yield router_pb2.InvokeStreamResponse(done=done)
+
+    async def _answer(self, request: router_pb2.InvokeRequest) -> router_pb2.InvokeResponse:
         system, text = request.messages[0].content, request.messages[-1].content
         self.calls.append(Call(request.meta.agent_name, request.meta.task_id, system, text))
         if match := re.search(r"slow ([\d.]+)", text):

@@ -24,19 +24,16 @@ from ..plugins.settings import PluginSettings
 from ..status import AgentInfo, Lifecycle
 from ..store import Store
 from ..store.records import Agent as AgentRow
-from ..store.records import Room
 from .character import Character
 from .pipeline import RUN_ENDED, Pipeline, PipelineSettings, RunEvent
 from .plugin_names import host_stand_in, plugin_name
+from .rooms import ROOM_TYPES
 from .run_events import keep_events
 from .run_scope import AgentModels
 
 log = logging.getLogger("host.agent")
 
-#: `room_type` as clients give it -> as the store keeps it (elizaOS channel types).
-ROOM_TYPES = {"": "API", "api": "API", "dm": "DM", "group": "GROUP"}
 LIFECYCLE_EVENT = "AGENT_LIFECYCLE"  # emitted to plugins subscribed to it, payload {agent_id, name, state}
-_KNOWN_ROOMS = 10_000  # rooms remembered as existing, per agent (beyond that, asked of the store again)
 
 
 class AgentError(Exception):
@@ -88,7 +85,6 @@ class Agent:
         self._pipeline: Pipeline | None = None
         self.embeddings: EmbeddingQueue | None = None
         self._pumps: set[asyncio.Task[None]] = set()
-        self._rooms: dict[str, None] = {}  # rooms known to exist (insertion-ordered, bounded)
 
     @property
     def name(self) -> str:
@@ -181,23 +177,23 @@ class Agent:
             log.debug("agent %s: %s event not delivered: %s", self.name, LIFECYCLE_EVENT, exc)
 
     async def send(self, message: Memory, room_type: str = "") -> AsyncIterator[RunEvent]:
-        """Run `message` (its room made on its first message, of `room_type`), yielding the run's
-        events. The run and the recording of its events go on if the caller stops listening."""
-        if room_type not in ROOM_TYPES:
-            raise ValueError(f"room_type {room_type!r} is not one of dm, group, api")
-        await self._ensure_room(message, ROOM_TYPES[room_type])
+        """Run `message` (its room made on its first message, of `room_type`: the pipeline's
+        rooms), yielding the run's events. The run and the keeping of its events go on if the
+        caller stops listening."""
+        if room_type.strip().lower() not in ROOM_TYPES:
+            raise ValueError(f"room_type {room_type!r} is not one of {', '.join(t for t in ROOM_TYPES if t)}")
         queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
-        task = asyncio.create_task(self._pump(message, queue.put_nowait))
+        task = asyncio.create_task(self._pump(message, room_type, queue.put_nowait))
         self._pumps.add(task)
         task.add_done_callback(self._pumps.discard)
         while (event := await queue.get()) is not None:
             yield event
 
-    async def _pump(self, message: Memory, put: Callable[[RunEvent | None], None]) -> None:
+    async def _pump(self, message: Memory, room_type: str, put: Callable[[RunEvent | None], None]) -> None:
         """Take every event of the run, hand it on, and keep them with the run once it ended."""
         events: list[RunEvent] = []
         try:
-            async for event in self.pipeline.send(message):
+            async for event in self.pipeline.send(message, room_type):
                 events.append(event)
                 put(event)
         finally:
@@ -207,19 +203,6 @@ class Agent:
                     await keep_events(self.parts.store, self.id, events)
                 except Exception as exc:  # the run itself is stored and ended; only its events are lost
                     log.warning("run %s: its events could not be kept: %s", events[0].run_id, exc)
-
-    async def _ensure_room(self, message: Memory, room_type: str) -> None:
-        if message.room_id in self._rooms:
-            return
-        store = self.parts.store
-        if await store.get_room(self.id, message.room_id) is None:
-            source = message.content.source or "api"
-            await store.upsert_room(Room(self.id, id=message.room_id, type=room_type, source=source))
-            if message.entity_id:
-                await store.add_participant(self.id, message.room_id, message.entity_id)
-        self._rooms[message.room_id] = None
-        if len(self._rooms) > _KNOWN_ROOMS:
-            del self._rooms[next(iter(self._rooms))]
 
     async def stop(self) -> None:
         """Stop its runs (they end `interrupted`) and its embedding queue; its stored memory stays."""

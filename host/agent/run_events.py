@@ -1,7 +1,8 @@
 """A run's events, kept after it ends so `agenthost run ID` can show what it did.
 
 Kept in the store's cache table under the agent, one JSON list per run (the runs table has no
-column for them yet); the run record itself (status, timings) is the store's runs table.
+column for them yet); the run record itself (status, timings) is the store's runs table. The
+reply's streamed pieces (REPLY_DELTA) are not kept: the REPLY event has the whole text.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from ..store import Store
 from .pipeline import RunEvent
 
 _KEY = "run-events:"
+_DELTA = "REPLY_DELTA"
 
 
 async def keep_events(store: Store, agent_id: str, events: list[RunEvent]) -> None:
     """Keep a finished run's events (in order)."""
-    docs = [{"type": e.type, "content": asdict(e.content)} for e in events]
+    docs = [{"type": e.type, "content": asdict(e.content)} for e in events if e.type != _DELTA]
     await store.cache_set(agent_id, _KEY + events[0].run_id, docs)
 
 

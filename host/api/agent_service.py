@@ -14,10 +14,11 @@ from plugin_sdk.limits import QUOTE_CHARS, memory_problem, quote
 from plugin_sdk.types import Memory
 from plugin_sdk.wire import content_from_proto, content_to_proto
 
-from ..agent.agent import ROOM_TYPES, Agent, AgentError, DuplicateAgent, UnknownAgent
+from ..agent.agent import Agent, AgentError, DuplicateAgent, UnknownAgent
 from ..agent.character import Character, CharacterError, load_character, parse_character
 from ..agent.json_fields import FieldError
 from ..agent.pipeline import RunEvent
+from ..agent.rooms import ROOM_TYPES
 from ..agent.run_events import run_events
 from ..logs import LEVELS, TRACE, LogBuffer, LogRecord, dropped_notice, level_number
 from ..plugins.discovery import DiscoveryError
@@ -184,7 +185,7 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             await abort(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"room_type {quote(request.room_type)} is not one of dm, group, api",
+                f"room_type {quote(request.room_type)} is not one of {', '.join(t for t in ROOM_TYPES if t)}",
             )
         agent = await self._find(context, request.agent_id)
         if agent.state is not Lifecycle.READY:
@@ -199,11 +200,8 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             room_id=request.room_id,
         )
         message.content.source = message.content.source or "api"
-        try:
-            async for event in agent.send(message, room_type):
-                yield _event_response(event)
-        except StoreUnavailable as exc:  # the room could not be made
-            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        async for event in agent.send(message, room_type):
+            yield _event_response(event)
 
     async def _find(self, context: grpc.aio.ServicerContext, key: str) -> Agent:
         """The running agent with id or name `key` ("" with one agent); NOT_FOUND listing the agents."""
