@@ -70,6 +70,7 @@ class PipelineSettings:
     #: same turn). A character's settings.DOUBLE_MESSAGE_POLICY overrides it.
     double_message_policy: str = SUPERSEDE
     room_state_ttl_s: float = 5.0  # how long a room's mute state read from the store is trusted
+    stream_replies: bool = True  # REPLY_DELTA events while the router streams the reply
 
 
 @dataclass

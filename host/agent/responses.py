@@ -156,3 +156,30 @@ def parse_response(output: str, known_actions: Collection[str] | Mapping[str, st
 def _names(listed: str) -> list[str]:
     """Comma-separated names, upper-cased."""
     return [a.strip().upper() for a in listed.split(",") if a.strip()]
+
+
+class TextStream:
+    """The <text> of a reply while the model writes it: `feed` takes the output so far and
+    returns what is new of its text (a partial closing tag or entity is held back until whole)."""
+
+    def __init__(self) -> None:
+        self._sent = 0
+
+    def feed(self, output: str) -> str:
+        start = output.find("<text>")
+        if start < 0:
+            return ""
+        body = output[start + len("<text>") :]
+        end = body.find("</text>")
+        if end >= 0:
+            body = body[:end]
+        else:
+            cut = body.rfind("<")
+            if cut >= 0 and "</text>".startswith(body[cut:]):
+                body = body[:cut]
+            amp = body.rfind("&")
+            if amp >= 0 and ";" not in body[amp:]:
+                body = body[:amp]
+        text = html.unescape(body).lstrip()
+        new, self._sent = text[self._sent :], max(self._sent, len(text))
+        return new

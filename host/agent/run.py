@@ -21,6 +21,7 @@ log = logging.getLogger("host.agent.pipeline")
 
 #: Event types of a run (agent.proto's SendMessageResponse lists them for clients).
 RUN_STARTED, REPLY_EVENT, ACTION, EVALUATOR, RUN_ENDED = "RUN_STARTED", "REPLY", "ACTION", "EVALUATOR", "RUN_ENDED"
+REPLY_DELTA = "REPLY_DELTA"  # a piece of the reply's text as the model writes it (when the router streams)
 #: Statuses a run ends with besides "completed" and "failed".
 IGNORED, SUPERSEDED = "ignored", "superseded"
 

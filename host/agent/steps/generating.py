@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from plugin_sdk.types import Memory
+from plugin_sdk.types import Content, Memory
 
 from ...plugins.manifest import Action
 from ..attachments import prompt_lines
 from ..models import ModelError
-from ..responses import ActionChoice, ParsedResponse, ResponseError, parse_response, response_grammar
+from ..responses import ActionChoice, ParsedResponse, ResponseError, TextStream, parse_response, response_grammar
 from ..responses import system_prompt as build_system_prompt
-from ..run import RunFailed
+from ..run import REPLY_DELTA, RunFailed
+from ..streaming import stream_model
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -84,7 +85,11 @@ async def _generate(p: Pipeline, t: Turn) -> ParsedResponse:
     problems = []
     for attempt in range(1, settings.generation_attempts + 1):
         try:
-            output = await p.models.use(settings.model_type, params, settings.model_timeout)
+            if settings.stream_replies:
+                on_text = _deltas(t, attempt)
+                output = await stream_model(p.models, settings.model_type, params, settings.model_timeout, on_text)
+            else:
+                output = await p.models.use(settings.model_type, params, settings.model_timeout)
         except ModelError as exc:
             raise RunFailed(f"the model did not answer ({exc.code.name}): {exc}") from None
         try:
@@ -93,6 +98,18 @@ async def _generate(p: Pipeline, t: Turn) -> ParsedResponse:
             log.info("run %s: reply attempt %d did not parse: %s", t.run.id, attempt, exc)
             problems.append(str(exc))
     raise RunFailed(f"no usable reply after {len(problems)} attempts ({'; '.join(problems)})")
+
+
+def _deltas(t: Turn, attempt: int) -> Callable[[str], None]:
+    """What hands the reply's text to the sender as REPLY_DELTA events while the model writes it
+    (extra.attempt: a later attempt's deltas start the text again)."""
+    stream = TextStream()
+
+    def on_text(output: str) -> None:
+        if delta := stream.feed(output):
+            t.run.event(REPLY_DELTA, Content(text=delta, extra={"attempt": attempt}))
+
+    return on_text
 
 
 async def history_turns(p: Pipeline, t: Turn) -> list[dict[str, str]]:
