@@ -25,8 +25,9 @@ evaluation included; llama.cpp reuses the longest prefix it evaluated last, as i
 turns of a chat). tokens/s is generated tokens over those times. The machine may be shared, so the
 worker's own CPU time per reply is measured too (from /proc): with one llama.cpp thread (the
 router's default on 2 cores) it is what the reply takes on an idle machine, whatever the others
-run. The load average is printed beside each model's figures; `--repeat N` times every prompt N
-times (the quality check uses the first reply: temperature 0 makes the others the same). Before
+run. The load average is printed beside each model's figures. `--repeat N` generates every prompt
+N times: the figures are the first generation's, the others (whose prompt is then evaluated
+already) are reported apart as warm replies; the quality check uses the first reply. Before
 the set, one cold prompt (no prefix of it evaluated) gives the prompt tokens per CPU-second.
 
 The candidates are GGUFs that PyPI packages ship, some as byte chunks to concatenate, e.g.
@@ -319,9 +320,12 @@ async def run_model(name: str, path: Path, args: argparse.Namespace) -> dict[str
                 print_outcome(name, outcomes[-1])
     finally:
         await model.aclose()
-    times = [s for o in outcomes for s in o.seconds]
-    cpu_times = [s for o in outcomes for s in o.cpu_seconds]
-    tokens = sum(o.completion_tokens * len(o.seconds) for o in outcomes)
+    # The figures are the first generation of each prompt, in the set's order; a repeat finds its
+    # whole prompt evaluated already (llama.cpp keeps the last prefix), so it is timed apart: warm.
+    times = [o.seconds[0] for o in outcomes]
+    cpu_times = [o.cpu_seconds[0] for o in outcomes]
+    warm = [s for o in outcomes for s in o.seconds[1:]]
+    tokens = sum(o.completion_tokens for o in outcomes)
     passed = sum(o.passed for o in outcomes)
     return {
         "path": str(path),
@@ -335,12 +339,13 @@ async def run_model(name: str, path: Path, args: argparse.Namespace) -> dict[str
         "tokens_per_s": round(tokens / sum(times), 1),
         "median_cpu_s": round(statistics.median(cpu_times), 3),
         "tokens_per_cpu_s": round(tokens / sum(cpu_times), 1),
+        "warm_median_s": round(statistics.median(warm), 3) if warm else None,
         "median_reply_tokens": statistics.median(o.completion_tokens for o in outcomes),
         "median_prompt_tokens": statistics.median(o.prompt_tokens for o in outcomes),
         "cold_prompt_tokens_per_cpu_s": round(prompt_rate, 1),
         "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cases": {
-            o.case: {"pass": o.passed, "why": "; ".join(o.failures), "s": round(min(o.seconds), 3), "reply": o.reply}
+            o.case: {"pass": o.passed, "why": "; ".join(o.failures), "s": round(o.seconds[0], 3), "reply": o.reply}
             for o in outcomes
         },
     }
@@ -368,7 +373,7 @@ def print_outcome(model: str, o: Outcome) -> None:
     verdict = "pass" if o.passed else "FAIL " + "; ".join(o.failures)
     reply = o.reply.replace("\n", " ")
     print(
-        f"  {model} {o.case:<20} {min(o.seconds):6.2f}s {min(o.cpu_seconds):6.2f} cpu-s {o.completion_tokens:4d} tok"
+        f"  {model} {o.case:<20} {o.seconds[0]:6.2f}s {o.cpu_seconds[0]:6.2f} cpu-s {o.completion_tokens:4d} tok"
         f"  {verdict}\n      [{','.join(o.actions)}] {reply[:160]}"
     )
 
