@@ -5,6 +5,8 @@ embedding queue's view of what lacks a vector."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from store_backends import Database, database_fixture, store_fixture  # noqa: F401  (fixtures)
 
@@ -69,6 +71,7 @@ async def test_models_and_dimensions_never_mix(store: SqlStore) -> None:
 
 async def test_the_next_search_sees_every_write(database: Database) -> None:
     store, other = await database.open(), await database.open()  # two hosts on one database
+    store.STAMP_REUSE_S = 0  # type: ignore[attr-defined]  # PostgreSQL: check at every search (see below)
     first = await remember(store, [1.0, 0.0])
     assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m")] == [first.id]
     second = await remember(other, [0.9, 0.1])  # written by the other store
@@ -109,3 +112,17 @@ async def test_deleted_memories_leave_the_search(store: SqlStore) -> None:
         assert await store.delete_memory(A, memory.id)
     found = await store.search_memories(A, [1.0, 0.0], "m", limit=10)
     assert {f.memory.id for f in found} == {kept.id, many[3].id, many[4].id}
+
+
+async def test_postgres_sees_other_hosts_writes_within_the_stamp_reuse(database: Database) -> None:
+    if database.backend != "postgres":
+        pytest.skip("SQLite reads its change counter at every search")
+    store, other = await database.open(), await database.open()
+    store.STAMP_REUSE_S = 0.3  # type: ignore[attr-defined]
+    first = await remember(store, [1.0, 0.0])
+    assert len(await store.search_memories(A, [1.0, 0.0], "m")) == 1
+    await remember(other, [0.9, 0.1])
+    own = await remember(store, [0.8, 0.2])  # this store's own writes are seen at once
+    assert {f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m")} >= {first.id, own.id}
+    await asyncio.sleep(0.35)
+    assert len(await store.search_memories(A, [1.0, 0.0], "m")) == 3
