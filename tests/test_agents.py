@@ -60,8 +60,10 @@ async def test_two_agents_answer_as_themselves_and_never_see_each_others_memory(
     start_host: Any, router: tuple[ScriptedRouter, str], tmp_path: Path
 ) -> None:
     scripted, address = router
-    alpha_file = character(tmp_path, "Alpha", ["probe"])
-    beta_file = character(tmp_path, "Beta", ["@elizaos/plugin-probe", "spy", "@elizaos/plugin-sql"])
+    alpha_file = character(tmp_path, "Alpha", ["probe"], settings={"MOOD": "calm"})
+    beta_file = character(
+        tmp_path, "Beta", ["@elizaos/plugin-probe", "spy", "@elizaos/plugin-sql"], settings={"MOOD": "wild"}
+    )
     host = await start_host(PROBE, SPY, characters=(alpha_file, beta_file), router_address=address)
     alpha, beta = host.find_agent("Alpha"), host.find_agent("Beta")
     assert alpha.id != beta.id and (alpha.plugins, beta.plugins) == (("probe",), ("probe", "spy"))
@@ -113,6 +115,13 @@ async def test_two_agents_answer_as_themselves_and_never_see_each_others_memory(
             runtime_pb2.GetMemoriesRequest(room_id="shared-room", agent_id=alpha.id), metadata=probe
         )
         assert len(theirs.memories) == 4 and {m.agent_id for m in theirs.memories} == {alpha.id}
+        # Settings are the agent's character's; naming none while serving both reads no character's.
+        for agent, mood in ((alpha, "calm"), (beta, "wild")):
+            got = await stub.GetSetting(runtime_pb2.GetSettingRequest(key="MOOD", agent_id=agent.id), metadata=probe)
+            assert (got.found, got.value) == (True, mood)
+        shared = await stub.GetSetting(runtime_pb2.GetSettingRequest(key="MOOD"), metadata=probe)
+        assert not shared.found
+        assert (await stub.GetSetting(runtime_pb2.GetSettingRequest(key="MOOD"), metadata=spy)).value == "wild"
         # A model call for an agent goes out in that agent's router scope.
         use = runtime_pb2.RuntimeServiceUseModelRequest(model_type="TEXT_LARGE", agent_id=beta.id)
         use.params.update(
