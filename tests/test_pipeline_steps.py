@@ -246,3 +246,13 @@ async def test_a_superseded_message_in_a_group_room_is_answered_by_the_next_with
     assert ended(first)["status"] == "superseded"
     # The older message named the agent: the newer run owes it an answer and does not ask.
     assert reply(second) == "echo: decide ignore two | turns=1 | decided=no"
+
+
+async def test_without_a_small_model_the_reply_model_decides(start_host: Any, tmp_path: Path) -> None:
+    chat = PluginSpec(
+        name="chat", version="1.0.0", command=(sys.executable, str(Path(__file__).with_name("chat_plugin.py")))
+    )
+    host = await start_host(chat)  # TEXT_LARGE only; it answers in the reply format, not a decision
+    events = await send(host, "hello group")
+    assert ended(events)["status"] == "failed"
+    assert "no usable shouldRespond decision after 3 attempts (no <action> element" in ended(events)["error"]

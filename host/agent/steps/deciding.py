@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from plugin_sdk.types import Content
+import grpc
+
+from plugin_sdk.types import Content, ModelOutput
 
 from ...store.records import MUTED
 from ..models import ModelError
@@ -79,16 +81,28 @@ async def _decide(p: Pipeline, t: Turn) -> Decision:
     }
     problems = []
     for attempt in range(1, p.settings.generation_attempts + 1):
-        try:
-            output = await p.models.use(p.settings.decision_model_type, params, p.settings.model_timeout)
-        except ModelError as exc:
-            raise RunFailed(f"the shouldRespond model did not answer ({exc.code.name}): {exc}") from None
+        output = await _ask(p, params)
         try:
             return parse_decision(output.text)
         except ResponseError as exc:
             log.info("run %s: decision attempt %d did not parse: %s", t.run.id, attempt, exc)
             problems.append(str(exc))
     raise RunFailed(f"no usable shouldRespond decision after {len(problems)} attempts ({'; '.join(problems)})")
+
+
+async def _ask(p: Pipeline, params: dict[str, object]) -> ModelOutput:
+    """The decision model's answer; where nothing serves it (no router, no plugin's TEXT_SMALL),
+    the reply's model's."""
+    small, large = p.settings.decision_model_type, p.settings.model_type
+    try:
+        return await p.models.use(small, params, p.settings.model_timeout)
+    except ModelError as exc:
+        if exc.code != grpc.StatusCode.NOT_FOUND or small == large:
+            raise RunFailed(f"the shouldRespond model did not answer ({exc.code.name}): {exc}") from None
+    try:
+        return await p.models.use(large, params, p.settings.model_timeout)
+    except ModelError as exc:
+        raise RunFailed(f"the shouldRespond model did not answer ({exc.code.name}): {exc}") from None
 
 
 async def newer_message_waiting(p: Pipeline, t: Turn) -> None:
