@@ -65,11 +65,13 @@ class Rooms:
     async def _load(self, message: Memory, room_type: str) -> RoomView:
         store, agent, room_id = self.store, self.agent_id, message.room_id
         room = await store.get_room(agent, room_id)
+        participants: dict[str, str] = {}
         if room is None:
             kind = ROOM_TYPES.get(room_type.strip().lower(), room_type.strip().upper())
             source = message.content.source or "api"
             room = await store.upsert_room(Room(agent, id=room_id, type=kind, source=source, world_id=message.world_id))
-        participants = {p.entity_id: p.state for p in await store.list_participants(agent, room_id)}
+        else:  # a new room has none yet
+            participants = {p.entity_id: p.state for p in await store.list_participants(agent, room_id)}
         if agent not in participants:
             await store.add_participant(agent, room_id, agent)
         return RoomView(room.type or "API", participants.get(agent, ""), time.monotonic(), {agent, *participants})
