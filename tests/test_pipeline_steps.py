@@ -14,7 +14,7 @@ from pipeline_support import character_file
 from support import api_channel
 
 from host.host import Host
-from host.store.records import MUTED, Agent
+from host.store.records import FOLLOWED, MUTED, Agent
 from plugin_sdk import PluginSpec
 from plugin_sdk.wire import fill_struct, struct_to_dict
 
@@ -131,6 +131,14 @@ async def test_a_mute_set_in_the_store_is_seen(start_host: Any, tmp_path: Path) 
     await host.store.set_participant_state(host.agent_id, "hall", host.agent_id, MUTED)
     host.pipeline.rooms.forget("hall")  # what a plugin's MUTE_ROOM through the host would do (or wait 5 s)
     assert ended(await send(host, "anyone?"))["status"] == "ignored"
+
+
+async def test_in_a_followed_room_the_agent_answers_without_asking(start_host: Any, tmp_path: Path) -> None:
+    host = await start(start_host, tmp_path)
+    assert reply(await send(host, "hello all")).endswith("decided=yes")
+    await host.store.set_participant_state(host.agent_id, "hall", host.agent_id, FOLLOWED)
+    host.pipeline.rooms.forget("hall")
+    assert reply(await send(host, "decide ignore me")).endswith("decided=no")
 
 
 async def test_another_agent_talking_to_someone_else_is_ignored(start_host: Any, tmp_path: Path) -> None:

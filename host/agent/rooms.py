@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from plugin_sdk.types import Memory
 
 from ..store import Store
-from ..store.records import MUTED, Room
+from ..store.records import FOLLOWED, MUTED, Room
 from .character import Character
 
 #: Room types as clients give them -> as stored (elizaOS channel types); others are kept upper-cased.
@@ -35,6 +35,11 @@ class RoomView:
     @property
     def muted(self) -> bool:
         return self.agent_state == MUTED
+
+    @property
+    def followed(self) -> bool:
+        """The agent follows the room: it answers there without asking shouldRespond."""
+        return self.agent_state == FOLLOWED
 
 
 class Rooms:

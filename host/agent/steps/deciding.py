@@ -42,11 +42,14 @@ async def check_room(p: Pipeline, t: Turn) -> None:
 
 async def should_respond(p: Pipeline, t: Turn) -> None:
     """Answer without asking in DM, API and self rooms (PipelineSettings.respond_without_asking),
-    when named, replied to, or owing an answer to an older message; ignore another agent talking
-    to someone else; else ask the small model. IGNORE and STOP are stored with their reason."""
+    in rooms the agent follows, when named, replied to, or owing an answer to an older message;
+    ignore another agent talking to someone else; else ask the small model. IGNORE and STOP are
+    stored with their reason."""
     assert t.room is not None
     message = t.message
-    if t.room.type in p.settings.respond_without_asking or t.named or p.turns(message.room_id).owed:
+    if t.room.type in p.settings.respond_without_asking or t.room.followed or t.named:
+        return
+    if p.turns(message.room_id).owed:  # an older message, superseded, was going to be answered
         return
     if await _replies_to_agent(p, t):
         return
