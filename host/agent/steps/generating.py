@@ -123,7 +123,7 @@ async def history_turns(p: Pipeline, t: Turn) -> list[dict[str, str]]:
         for m in await _history(p, t)
         if m.id not in skip
     ][-p.settings.history :]
-    said = [m.content.text for m in merged if m.content.text] + [_with_attachments(t.message, p)]
+    said = [_with_attachments(m, p) for m in [*merged, t.message]]
     return [*turns, {"role": "user", "content": "\n".join(s for s in said if s)}]
 
 
