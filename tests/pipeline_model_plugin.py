@@ -7,6 +7,7 @@ TEXT_LARGE plays the reply model:
   "garbage N"     the first N answers to this text do not parse
   "act A,B"       names actions A,B (with REPLY only when listed)
   "want P"        asks for provider P (<providers>) until the prompt carries it
+  "received?"     "received=yes" when its MESSAGE_RECEIVED event came before
   otherwise       "echo: <last turn> | turns=N | decided=yes|no" (whether TEXT_SMALL was asked)
 Actions FIRST, SECOND (says what the actions before it returned), BROKEN (raises) and SHOUT
 (simile YELL); a dynamic provider WEATHER_NOW.
@@ -24,6 +25,12 @@ from plugin_sdk import ActionResult, Plugin, ProviderResult, serve
 plugin = Plugin("steps", version="1.0.0", description="A scripted brain for pipeline step tests.")
 _answers: Counter[str] = Counter()
 _decided: set[str] = set()
+_received: set[str] = set()
+
+
+@plugin.event("MESSAGE_RECEIVED")
+async def received(ctx, payload):
+    _received.add(payload["text"])
 
 
 async def _always(ctx, message, state) -> bool:
@@ -95,6 +102,8 @@ async def brain(ctx, params):
         if "It is raining in the test." in system:
             return _reply("REPLY", "It rains, I was told.")
         return _reply("REPLY", "Let me look.", providers=match.group(1))
+    if "received?" in text:
+        return _reply("REPLY", f"received={'yes' if text in _received else 'no'}")
     if match := re.search(r"act ([\w,]+)", text):
         return _reply(match.group(1), "Acting now.")
     decided = "yes" if text in _decided else "no"

@@ -67,11 +67,16 @@ async def test_every_step_is_timed_in_the_run_ended_event_and_the_stored_run(sta
     host = await start(start_host, tmp_path)
     events = await send(host, "hello", room_type="dm")
     timings = ended(events)["timings"]
-    steps = ["self_check", "persist_message", "track_run", "wait_for_room", "check_room", "should_respond"]
+    steps = ["self_check", "persist_message", "track_run", "announce", "wait_for_room", "check_room", "should_respond"]
     steps += ["compose_state", "offer_actions", "generate", "still_latest", "reply_or_act", "run_evaluators"]
     assert set(steps) <= set(timings) and timings["total"] >= timings["generate"]
     runs = await host.store.list_runs(host.agent_id, room_id="hall")
     assert set(steps) <= set(runs[0].timings)
+
+
+async def test_subscribed_plugins_get_message_received_before_the_reply(start_host: Any, tmp_path: Path) -> None:
+    host = await start(start_host, tmp_path)
+    assert reply(await send(host, "was it received?", room_type="dm")) == "received=yes"
 
 
 async def test_dm_and_api_rooms_answer_without_asking_group_rooms_ask(start_host: Any, tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from ...store import RunRecord
 from .. import attachments
 from ..run import IGNORED, RUN_STARTED, RunEnded
 
+MESSAGE_RECEIVED = "MESSAGE_RECEIVED"  # the event plugins subscribe to (elizaOS's name)
+
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
     from ..run import Turn
@@ -33,6 +35,24 @@ async def track_run(p: Pipeline, t: Turn) -> None:
     await p.store.start_run(RunRecord(p.agent_id, id=t.run.id, room_id=message.room_id, message_id=message.id))
     t.recorded = True
     t.run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
+
+
+async def announce(p: Pipeline, t: Turn) -> None:
+    """MESSAGE_RECEIVED to the plugins subscribed to it (nothing is built when none is), once the
+    message is stored; a plugin that cannot take it does not stop the run."""
+    if not p.registry().subscribers(MESSAGE_RECEIVED):
+        return
+    message = t.message
+    payload = {
+        "agent_id": p.agent_id,
+        "run_id": t.run.id,
+        "message_id": message.id,
+        "room_id": message.room_id,
+        "entity_id": message.entity_id,
+        "text": message.content.text,
+        "source": message.content.source,
+    }
+    await p.components.emit_event(MESSAGE_RECEIVED, payload)
 
 
 async def wait_for_room(p: Pipeline, t: Turn) -> None:
