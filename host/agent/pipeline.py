@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
 from plugin_sdk.types import Content, Memory
@@ -23,14 +22,13 @@ from ..plugins.components import Components
 from ..plugins.registry import Registry
 from ..store import ContentTooLarge, Store, StoreUnavailable
 from ..store.records import RUN_INTERRUPTED
-from .attachment_settings import AttachmentSettings
 from .character import Character
 from .models import Models
 from .rooms import Rooms
 from .run import ACTION, EVALUATOR, REPLY_EVENT, RUN_ENDED, RUN_STARTED, Run, RunEnded, RunEvent, RunFailed, Turn
 from .run_scope import CURRENT_RUN
 from .steps import STEPS
-from .steps.deciding import DOUBLE_MESSAGE_POLICIES, MERGE, SUPERSEDE
+from .steps.context import DOUBLE_MESSAGE_POLICIES, MERGE, SUPERSEDE, PipelineSettings, RoomTurns
 
 log = logging.getLogger(__name__)
 
@@ -48,41 +46,6 @@ __all__ = [
 ]
 _DONE = object()
 _KNOWN_AGENTS = 10_000  # senders remembered as being (or not being) an agent
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    """Knobs of the pipeline."""
-
-    history: int = 8  # earlier messages of the room given to the model
-    history_chars: int = 600  # each cut to this many characters
-    max_reply_tokens: int = 200
-    generation_attempts: int = 3  # tries at a reply (and a shouldRespond decision) that parses
-    model_type: str = "TEXT_LARGE"
-    model_timeout: float = 120.0
-    attachments: AttachmentSettings = AttachmentSettings()  # the host config's [attachments]
-    #: Room types answered without asking the shouldRespond model.
-    respond_without_asking: frozenset[str] = frozenset({"DM", "API", "SELF", "VOICE_DM"})
-    decision_model_type: str = "TEXT_SMALL"  # the shouldRespond model
-    decision_tokens: int = 80
-    #: A newer message in the room while a reply is generated: "supersede" (the older reply is not
-    #: sent), "queue" (both answered in order) or "merge" (the newer answered with the older in the
-    #: same turn). A character's settings.DOUBLE_MESSAGE_POLICY overrides it.
-    double_message_policy: str = SUPERSEDE
-    room_state_ttl_s: float = 5.0  # how long a room's mute state read from the store is trusted
-    stream_replies: bool = True  # REPLY_DELTA events while the router streams the reply
-
-
-@dataclass
-class RoomTurns:
-    """The runs of one room being handled: its lock (fair: arrival order), how many runs hold or
-    await it, the place of the latest to arrive, and messages superseded but not yet answered."""
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-    arrived: int = 0
-    latest: str = ""  # the id of the latest message to arrive
-    owed: list[Memory] = field(default_factory=list)
 
 
 class Pipeline:

@@ -16,10 +16,10 @@ from .deciding import check_room, newer_message_waiting, should_respond, still_l
 from .generating import compose_state, generate, offer_actions
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
     from ..run import Turn
+    from .context import StepContext
 
-Step = Callable[["Pipeline", "Turn"], Awaitable[None]]
+Step = Callable[["StepContext", "Turn"], Awaitable[None]]
 
 STEPS: tuple[Step, ...] = (
     self_check,  # 1. the agent's own messages are skipped (MESSAGE_RECEIVED: `announce`, once stored)

@@ -11,14 +11,14 @@ from ..responses import REPLY
 from ..run import ACTION, EVALUATOR, REPLY_EVENT
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
     from ..run import Turn
+    from .context import StepContext
 
 #: Where an action finds the results of the actions before it in the run (state.data and values).
 ACTION_RESULTS = "actionResults"
 
 
-async def reply_or_act(p: Pipeline, t: Turn) -> None:
+async def reply_or_act(p: StepContext, t: Turn) -> None:
     """REPLY goes straight to the sender; the other named actions (the model's, then those the
     sender named in content.actions that are on offer) run in order, each seeing the results
     before it; a failing one is reported and the next still runs."""
@@ -43,7 +43,7 @@ async def reply_or_act(p: Pipeline, t: Turn) -> None:
         results.append(await _run_action(p, t, name))
 
 
-async def _run_action(p: Pipeline, t: Turn, name: str) -> dict[str, Any]:
+async def _run_action(p: StepContext, t: Turn, name: str) -> dict[str, Any]:
     """Run one action; its callbacks are said in the room, its result reported and returned."""
     run, message = t.run, t.message
     outcome: dict[str, Any] = {"action": name, "success": False, "text": "", "error": "", "values": {}}
@@ -68,7 +68,7 @@ async def _run_action(p: Pipeline, t: Turn, name: str) -> dict[str, Any]:
     return outcome
 
 
-async def run_evaluators(p: Pipeline, t: Turn) -> None:
+async def run_evaluators(p: StepContext, t: Turn) -> None:
     """Evaluators that want this message (always_run ones even when the agent said nothing)."""
     responses: list[Memory] = t.responses
     owners = {spec.name: plugin for plugin, spec in p.registry().evaluators() if responses or spec.always_run}

@@ -13,23 +13,23 @@ from ..run import IGNORED, RUN_STARTED, RunEnded
 MESSAGE_RECEIVED = "MESSAGE_RECEIVED"  # the event plugins subscribe to (elizaOS's name)
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
     from ..run import Turn
+    from .context import StepContext
 
 
-async def self_check(p: Pipeline, t: Turn) -> None:
+async def self_check(p: StepContext, t: Turn) -> None:
     """The agent's own messages are not answered (nor stored again)."""
     if t.message.entity_id == p.agent_id:
         raise RunEnded(IGNORED, "the message is the agent's own")
 
 
-async def persist_message(p: Pipeline, t: Turn) -> None:
+async def persist_message(p: StepContext, t: Turn) -> None:
     """Store the message before any work on it: a crash loses nothing."""
     t.message.agent_id = p.agent_id
     await p.store.create_memory(t.message)
 
 
-async def track_run(p: Pipeline, t: Turn) -> None:
+async def track_run(p: StepContext, t: Turn) -> None:
     """Record the run as started (a host killed from here on finds it at its next start)."""
     message = t.message
     await p.store.start_run(RunRecord(p.agent_id, id=t.run.id, room_id=message.room_id, message_id=message.id))
@@ -37,7 +37,7 @@ async def track_run(p: Pipeline, t: Turn) -> None:
     t.run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
 
 
-async def announce(p: Pipeline, t: Turn) -> None:
+async def announce(p: StepContext, t: Turn) -> None:
     """MESSAGE_RECEIVED to the plugins subscribed to it (nothing is built when none is), once the
     message is stored; a plugin that cannot take it does not stop the run."""
     if not p.registry().subscribers(MESSAGE_RECEIVED):
@@ -55,11 +55,11 @@ async def announce(p: Pipeline, t: Turn) -> None:
     await p.components.emit_event(MESSAGE_RECEIVED, payload)
 
 
-async def wait_for_room(p: Pipeline, t: Turn) -> None:
+async def wait_for_room(p: StepContext, t: Turn) -> None:
     """Take the room: runs of one room go one at a time, in arrival order; held until the run ends."""
     await t.exits.enter_async_context(p.room(t))
 
 
-async def read_attachments(p: Pipeline, t: Turn) -> None:
+async def read_attachments(p: StepContext, t: Turn) -> None:
     """Describe, transcribe or read the message's attachments (stored with it)."""
     await attachments.read_attachments(t.run, t.message, p.models, p.settings.attachments)

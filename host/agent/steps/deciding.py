@@ -20,18 +20,17 @@ from ..responses import ResponseError
 from ..rooms import names_agent
 from ..run import IGNORED, SUPERSEDED, RunEnded, RunFailed
 from ..should_respond import RESPOND, STOP, Decision, decision_grammar, parse_decision, should_respond_prompt
+from .context import QUEUE
 from .generating import history_turns
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
     from ..run import Turn
+    from .context import StepContext
 
 log = logging.getLogger("host.agent.pipeline")
-QUEUE, SUPERSEDE, MERGE = "queue", "supersede", "merge"
-DOUBLE_MESSAGE_POLICIES = (SUPERSEDE, QUEUE, MERGE)
 
 
-async def check_room(p: Pipeline, t: Turn) -> None:
+async def check_room(p: StepContext, t: Turn) -> None:
     """The message's room (made with its first message); in a muted room only a message that
     names the agent (or follows one the agent was going to answer) goes on."""
     t.room = await p.rooms.view(t.message, t.room_type)
@@ -40,7 +39,7 @@ async def check_room(p: Pipeline, t: Turn) -> None:
         raise RunEnded(IGNORED, "the room is muted and the message does not name the agent")
 
 
-async def should_respond(p: Pipeline, t: Turn) -> None:
+async def should_respond(p: StepContext, t: Turn) -> None:
     """Answer without asking in DM, API and self rooms (PipelineSettings.respond_without_asking),
     in rooms the agent follows, when named, replied to, or owing an answer to an older message;
     ignore another agent talking to someone else; else ask the small model. IGNORE and STOP are
@@ -65,7 +64,7 @@ async def should_respond(p: Pipeline, t: Turn) -> None:
     raise RunEnded(IGNORED, reason, decision=decision.action)
 
 
-async def _replies_to_agent(p: Pipeline, t: Turn) -> bool:
+async def _replies_to_agent(p: StepContext, t: Turn) -> bool:
     """Whether the message replies to one of the agent's (metadata in_reply_to, content inReplyTo)."""
     replied = t.message.metadata.get("in_reply_to") or t.message.content.extra.get("inReplyTo")
     if not isinstance(replied, str) or not replied:
@@ -74,7 +73,7 @@ async def _replies_to_agent(p: Pipeline, t: Turn) -> bool:
     return earlier is not None and earlier.entity_id == p.agent_id
 
 
-async def _decide(p: Pipeline, t: Turn) -> Decision:
+async def _decide(p: StepContext, t: Turn) -> Decision:
     """The small model's RESPOND / IGNORE / STOP, retried while its answer does not parse."""
     system = should_respond_prompt(p.character, "", t.message.room_id)
     params = {
@@ -93,7 +92,7 @@ async def _decide(p: Pipeline, t: Turn) -> Decision:
     raise RunFailed(f"no usable shouldRespond decision after {len(problems)} attempts ({'; '.join(problems)})")
 
 
-async def _ask(p: Pipeline, params: dict[str, object]) -> ModelOutput:
+async def _ask(p: StepContext, params: dict[str, object]) -> ModelOutput:
     """The decision model's answer; where nothing serves it (no router, no plugin's TEXT_SMALL),
     the reply's model's."""
     small, large = p.settings.decision_model_type, p.settings.model_type
@@ -108,19 +107,19 @@ async def _ask(p: Pipeline, params: dict[str, object]) -> ModelOutput:
         raise RunFailed(f"the shouldRespond model did not answer ({exc.code.name}): {exc}") from None
 
 
-async def newer_message_waiting(p: Pipeline, t: Turn) -> None:
+async def newer_message_waiting(p: StepContext, t: Turn) -> None:
     """Before any model call: a newer message of the room waits already (see still_latest)."""
     _supersede_if_newer(p, t, "a newer message came in the room before the reply was generated")
 
 
-async def still_latest(p: Pipeline, t: Turn) -> None:
+async def still_latest(p: StepContext, t: Turn) -> None:
     """A newer message came in the room while the reply was generated: with `supersede` this
     reply is not sent (the newer message's run answers, this message in its history), with
     `merge` the newer run answers both in one turn, with `queue` this reply goes on."""
     _supersede_if_newer(p, t, "a newer message came in the room while the reply was generated")
 
 
-def _supersede_if_newer(p: Pipeline, t: Turn, why: str) -> None:
+def _supersede_if_newer(p: StepContext, t: Turn, why: str) -> None:
     turns = p.turns(t.message.room_id)
     if p.policy == QUEUE or turns.arrived <= t.seq:
         return

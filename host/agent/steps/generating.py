@@ -16,19 +16,19 @@ from ..run import REPLY_DELTA, RunFailed
 from ..streaming import stream_model
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
     from ..run import Turn
+    from .context import StepContext
 
 log = logging.getLogger("host.agent.pipeline")
 
 
-async def compose_state(p: Pipeline, t: Turn) -> None:
+async def compose_state(p: StepContext, t: Turn) -> None:
     """Ask every provider that is not dynamic or private, in position order."""
     names = [spec.name for _, spec in p.registry().providers() if not spec.dynamic and not spec.private]
     await _compose(p, t, names)
 
 
-async def _compose(p: Pipeline, t: Turn, names: list[str]) -> None:
+async def _compose(p: StepContext, t: Turn, names: list[str]) -> None:
     """Add what these providers say to the turn's state (in the order given)."""
     t.composed.update(names)
     if not names:
@@ -45,7 +45,7 @@ async def _compose(p: Pipeline, t: Turn, names: list[str]) -> None:
     state.text = "\n\n".join(sections)
 
 
-async def offer_actions(p: Pipeline, t: Turn) -> None:
+async def offer_actions(p: StepContext, t: Turn) -> None:
     """The plugins' actions whose validate accepts this message, and their similes."""
     owners = {spec.name: (plugin, spec) for plugin, spec in p.registry().actions()}
     if not owners:
@@ -60,7 +60,7 @@ async def offer_actions(p: Pipeline, t: Turn) -> None:
     t.aliases.update((action.name, action.name) for action in offered)
 
 
-async def generate(p: Pipeline, t: Turn) -> None:
+async def generate(p: StepContext, t: Turn) -> None:
     """Ask the model for an XML reply, retried while it does not parse; when the reply asks for
     providers not composed yet (its <providers>), compose them and generate once more."""
     t.response = await _generate(p, t)
@@ -74,7 +74,7 @@ async def generate(p: Pipeline, t: Turn) -> None:
         t.run.notes["actions_not_run"] = list(t.response.unknown)
 
 
-async def _generate(p: Pipeline, t: Turn) -> ParsedResponse:
+async def _generate(p: StepContext, t: Turn) -> ParsedResponse:
     settings = p.settings
     system = build_system_prompt(p.character, t.state.text, t.choices, t.message.room_id)
     params = {
@@ -112,7 +112,7 @@ def _deltas(t: Turn, attempt: int) -> Callable[[str], None]:
     return on_text
 
 
-async def history_turns(p: Pipeline, t: Turn) -> list[dict[str, str]]:
+async def history_turns(p: StepContext, t: Turn) -> list[dict[str, str]]:
     """The room's recent messages as chat turns, then this message (with the older messages it
     answers too, under the `merge` policy)."""
     merged = t.owed if p.merges else []
@@ -127,7 +127,7 @@ async def history_turns(p: Pipeline, t: Turn) -> list[dict[str, str]]:
     return [*turns, {"role": "user", "content": "\n".join(s for s in said if s)}]
 
 
-async def _history(p: Pipeline, t: Turn) -> list[Memory]:
+async def _history(p: StepContext, t: Turn) -> list[Memory]:
     """The room's messages before this one, oldest first, read once per run. The agent's replies
     so far count (earlier runs of the room have finished), but not messages that arrived after
     this one: their turn comes after."""
@@ -151,7 +151,7 @@ def _choice(action: Action) -> ActionChoice:
     return ActionChoice(action.name, action.description, action.examples)
 
 
-def _with_attachments(message: Memory, p: Pipeline) -> str:
+def _with_attachments(message: Memory, p: StepContext) -> str:
     """The message's text, then a line per attachment with what read_attachments found in it."""
     lines = [message.content.text] if message.content.text else []
     return "\n".join(lines + prompt_lines(message.content.attachments, p.settings.attachments.prompt_chars))

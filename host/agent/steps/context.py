@@ -1,0 +1,84 @@
+"""What the steps see of the pipeline that runs them (`StepContext`), and the pipeline's settings.
+
+The steps take the pipeline as a StepContext, so they depend on what it offers, not on the
+module that runs them (which imports the steps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from plugin_sdk.types import Content, Memory
+
+from ...plugins.components import Components
+from ...plugins.registry import Registry
+from ...store import Store
+from ..attachment_settings import AttachmentSettings
+from ..character import Character
+from ..models import Models
+from ..rooms import Rooms
+from ..run import Turn
+
+QUEUE, SUPERSEDE, MERGE = "queue", "supersede", "merge"
+DOUBLE_MESSAGE_POLICIES = (SUPERSEDE, QUEUE, MERGE)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Knobs of the pipeline."""
+
+    history: int = 8  # earlier messages of the room given to the model
+    history_chars: int = 600  # each cut to this many characters
+    max_reply_tokens: int = 200
+    generation_attempts: int = 3  # tries at a reply (and a shouldRespond decision) that parses
+    model_type: str = "TEXT_LARGE"
+    model_timeout: float = 120.0
+    attachments: AttachmentSettings = AttachmentSettings()  # the host config's [attachments]
+    #: Room types answered without asking the shouldRespond model.
+    respond_without_asking: frozenset[str] = frozenset({"DM", "API", "SELF", "VOICE_DM"})
+    decision_model_type: str = "TEXT_SMALL"  # the shouldRespond model
+    decision_tokens: int = 80
+    #: A newer message in the room while a reply is generated: "supersede" (the older reply is not
+    #: sent), "queue" (both answered in order) or "merge" (the newer answered with the older in the
+    #: same turn). A character's settings.DOUBLE_MESSAGE_POLICY overrides it.
+    double_message_policy: str = SUPERSEDE
+    room_state_ttl_s: float = 5.0  # how long a room's mute state read from the store is trusted
+    stream_replies: bool = True  # REPLY_DELTA events while the router streams the reply
+
+
+@dataclass
+class RoomTurns:
+    """The runs of one room being handled: its lock (fair: arrival order), how many runs hold or
+    await it, the place of the latest to arrive, and messages superseded but not yet answered."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+    arrived: int = 0
+    latest: str = ""  # the id of the latest message to arrive
+    owed: list[Memory] = field(default_factory=list)
+
+
+class StepContext(Protocol):
+    """The pipeline as its steps use it."""
+
+    agent_id: str
+    character: Character
+    store: Store
+    components: Components
+    models: Models
+    registry: Callable[[], Registry]
+    settings: PipelineSettings
+    rooms: Rooms
+    policy: str
+
+    @property
+    def merges(self) -> bool: ...
+    def turns(self, room_id: str) -> RoomTurns: ...
+    def room(self, turn: Turn) -> contextlib.AbstractAsyncContextManager[None]: ...
+    def answered(self, turn: Turn) -> None: ...
+    async def is_agent(self, entity_id: str) -> bool: ...
+    def owner(self, kind: str, name: str) -> str: ...
+    async def say(self, message: Memory, content: Content) -> Memory: ...
