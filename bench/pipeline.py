@@ -83,7 +83,9 @@ EXPECTED_REPLY = "ok"
 # What one message costs, read from host/agent/pipeline.py (checked against counted calls at run time).
 PLUGIN_CALLS = {"GetProviders": 1, "ValidateActions": 1, "UseModel": 1, "Evaluate": 1}
 STORE_CALLS = {"create_memory": 2, "get_memories": 1}  # SQLite writes: message + reply; read: history
-SQLITE_HOPS = 5  # one handoff to the store's thread per store call, and start_run + end_run (the run's record)
+# One handoff to the store's thread per store call: the message, the run's start, the history, the
+# reply, the run's end and its events (a room's first message adds its room and participant rows).
+SQLITE_HOPS = 6
 ROOMS = 8
 LOCAL_PROMPTS = (
     "Hello! Who are you?",
@@ -118,10 +120,23 @@ TOKEN = "bench-api-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)  # the host's API token, as every client sends it
 
 
+def bench_character(folder: Path) -> Path:
+    """A character whose every message is answered: a newer message in a room queues behind the
+    one being answered (the default, supersede, would leave the older one's reply unsent)."""
+    path = folder / "bench.character.json"
+    character = {"name": "Bench", "bio": "A benchmark.", "settings": {"DOUBLE_MESSAGE_POLICY": "queue"}}
+    path.write_text(json.dumps(character))
+    return path
+
+
 async def start_host(tmp: Path, name: str, with_model: bool, router_address: str) -> Host:
     """A started host with the bench plugin, READY (every plugin, and the router if any, up)."""
     config = HostConfig(
-        listen=f"unix://{tmp / (name + '.sock')}", data_dir=tmp / name, router_address=router_address, api_token=TOKEN
+        listen=f"unix://{tmp / (name + '.sock')}",
+        data_dir=tmp / name,
+        router_address=router_address,
+        api_token=TOKEN,
+        character=bench_character(tmp),
     )
     host = Host(config, discovery=BenchDiscovery(plugin_spec(with_model)))
     try:
@@ -282,6 +297,7 @@ async def check_replay(components: Components, calls: list[tuple[str, tuple]]) -
 async def profile_messages(stub: agent_pb2_grpc.AgentServiceStub, n: int) -> dict[str, Any]:
     """Per message: the calls the host makes (checked against the code's count) and where the time goes."""
     ended: list[int] = []
+    await timed_messages(stub, "profile", 1, [], [])  # the room is made with its first message
     with instrumented() as (counts, spent):
         await timed_messages(stub, "profile", n, ended, [])
     per_message = {key: count / n for key, count in counts.items()}
