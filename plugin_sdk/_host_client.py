@@ -10,6 +10,7 @@ import grpc
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc
 
 from .protocol import AUTH_METADATA_KEY, AUTH_SCHEME, ENV_TLS_CLIENT_CA, PLUGIN_METADATA_KEY
+from .rooms import Relationship, RoomInfo, relationship_from_proto, relationship_to_proto, room_info_from_proto
 from .types import Entity, Memory, ModelOutput
 from .wire import (
     entity_from_proto,
@@ -65,6 +66,37 @@ class HostClient(Protocol):
     async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int:
         """Deliver an event to every other plugin subscribed to `event_type` (not to this one)
         and wait for them; returns how many handled it. `payload` is JSON-like."""
+        ...
+
+    async def find_memories(
+        self,
+        table_name: str = "messages",
+        count: int = 20,
+        *,
+        room_id: str = "",
+        entity_id: str = "",
+        world_id: str = "",
+    ) -> list[Memory]:
+        """The agent's `count` latest memories of `table_name` matching every filter given
+        (room, entity, world; empty matches all), newest first."""
+        ...
+
+    async def get_room(self, room_id: str) -> RoomInfo | None:
+        """The room with its world and participants (each with its entity); None if unknown."""
+        ...
+
+    async def set_participant_state(self, room_id: str, state: str) -> str:
+        """Set the agent's own state in the room: "MUTED", "FOLLOWED" or "" (neither); the
+        pipeline honours it from the next message. Returns the state before."""
+        ...
+
+    async def get_relationships(self, entity_id: str, tags: list[str] | None = None) -> list[Relationship]:
+        """The entity's relationships (either side), only those with every tag in `tags` when given."""
+        ...
+
+    async def upsert_relationship(self, relationship: Relationship, count_interaction: bool = False) -> Relationship:
+        """Store the pair's tags and metadata (unless both are empty) and, with
+        `count_interaction`, add one to its interaction count; returns it as stored."""
         ...
 
 
@@ -149,3 +181,61 @@ class GrpcHostClient:
         fill_struct(request.payload, payload or {})
         reply = await self._stub.EmitEvent(request, metadata=self._metadata, timeout=self._timeout)
         return reply.delivered
+
+    async def find_memories(
+        self,
+        table_name: str = "messages",
+        count: int = 20,
+        *,
+        room_id: str = "",
+        entity_id: str = "",
+        world_id: str = "",
+    ) -> list[Memory]:
+        request = runtime_pb2.FindMemoriesRequest(
+            table_name=table_name,
+            count=count,
+            room_id=room_id,
+            entity_id=entity_id,
+            world_id=world_id,
+            agent_id=CURRENT_AGENT.get(),
+        )
+        reply = await self._stub.FindMemories(request, metadata=self._metadata, timeout=self._timeout)
+        return [memory_from_proto(m) for m in reply.memories]
+
+    async def get_room(self, room_id: str) -> RoomInfo | None:
+        try:
+            reply = await self._stub.GetRoom(
+                runtime_pb2.GetRoomRequest(room_id=room_id, agent_id=CURRENT_AGENT.get()),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return room_info_from_proto(reply)
+
+    async def set_participant_state(self, room_id: str, state: str) -> str:
+        reply = await self._stub.SetParticipantState(
+            runtime_pb2.SetParticipantStateRequest(room_id=room_id, state=state, agent_id=CURRENT_AGENT.get()),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return reply.previous_state
+
+    async def get_relationships(self, entity_id: str, tags: list[str] | None = None) -> list[Relationship]:
+        reply = await self._stub.GetRelationships(
+            runtime_pb2.GetRelationshipsRequest(entity_id=entity_id, tags=tags or [], agent_id=CURRENT_AGENT.get()),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return [relationship_from_proto(r) for r in reply.relationships]
+
+    async def upsert_relationship(self, relationship: Relationship, count_interaction: bool = False) -> Relationship:
+        request = runtime_pb2.UpsertRelationshipRequest(
+            relationship=relationship_to_proto(relationship),
+            count_interaction=count_interaction,
+            agent_id=CURRENT_AGENT.get(),
+        )
+        reply = await self._stub.UpsertRelationship(request, metadata=self._metadata, timeout=self._timeout)
+        return relationship_from_proto(reply.relationship)

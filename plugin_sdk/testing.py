@@ -34,6 +34,16 @@ from google.protobuf import struct_pb2
 from ._context import Context
 from ._plugin import Plugin
 from ._runner import ComponentRunner, as_model_output
+from .rooms import (
+    PARTICIPANT_STATES,
+    Participant,
+    Relationship,
+    RoomInfo,
+    relationship_from_proto,
+    relationship_to_proto,
+    room_info_from_proto,
+    room_info_to_proto,
+)
 from .types import ActionResult, Content, Entity, Memory, ModelOutput, ProviderResult, State
 from .wire import (
     action_result_from_proto,
@@ -85,6 +95,9 @@ class FakeHost:
     memories: list[Memory] = field(default_factory=list)
     entities: dict[str, Entity] = field(default_factory=dict)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    rooms: dict[str, RoomInfo] = field(default_factory=dict)  # by room id; a test adds them
+    relationships: list[Relationship] = field(default_factory=list)
+    agent_id: str = "test-agent"  # whose participant state set_participant_state changes
     _clock: itertools.count = field(default_factory=lambda: itertools.count(int(time.time() * 1000)))
 
     async def create_memory(self, memory: Memory) -> Memory:
@@ -122,6 +135,61 @@ class FakeHost:
     async def emit_event(self, event_type: str, payload: dict[str, Any] | None = None) -> int:
         self.events.append((event_type, _dict(payload or {})))
         return 0
+
+    async def find_memories(
+        self,
+        table_name: str = "messages",
+        count: int = 20,
+        *,
+        room_id: str = "",
+        entity_id: str = "",
+        world_id: str = "",
+    ) -> list[Memory]:
+        found = [
+            m
+            for m in self.memories
+            if m.table_name == table_name
+            and (not room_id or m.room_id == room_id)
+            and (not entity_id or m.entity_id == entity_id)
+            and (not world_id or m.world_id == world_id)
+        ]
+        return [_memory(m) for m in sorted(found, key=lambda m: m.created_at_ms, reverse=True)[:count]]
+
+    async def get_room(self, room_id: str) -> RoomInfo | None:
+        info = self.rooms.get(room_id)
+        return None if info is None else room_info_from_proto(room_info_to_proto(info))
+
+    async def set_participant_state(self, room_id: str, state: str) -> str:
+        if state not in PARTICIPANT_STATES:
+            raise ValueError(f"state must be one of {PARTICIPANT_STATES}, got {state!r}")
+        info = self.rooms.get(room_id)
+        if info is None:
+            raise LookupError(f"FakeHost has no room {room_id!r}; add one to FakeHost.rooms")
+        me = next((p for p in info.participants if p.entity_id == self.agent_id), None)
+        if me is None:
+            me = Participant(self.agent_id)
+            info.participants.append(me)
+        previous, me.state = me.state, state
+        return previous
+
+    async def get_relationships(self, entity_id: str, tags: list[str] | None = None) -> list[Relationship]:
+        return [
+            relationship_from_proto(relationship_to_proto(r))
+            for r in self.relationships
+            if entity_id in (r.source_entity_id, r.target_entity_id) and set(tags or ()) <= set(r.tags)
+        ]
+
+    async def upsert_relationship(self, relationship: Relationship, count_interaction: bool = False) -> Relationship:
+        pair = (relationship.source_entity_id, relationship.target_entity_id)
+        stored = next((r for r in self.relationships if (r.source_entity_id, r.target_entity_id) == pair), None)
+        if stored is None:
+            stored = Relationship(*pair)
+            self.relationships.append(stored)
+        if relationship.tags or relationship.metadata:
+            stored.tags, stored.metadata = list(relationship.tags), _dict(relationship.metadata)
+        stored.interaction_count += 1 if count_interaction else 0
+        stored.updated_at_ms = next(self._clock)
+        return relationship_from_proto(relationship_to_proto(stored))
 
 
 class PluginHarness:

@@ -10,6 +10,7 @@ from agenthost.v1 import runtime_pb2, runtime_pb2_grpc, types_pb2
 
 from plugin_sdk.limits import MAX_RECEIVE_BYTES, memory_problem, quote
 from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
+from plugin_sdk.rooms import PARTICIPANT_STATES, relationship_from_proto, relationship_to_proto, room_info_to_proto
 from plugin_sdk.wire import (
     entity_from_proto,
     entity_to_proto,
@@ -19,13 +20,14 @@ from plugin_sdk.wire import (
     struct_to_dict,
 )
 
-from ..agent.agent import Agent
+from ..agent.agent import Agent, AgentError
 from ..agent.models import ModelError
 from ..plugins.components import Components
 from ..plugins.settings import PluginSettings
 from ..plugins.tokens import TokenBook
 from ..store import ContentTooLarge, DuplicateMemory, Store, StoreUnavailable
 from .abort import abort
+from .room_records import relationship_in, relationship_out, room_info
 
 MEMORIES_LEFT_OUT = "x-agenthost-memories-left-out"
 """Trailing metadata of a GetMemories reply cut short: how many older memories did not fit."""
@@ -69,8 +71,8 @@ def _varint_size(value: int) -> int:
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
-    """Serves plugins: memories, entities, settings, models and events, each call for one agent
-    the calling plugin serves."""
+    """Serves plugins: memories, entities, rooms, relationships, settings, models and events,
+    each call for one agent the calling plugin serves."""
 
     def __init__(
         self,
@@ -252,3 +254,101 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         payload = {**struct_to_dict(request.payload), "agent_id": agent.id}  # whose event it is
         delivered = await self.components.emit_event(request.event_type, payload, exclude=plugin)
         return runtime_pb2.EmitEventResponse(delivered=delivered)
+
+    @store_errors
+    async def FindMemories(
+        self, request: runtime_pb2.FindMemoriesRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.FindMemoriesResponse:
+        plugin = await self._caller(context)
+        if request.count < 0 or request.count > 1000:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"count must be 0..1000, got {request.count}")
+        agent = await self._agent(context, plugin, request.agent_id)
+        memories = await self.store.find_memories(
+            agent.id,
+            request.table_name or "messages",
+            request.count or 20,
+            room_id=request.room_id or None,
+            entity_id=request.entity_id or None,
+            world_id=request.world_id or None,
+        )
+        reply = runtime_pb2.FindMemoriesResponse(memories=fitting([memory_to_proto(m) for m in memories]))
+        if len(reply.memories) < len(memories):
+            context.set_trailing_metadata(((MEMORIES_LEFT_OUT, str(len(memories) - len(reply.memories))),))
+        return reply
+
+    @store_errors
+    async def GetRoom(
+        self, request: runtime_pb2.GetRoomRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.GetRoomResponse:
+        plugin = await self._caller(context)
+        if not request.room_id:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "room_id is required")
+        agent = await self._agent(context, plugin, request.agent_id)
+        room = await self.store.get_room(agent.id, request.room_id)
+        if room is None:
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"agent {agent.id} has no room {quote(request.room_id)}")
+        world = await self.store.get_world(agent.id, room.world_id) if room.world_id else None
+        participants = await self.store.list_participants(agent.id, room.id)
+        entities = [(p, await self.store.get_entity(p.entity_id, agent.id)) for p in participants]
+        return room_info_to_proto(room_info(room, world, entities))
+
+    @store_errors
+    async def SetParticipantState(
+        self, request: runtime_pb2.SetParticipantStateRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.SetParticipantStateResponse:
+        """The agent's own state; its pipeline forgets the room, so the next message reads it."""
+        plugin = await self._caller(context)
+        if not request.room_id:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "room_id is required")
+        if request.state not in PARTICIPANT_STATES:
+            states = ", ".join(repr(s) for s in PARTICIPANT_STATES)
+            await abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"state must be one of {states}, got {quote(request.state)}"
+            )
+        agent = await self._agent(context, plugin, request.agent_id)
+        store, room_id = self.store, request.room_id
+        if await store.get_room(agent.id, room_id) is None:
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"agent {agent.id} has no room {quote(room_id)}")
+        before = await store.get_participant(agent.id, room_id, agent.id)
+        if before is None:
+            await store.add_participant(agent.id, room_id, agent.id)
+        await store.set_participant_state(agent.id, room_id, agent.id, request.state)
+        try:
+            agent.pipeline.rooms.forget(room_id)
+        except AgentError:
+            pass  # not started: it reads the room when it does
+        return runtime_pb2.SetParticipantStateResponse(previous_state=before.state if before else "")
+
+    @store_errors
+    async def GetRelationships(
+        self, request: runtime_pb2.GetRelationshipsRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.GetRelationshipsResponse:
+        plugin = await self._caller(context)
+        if not request.entity_id:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "entity_id is required")
+        agent = await self._agent(context, plugin, request.agent_id)
+        found = await self.store.list_relationships(agent.id, request.entity_id, list(request.tags) or None)
+        return runtime_pb2.GetRelationshipsResponse(
+            relationships=[relationship_to_proto(relationship_out(r)) for r in found]
+        )
+
+    @store_errors
+    async def UpsertRelationship(
+        self, request: runtime_pb2.UpsertRelationshipRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.UpsertRelationshipResponse:
+        plugin = await self._caller(context)
+        given = relationship_from_proto(request.relationship)
+        if not given.source_entity_id or not given.target_entity_id:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "relationship.source_entity_id and target_entity_id are required",
+            )
+        agent = await self._agent(context, plugin, request.agent_id)
+        source, target = given.source_entity_id, given.target_entity_id
+        stored = None
+        if request.count_interaction:
+            stored = await self.store.record_interaction(agent.id, source, target)
+        if given.tags or given.metadata or stored is None:
+            stored = await self.store.upsert_relationship(relationship_in(agent.id, given))
+        return runtime_pb2.UpsertRelationshipResponse(relationship=relationship_to_proto(relationship_out(stored)))

@@ -78,6 +78,31 @@ class RuntimeServiceStub:
                 request_serializer=agenthost_dot_v1_dot_runtime__pb2.EmitEventRequest.SerializeToString,
                 response_deserializer=agenthost_dot_v1_dot_runtime__pb2.EmitEventResponse.FromString,
                 _registered_method=True)
+        self.FindMemories = channel.unary_unary(
+                '/agenthost.v1.RuntimeService/FindMemories',
+                request_serializer=agenthost_dot_v1_dot_runtime__pb2.FindMemoriesRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_runtime__pb2.FindMemoriesResponse.FromString,
+                _registered_method=True)
+        self.GetRoom = channel.unary_unary(
+                '/agenthost.v1.RuntimeService/GetRoom',
+                request_serializer=agenthost_dot_v1_dot_runtime__pb2.GetRoomRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_runtime__pb2.GetRoomResponse.FromString,
+                _registered_method=True)
+        self.SetParticipantState = channel.unary_unary(
+                '/agenthost.v1.RuntimeService/SetParticipantState',
+                request_serializer=agenthost_dot_v1_dot_runtime__pb2.SetParticipantStateRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_runtime__pb2.SetParticipantStateResponse.FromString,
+                _registered_method=True)
+        self.GetRelationships = channel.unary_unary(
+                '/agenthost.v1.RuntimeService/GetRelationships',
+                request_serializer=agenthost_dot_v1_dot_runtime__pb2.GetRelationshipsRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_runtime__pb2.GetRelationshipsResponse.FromString,
+                _registered_method=True)
+        self.UpsertRelationship = channel.unary_unary(
+                '/agenthost.v1.RuntimeService/UpsertRelationship',
+                request_serializer=agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServiceServicer:
@@ -141,6 +166,43 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindMemories(self, request, context):
+        """FindMemories lists an agent's memories of one table matching every filter given, newest
+        first (facts about an entity across rooms, a world's messages, ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRoom(self, request, context):
+        """GetRoom reads a room with its world and its participants (each with its entity).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetParticipantState(self, request, context):
+        """SetParticipantState sets the agent's own state in a room: MUTED, FOLLOWED or "" (neither).
+        The agent's pipeline sees the change from its next message on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRelationships(self, request, context):
+        """GetRelationships lists an entity's relationships (either side), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertRelationship(self, request, context):
+        """UpsertRelationship stores a pair's tags and metadata, and counts an interaction when asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +240,31 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.EmitEvent,
                     request_deserializer=agenthost_dot_v1_dot_runtime__pb2.EmitEventRequest.FromString,
                     response_serializer=agenthost_dot_v1_dot_runtime__pb2.EmitEventResponse.SerializeToString,
+            ),
+            'FindMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindMemories,
+                    request_deserializer=agenthost_dot_v1_dot_runtime__pb2.FindMemoriesRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_runtime__pb2.FindMemoriesResponse.SerializeToString,
+            ),
+            'GetRoom': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoom,
+                    request_deserializer=agenthost_dot_v1_dot_runtime__pb2.GetRoomRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_runtime__pb2.GetRoomResponse.SerializeToString,
+            ),
+            'SetParticipantState': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetParticipantState,
+                    request_deserializer=agenthost_dot_v1_dot_runtime__pb2.SetParticipantStateRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_runtime__pb2.SetParticipantStateResponse.SerializeToString,
+            ),
+            'GetRelationships': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRelationships,
+                    request_deserializer=agenthost_dot_v1_dot_runtime__pb2.GetRelationshipsRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_runtime__pb2.GetRelationshipsResponse.SerializeToString,
+            ),
+            'UpsertRelationship': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertRelationship,
+                    request_deserializer=agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -378,6 +465,141 @@ class RuntimeService:
             '/agenthost.v1.RuntimeService/EmitEvent',
             agenthost_dot_v1_dot_runtime__pb2.EmitEventRequest.SerializeToString,
             agenthost_dot_v1_dot_runtime__pb2.EmitEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.RuntimeService/FindMemories',
+            agenthost_dot_v1_dot_runtime__pb2.FindMemoriesRequest.SerializeToString,
+            agenthost_dot_v1_dot_runtime__pb2.FindMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.RuntimeService/GetRoom',
+            agenthost_dot_v1_dot_runtime__pb2.GetRoomRequest.SerializeToString,
+            agenthost_dot_v1_dot_runtime__pb2.GetRoomResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetParticipantState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.RuntimeService/SetParticipantState',
+            agenthost_dot_v1_dot_runtime__pb2.SetParticipantStateRequest.SerializeToString,
+            agenthost_dot_v1_dot_runtime__pb2.SetParticipantStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRelationships(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.RuntimeService/GetRelationships',
+            agenthost_dot_v1_dot_runtime__pb2.GetRelationshipsRequest.SerializeToString,
+            agenthost_dot_v1_dot_runtime__pb2.GetRelationshipsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertRelationship(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.RuntimeService/UpsertRelationship',
+            agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipRequest.SerializeToString,
+            agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipResponse.FromString,
             options,
             channel_credentials,
             insecure,
