@@ -76,7 +76,9 @@ def system_prompt(character: Character, context: str, actions: list[ActionChoice
     providers said, which actions exist, the format. A character's `messageHandlerTemplate`
     replaces it (see templates.py for its placeholders); the format is added when the template
     does not ask for a <response> itself."""
-    choices = [ActionChoice(n, d) for n, d in BUILT_IN_ACTIONS.items()] + actions
+    # A plugin offering REPLY (the bootstrap plugin) describes it instead; the host still says it.
+    offered_names = {a.name for a in actions}
+    choices = [ActionChoice(n, d) for n, d in BUILT_IN_ACTIONS.items() if n not in offered_names] + actions
     offered = "Actions: " + "; ".join(f"{a.name} ({a.description})" for a in choices) + "."
     examples = [_example(conversation) for a in actions for conversation in a.examples[:MAX_EXAMPLES]]
     action_examples = "Examples:\n" + "\n\n".join(examples) if examples else ""
