@@ -246,6 +246,45 @@ async def test_runs_start_end_and_list(store: SqlStore) -> None:
     assert [r.id for r in await store.list_runs(A, room_id="r1")] == [run.id]
 
 
+async def test_begin_run_stores_the_message_starts_the_run_and_reads_the_room(store: SqlStore) -> None:
+    older = [await store.create_memory(message(text=f"m{i}", created_at_ms=1000 + i)) for i in range(3)]
+    await store.create_memory(message(room="room-2", text="elsewhere"))
+    await store.create_memory(message(agent=B, text="another agent's"))
+    arriving = message(text="new")
+    run = RunRecord(A, room_id="room-1")
+    recent = await store.begin_run(arriving, run, 3)
+    assert arriving.id and arriving.created_at_ms > 0 and arriving.table_name == "messages"
+    assert recent == [arriving, older[2], older[1]]  # newest first, this message included
+    assert await store.get_memory(A, arriving.id) == arriving
+    started = await store.get_run(A, run.id)
+    assert started is not None and started.status == RUN_STARTED and started.started_at_ms > 0
+
+
+async def test_begin_run_is_all_or_nothing(store: SqlStore) -> None:
+    stored = await store.create_memory(message())
+    again = RunRecord(A, room_id="room-1", message_id=stored.id)
+    with pytest.raises(DuplicateMemory):
+        await store.begin_run(message(id=stored.id, text="again"), again, 5)
+    assert again.id and await store.get_run(A, again.id) is None  # the run did not start either
+    with pytest.raises(ContentTooLarge):
+        await store.begin_run(message(text="x" * (store.max_content_bytes + 1)), RunRecord(A), 5)
+    assert await store.list_runs(A) == []
+    taken = await store.start_run(RunRecord(A, room_id="room-1"))
+    with pytest.raises(Exception):  # a run id taken: the message is not stored either
+        await store.begin_run(message(text="orphan"), RunRecord(A, id=taken.id, room_id="room-1"), 5)
+    assert [m.content.text for m in await store.get_memories(A, "room-1", "messages", 10)] == ["hello"]
+
+
+async def test_a_run_keeps_its_events(store: SqlStore) -> None:
+    run = await store.start_run(RunRecord(A, room_id="r1"))
+    events = [{"type": "RUN_STARTED", "content": {"extra": {"n": 1}}}, {"type": "REPLY", "content": {"text": "é"}}]
+    ended = await store.end_run(A, run.id, "completed", events=events)
+    assert ended is not None and ended.events == events
+    assert (await store.get_run(A, run.id)).events == events  # type: ignore[union-attr]
+    plain = await store.start_run(RunRecord(A, room_id="r1"))
+    assert (await store.end_run(A, plain.id, "failed")).events == []  # type: ignore[union-attr]
+
+
 async def test_unfinished_runs_are_ended_interrupted(store: SqlStore) -> None:
     going = await store.start_run(RunRecord(A, room_id="r1", message_id="m1"))
     done = await store.start_run(RunRecord(A, room_id="r1", message_id="m2"))

@@ -188,10 +188,23 @@ class Store(Protocol):
         """Record a run as started (an id and a start time are given if it lacks them)."""
         ...
 
+    async def begin_run(self, memory: Memory, run: RunRecord, history: int) -> list[Memory]:
+        """A message's arrival in one hop and one transaction: store `memory` (as create_memory,
+        with its errors), start `run` (as start_run), and return the latest `history` memories of
+        the memory's room and table, newest first, this one included."""
+        ...
+
     async def end_run(
-        self, agent_id: str, run_id: str, status: str, error: str = "", timings: dict[str, float] | None = None
+        self,
+        agent_id: str,
+        run_id: str,
+        status: str,
+        error: str = "",
+        timings: dict[str, float] | None = None,
+        events: list[dict[str, Any]] | None = None,
     ) -> RunRecord | None:
-        """End a run that has not ended; None when there is no such run still going."""
+        """End a run that has not ended, keeping `events` (what it streamed, as JSON objects) with
+        it; None when there is no such run still going."""
         ...
 
     async def get_run(self, agent_id: str, run_id: str) -> RunRecord | None: ...

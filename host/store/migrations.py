@@ -192,7 +192,13 @@ _VECTOR_SEARCH = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_LEGACY, _DATA_MODEL, _VECTOR_SEARCH)
+_RUN_EVENTS = Migration(
+    4,
+    "a run's events kept with it (they were kept in the cache table)",
+    ("ALTER TABLE runs ADD COLUMN events TEXT NOT NULL DEFAULT '[]'",),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_LEGACY, _DATA_MODEL, _VECTOR_SEARCH, _RUN_EVENTS)
 LATEST = MIGRATIONS[-1].version
 
 #: The version table; made before anything else, in the migrations' transaction.

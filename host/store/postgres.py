@@ -166,6 +166,25 @@ class PostgresStore(SqlStore):
             async with self._pool.acquire() as conn, conn.transaction():
                 return [_changed(await conn.execute(self._sql(sql), *values)) for sql, values in statements]
 
+    async def _batch(
+        self, statements: Sequence[tuple[str, Sequence[object]]], query: tuple[str, Sequence[object]]
+    ) -> list[Row] | None:
+        with self._answering():
+            async with self._pool.acquire() as conn:
+                transaction = conn.transaction()
+                await transaction.start()
+                try:
+                    for sql, values in statements:
+                        if not _changed(await conn.execute(self._sql(sql), *values)):
+                            await transaction.rollback()
+                            return None
+                    found = list(await conn.fetch(self._sql(query[0]), *query[1]))
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                await transaction.commit()
+                return found
+
 
 def _changed(status: str) -> int:
     """The row count of a command status ("INSERT 0 1", "UPDATE 3", "DELETE 0")."""

@@ -106,6 +106,7 @@ class RunRecord:
     ended_at_ms: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # step name -> milliseconds
     error: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)  # what it streamed, kept when it ended
 
 
 @dataclass(slots=True)

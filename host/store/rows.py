@@ -66,7 +66,7 @@ def memory_from_row(row: Row) -> Memory:
 
 
 #: Columns that hold JSON text, by field name, in every table.
-_JSON_FIELDS = frozenset({"names", "metadata", "settings", "tags", "timings"})
+_JSON_FIELDS = frozenset({"names", "metadata", "settings", "tags", "timings", "events"})
 
 R = TypeVar("R")
 

@@ -66,6 +66,13 @@ class SqlStore(ABC):
         """Run the statements in one transaction; the rows each changed."""
 
     @abstractmethod
+    async def _batch(
+        self, statements: Sequence[tuple[str, Sequence[object]]], query: tuple[str, Sequence[object]]
+    ) -> list[Row] | None:
+        """Run the statements, then `query`, in one transaction (one hop); its rows, or None (and
+        the transaction rolled back) when a statement changed no row."""
+
+    @abstractmethod
     async def close(self) -> None: ...
 
     async def _one(self, sql: str, values: Sequence[object] = ()) -> Row | None:
@@ -76,14 +83,18 @@ class SqlStore(ABC):
 
     async def create_memory(self, memory: Memory, unique: bool = True) -> Memory:
         """Store `memory` (see `stamp`); DuplicateMemory when its id is taken, ContentTooLarge over the limit."""
-        # The values are taken now: what is stored is the memory as it was when called.
+        if not await self._execute(INSERT_MEMORY, self._memory_values(memory, unique)):
+            raise DuplicateMemory(memory.id)
+        return memory
+
+    def _memory_values(self, memory: Memory, unique: bool) -> tuple[object, ...]:
+        """The row of `memory`, stamped; ContentTooLarge over the limit. The values are taken now:
+        what is stored is the memory as it was when called."""
         values = rows.memory_values(stamp(memory), unique)
         size = sum(len(str(text).encode()) for text in values[7:9])  # content, metadata: UTF-8 bytes
         if size > self.max_content_bytes:
             raise ContentTooLarge(size, self.max_content_bytes)
-        if not await self._execute(INSERT_MEMORY, values):
-            raise DuplicateMemory(memory.id)
-        return memory
+        return values
 
     async def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]:
         """A room's latest `count` memories of one table, newest first."""
@@ -377,28 +388,41 @@ class SqlStore(ABC):
 
     async def start_run(self, run: RunRecord) -> RunRecord:
         """Record a run as started; it is given an id and a start time if it lacks them."""
-        run.id = run.id or str(uuid.uuid4())
-        run.started_at_ms = run.started_at_ms or now_ms()
-        run.status, run.ended_at_ms = RUN_STARTED, 0
-        sql = (
-            "INSERT INTO runs (agent_id, id, room_id, message_id, status, started_at_ms, timings, error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        key = (run.agent_id, run.id, run.room_id, run.message_id)
-        await self._execute(sql, (*key, run.status, run.started_at_ms, dumps(run.timings), run.error))
+        await self._execute(*_insert_run(run))
         return run
 
+    async def begin_run(self, memory: Memory, run: RunRecord, history: int) -> list[Memory]:
+        """Store `memory` and start `run` in one transaction, one hop (see Store.begin_run)."""
+        values = self._memory_values(memory, True)
+        recent = "SELECT * FROM memories WHERE agent_id = ? AND table_name = ? AND room_id = ?"
+        query = f"{recent} ORDER BY created_at_ms DESC, {self._sequence} DESC LIMIT ?"
+        found = await self._batch(
+            [(INSERT_MEMORY, values), _insert_run(run)],
+            (query, (memory.agent_id, memory.table_name, memory.room_id, history)),
+        )
+        if found is None:
+            raise DuplicateMemory(memory.id)
+        return [rows.memory_from_row(r) for r in found]
+
     async def end_run(
-        self, agent_id: str, run_id: str, status: str, error: str = "", timings: dict[str, float] | None = None
+        self,
+        agent_id: str,
+        run_id: str,
+        status: str,
+        error: str = "",
+        timings: dict[str, float] | None = None,
+        events: list[dict[str, Any]] | None = None,
     ) -> RunRecord | None:
-        """End a run still going; None when the agent has no such run, or it has ended."""
+        """End a run still going, keeping its events when given; None when the agent has no such
+        run, or it has ended."""
         if not status or status == RUN_STARTED:
             raise ValueError(f"a run ends with a status other than {RUN_STARTED!r}, got {status!r}")
         sql = (
-            "UPDATE runs SET status = ?, ended_at_ms = ?, error = ?, timings = ? "
+            "UPDATE runs SET status = ?, ended_at_ms = ?, error = ?, timings = ?, events = ? "
             "WHERE agent_id = ? AND id = ? AND ended_at_ms IS NULL RETURNING *"
         )
-        return await self._record(RunRecord, sql, (status, now_ms(), error, dumps(timings or {}), agent_id, run_id))
+        ended = (status, now_ms(), error, dumps(timings or {}), dumps(events or []))
+        return await self._record(RunRecord, sql, (*ended, agent_id, run_id))
 
     async def get_run(self, agent_id: str, run_id: str) -> RunRecord | None:
         return await self._record(RunRecord, "SELECT * FROM runs WHERE agent_id = ? AND id = ?", (agent_id, run_id))
@@ -470,6 +494,19 @@ def stamp(memory: Memory) -> Memory:
     memory.created_at_ms = memory.created_at_ms or now_ms()
     memory.table_name = memory.table_name or "messages"
     return memory
+
+
+def _insert_run(run: RunRecord) -> tuple[str, tuple[object, ...]]:
+    """The INSERT that starts `run`, which is given an id and a start time if it lacks them."""
+    run.id = run.id or str(uuid.uuid4())
+    run.started_at_ms = run.started_at_ms or now_ms()
+    run.status, run.ended_at_ms = RUN_STARTED, 0
+    sql = (
+        "INSERT INTO runs (agent_id, id, room_id, message_id, status, started_at_ms, timings, error) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    key = (run.agent_id, run.id, run.room_id, run.message_id)
+    return sql, (*key, run.status, run.started_at_ms, dumps(run.timings), run.error)
 
 
 def _filters(**columns: object) -> tuple[str, list[object]]:

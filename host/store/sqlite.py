@@ -170,6 +170,21 @@ class _Database:
             raise
         return changed
 
+    def batch(
+        self, statements: Sequence[tuple[str, Sequence[object]]], query: tuple[str, Sequence[object]]
+    ) -> list[Row] | None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if all(self._db.execute(sql, values).rowcount for sql, values in statements):
+                found = self._db.execute(*query).fetchall()
+                self._db.execute("COMMIT")
+                return found
+            self._db.execute("ROLLBACK")
+            return None
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
 
 class SQLiteStore(SqlStore):
     """Store on one SQLite file, through one connection on a thread of its own. Calls take
@@ -230,6 +245,12 @@ class SQLiteStore(SqlStore):
     async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> list[int]:
         with self._answering():
             return await self._thread.call(self._db.transaction, statements)
+
+    async def _batch(
+        self, statements: Sequence[tuple[str, Sequence[object]]], query: tuple[str, Sequence[object]]
+    ) -> list[Row] | None:
+        with self._answering():
+            return await self._thread.call(self._db.batch, statements, query)
 
     @contextlib.contextmanager
     def _answering(self) -> Iterator[None]:
