@@ -1,0 +1,126 @@
+"""The bootstrap plugin's components through plugin_sdk.testing (no processes): providers,
+the room actions' validate and effect, reflection's parsing and storing."""
+
+from __future__ import annotations
+
+import pytest
+from agenthost_plugin_bootstrap import room_cache
+from agenthost_plugin_bootstrap.plugin import plugin
+from agenthost_plugin_bootstrap.reflection import parse_reflection
+
+from plugin_sdk import Attachment, Content, Entity, Memory
+from plugin_sdk.rooms import MUTED, Participant, Relationship, Room, RoomInfo, World
+from plugin_sdk.testing import FakeHost, PluginHarness
+
+AGENT, USER = "test-agent", "user-1"
+
+
+def message(text: str, room: str = "hall", **content: object) -> Memory:
+    return Memory(content=Content(text=text, **content), entity_id=USER, agent_id=AGENT, room_id=room)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def host() -> FakeHost:
+    room_cache._rooms.clear()
+    fake = FakeHost(agent_id=AGENT)
+    fake.rooms["hall"] = RoomInfo(
+        Room(id="hall", name="Hall", type="GROUP", source="discord", world_id="w"),
+        World(id="w", name="Guild"),
+        [Participant(AGENT, "", Entity(id=AGENT, names=["Ada"])), Participant(USER, "", Entity(id=USER, names=["Bo"]))],
+    )
+    return fake
+
+
+async def test_entities_and_world_describe_the_room(host: FakeHost) -> None:
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT)
+    people = await harness.get_provider("ENTITIES", message("hi"))
+    assert people.text == "People in the room:\n- Ada (you)\n- Bo (the sender)"
+    world = await harness.get_provider("WORLD", message("hi"))
+    assert world.text.splitlines() == ["Room: Hall (GROUP, from discord)", "World: Guild", "2 participants"]
+
+
+async def test_facts_lists_the_senders_facts_once_each(host: FakeHost) -> None:
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT)
+    assert (await harness.get_provider("FACTS", message("hi"))).text == ""
+    for claim in ("likes tea", "likes tea", "lives in Porto"):
+        await host.create_memory(Memory(content=Content(text=claim), entity_id=USER, room_id="x", table_name="facts"))
+    await host.create_memory(Memory(content=Content(text="not me"), entity_id="other", room_id="x", table_name="facts"))
+    facts = await harness.get_provider("FACTS", message("hi"))
+    assert facts.text == "Facts you know about the sender:\n- lives in Porto\n- likes tea"
+
+
+async def test_attachments_and_recent_messages(host: FakeHost) -> None:
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT)
+    pic = Attachment(id="a1", title="cat.png", content_type="image/png", description="a grey cat")
+    assert (await harness.get_provider("ATTACHMENTS", message("look", attachments=[pic]))).text == (
+        "Attachments:\n- cat.png (image/png): a grey cat"
+    )
+    await host.create_memory(Memory(content=Content(text="hello"), entity_id=USER, room_id="hall"))
+    await host.create_memory(Memory(content=Content(text="hi Bo"), entity_id=AGENT, room_id="hall"))
+    recent = await harness.get_provider("RECENT_MESSAGES", message("x"))
+    assert recent.text == "Bo: hello\nYou: hi Bo"
+
+
+async def test_mute_is_offered_until_muted_then_unmute(host: FakeHost) -> None:
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT)
+    hi = message("be quiet")
+    assert await harness.validate_action("MUTE_ROOM", hi) and not await harness.validate_action("UNMUTE_ROOM", hi)
+    _, result = await harness.invoke_action("MUTE_ROOM", hi)
+    assert result.success and result.values == {"roomState": MUTED, "previousRoomState": ""}
+    assert room_cache.agent_state(host.rooms["hall"], AGENT) == MUTED
+    assert not await harness.validate_action("MUTE_ROOM", hi) and await harness.validate_action("UNMUTE_ROOM", hi)
+    assert not await harness.validate_action("MUTE_ROOM", message("x", room="nowhere"))  # no such room
+
+
+def test_reflection_parses_xml_json_and_garbage() -> None:
+    xml = (
+        "<response><facts><fact><claim>Bo likes tea</claim><type>fact</type></fact></facts>"
+        "<relationships><relationship><source>Bo</source><target>Ada</target><tags>friend, fan</tags>"
+        "</relationship></relationships></response>"
+    )
+    assert parse_reflection(xml) == (["Bo likes tea"], [("Bo", "Ada", ["friend", "fan"])])
+    as_json = 'Sure: {"facts": [{"claim": "Bo is 30"}], "relationships": [{"sourceEntityId": "Bo", "targetEntityId": "Cy", "tags": "x"}]}'
+    assert parse_reflection(as_json) == (["Bo is 30"], [("Bo", "Cy", ["x"])])
+    assert parse_reflection("I cannot do that {") == ([], [])
+    assert parse_reflection("<facts><fact>unclosed") == ([], [])
+
+
+async def test_reflection_stores_new_facts_and_counts_the_relationship(host: FakeHost) -> None:
+    answer = (
+        "<response><facts><fact><claim>Bo likes tea</claim></fact><fact><claim>Bo likes tea</claim></fact></facts>"
+        "<relationships><relationship><source>Bo</source><target>Ada</target><tags>friend</tags></relationship>"
+        "<relationship><source>Bo</source><target>Nobody</target></relationship></relationships></response>"
+    )
+    host.models["TEXT_SMALL"] = lambda params: answer
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT)
+    said = Memory(content=Content(text="hi Bo"), entity_id=AGENT, room_id="hall")
+    result = await harness.run_evaluator("REFLECTION", message("I like tea"), responses=[said])
+    assert result.values == {"factsStored": 1.0, "relationshipsCounted": 1.0}
+    assert [m.content.text for m in host.memories if m.table_name == "facts"] == ["Bo likes tea"]
+    again = await harness.run_evaluator("REFLECTION", message("I like tea"), responses=[said])
+    assert again.values["factsStored"] == 0  # already known
+    [pair] = host.relationships
+    assert (pair.source_entity_id, pair.target_entity_id, pair.tags, pair.interaction_count) == (
+        USER,
+        AGENT,
+        ["friend"],
+        4,  # twice named by the model, twice by talking
+    )
+    assert isinstance(pair, Relationship)
+    assert not await harness.validate_evaluator("REFLECTION", Memory(entity_id=AGENT, agent_id=AGENT, room_id="hall"))
+
+
+def test_manifest_marks_dynamic_and_private_providers() -> None:
+    providers = {p.name: (p.position, p.dynamic, p.private) for p in plugin.manifest().providers}
+    assert providers["FACTS"] == (10, False, False) and providers["ENTITIES"] == (0, False, False)
+    assert providers["WORLD"][1] and providers["RELATIONSHIPS"][1] and providers["ATTACHMENTS"][1]
+    assert providers["RECENT_MESSAGES"][2] and providers["CHARACTER"][2] and providers["ACTIONS"][2]
+    assert [a.name for a in plugin.manifest().actions] == [
+        "REPLY",
+        "IGNORE",
+        "NONE",
+        "MUTE_ROOM",
+        "UNMUTE_ROOM",
+        "FOLLOW_ROOM",
+        "UNFOLLOW_ROOM",
+    ]
