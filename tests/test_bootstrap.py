@@ -16,7 +16,7 @@ from support import api_channel
 
 from host.host import Host
 from host.store.records import MUTED
-from plugin_sdk import PluginSpec
+from plugin_sdk import Entity, PluginSpec
 from plugin_sdk.wire import struct_to_dict
 
 BRAIN = PluginSpec(
@@ -47,7 +47,7 @@ async def start(start_host: Any, tmp_path: Path, *names: str) -> Host:
 
 async def test_providers_reach_the_prompt_in_position_order(start_host: Any, tmp_path: Path) -> None:
     host = await start(start_host, tmp_path)
-    await host.store.upsert_entity(__import__("plugin_sdk").Entity(id="user-1", agent_id=host.agent_id, names=["Bo"]))
+    await host.store.upsert_entity(Entity(id="user-1", agent_id=host.agent_id, names=["Bo"]))
     first = await send(host, "hello")
     assert first["replies"] == ["ok"]
     people = (await send(host, "show ENTITIES"))["replies"][0]

@@ -79,7 +79,8 @@ def test_reflection_parses_xml_json_and_garbage() -> None:
         "</relationship></relationships></response>"
     )
     assert parse_reflection(xml) == (["Bo likes tea"], [("Bo", "Ada", ["friend", "fan"])])
-    as_json = 'Sure: {"facts": [{"claim": "Bo is 30"}], "relationships": [{"sourceEntityId": "Bo", "targetEntityId": "Cy", "tags": "x"}]}'
+    link = '{"sourceEntityId": "Bo", "targetEntityId": "Cy", "tags": "x"}'
+    as_json = f'Sure: {{"facts": [{{"claim": "Bo is 30"}}], "relationships": [{link}]}}'
     assert parse_reflection(as_json) == (["Bo is 30"], [("Bo", "Cy", ["x"])])
     assert parse_reflection("I cannot do that {") == ([], [])
     assert parse_reflection("<facts><fact>unclosed") == ([], [])
