@@ -67,7 +67,7 @@ async def test_every_step_is_timed_in_the_run_ended_event_and_the_stored_run(sta
     host = await start(start_host, tmp_path)
     events = await send(host, "hello", room_type="dm")
     timings = ended(events)["timings"]
-    steps = ["self_check", "persist_message", "track_run", "announce", "wait_for_room", "check_room", "should_respond"]
+    steps = ["self_check", "persist_message", "announce", "wait_for_room", "check_room", "should_respond"]
     steps += ["compose_state", "offer_actions", "generate", "still_latest", "reply_or_act", "run_evaluators"]
     assert set(steps) <= set(timings) and timings["total"] >= timings["generate"]
     runs = await host.store.list_runs(host.agent_id, room_id="hall")

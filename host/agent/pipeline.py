@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Iterator
 
 from plugin_sdk.types import Content, Memory
 
@@ -130,40 +131,55 @@ class Pipeline:
             outcome.update(run.notes)
             outcome["duration_ms"] = duration_ms = int((time.monotonic() - started) * 1000)
             outcome["timings"] = timings = {**run.timings, "total": duration_ms}
+            last = RunEvent(run.id, RUN_ENDED, Content(extra=outcome))
             if turn.recorded:
-                await self._end_run(run.id, str(outcome["status"]), str(outcome.get("error", "")), timings)
-            run.event(RUN_ENDED, Content(extra=outcome))
+                await self._end_run(run, str(outcome["status"]), str(outcome.get("error", "")), timings, last)
+            run.emit(last)
             run.emit(_DONE)  # type: ignore[arg-type]
 
-    async def _end_run(self, run_id: str, status: str, error: str, timings: dict[str, float]) -> None:
-        """End the stored run (also when the run is being cancelled: the store closes after the runs)."""
+    async def _end_run(self, run: Run, status: str, error: str, timings: dict[str, float], ended: RunEvent) -> None:
+        """End the stored run, keeping its events, RUN_ENDED included (also when the run is being
+        cancelled: the store closes after the runs)."""
+        events = [_event_doc(e) for e in [*run.events, ended]]
         try:
-            await asyncio.shield(self.store.end_run(self.agent_id, run_id, status, error, timings))
+            await asyncio.shield(self.store.end_run(self.agent_id, run.id, status, error, timings, events))
         except (StoreUnavailable, asyncio.CancelledError) as exc:
             # Not lost: a run left "started" is ended "interrupted" at the next start.
-            log.warning("run %s could not be ended in the store (%s); its status stays open", run_id, exc)
+            log.warning("run %s could not be ended in the store (%s); its status stays open", run.id, exc)
 
     def turns(self, room_id: str) -> RoomTurns:
         """The room's runs being handled (an empty record when none is)."""
         return self._room_turns.get(room_id) or RoomTurns()
 
-    @contextlib.asynccontextmanager
-    async def room(self, turn: Turn) -> AsyncIterator[None]:
-        """The room's turn for this run: one run at a time per room, in arrival order (asyncio
-        locks are fair). The record is dropped when no run holds or awaits it."""
+    @contextlib.contextmanager
+    def arrive(self, turn: Turn) -> Iterator[None]:
+        """The run is in the room's record from before its message is stored until it ends (the
+        record is dropped when no run is in it): a history read with the message is known stale
+        when another run of the room gave the room back since (`RoomTurns.released`)."""
         room_id = turn.message.room_id
         turns = self._room_turns.setdefault(room_id, RoomTurns())
         turns.users += 1
-        turns.arrived += 1
-        turn.seq, turns.latest = turns.arrived, turn.message.id
+        turn.released = turns.released
         try:
-            async with turns.lock:
-                turn.owed = list(turns.owed)  # stable while this run holds the room
-                yield
+            yield
         finally:
             turns.users -= 1
             if turns.users == 0:
                 del self._room_turns[room_id]
+
+    @contextlib.asynccontextmanager
+    async def room(self, turn: Turn) -> AsyncIterator[None]:
+        """The room's turn for this run (which has arrived): one run at a time per room, in the
+        order their messages were stored (asyncio locks are fair)."""
+        turns = self._room_turns[turn.message.room_id]
+        turns.arrived += 1
+        turn.seq, turns.latest = turns.arrived, turn.message.id
+        async with turns.lock:
+            turn.owed = list(turns.owed)  # stable while this run holds the room
+            try:
+                yield
+            finally:
+                turns.released += 1
 
     def answered(self, turn: Turn) -> None:
         """This run answers: the superseded messages it took on are owed no more."""
@@ -211,3 +227,13 @@ def _policy(character: Character, settings: PipelineSettings) -> str:
         )
         return SUPERSEDE
     return chosen
+
+
+def _event_doc(event: RunEvent) -> dict[str, Any]:
+    """A run's event as kept with the run: its type and its content's fields that are set."""
+    c = event.content
+    content: dict[str, Any] = {"text": c.text, "actions": c.actions, "source": c.source, "thought": c.thought}
+    if c.attachments:
+        content["attachments"] = [dataclasses.asdict(a) for a in c.attachments]
+    content["extra"] = c.extra
+    return {"type": event.type, "content": {k: v for k, v in content.items() if v}}

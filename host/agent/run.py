@@ -46,8 +46,13 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)  # added to RUN_ENDED's extra (unknown actions, ...)
 
+    events: list[RunEvent] = field(default_factory=list)  # kept with the run (not REPLY_DELTA)
+
     def event(self, kind: str, content: Content) -> None:
-        self.emit(RunEvent(self.id, kind, content))
+        event = RunEvent(self.id, kind, content)
+        if kind != REPLY_DELTA:
+            self.events.append(event)
+        self.emit(event)
 
     def skip(self, kind: str, name: str, plugin: str, why: str) -> None:
         """Note a component the run went without (it did not answer, or it failed), and why: RUN_ENDED
@@ -81,6 +86,8 @@ class Turn:
     named: bool = False  # the message names the agent
     exits: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     history: list[Memory] | None = None  # the room's earlier messages, oldest first (read once)
+    recent: list[Memory] | None = None  # the room's latest memories as read with the message, newest first
+    released: int = -1  # the room's `released` count when `recent` was read
     owed: list[Memory] = field(default_factory=list)  # older (superseded) messages this run answers too
     state: State = field(default_factory=State)
     composed: set[str] = field(default_factory=set)  # providers already in `state`

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from .acting import reply_or_act, run_evaluators
-from .arrival import announce, persist_message, read_attachments, self_check, track_run, wait_for_room
+from .arrival import announce, persist_message, read_attachments, self_check, wait_for_room
 from .deciding import check_room, newer_message_waiting, should_respond, still_latest
 from .generating import compose_state, generate, offer_actions
 
@@ -23,8 +23,7 @@ Step = Callable[["StepContext", "Turn"], Awaitable[None]]
 
 STEPS: tuple[Step, ...] = (
     self_check,  # 1. the agent's own messages are skipped (MESSAGE_RECEIVED: `announce`, once stored)
-    persist_message,  # 3. stored before any other work (a crash loses nothing)
-    track_run,  # 2. the run stored as started, RUN_STARTED
+    persist_message,  # 2, 3. stored, and the run started, before any other work; RUN_STARTED
     announce,  # 1. MESSAGE_RECEIVED to subscribed plugins
     wait_for_room,  # one run at a time per room, in arrival order
     read_attachments,  # 4. descriptions, transcriptions, document text

@@ -1,7 +1,8 @@
-"""Steps 1-4: the message arrives, is stored, its run starts, it waits for its room."""
+"""Steps 1-4: the message arrives, is stored as its run starts, it waits for its room."""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from plugin_sdk.types import Content
@@ -24,15 +25,19 @@ async def self_check(p: StepContext, t: Turn) -> None:
 
 
 async def persist_message(p: StepContext, t: Turn) -> None:
-    """Store the message before any work on it: a crash loses nothing."""
-    t.message.agent_id = p.agent_id
-    await p.store.create_memory(t.message)
-
-
-async def track_run(p: StepContext, t: Turn) -> None:
-    """Record the run as started (a host killed from here on finds it at its next start)."""
+    """Store the message and start its run, in one transaction, before any work on it: a crash
+    loses nothing, and a host killed from here on finds the run at its next start. The same hop
+    reads the room's recent messages: the history, unless the room moved on before this run
+    takes it (see Pipeline.arrive)."""
     message = t.message
-    await p.store.start_run(RunRecord(p.agent_id, id=t.run.id, room_id=message.room_id, message_id=message.id))
+    message.agent_id = p.agent_id
+    t.exits.enter_context(p.arrive(t))
+    turns = p.turns(message.room_id)
+    count = p.settings.history + turns.users + len(turns.owed)
+    run = RunRecord(p.agent_id, id=t.run.id, room_id=message.room_id, message_id=message.id)
+    if not message.id:
+        message.id = run.message_id = str(uuid.uuid4())
+    t.recent = await p.store.begin_run(message, run, count)
     t.recorded = True
     t.run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
 
@@ -58,6 +63,8 @@ async def announce(p: StepContext, t: Turn) -> None:
 async def wait_for_room(p: StepContext, t: Turn) -> None:
     """Take the room: runs of one room go one at a time, in arrival order; held until the run ends."""
     await t.exits.enter_async_context(p.room(t))
+    if p.turns(t.message.room_id).released != t.released:
+        t.recent = None  # a run of the room ended since the history was read with the message
 
 
 async def read_attachments(p: StepContext, t: Turn) -> None:

@@ -132,10 +132,12 @@ async def _history(p: StepContext, t: Turn) -> list[Memory]:
     so far count (earlier runs of the room have finished), but not messages that arrived after
     this one: their turn comes after."""
     if t.history is None:
-        turns = p.turns(t.message.room_id)
-        # Newer messages of runs waiting for this room are fetched too, then left out.
-        count = p.settings.history + turns.users + len(turns.owed)
-        newest_first = await p.store.get_memories(p.agent_id, t.message.room_id, "messages", count)
+        newest_first = t.recent
+        if newest_first is None:  # not read with the message, or stale since
+            turns = p.turns(t.message.room_id)
+            # Newer messages of runs waiting for this room are fetched too, then left out.
+            count = p.settings.history + turns.users + len(turns.owed)
+            newest_first = await p.store.get_memories(p.agent_id, t.message.room_id, "messages", count)
         ordered = list(reversed(newest_first))  # in insertion order, ties of the clock included
         position = next((i for i, m in enumerate(ordered) if m.id == t.message.id), len(ordered))
         t.history = [
