@@ -1,0 +1,68 @@
+"""A/B of the pipeline benchmark's load figures: two checkouts of agenthost, interleaved.
+
+Runs `bench/pipeline.py --quick` of checkout A and of checkout B in turns (ABAB..., then BABA..
+to even out drift), each with its own tree first on PYTHONPATH (its host, SDK and generated
+protos), and prints per side the median of each load figure at 50 rooms, elizaOS's included
+(measured in each run: the box's load drifts, so the ratio to it is what compares).
+
+    .venv/bin/python bench/pipeline_ab.py /tmp/base . --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+FIGURES = ("msgs_per_s", "cpu_ms_per_msg", "p99_ms", "elizaos_msgs_per_s", "elizaos_cpu_ms_per_msg", "elizaos_p99_ms")
+
+
+def run_once(tree: Path) -> dict[str, float]:
+    """One quick run of `tree`'s benchmark: its last JSON line's load figures, with the host's CPU."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "proto")])}
+    done = subprocess.run(
+        [sys.executable, str(tree / "bench" / "pipeline.py"), "--quick"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the benchmark of {tree} failed: {done.stderr.strip().splitlines()[-1:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = {name: float(result[name]) for name in FIGURES}
+    load = result["load"]["50"]
+    figures["host_cpu_ms_per_msg"] = float(load["cpu_ms_by_process"]["host"])
+    figures["round_trips"] = float(sum(load["round_trips_per_plugin"].values()))
+    figures["sqlite_hops"] = float(result["sqlite_hops"])
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("a", type=Path, help="checkout A (e.g. an exported older commit)")
+    parser.add_argument("b", type=Path, help="checkout B")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each side")
+    args = parser.parse_args()
+    sides = {"A": args.a.resolve(), "B": args.b.resolve()}
+    runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+    for i in range(args.rounds):
+        for side in "AB" if i % 2 == 0 else "BA":
+            runs[side].append(run_once(sides[side]))
+            print(f"round {i + 1} {side}: {json.dumps(runs[side][-1])}", flush=True)
+    medians = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
+    for side, figures in medians.items():
+        ratio = figures["msgs_per_s"] / figures["elizaos_msgs_per_s"]
+        cpu = figures["cpu_ms_per_msg"] / figures["elizaos_cpu_ms_per_msg"]
+        print(f"{side} ({sides[side]}): {json.dumps({k: round(v, 2) for k, v in figures.items()})}")
+        print(f"   vs elizaOS in the same runs: throughput {ratio:.2f}x, CPU/msg {cpu:.2f}x")
+    print(json.dumps({"rounds": args.rounds, "medians": medians}))
+
+
+if __name__ == "__main__":
+    main()
