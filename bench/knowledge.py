@@ -2,14 +2,14 @@
 mean-pooled, in the router's worker process).
 
 - model: texts/s of the model itself (router.local_embedding, no host, no router service), one
-  text per call and 32 per call; the floor the end-to-end figures are compared with;
+  text per call and 8 per call; the floor the end-to-end figures are compared with;
 - host: a real host with its real router process; a `--pages`-page PDF (100 by default, ~1,500
   characters a page) added to knowledge: the add itself (read, split, store: what the CLI waits
   for), then the embedding queue until every fragment is embedded (fragments/s, and as a ratio of
   the model's one-text-per-call rate: the cost of the router call around each text).
 
-    .venv/bin/python bench/knowledge.py            # a few minutes on 2 cores
-    .venv/bin/python bench/knowledge.py --pages 5  # smoke run
+    .venv/bin/python bench/knowledge.py            # the model is slow here: ~30 min for 100 pages (BENCHMARKS.md)
+    .venv/bin/python bench/knowledge.py --pages 10 --texts 8   # ~6 min
 """
 
 from __future__ import annotations
@@ -64,12 +64,12 @@ async def model_rate(texts: list[str]) -> dict[str, float]:
             await model.embed([text])
         single = len(texts) / (time.perf_counter() - start)
         start = time.perf_counter()
-        for i in range(0, len(texts), 32):
-            await model.embed(texts[i : i + 32])
+        for i in range(0, len(texts), 8):
+            await model.embed(texts[i : i + 8])
         batched = len(texts) / (time.perf_counter() - start)
     finally:
         await model.aclose()
-    return {"texts_per_s_one_per_call": single, "texts_per_s_32_per_call": batched}
+    return {"texts_per_s_one_per_call": single, "texts_per_s_8_per_call": batched}
 
 
 async def host_ingestion(pages: int, tmp: Path) -> dict[str, Any]:
@@ -108,7 +108,7 @@ async def host_ingestion(pages: int, tmp: Path) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    texts = [page_text(p)[:1000] for p in range(16 if args.pages < 20 else 64)]
+    texts = [page_text(p)[:1000] for p in range(args.texts)]
     results: dict[str, Any] = {"model": await model_rate(texts)}
     with tempfile.TemporaryDirectory() as tmp:
         results["host"] = await host_ingestion(args.pages, Path(tmp))
@@ -123,7 +123,7 @@ def report(results: dict[str, Any]) -> None:
     m, h = results["model"], results["host"]
     print(
         f"model alone: {m['texts_per_s_one_per_call']:.1f} texts/s one per call, "
-        f"{m['texts_per_s_32_per_call']:.1f} texts/s 32 per call (1,000-character texts)"
+        f"{m['texts_per_s_8_per_call']:.1f} texts/s 8 per call (1,000-character texts)"
     )
     print(
         f"host: {h['pages']}-page PDF ({h['pdf_bytes']} bytes) -> {h['fragments']} fragments; add {h['add_s']:.2f} s; "
@@ -136,6 +136,7 @@ def report(results: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else "")
     parser.add_argument("--pages", type=int, default=100, help="pages of the PDF ingested")
+    parser.add_argument("--texts", type=int, default=32, help="texts for the model-alone rates")
     return run_and_report(run, report, parser.parse_args())
 
 
