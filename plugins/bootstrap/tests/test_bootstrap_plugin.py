@@ -61,15 +61,35 @@ async def test_attachments_and_recent_messages(host: FakeHost) -> None:
     assert recent.text == "Bo: hello\nYou: hi Bo"
 
 
-async def test_mute_is_offered_until_muted_then_unmute(host: FakeHost) -> None:
+async def test_mute_is_offered_when_asked_for_until_muted_then_unmute(host: FakeHost) -> None:
     harness = PluginHarness(plugin, host=host, agent_id=AGENT)
-    hi = message("be quiet")
-    assert await harness.validate_action("MUTE_ROOM", hi) and not await harness.validate_action("UNMUTE_ROOM", hi)
-    _, result = await harness.invoke_action("MUTE_ROOM", hi)
+    quiet, back, chat = message("please be quiet"), message("you can unmute now"), message("what a nice day")
+    assert await harness.validate_action("MUTE_ROOM", quiet) and not await harness.validate_action("MUTE_ROOM", chat)
+    assert not await harness.validate_action("UNMUTE_ROOM", back)  # not muted
+    _, result = await harness.invoke_action("MUTE_ROOM", quiet)
     assert result.success and result.values == {"roomState": MUTED, "previousRoomState": ""}
     assert room_cache.agent_state(host.rooms["hall"], AGENT) == MUTED
-    assert not await harness.validate_action("MUTE_ROOM", hi) and await harness.validate_action("UNMUTE_ROOM", hi)
-    assert not await harness.validate_action("MUTE_ROOM", message("x", room="nowhere"))  # no such room
+    assert not await harness.validate_action("MUTE_ROOM", quiet) and await harness.validate_action("UNMUTE_ROOM", back)
+    await harness.invoke_action("UNMUTE_ROOM", back)
+    assert room_cache.agent_state(host.rooms["hall"], AGENT) == ""
+    assert not await harness.validate_action("MUTE_ROOM", message("quiet", room="nowhere"))  # no such room
+
+
+async def test_follow_then_unfollow(host: FakeHost) -> None:
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT)
+    assert not await harness.validate_action("UNFOLLOW_ROOM", message("unfollow this"))
+    await harness.invoke_action("FOLLOW_ROOM", message("follow this room"))
+    assert room_cache.agent_state(host.rooms["hall"], AGENT) == "FOLLOWED"
+    assert await harness.validate_action("UNFOLLOW_ROOM", message("unfollow this"))
+
+
+async def test_silence_is_offered_only_where_the_host_asks_before_answering(host: FakeHost) -> None:
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT)
+    host.rooms["api"] = RoomInfo(Room(id="api", type="API"))
+    for action in ("IGNORE", "NONE"):
+        assert await harness.validate_action(action, message("hi"))  # a GROUP room
+        assert not await harness.validate_action(action, message("hi", room="api"))
+    assert await harness.validate_action("REPLY", message("hi", room="api"))
 
 
 def test_reflection_parses_xml_json_and_garbage() -> None:
