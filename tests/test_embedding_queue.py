@@ -80,7 +80,7 @@ async def test_a_restart_finds_what_was_left(database: Database) -> None:
     try:
         assert await again.drained(20)
         assert again.status.embedded + done >= 40
-        assert await store.memories_to_embed(A, "hashed", 64, 100) == []
+        assert (await store.memories_to_embed(A, "hashed", 64, 100))[0] == []
     finally:
         await again.stop()
 

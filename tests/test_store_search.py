@@ -90,14 +90,24 @@ async def test_memories_to_embed_are_those_without_a_vector_of_the_model_and_dim
     old = await remember(store, [1.0, 0.0, 0.0])  # embedded by the model at another dimension
     todo = await store.create_memory(Memory(agent_id=A, room_id="r", content=Content(text="t")))
     await store.create_memory(Memory(agent_id=B, room_id="r", content=Content(text="t")))
-    pending = await store.memories_to_embed(A, "m", 2, 10)
+    pending, end = await store.memories_to_embed(A, "m", 2, 10)
     assert {m.id for m in pending} == {old.id, todo.id}
     assert [(m.created_at_ms, m.id) for m in pending] == sorted((m.created_at_ms, m.id) for m in pending)
+    assert end is not None  # the last of the agent's 3 memories scanned
     first = pending[0]
-    assert [m.id for m in await store.memories_to_embed(A, "m", 2, 1)] == [first.id]
-    rest = await store.memories_to_embed(A, "m", 2, 10, (first.created_at_ms, first.id))
+    assert [m.id for m in (await store.memories_to_embed(A, "m", 2, 1))[0]] == [first.id]
+    rest, _ = await store.memories_to_embed(A, "m", 2, 10, (first.created_at_ms, first.id))
     assert [m.id for m in rest] == [pending[1].id]
-    assert len(await store.memories_to_embed(A, "other", 2, 10)) == 3
+    assert await store.memories_to_embed(A, "m", 2, 10, end) == ([], None)  # nothing after the last
+    # Windows of one memory: a window with nothing pending still moves the scan on.
+    cursor: tuple[int, str] | None = (0, "")
+    found, windows = [], 0
+    while cursor is not None:
+        some, cursor = await store.memories_to_embed(A, "m", 2, 10, cursor, scan=1)
+        found += [m.id for m in some]
+        windows += cursor is not None
+    assert sorted(found) == sorted([old.id, todo.id]) and windows == 3
+    assert len((await store.memories_to_embed(A, "other", 2, 10))[0]) == 3
 
 
 async def test_deleted_memories_leave_the_search(store: SqlStore) -> None:

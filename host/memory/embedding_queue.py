@@ -6,9 +6,11 @@ Its state is the database, not RAM: the work is the memories without a vector of
 dimension the same walk finds it again, and vectors of other models or dimensions are never
 mixed with the current ones (a search asks for the current pair). Nothing is dropped silently:
 a text the model refuses is logged and stored as a zero vector (never found by a search, not
-retried), a model that is down is retried with backoff, and a whole walk from the oldest memory
-is made every `rescan_s` for anything a cursor walk could miss (a memory stored with an older
-time, a failure retried).
+retried), a model that is down is retried with backoff, and a whole walk from the oldest
+memory is made every `rescan_s` (5 minutes) for anything a cursor walk could miss (a memory
+stored with an older time, a failure retried). The walk reads 500 memories per statement: a
+2,000-memory window held the store's thread ~45 ms at 100k memories, one statement over them
+all 1-1.5 s.
 
 The model and its dimension are probed at start (and again when an answer does not fit them),
 from a TEXT_EMBEDDING call through the host's `Models` (the router, else plugin model handlers).
@@ -69,7 +71,7 @@ class EmbeddingQueue:
         batch: int = 16,
         concurrency: int = 2,
         idle_s: float = 0.5,
-        rescan_s: float = 60.0,
+        rescan_s: float = 300.0,
         max_chars: int = 2000,
         call_timeout_s: float = 60.0,
     ) -> None:
@@ -180,12 +182,16 @@ class EmbeddingQueue:
         cursor, pass_number = start, self._requested
         rescan_at = time.monotonic() + self.rescan_s
         while True:
-            found = await self.store.memories_to_embed(
+            found, scanned_to = await self.store.memories_to_embed(
                 self.agent_id, self.status.model, self.status.dimension, self.batch, cursor
             )
             if found:
                 await self._embed_batch(found)
-                cursor = (found[-1].created_at_ms, found[-1].id)
+                # A full batch may leave more in this window; a short one was all of it.
+                cursor = _key(found[-1]) if len(found) == self.batch or scanned_to is None else scanned_to
+                continue
+            if scanned_to is not None:  # nothing to do in this window: on to the next
+                cursor = scanned_to
                 continue
             if pass_number is not None:  # a walk from the oldest memory found nothing more
                 self._finished = max(self._finished, pass_number)

@@ -118,10 +118,17 @@ class Store(Protocol):
         ...
 
     async def memories_to_embed(
-        self, agent_id: str, model: str, dimension: int, count: int, after: tuple[int, str] = (0, "")
-    ) -> list[Memory]:
-        """The agent's oldest `count` memories after (created_at_ms, id) `after` lacking a vector of
-        `model` with `dimension`: the embedding queue's work, kept in the database."""
+        self,
+        agent_id: str,
+        model: str,
+        dimension: int,
+        count: int,
+        after: tuple[int, str] = (0, ""),
+        scan: int = 500,
+    ) -> tuple[list[Memory], tuple[int, str] | None]:
+        """Of the agent's next `scan` memories after (created_at_ms, id) `after`, the first `count`
+        lacking a vector of `model` with `dimension`, and the key of the last one scanned (None when
+        none were left): the embedding queue's work, kept in the database, read a window at a time."""
         ...
 
     # -- entities --------------------------------------------------------------

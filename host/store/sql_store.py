@@ -221,17 +221,22 @@ class SqlStore(ABC):
         return [ScoredMemory(found[i], score) for i, score in best if i in found]
 
     async def memories_to_embed(
-        self, agent_id: str, model: str, dimension: int, count: int, after: tuple[int, str] = (0, "")
-    ) -> list[Memory]:
-        """The agent's oldest `count` memories, from after (created_at_ms, id) `after`, that have no
-        vector of `model` with `dimension` (none yet, or one of another dimension)."""
-        sql = (
-            "SELECT * FROM memories m WHERE m.agent_id = ? AND (m.created_at_ms > ? OR (m.created_at_ms = ? "
-            "AND m.id > ?)) AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.memory_id = m.id "
-            "AND e.model = ? AND e.dimension = ?) ORDER BY m.created_at_ms, m.id LIMIT ?"
-        )
-        values = (agent_id, after[0], after[0], after[1], model, dimension, count)
-        return [rows.memory_from_row(r) for r in await self._fetch(sql, values)]
+        self,
+        agent_id: str,
+        model: str,
+        dimension: int,
+        count: int,
+        after: tuple[int, str] = (0, ""),
+        scan: int = 500,
+    ) -> tuple[list[Memory], tuple[int, str] | None]:
+        """Of the agent's next `scan` memories after (created_at_ms, id) `after`, oldest first, the
+        first `count` that have no vector of `model` with `dimension` (none yet, or one of another
+        dimension); and the key of the last memory scanned (None: there were none after `after`).
+        Bounded so that one statement never walks all of a large agent's memories."""
+        window = (agent_id, after[0], after[0], after[1], scan)
+        pending = await self._fetch(_PENDING_IN_WINDOW, (*window, model, dimension, count))
+        end = await self._one(_WINDOW_END, window)
+        return [rows.memory_from_row(r) for r in pending], (int(end["created_at_ms"]), end["id"]) if end else None
 
     async def _vector_stamp(self, agent_id: str, model: str, dimension: int) -> Stamp:
         """What changes whenever the agent's vectors of (model, dimension) change, whoever wrote
@@ -486,6 +491,19 @@ _VECTOR_ROWS = (
     "JOIN memories m ON m.id = e.memory_id WHERE e.agent_id = ? AND e.model = ? AND e.dimension = ? "
     "AND e.created_at_ms >= ?"
 )
+
+
+#: The agent's next memories after a (created_at_ms, id) key: a range of memories_by_age.
+_WINDOW = (
+    "SELECT id, created_at_ms FROM memories WHERE agent_id = ? AND created_at_ms >= ? "
+    "AND (created_at_ms > ? OR id > ?) ORDER BY created_at_ms, id LIMIT ?"
+)
+_PENDING_IN_WINDOW = (
+    f"SELECT m.* FROM ({_WINDOW}) w JOIN memories m ON m.id = w.id WHERE NOT EXISTS "
+    "(SELECT 1 FROM embeddings e WHERE e.memory_id = m.id AND e.model = ? AND e.dimension = ?) "
+    "ORDER BY m.created_at_ms, m.id LIMIT ?"
+)
+_WINDOW_END = f"SELECT created_at_ms, id FROM ({_WINDOW}) w ORDER BY created_at_ms DESC, id DESC LIMIT 1"
 
 
 def stamp(memory: Memory) -> Memory:
