@@ -16,9 +16,9 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
    pipeline, so the difference is the pipeline's own share (SQLite, the SendMessage
    stream, prompt and parsing); p50/p99 are over all samples.
 
-   Per message the host makes 4 gRPC round trips to the plugin (GetProviders,
-   ValidateActions, UseModel, Evaluate), besides the client's own SendMessage stream: 5
-   gRPC calls in all. SQLite: 3 hops to the store's thread: one transaction that stores the
+   Per message the host makes 3 gRPC round trips to the plugin (Compose: its providers and
+   its actions' validates; UseModel; Evaluate), besides the client's own SendMessage stream:
+   4 gRPC calls in all. SQLite: 3 hops to the store's thread: one transaction that stores the
    message, starts its run and reads the room's recent history; the reply; the run's end with
    its events. These counts are also checked at run time by counting the calls,
    and an instrumented pass shows where a message's time goes;
@@ -81,7 +81,7 @@ PLUGIN_SCRIPT = Path(__file__).resolve().with_name("pipeline_plugin.py")
 EXPECTED_EVENTS = ["RUN_STARTED", "REPLY", "EVALUATOR", "RUN_ENDED"]
 EXPECTED_REPLY = "ok"
 # What one message costs, read from host/agent/pipeline.py (checked against counted calls at run time).
-PLUGIN_CALLS = {"GetProviders": 1, "ValidateActions": 1, "UseModel": 1, "Evaluate": 1}
+PLUGIN_CALLS = {"Compose": 1, "UseModel": 1, "Evaluate": 1}  # Compose: providers and action validates
 #: Store calls: the message stored, its run started and the room's history read (one transaction),
 #: the reply, the run's end with its events.
 STORE_CALLS = {"begin_run": 1, "create_memory": 1, "get_memories": 0, "end_run": 1}
@@ -252,7 +252,7 @@ def instrumented() -> Iterator[tuple[Counter[str], defaultdict[str, int]]]:
 async def capture_plugin_calls(stub: agent_pb2_grpc.AgentServiceStub, room: str) -> list[tuple[str, tuple]]:
     """The Components calls (name, arguments) the pipeline makes for one message in `room`."""
     calls: list[tuple[str, tuple]] = []
-    names = ("get_providers", "validate_actions", "use_model", "evaluate")
+    names = ("compose", "use_model", "evaluate")
     originals = {name: getattr(Components, name) for name in names}
 
     def recording(name: str) -> Any:
@@ -283,7 +283,7 @@ async def replay_calls(components: Components, calls: list[tuple[str, tuple]]) -
 async def check_replay(components: Components, calls: list[tuple[str, tuple]]) -> None:
     """Fail loudly unless the replayed calls answer as the bench plugin does in a run."""
     answers = [await getattr(components, name)(*args) for name, args in calls]
-    providers, actions, output, evaluated = answers
+    (providers, actions), output, evaluated = answers
     if (
         len(providers) != 1
         or providers[0].result is None

@@ -57,6 +57,7 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             "validate_evaluators": self.validate_evaluators,
             "run_evaluator": self.run_evaluator,
             "evaluate": self.evaluate,
+            "compose": self.compose,
             "handle_event": self.handle_event,
             "use_model": self.use_model,
         }
@@ -111,8 +112,29 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             results = await asyncio.gather(*(_provider(runner, n, message, state) for n in names))
         return plugin_pb2.GetProvidersResponse(results=results)
 
+    async def compose(self, request: plugin_pb2.ComposeRequest) -> plugin_pb2.ComposeResponse:
+        """GetProviders and ValidateActions in one call (Session only), run at once: the validates
+        see the request's state, not the providers' results."""
+        runner = self.runner or self._ready()
+        for name in request.provider_names:
+            if name not in self.plugin.providers:
+                raise CallFailed(grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no provider {name!r}")
+        message, state = memory_from_proto(request.message), state_from_proto(request.state)
+        providers = [_provider(runner, n, message, state) for n in request.provider_names]
+        # The validates get copies of their own: the providers may change theirs meanwhile.
+        names, seen = request.action_names, (memory_from_proto(request.message), state_from_proto(request.state))
+        verdicts = self._verdicts(runner.validate_action, names, *seen)
+        *results, validations = await asyncio.gather(*providers, verdicts)
+        return plugin_pb2.ComposeResponse(providers=results, actions=validations)
+
     async def _validate(self, check: Callable[..., Awaitable[bool]], request: Any) -> list[plugin_pb2.Validation]:
         message, state = memory_from_proto(request.message), state_from_proto(request.state)
+        return await self._verdicts(check, request.names, message, state)
+
+    async def _verdicts(
+        self, check: Callable[..., Awaitable[bool]], names: Any, message: Memory, state: State
+    ) -> list[plugin_pb2.Validation]:
+        """Each named component's validate verdict (an unknown name: NOT_FOUND for the call)."""
 
         async def one(name: str) -> plugin_pb2.Validation:
             try:
@@ -123,7 +145,7 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
                 log.exception("validate %s failed", name)
                 return plugin_pb2.Validation(name=name, valid=False, error=f"{type(exc).__name__}: {exc}")
 
-        return list(await asyncio.gather(*(one(n) for n in request.names)))
+        return list(await asyncio.gather(*(one(n) for n in names)))
 
     async def validate_actions(self, request: plugin_pb2.ValidateActionsRequest) -> plugin_pb2.ValidateActionsResponse:
         runner = self._ready()

@@ -3,19 +3,15 @@
 Evaluators: COUNT (applies to a message with text; answers how many responses it got),
 PICKY (its validate raises on "boom"), FAILS (applies always, its run raises).
 
-AGENTHOST_TEST_MODE=unary-only answers Session UNIMPLEMENTED (a plugin from before Session);
-AGENTHOST_TEST_MODE=old-sdk reads an Evaluate frame as an SDK built before Evaluate would: a
-frame whose call it does not know (the unknown field dropped, so it carries no call).
+AGENTHOST_TEST_MODE (tests/session_modes.py): unary-only, a plugin from before Session;
+old-sdk, an SDK from before Evaluate.
 """
 
 from __future__ import annotations
 
-import os
+from session_modes import serve_in_mode
 
-import grpc
-
-from plugin_sdk import ActionResult, Plugin, serve
-from plugin_sdk._server import PluginServicer
+from plugin_sdk import ActionResult, Plugin
 
 plugin = Plugin("evaluatetest", version="1.0.0")
 
@@ -41,27 +37,5 @@ async def fails(ctx, message, state, responses):
     raise RuntimeError("evaluator tripped")
 
 
-async def _no_session(self, request_iterator, context):  # what gRPC stacks answer for a missing method
-    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found: agenthost.v1.PluginService/Session")
-
-
-_session = PluginServicer.Session
-
-
-async def _old_session(self, request_iterator, context):
-    async def frames():
-        async for frame in request_iterator:
-            if frame.WhichOneof("call") == "evaluate":
-                frame.ClearField("evaluate")  # what an older SDK's proto makes of it
-            yield frame
-
-    await _session(self, frames(), context)
-
-
 if __name__ == "__main__":
-    mode = os.environ.get("AGENTHOST_TEST_MODE")
-    if mode == "unary-only":
-        PluginServicer.Session = _no_session  # type: ignore[method-assign]
-    elif mode == "old-sdk":
-        PluginServicer.Session = _old_session  # type: ignore[method-assign]
-    serve(plugin)
+    serve_in_mode(plugin, "evaluate")

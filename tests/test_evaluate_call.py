@@ -5,13 +5,12 @@ RunEvaluator, which a plugin without Session, or with an SDK from before Evaluat
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from session_modes import calls_fixture  # noqa: F401  (the `calls` fixture)
 
-from host.plugins.connection import PluginConnection
 from plugin_sdk import Content, Memory, PluginSpec
 from plugin_sdk.types import State
 
@@ -28,20 +27,6 @@ def spec(mode: str = "ok") -> PluginSpec:
 
 def message(text: str) -> Memory:
     return Memory(room_id="room-e", entity_id="user-1", content=Content(text=text, source="test"))
-
-
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """The host's plugin calls by method, as they leave PluginConnection.call."""
-    counted: Counter[str] = Counter()
-    call = PluginConnection.call
-
-    def counting(self: PluginConnection, method: str, *args: Any, **kwargs: Any) -> Any:
-        counted[method] += 1
-        return call(self, method, *args, **kwargs)
-
-    monkeypatch.setattr(PluginConnection, "call", counting)
-    return counted
 
 
 async def outcomes(host: Any, text: str) -> list[tuple[Any, ...]]:

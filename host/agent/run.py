@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 from plugin_sdk.types import Content, Memory, State
 
+from ..plugins.components import Verdicts
+from ..plugins.manifest import Action
 from .responses import ActionChoice, ParsedResponse
 from .rooms import RoomView
 
@@ -91,6 +93,8 @@ class Turn:
     owed: list[Memory] = field(default_factory=list)  # older (superseded) messages this run answers too
     state: State = field(default_factory=State)
     composed: set[str] = field(default_factory=set)  # providers already in `state`
+    owners: dict[str, tuple[str, Action]] = field(default_factory=dict)  # actions asked: name -> plugin, spec
+    verdicts: Verdicts | None = None  # their validates' answers (with the providers')
     choices: list[ActionChoice] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # offered actions' names and similes -> name
     response: ParsedResponse | None = None

@@ -96,26 +96,78 @@ class Components:
             by_plugin.setdefault(self._owner("provider", name), []).append(name)
         message_pb = memory_to_proto(message)
         state_pb = state_to_proto(state) if state is not None else _EMPTY_STATE
-
-        async def ask(plugin: str, wanted: list[str]) -> list[ProviderOutcome]:
-            try:
-                reply = await self._connection(plugin).call(
-                    "GetProviders", plugin_pb2.GetProvidersRequest(names=wanted, message=message_pb, state=state_pb)
-                )
-            except PluginCallError as exc:
-                return [ProviderOutcome(n, plugin, None, str(exc)) for n in wanted]
-            return [
-                ProviderOutcome(r.name, plugin, None if r.error else provider_result_from_proto(r), r.error)
-                for r in reply.results
-            ]
-
         if len(by_plugin) == 1:
             ((plugin, wanted),) = by_plugin.items()
-            return await ask(plugin, wanted)  # one plugin answers in the order asked
-        groups = await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items()))
-        outcomes = [o for group in groups for o in group]
+            return await self._ask_providers(plugin, wanted, message_pb, state_pb)  # in the order asked
+        asked = (self._ask_providers(p, w, message_pb, state_pb) for p, w in by_plugin.items())
+        outcomes = [o for group in await asyncio.gather(*asked) for o in group]
         order = {name: i for i, name in enumerate(names)}
         return sorted(outcomes, key=lambda o: order[o.name])
+
+    async def _ask_providers(
+        self, plugin: str, wanted: list[str], message_pb: Any, state_pb: Any
+    ) -> list[ProviderOutcome]:
+        """One plugin's GetProviders (nothing asked: no call)."""
+        if not wanted:
+            return []
+        try:
+            reply = await self._connection(plugin).call(
+                "GetProviders", plugin_pb2.GetProvidersRequest(names=wanted, message=message_pb, state=state_pb)
+            )
+        except PluginCallError as exc:
+            return [ProviderOutcome(n, plugin, None, str(exc)) for n in wanted]
+        return _provider_outcomes(plugin, reply.results)
+
+    async def compose(
+        self, providers: list[str], actions: list[str], message: Memory, state: State | None = None
+    ) -> tuple[list[ProviderOutcome], Verdicts]:
+        """Run the named providers and validate the named actions, all plugins at once: one
+        Compose round trip for a plugin with both, or its GetProviders and ValidateActions at
+        once where it cannot take Compose. The validates see `state`, not the providers'
+        results. Provider outcomes in the order of `providers`."""
+        wanted: dict[str, tuple[list[str], list[str]]] = {}
+        for name in providers:
+            wanted.setdefault(self._owner("provider", name), ([], []))[0].append(name)
+        for name in actions:
+            wanted.setdefault(self._owner("action", name), ([], []))[1].append(name)
+        message_pb = memory_to_proto(message)
+        state_pb = state_to_proto(state) if state is not None else _EMPTY_STATE
+
+        async def in_one(plugin: str, provider_names: list[str], action_names: list[str]) -> _Composed | None:
+            request = plugin_pb2.ComposeRequest(
+                provider_names=provider_names, action_names=action_names, message=message_pb, state=state_pb
+            )
+            try:
+                reply = await self._session_only(plugin, "Compose", request)
+            except PluginCallError as exc:
+                why = str(exc)
+                return [ProviderOutcome(n, plugin, None, why) for n in provider_names], [
+                    (n, False, why) for n in action_names
+                ]
+            if reply is None:
+                return None
+            return _provider_outcomes(plugin, reply.providers), [(r.name, r.valid, r.error) for r in reply.actions]
+
+        async def ask(plugin: str, provider_names: list[str], action_names: list[str]) -> _Composed:
+            if provider_names and action_names:
+                composed = await in_one(plugin, provider_names, action_names)
+                if composed is not None:
+                    return composed
+            asked = await asyncio.gather(
+                self._ask_providers(plugin, provider_names, message_pb, state_pb),
+                self._ask_validate("action", plugin, action_names, message_pb, state_pb),
+            )
+            return asked[0], asked[1]
+
+        outcomes: list[ProviderOutcome] = []
+        verdicts = Verdicts()  # merged in the plugins' order, whichever answered first
+        for found, answers in await asyncio.gather(*(ask(p, *w) for p, w in wanted.items())):
+            outcomes.extend(found)
+            _merge(verdicts, answers)
+        if len(wanted) > 1:
+            order = {name: i for i, name in enumerate(providers)}
+            outcomes.sort(key=lambda o: order[o.name])
+        return outcomes, verdicts
 
     async def validate_actions(self, names: list[str], message: Memory, state: State | None = None) -> Verdicts:
         """Which of the named actions apply to the message (a plugin that is down: none of its)."""
@@ -130,25 +182,27 @@ class Components:
         for name in names:
             by_plugin.setdefault(self._owner(kind, name), []).append(name)
         message_pb, state_pb = memory_to_proto(message), state_to_proto(state or State())
-        method, request_type = _VALIDATE[kind]
-
-        async def ask(plugin: str, wanted: list[str]) -> list[tuple[str, bool, str]]:
-            """(name, valid, why not answered) for each of `wanted`."""
-            try:
-                reply = await self._connection(plugin).call(
-                    method, request_type(names=wanted, message=message_pb, state=state_pb)
-                )
-            except PluginCallError as exc:
-                return [(n, False, str(exc)) for n in wanted]
-            return [(r.name, r.valid, r.error) for r in reply.results]  # error: its validate raised
-
         verdicts = Verdicts()  # merged in the plugins' order, whichever answered first
-        for answers in await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items())):
-            for name, valid, error in answers:
-                verdicts[name] = valid
-                if error:
-                    verdicts.errors[name] = error
+        asked = (self._ask_validate(kind, p, w, message_pb, state_pb) for p, w in by_plugin.items())
+        for answers in await asyncio.gather(*asked):
+            _merge(verdicts, answers)
         return verdicts
+
+    async def _ask_validate(
+        self, kind: str, plugin: str, wanted: list[str], message_pb: Any, state_pb: Any
+    ) -> list[tuple[str, bool, str]]:
+        """One plugin's validate call: (name, valid, why not answered) for each of `wanted`
+        (nothing asked: no call)."""
+        if not wanted:
+            return []
+        method, request_type = _VALIDATE[kind]
+        try:
+            reply = await self._connection(plugin).call(
+                method, request_type(names=wanted, message=message_pb, state=state_pb)
+            )
+        except PluginCallError as exc:
+            return [(n, False, str(exc)) for n in wanted]
+        return [(r.name, r.valid, r.error) for r in reply.results]  # error: its validate raised
 
     async def invoke_action(
         self, name: str, message: Memory, state: State | None = None, options: dict[str, Any] | None = None
@@ -194,14 +248,11 @@ class Components:
                 names=wanted, message=message_pb, state=state_pb, responses=responses_pb
             )
             try:
-                connection = self._connection(plugin)
-                if not connection.takes("Evaluate"):
-                    return None
-                reply = await connection.call("Evaluate", request)
+                reply = await self._session_only(plugin, "Evaluate", request)
             except PluginCallError as exc:
-                if exc.code == grpc.StatusCode.UNIMPLEMENTED:
-                    return None
                 return [EvaluatorOutcome(n, plugin, False, str(exc)) for n in wanted]
+            if reply is None:
+                return None
             return [
                 EvaluatorOutcome(
                     r.name, plugin, r.valid, r.error, action_result_from_proto(r.result) if r.valid else None
@@ -229,6 +280,19 @@ class Components:
         groups = await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items()))
         found = {o.name: o for group in groups for o in group}
         return [found[n] for n in names if n in found]
+
+    async def _session_only(self, plugin: str, method: str, request: Any) -> Any | None:
+        """Call a Session-only method (SESSION_ONLY); None when the plugin cannot take it (no
+        Session stream, an SDK from before the call), PluginCallError when the call failed."""
+        connection = self._connection(plugin)
+        if not connection.takes(method):
+            return None
+        try:
+            return await connection.call(method, request)
+        except PluginCallError as exc:
+            if exc.code == grpc.StatusCode.UNIMPLEMENTED:
+                return None
+            raise
 
     async def use_model(self, model_type: str, params: dict[str, Any]) -> ModelOutput:
         """Call the highest-priority ready plugin serving `model_type`; fall back to the next."""
@@ -262,3 +326,20 @@ class Components:
                 return False
 
         return sum(await asyncio.gather(*(deliver(p) for p in targets)))
+
+
+_Composed = tuple[list[ProviderOutcome], list[tuple[str, bool, str]]]
+
+
+def _provider_outcomes(plugin: str, results: Any) -> list[ProviderOutcome]:
+    """A plugin's ProviderResults as outcomes (one with `error` set did not answer)."""
+    return [
+        ProviderOutcome(r.name, plugin, None if r.error else provider_result_from_proto(r), r.error) for r in results
+    ]
+
+
+def _merge(verdicts: Verdicts, answers: list[tuple[str, bool, str]]) -> None:
+    for name, valid, error in answers:
+        verdicts[name] = valid
+        if error:
+            verdicts.errors[name] = error

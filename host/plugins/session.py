@@ -26,12 +26,14 @@ KINDS: dict[str, str] = {
     "HandleEvent": "handle_event",
     "UseModel": "use_model",
     "Evaluate": "evaluate",
+    "Compose": "compose",
 }
 """The PluginService calls a Session carries, and their field in the frames' oneof: the unary
 methods, and the ones a Session alone carries (SESSION_ONLY)."""
 
-SESSION_ONLY = frozenset({"Evaluate"})
-"""Calls with no unary method: ValidateEvaluators + RunEvaluator do Evaluate's work in several."""
+SESSION_ONLY = frozenset({"Evaluate", "Compose"})
+"""Calls with no unary method: ValidateEvaluators + RunEvaluator do Evaluate's work in several,
+GetProviders + ValidateActions do Compose's in two."""
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Callable
 
 from plugin_sdk.types import Content, Memory
 
+from ...plugins.components import ProviderOutcome
 from ...plugins.manifest import Action
 from ..attachments import prompt_lines
 from ..models import ModelError
@@ -23,18 +24,30 @@ log = logging.getLogger("host.agent.pipeline")
 
 
 async def compose_state(p: StepContext, t: Turn) -> None:
-    """Ask every provider that is not dynamic or private, in position order."""
-    names = [spec.name for _, spec in p.registry().providers() if not spec.dynamic and not spec.private]
-    await _compose(p, t, names)
+    """Ask every provider that is not dynamic or private, in position order, and validate the
+    plugins' actions at the same time (one round trip per plugin): the validates see the message
+    and the state without these providers (as elizaOS validates while it composes)."""
+    registry = p.registry()
+    names = [spec.name for _, spec in registry.providers() if not spec.dynamic and not spec.private]
+    t.owners = {spec.name: (plugin, spec) for plugin, spec in registry.actions()}
+    t.composed.update(names)
+    if not names and not t.owners:
+        return
+    outcomes, t.verdicts = await p.components.compose(names, list(t.owners), t.message, t.state)
+    _add(t, outcomes)
 
 
 async def _compose(p: StepContext, t: Turn, names: list[str]) -> None:
     """Add what these providers say to the turn's state (in the order given)."""
     t.composed.update(names)
-    if not names:
-        return
+    if names:
+        _add(t, await p.components.get_providers(names, t.message, t.state))
+
+
+def _add(t: Turn, outcomes: list[ProviderOutcome]) -> None:
+    """The providers' results into the turn's state, in order; one that did not answer is skipped."""
     state, sections = t.state, [t.state.text] if t.state.text else []
-    for outcome in await p.components.get_providers(names, t.message):
+    for outcome in outcomes:
         if outcome.result is None:
             t.run.skip("provider", outcome.name, outcome.plugin, outcome.error or "it did not answer")
             continue
@@ -46,11 +59,11 @@ async def _compose(p: StepContext, t: Turn, names: list[str]) -> None:
 
 
 async def offer_actions(p: StepContext, t: Turn) -> None:
-    """The plugins' actions whose validate accepts this message, and their similes."""
-    owners = {spec.name: (plugin, spec) for plugin, spec in p.registry().actions()}
-    if not owners:
+    """The plugins' actions whose validate accepted this message (asked with the providers), and
+    their similes."""
+    owners, valid = t.owners, t.verdicts
+    if not owners or valid is None:
         return
-    valid = await p.components.validate_actions(list(owners), t.message, t.state)
     for name, why in valid.errors.items():
         t.run.skip("action", name, owners[name][0], f"its validate failed: {why}")
     offered = [owners[name][1] for name, ok in valid.items() if ok]

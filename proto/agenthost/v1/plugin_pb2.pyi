@@ -331,8 +331,28 @@ class Evaluation(_message.Message):
     result: _types_pb2.ActionResult
     def __init__(self, name: _Optional[str] = ..., valid: _Optional[bool] = ..., error: _Optional[str] = ..., result: _Optional[_Union[_types_pb2.ActionResult, _Mapping]] = ...) -> None: ...
 
+class ComposeRequest(_message.Message):
+    __slots__ = ("provider_names", "action_names", "message", "state")
+    PROVIDER_NAMES_FIELD_NUMBER: _ClassVar[int]
+    ACTION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    provider_names: _containers.RepeatedScalarFieldContainer[str]
+    action_names: _containers.RepeatedScalarFieldContainer[str]
+    message: _types_pb2.Memory
+    state: _types_pb2.State
+    def __init__(self, provider_names: _Optional[_Iterable[str]] = ..., action_names: _Optional[_Iterable[str]] = ..., message: _Optional[_Union[_types_pb2.Memory, _Mapping]] = ..., state: _Optional[_Union[_types_pb2.State, _Mapping]] = ...) -> None: ...
+
+class ComposeResponse(_message.Message):
+    __slots__ = ("providers", "actions")
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedCompositeFieldContainer[ProviderResult]
+    actions: _containers.RepeatedCompositeFieldContainer[Validation]
+    def __init__(self, providers: _Optional[_Iterable[_Union[ProviderResult, _Mapping]]] = ..., actions: _Optional[_Iterable[_Union[Validation, _Mapping]]] = ...) -> None: ...
+
 class SessionRequest(_message.Message):
-    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate", "batch")
+    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate", "compose", "batch")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +363,7 @@ class SessionRequest(_message.Message):
     USE_MODEL_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_FIELD_NUMBER: _ClassVar[int]
+    COMPOSE_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     id: int
     timeout_ms: int
@@ -354,8 +375,9 @@ class SessionRequest(_message.Message):
     use_model: UseModelRequest
     cancel: SessionCancel
     evaluate: EvaluateRequest
+    compose: ComposeRequest
     batch: _containers.RepeatedCompositeFieldContainer[SessionRequest]
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., compose: _Optional[_Union[ComposeRequest, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ...) -> None: ...
 
 class SessionCancel(_message.Message):
     __slots__ = ()
@@ -370,7 +392,7 @@ class SessionError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error", "evaluate", "batch", "batches")
+    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error", "evaluate", "compose", "batch", "batches")
     ID_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ACTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -380,6 +402,7 @@ class SessionResponse(_message.Message):
     USE_MODEL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_FIELD_NUMBER: _ClassVar[int]
+    COMPOSE_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     id: int
@@ -391,6 +414,7 @@ class SessionResponse(_message.Message):
     use_model: UseModelResponse
     error: SessionError
     evaluate: EvaluateResponse
+    compose: ComposeResponse
     batch: _containers.RepeatedCompositeFieldContainer[SessionResponse]
     batches: bool
-    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionResponse, _Mapping]]] = ..., batches: _Optional[bool] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., compose: _Optional[_Union[ComposeResponse, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionResponse, _Mapping]]] = ..., batches: _Optional[bool] = ...) -> None: ...
