@@ -1,11 +1,11 @@
-"""A/B of the pipeline benchmark's load figures: two checkouts of agenthost, interleaved.
+"""A/B of the pipeline benchmark's load figures: checkouts of agenthost, interleaved.
 
-Runs `bench/pipeline.py --quick` of checkout A and of checkout B in turns (ABAB..., then BABA..
-to even out drift), each with its own tree first on PYTHONPATH (its host, SDK and generated
-protos), and prints per side the median of each load figure at 50 rooms, elizaOS's included
-(measured in each run: the box's load drifts, so the ratio to it is what compares).
+Runs `bench/pipeline.py --quick` of each checkout in turns (A B C, then C B A, ... to even
+out drift), each with its own tree first on PYTHONPATH (its host, SDK and generated protos),
+and prints per side the median of each load figure at 50 rooms, elizaOS's included (measured
+in each run: the box's load drifts, so the ratio to it is what compares).
 
-    .venv/bin/python bench/pipeline_ab.py /tmp/base . --rounds 3
+    .venv/bin/python bench/pipeline_ab.py /tmp/base /tmp/change --rounds 3
 """
 
 from __future__ import annotations
@@ -45,14 +45,13 @@ def run_once(tree: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("a", type=Path, help="checkout A (e.g. an exported older commit)")
-    parser.add_argument("b", type=Path, help="checkout B")
+    parser.add_argument("trees", type=Path, nargs="+", help="checkouts (e.g. exported commits), A first")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each side")
     args = parser.parse_args()
-    sides = {"A": args.a.resolve(), "B": args.b.resolve()}
-    runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+    sides = {chr(ord("A") + i): tree.resolve() for i, tree in enumerate(args.trees)}
+    runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     for i in range(args.rounds):
-        for side in "AB" if i % 2 == 0 else "BA":
+        for side in list(sides) if i % 2 == 0 else list(sides)[::-1]:
             runs[side].append(run_once(sides[side]))
             print(f"round {i + 1} {side}: {json.dumps(runs[side][-1])}", flush=True)
     medians = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}

@@ -422,12 +422,26 @@ class SqlStore(ABC):
         run, or it has ended."""
         if not status or status == RUN_STARTED:
             raise ValueError(f"a run ends with a status other than {RUN_STARTED!r}, got {status!r}")
+        # Only what the caller does not know comes back: its timings and events are not decoded again.
         sql = (
             "UPDATE runs SET status = ?, ended_at_ms = ?, error = ?, timings = ?, events = ? "
-            "WHERE agent_id = ? AND id = ? AND ended_at_ms IS NULL RETURNING *"
+            "WHERE agent_id = ? AND id = ? AND ended_at_ms IS NULL RETURNING room_id, message_id, started_at_ms"
         )
-        ended = (status, now_ms(), error, dumps(timings or {}), dumps(events or []))
-        return await self._record(RunRecord, sql, (*ended, agent_id, run_id))
+        timings, events, ended_at = timings or {}, events or [], now_ms()
+        row = await self._one(sql, (status, ended_at, error, dumps(timings), dumps(events), agent_id, run_id))
+        if row is None:
+            return None
+        started = {"room_id": row["room_id"], "message_id": row["message_id"], "started_at_ms": row["started_at_ms"]}
+        return RunRecord(
+            agent_id,
+            run_id,
+            status=status,
+            ended_at_ms=ended_at,
+            timings=timings,
+            error=error,
+            events=events,
+            **started,
+        )
 
     async def get_run(self, agent_id: str, run_id: str) -> RunRecord | None:
         return await self._record(RunRecord, "SELECT * FROM runs WHERE agent_id = ? AND id = ?", (agent_id, run_id))
