@@ -152,9 +152,10 @@ class PluginConnection:
         """Call a unary PluginService method by name: over the Session stream when it can."""
         kind = KINDS.get(method)
         session = self._session
-        if method in SESSION_ONLY and not (self.takes(method) and request.ByteSize() <= FRAME_LIMIT):
+        fits = kind is not None and request.ByteSize() <= FRAME_LIMIT  # upb computes a size by encoding: once
+        if method in SESSION_ONLY and not (fits and self.takes(method)):
             raise PluginCallError(f"plugin {self.plugin!r} cannot take {method} now", grpc.StatusCode.UNIMPLEMENTED)
-        if kind is None or self._session_unsupported or request.ByteSize() > FRAME_LIMIT:
+        if not fits or self._session_unsupported:
             return await self.unary(method, request, timeout)  # a frame too large would end the stream
         if session is None or session.broken:
             session = await self._ensure_session(self.call_timeout)
