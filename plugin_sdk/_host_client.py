@@ -99,6 +99,20 @@ class HostClient(Protocol):
         `count_interaction`, add one to its interaction count; returns it as stored."""
         ...
 
+    async def search_memories(
+        self,
+        query: str,
+        table_name: str = "fragments",
+        count: int = 5,
+        *,
+        room_id: str = "",
+        min_score: float | None = None,
+    ) -> list[tuple[Memory, float]]:
+        """The agent's memories of `table_name` ("fragments": its knowledge) most similar to
+        `query`, best first, with their similarity (cosine, -1..1). The host embeds the query
+        with its embedding model; before that model answers, the call fails UNAVAILABLE."""
+        ...
+
 
 class GrpcHostClient:
     """HostClient over the host's RuntimeService, authenticated with this process's token."""
@@ -239,3 +253,20 @@ class GrpcHostClient:
         )
         reply = await self._stub.UpsertRelationship(request, metadata=self._metadata, timeout=self._timeout)
         return relationship_from_proto(reply.relationship)
+
+    async def search_memories(
+        self,
+        query: str,
+        table_name: str = "fragments",
+        count: int = 5,
+        *,
+        room_id: str = "",
+        min_score: float | None = None,
+    ) -> list[tuple[Memory, float]]:
+        request = runtime_pb2.SearchMemoriesRequest(
+            query=query, table_name=table_name, count=count, room_id=room_id, agent_id=CURRENT_AGENT.get()
+        )
+        if min_score is not None:
+            request.min_score = min_score
+        reply = await self._stub.SearchMemories(request, metadata=self._metadata, timeout=self._timeout)
+        return [(memory_from_proto(r.memory), r.score) for r in reply.results]

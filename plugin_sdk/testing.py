@@ -15,8 +15,9 @@ host sees: numbers in `values`, `data`, `extra`, `metadata`, options and payload
 back as floats (`{"n": 2}` is `{"n": 2.0}`), tuples as lists, and a value that is not
 JSON-like raises TypeError naming where it is.
 
-FakeHost keeps memories, entities, settings and emitted events in memory and answers
-model calls with the deterministic handlers a test registers.
+FakeHost keeps memories, entities, rooms, relationships, settings and emitted events in memory,
+answers model calls with the deterministic handlers a test registers, and scores
+search_memories by shared words.
 """
 
 from __future__ import annotations
@@ -171,6 +172,27 @@ class FakeHost:
             info.participants.append(me)
         previous, me.state = me.state, state
         return previous
+
+    async def search_memories(
+        self,
+        query: str,
+        table_name: str = "fragments",
+        count: int = 5,
+        *,
+        room_id: str = "",
+        min_score: float | None = None,
+    ) -> list[tuple[Memory, float]]:
+        """Scored by shared words (Jaccard), standing in for the host's embeddings."""
+        words = set(query.lower().split())
+        scored = []
+        for m in self.memories:
+            if m.table_name != table_name or (room_id and m.room_id != room_id):
+                continue
+            theirs = set(m.content.text.lower().split())
+            score = len(words & theirs) / len(words | theirs) if words | theirs else 0.0
+            if min_score is None or score >= min_score:
+                scored.append((_memory(m), score))
+        return sorted(scored, key=lambda pair: pair[1], reverse=True)[:count]
 
     async def get_relationships(self, entity_id: str, tags: list[str] | None = None) -> list[Relationship]:
         return [

@@ -15,6 +15,7 @@ from agents_support import character
 from support import api_channel
 
 from host.host import Host
+from host.memory import Knowledge
 from host.store.records import MUTED
 from plugin_sdk import Entity, PluginSpec
 from plugin_sdk.wire import struct_to_dict
@@ -89,3 +90,25 @@ async def test_one_agents_facts_are_not_visible_to_another(start_host: Any, tmp_
         "Facts you know about the sender: / - I like tea"
     ]
     assert (await send(host, "show FACTS", agent="Beta", room="other"))["replies"] == ["none"]
+
+
+EMBEDDER = PluginSpec(
+    name="embedder",
+    version="1.0.0",
+    command=(sys.executable, str(Path(__file__).with_name("embedding_plugin.py"))),
+)
+
+
+async def test_knowledge_reaches_the_prompt_once_the_agent_has_some(start_host: Any, tmp_path: Path) -> None:
+    files = (character(tmp_path, "Ada", ["bootstrap", "bootbrain", "embedder"]),)
+    host: Host = await start_host(BOOTSTRAP, BRAIN, EMBEDDER, characters=files)
+    agent = host.find_agent("Ada")
+    assert (await send(host, "show KNOWLEDGE about tomatoes"))["replies"] == ["none"]  # no documents: no search
+    assert agent.embeddings is not None
+    knowledge = Knowledge(host.store, agent.embeddings, agent.id)
+    await knowledge.add("garden.md", b"# Garden\n\nThe tomatoes are watered every evening at seven.\n")
+    await knowledge.add("shed.md", b"# Shed\n\nThe bicycle pump hangs behind the door.\n")
+    assert await agent.embeddings.drained(30)
+    shown = (await send(host, "show KNOWLEDGE when are the tomatoes watered"))["replies"][0]
+    assert shown.startswith("From your knowledge: / - ") and "tomatoes are watered every evening" in shown
+    assert "tomatoes" in shown.split(" / - ")[1]  # the best match first

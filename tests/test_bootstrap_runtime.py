@@ -95,3 +95,17 @@ async def test_room_and_relationship_calls_are_scoped_checked_and_take_effect(st
         found = await stub.FindMemories(runtime_pb2.FindMemoriesRequest(entity_id="user-1"), metadata=boot)
         assert found.memories and {m.agent_id for m in found.memories} == {alpha.id}
         assert all(m.entity_id == "user-1" for m in found.memories)
+
+        # SearchMemories: a query is required; Alpha has no embedding model (none is loaded).
+        code, _ = await failure(stub.SearchMemories(runtime_pb2.SearchMemoriesRequest(query=" "), metadata=boot))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        code, _ = await failure(
+            stub.SearchMemories(runtime_pb2.SearchMemoriesRequest(query="x", count=101), metadata=boot)
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        code, details = await failure(
+            stub.SearchMemories(runtime_pb2.SearchMemoriesRequest(query="tea"), metadata=boot)
+        )
+        assert code == grpc.StatusCode.UNAVAILABLE and "embedding model" in details
+        search = runtime_pb2.SearchMemoriesRequest(query="tea", agent_id=beta.id)
+        assert (await failure(stub.SearchMemories(search, metadata=boot)))[0] == grpc.StatusCode.PERMISSION_DENIED

@@ -22,6 +22,8 @@ from plugin_sdk.wire import (
 
 from ..agent.agent import Agent, AgentError
 from ..agent.models import ModelError
+from ..memory import ModelNotReady
+from ..memory.embedding_queue import ModelChanged, RefusedText
 from ..plugins.components import Components
 from ..plugins.settings import PluginSettings
 from ..plugins.tokens import TokenBook
@@ -352,3 +354,35 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         if given.tags or given.metadata or stored is None:
             stored = await self.store.upsert_relationship(relationship_in(agent.id, given))
         return runtime_pb2.UpsertRelationshipResponse(relationship=relationship_to_proto(relationship_out(stored)))
+
+    @store_errors
+    async def SearchMemories(
+        self, request: runtime_pb2.SearchMemoriesRequest, context: grpc.aio.ServicerContext
+    ) -> runtime_pb2.SearchMemoriesResponse:
+        """The query embedded by the agent's embedding queue's model, searched among the vectors
+        of that model; before that model has answered once, UNAVAILABLE (try again)."""
+        plugin = await self._caller(context)
+        if not request.query.strip():
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "query is required")
+        if request.count < 0 or request.count > 100:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"count must be 0..100, got {request.count}")
+        agent = await self._agent(context, plugin, request.agent_id)
+        if agent.embeddings is None:
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"agent {agent.name} is not started")
+        try:
+            model, vector = await agent.embeddings.embed_query(request.query)
+        except (ModelNotReady, ModelChanged) as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, f"no embedding model answers now: {exc}")
+        except RefusedText as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"the embedding model refused the query: {exc}")
+        found = await self.store.search_memories(
+            agent.id,
+            vector,
+            model,
+            table_name=request.table_name or "fragments",
+            room_id=request.room_id or None,
+            threshold=request.min_score if request.HasField("min_score") else -1.0,
+            limit=request.count or 5,
+        )
+        results = [runtime_pb2.ScoredMemory(memory=memory_to_proto(s.memory), score=s.score) for s in found]
+        return runtime_pb2.SearchMemoriesResponse(results=results)

@@ -1,17 +1,21 @@
 """The bootstrap providers: what the agent knows around a message, in prompt order.
 
 Positions (lower first): CHARACTER -20, TIME -10, WORLD -5, ACTIONS -1, ENTITIES 0,
-RELATIONSHIPS 5, FACTS 10, ATTACHMENTS 20, RECENT_MESSAGES 100. The host already puts the
+RELATIONSHIPS 5, FACTS 10, KNOWLEDGE 15, ATTACHMENTS 20, RECENT_MESSAGES 100. The host already puts the
 character, the recent turns and the offered actions in every prompt, so CHARACTER,
 RECENT_MESSAGES and ACTIONS are private (asked for by name, e.g. a template's own layout);
 WORLD, RELATIONSHIPS and ATTACHMENTS are dynamic as in elizaOS (when the reply asks for them);
-TIME, ENTITIES and FACTS run for every message (FACTS is how reflection's facts come back).
+TIME, ENTITIES and FACTS run for every message (FACTS is how reflection's facts come back), and
+KNOWLEDGE too: it searches the agent's knowledge only when it has some (one cheap look first,
+since the search embeds the message).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from importlib.metadata import entry_points
+
+import grpc
 
 from plugin_sdk import Context, Memory, ProviderResult, State
 
@@ -21,6 +25,8 @@ from .room_cache import display_name, room_of
 FACTS_TABLE = "facts"
 MAX_FACTS = 12
 RECENT_COUNT = 20
+KNOWLEDGE_HITS = 3
+KNOWLEDGE_CHARS = 800  # of each fragment in the prompt
 
 
 def _time_plugin_installed() -> bool:
@@ -111,6 +117,28 @@ async def facts(ctx: Context, message: Memory, state: State) -> ProviderResult:
     return ProviderResult(
         text="Facts you know about the sender:\n" + "\n".join(f"- {c}" for c in claims),
         values={"facts": claims},
+    )
+
+
+@plugin.provider("KNOWLEDGE", description="What the agent's documents say about the message.", position=15)
+async def knowledge(ctx: Context, message: Memory, state: State) -> ProviderResult:
+    query = message.content.text.strip()
+    # Knowledge is the agent's own, kept in the agent's room (its id): none, no search.
+    if not query or not await ctx.host.find_memories("documents", 1, room_id=message.agent_id):
+        return ProviderResult()
+    try:
+        hits = await ctx.host.search_memories(query, "fragments", KNOWLEDGE_HITS)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        ctx.log.info("KNOWLEDGE: no embedding model yet: %s", exc.details())
+        return ProviderResult()
+    if not hits:
+        return ProviderResult()
+    texts = [m.content.text[:KNOWLEDGE_CHARS] for m, _ in hits]
+    return ProviderResult(
+        text="From your knowledge:\n" + "\n".join(f"- {t}" for t in texts),
+        data={"hits": [{"id": m.id, "score": score} for m, score in hits]},
     )
 
 

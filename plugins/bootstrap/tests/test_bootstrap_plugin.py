@@ -92,6 +92,17 @@ async def test_silence_is_offered_only_where_the_host_asks_before_answering(host
     assert await harness.validate_action("REPLY", message("hi", room="api"))
 
 
+async def test_knowledge_searches_only_when_the_agent_has_documents(host: FakeHost) -> None:
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT)
+    tomatoes = Memory(content=Content(text="the tomatoes are watered at seven"), room_id=AGENT, table_name="fragments")
+    await host.create_memory(tomatoes)
+    assert (await harness.get_provider("KNOWLEDGE", message("when are the tomatoes watered"))).text == ""
+    await host.create_memory(Memory(room_id=AGENT, table_name="documents", metadata={"source": "garden.md"}))
+    await host.create_memory(Memory(content=Content(text="a pump"), room_id=AGENT, table_name="fragments"))
+    found = await harness.get_provider("KNOWLEDGE", message("when are the tomatoes watered"))
+    assert found.text.splitlines() == ["From your knowledge:", "- the tomatoes are watered at seven", "- a pump"]
+
+
 def test_reflection_parses_xml_json_and_garbage() -> None:
     xml = (
         "<response><facts><fact><claim>Bo likes tea</claim><type>fact</type></fact></facts>"

@@ -265,3 +265,33 @@ class UpsertRelationshipResponse(_message.Message):
     RELATIONSHIP_FIELD_NUMBER: _ClassVar[int]
     relationship: Relationship
     def __init__(self, relationship: _Optional[_Union[Relationship, _Mapping]] = ...) -> None: ...
+
+class SearchMemoriesRequest(_message.Message):
+    __slots__ = ("query", "table_name", "count", "room_id", "min_score", "agent_id")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    table_name: str
+    count: int
+    room_id: str
+    min_score: float
+    agent_id: str
+    def __init__(self, query: _Optional[str] = ..., table_name: _Optional[str] = ..., count: _Optional[int] = ..., room_id: _Optional[str] = ..., min_score: _Optional[float] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class ScoredMemory(_message.Message):
+    __slots__ = ("memory", "score")
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    memory: _types_pb2.Memory
+    score: float
+    def __init__(self, memory: _Optional[_Union[_types_pb2.Memory, _Mapping]] = ..., score: _Optional[float] = ...) -> None: ...
+
+class SearchMemoriesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ScoredMemory]
+    def __init__(self, results: _Optional[_Iterable[_Union[ScoredMemory, _Mapping]]] = ...) -> None: ...

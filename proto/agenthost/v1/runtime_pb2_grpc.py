@@ -103,6 +103,11 @@ class RuntimeServiceStub:
                 request_serializer=agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipRequest.SerializeToString,
                 response_deserializer=agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipResponse.FromString,
                 _registered_method=True)
+        self.SearchMemories = channel.unary_unary(
+                '/agenthost.v1.RuntimeService/SearchMemories',
+                request_serializer=agenthost_dot_v1_dot_runtime__pb2.SearchMemoriesRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_runtime__pb2.SearchMemoriesResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServiceServicer:
@@ -203,6 +208,14 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchMemories(self, request, context):
+        """SearchMemories finds the agent's memories most similar to a query text, which the host
+        embeds with the model its embedding queue uses (knowledge fragments, facts, messages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -265,6 +278,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.UpsertRelationship,
                     request_deserializer=agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipRequest.FromString,
                     response_serializer=agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipResponse.SerializeToString,
+            ),
+            'SearchMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchMemories,
+                    request_deserializer=agenthost_dot_v1_dot_runtime__pb2.SearchMemoriesRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_runtime__pb2.SearchMemoriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -600,6 +618,33 @@ class RuntimeService:
             '/agenthost.v1.RuntimeService/UpsertRelationship',
             agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipRequest.SerializeToString,
             agenthost_dot_v1_dot_runtime__pb2.UpsertRelationshipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agenthost.v1.RuntimeService/SearchMemories',
+            agenthost_dot_v1_dot_runtime__pb2.SearchMemoriesRequest.SerializeToString,
+            agenthost_dot_v1_dot_runtime__pb2.SearchMemoriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
