@@ -155,7 +155,7 @@ class PluginConnection:
         fits = kind is not None and request.ByteSize() <= FRAME_LIMIT  # upb computes a size by encoding: once
         if method in SESSION_ONLY and not (fits and self.takes(method)):
             raise PluginCallError(f"plugin {self.plugin!r} cannot take {method} now", grpc.StatusCode.UNIMPLEMENTED)
-        if not fits or self._session_unsupported:
+        if kind is None or not fits or self._session_unsupported:
             return await self.unary(method, request, timeout)  # a frame too large would end the stream
         if session is None or session.broken:
             session = await self._ensure_session(self.call_timeout)
