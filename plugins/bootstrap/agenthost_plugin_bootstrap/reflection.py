@@ -20,6 +20,7 @@ from .room_cache import display_name, room_of
 CONVERSATION = 10  # recent messages the model reads
 MAX_NEW_FACTS = 5
 MODEL_TYPE = "TEXT_SMALL"
+DEFAULT_INTERVAL = 4
 
 PROMPT = """You reflect on a conversation to remember it. From the recent messages, list facts \
 worth remembering about the people (new information only: not what is already known), and \
@@ -92,8 +93,35 @@ def _entity_named(name: str, info: RoomInfo | None, message: Memory) -> str:
     return ""
 
 
+#: Messages of a room since its last reflection, by (agent, room); a room not seen yet since this
+#: process started reflects at once. Bounded: past it, every room starts afresh.
+_since: dict[tuple[str, str], int] = {}
+_ROOMS_COUNTED = 10_000
+
+
+def _interval(ctx: Context) -> int:
+    """Reflect every this many messages of a room (setting REFLECTION_INTERVAL, default 4): a
+    model call per message would cost more than the conversation it reads changes."""
+    try:
+        return max(1, int(ctx.setting("REFLECTION_INTERVAL") or DEFAULT_INTERVAL))
+    except ValueError:
+        return DEFAULT_INTERVAL
+
+
 async def _validate(ctx: Context, message: Memory, state: State) -> bool:
-    return bool(message.room_id and message.entity_id and message.entity_id != message.agent_id)
+    """Counts the room's messages (the host asks once per message): true for a sender's message
+    when the room has not reflected yet, or has had `_interval` messages since it did."""
+    if not (message.room_id and message.entity_id and message.entity_id != message.agent_id):
+        return False
+    key = (message.agent_id, message.room_id)
+    seen = _since.get(key)
+    if seen is not None and seen + 1 < _interval(ctx):
+        _since[key] = seen + 1
+        return False
+    if len(_since) >= _ROOMS_COUNTED:
+        _since.clear()
+    _since[key] = 0
+    return True
 
 
 @plugin.evaluator(

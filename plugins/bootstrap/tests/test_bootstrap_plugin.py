@@ -156,3 +156,9 @@ def test_manifest_marks_dynamic_and_private_providers() -> None:
         "FOLLOW_ROOM",
         "UNFOLLOW_ROOM",
     ]
+
+
+async def test_reflection_runs_on_a_rooms_first_message_then_every_interval(host: FakeHost) -> None:
+    harness = PluginHarness(plugin, host=host, agent_id=AGENT, config={"REFLECTION_INTERVAL": "3"})
+    runs = [await harness.validate_evaluator("REFLECTION", message(f"m{i}", room="new-room")) for i in range(7)]
+    assert runs == [True, False, False, True, False, False, True]
