@@ -7,6 +7,7 @@ when this plugin changes the room.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from plugin_sdk import Context, Memory
@@ -14,20 +15,30 @@ from plugin_sdk.rooms import RoomInfo
 
 _KEEP_S = 2.0
 _MAX = 512
-_rooms: dict[tuple[str, str], tuple[float, RoomInfo | None]] = {}
+# The answer, or the call under way (the providers and the validates of one message run at once:
+# they share one call), by (agent, room), with when it was asked.
+_rooms: dict[tuple[str, str], tuple[float, asyncio.Future[RoomInfo | None]]] = {}
 
 
 async def room_of(ctx: Context, message: Memory) -> RoomInfo | None:
     """The message's room with its world and participants (None when the host has none)."""
     key = (message.agent_id, message.room_id)
     kept = _rooms.get(key)
-    if kept is not None and time.monotonic() - kept[0] < _KEEP_S:
-        return kept[1]
-    info = await ctx.host.get_room(message.room_id) if message.room_id else None
-    if len(_rooms) >= _MAX:
-        _rooms.clear()
-    _rooms[key] = (time.monotonic(), info)
-    return info
+    if kept is None or time.monotonic() - kept[0] >= _KEEP_S:
+        if len(_rooms) >= _MAX:
+            _rooms.clear()
+        kept = (time.monotonic(), asyncio.ensure_future(_read(ctx, message.room_id)))
+        _rooms[key] = kept
+    try:
+        return await asyncio.shield(kept[1])
+    except Exception:
+        if _rooms.get(key) is kept:  # a failed read is not kept
+            del _rooms[key]
+        raise
+
+
+async def _read(ctx: Context, room_id: str) -> RoomInfo | None:
+    return await ctx.host.get_room(room_id) if room_id else None
 
 
 def forget(message: Memory) -> None:
