@@ -11,6 +11,7 @@ from agenthost.v1 import runtime_pb2, runtime_pb2_grpc, types_pb2
 from plugin_sdk.limits import MAX_RECEIVE_BYTES, memory_problem, quote
 from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
 from plugin_sdk.rooms import PARTICIPANT_STATES, relationship_from_proto, relationship_to_proto, room_info_to_proto
+from plugin_sdk.types import Memory
 from plugin_sdk.wire import (
     entity_from_proto,
     entity_to_proto,
@@ -70,6 +71,24 @@ def fitting(memories: list[types_pb2.Memory]) -> list[types_pb2.Memory]:
 
 def _varint_size(value: int) -> int:
     return max(1, (value.bit_length() + 6) // 7)
+
+
+async def _fitting_reply(
+    context: grpc.aio.ServicerContext, memories: list[Memory], which: str
+) -> list[types_pb2.Memory]:
+    """`memories` as protos, cut to what a reply carries; the trailing metadata says how many were
+    left out (the protos have no field for it), and not even the first fitting is RESOURCE_EXHAUSTED."""
+    protos = fitting([memory_to_proto(m) for m in memories])
+    if len(protos) < len(memories):
+        if not protos:
+            await abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the newest memory {which} is larger than a reply can carry "
+                f"({MAX_RECEIVE_BYTES} bytes); it was stored before the host bounded memories",
+            )
+        context.set_trailing_metadata(((MEMORIES_LEFT_OUT, str(len(memories) - len(protos))),))
+    return protos
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
@@ -181,18 +200,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         memories = await self.store.get_memories(
             agent.id, request.room_id, request.table_name or "messages", request.count or 20
         )
-        reply = runtime_pb2.GetMemoriesResponse(memories=fitting([memory_to_proto(m) for m in memories]))
-        if len(reply.memories) < len(memories):
-            if not reply.memories:
-                await abort(
-                    context,
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"the newest memory of room {quote(request.room_id)} is larger than a reply can carry "
-                    f"({MAX_RECEIVE_BYTES} bytes); it was stored before the host bounded memories",
-                )
-            # The caller learns how many were left out; the proto has no field for it (yet).
-            context.set_trailing_metadata(((MEMORIES_LEFT_OUT, str(len(memories) - len(reply.memories))),))
-        return reply
+        found = await _fitting_reply(context, memories, f"of room {quote(request.room_id)}")
+        return runtime_pb2.GetMemoriesResponse(memories=found)
 
     @store_errors
     async def GetEntity(
@@ -273,10 +282,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             entity_id=request.entity_id or None,
             world_id=request.world_id or None,
         )
-        reply = runtime_pb2.FindMemoriesResponse(memories=fitting([memory_to_proto(m) for m in memories]))
-        if len(reply.memories) < len(memories):
-            context.set_trailing_metadata(((MEMORIES_LEFT_OUT, str(len(memories) - len(reply.memories))),))
-        return reply
+        return runtime_pb2.FindMemoriesResponse(memories=await _fitting_reply(context, memories, "found"))
 
     @store_errors
     async def GetRoom(
