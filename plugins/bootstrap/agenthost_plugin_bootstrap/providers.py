@@ -81,11 +81,15 @@ async def entities(ctx: Context, message: Memory, state: State) -> ProviderResul
     if info is None or not info.participants:
         return ProviderResult()
     lines = []
-    for p in info.participants:
+    for p in info.participants:  # those with a name: a bare id tells a model nothing
+        if p.entity is None or not p.entity.names:
+            continue
         who = "you" if p.entity_id == message.agent_id else ("the sender" if p.entity_id == message.entity_id else "")
-        names = ", ".join(p.entity.names) if p.entity is not None and p.entity.names else p.entity_id
-        lines.append(f"- {names}" + (f" ({who})" if who else ""))
-    return ProviderResult(text="People in the room:\n" + "\n".join(lines), values={"participants": len(lines)})
+        lines.append(f"- {', '.join(p.entity.names)}" + (f" ({who})" if who else ""))
+    if not lines:
+        return ProviderResult(values={"participants": len(info.participants)})
+    text = "People in the room:\n" + "\n".join(lines)
+    return ProviderResult(text=text, values={"participants": len(info.participants)})
 
 
 @plugin.provider("RELATIONSHIPS", description="How the sender relates to others.", position=5, dynamic=True)

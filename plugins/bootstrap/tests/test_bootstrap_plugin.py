@@ -35,6 +35,10 @@ async def test_entities_and_world_describe_the_room(host: FakeHost) -> None:
     harness = PluginHarness(plugin, host=host, agent_id=AGENT)
     people = await harness.get_provider("ENTITIES", message("hi"))
     assert people.text == "People in the room:\n- Ada (you)\n- Bo (the sender)"
+    host.rooms["hall"].participants.append(Participant("anon"))
+    assert (await harness.get_provider("ENTITIES", message("hi"))).text == people.text  # no name: left out
+    host.rooms["bare"] = RoomInfo(Room(id="bare"), None, [Participant(USER)])
+    assert (await harness.get_provider("ENTITIES", message("hi", room="bare"))).text == ""
     world = await harness.get_provider("WORLD", message("hi"))
     assert world.text.splitlines() == ["Room: Hall (GROUP, from discord)", "World: Guild", "2 participants"]
 
