@@ -74,6 +74,28 @@ async def test_every_step_is_timed_in_the_run_ended_event_and_the_stored_run(sta
     assert set(steps) <= set(runs[0].timings)
 
 
+async def test_a_message_in_a_quiet_room_costs_three_store_calls_and_keeps_its_events(
+    start_host: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    host = await start(start_host, tmp_path)
+    await send(host, "first", room_type="dm")  # the room's first message makes its room rows
+    store, made = host.store, []
+    for name in ("begin_run", "create_memory", "get_memories", "end_run", "cache_set", "start_run"):
+
+        def counted(*args: Any, _name: str = name, _call: Any = getattr(store, name)) -> Any:
+            made.append(_name)
+            return _call(*args)
+
+        monkeypatch.setattr(store, name, counted)
+    events = await send(host, "hello", room_type="dm")
+    # stored with its run started and the history read; the reply; the run ended with its events
+    assert made == ["begin_run", "create_memory", "end_run"]
+    message_id = events[0]["extra"]["message_id"]
+    (run,) = [r for r in await store.list_runs(host.agent_id, room_id="hall") if r.message_id == message_id]
+    assert [e["type"] for e in run.events] == ["RUN_STARTED", "REPLY", "RUN_ENDED"]
+    assert run.events[1]["content"]["text"] == reply(events) and run.events[-1]["content"]["extra"]["status"]
+
+
 async def test_subscribed_plugins_get_message_received_before_the_reply(start_host: Any, tmp_path: Path) -> None:
     host = await start(start_host, tmp_path)
     assert reply(await send(host, "was it received?", room_type="dm")) == "received=yes"
