@@ -40,6 +40,20 @@ Answer in XML only:
 </response>"""
 
 
+#: What a local model (which honours GBNF) may answer: up to 3 facts, each a short line. Models
+#: that take no grammar answer the prompt's full format (relationships too), parsed the same way.
+GRAMMAR = "\n".join(
+    (
+        'root ::= "<response><facts>" fact? fact? fact? "</facts></response>"',
+        'fact ::= "<fact><claim>" claim "</claim></fact>"',
+        "claim ::= [^<\\n]{3,120}",
+    )
+)
+
+
+_INSTRUCTIONS = PROMPT.lower()
+
+
 def _tag(name: str, text: str) -> list[str]:
     return [m.strip() for m in re.findall(rf"<{name}>(.*?)</{name}>", text, re.S | re.I)]
 
@@ -141,12 +155,14 @@ async def reflect(ctx: Context, message: Memory, state: State, responses: list[M
 
     conversation = "\n".join(f"{who(m)}: {m.content.text}" for m in recent if m.content.text)
     prompt = PROMPT.format(known="\n".join(f"- {m.content.text}" for m in known) or "none", conversation=conversation)
-    output = await ctx.host.use_model(MODEL_TYPE, messages=[{"role": "user", "content": prompt}], max_tokens=300)
+    output = await ctx.host.use_model(
+        MODEL_TYPE, messages=[{"role": "user", "content": prompt}], max_tokens=160, grammar=GRAMMAR
+    )
     claims, links = parse_reflection(output.text)
     stored: list[str] = []
     for claim in claims:
-        if claim.lower() in known_claims or len(stored) >= MAX_NEW_FACTS:
-            continue
+        if claim.lower() in known_claims or claim.lower() in _INSTRUCTIONS or len(stored) >= MAX_NEW_FACTS:
+            continue  # known, or the prompt's own example copied (small models do)
         known_claims.add(claim.lower())
         fact = Memory(
             content=Content(text=claim, source="reflection"),
