@@ -52,6 +52,7 @@ GRAMMAR = "\n".join(
 
 
 _INSTRUCTIONS = PROMPT.lower()
+_NUMBERING = re.compile(r"^(?:\d+[.)]|[-*•])\s*")  # "1. ", "- ": a list's marks, not the fact
 
 
 def _tag(name: str, text: str) -> list[str]:
@@ -159,6 +160,7 @@ async def reflect(ctx: Context, message: Memory, state: State, responses: list[M
         MODEL_TYPE, messages=[{"role": "user", "content": prompt}], max_tokens=160, grammar=GRAMMAR
     )
     claims, links = parse_reflection(output.text)
+    claims = [c for c in (_NUMBERING.sub("", c).strip() for c in claims) if c]
     stored: list[str] = []
     for claim in claims:
         if claim.lower() in known_claims or claim.lower() in _INSTRUCTIONS or len(stored) >= MAX_NEW_FACTS:

@@ -123,7 +123,7 @@ def test_reflection_parses_xml_json_and_garbage() -> None:
 
 async def test_reflection_stores_new_facts_and_counts_the_relationship(host: FakeHost) -> None:
     answer = (
-        "<response><facts><fact><claim>Bo likes tea</claim></fact><fact><claim>Bo likes tea</claim></fact>"
+        "<response><facts><fact><claim>1. Bo likes tea</claim></fact><fact><claim>Bo likes tea</claim></fact>"
         "<fact><claim>one fact, a short sentence</claim></fact></facts>"  # the prompt's example, copied
         "<relationships><relationship><source>Bo</source><target>Ada</target><tags>friend</tags></relationship>"
         "<relationship><source>Bo</source><target>Nobody</target></relationship></relationships></response>"
