@@ -6,7 +6,6 @@ has its own id (its store rows), its own router agent scope (`agent:<name>`) and
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
@@ -25,10 +24,9 @@ from ..status import AgentInfo, Lifecycle
 from ..store import Store
 from ..store.records import Agent as AgentRow
 from .character import Character
-from .pipeline import RUN_ENDED, Pipeline, PipelineSettings, RunEvent
+from .pipeline import Pipeline, PipelineSettings, RunEvent
 from .plugin_names import host_stand_in, plugin_name
 from .rooms import ROOM_TYPES
-from .run_events import keep_events
 from .run_scope import AgentModels
 
 log = logging.getLogger("host.agent")
@@ -84,7 +82,6 @@ class Agent:
         )
         self._pipeline: Pipeline | None = None
         self.embeddings: EmbeddingQueue | None = None
-        self._pumps: set[asyncio.Task[None]] = set()
 
     @property
     def name(self) -> str:
@@ -178,31 +175,11 @@ class Agent:
 
     async def send(self, message: Memory, room_type: str = "") -> AsyncIterator[RunEvent]:
         """Run `message` (its room made on its first message, of `room_type`: the pipeline's
-        rooms), yielding the run's events. The run and the keeping of its events go on if the
-        caller stops listening."""
+        rooms), yielding the run's events. The run goes on if the caller stops listening."""
         if room_type.strip().lower() not in ROOM_TYPES:
             raise ValueError(f"room_type {room_type!r} is not one of {', '.join(t for t in ROOM_TYPES if t)}")
-        queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
-        task = asyncio.create_task(self._pump(message, room_type, queue.put_nowait))
-        self._pumps.add(task)
-        task.add_done_callback(self._pumps.discard)
-        while (event := await queue.get()) is not None:
+        async for event in self.pipeline.send(message, room_type):
             yield event
-
-    async def _pump(self, message: Memory, room_type: str, put: Callable[[RunEvent | None], None]) -> None:
-        """Take every event of the run, hand it on, and keep them with the run once it ended."""
-        events: list[RunEvent] = []
-        try:
-            async for event in self.pipeline.send(message, room_type):
-                events.append(event)
-                put(event)
-        finally:
-            put(None)
-            if events and events[-1].type == RUN_ENDED:
-                try:
-                    await keep_events(self.parts.store, self.id, events)
-                except Exception as exc:  # the run itself is stored and ended; only its events are lost
-                    log.warning("run %s: its events could not be kept: %s", events[0].run_id, exc)
 
     async def stop(self) -> None:
         """Stop its runs (they end `interrupted`) and its embedding queue; its stored memory stays."""
@@ -214,8 +191,6 @@ class Agent:
         await self._enter(Lifecycle.STOPPING)
         if self._pipeline is not None:
             await self._pipeline.close()
-        if self._pumps:  # the runs' last events are being kept
-            await asyncio.wait(list(self._pumps), timeout=5)
         if self.embeddings is not None:
             await self.embeddings.stop()
         await self._enter(Lifecycle.STOPPED)
@@ -227,4 +202,4 @@ class Agent:
 
     def running_runs(self) -> int:
         """How many runs are going."""
-        return len(self._pumps)
+        return self._pipeline.running if self._pipeline is not None else 0

@@ -91,6 +91,11 @@ class Pipeline:
             assert isinstance(event, RunEvent)
             yield event
 
+    @property
+    def running(self) -> int:
+        """How many runs are going."""
+        return len(self._runs)
+
     async def close(self) -> None:
         """Cancel runs still in progress (the host is stopping)."""
         for task in list(self._runs):

@@ -1,9 +1,8 @@
 """A run's events, kept after it ends so `agenthost run ID` can show what it did.
 
 The pipeline keeps them with the run as it ends it (`Store.end_run`, the runs table's events
-column), in the same store hop. Runs ended before that column existed had theirs in the store's
-cache table under the agent, one JSON list per run: they are read from there. The reply's
-streamed pieces (REPLY_DELTA) are not kept: the REPLY event has the whole text.
+column), in the same store hop. The reply's streamed pieces (REPLY_DELTA) are not kept: the
+REPLY event has the whole text.
 """
 
 from __future__ import annotations
@@ -15,18 +14,11 @@ from plugin_sdk.types import Attachment, Content
 from ..store import Store
 from .pipeline import RunEvent
 
-_KEY = "run-events:"  # where runs ended before store migration 4 kept their events
-
-
-async def keep_events(store: Store, agent_id: str, events: list[RunEvent]) -> None:
-    """Nothing to do any more: the pipeline keeps a run's events as it ends the run. (Kept until
-    its caller, Agent._pump, stops calling it.)"""
-
 
 async def run_events(store: Store, agent_id: str, run_id: str) -> list[RunEvent]:
     """The events kept for a run, in order; [] when none were kept."""
     run = await store.get_run(agent_id, run_id)
-    docs: Any = run.events if run is not None and run.events else await store.cache_get(agent_id, _KEY + run_id)
+    docs: Any = run.events if run is not None else None
     if not isinstance(docs, list):
         return []
     return [RunEvent(run_id, str(d.get("type", "")), _content(d.get("content") or {})) for d in docs]
