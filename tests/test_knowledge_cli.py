@@ -103,3 +103,25 @@ async def test_stored_messages_are_embedded_in_the_background(start_host: Any) -
     model, vector = await host.embeddings.embed_query("what is the cat called")
     found = await host.store.search_memories(host.agent_id, vector, model, table_name="messages", limit=1)
     assert found and found[0].memory.content.text == "my cat is called whiskers"
+
+
+async def test_a_characters_knowledge_is_learned_when_its_agent_starts(start_host: Any, tmp_path: Path) -> None:
+    (tmp_path / "facts.md").write_text("# Facts\n\nThe lighthouse keeper feeds the cat at dawn.\n")
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "boats.txt").write_text("The ferry to the island leaves at noon on Sundays.\n")
+    (tmp_path / "more" / "skip.json").write_text("{}")  # not a document suffix
+    character = tmp_path / "keeper.json"
+    knowledge = ["The keeper's name is Morwenna.", {"path": "facts.md"}, {"directory": "more"}]
+    character.write_text(json.dumps({"name": "Keeper", "bio": "Keeps the light.", "knowledge": knowledge}))
+    host = await start_host(EMBEDDER, character=character)
+    for _ in range(200):
+        code, out, _ = await cli(host, "knowledge", "list", "--json")
+        if code == 0 and len(json.loads(out)["documents"]) == 3:
+            break
+        await asyncio.sleep(0.1)
+    sources = sorted(d["source"] for d in json.loads(out)["documents"])
+    assert sources[:2] == [str(tmp_path / "facts.md"), str(tmp_path / "more" / "boats.txt")]
+    assert sources[2].startswith("character text ")
+    assert host.embeddings is not None and await host.embeddings.drained(30)
+    code, out, _ = await cli(host, "knowledge", "search", "when does the ferry leave", "--json")
+    assert json.loads(out)["fragments"][0]["source"] == str(tmp_path / "more" / "boats.txt")

@@ -6,6 +6,7 @@ has its own id (its store rows), its own router agent scope (`agent:<name>`) and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
@@ -13,7 +14,8 @@ from typing import AsyncIterator, Callable
 from plugin_sdk.types import Memory
 
 from ..config import Grant
-from ..memory import EmbeddingQueue
+from ..memory import EmbeddingQueue, Knowledge
+from ..memory.character_knowledge import learn_character_knowledge
 from ..plugins.components import Components
 from ..plugins.discovery import DiscoveryError
 from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
@@ -82,6 +84,7 @@ class Agent:
         )
         self._pipeline: Pipeline | None = None
         self.embeddings: EmbeddingQueue | None = None
+        self._learning: asyncio.Task[int] | None = None  # the character's knowledge being added
 
     @property
     def name(self) -> str:
@@ -138,6 +141,9 @@ class Agent:
         )
         self.embeddings = EmbeddingQueue(store, self.models, self.id)
         self.embeddings.start()  # waits for an embedding model on its own, retrying
+        if self.character.knowledge:  # learned in the background: READY does not wait for it
+            learning = learn_character_knowledge(Knowledge(store, self.embeddings, self.id), self.character.knowledge)
+            self._learning = asyncio.create_task(learning, name=f"knowledge-{self.name}")
         await self._enter(Lifecycle.READY)
 
     async def _load_plugins(self) -> tuple[str, ...]:
@@ -191,6 +197,9 @@ class Agent:
         await self._enter(Lifecycle.STOPPING)
         if self._pipeline is not None:
             await self._pipeline.close()
+        if self._learning is not None:
+            self._learning.cancel()
+            await asyncio.gather(self._learning, return_exceptions=True)
         if self.embeddings is not None:
             await self.embeddings.stop()
         await self._enter(Lifecycle.STOPPED)

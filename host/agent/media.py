@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 
 IMAGE, AUDIO, PDF, HTML, MARKDOWN, TEXT, UNKNOWN = "image", "audio", "pdf", "html", "markdown", "text", "unknown"
 DOCUMENTS = frozenset({PDF, HTML, MARKDOWN, TEXT})
+#: Files a directory of documents contributes (knowledge add, a character's knowledge directory).
+DOCUMENT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf"})
 
 # (offset, signature, media type): formats that say what they are in their first bytes.
 _MAGIC: tuple[tuple[int, bytes, str], ...] = (

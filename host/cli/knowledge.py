@@ -11,11 +11,10 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc
 
 from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME
 
+from ..agent.media import DOCUMENT_SUFFIXES
 from .client import add_client_options, call, channel, fail, host_token
 from .output import dumps
 
-#: What a directory given to `knowledge add` contributes: files with these suffixes.
-DOCUMENT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf"})
 CHUNK_BYTES = 1024 * 1024
 ADD_TIMEOUT_S = 600.0  # reading a long PDF takes a while
 
