@@ -47,6 +47,8 @@ async def shout(ctx, message, state, options, callback):
 
 @plugin.evaluator("CHAT_COUNTER", description="Counts what the agent said.", always_run=True)
 async def counter(ctx, message, state, responses):
+    if match := re.search(r"reflect ([\d.]+)", message.content.text.lower()):  # a slow evaluator
+        await asyncio.sleep(float(match.group(1)))
     return ActionResult(text=f"{len(responses)} response(s)", values={"responses": len(responses)})
 
 

@@ -241,3 +241,24 @@ async def test_an_attachment_alone_is_a_message_and_the_model_is_told_what_it_is
     assert reply.content.text.startswith(
         "echo: [attachment: Q3 report <https://example.org/q3.pdf> application/pdf] Sales up 4%. | turns=0"
     )
+
+
+async def test_a_slow_evaluator_does_not_hold_the_rooms_next_message(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    order: list[str] = []
+
+    async def run(text: str) -> None:
+        async with api_channel(host) as channel:
+            async for e in agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request(text), timeout=30):
+                order.append(f"{text.split()[-1]} {e.event_type}")
+                if text.endswith("first") and e.event_type == "REPLY":
+                    second.set()
+
+    second = asyncio.Event()
+    first = asyncio.create_task(run("reflect 3 first"))
+    await second.wait()  # the first message is answered; its evaluator now takes 3 s
+    await run("then second")
+    await first
+    # The second message was answered while the first's evaluator still ran.
+    assert order.index("second REPLY") < order.index("first EVALUATOR") < order.index("first RUN_ENDED")
+    assert (await room_texts(host))[-1] == ("agent", "echo: then second | turns=2 | sky=green")

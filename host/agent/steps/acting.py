@@ -69,7 +69,11 @@ async def _run_action(p: StepContext, t: Turn, name: str) -> dict[str, Any]:
 
 
 async def run_evaluators(p: StepContext, t: Turn) -> None:
-    """Evaluators that want this message (always_run ones even when the agent said nothing)."""
+    """Evaluators that want this message (always_run ones even when the agent said nothing).
+
+    The room is given back first: the reply is said and stored, so the room's next message need
+    not wait for evaluators (a reflection's model call takes seconds on a local model)."""
+    await t.exits.aclose()
     responses: list[Memory] = t.responses
     owners = {spec.name: plugin for plugin, spec in p.registry().evaluators() if responses or spec.always_run}
     if not owners:
