@@ -395,3 +395,19 @@ def test_status_messages_are_bounded():
     cut = bounded(long)
     assert len(cut.encode()) <= MAX_ERROR_BYTES and cut.endswith("...") and long.startswith(cut[:-3])
     assert bounded("fine") == "fine"
+
+
+async def test_text_that_is_not_utf8_is_invalid_argument(start_host):
+    host = await start_host(CHAT)
+    message = _field(1, b"room-1") + _field(3, _field(1, b"caf\xe9 \xff"))  # SendMessageRequest, Latin-1 text
+    memory = _field(1, _field(4, b"room-1") + _field(6, _field(1, b"\xc3\x28")))  # CreateMemoryRequest
+    async with api_channel(host) as channel:
+        send = channel.unary_stream("/agenthost.v1.AgentService/SendMessage", request_serializer=bytes)
+        code, details = await stream_failure(send(message, timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.endswith("had bad UTF-8); text fields must be UTF-8")
+    async with grpc.aio.insecure_channel(plugin_socket(host)) as channel:
+        create = channel.unary_unary("/agenthost.v1.RuntimeService/CreateMemory", request_serializer=bytes)
+        code, details = await failure(create(memory, metadata=plugin_metadata(host, "chat"), timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.endswith("text fields must be UTF-8"), details
+    assert await host.store.get_memories(host.agent_id, "room-1", "messages", 10) == []  # nothing stored
+    await assert_still_serving(host)

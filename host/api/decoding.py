@@ -1,9 +1,9 @@
 """Requests parsed inside the call, where a request protobuf refuses can end with a status.
 
 gRPC parses a request before the servicer runs, and a parse error there (a Struct nested
-deeper than protobuf's limit of 100 messages, bytes that are not the method's message) ends
-the call UNKNOWN with a traceback in the host's log. Parsed inside the call instead, it ends
-INVALID_ARGUMENT saying what was refused, and nothing is logged.
+deeper than protobuf's limit of 100 messages, text that is not UTF-8, bytes that are not the
+method's message) ends the call UNKNOWN with a traceback in the host's log. Parsed inside the
+call instead, it ends INVALID_ARGUMENT saying what was refused, and nothing is logged.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from .abort import abort
 
 
 class ParseInCall(grpc.aio.ServerInterceptor):
-    """Moves the parsing of unary requests into the call (streamed requests are left as they are:
-    none of the host's services takes one)."""
+    """Moves the parsing of unary requests into the call (streamed requests, AddKnowledge's
+    chunks, are left as they are)."""
 
     async def intercept_service(
         self,
@@ -45,12 +45,12 @@ async def _parsed(parse: Callable[[bytes], Any], raw: bytes, context: grpc.aio.S
     try:
         return parse(raw)
     except DecodeError as exc:
-        await abort(
-            context,
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"the request cannot be parsed ({exc}); JSON-like values (content.extra, metadata) may nest "
-            f"at most {MAX_NESTING} levels",
+        hint = (
+            "text fields must be UTF-8"
+            if "UTF-8" in str(exc)
+            else f"JSON-like values (content.extra, metadata) may nest at most {MAX_NESTING} levels"
         )
+        await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"the request cannot be parsed ({exc}); {hint}")
 
 
 def _unary(behavior: Callable[..., Awaitable[Any]], parse: Callable[[bytes], Any]) -> Callable[..., Awaitable[Any]]:
