@@ -255,13 +255,18 @@ class Host:
         return _started(self._store)
 
     def state(self) -> Lifecycle:
-        """The lifecycle state; READY becomes DEGRADED while a plugin or the router is not ready."""
+        """The lifecycle state; READY becomes DEGRADED while a plugin or the router is not ready, or
+        a local model of the router's is down (the router serves on; its status reason says why)."""
         if self.lifecycle is Lifecycle.READY and not self._all_ready():
             return Lifecycle.DEGRADED
         return self.lifecycle
 
     def _all_ready(self) -> bool:
-        router_ready = self._router is None or self._router.status().state in (PluginState.READY, PluginState.STOPPED)
+        # The router is ready when it serves with all its local models (one down: DEGRADED, the reason says which).
+        router = self._router
+        router_ready = router is None or (
+            router.status().state in (PluginState.READY, PluginState.STOPPED) and not router.local_down
+        )
         return self._plugins is not None and self._plugins.all_ready() and router_ready
 
     def status(self) -> HostStatus:

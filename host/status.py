@@ -10,7 +10,7 @@ from .plugins.supervisor import PluginInfo
 
 class Lifecycle(enum.Enum):
     """The host's lifecycle, and each agent's, in order; DEGRADED (the host only) is READY with a
-    plugin or the router not ready."""
+    plugin or the router not ready, or with a local model of the router's down."""
 
     CREATED = "created"
     INITIALIZING = "initializing"

@@ -151,25 +151,36 @@ def test_the_router_process_never_loads_llama_cpp() -> None:
 
 
 def test_agenthost_status_shows_the_local_model_crash_and_the_router_stays_up(tmp_path: Path) -> None:
+    """While the local models crash the host serves DEGRADED, saying which model and why; once they
+    answer again it is READY."""
     agenthost = str(Path(sys.executable).with_name("agenthost"))
+    marker = tmp_path / "crash"
+    marker.touch()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env |= {
         "AGENTHOST_ADDR": f"unix://{tmp_path}/host.sock",
         "AGENTHOST_DATA_DIR": str(tmp_path / "data"),
         WORKER_MODULE_ENV: "crashing_model_worker",  # reaches the router, which alone gets the whole environment
+        "CRASH_WHILE_EXISTS": str(marker),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
     }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([agenthost, *args], env=env, capture_output=True, text=True, timeout=120)
 
+    def status() -> dict:
+        return json.loads(cli("status", "--json").stdout)
+
     with open(tmp_path / "host.log", "w") as log:
         host = subprocess.Popen(
             [agenthost, "serve", "--listen", env["AGENTHOST_ADDR"]], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
+            # The host serves, degraded only by its router's local models: `wait` returns, saying so.
             waited = cli("wait", "--timeout", "120")
             assert waited.returncode == 0, waited.stderr + (tmp_path / "host.log").read_text()
+            assert "host serves DEGRADED: router: local model down: local:smollm2-135m" in waited.stderr
+            strict = cli("wait", "--ready", "--timeout", "1")
             # The router's watch restarts the models, and each new worker crashes again: counted, not a loop.
             deadline = time.monotonic() + 60
 
@@ -177,25 +188,46 @@ def test_agenthost_status_shows_the_local_model_crash_and_the_router_stays_up(tm
                 down = router.get("unavailable", {})
                 return len(down) == 2 and all("times in a row" in why for why in down.values())
 
-            while not both_counted(doc := json.loads(cli("status", "--json").stdout)["router"]):
-                assert time.monotonic() < deadline, doc
+            while not both_counted((full := status())["router"]):
+                assert time.monotonic() < deadline, full
                 time.sleep(0.2)
             text = cli("status").stdout
             invoked = cli("router", "invoke", "--confidential", "Say hello.")
+
+            marker.unlink()  # the next workers load and answer: READY again, the router never restarted
+            deadline = time.monotonic() + 60
+            while (back := status())["state"] != "READY":
+                assert time.monotonic() < deadline, back
+                time.sleep(0.2)
+            back_text = cli("status").stdout
         finally:
             host.send_signal(signal.SIGTERM)
             host.wait(timeout=30)
 
+    assert strict.returncode != 0
+    assert "not READY after 1s (last: DEGRADED: router ready: local model down: local:smollm2-135m" in strict.stderr
+    doc = full["router"]
+    assert full["state"] == "DEGRADED" and all(p["state"] == "ready" for p in full["plugins"])
     assert doc["state"] == "ready" and doc["restarts"] == 0
     assert set(doc["unavailable"]) == {"local:smollm2-135m", "local:smollm2-135m-embed"}
     why = doc["unavailable"]["local:smollm2-135m"]
     assert why.startswith("local model smollm2-135m-instruct crashed (SIGSEGV) while loading")
     assert "times in a row" in why and why.endswith("(as `make install` does: the Makefile's LLAMA_CMAKE_ARGS)")
+    # The router's reason (from the host's own watch, a moment earlier) names each model and why.
+    assert doc["reason"].startswith("local model down: local:smollm2-135m: local model smollm2-135m-instruct crashed")
+    assert "; local model down: local:smollm2-135m-embed: " in doc["reason"]
     # Read a moment later, the count may have grown.
     line = r"\n  local:smollm2-135m unavailable: local model smollm2-135m-instruct crashed \(SIGSEGV\) while loading"
     assert re.search(line + r" \(\d+ times in a row\): llama-cpp-python may be built for another CPU", text), text
-    assert text.splitlines()[1].startswith("router: ready pid ")
+    assert "  state DEGRADED  " in text.splitlines()[0], text
+    lines = text.splitlines()
+    assert lines[1].startswith("router: ready pid "), text
+    assert "(local model down: local:smollm2-135m, local:smollm2-135m-embed)" in lines[1], text
     assert invoked.returncode != 0 and "crashed (SIGSEGV)" in invoked.stderr
+
+    assert back["router"]["state"] == "ready" and back["router"]["restarts"] == 0
+    assert back["router"]["reason"] == "" and back["router"]["unavailable"] == {}
+    assert "  state READY  " in back_text.splitlines()[0] and "unavailable" not in back_text, back_text
 
 
 async def test_a_model_that_cannot_load_is_down_saying_why(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], Any]) ->
 
 
 _OWN = "agenthost-local/"  # the litellm model ids of the models the router runs itself
+LOCAL_DOWN = "local model down: "  # how the router's status reason starts (RouterLink.degraded)
 DATA_DIR_HELP = "where the store and the API token live (default: $AGENTHOST_DATA_DIR, the config's, .agenthost)"
 
 # -- serve -----------------------------------------------------------------
@@ -106,7 +107,12 @@ def cmd_status(args: argparse.Namespace) -> None:
     doc = status_doc(reply)
     if doc["router"]["state"] == "ready":
         doc["router"].update(_router_providers(args.host))
-    print(dumps(doc) if args.json else status_text(doc))
+    if args.json:
+        print(dumps(doc))
+        return
+    if doc["router"].get("unavailable"):  # each down model says why on its own line: the reason once
+        doc["router"]["reason"] = LOCAL_DOWN + ", ".join(sorted(doc["router"]["unavailable"]))
+    print(status_text(doc))
 
 
 def _router_providers(address: str) -> dict[str, dict[str, str]]:
@@ -122,7 +128,8 @@ def _router_providers(address: str) -> dict[str, dict[str, str]]:
 
 
 def cmd_wait(args: argparse.Namespace) -> None:
-    """Wait until the host answers and is READY (for scripts)."""
+    """Wait until the host answers and is READY (for scripts), or serves DEGRADED only because a
+    local model of its router is down (said on stderr; --ready waits for READY)."""
     deadline = time.monotonic() + args.timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -131,11 +138,28 @@ def cmd_wait(args: argparse.Namespace) -> None:
             last = lifecycle_name(reply.state)
             if last == "READY":
                 return
+            if last == "DEGRADED" and not args.ready and _only_a_local_model_down(status_doc(reply)):
+                print(f"agenthost wait: host serves DEGRADED: router: {reply.router.reason}", file=sys.stderr)
+                return
+            if last == "DEGRADED":
+                last = f"DEGRADED: {_degraded_reason(status_doc(reply))}"
         except grpc.RpcError as exc:  # not up yet; a refusal (a wrong token) is reported at the end
             if not unreachable(exc):
                 last = details(exc)
         time.sleep(0.1)
     fail(f"host at {args.host} not READY after {args.timeout:g}s (last: {last})")
+
+
+def _only_a_local_model_down(doc: dict[str, Any]) -> bool:
+    """Every plugin and the router are up, and the router says a local model of its is down."""
+    router = doc["router"]
+    plugins_up = all(p["state"] in ("ready", "stopped") for p in doc["plugins"])
+    return plugins_up and router["state"] == "ready" and router["reason"].startswith(LOCAL_DOWN)
+
+
+def _degraded_reason(doc: dict[str, Any]) -> str:
+    parts = [p for p in [doc["router"], *doc["plugins"]] if p["state"] != "ready" or p["reason"]]
+    return "; ".join(f"{p['name']} {p['state']}" + (f": {p['reason']}" if p["reason"] else "") for p in parts)
 
 
 def cmd_plugins_list(args: argparse.Namespace) -> None:
@@ -241,8 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_client_options(sub.add_parser("status", help="lifecycle state and every plugin's state")).set_defaults(
         func=cmd_status
     )
-    wait = add_client_options(sub.add_parser("wait", help="wait until the host is READY"), json_flag=False)
+    wait_help = (
+        "wait until the host is READY, or serves DEGRADED only because a local model of its router is down "
+        "(said on stderr)"
+    )
+    wait = add_client_options(sub.add_parser("wait", help=wait_help), json_flag=False)
     wait.add_argument("--timeout", type=float, default=30.0)
+    wait.add_argument("--ready", action="store_true", help="wait for READY: a down local model keeps waiting")
     wait.set_defaults(func=cmd_wait)
 
     logs = add_client_options(sub.add_parser("logs", help="recent host and plugin log records"))
