@@ -93,9 +93,11 @@ def test_the_chat_prompt_carries_the_whole_character() -> None:
         "Claims to have seen the green flash forty times.",
         "Captain Reyes is interested in sailing, weather, tides and navigation.",
         "# Message directions for Captain Reyes\n- Nautical slang\n- Short sentences\n- Calls people 'sailor'",
-        "# Example conversations with Captain Reyes\nAlex: Captain, will it storm tomorrow?\n"
-        "Captain Reyes: Barometer's dropping, Alex. Batten down by noon.",  # {{user1}} is one name throughout
-        "Captain Reyes: Aye, into the logbook it goes. (actions: WRITE_LOG)",
+        # the examples in the reply format: the character answers as the model must
+        "# Example conversations with Captain Reyes\nuser: Captain, will it storm tomorrow?\n"
+        "<response><thought>...</thought><actions>REPLY</actions>"
+        "<text>Barometer's dropping, Alex. Batten down by noon.</text></response>",  # {{user1}}: one name
+        "<actions>REPLY,WRITE_LOG</actions><text>Aye, into the logbook it goes.</text>",
         "# TIME\nIt is dawn.",
         "WRITE_LOG (write in the logbook)",
         "<response><thought>",

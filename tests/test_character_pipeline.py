@@ -44,8 +44,8 @@ async def test_an_older_characters_fields_reach_the_prompt_and_its_settings_the_
         "Taught half the harbour's pilots how to read a barometer.",  # lore
         "Captain Reyes is interested in sailing, weather, tides and navigation.",
         "- Calls people 'sailor'",
-        "Alex: Captain, will it storm tomorrow?",
-        "(actions: WRITE_LOG)",
+        "user: Captain, will it storm tomorrow?",  # the examples, in the reply format
+        "<actions>REPLY,WRITE_LOG</actions><text>Aye, into the logbook it goes.</text>",
         # Plugins read the character's settings as strings (nested ones as JSON)...
         'setting voice = {"model": "en_GB-alan-low"}',
         "setting ragKnowledge = false",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Literal, Sequence, TypeVar
+from typing import Literal, NamedTuple, Sequence, TypeVar
 
 from .character import Character, ExampleMessage
 
@@ -75,15 +75,29 @@ def examples(character: Character, room: str, kind: Kind = "chat") -> str:
     if kind == "post":
         posts = sample(character.post_examples, POST_EXAMPLES, f"{character.name}\0posts\0{room}")
         return f"# Example posts by {character.name}\n" + "\n".join(posts) if posts else ""
-    chosen = sample(character.message_examples, EXAMPLES, f"{character.name}\0examples\0{room}")
-    rendered = [_conversation(character, c[:EXAMPLE_MESSAGES]) for c in chosen if c]
+    rendered = [_conversation(character, c) for c in conversations(character, room)]
     if not rendered:
         return ""
     return f"# Example conversations with {character.name}\n" + "\n\n".join(rendered)
 
 
-def example_messages(character: Character, conversation: Sequence[ExampleMessage]) -> list[tuple[str, str, bool]]:
-    """A conversation's messages as (speaker, text, said by the agent), placeholders replaced."""
+def conversations(character: Character, room: str) -> list[Sequence[ExampleMessage]]:
+    """The example conversations a chat prompt shows: a stable sample, each cut to EXAMPLE_MESSAGES."""
+    chosen = sample(character.message_examples, EXAMPLES, f"{character.name}\0examples\0{room}")
+    return [c[:EXAMPLE_MESSAGES] for c in chosen if c]
+
+
+class Line(NamedTuple):
+    """An example message as a prompt shows it: placeholders replaced, text cut to EXAMPLE_CHARS."""
+
+    speaker: str
+    text: str
+    mine: bool  # said by the agent
+    actions: tuple[str, ...]
+
+
+def example_lines(character: Character, conversation: Sequence[ExampleMessage]) -> list[Line]:
+    """A conversation's messages that say or do something, placeholders replaced by names."""
     names = iter(_NAMES)
     chosen: dict[str, str] = {}
 
@@ -102,10 +116,19 @@ def example_messages(character: Character, conversation: Sequence[ExampleMessage
             continue  # nothing said: nothing to show
         mine = character.is_agent(message.speaker)
         speaker = character.name if mine else fill(message.speaker)
-        text = fill(message.text)[:EXAMPLE_CHARS]
-        if message.actions and set(message.actions) != {"REPLY"}:
-            text += f" (actions: {', '.join(message.actions)})"
-        out.append((speaker, text, mine))
+        out.append(Line(speaker, fill(message.text)[:EXAMPLE_CHARS], mine, tuple(message.actions)))
+    return out
+
+
+def example_messages(character: Character, conversation: Sequence[ExampleMessage]) -> list[tuple[str, str, bool]]:
+    """A conversation's messages as (speaker, text, said by the agent), placeholders replaced,
+    actions other than REPLY noted after the text."""
+    out = []
+    for line in example_lines(character, conversation):
+        text = line.text
+        if line.actions and set(line.actions) != {"REPLY"}:
+            text += f" (actions: {', '.join(line.actions)})"
+        out.append((line.speaker, text, line.mine))
     return out
 
 

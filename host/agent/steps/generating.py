@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("host.agent.pipeline")
 
+# Greedy: the reply the prompt was measured for (bench/reply_quality.py runs at 0). Unset,
+# llama-cpp-python samples at 0.2, and a 135M model drifts from the character and the context.
+REPLY_TEMPERATURE = 0.0
+
 
 async def compose_state(p: StepContext, t: Turn) -> None:
     """Ask every provider that is not dynamic or private, in position order, and validate the
@@ -94,6 +98,7 @@ async def _generate(p: StepContext, t: Turn) -> ParsedResponse:
         "messages": [{"role": "system", "content": system}, *await history_turns(p, t)],
         "max_tokens": settings.max_reply_tokens,
         "grammar": response_grammar([c.name for c in t.choices]),
+        "temperature": REPLY_TEMPERATURE,
     }
     problems = []
     for attempt in range(1, settings.generation_attempts + 1):
