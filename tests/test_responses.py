@@ -77,3 +77,22 @@ def test_offered_actions_show_their_example_conversations_in_reply_format() -> N
         "<response><thought>...</thought><actions>REPLY,GET_WEATHER</actions><text>Sunny.</text></response>"
     ) in prompt
     assert "Examples:" not in system_prompt(Character(name="Ada"), "", [ActionChoice("GET_WEATHER", "weather")])
+
+
+def test_replys_own_examples_stay_out_and_the_characters_show_the_reply_format() -> None:
+    from host.agent.character import ExampleMessage
+    from host.agent.responses import ExampleTurn
+
+    hello = (ExampleTurn("user", "Hello!"), ExampleTurn("agent", "Hi! How can I help?"))
+    asked = (
+        ExampleMessage("{{user1}}", {"text": "Who are you?"}),
+        ExampleMessage("Ada", {"text": "I'm Ada.", "actions": ["REPLY"]}),
+    )
+    character = Character(name="Ada", message_examples=(asked,))
+    prompt = system_prompt(character, "", [ActionChoice("REPLY", "answer", (hello,))])
+    assert "How can I help" not in prompt  # a plugin's REPLY example would speak for the character
+    assert "REPLY (answer)" in prompt
+    assert (
+        "# Example conversations with Ada\nuser: Who are you?\n"
+        "<response><thought>...</thought><actions>REPLY</actions><text>I'm Ada.</text></response>"
+    ) in prompt

@@ -80,7 +80,9 @@ def system_prompt(character: Character, context: str, actions: list[ActionChoice
     offered_names = {a.name for a in actions}
     choices = [ActionChoice(n, d) for n, d in BUILT_IN_ACTIONS.items() if n not in offered_names] + actions
     offered = "Actions: " + "; ".join(f"{a.name} ({a.description})" for a in choices) + "."
-    examples = [_example(conversation) for a in actions for conversation in a.examples[:MAX_EXAMPLES]]
+    # REPLY's own examples (the bootstrap plugin's) are left out: the character's examples show
+    # how it replies, and a 135M model copies the last example it saw ("Hi! How can I help?").
+    examples = [_example(c) for a in actions if a.name != REPLY for c in a.examples[:MAX_EXAMPLES]]
     action_examples = "Examples:\n" + "\n\n".join(examples) if examples else ""
     template = character.templates.get(templates.MESSAGE_HANDLER)
     if template is not None:
