@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
+from agents_support import run_cli as cli
 from pdf_fixture import make_pdf
 from support import api_channel
 
-from host.host import Host
 from plugin_sdk import PluginSpec
 
 AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
@@ -24,21 +23,6 @@ EMBEDDER = PluginSpec(
     version="1.0.0",
     command=(sys.executable, str(Path(__file__).with_name("embedding_plugin.py"))),
 )
-
-
-async def cli(host: Host, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        AGENTHOST,
-        *args,
-        "--host",
-        host.address,
-        env={**os.environ, "AGENTHOST_TOKEN": host.api_token},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_add_list_search_remove_through_the_cli(start_host: Any, tmp_path: Path) -> None:
