@@ -18,6 +18,11 @@ model answering one valid reply at once. Made a fair fight:
   provider (the room's last 8 messages, cut to 600 characters, as agenthost's pipeline gives
   its model) puts them in the prompt; the scripted model checks that the previous message's
   text reached it, so a run where history is missing fails;
+- it is given agenthost's default character (name, system prompt, bio) and
+  its own CHARACTER and ACTIONS providers, which agenthost's pipeline does the work of (the
+  character in the system prompt; the actions' validates, run with the providers): without
+  ACTIONS (its basic capabilities are off, so the other basic providers, which agenthost has no
+  counterpart of, stay out) the action's validate never ran;
 - the model echoes the validation codes elizaOS asks for at its default level;
 - latency runs from the moment a room's client would send (its previous reply arrived) to the
   reply, so it includes the wait behind the other rooms' messages, as agenthost's does.
@@ -35,15 +40,19 @@ import re
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import elizaos.bootstrap  # noqa: F401  (first: elizaos.basic_capabilities alone is a circular import)
 import psutil
 from elizaos import AgentRuntime, Plugin
+from elizaos.basic_capabilities.providers import actions_provider, character_provider
 from elizaos.types import Character, Content, Memory
 from elizaos.types.components import Action, ActionResult, Evaluator, Provider, ProviderResult
 from elizaos_plugin_inmemorydb import InMemoryDatabaseAdapter, MemoryStorage
 
 PROVIDERS = 8
+CHARACTER = Path(__file__).resolve().parents[1] / "host" / "agent" / "characters" / "default.json"
 HISTORY, HISTORY_CHARS = 8, 600  # as agenthost's PipelineSettings
 CODE = re.compile(r"^(initial|middle|end) code: (\S+)$", re.MULTILINE)
 
@@ -80,7 +89,11 @@ async def recent_messages(runtime: Any, message: Any, state: Any) -> ProviderRes
     return ProviderResult(text="# RECENT_MESSAGES\n" + "\n".join(lines))
 
 
+RAN = {"validate": 0, "evaluator": 0}  # checked: the action's validate and the evaluator ran per message
+
+
 async def never(runtime: Any, message: Any, state: Any) -> bool:
+    RAN["validate"] += 1
     return False
 
 
@@ -93,6 +106,7 @@ async def always(runtime: Any, message: Any, state: Any) -> bool:
 
 
 async def count(*args: Any) -> ActionResult:
+    RAN["evaluator"] += 1
     return ActionResult(success=True)
 
 
@@ -131,6 +145,8 @@ async def main(rooms: int, per_room: int, warmup: int) -> dict[str, Any]:
         providers=[
             *(provider(i) for i in range(1, PROVIDERS + 1)),
             Provider(name="RECENT_MESSAGES", get=recent_messages, position=100),
+            character_provider,
+            actions_provider,
         ],
         actions=[Action(name="BENCH_NEVER", description="Never applies.", handler=unreachable, validate=never)],
         evaluators=[
@@ -140,7 +156,10 @@ async def main(rooms: int, per_room: int, warmup: int) -> dict[str, Any]:
         ],
         models={"TEXT_LARGE": model},
     )
-    character = Character(name="Ada", bio=["A helpful assistant."], system="You are Ada.")
+    ada = json.loads(CHARACTER.read_text())
+    # Not its adjectives and topics: elizaOS's CHARACTER provider joins them as if they were
+    # lists, and on its own protobuf Character they are not (TypeError).
+    character = Character(**{k: ada[k] for k in ("name", "system", "bio")})
     runtime = AgentRuntime(
         character=character,
         agent_id=agent_id,
@@ -182,6 +201,7 @@ async def main(rooms: int, per_room: int, warmup: int) -> dict[str, Any]:
     names = [str(uuid.uuid4()) for _ in range(rooms)]
     await asyncio.gather(*(send(r, warmup, False) for r in names))
     proc = psutil.Process()
+    RAN.update(validate=0, evaluator=0)
     cpu0 = proc.cpu_times()
     start = time.perf_counter()
     await asyncio.gather(*(send(r, per_room, True) for r in names))
@@ -189,6 +209,8 @@ async def main(rooms: int, per_room: int, warmup: int) -> dict[str, Any]:
     cpu1 = proc.cpu_times()
     if model.missing or model.checked < len(latencies):
         raise RuntimeError(f"{model.missing} prompts lacked the room's previous message ({model.checked} checked)")
+    if min(RAN.values()) < len(latencies):
+        raise RuntimeError(f"the action's validate or the evaluator did not run for every message: {RAN}")
     latencies.sort()
     n = len(latencies)
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
