@@ -91,7 +91,7 @@ class ComponentCounts(_message.Message):
     def __init__(self, actions: _Optional[_Iterable[str]] = ..., providers: _Optional[_Iterable[str]] = ..., evaluators: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[str]] = ..., model_handlers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PluginStatus(_message.Message):
-    __slots__ = ("name", "version", "state", "pid", "restarts", "components", "reason", "transport", "address")
+    __slots__ = ("name", "version", "state", "pid", "restarts", "components", "reason", "transport", "address", "process")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,7 @@ class PluginStatus(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     state: PluginState
@@ -110,10 +111,56 @@ class PluginStatus(_message.Message):
     reason: str
     transport: str
     address: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[PluginState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., components: _Optional[_Union[ComponentCounts, _Mapping]] = ..., reason: _Optional[str] = ..., transport: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
+    process: ProcessStats
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[PluginState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., components: _Optional[_Union[ComponentCounts, _Mapping]] = ..., reason: _Optional[str] = ..., transport: _Optional[str] = ..., address: _Optional[str] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ...) -> None: ...
+
+class ProcessStats(_message.Message):
+    __slots__ = ("pid", "rss_bytes", "peak_rss_bytes", "cpu_percent", "cpu_seconds")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    rss_bytes: int
+    peak_rss_bytes: int
+    cpu_percent: float
+    cpu_seconds: float
+    def __init__(self, pid: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_percent: _Optional[float] = ..., cpu_seconds: _Optional[float] = ...) -> None: ...
+
+class RunFigures(_message.Message):
+    __slots__ = ("active", "queued", "ended", "completed", "failed", "by_status", "avg_ms", "p95_ms", "error_rate", "throughput_per_s")
+    class ByStatusEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    BY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    AVG_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_MS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    THROUGHPUT_PER_S_FIELD_NUMBER: _ClassVar[int]
+    active: int
+    queued: int
+    ended: int
+    completed: int
+    failed: int
+    by_status: _containers.ScalarMap[str, int]
+    avg_ms: float
+    p95_ms: float
+    error_rate: float
+    throughput_per_s: float
+    def __init__(self, active: _Optional[int] = ..., queued: _Optional[int] = ..., ended: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., by_status: _Optional[_Mapping[str, int]] = ..., avg_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., error_rate: _Optional[float] = ..., throughput_per_s: _Optional[float] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router", "agents")
+    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router", "agents", "process", "runs")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +169,8 @@ class GetStatusResponse(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROUTER_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     agent_name: str
     state: LifecycleState
@@ -130,23 +179,27 @@ class GetStatusResponse(_message.Message):
     version: str
     router: PluginStatus
     agents: _containers.RepeatedCompositeFieldContainer[AgentStatus]
-    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ..., agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ...) -> None: ...
+    process: ProcessStats
+    runs: RunFigures
+    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ..., agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ..., runs: _Optional[_Union[RunFigures, _Mapping]] = ...) -> None: ...
 
 class AgentStatus(_message.Message):
-    __slots__ = ("id", "name", "state", "plugins", "reason", "source")
+    __slots__ = ("id", "name", "state", "plugins", "reason", "source", "runs")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PLUGINS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     state: LifecycleState
     plugins: _containers.RepeatedScalarFieldContainer[str]
     reason: str
     source: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+    runs: RunFigures
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., source: _Optional[str] = ..., runs: _Optional[_Union[RunFigures, _Mapping]] = ...) -> None: ...
 
 class ListAgentsRequest(_message.Message):
     __slots__ = ()
@@ -248,32 +301,44 @@ class GetRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[RunInfo, _Mapping]] = ..., events: _Optional[_Iterable[_Union[SendMessageResponse, _Mapping]]] = ...) -> None: ...
 
 class GetLogsRequest(_message.Message):
-    __slots__ = ("tail", "level", "plugin", "follow")
+    __slots__ = ("tail", "level", "plugin", "follow", "agent", "run_id", "since_ms", "until_ms")
     TAIL_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     PLUGIN_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_MS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
     tail: int
     level: str
     plugin: str
     follow: bool
-    def __init__(self, tail: _Optional[int] = ..., level: _Optional[str] = ..., plugin: _Optional[str] = ..., follow: _Optional[bool] = ...) -> None: ...
+    agent: str
+    run_id: str
+    since_ms: int
+    until_ms: int
+    def __init__(self, tail: _Optional[int] = ..., level: _Optional[str] = ..., plugin: _Optional[str] = ..., follow: _Optional[bool] = ..., agent: _Optional[str] = ..., run_id: _Optional[str] = ..., since_ms: _Optional[int] = ..., until_ms: _Optional[int] = ...) -> None: ...
 
 class GetLogsResponse(_message.Message):
-    __slots__ = ("time_ms", "level", "message", "plugin", "agent_id", "logger")
+    __slots__ = ("time_ms", "level", "message", "plugin", "agent_id", "logger", "run_id", "agent_name")
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PLUGIN_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     LOGGER_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
     time_ms: int
     level: str
     message: str
     plugin: str
     agent_id: str
     logger: str
-    def __init__(self, time_ms: _Optional[int] = ..., level: _Optional[str] = ..., message: _Optional[str] = ..., plugin: _Optional[str] = ..., agent_id: _Optional[str] = ..., logger: _Optional[str] = ...) -> None: ...
+    run_id: str
+    agent_name: str
+    def __init__(self, time_ms: _Optional[int] = ..., level: _Optional[str] = ..., message: _Optional[str] = ..., plugin: _Optional[str] = ..., agent_id: _Optional[str] = ..., logger: _Optional[str] = ..., run_id: _Optional[str] = ..., agent_name: _Optional[str] = ...) -> None: ...
 
 class ListPluginsRequest(_message.Message):
     __slots__ = ()
