@@ -5,7 +5,11 @@ agenthost: a host process (bench/pipeline_host.py) with 8 providers across 2 plu
 client (this process) opens one channel per room and each room sends its messages one after
 another, all rooms at once. Messages/s, p50/p99 (client-side, SendMessage to RUN_ENDED), and
 CPU time per message of the host, of each plugin process and of the client (psutil, over the
-timed messages only), and the plugin round trips per message (counted in the host).
+timed messages only), and the plugin round trips per message (counted in the host). The CPU
+figure compared with elizaOS's (`cpu_ms_per_msg`) is the host's and its plugins', as issue 10
+defines it: the server's cost of a message. The client's (this process: grpc.aio's end of the
+SendMessage streams, and the benchmark's own checks) is reported beside it, and in
+`cpu_ms_per_msg_with_client`; elizaOS's side has no client, it is called in its own process.
 
 elizaOS: bench/pipeline_elizaos.py in its own process, the same workload (see there for how
 the fight is made fair); skipped, and said so, when elizaos is not installed.
@@ -146,7 +150,8 @@ async def agenthost_load(tmp: Path, rooms_list: list[int], per_room: int, warmup
                 "msgs_per_s": round(n / elapsed, 1),
                 "p50_ms": round(percentile(latencies, 0.5) / 1000, 2),
                 "p99_ms": round(percentile(latencies, 0.99) / 1000, 2),
-                "cpu_ms_per_msg": round(sum(cpu_ms.values()), 3),
+                "cpu_ms_per_msg": round(sum(v for k, v in cpu_ms.items() if k != "client"), 3),
+                "cpu_ms_per_msg_with_client": round(sum(cpu_ms.values()), 3),
                 "cpu_ms_by_process": cpu_ms,
                 "round_trips_per_plugin": by_plugin,
                 "calls_per_msg": {k: round(v / n, 2) for k, v in sorted(calls.items())},

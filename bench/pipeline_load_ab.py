@@ -35,7 +35,8 @@ def variant(text: str) -> tuple[str, dict[str, str]]:
 
 
 def figures(side: dict[str, Any]) -> dict[str, float]:
-    out = {k: float(side[k]) for k in ("msgs_per_s", "p50_ms", "p99_ms", "cpu_ms_per_msg")}
+    keys = ("msgs_per_s", "p50_ms", "p99_ms", "cpu_ms_per_msg", "cpu_ms_per_msg_with_client")
+    out = {k: float(side[k]) for k in keys}
     out.update({f"cpu_{k}": float(v) for k, v in side["cpu_ms_by_process"].items()})
     return out
 
