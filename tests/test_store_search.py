@@ -136,3 +136,17 @@ async def test_postgres_sees_other_hosts_writes_within_the_stamp_reuse(database:
     assert {f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m")} >= {first.id, own.id}
     await asyncio.sleep(0.35)
     assert len(await store.search_memories(A, [1.0, 0.0], "m")) == 3
+
+
+async def test_vectors_that_cannot_be_ranked_are_never_found(store: SqlStore) -> None:
+    near = await remember(store, [1.0, 0.1])
+    await remember(store, [0.0, 0.0])  # nothing to embed: kept, never found
+    await remember(store, [float("nan"), 1.0])
+    await remember(store, [float("inf"), 0.0])
+    far = await remember(store, [-1.0, 0.0])
+    found = await store.search_memories(A, [1.0, 0.0], "m", limit=10)
+    assert [f.memory.id for f in found] == [near.id, far.id]
+    # The limit counts memories that pass the threshold, not the best scores before it.
+    assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m", threshold=0.0, limit=1)] == [near.id]
+    (best,) = await store.search_memories(A, [-1.0, 0.0], "m", threshold=0.999, limit=1)
+    assert best.memory.id == far.id and best.score == pytest.approx(1.0)

@@ -45,6 +45,7 @@ class VectorMatrix:
         self.newest_ms = 0
         self.size = 0  # rows in use, deleted ones included (their id is None)
         self.live = 0
+        self._searchable = 0  # rows in use that a search may find: not deleted, not zero
         self._positions: dict[str, int] = {}
         self._ids = np.empty(0, dtype=object)
         self._live = np.empty(0, dtype=bool)
@@ -73,8 +74,10 @@ class VectorMatrix:
         # A row given twice: the later one wins, as fancy assignment keeps the last write.
         units = unit_rows(vectors.reshape(len(found), self.dimension))
         self._vectors[at] = units
-        # A zero vector (a memory with nothing to embed) is kept, and counted, but never found.
-        self._live[at] = units.any(axis=1)
+        # A zero vector (a memory with nothing to embed) is kept, and counted, but never found;
+        # nor is one that is not finite (its scores would not order).
+        self._live[at] = units.any(axis=1) & np.isfinite(units).all(axis=1)
+        self._searchable = int(np.count_nonzero(self._live[: self.size]))
         for column in FILTER_COLUMNS:
             codes = self._codes[column]
             self._columns[column][at] = [codes.setdefault(row[column], len(codes)) for row in found]
@@ -84,6 +87,7 @@ class VectorMatrix:
         """Forget the memory's row (it was deleted)."""
         at = self._positions.pop(memory_id, None)
         if at is not None:
+            self._searchable -= int(self._live[at])
             self._live[at] = False
             self.live -= 1
 
@@ -108,24 +112,39 @@ class VectorMatrix:
         if not self.live or limit <= 0:
             return []
         vector = unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))[0]
-        mask = self._live[: self.size].copy()
+        size = self.size  # once: a catch-up on the loop may append rows meanwhile
+        rows = self._matching(filters, size)
+        if rows is None:  # every row: the scores are the rows' own, nothing gathered
+            scores = _scores(self._vectors[:size], vector)
+        elif len(rows) > size // 4:  # scoring every row beats copying most of them out
+            scores = _scores(self._vectors[:size], vector)[rows]
+        else:
+            scores = _scores(self._vectors[rows], vector)
+        # The best `limit` first, then the threshold on those few: one pass over the scores.
+        if len(scores) > limit:
+            best = np.argpartition(scores, len(scores) - limit)[-limit:]
+        else:
+            best = np.arange(len(scores))
+        best = best[scores[best] >= threshold]
+        positions = best if rows is None else rows[best]
+        # A row a catch-up removed or zeroed while this one scored is left out.
+        kept = self._live[positions]
+        positions, scores = positions[kept], scores[best][kept]
+        order = np.lexsort((self._ids[positions].astype(str), -scores))  # ties: by id, so results are stable
+        return [(str(self._ids[positions[i]]), float(scores[i])) for i in order]
+
+    def _matching(self, filters: dict[str, str], size: int) -> npt.NDArray[np.intp] | None:
+        """The positions of the live rows among the first `size` matching every filter; None when
+        that is all of them."""
+        if not filters and self._searchable == size:
+            return None
+        mask = self._live[:size].copy()
         for column, value in filters.items():
             code = self._codes[column].get(value)
             if code is None:
-                return []
-            mask &= self._columns[column][: self.size] == code
-        rows = np.flatnonzero(mask)
-        if len(rows) > self.size // 4:  # scoring every row beats copying most of them out
-            scores = _scores(self._vectors[: self.size], vector)[rows]
-        else:
-            scores = _scores(self._vectors[rows], vector)
-        keep = scores >= threshold
-        rows, scores = rows[keep], scores[keep]
-        if len(scores) > limit:
-            best = np.argpartition(-scores, limit - 1)[:limit]
-            rows, scores = rows[best], scores[best]
-        order = np.lexsort((self._ids[rows].astype(str), -scores))  # ties: by id, so results are stable
-        return [(str(self._ids[rows[i]]), float(scores[i])) for i in order]
+                return np.empty(0, dtype=np.intp)
+            mask &= self._columns[column][:size] == code
+        return np.flatnonzero(mask)
 
 
 A = TypeVar("A", bound=np.generic)
@@ -179,7 +198,8 @@ def _grown(values: npt.NDArray[A], capacity: int, size: int) -> npt.NDArray[A]:
 def unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Each row scaled to length 1 (zero rows stay zero), as float32."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
+    with np.errstate(invalid="ignore"):  # a row that is not finite comes out NaN
+        return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
 
 
 class VectorIndex:
