@@ -6,12 +6,16 @@ embedding queue's view of what lacks a vector."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from typing import Any
 
 import pytest
 from store_backends import Database, database_fixture, store_fixture  # noqa: F401  (fixtures)
 
 from host.store import Embedding
+from host.store import vectors as vectors_module
 from host.store.sql_store import SqlStore
+from host.store.vectors import VectorMatrix
 from plugin_sdk.types import Content, Memory
 
 A, B = "agent-a", "agent-b"
@@ -150,3 +154,21 @@ async def test_vectors_that_cannot_be_ranked_are_never_found(store: SqlStore) ->
     assert [f.memory.id for f in await store.search_memories(A, [1.0, 0.0], "m", threshold=0.0, limit=1)] == [near.id]
     (best,) = await store.search_memories(A, [-1.0, 0.0], "m", threshold=0.999, limit=1)
     assert best.memory.id == far.id and best.score == pytest.approx(1.0)
+
+
+async def test_large_matrices_are_scored_off_the_event_loop(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = [[1.0, 0.0], [0.9, 0.3], [0.0, 1.0], [-1.0, 0.2]]
+    stored = [await remember(store, v, room_id=f"r{i % 2}") for i, v in enumerate(vectors)]
+    inline = [await store.search_memories(A, [1.0, 0.1], "m", room_id=room) for room in (None, "r0", "r1")]
+    threads: set[str] = set()
+    top = VectorMatrix.top
+
+    def spied(self: VectorMatrix, *args: Any) -> list[tuple[str, float]]:
+        threads.add(threading.current_thread().name)
+        return top(self, *args)
+
+    monkeypatch.setattr(VectorMatrix, "top", spied)
+    monkeypatch.setattr(vectors_module, "INLINE_SCORES", 0)  # every matrix counts as large
+    assert [await store.search_memories(A, [1.0, 0.1], "m", room_id=room) for room in (None, "r0", "r1")] == inline
+    assert threading.main_thread().name not in threads and threads
+    assert [f.memory.id for f in inline[0]] == [stored[0].id, stored[1].id, stored[2].id, stored[3].id]

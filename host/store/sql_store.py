@@ -7,7 +7,6 @@ Every statement on an agent's rows carries `agent_id = ?` in its key or its WHER
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from abc import ABC, abstractmethod
@@ -206,7 +205,7 @@ class SqlStore(ABC):
         )
         given = dict(zip(FILTER_COLUMNS, (table_name, room_id, world_id, entity_id)))
         filters = {column: value for column, value in given.items() if value is not None}
-        best = await asyncio.to_thread(matrix.top, vector, filters, threshold, limit)
+        best = await matrix.search(vector, filters, threshold, limit)
         if not best:
             return []
         # By id alone, so every backend reads them by primary key (with `agent_id = ?` too, SQLite
