@@ -26,7 +26,8 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
    sending to its own room, and with 8 clients sharing one room (a room is serial);
 4. load, against elizaOS in the same run (bench/pipeline_load.py): 8 providers across 2 plugin
    processes, 1 action, 1 evaluator and a zero-latency scripted model, at 1 and 50 rooms at
-   once (each room's messages one after another): messages/s, p50/p99, CPU time per message
+   once (each room's messages one after another; its clients ask for the REPLY event and get
+   RUN_ENDED, --load-events all for every event): messages/s, p50/p99, CPU time per message
    of the host and its plugin processes (the figure set against elizaOS's, as issue 10
    defines it), and of the client beside it (psutil), plugin round trips per message;
    then the same workload through the elizaOS Python runtime (bench/pipeline_elizaos.py, the
@@ -426,7 +427,8 @@ async def run(args: argparse.Namespace) -> dict:
 
         # -- 4. load, against elizaOS ---------------------------------------------------------
         load_rooms = [int(r) for r in args.load_rooms.split(",")]
-        load = await agenthost_load(tmp, load_rooms, args.load_messages, args.load_warmup)
+        events = () if args.load_events == "all" else tuple(args.load_events.split(","))
+        load = await agenthost_load(tmp, load_rooms, args.load_messages, args.load_warmup, events)
         eliza = await elizaos_load(load_rooms, args.load_messages, args.load_warmup)
 
         # -- 5. the local model through the router (optional) -----------------------------

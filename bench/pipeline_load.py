@@ -103,39 +103,48 @@ class HostProcess:
             await self.proc.wait()
 
 
-async def room_client(address: str, room: str, n: int, latencies: list[int] | None) -> None:
-    """One room's client: n messages one after another, each read to RUN_ENDED and checked."""
+async def room_client(
+    address: str, room: str, n: int, latencies: list[int] | None, events: tuple[str, ...] = ()
+) -> None:
+    """One room's client: n messages one after another, each read to RUN_ENDED and checked;
+    `events`: the event types it asks for (SendMessageRequest.events; empty: all)."""
+    expected = [e for e in EXPECTED if e in events or e == "RUN_ENDED"] if events else EXPECTED
     async with grpc.aio.insecure_channel(address) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         req = agent_pb2.SendMessageRequest(
-            room_id=room, entity_id="bench-user", content=types_pb2.Content(text=f"hello from {room}")
+            room_id=room, entity_id="bench-user", content=types_pb2.Content(text=f"hello from {room}"), events=events
         )
         for _ in range(n):
             start = time.perf_counter_ns()
-            events, status = [], ""
+            seen, status, reply = [], "", ""
             async for event in stub.SendMessage(req, metadata=AUTH):
-                events.append(event.event_type)
-                if event.event_type == "RUN_ENDED":
+                seen.append(event.event_type)
+                if event.event_type == "REPLY":
+                    reply = event.content.text
+                elif event.event_type == "RUN_ENDED":
                     status = event.content.extra["status"] if "status" in event.content.extra else ""
             if latencies is not None:
                 latencies.append(time.perf_counter_ns() - start)
-            if events != EXPECTED or status != "completed":
-                raise RuntimeError(f"unexpected run in room {room}: events {events}, status {status!r}")
+            if seen != expected or status != "completed" or reply != "ok":
+                raise RuntimeError(f"unexpected run in room {room}: events {seen}, status {status!r}, reply {reply!r}")
 
 
-async def agenthost_load(tmp: Path, rooms_list: list[int], per_room: int, warmup: int) -> dict[str, Any]:
-    """agenthost at each number of rooms: msgs/s, p50/p99, CPU per message by process, round trips."""
+async def agenthost_load(
+    tmp: Path, rooms_list: list[int], per_room: int, warmup: int, events: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """agenthost at each number of rooms: msgs/s, p50/p99, CPU per message by process, round trips;
+    the clients ask for `events` only (empty: every event)."""
     host = await HostProcess.start(tmp)
     try:
         out: dict[str, Any] = {}
         for rooms in rooms_list:
             names = [f"load{rooms}-{i}" for i in range(rooms)]
-            await asyncio.gather(*(room_client(host.address, r, warmup, None) for r in names))
+            await asyncio.gather(*(room_client(host.address, r, warmup, None, events) for r in names))
             await host.calls()
             latencies: list[int] = []
             cpu0 = host.cpu()
             start = time.perf_counter()
-            await asyncio.gather(*(room_client(host.address, r, per_room, latencies) for r in names))
+            await asyncio.gather(*(room_client(host.address, r, per_room, latencies, events) for r in names))
             elapsed = time.perf_counter() - start
             cpu1 = host.cpu()
             calls = await host.calls()
@@ -156,6 +165,7 @@ async def agenthost_load(tmp: Path, rooms_list: list[int], per_room: int, warmup
                 "round_trips_per_plugin": by_plugin,
                 "calls_per_msg": {k: round(v / n, 2) for k, v in sorted(calls.items())},
                 "messages": n,
+                "events": list(events) or "all",
             }
         return out
     finally:

@@ -1,13 +1,13 @@
 """A/B of the pipeline benchmark's load section between environment switches, in one run.
 
 Each variant is a name and the environment it sets for the bench host (and so its plugin
-processes), e.g. AGENTHOST_EVENT_LOOP=asyncio against =uvloop. The variants take turns (A B,
-then B A, ... to even out the box's drift), each a fresh host at ROOMS rooms, and elizaOS's
-side runs once a round beside them (its figure is the floor the ratios are taken to). Prints
-every run, then per variant the median of each figure.
+processes); BENCH_EVENTS=REPLY,... there is not set but says which event types its clients ask
+for (SendMessageRequest.events; unset: all). The variants take turns (A B, then B A, ... to
+even out the box's drift), each a fresh host at ROOMS rooms, and elizaOS's side runs once a
+round beside them (its figure is the floor the ratios are taken to). Prints every run, then per
+variant the median of each figure.
 
-    .venv/bin/python bench/pipeline_load_ab.py asyncio:AGENTHOST_EVENT_LOOP=asyncio \\
-        uvloop:AGENTHOST_EVENT_LOOP=uvloop --rounds 4
+    .venv/bin/python bench/pipeline_load_ab.py all: reply:BENCH_EVENTS=REPLY --rounds 4
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ async def main(args: argparse.Namespace) -> None:
                 os.environ.clear()
                 os.environ.update({**base, **env})
                 try:
-                    side = (await agenthost_load(where, [args.rooms], args.messages, args.warmup))[str(args.rooms)]
+                    events = () if env.get("BENCH_EVENTS", "all") == "all" else tuple(env["BENCH_EVENTS"].split(","))
+                    load = await agenthost_load(where, [args.rooms], args.messages, args.warmup, events)
+                    side = load[str(args.rooms)]
                 finally:
                     os.environ.clear()
                     os.environ.update(base)

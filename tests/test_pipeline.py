@@ -131,6 +131,27 @@ async def test_an_action_alone_speaks_for_the_agent(start_host: Any) -> None:
     assert [t for _, t in await room_texts(host)] == ["shout alone", "Taking a deep breath...", "SHOUT ALONE"]
 
 
+async def test_a_client_can_ask_for_some_events_only_and_the_run_is_the_same(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    async with api_channel(host) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        picked = request("hello there")
+        picked.events.append("REPLY")
+        events = [as_dict(e) async for e in stub.SendMessage(picked, timeout=30)]
+        wrong = request("and again")
+        wrong.events.extend(["REPLY", "REPLIES"])
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            [e async for e in stub.SendMessage(wrong, timeout=30)]
+    assert [e["event"] for e in events] == ["REPLY", "RUN_ENDED"]  # RUN_ENDED comes unasked
+    assert events[0]["text"] == "echo: hello there | turns=0 | sky=green"
+    assert events[1]["extra"]["status"] == "completed"
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'REPLIES' is not an event type" in (info.value.details() or "")
+    run = await host.store.get_run(host.agent_id, events[0]["run_id"])  # the run kept every event
+    assert run is not None and [e["type"] for e in run.events] == ["RUN_STARTED", "REPLY", "EVALUATOR", "RUN_ENDED"]
+    assert await room_texts(host) == [("user-1", "hello there"), ("agent", events[0]["text"])]
+
+
 @pytest.mark.parametrize(
     ("room", "text", "problem"),
     [

@@ -24,6 +24,8 @@ log = logging.getLogger("host.agent.pipeline")
 #: Event types of a run (agent.proto's SendMessageResponse lists them for clients).
 RUN_STARTED, REPLY_EVENT, ACTION, EVALUATOR, RUN_ENDED = "RUN_STARTED", "REPLY", "ACTION", "EVALUATOR", "RUN_ENDED"
 REPLY_DELTA = "REPLY_DELTA"  # a piece of the reply's text as the model writes it (when the router streams)
+EVENT_TYPES = (RUN_STARTED, REPLY_DELTA, REPLY_EVENT, ACTION, EVALUATOR, RUN_ENDED)
+"""Every type of run event, as SendMessage streams them (SendMessageRequest.events picks some)."""
 #: Statuses a run ends with besides "completed" and "failed".
 IGNORED, SUPERSEDED = "ignored", "superseded"
 

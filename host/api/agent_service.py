@@ -19,6 +19,7 @@ from ..agent.character import Character, CharacterError, load_character, parse_c
 from ..agent.json_fields import FieldError
 from ..agent.pipeline import RunEvent
 from ..agent.rooms import ROOM_TYPES
+from ..agent.run import EVENT_TYPES, RUN_ENDED
 from ..agent.run_events import run_events
 from ..logs import LEVELS, TRACE, LogBuffer, LogRecord, dropped_notice, level_number
 from ..plugins.discovery import DiscoveryError
@@ -139,6 +140,9 @@ def _message_problem(request: agent_pb2.SendMessageRequest) -> str:
     # Bounded here, at the edge: the message goes to every plugin of the run and back to them
     # with the room's history, where a too large or too deep one would fail far from its cause.
     return memory_problem(
+    unknown = [e for e in request.events if e not in EVENT_TYPES]
+    if unknown:
+        return f"events: {quote(unknown[0])} is not an event type (one of {', '.join(EVENT_TYPES)})"
         types_pb2.Memory(room_id=request.room_id, entity_id=request.entity_id, content=request.content), "message"
     )
 
@@ -192,6 +196,8 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             await abort(
                 context,
                 grpc.StatusCode.UNAVAILABLE,
+        # Only the events asked for cross the stream (each is a write of its own); RUN_ENDED always.
+        wanted = frozenset((*request.events, RUN_ENDED)) if request.events else None
                 f"agent {agent.name} is {agent.state.name}, not ready for messages",
             )
         message = Memory(
@@ -201,7 +207,8 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
         )
         message.content.source = message.content.source or "api"
         async for event in agent.send(message, room_type):
-            yield _event_response(event)
+            if wanted is None or event.type in wanted:
+                yield _event_response(event)
 
     async def _find(self, context: grpc.aio.ServicerContext, key: str) -> Agent:
         """The running agent with id or name `key` ("" with one agent); NOT_FOUND listing the agents."""
