@@ -652,6 +652,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-rooms", default="1,50", help="rooms at once in the load section (1,50)")
     parser.add_argument("--load-messages", type=int, default=40, help="timed messages per room in load (40)")
     parser.add_argument("--load-warmup", type=int, default=3, help="warm-up messages per room in load (3)")
+    parser.add_argument(
+        "--load-events",
+        default="REPLY",
+        help="event types the load section's clients ask for (SendMessageRequest.events; RUN_ENDED comes "
+        "anyway): REPLY (default: a client that shows the reply, as elizaOS's handle_message returns it), "
+        "a comma-separated list, or 'all'",
+    )
     parser.add_argument("--local-model", action="store_true", help="also time replies from the local model (~5 s)")
     parser.add_argument("--local-messages", type=int, default=5, help="local model messages (default 5)")
     parser.add_argument("--quick", action="store_true", help="small numbers for a smoke run")
