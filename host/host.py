@@ -23,6 +23,7 @@ from .api.agent_service import AgentServicer
 from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
 from .config import HostConfig, character_files, unix_path
+from .figures import measured
 from .logs import LogBuffer, attach
 from .memory import EmbeddingQueue
 from .plugins.components import Components
@@ -270,8 +271,8 @@ class Host:
         return self._plugins is not None and self._plugins.all_ready() and router_ready
 
     def status(self) -> HostStatus:
-        """The host and every plugin as GetStatus reports them."""
-        return HostStatus(
+        """The host and every plugin as GetStatus reports them, with their figures (host.figures)."""
+        status = HostStatus(
             agent_id=self.agent_id,
             agent_name=self.character.name if self.character else "",
             state=self.state(),
@@ -281,6 +282,7 @@ class Host:
             plugins=self._plugins.statuses() if self._plugins else [],
             agents=self.agent_infos(),
         )
+        return measured(status, self.agents.values())
 
     def agent_infos(self) -> list[AgentInfo]:
         """Every agent, in the order they were added."""

@@ -1,4 +1,8 @@
-"""Structured logging: six levels, text or JSON lines, and a ring buffer the API serves."""
+"""Structured logging: six levels, text or JSON lines, and a ring buffer the API serves.
+
+Every record carries its time, level, message, agent, plugin and run (the run the logging task
+works for, from LOG_SCOPE); secrets are redacted from messages before any handler sees them.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ import collections
 import contextlib
 import json
 import logging
+import re
 import sys
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -35,9 +41,66 @@ def level_number(name: str) -> int:
         raise ValueError(f"unknown log level {name!r}; use one of {', '.join(LEVELS)}") from None
 
 
+#: (agent id, run id) of the run the current task works for; the pipeline sets it in each run's
+#: task, and tasks it starts inherit it, so their records name the run too.
+LOG_SCOPE: ContextVar[tuple[str, str]] = ContextVar("agenthost_log_scope", default=("", ""))
+
+REDACTED = "***"
+_MIN_SECRET = 4  # shorter configured values are not redacted: they would blank ordinary words
+# Keys and tokens by their shape: OpenAI-style keys (sk-..., sk-proj-...), bearer credentials and
+# Authorization headers, and key=value / "key": "value" pairs whose key names a secret.
+_SHAPES = re.compile(
+    r"(?P<sk>\bsk-[A-Za-z0-9_\-]{8,})"
+    r"|(?P<auth>\b(?:authorization|proxy-authorization)\b[\"']?\s*[:=,]\s*[\"'(]*\s*)(?P<authv>(?:(?:bearer|basic|token)\s+)?[^\s\"',)]+)"
+    r"|(?P<bearer>\bbearer\s+)(?P<bearerv>[A-Za-z0-9._~+/\-]{6,}=*)"
+    r"|(?P<kv>\b[\w\-]*(?:api[_\-]?key|api[_\-]?token|access[_\-]?token|secret|password|passwd|token)\b[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<kvv>[^\s\"',;&}]{4,})",
+    re.IGNORECASE,
+)
+
+
+def _mask(match: re.Match[str]) -> str:
+    if match.group("sk"):
+        return "sk-" + REDACTED
+    if match.group("auth") is not None:
+        return match.group("auth") + REDACTED
+    if match.group("bearer") is not None:
+        return match.group("bearer") + REDACTED
+    return match.group("kv") + REDACTED
+
+
+class Redactor:
+    """Blanks secrets in log text: the values it is given (the API token, the config's and the
+    characters' secrets) and keys, tokens and Authorization headers recognised by their shape."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, values: Iterable[str]) -> None:
+        """Redact these values wherever they appear (ones shorter than 4 characters are left)."""
+        self._values |= {v for v in values if isinstance(v, str) and len(v.strip()) >= _MIN_SECRET}
+        longest_first = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, longest_first))) if longest_first else None
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(REDACTED, text)
+        return _SHAPES.sub(_mask, text)
+
+
+#: The process's redactor: the host adds its secrets to it as it starts (`redact_values`).
+redact = Redactor()
+
+
+def redact_values(values: Iterable[str]) -> None:
+    """Have every log record from now on hide these values."""
+    redact.add(values)
+
+
 @dataclass(frozen=True)
 class LogRecord:
-    """One log record as the API serves it."""
+    """One log record as the API serves it (its message redacted)."""
 
     time_ms: int
     level: str
@@ -45,19 +108,22 @@ class LogRecord:
     logger: str
     plugin: str = ""
     agent_id: str = ""
+    run_id: str = ""
 
 
 def _to_record(record: logging.LogRecord) -> LogRecord:
     message = record.getMessage()
     if record.exc_info and record.exc_info[0] is not None:
         message += "\n" + logging.Formatter().formatException(record.exc_info)
+    scope_agent, scope_run = LOG_SCOPE.get()
     return LogRecord(
         time_ms=int(record.created * 1000),
         level=NAMES.get(record.levelno, record.levelname.lower()),
-        message=message,
+        message=redact(message),
         logger=record.name,
         plugin=getattr(record, "plugin", ""),
-        agent_id=getattr(record, "agent_id", ""),
+        agent_id=getattr(record, "agent_id", "") or scope_agent,
+        run_id=getattr(record, "run_id", "") or scope_run,
     )
 
 
@@ -70,7 +136,7 @@ class _AgentIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "agent_id", ""):
-            record.agent_id = self.agent_id
+            record.agent_id = LOG_SCOPE.get()[0] or self.agent_id
         return True
 
 
@@ -85,10 +151,37 @@ class TextFormatter(logging.Formatter):
     """Readable lines: time, level, [plugin], message."""
 
     def format(self, record: logging.LogRecord) -> str:
-        r = _to_record(record)
-        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        where = f"[{r.plugin}] " if r.plugin else ""
-        return f"{stamp} {r.level.upper():5} {where}{r.message}"
+        return text_line(_to_record(record))
+
+
+def text_line(r: LogRecord) -> str:
+    """A record as a readable line: time, level, [plugin], (run), message."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(r.time_ms / 1000))
+    where = f"[{r.plugin}] " if r.plugin else ""
+    run = f"(run {r.run_id[:8]}) " if r.run_id else ""
+    return f"{stamp} {r.level.upper():5} {where}{run}{r.message}"
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """Which records a reader wants; an empty field selects every record."""
+
+    min_level: int = TRACE
+    plugin: str = ""
+    agent_ids: frozenset[str] = frozenset()  # records of any of these agents
+    run_id: str = ""  # a run's id, or the start of one (text lines show 8 characters)
+    since_ms: int = 0  # records at or after this time (ms since the epoch)
+    until_ms: int = 0  # records at or before this time
+
+    def matches(self, r: LogRecord) -> bool:
+        return (
+            LEVELS.get(r.level, 0) >= self.min_level
+            and (not self.plugin or r.plugin == self.plugin)
+            and (not self.agent_ids or r.agent_id in self.agent_ids)
+            and (not self.run_id or r.run_id.startswith(self.run_id))
+            and r.time_ms >= self.since_ms
+            and (not self.until_ms or r.time_ms <= self.until_ms)
+        )
 
 
 class LogFollower:
@@ -143,9 +236,10 @@ class LogBuffer(logging.Handler):
         for follower in list(self._followers):
             follower.push(entry)
 
-    def tail(self, count: int, min_level: int = TRACE, plugin: str = "") -> list[LogRecord]:
-        """The last `count` records at or above `min_level`, optionally of one plugin."""
-        picked = [r for r in self.records if LEVELS.get(r.level, 0) >= min_level and (not plugin or r.plugin == plugin)]
+    def tail(self, count: int, query: LogQuery | None = None, plugin: str = "") -> list[LogRecord]:
+        """The last `count` records that `query` selects (all of them without one), or of `plugin`."""
+        query = query or (LogQuery(plugin=plugin) if plugin else None)
+        picked = [r for r in self.records if query is None or query.matches(r)]
         return picked[-count:]
 
     @contextlib.contextmanager

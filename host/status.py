@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .plugins.supervisor import PluginInfo
+
+if TYPE_CHECKING:
+    from .process_stats import ProcessSample
+    from .run_stats import RunFigures
 
 
 class Lifecycle(enum.Enum):
@@ -36,6 +41,18 @@ class AgentInfo:
 
 
 @dataclass(frozen=True)
+class HostFigures:
+    """What the host measures of itself: its process's and its plugins' memory and CPU, and its
+    agents' runs. The router's response cache and the plugins' circuit breakers are not here
+    yet: they come with the cache and the breakers (proto fields 11 are kept for them)."""
+
+    process: ProcessSample | None  # the host's own process
+    processes: dict[int, ProcessSample]  # the plugins' and the router's processes, by pid
+    runs: RunFigures  # every agent's runs together
+    agent_runs: dict[str, RunFigures]  # each agent's, by agent id
+
+
+@dataclass(frozen=True)
 class HostStatus:
     """The host and every plugin, as GetStatus reports them."""
 
@@ -47,3 +64,4 @@ class HostStatus:
     router: PluginInfo | None  # None before the host has started
     plugins: list[PluginInfo] = field(default_factory=list)
     agents: list[AgentInfo] = field(default_factory=list)
+    figures: HostFigures | None = None  # filled by figures.measured

@@ -21,6 +21,7 @@ from plugin_sdk.types import Content, Memory
 
 from ..plugins.components import Components
 from ..plugins.registry import Registry
+from ..run_stats import RUNS
 from ..store import ContentTooLarge, Store, StoreUnavailable
 from ..store.records import RUN_INTERRUPTED
 from .character import Character
@@ -106,6 +107,7 @@ class Pipeline:
         """The driver: every step in order, each timed; then RUN_ENDED, in the store too."""
         run, message = turn.run, turn.message
         CURRENT_RUN.set(run.id)  # this task's model calls carry the run as the router's task scope
+        RUNS.started(self.agent_id, run.id)  # counted, and the task's log records name the run
         started = time.monotonic()
         outcome: dict[str, object] = {"status": "completed"}
         try:
@@ -136,6 +138,7 @@ class Pipeline:
             outcome.update(run.notes)
             outcome["duration_ms"] = duration_ms = int((time.monotonic() - started) * 1000)
             outcome["timings"] = timings = {**run.timings, "total": duration_ms}
+            RUNS.ended(self.agent_id, run.id, str(outcome["status"]), duration_ms)
             last = RunEvent(run.id, RUN_ENDED, Content(extra=outcome))
             if turn.recorded:
                 await self._end_run(run, str(outcome["status"]), str(outcome.get("error", "")), timings, last)

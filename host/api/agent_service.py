@@ -21,7 +21,7 @@ from ..agent.pipeline import RunEvent
 from ..agent.rooms import ROOM_TYPES
 from ..agent.run import EVENT_TYPES, RUN_ENDED
 from ..agent.run_events import run_events
-from ..logs import LEVELS, TRACE, LogBuffer, LogRecord, dropped_notice, level_number
+from ..logs import LogBuffer
 from ..plugins.discovery import DiscoveryError
 from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
 from ..plugins.manifest import ManifestError
@@ -32,6 +32,8 @@ from ..status import AgentInfo, HostStatus, Lifecycle
 from ..store import RunRecord, StoreUnavailable
 from .abort import abort
 from .knowledge_rpcs import KnowledgeHost, KnowledgeRpcs
+from .log_stream import stream_logs
+from .status_figures import with_figures
 
 T = TypeVar("T")
 
@@ -119,7 +121,7 @@ def character_from_json(text: str) -> Character:
 
 
 def status_response(status: HostStatus) -> agent_pb2.GetStatusResponse:
-    return agent_pb2.GetStatusResponse(
+    response = agent_pb2.GetStatusResponse(
         agent_id=status.agent_id,
         agent_name=status.agent_name,
         state=lifecycle_state(status.state),
@@ -129,6 +131,7 @@ def status_response(status: HostStatus) -> agent_pb2.GetStatusResponse:
         router=plugin_status(status.router) if status.router else None,
         agents=[agent_status(a) for a in status.agents],
     )
+    return with_figures(response, status)
 
 
 def _message_problem(request: agent_pb2.SendMessageRequest) -> str:
@@ -137,12 +140,12 @@ def _message_problem(request: agent_pb2.SendMessageRequest) -> str:
         return "room_id is required (the conversation the message belongs to)"
     if not request.content.text.strip() and not request.content.attachments:
         return "content.text is empty and there are no attachments: nothing to respond to"
-    # Bounded here, at the edge: the message goes to every plugin of the run and back to them
-    # with the room's history, where a too large or too deep one would fail far from its cause.
-    return memory_problem(
     unknown = [e for e in request.events if e not in EVENT_TYPES]
     if unknown:
         return f"events: {quote(unknown[0])} is not an event type (one of {', '.join(EVENT_TYPES)})"
+    # Bounded here, at the edge: the message goes to every plugin of the run and back to them
+    # with the room's history, where a too large or too deep one would fail far from its cause.
+    return memory_problem(
         types_pb2.Memory(room_id=request.room_id, entity_id=request.entity_id, content=request.content), "message"
     )
 
@@ -151,17 +154,6 @@ def _cut_name(message: str, name: str) -> str:
     """The plugin manager's `message` with the name the caller gave, which it quotes in full
     (repr), cut to a prefix: a client's input is echoed short."""
     return message.replace(repr(name), quote(name)) if len(name) > QUOTE_CHARS else message
-
-
-def _log_response(record: LogRecord) -> agent_pb2.GetLogsResponse:
-    return agent_pb2.GetLogsResponse(
-        time_ms=record.time_ms,
-        level=record.level,
-        message=record.message,
-        plugin=record.plugin,
-        agent_id=record.agent_id,
-        logger=record.logger,
-    )
 
 
 class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
@@ -196,8 +188,6 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             await abort(
                 context,
                 grpc.StatusCode.UNAVAILABLE,
-        # Only the events asked for cross the stream (each is a write of its own); RUN_ENDED always.
-        wanted = frozenset((*request.events, RUN_ENDED)) if request.events else None
                 f"agent {agent.name} is {agent.state.name}, not ready for messages",
             )
         message = Memory(
@@ -206,6 +196,8 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             room_id=request.room_id,
         )
         message.content.source = message.content.source or "api"
+        # Only the events asked for cross the stream (each is a write of its own); RUN_ENDED always.
+        wanted = frozenset((*request.events, RUN_ENDED)) if request.events else None
         async for event in agent.send(message, room_type):
             if wanted is None or event.type in wanted:
                 yield _event_response(event)
@@ -350,28 +342,5 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
     async def GetLogs(
         self, request: agent_pb2.GetLogsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[agent_pb2.GetLogsResponse]:
-        if request.tail < 0:
-            await abort(
-                context, grpc.StatusCode.INVALID_ARGUMENT, f"tail must be 0 (the last 100) or more, got {request.tail}"
-            )
-        try:
-            min_level = level_number(request.level) if request.level else TRACE
-        except ValueError:
-            await abort(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"unknown log level {quote(request.level)}; use one of {', '.join(LEVELS)}",
-            )
-        buffer = self.host.log_buffer
-        with buffer.follow() as follower:
-            for record in buffer.tail(request.tail or 100, min_level, request.plugin):
-                yield _log_response(record)
-            while request.follow:
-                records, dropped = await follower.batch()
-                if dropped:
-                    yield _log_response(dropped_notice(dropped))
-                for record in records:
-                    if level_number(record.level) >= min_level and (
-                        not request.plugin or record.plugin == request.plugin
-                    ):
-                        yield _log_response(record)
+        async for record in stream_logs(self.host.log_buffer, request, self.host.agent_infos(), context):
+            yield record

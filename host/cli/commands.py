@@ -16,7 +16,7 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 
 from ..agent.character import CharacterError, load_character
 from ..config import ConfigError, HostConfig, character_files, load_config
-from ..logs import LogBuffer, setup_logging
+from ..logs import LogBuffer, LogRecord, redact_values, setup_logging, text_line
 from ..store.data_dir import api_token
 from .agents import add_agents_commands
 from .character import add_character_commands
@@ -27,6 +27,7 @@ from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc,
 from .router import add_router_commands
 from .runs import add_run_commands
 from .scaffold import add_new_command
+from .times import parse_time_ms
 
 
 def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], Any]) -> Any:
@@ -51,10 +52,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
             log_json=args.log_json or None,
             characters=tuple(args.character) if args.character else None,
         )
-        for path in character_files(config):  # a broken character file stops here, before anything starts
-            load_character(path)
-    except (ConfigError, CharacterError) as exc:
+        characters = [load_character(path) for path in character_files(config)]  # a broken one stops here
+        if args.metrics:
+            from ..metrics import parse_address
+
+            parse_address(args.metrics)
+    except (ConfigError, CharacterError, ValueError) as exc:
         fail(str(exc), 2)
+    # Logs never show a configured secret (the API token is added once the host has it).
+    redact_values([*config.secrets.values(), config.api_token, config.router_token])
+    redact_values(value for c in characters for value in c.secrets.values())
     # Chatting in the same terminal: only warnings and errors interleave with the conversation.
     console_level = "warn" if args.chat and args.log_level is None else config.log_level
     buffer = setup_logging(console_level, config.log_json, config.agent_id)
@@ -75,13 +82,26 @@ async def _serve(config: HostConfig, buffer: LogBuffer, args: argparse.Namespace
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    metrics = None
     try:
         await host.start()
+        redact_values([host.api_token])
+        if args.metrics:
+            from ..metrics import serve_metrics
+
+            try:
+                metrics = serve_metrics(host, args.metrics)
+            except OSError as exc:
+                raise OSError(f"cannot serve metrics on {args.metrics}: {exc.strerror or exc}") from None
         print(status_text(status_doc(status_response(host.status()))), flush=True)
+        if metrics is not None:
+            print(f"metrics on {metrics.url}", flush=True)
         if args.chat:
             _chat_beside(host.address, host.api_token, args, stop, loop)
         await stop.wait()
     finally:
+        if metrics is not None:
+            metrics.stop()
         await host.stop()
 
 
@@ -107,6 +127,7 @@ def cmd_status(args: argparse.Namespace) -> None:
     doc = status_doc(reply)
     if doc["router"]["state"] == "ready":
         doc["router"].update(_router_providers(args.host))
+        doc["router"]["spend"] = _router_spend(args.host, [a["name"] for a in doc["agents"]])
     if args.json:
         print(dumps(doc))
         return
@@ -125,6 +146,25 @@ def _router_providers(address: str) -> dict[str, dict[str, str]]:
     # Only the router's own models: a cloud provider without its key is not configured by choice.
     down = {p.id: p.not_configured_reason for p in providers if not p.configured and p.litellm_model.startswith(_OWN)}
     return {"breakers": {p.id: p.breaker for p in providers}, "unavailable": down}
+
+
+def _router_spend(address: str, agents: list[str]) -> dict[str, Any] | None:
+    """What the agents' model calls cost, from the router's ledger (through the host): totals and
+    each agent's; None when the router does not answer."""
+    each = {}
+    try:
+        for name in agents:
+            usage = router_stub(address).GetUsage(router_pb2.GetUsageRequest(agent_name=name, limit=1), timeout=5)
+            each[name] = {
+                "calls": usage.calls,
+                "tokens_in": usage.tokens_in,
+                "tokens_out": usage.tokens_out,
+                "cost": usage.cost,
+            }
+    except grpc.RpcError:
+        return None
+    totals = {k: sum(s[k] for s in each.values()) for k in ("calls", "tokens_in", "tokens_out", "cost")}
+    return {**totals, "agents": each}
 
 
 def cmd_wait(args: argparse.Namespace) -> None:
@@ -194,20 +234,44 @@ def cmd_plugins_reload(args: argparse.Namespace) -> None:
 def cmd_logs(args: argparse.Namespace) -> None:
     import json
 
-    request = agent_pb2.GetLogsRequest(tail=args.tail, level=args.level, plugin=args.plugin, follow=args.follow)
+    now = time.time()
+    try:
+        since = parse_time_ms(args.since, now) if args.since else 0
+        until = parse_time_ms(args.until, now) if args.until else 0
+    except ValueError as exc:
+        fail(f"--since/--until: {exc}", 2)
+    request = agent_pb2.GetLogsRequest(
+        tail=args.tail,
+        level=args.level,
+        plugin=args.plugin,
+        follow=args.follow,
+        agent=args.agent,
+        run_id=args.run,
+        since_ms=since,
+        until_ms=until,
+    )
 
     def stream(stub: agent_pb2_grpc.AgentServiceStub) -> None:
         records = []
         for r in stub.GetLogs(request, timeout=None if args.follow else 10):
-            doc = {"time_ms": r.time_ms, "level": r.level, "plugin": r.plugin, "logger": r.logger, "message": r.message}
+            doc = {
+                "time_ms": r.time_ms,
+                "time": _iso(r.time_ms),
+                "level": r.level,
+                "agent_id": r.agent_id,
+                "agent": r.agent_name,
+                "plugin": r.plugin,
+                "run_id": r.run_id,
+                "logger": r.logger,
+                "message": r.message,
+            }
             if args.json and not args.follow:
                 records.append(doc)
             elif args.json:
                 print(json.dumps(doc), flush=True)
             else:
-                stamp = time.strftime("%H:%M:%S", time.localtime(r.time_ms / 1000))
-                where = f"[{r.plugin}] " if r.plugin else ""
-                print(f"{stamp} {r.level.upper():5} {where}{r.message}", flush=True)
+                record = LogRecord(r.time_ms, r.level, r.message, r.logger, r.plugin, r.agent_id, r.run_id)
+                print(text_line(record), flush=True)
         if args.json and not args.follow:
             print(dumps({"records": records}))
 
@@ -215,6 +279,11 @@ def cmd_logs(args: argparse.Namespace) -> None:
         _call(args.host, stream)
     except KeyboardInterrupt:
         pass
+
+
+def _iso(time_ms: int) -> str:
+    """A record's time as ISO 8601 in UTC, to the millisecond."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time_ms / 1000)) + f".{time_ms % 1000:03d}Z"
 
 
 def cmd_token(args: argparse.Namespace) -> None:
@@ -256,15 +325,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="elizaOS character file or directory of them; repeat for several agents (default: the config's, else Ada)",
     )
     serve.add_argument("--chat", action="store_true", help="also chat with the agent on this terminal")
+    serve.add_argument(
+        "--metrics",
+        metavar="ADDR",
+        help="serve Prometheus metrics at http://ADDR/metrics (HOST:PORT, :PORT or PORT; off by default)",
+    )
     add_chat_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     talk = add_client_options(sub.add_parser("chat", help="send each line of input to the agent and print its replies"))
     add_chat_options(talk)
     talk.set_defaults(func=cmd_chat)
-    add_client_options(sub.add_parser("status", help="lifecycle state and every plugin's state")).set_defaults(
-        func=cmd_status
-    )
+    status_help = "lifecycle, plugins, runs, response times, memory and CPU of the host and each plugin, router spend"
+    add_client_options(sub.add_parser("status", help=status_help)).set_defaults(func=cmd_status)
     wait_help = (
         "wait until the host is READY, or serves DEGRADED only because a local model of its router is down "
         "(said on stderr)"
@@ -277,8 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     logs = add_client_options(sub.add_parser("logs", help="recent host and plugin log records"))
     logs.add_argument("--tail", type=int, default=100)
     logs.add_argument("--level", default="", choices=["", "trace", "debug", "info", "warn", "error", "fatal"])
-    logs.add_argument("--plugin", default="")
-    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("--plugin", default="", help="only this plugin's records")
+    logs.add_argument("--agent", default="", help="only this agent's records (its name or id)")
+    logs.add_argument("--run", default="", help="only this run's records (its id, or the start of it)")
+    logs.add_argument(
+        "--since", default="", metavar="TIME", help="records from TIME on: 10m, 2h, 1d ago or an ISO time"
+    )
+    logs.add_argument("--until", default="", metavar="TIME", help="records up to TIME (as --since)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
     logs.set_defaults(func=cmd_logs)
 
     plugins = sub.add_parser("plugins", help="list, load, unload or reload plugins").add_subparsers(

@@ -18,7 +18,7 @@ def plugin_state_name(value: int) -> str:
 
 def plugin_doc(plugin: agent_pb2.PluginStatus) -> dict[str, Any]:
     c = plugin.components
-    return {
+    doc = {
         "name": plugin.name,
         "version": plugin.version,
         "state": plugin_state_name(plugin.state),
@@ -28,6 +28,34 @@ def plugin_doc(plugin: agent_pb2.PluginStatus) -> dict[str, Any]:
         "transport": plugin.transport,
         "address": plugin.address,
         "components": {f.name: list(getattr(c, f.name)) for f in c.DESCRIPTOR.fields},
+    }
+    if plugin.HasField("process"):  # GetStatus samples it; ListPlugins does not
+        doc["process"] = process_doc(plugin.process)
+    return doc
+
+
+def process_doc(p: agent_pb2.ProcessStats) -> dict[str, Any]:
+    return {
+        "pid": p.pid,
+        "rss_bytes": p.rss_bytes,
+        "peak_rss_bytes": p.peak_rss_bytes,
+        "cpu_percent": p.cpu_percent,
+        "cpu_seconds": p.cpu_seconds,
+    }
+
+
+def runs_doc(r: agent_pb2.RunFigures) -> dict[str, Any]:
+    return {
+        "active": r.active,
+        "queued": r.queued,
+        "ended": r.ended,
+        "completed": r.completed,
+        "failed": r.failed,
+        "by_status": dict(sorted(r.by_status.items())),
+        "avg_ms": round(r.avg_ms, 3),
+        "p95_ms": round(r.p95_ms, 3),
+        "error_rate": round(r.error_rate, 4),
+        "throughput_per_s": round(r.throughput_per_s, 4),
     }
 
 
@@ -47,9 +75,16 @@ def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
                 "state": lifecycle_name(a.state),
                 "plugins": list(a.plugins),
                 "reason": a.reason,
+                "runs": runs_doc(a.runs),
             }
             for a in status.agents
         ],
+        "process": process_doc(status.process) if status.HasField("process") else None,
+        "runs": runs_doc(status.runs),
+        # Not measured yet: they come with the router's response cache and the plugins' circuit
+        # breakers (GetStatusResponse and PluginStatus keep field 11 for them).
+        "cache_hit_rate": None,
+        "plugin_breakers": None,
     }
 
 
@@ -57,14 +92,36 @@ def dumps(doc: Any) -> str:
     return json.dumps(doc, indent=2)
 
 
+def megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
+
+
+def _process_cells(p: dict[str, Any]) -> tuple[str, str, str]:
+    process = p.get("process")
+    if not process:
+        return "-", "-", "-"
+    return megabytes(process["rss_bytes"]), megabytes(process["peak_rss_bytes"]), f"{process['cpu_percent']:.1f}%"
+
+
 def plugin_table(plugins: list[dict[str, Any]]) -> str:
     if not plugins:
         return "no plugins"
-    rows = [("NAME", "VERSION", "STATE", "PID", "RESTARTS", "COMPONENTS")]
+    sampled = any("process" in p for p in plugins)  # status samples processes; plugins list does not
+    usage = ("RSS", "PEAK RSS", "CPU") if sampled else ()
+    rows = [("NAME", "VERSION", "STATE", "PID", "RESTARTS", *usage, "COMPONENTS")]
     for p in plugins:
         parts = [f"{len(v)} {k.replace('_', ' ')}" for k, v in p["components"].items() if v]
+        cells = _process_cells(p) if sampled else ()
         rows.append(
-            (p["name"], p["version"], p["state"], str(p["pid"] or "-"), str(p["restarts"]), ", ".join(parts) or "-")
+            (
+                p["name"],
+                p["version"],
+                p["state"],
+                str(p["pid"] or "-"),
+                str(p["restarts"]),
+                *cells,
+                ", ".join(parts) or "-",
+            )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
@@ -88,7 +145,52 @@ def status_text(doc: dict[str, Any]) -> str:
     agents = ""
     if len(doc.get("agents", [])) > 1:  # one agent is the head line already
         agents = "".join(
-            f"\nagent {a['name']} ({a['id']}) {a['state']}" + (f": {a['reason']}" if a["reason"] else "")
+            f"\nagent {a['name']} ({a['id']}) {a['state']}"
+            + (f": {a['reason']}" if a["reason"] else "")
+            + (f"; runs: {runs_text(a['runs'])}" if "runs" in a else "")
             for a in doc["agents"]
         )
-    return f"{head}{agents}\nrouter: {router['state']} {where}{reason}{breakers}{down}\n" + plugin_table(doc["plugins"])
+    figures = _figures_text(doc)
+    usage = f"; {_process_text(router['process'])}" if router.get("process") else ""
+    spend = f"\n  spend: {_spend_text(router['spend'])}" if "spend" in router else ""
+    return (
+        f"{head}{agents}{figures}\nrouter: {router['state']} {where}{reason}{usage}{breakers}{down}{spend}\n"
+        + plugin_table(doc["plugins"])
+    )
+
+
+def runs_text(r: dict[str, Any]) -> str:
+    others = ", ".join(f"{n} {s}" for s, n in r["by_status"].items() if s not in ("completed", "degraded", "failed"))
+    return (
+        f"{r['active']} active ({r['queued']} queued), {r['ended']} ended: {r['completed']} completed, "
+        f"{r['failed']} failed" + (f", {others}" if others else "") + f"; response avg {r['avg_ms']:.0f} ms, "
+        f"p95 {r['p95_ms']:.0f} ms; error rate {r['error_rate'] * 100:.1f}%; {r['throughput_per_s']:.2f} runs/s"
+    )
+
+
+def _process_text(p: dict[str, Any]) -> str:
+    return (
+        f"rss {megabytes(p['rss_bytes'])} (peak {megabytes(p['peak_rss_bytes'])}), "
+        f"cpu {p['cpu_percent']:.1f}% ({p['cpu_seconds']:.1f} s)"
+    )
+
+
+def _spend_text(spend: dict[str, Any] | None) -> str:
+    if spend is None:
+        return "- (the router did not report its usage)"
+    each = ", ".join(f"{name} ${s['cost']:.6f}" for name, s in spend["agents"].items())
+    return (
+        f"${spend['cost']:.6f} in {spend['calls']} call(s), {spend['tokens_in']} tokens in, "
+        f"{spend['tokens_out']} out" + (f" ({each})" if len(spend["agents"]) > 1 else "")
+    )
+
+
+def _figures_text(doc: dict[str, Any]) -> str:
+    """The host's process and runs, and what is not measured yet (absent from older hosts)."""
+    lines = []
+    if doc.get("process"):
+        lines.append(f"host: pid {doc['process']['pid']} {_process_text(doc['process'])}")
+    if "runs" in doc:
+        lines.append(f"runs: {runs_text(doc['runs'])}")
+        lines.append("cache hit rate: - (not measured yet: the router has no response cache)")
+    return "".join(f"\n{line}" for line in lines)

@@ -1,0 +1,48 @@
+"""The host's figures for status and metrics: its process's and its plugins' memory and CPU
+(sampled now) and its agents' runs (counted as they end)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Iterable
+
+from .agent.agent import Agent, AgentError
+from .process_stats import ProcessSampler
+from .run_stats import RUNS, figures_of
+from .status import HostFigures, HostStatus
+
+#: Keeps each process's previous CPU time between samples (one host per process).
+SAMPLER = ProcessSampler()
+
+
+def measured(status: HostStatus, agents: Iterable[Agent]) -> HostStatus:
+    """`status` with the figures of the host, its plugins and router, and `agents`."""
+    pids = {info.pid for info in [*status.plugins, *([status.router] if status.router else [])] if info.pid}
+    SAMPLER.forget_others(pids | {os.getpid()})
+    processes = {pid: sample for pid in pids if (sample := SAMPLER.sample(pid)) is not None}
+    agent_runs, parts, queued = {}, [], 0
+    for agent in agents:
+        runs = RUNS.agent(agent.id)
+        waiting = _waiting(agent)
+        agent_runs[agent.id] = runs.figures(waiting)
+        parts.append(runs)
+        queued += waiting
+    figures = HostFigures(
+        process=SAMPLER.sample(os.getpid()),
+        processes=processes,
+        runs=figures_of(parts, queued),
+        agent_runs=agent_runs,
+    )
+    return dataclasses.replace(status, figures=figures)
+
+
+def _waiting(agent: Agent) -> int:
+    """How many of the agent's runs wait for their room's turn (another run of the room holds it).
+    The pipeline keeps each busy room's record: runs that asked for the room minus runs that gave
+    it back are holding or waiting, and one of them holds it while it is locked."""
+    try:
+        rooms = getattr(agent.pipeline, "_room_turns", {})
+    except AgentError:  # not started
+        return 0
+    return sum(max(0, t.arrived - t.released - t.lock.locked()) for t in list(rooms.values()))
