@@ -20,6 +20,7 @@ underscore module):
 - `plugin_sdk.spec`: PluginSpec and the pluggy hook a plugin package implements
 - `plugin_sdk.process`: running a gRPC process under the host (cookie, handshake, shutdown)
 - `plugin_sdk.auth`: bearer tokens on gRPC servers (the check, the token file, loopback addresses)
+- `plugin_sdk.decoding`: requests parsed inside the call, so bytes that are no request end INVALID_ARGUMENT
 - `plugin_sdk.testing`: PluginHarness and FakeHost, for tests without processes
 """
 

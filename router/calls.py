@@ -159,8 +159,10 @@ ESTIMATE_MODEL = "gpt-4o-mini"  # its tokenizer (tiktoken's o200k) makes every c
 
 
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:
-    """Input tokens of a chat prompt, by litellm's counter (a tiktoken encoding shipped with it)."""
-    return int(litellm.token_counter(model=ESTIMATE_MODEL, messages=messages))
+    """Input tokens of a chat prompt's text, by litellm's counter (a tiktoken encoding shipped with
+    it). Images are left out: `input_bounds` counts IMAGE_TOKENS for each (litellm's own count
+    of an image reads its URL, fetching it when remote)."""
+    return int(litellm.token_counter(model=ESTIMATE_MODEL, messages=_text_only(messages)[0]))
 
 
 def own_tokenizer(litellm_model: str) -> str:
@@ -211,7 +213,6 @@ def input_bounds(
     exact: dict[str, int] = {}
     for name in tokenizers:
         # Images are not text to any tokenizer: each counts IMAGE_TOKENS, not litellm's low-detail 85.
-        reuse = name == ESTIMATE_MODEL and not images
-        counted = estimate if reuse else litellm.token_counter(model=name, messages=shaped)
+        counted = estimate if name == ESTIMATE_MODEL else litellm.token_counter(model=name, messages=shaped)
         exact[name] = int(counted) + images * IMAGE_TOKENS
     return InputBounds(other, exact, tokenizer_of)

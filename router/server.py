@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from plugin_sdk.auth import BearerTokenCheck, is_loopback
+from plugin_sdk.decoding import ParseInCall
 
 from .accounting import Accounting, open_accounting
 from .breaker import Breakers
@@ -115,8 +116,12 @@ async def load_local_models(models: list[LocalModel | LocalEmbeddingModel]) -> N
     await asyncio.gather(*(load(model) for model in models))
 
 
-def add_services(server: grpc.aio.Server, router: Router) -> None:
+def router_server(router: Router, *interceptors: grpc.aio.ServerInterceptor) -> grpc.aio.Server:
+    """A gRPC server with RouterService on it: each request parsed inside the call, so bytes
+    that are no request end INVALID_ARGUMENT (not UNKNOWN); `interceptors` run before that."""
+    server = grpc.aio.server(interceptors=(*interceptors, ParseInCall()))
     router_pb2_grpc.add_RouterServiceServicer_to_server(RouterServicer(router), server)
+    return server
 
 
 async def serve_under_host(config: RouterConfig, app_version: int) -> None:
@@ -124,8 +129,7 @@ async def serve_under_host(config: RouterConfig, app_version: int) -> None:
     from plugin_sdk.process import serve_until_stopped
 
     parts = await build(config)
-    server = grpc.aio.server()
-    add_services(server, parts.router)
+    server = router_server(parts.router)
     await serve_until_stopped("router", app_version, server, (SERVICE_NAME,), asyncio.Event(), parts.close)
 
 
@@ -140,9 +144,9 @@ async def serve_standalone(
             "set [router] tls_cert_file and tls_key_file, or listen on a loopback address"
         )
     refusal = f"missing or wrong router token: send 'authorization: Bearer <token>' (${TOKEN_ENV} on the host)"
-    server = grpc.aio.server(interceptors=(BearerTokenCheck(api_token(config), refusal),))
+    check = BearerTokenCheck(api_token(config), refusal)
     parts = await build(config)
-    add_services(server, parts.router)
+    server = router_server(parts.router, check)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -16,6 +16,8 @@ from .engine import Router
 from .policy import Decision
 from .requests import AllFailed, CallRequest, Refused, Reply, as_messages
 
+IMAGE_URL_SCHEMES = ("http://", "https://", "data:")  # what ChatMessage.image_urls may hold
+
 
 async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
     """End the RPC with `code` and `message` (cut if too long for a status header, as one echoing
@@ -40,6 +42,10 @@ def call_request(request: router_pb2.InvokeRequest) -> CallRequest:
         raise ValueError(f"meta.max_output_tokens must be 0 (the default) or more, got {meta.max_output_tokens}")
     if meta.timeout_ms < 0:
         raise ValueError(f"meta.timeout_ms must be 0 (the default) or more, got {meta.timeout_ms}")
+    for i, message in enumerate(request.messages):
+        for j, url in enumerate(message.image_urls):
+            if not url.startswith(IMAGE_URL_SCHEMES):
+                raise ValueError(f"messages[{i}].image_urls[{j}] must be an http(s) or data: URL, got {url[:40]!r}")
     return CallRequest(
         messages=as_messages(
             request.prompt,

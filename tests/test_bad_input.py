@@ -257,9 +257,20 @@ async def test_router_calls_with_negative_numbers_are_invalid_argument(start_hos
             assert await failure(explain) == (grpc.StatusCode.INVALID_ARGUMENT, problem)
             stream = router.InvokeStream(router_pb2.InvokeStreamRequest(request=request), timeout=10)
             assert await stream_failure(stream) == (grpc.StatusCode.INVALID_ARGUMENT, problem)
+        image = router_pb2.ChatMessage(role="user", content="what is this?", image_urls=[""])
+        request = router_pb2.InvokeRequest(messages=[image])
+        assert await failure(router.Invoke(request, timeout=10)) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "messages[0].image_urls[0] must be an http(s) or data: URL, got ''",
+        )
+        # Bytes that are no request reach the router unparsed (the host forwards them as they are).
+        invoke = channel.unary_unary("/agenthost.v1.RouterService/Invoke")
+        code, details = await failure(invoke(b"\xff\xff", timeout=10))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("the request cannot be parsed")
         usage = await failure(router.GetUsage(router_pb2.GetUsageRequest(limit=-1), timeout=10))
         assert usage == (grpc.StatusCode.INVALID_ARGUMENT, "limit must be 0 (100 rows) or more, got -1")
-        assert (await router.GetUsage(router_pb2.GetUsageRequest(limit=1), timeout=10)).calls == 0
+        booked = (await router.GetUsage(router_pb2.GetUsageRequest(), timeout=10)).rows
+        assert [row for row in booked if not row.agent_name] == []  # no refused call (the agent's may be)
     # The host's own model calls are checked before they reach the router.
     request = runtime_pb2.RuntimeServiceUseModelRequest(model_type="TEXT_SMALL")
     request.params.update({"messages": [5]})

@@ -15,11 +15,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from plugin_sdk.auth import BearerTokenCheck, is_loopback
+from plugin_sdk.decoding import ParseInCall
 
 from ..config import TOKEN_ENV, ServerTls, unix_path
 from ..plugins.router_link import RouterLink
 from .agent_service import AgentServicer
-from .decoding import ParseInCall
 from .router_forwarding import forwarding_handler
 from .runtime_service import RuntimeServicer
 
