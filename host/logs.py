@@ -47,26 +47,48 @@ LOG_SCOPE: ContextVar[tuple[str, str]] = ContextVar("agenthost_log_scope", defau
 
 REDACTED = "***"
 _MIN_SECRET = 4  # shorter configured values are not redacted: they would blank ordinary words
-# Keys and tokens by their shape: OpenAI-style keys (sk-..., sk-proj-...), bearer credentials and
-# Authorization headers, and key=value / "key": "value" pairs whose key names a secret.
-_SHAPES = re.compile(
-    r"(?P<sk>\bsk-[A-Za-z0-9_\-]{8,})"
-    r"|(?P<auth>\b(?:authorization|proxy-authorization)\b[\"']?\s*[:=,]\s*[\"'(]*\s*)(?P<authv>(?:(?:bearer|basic|token)\s+)?[^\s\"',)]+)"
-    r"|(?P<bearer>\bbearer\s+)(?P<bearerv>[A-Za-z0-9._~+/\-]{6,}=*)"
-    r"|(?P<kv>\b[\w\-]*(?:api[_\-]?key|api[_\-]?token|access[_\-]?token|secret|password|passwd|token)\b[\"']?\s*[:=]\s*[\"']?)"
-    r"(?P<kvv>[^\s\"',;&}]{4,})",
-    re.IGNORECASE,
+# Keys and tokens by their shape, each found by a word in it (matched in the lowercased text; the
+# text before the first group is kept, the rest blanked): OpenAI-style keys (sk-..., sk-proj-...),
+# Authorization headers, bearer credentials, and key=value / "key": "value" pairs whose key names
+# a secret. One pattern a shape: a single alternation of them all is ten times slower.
+_SHAPES = (  # (the word, whether it must start a word, the pattern)
+    ("sk-", True, re.compile(r"(sk-)[a-z0-9_\-]{8,}")),
+    (
+        "authorization",
+        False,
+        re.compile(r"(authorization[\"']?\s*[:=,]\s*[\"'(]*\s*)(?:(?:bearer|basic|token)\s+)?[^\s\"',)]+"),
+    ),
+    ("bearer", True, re.compile(r"(bearer\s+)[a-z0-9._~+/\-]{6,}=*")),
+    ("key", False, re.compile(r"(api[_\-]?key\b[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]{4,}")),
+    ("secret", False, re.compile(r"(secret\b[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]{4,}")),
+    ("passw", False, re.compile(r"(passw(?:or)?d\b[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]{4,}")),
+    ("token", False, re.compile(r"(token\b[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]{4,}")),
 )
 
 
-def _mask(match: re.Match[str]) -> str:
-    if match.group("sk"):
-        return "sk-" + REDACTED
-    if match.group("auth") is not None:
-        return match.group("auth") + REDACTED
-    if match.group("bearer") is not None:
-        return match.group("bearer") + REDACTED
-    return match.group("kv") + REDACTED
+def _blank_shapes(text: str) -> str:
+    """`text` with the values of the shapes above blanked."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters lowercase to two: find in the text itself
+        lowered = text
+    spans = []
+    for word, starts_word, pattern in _SHAPES:
+        if word in lowered:  # a pattern beginning with a literal is found fast; one with \b is not
+            spans += [
+                (m.end(1), m.end())
+                for m in pattern.finditer(lowered)
+                if not (starts_word and m.start() and lowered[m.start() - 1].isalnum())
+            ]
+    if not spans:
+        return text
+    parts, at = [], 0
+    for start, end in sorted(spans):
+        if start >= at:
+            parts += [text[at:start], REDACTED]
+            at = end
+        elif end > at:  # overlapping: blank the longer stretch
+            at = end
+    return "".join(parts) + text[at:]
 
 
 class Redactor:
@@ -86,7 +108,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if self._pattern is not None:
             text = self._pattern.sub(REDACTED, text)
-        return _SHAPES.sub(_mask, text)
+        return _blank_shapes(text)
 
 
 #: The process's redactor: the host adds its secrets to it as it starts (`redact_values`).
