@@ -1,14 +1,18 @@
 """Exact similarity search over an agent's stored vectors, kept as one float32 matrix in memory.
 
-Why exact and in memory: neither sqlite-vec (not on the package index this project installs
-from) nor pgvector (absent from the PostgreSQL server here) can be relied on, and reading an
-agent's 100k vectors out of SQLite takes about a second (bench/store.py), far over the 20 ms
-a search may take. So each (agent, model, dimension) gets a matrix of unit vectors, read from
-the database once and then brought up to date by what changed: the backend's `stamp` says
+Why exact and in memory: reading an agent's 100k vectors out of SQLite takes about a second
+(bench/store.py), far over the 20 ms a search may take, and neither extension did better here
+(BENCHMARKS.md, memory search): sqlite-vec 0.1.9 cannot be loaded by this project's Python
+(its sqlite3 has no extension loading) and its KNN took 93 ms at 100k x 384 on Debian's Python;
+pgvector 0.8.1 (built from source: Debian 12 does not package it) took 116-195 ms to scan the
+same exactly, and its HNSW index found 7 of the 10 best and took 105-297 ms with a room filter.
+So each (agent, model, dimension) gets a matrix of unit vectors, read from the database once
+and then brought up to date by what changed: the backend's `stamp` says
 whether anything did (cheap on SQLite; count and newest time over an index on PostgreSQL, so
 other hosts' writes are seen), the rows written since the newest one read (less a margin for
 clocks) are merged in, and a count that still disagrees means a full read. Scoring is one
-matrix-vector product in numpy on a worker thread, off the event loop.
+matrix-vector product in numpy (on a worker thread when the matrix is large), then a partial
+sort of the scores for the best few: the product, bound by memory bandwidth, is nearly all of it.
 
 A query's model and dimension select the matrix: vectors of another model or dimension are
 never compared with it.
