@@ -317,6 +317,14 @@ async def test_logs_carry_agent_plugin_and_run_are_redacted_and_filtered(
         and err.count("\n") == 1
     )
 
+    code, _, err = await host.cli("logs", "--since", "1m", "--until", "2h")
+    assert code == 2 and err == "agenthost: --until is before --since: no record can match\n"
+    # A follow that has an end ends by itself once that time has passed.
+    soon = datetime.datetime.fromtimestamp(time.time() + 2).isoformat()
+    began = time.monotonic()
+    code, _, err = await host.cli("logs", "-f", "--until", soon)
+    assert code == 0 and time.monotonic() - began < 20, err
+
     # Text lines name the run; -f follows new records of one agent.
     code, text, _ = await host.cli("logs", "--run", failed_run)
     assert code == 0 and f"(run {failed_run[:8]})" in text and "sk-***" in text

@@ -240,6 +240,8 @@ def cmd_logs(args: argparse.Namespace) -> None:
         until = parse_time_ms(args.until, now) if args.until else 0
     except ValueError as exc:
         fail(f"--since/--until: {exc}", 2)
+    if until and until < since:
+        fail("--until is before --since: no record can match", 2)
     request = agent_pb2.GetLogsRequest(
         tail=args.tail,
         level=args.level,
