@@ -75,8 +75,8 @@ from host.plugins.connection import PluginConnection
 from host.plugins.discovery import Discovery, Scan
 from host.status import Lifecycle
 from host.store import SQLiteStore
-from host.store.sqlite import _DatabaseThread
 from plugin_sdk.spec import PluginSpec
+from plugin_sdk.sqlite_thread import DatabaseThread
 
 PLUGIN = "benchpipeline"
 PLUGIN_SCRIPT = Path(__file__).resolve().with_name("pipeline_plugin.py")
@@ -216,7 +216,7 @@ def instrumented() -> Iterator[tuple[Counter[str], defaultdict[str, int]]]:
     clock = time.perf_counter_ns
     call, invoke_action = PluginConnection.call, PluginConnection.invoke_action
     store_calls = {name: getattr(SQLiteStore, name) for name in STORE_CALLS}
-    database_call = _DatabaseThread.call
+    database_call = DatabaseThread.call
 
     async def timed(key: str, call: Awaitable[Any]) -> Any:
         counts[key] += 1
@@ -230,14 +230,14 @@ def instrumented() -> Iterator[tuple[Counter[str], defaultdict[str, int]]]:
         counts["InvokeAction"] += 1
         return invoke_action(self, *args, **kwargs)
 
-    def counted_call(self: _DatabaseThread, work: Any, *args: Any) -> Any:
+    def counted_call(self: DatabaseThread, work: Any, *args: Any) -> Any:
         counts["sqlite hop"] += 1
         return database_call(self, work, *args)
 
     patches: dict[tuple[type, str], Any] = {
         (PluginConnection, "call"): lambda self, method, *a, **kw: timed(method, call(self, method, *a, **kw)),
         (PluginConnection, "invoke_action"): counted_invoke_action,
-        (_DatabaseThread, "call"): counted_call,
+        (DatabaseThread, "call"): counted_call,
     }
     for name, original in store_calls.items():
         patches[(SQLiteStore, name)] = lambda self, *a, _name=name, _call=original: timed(_name, _call(self, *a))

@@ -11,15 +11,26 @@ measures, in one process on one file with the store's schema (host/store/sqlite.
    by `run_in_executor` on a ThreadPoolExecutor(max_workers=1): how router/accounting_sqlite.py
    runs its transactions;
 4. own thread: host.store.SQLiteStore itself: the same, but handed over through a queue its
-   thread reads, which wakes the caller's loop with `call_soon_threadsafe` (no executor futures);
+   thread reads, which wakes the caller's loop with `call_soon_threadsafe` (no executor futures:
+   plugin_sdk.sqlite_thread, which the router's accounting uses too);
 
 for create_memory (a message of ~100 characters, into a room per side) and get_memories
 (count 10, from a room of 200 messages; rows become Memory objects on the loop for aiosqlite,
 on the database thread for the others), with 1 and with 8 concurrent callers, each awaiting
-its operations in a row. Every side runs the store's own SQL and conversions. All sides are
-interleaved in rounds, rotating which goes first; p50/p99 are over all samples of a side,
-throughput is operations/s over the wall time of its runs, CPU is the process's (all threads)
-per operation. The stores must read the same 10 memories, or the benchmark fails.
+its operations in a row. And the router's accounting on the same file, a call's two
+transactions (reserve, then settle: reserve+settle), by:
+
+5. router executor: router.accounting_sqlite.SQLiteAccounting with its transactions handed over
+   by `run_in_executor` on a one-thread executor, as it did before it took the store's thread;
+6. router own thread: SQLiteAccounting as it is (plugin_sdk.sqlite_thread's queue).
+
+Both take turns at the write lock (the turnstile, two flock calls per write transaction when
+nobody waits), whose cost alone is measured too: "turnstile_us", per write transaction.
+
+Every side runs the store's own SQL and conversions. All sides are interleaved in rounds,
+rotating which goes first; p50/p99 are over all samples of a side, throughput is operations/s
+over the wall time of its runs, CPU is the process's (all threads) per operation. The stores
+must read the same 10 memories, or the benchmark fails.
 
 Prints a table, then as its last line one JSON object with the figures.
 
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import platform
@@ -45,8 +57,11 @@ from typing import Any, Awaitable, Callable, TypeVar
 import aiosqlite
 from common import percentile, run_and_report
 
-from host.store import SQLiteStore
-from host.store.sqlite import (
+# This folder holds bench/router.py, which would shadow the router package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from host.store import SQLiteStore  # noqa: E402
+from host.store.sqlite import (  # noqa: E402
     INSERT_MEMORY,
     SCHEMA,
     SELECT_MEMORIES,
@@ -55,7 +70,12 @@ from host.store.sqlite import (
     memory_values,
     stamp,
 )
-from plugin_sdk.types import Content, Memory
+from plugin_sdk.sqlite_thread import TURNSTILE_SUFFIX, DatabaseThread, WalConnection  # noqa: E402
+from plugin_sdk.types import Content, Memory  # noqa: E402
+from router.accounting import Budget  # noqa: E402
+from router.accounting_base import busy_timeout_for  # noqa: E402
+from router.accounting_lease import DEFAULT_LEASE_S, Leases  # noqa: E402
+from router.accounting_sqlite import SQLiteAccounting, _Database  # noqa: E402
 
 AGENT = "bench-agent"
 READ_ROOM = "history"
@@ -66,6 +86,8 @@ TEXT = "What will the weather be like in Lisbon tomorrow afternoon? I am thinkin
 Op = Callable[[], Awaitable[object]]
 T = TypeVar("T")
 STORES = ("aiosqlite", "executor", "own thread")
+ROUTERS = ("router executor", "router own thread")
+BUDGET = Budget("global", "monthly", 1e9)  # never refused
 
 
 class AiosqliteStore:
@@ -98,8 +120,9 @@ class AiosqliteStore:
 class ExecutorStore:
     """The store's operations handed over as router/accounting_sqlite.py hands over its transactions."""
 
-    def __init__(self, db: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
-        self._db = db
+    def __init__(self, connection: WalConnection, executor: ThreadPoolExecutor) -> None:
+        self._connection = connection
+        self._db = connection.db
         self._executor = executor
 
     @classmethod
@@ -108,18 +131,61 @@ class ExecutorStore:
         return cls(await asyncio.get_running_loop().run_in_executor(executor, connect, path), executor)
 
     async def close(self) -> None:
-        await self._run(self._db.close)
+        await self._run(self._connection.close)
         self._executor.shutdown(wait=False)
 
     def _run(self, work: Callable[..., T], *args: object) -> Awaitable[T]:
         return asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
 
     async def create_memory(self, memory: Memory) -> Memory:
-        await self._run(self._db.execute, INSERT_MEMORY, memory_values(stamp(memory)))
+        await self._run(self._db.execute, INSERT_MEMORY, memory_values(stamp(memory)))  # autocommit, as before
         return memory
 
     async def get_memories(self, agent_id: str, room_id: str, table_name: str, count: int) -> list[Memory]:
         return await self._run(read_memories, self._db, (agent_id, room_id, table_name, count))
+
+
+class ExecutorAccounting(SQLiteAccounting):
+    """The router's accounting with each transaction handed over by `run_in_executor` on a
+    one-thread executor, as router/accounting_sqlite.py did before it took the store's thread."""
+
+    _executor: ThreadPoolExecutor
+
+    @classmethod
+    async def open_on_executor(cls, path: Path) -> "ExecutorAccounting":
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-executor-router")
+        busy, lease_ms = busy_timeout_for(DEFAULT_LEASE_S, None), Leases.lease_ms_of(DEFAULT_LEASE_S)
+        db = await asyncio.get_running_loop().run_in_executor(executor, _Database, path, busy, lease_ms)
+        accounting = cls(db, DatabaseThread("bench-unused"))  # its thread only stops when closed
+        accounting._executor = executor
+        accounting.leases.start()
+        return accounting
+
+    async def _on_thread(self, work: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+
+    async def close(self) -> None:
+        await super().close()
+        self._executor.shutdown(wait=False)
+
+
+async def reserve_settle(accounting: SQLiteAccounting) -> None:
+    """A call's accounting: hold its price, then book what it cost (two write transactions)."""
+    held = await accounting.reserve([BUDGET], 0.000001, "bench")
+    await accounting.settle(held, 0.000001)
+
+
+def turnstile_us(path: Path, times: int = 20000) -> float:
+    """What taking and letting go the turnstile costs a write transaction when nobody waits, µs."""
+    fd = os.open(f"{path}{TURNSTILE_SUFFIX}", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        start = time.perf_counter_ns()
+        for _ in range(times):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return (time.perf_counter_ns() - start) / times / 1000
+    finally:
+        os.close(fd)
 
 
 def read_memories(db: sqlite3.Connection, key: tuple[str, str, str, int]) -> list[Memory]:
@@ -165,9 +231,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stores["own thread"] = own = await SQLiteStore.open(path)  # the schema, as the host makes it
             stores["aiosqlite"] = await AiosqliteStore.open(path)
             stores["executor"] = await ExecutorStore.open(path)
+            stores["router executor"] = await ExecutorAccounting.open_on_executor(path)
+            stores["router own thread"] = await SQLiteAccounting.open(path)
             for i in range(HISTORY):
                 await own.create_memory(message(READ_ROOM, f"{TEXT} ({i})"))
-            read = [await store.get_memories(AGENT, READ_ROOM, "messages", COUNT) for store in stores.values()]
+            read = [await stores[name].get_memories(AGENT, READ_ROOM, "messages", COUNT) for name in STORES]
             if len(read[0]) != COUNT or any(memories != read[0] for memories in read):
                 raise RuntimeError("the stores read different memories")
 
@@ -178,6 +246,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for name in STORES:
                 for op_name, op in ops(name, stores[name]).items():
                     sides[(name, op_name)] = op
+            for name in ROUTERS:
+                sides[(name, "reserve+settle")] = lambda acc=stores[name]: reserve_settle(acc)
             for op in sides.values():
                 await timed_run(op, 1, args.warmup, [])
 
@@ -194,12 +264,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         wall[key] += spent[0]
                         cpu[key] += spent[1]
                 figures[str(callers)] = summarise(samples, wall, cpu)
+            turnstile = turnstile_us(path)
         finally:
             for store in stores.values():
                 await store.close()
             executor.shutdown(wait=False)
     return {
         "callers": figures,
+        "turnstile_us": round(turnstile, 2),
         "ops_per_side_per_round": args.ops,
         "rounds": args.rounds,
         "warmup": args.warmup,
@@ -218,7 +290,7 @@ def summarise(
 ) -> dict[str, Any]:
     """Per side: p50/p99 (µs), ratio of p50 to the floor's, operations/s, CPU µs per operation (the
     process's, both threads: what a busy box cannot inflate by making it wait); per operation, own
-    thread / aiosqlite."""
+    thread / aiosqlite, and the router's own thread / its executor."""
     floor = percentile(sorted(samples[("floor", "handoff")]), 0.5)
     out: dict[str, Any] = {}
     for (side, op), ns in samples.items():
@@ -231,9 +303,10 @@ def summarise(
             "ops_per_s": round(len(ns) / (wall[(side, op)] / 1e9)),
             "cpu_us": round(cpu[(side, op)] / len(ns) / 1000, 1),
         }
-    for side, op in ((side, op) for side in STORES[1:] for op in ("create_memory", "get_memories")):
-        own, old = out[f"{side}/{op}"], out[f"aiosqlite/{op}"]
-        out[f"{side} vs aiosqlite/{op}"] = {
+    pairs = [(side, "aiosqlite", op) for side in STORES[1:] for op in ("create_memory", "get_memories")]
+    for side, base, op in [*pairs, (ROUTERS[1], ROUTERS[0], "reserve+settle")]:
+        own, old = out[f"{side}/{op}"], out[f"{base}/{op}"]
+        out[f"{side} vs {base}/{op}"] = {
             "p50": round(own["p50_us"] / old["p50_us"], 3),
             "p99": round(own["p99_us"] / old["p99_us"], 3),
             "throughput": round(own["ops_per_s"] / old["ops_per_s"], 3),
@@ -263,12 +336,14 @@ def report(result: dict[str, Any]) -> None:
                 )
         for key in (key for key in figures if " vs " in key):
             f = figures[key]
-            side, op = key.split(" vs aiosqlite/")
+            side, rest = key.split(" vs ")
+            base, op = rest.rsplit("/", 1)
             print(
-                f"  {side} / aiosqlite, {op}: p50 {f['p50']:.2f}x, p99 {f['p99']:.2f}x, "
+                f"  {side} / {base}, {op}: p50 {f['p50']:.2f}x, p99 {f['p99']:.2f}x, "
                 f"throughput {f['throughput']:.2f}x, cpu {f['cpu']:.2f}x"
             )
         print()
+    print(f"turnstile (flock, then unlock) per write transaction when nobody waits: {result['turnstile_us']:.2f} us\n")
     print(json.dumps(result, separators=(",", ":")), flush=True)
 
 

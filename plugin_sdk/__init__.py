@@ -20,6 +20,8 @@ underscore module):
 - `plugin_sdk.spec`: PluginSpec and the pluggy hook a plugin package implements
 - `plugin_sdk.process`: running a gRPC process under the host (cookie, handshake, shutdown)
 - `plugin_sdk.auth`: bearer tokens on gRPC servers (the check, the token file, loopback addresses)
+- `plugin_sdk.sqlite_thread`: a SQLite file off the event loop (its connection on a thread of its
+  own; writers on one file take turns), the host store's and the router accounting's
 - `plugin_sdk.decoding`: requests parsed inside the call, so bytes that are no request end INVALID_ARGUMENT
 - `plugin_sdk.testing`: PluginHarness and FakeHost, for tests without processes
 """

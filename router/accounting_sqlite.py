@@ -8,6 +8,10 @@ The connection lives on a thread of its own, and each operation runs there as on
 synchronous function, its whole transaction included: one handoff to that thread
 and back per operation, not one per statement (each handoff costs a thread switch
 and an event-loop wakeup, which was most of what the accounting added to a call).
+The thread, its handoff and the connection are the host store's (plugin_sdk.sqlite_thread):
+each write transaction is begun in turn with the file's other connections, so a router with
+transactions queued on its thread lets another router's waiting one go first instead of taking
+the lock again at once, until the other's busy timeout ran out.
 
 Holds are leased (router.accounting_lease): expiry times are this machine's clock, which every
 router sharing the file reads too (SQLite files are shared on one machine, not over a network),
@@ -20,17 +24,16 @@ while it waits.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
 
+from plugin_sdk.sqlite_thread import DatabaseThread, WalConnection
 from router.accounting_base import (
     DEFAULT_USAGE_ROWS,
     LEDGER_COLUMNS,
@@ -167,34 +170,27 @@ class _Database:
         self._abandoned: set[str] = set()  # holds whose settle or release failed: never renewed
         self._renewed_ms = 0  # when a committed transaction last renewed this router's holds
         self._renewing = 0  # when the transaction under way renewed them (0: it did not)
-        # isolation_level=None: no implicit transactions; every one here is explicit.
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._connection = WalConnection(path, busy_timeout_s)
+        self._db = self._connection.db
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)  # (each statement is idempotent; executescript commits)
             with self._transaction() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):  # each one idempotent
+                    db.execute(statement)
                 self._upgrade(db)
         except BaseException:
-            self._db.close()
+            self._connection.close()
             raise
 
     def close(self) -> None:
-        self._db.close()
+        self._connection.close()
 
     @contextmanager
     def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """One transaction, begun in turn when it writes (WalConnection.transaction)."""
         self._renewing = 0
-        self._db.execute(f"BEGIN {mode}")
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-            self._renewed_ms = max(self._renewed_ms, self._renewing)
-        except BaseException:
-            if self._db.in_transaction:  # some errors (SQLITE_FULL, ...) have rolled back already
-                self._db.execute("ROLLBACK")
-            raise
+        with self._connection.transaction(mode) as db:
+            yield db
+        self._renewed_ms = max(self._renewed_ms, self._renewing)  # committed
 
     @staticmethod
     def _upgrade(db: sqlite3.Connection) -> None:
@@ -340,7 +336,7 @@ class SQLiteAccounting:
     """Accounting on one SQLite file through one connection on its own thread. Calls on one
     instance take turns on that thread; instances (routers) sharing the file take turns on its lock."""
 
-    def __init__(self, db: _Database, thread: ThreadPoolExecutor, lease_s: float = DEFAULT_LEASE_S) -> None:
+    def __init__(self, db: _Database, thread: DatabaseThread, lease_s: float = DEFAULT_LEASE_S) -> None:
         self._db = db
         self._thread = thread
         self._inflight = Inflight()
@@ -356,13 +352,11 @@ class SQLiteAccounting:
         path = Path(path)
         busy = busy_timeout_for(lease_s, busy_timeout_s)
         path.parent.mkdir(parents=True, exist_ok=True)
-        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="router-accounting-sqlite")
+        thread = DatabaseThread("router-accounting-sqlite")
         try:
-            db = await asyncio.get_running_loop().run_in_executor(
-                thread, _Database, path, busy, Leases.lease_ms_of(lease_s)
-            )
+            db = await thread.call(_Database, path, busy, Leases.lease_ms_of(lease_s))
         except BaseException:
-            thread.shutdown(wait=False)
+            thread.stop()
             raise
         accounting = cls(db, thread, lease_s)
         accounting.leases.start()
@@ -377,11 +371,11 @@ class SQLiteAccounting:
         try:
             await self._on_thread(self._db.close)
         finally:
-            self._thread.shutdown(wait=False)
+            self._thread.stop()
 
     async def _on_thread(self, work: Callable[..., T], *args: object) -> T:
         """Run work(*args) on the database's thread: one handoff there and back."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+        return await self._thread.call(work, *args)
 
     async def reserve(
         self,

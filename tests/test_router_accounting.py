@@ -699,3 +699,27 @@ async def test_sqlite_waits_for_another_writer_off_the_event_loop(tmp_path: Path
         other.close()
         await acc.close()
         await acc.close()  # closing twice is harmless
+
+
+async def test_a_router_with_writes_queued_does_not_lock_another_out(tmp_path: Path) -> None:
+    """Two routers on one SQLite file: while one has a thousand reserves queued on its thread,
+    the other's writes still get the lock, each soon, not after the whole queue (or never:
+    "database is locked" once its busy timeout ran out, when a router took the lock again at
+    once after each commit)."""
+    path = tmp_path / "shared.db"
+    busy, other = [await SQLiteAccounting.open(path, busy_timeout_s=0.3) for _ in range(2)]
+    budget = Budget("global", "monthly", 10.0)
+    try:
+        queued = asyncio.gather(*(busy.reserve([budget], 0.001, f"req-{i}", NOW) for i in range(1000)))
+        waits: list[float] = []
+        while not queued.done():
+            started = time.monotonic()
+            await other.reserve([budget], 0.001, f"other-{len(waits)}", NOW)  # "database is locked" fails here
+            waits.append(time.monotonic() - started)
+        await queued
+        assert len(waits) >= 20, f"{len(waits)} writes got in while 1000 were queued on the other router"
+        assert sorted(waits)[len(waits) // 2] < 0.05  # the median: about one transaction of the other's
+        assert await reserved_and_spent(other, budget) == (pytest.approx(0.001 * (1000 + len(waits))), 0)
+    finally:
+        await busy.close()
+        await other.close()

@@ -3,23 +3,22 @@ Its operations are `SqlStore`'s; this module runs them.
 
 The connection lives on one thread, and each store operation runs there as one synchronous
 function: one handoff to that thread and back per operation, however many statements it takes.
-The router's accounting (`router/accounting_sqlite.py`), which opens the same file by default,
-works the same way. The handoff itself is a queue the thread reads and a wakeup of the caller's
-event loop, without an executor's futures: `bench/sqlite_offload.py` measured this against
-aiosqlite (which the store used before) and against `run_in_executor`; figures in BENCHMARKS.md.
+Every write is a transaction begun in turn with the file's other connections (other hosts, the
+router's accounting, which opens the same file by default), so no writer keeps the lock from
+another. Both come from `plugin_sdk.sqlite_thread`, which the router's accounting uses too;
+`bench/sqlite_offload.py` measured the handoff against aiosqlite (which the store used before)
+and against `run_in_executor`; figures in BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-import threading
 from pathlib import Path
-from queue import SimpleQueue
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Iterator, Sequence
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
+from plugin_sdk.sqlite_thread import DatabaseThread, WalConnection
 
 from .base import DatabaseUnreachable, StoreUnavailable
 from .migrations import CURRENT_VERSION_SQL, MIGRATIONS, VERSION_TABLE, pending, version_table_sql
@@ -40,8 +39,6 @@ __all__ = [
     "stamp",
 ]
 
-T = TypeVar("T")
-
 #: SQLite's primary result codes (SQLITE_BUSY, ...) that say the file cannot be used right now.
 _UNAVAILABLE = {"BUSY", "LOCKED", "IOERR", "FULL", "CANTOPEN", "READONLY"}
 
@@ -57,133 +54,62 @@ SELECT_MEMORIES = (
 )
 
 
-def connect(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    """The store's connection to `path` (WAL, autocommit, rows by name), its schema migrated to
-    the latest version. Blocks: call it on the thread that will use the connection."""
-    # Autocommit (isolation_level=None): each statement is its own transaction unless BEGIN is said.
-    db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
+def connect(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> WalConnection:
+    """The store's connection to `path` (WAL, autocommit, rows by name, writes in turn), its schema
+    migrated to the latest version. Blocks: call it on the thread that will use the connection."""
+    connection = WalConnection(path, busy_timeout_s)
     try:
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        migrate(db, str(path))
+        connection.db.row_factory = sqlite3.Row
+        connection.db.execute("PRAGMA foreign_keys=ON")
+        migrate(connection, str(path))
     except BaseException:
-        db.close()
+        connection.close()
         raise
-    return db
+    return connection
 
 
-def migrate(db: sqlite3.Connection, where: str) -> None:
-    """Apply the migrations `db` lacks, in one transaction (SchemaTooNew when it is ahead of this code)."""
-    db.execute("BEGIN IMMEDIATE")  # the write lock first: two hosts opening one file take turns
-    try:
+def migrate(connection: WalConnection, where: str) -> None:
+    """Apply the migrations the file lacks, in one transaction (SchemaTooNew when it is ahead of this code)."""
+    with connection.transaction() as db:  # the write lock first: two hosts opening one file take turns
         db.execute(version_table_sql("sqlite"))
         current = db.execute(CURRENT_VERSION_SQL).fetchone()[0]
         for migration in pending(current, where):
             for sql in migration.sql("sqlite"):
                 db.execute(sql)
             db.execute(f"INSERT INTO {VERSION_TABLE} VALUES (?, ?, ?)", (migration.version, migration.name, now_ms()))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
-class _DatabaseThread:
-    """A thread that runs the functions handed to it, one at a time in the order given, and
-    wakes each caller's event loop with the result or the exception."""
-
-    def __init__(self, name: str) -> None:
-        self._queue: SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple[object, ...]] | None]
-        self._queue = SimpleQueue()
-        self._stopped = False
-        # A daemon: a store nobody closed must not keep the process alive (SQLite's WAL keeps the
-        # file consistent if the process ends in the middle of a statement).
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
-
-    def call(self, work: Callable[..., T], *args: object) -> asyncio.Future[T]:
-        """work(*args) on the thread; the future is resolved on the calling event loop."""
-        if self._stopped:
-            raise RuntimeError("the SQLite store is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((future, work, args))
-        return future
-
-    def stop(self) -> None:
-        """End the thread once the functions already handed to it have run."""
-        self._stopped = True
-        self._queue.put(None)
-
-    def _serve(self) -> None:
-        while (item := self._queue.get()) is not None:
-            future, work, args = item
-            try:
-                result = work(*args)
-            except BaseException as exc:
-                _settle(future, _set_exception, exc)
-            else:
-                _settle(future, _set_result, result)
-
-
-def _settle(future: asyncio.Future[Any], how: Callable[[asyncio.Future[Any], Any], None], value: object) -> None:
-    try:
-        future.get_loop().call_soon_threadsafe(how, future, value)
-    except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
-        pass
-
-
-def _set_result(future: asyncio.Future[Any], result: object) -> None:
-    if not future.done():  # the caller may have been cancelled
-        future.set_result(result)
-
-
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
 
 
 class _Database:
     """The connection, used on its thread only. Built on that thread, and sqlite3 refuses its use
-    from any other (check_same_thread), so none of it can run on, and block, the event loop."""
+    from any other (check_same_thread), so none of it can run on, and block, the event loop.
+    Every write is a transaction of its own, begun in turn (plugin_sdk.sqlite_thread)."""
 
     def __init__(self, path: Path, busy_timeout_s: float) -> None:
-        self._db = connect(path, busy_timeout_s)
+        self._connection = connect(path, busy_timeout_s)
+        self._db = self._connection.db
 
     def close(self) -> None:
-        self._db.close()
+        self._connection.close()
 
     def execute(self, sql: str, values: Sequence[object]) -> int:
-        return self._db.execute(sql, values).rowcount
+        with self._connection.transaction() as db:
+            return db.execute(sql, values).rowcount
 
     def fetch(self, sql: str, values: Sequence[object]) -> list[Row]:
         return self._db.execute(sql, values).fetchall()
 
     def transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> list[int]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            changed = [self._db.execute(sql, values).rowcount for sql, values in statements]
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        return changed
+        with self._connection.transaction() as db:
+            return [db.execute(sql, values).rowcount for sql, values in statements]
 
     def batch(
         self, statements: Sequence[tuple[str, Sequence[object]]], query: tuple[str, Sequence[object]]
     ) -> list[Row] | None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            if all(self._db.execute(sql, values).rowcount for sql, values in statements):
-                found = self._db.execute(*query).fetchall()
-                self._db.execute("COMMIT")
-                return found
-            self._db.execute("ROLLBACK")
+        with self._connection.transaction() as db:
+            if all(db.execute(sql, values).rowcount for sql, values in statements):
+                return db.execute(*query).fetchall()
+            db.execute("ROLLBACK")
             return None
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
 
 class SQLiteStore(SqlStore):
@@ -191,7 +117,7 @@ class SQLiteStore(SqlStore):
     turns on that thread, in the order they were made: one handoff per statement."""
 
     def __init__(
-        self, db: _Database, thread: _DatabaseThread, path: Path, max_content_bytes: int = MAX_MEMORY_BYTES
+        self, db: _Database, thread: DatabaseThread, path: Path, max_content_bytes: int = MAX_MEMORY_BYTES
     ) -> None:
         super().__init__(max_content_bytes)
         self._path = path
@@ -205,7 +131,7 @@ class SQLiteStore(SqlStore):
     ) -> "SQLiteStore":
         """Open (or create) the store's file at `path`, and its directory, migrating its schema."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        thread = _DatabaseThread("host-store-sqlite")
+        thread = DatabaseThread("host-store-sqlite")
         try:
             db = await thread.call(_Database, path, busy_timeout_s)
         except sqlite3.DatabaseError as exc:  # not a database, unreadable, locked past the timeout
