@@ -498,7 +498,7 @@ class SqlStore(ABC):
         return found[0]
 
 
-#: One agent's vectors of one model and dimension, with the columns a search filters on.
+#: One agent's vectors of one model and dimension, with the columns a search filters on: `ROW_COLUMNS`, in order.
 _VECTOR_ROWS = (
     "SELECT e.memory_id, e.vector, e.created_at_ms, m.table_name, m.room_id, m.world_id, m.entity_id FROM embeddings e "
     "JOIN memories m ON m.id = e.memory_id WHERE e.agent_id = ? AND e.model = ? AND e.dimension = ? "
