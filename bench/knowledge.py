@@ -1,15 +1,17 @@
-"""Benchmark: embeddings and knowledge with the shipped local embedding model (SmolLM2-135M,
-mean-pooled, in the router's worker process).
+"""Benchmark: embeddings and knowledge with the shipped local embedding model (all-MiniLM-L6-v2,
+the GGUF `make install` made, in the router's worker process).
 
 - model: texts/s of the model itself (router.local_embedding, no host, no router service), one
   text per call and 8 per call; the floor the end-to-end figures are compared with;
 - host: a real host with its real router process; a `--pages`-page PDF (100 by default, ~1,500
   characters a page) added to knowledge: the add itself (read, split, store: what the CLI waits
   for), then the embedding queue until every fragment is embedded (fragments/s, and as a ratio of
-  the model's one-text-per-call rate: the cost of the router call around each text).
+  the model's one-text-per-call rate: the cost of the router call around each text). Once per
+  `--concurrency` value, a fresh host each: the queue's calls at once (1: one text per worker
+  call, as before the router batched waiting calls; 8: the default).
 
-    .venv/bin/python bench/knowledge.py            # the model is slow here: ~30 min for 100 pages (BENCHMARKS.md)
-    .venv/bin/python bench/knowledge.py --pages 10 --texts 8   # ~6 min
+    .venv/bin/python bench/knowledge.py            # 100 pages, ~2 min
+    .venv/bin/python bench/knowledge.py --pages 10 --texts 8
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from host.config import HostConfig  # noqa: E402
 from host.host import Host  # noqa: E402
 from host.memory import Knowledge  # noqa: E402
 from router.local_embedding import LocalEmbeddingModel  # noqa: E402
-from router.local_model import default_model_path  # noqa: E402
+from router.local_types import default_embedding_path  # noqa: E402
 
 SUBJECTS = ["the warehouse", "our library", "the night shift", "the garden", "the finance team", "the lab"]
 VERBS = ["checks", "updates", "reviews", "cleans", "counts", "records"]
@@ -56,7 +58,7 @@ def page_text(page: int) -> str:
 
 
 async def model_rate(texts: list[str]) -> dict[str, float]:
-    model = LocalEmbeddingModel(default_model_path(), name="bench-embed")
+    model = LocalEmbeddingModel(default_embedding_path(), name="bench-embed", n_ctx=512)
     try:
         await model.embed(texts[:2])  # load
         start = time.perf_counter()
@@ -72,12 +74,13 @@ async def model_rate(texts: list[str]) -> dict[str, float]:
     return {"texts_per_s_one_per_call": single, "texts_per_s_8_per_call": batched}
 
 
-async def host_ingestion(pages: int, tmp: Path) -> dict[str, Any]:
+async def host_ingestion(pages: int, concurrency: int, tmp: Path) -> dict[str, Any]:
     config = HostConfig(listen=f"unix://{tmp}/host.sock", data_dir=tmp / "data", router_address="")
     host = Host(config)
     await host.start()
     try:
         assert host.embeddings is not None
+        host.embeddings.concurrency = concurrency
         if not await host.embeddings.ready(180):
             raise RuntimeError(f"no embedding model: {host.embeddings.status.last_error}")
         pdf = make_pdf([page_text(p) for p in range(pages)])
@@ -93,6 +96,7 @@ async def host_ingestion(pages: int, tmp: Path) -> dict[str, Any]:
         embedded = host.embeddings.status.embedded - before
         status = host.embeddings.status
         return {
+            "concurrency": concurrency,
             "pages": doc.pages,
             "pdf_bytes": len(pdf),
             "fragments": doc.fragments,
@@ -109,27 +113,31 @@ async def host_ingestion(pages: int, tmp: Path) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     texts = [page_text(p)[:1000] for p in range(args.texts)]
-    results: dict[str, Any] = {"model": await model_rate(texts)}
-    with tempfile.TemporaryDirectory() as tmp:
-        results["host"] = await host_ingestion(args.pages, Path(tmp))
+    results: dict[str, Any] = {"model": await model_rate(texts), "host": []}
     one = results["model"]["texts_per_s_one_per_call"]
-    results["host"]["x_model_one_per_call"] = results["host"]["fragments_per_s"] / one
+    for concurrency in args.concurrency:
+        with tempfile.TemporaryDirectory() as tmp:
+            ingestion = await host_ingestion(args.pages, concurrency, Path(tmp))
+        ingestion["x_model_one_per_call"] = ingestion["fragments_per_s"] / one
+        results["host"].append(ingestion)
     results["loadavg_1m"] = os.getloadavg()[0]
     results["cpus"] = os.cpu_count()
     return results
 
 
 def report(results: dict[str, Any]) -> None:
-    m, h = results["model"], results["host"]
+    m = results["model"]
     print(
         f"model alone: {m['texts_per_s_one_per_call']:.1f} texts/s one per call, "
         f"{m['texts_per_s_8_per_call']:.1f} texts/s 8 per call (1,000-character texts)"
     )
-    print(
-        f"host: {h['pages']}-page PDF ({h['pdf_bytes']} bytes) -> {h['fragments']} fragments; add {h['add_s']:.2f} s; "
-        f"embedded in {h['embed_s']:.1f} s = {h['fragments_per_s']:.2f} fragments/s "
-        f"({h['x_model_one_per_call']:.2f}x the model alone, one per call) by {h['model']} ({h['dimension']})"
-    )
+    for h in results["host"]:
+        print(
+            f"host, {h['concurrency']} calls at once: {h['pages']}-page PDF ({h['pdf_bytes']} bytes) -> "
+            f"{h['fragments']} fragments; add {h['add_s']:.2f} s; embedded in {h['embed_s']:.1f} s = "
+            f"{h['fragments_per_s']:.2f} fragments/s ({h['x_model_one_per_call']:.2f}x the model alone, one per call) "
+            f"by {h['model']} ({h['dimension']})"
+        )
     print(json.dumps(results, separators=(",", ":")))
 
 
@@ -137,6 +145,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else "")
     parser.add_argument("--pages", type=int, default=100, help="pages of the PDF ingested")
     parser.add_argument("--texts", type=int, default=32, help="texts for the model-alone rates")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[1, 8],
+        help="the embedding queue's calls at once, a host run for each (default 1,8)",
+    )
     return run_and_report(run, report, parser.parse_args())
 
 

