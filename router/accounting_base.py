@@ -19,7 +19,7 @@ T = TypeVar("T")
 log = logging.getLogger("router")
 
 PERIODS = ("monthly", "daily", "total")
-STATUSES = ("ok", "error", "fallback", "refused", "expired")
+STATUSES = ("ok", "error", "fallback", "refused", "expired", "cached")
 DEFAULT_USAGE_ROWS = 100
 
 
@@ -122,7 +122,7 @@ class LedgerRow:
     tokens_out: int
     cost: float
     latency_ms: int
-    status: str  # "ok" | "error" | "fallback" | "refused" | "expired"
+    status: str  # "ok" | "error" | "fallback" | "refused" | "expired" | "cached" (a response cache hit)
     error_class: str = ""
     reserved: float = 0.0
 

@@ -14,6 +14,7 @@ from .accounting import DEFAULT_LEASE_S, Budget
 from .policy import DEFAULT_POLICY
 from .registry import DEFAULT_PROVIDERS
 from .requests import RetrySettings
+from .response_cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_S
 
 
 class RouterConfigError(ValueError):
@@ -33,6 +34,10 @@ class RouterConfig:
     breaker_threshold: int = 3
     breaker_cooldown_s: float = 30.0
     reservation_lease_s: float = DEFAULT_LEASE_S  # a dead router's holds are released this long after it died
+    # [router.response_cache]: answers to temperature-0 and embedding calls kept this long, at most this
+    # many (router.response_cache); max_entries = 0 keeps none.
+    response_cache_entries: int = DEFAULT_MAX_ENTRIES
+    response_cache_ttl_s: float = DEFAULT_TTL_S
     listen: str = ""  # standalone: where to serve (default 127.0.0.1:7532)
     api_token: str = ""  # standalone: clients' bearer token; "" = $AGENTHOST_ROUTER_TOKEN, else data_dir/router-token
     tls_cert_file: str = ""  # standalone: the listener's certificate (needed beyond loopback)
@@ -52,7 +57,7 @@ def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
             raise RouterConfigError(f"config file {path} is not valid TOML: {exc}") from None
         base = Path(path).parent
     known = {"providers", "policy", "database", "budgets", "retry", "breaker_threshold", "breaker_cooldown_s", "listen"}
-    known |= {"api_token", "tls_cert_file", "tls_key_file", "reservation_lease_s"}
+    known |= {"api_token", "tls_cert_file", "tls_key_file", "reservation_lease_s", "response_cache"}
     unknown = set(raw) - known
     if unknown:
         raise RouterConfigError(f"[router]: unknown key(s) {', '.join(sorted(unknown))}")
@@ -79,6 +84,8 @@ def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
             raise RouterConfigError(f"[router]: reservation_lease_s must be a positive number (seconds), got {lease!r}")
         kwargs["reservation_lease_s"] = float(lease)
+    if "response_cache" in raw:
+        kwargs.update(_response_cache(raw["response_cache"]))
     for key in ("tls_cert_file", "tls_key_file"):
         if key in raw:
             kwargs[key] = str(base / raw[key])
@@ -86,6 +93,19 @@ def load_router_config(path: Path | None, **overrides: Any) -> RouterConfig:
     if "database" in overrides and overrides["database"] is not None:
         kwargs["database"] = _database(overrides["database"], Path.cwd())
     return RouterConfig(**kwargs)
+
+
+def _response_cache(table: Any) -> dict[str, Any]:
+    """[router.response_cache] `max_entries` (a whole number, 0 = off) and `ttl_s` (seconds, > 0)."""
+    if not isinstance(table, dict) or set(table) - {"max_entries", "ttl_s"}:
+        raise RouterConfigError("[router.response_cache]: give max_entries (0 turns it off) and/or ttl_s")
+    entries = table.get("max_entries", DEFAULT_MAX_ENTRIES)
+    if isinstance(entries, bool) or not isinstance(entries, int) or entries < 0:
+        raise RouterConfigError(f"[router.response_cache]: max_entries must be a whole number >= 0, got {entries!r}")
+    ttl = table.get("ttl_s", DEFAULT_TTL_S)
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise RouterConfigError(f"[router.response_cache]: ttl_s must be a positive number (seconds), got {ttl!r}")
+    return {"response_cache_entries": entries, "response_cache_ttl_s": float(ttl)}
 
 
 def _database(url: str, base: Path) -> str:

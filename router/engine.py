@@ -20,6 +20,7 @@ from .policy import Candidate, Decision, Policy, RouteRequest
 from .provider_index import ProviderIndex
 from .registry import Provider
 from .requests import CallRequest, Refused, Reply, RetrySettings
+from .response_cache import ResponseCache, cache_key
 
 BUDGET_STATUS_TTL_S = 0.5
 
@@ -37,6 +38,7 @@ class Router:
         breakers: Breakers | None = None,
         retry: RetrySettings = RetrySettings(),
         env: Mapping[str, str] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.providers = providers
         self.policy = policy
@@ -45,6 +47,7 @@ class Router:
         self.caller = caller
         self.breakers = breakers or Breakers()
         self.retry = retry
+        self.cache = cache or ResponseCache(max_entries=0)  # none given: nothing is kept
         self.env = env if env is not None else caller.env
         self.attempts = Attempts(accounting, self.breakers, caller, retry)
         self.index = ProviderIndex(providers)
@@ -142,6 +145,11 @@ class Router:
         provider's text deltas when streaming, then the Reply."""
         request.request_id = request.request_id or uuid.uuid4().hex
         started = time.monotonic()
+        key = cache_key(request) if self.cache.enabled else None
+        if key is not None and (kept := self.cache.get(key)) is not None:
+            async for answer in self._from_cache(request, kept, stream, started):
+                yield answer
+            return
         decision = await self.route(request)
         record = CallRecord(request, self.budgets_for(request))
         if not decision.ranked:
@@ -154,7 +162,21 @@ class Router:
                 provider, completion = item
                 cost = provider.cost(completion.tokens_in, completion.tokens_out)
                 latency = int((time.monotonic() - started) * 1000)
-                yield Reply(request.request_id, decision, provider, completion, cost, latency, record.attempts)
+                reply = Reply(request.request_id, decision, provider, completion, cost, latency, record.attempts)
+                if key is not None:
+                    self.cache.put(key, reply)
+                yield reply
+
+    async def _from_cache(
+        self, request: CallRequest, kept: Reply, stream: bool, started: float
+    ) -> AsyncGenerator[str | Reply, None]:
+        """Answer with a kept reply: booked as a cached call (no cost), its text as one delta."""
+        record = CallRecord(request, self.budgets_for(request))
+        latency = int((time.monotonic() - started) * 1000)
+        await self.accounting.book(record.ledger_row(kept.provider, "cached", latency_ms=latency))
+        if stream and kept.completion.text:
+            yield kept.completion.text
+        yield Reply(request.request_id, kept.decision, kept.provider, kept.completion, 0.0, latency, cached=True)
 
     async def _refuse(self, record: CallRecord, decision: Decision) -> NoReturn:
         """No provider may take the call: book the refusal and raise it."""

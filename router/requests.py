@@ -74,6 +74,7 @@ class Reply:
     cost: float
     latency_ms: int
     attempts: list[AttemptRecord] = field(default_factory=list)
+    cached: bool = False  # answered from the response cache, not by a provider
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from .accounting import LedgerRow
 from .engine import Router
 from .policy import Decision
 from .requests import AllFailed, CallRequest, Refused, Reply, as_messages
+from .response_cache import CacheStats
 
 IMAGE_URL_SCHEMES = ("http://", "https://", "data:")  # what ChatMessage.image_urls may hold
 
@@ -85,9 +86,20 @@ def decision_proto(decision: Decision) -> router_pb2.Decision:
     )
 
 
+def cache_stats_proto(stats: CacheStats) -> router_pb2.ResponseCacheStats:
+    return router_pb2.ResponseCacheStats(
+        hits=stats.hits,
+        misses=stats.misses,
+        entries=stats.entries,
+        max_entries=stats.max_entries,
+        ttl_s=stats.ttl_s,
+    )
+
+
 def reply_proto(reply: Reply) -> router_pb2.InvokeResponse:
     return router_pb2.InvokeResponse(
         request_id=reply.request_id,
+        cached=reply.cached,
         text=reply.completion.text,
         embedding=reply.completion.embedding or [],
         provider=reply.provider.name,
@@ -256,5 +268,6 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                     breaker=breaker,
                 )
                 for p, why, breaker in self.router.provider_states()
-            ]
+            ],
+            response_cache=cache_stats_proto(self.router.cache.stats()),
         )

@@ -135,7 +135,7 @@ class Decision(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., rule: _Optional[str] = ..., fallbacks: _Optional[_Iterable[str]] = ..., rules: _Optional[_Iterable[_Union[RuleTrace, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[CandidateTrace, _Mapping]]] = ..., input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., worst_case_cost: _Optional[float] = ..., budget_left: _Optional[float] = ...) -> None: ...
 
 class InvokeResponse(_message.Message):
-    __slots__ = ("request_id", "text", "embedding", "provider", "model", "tokens_in", "tokens_out", "cost", "latency_ms", "attempts", "decision")
+    __slots__ = ("request_id", "text", "embedding", "provider", "model", "tokens_in", "tokens_out", "cost", "latency_ms", "attempts", "decision", "cached")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,7 @@ class InvokeResponse(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     text: str
     embedding: _containers.RepeatedScalarFieldContainer[float]
@@ -158,7 +159,8 @@ class InvokeResponse(_message.Message):
     latency_ms: int
     attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
     decision: Decision
-    def __init__(self, request_id: _Optional[str] = ..., text: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., cost: _Optional[float] = ..., latency_ms: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+    cached: bool
+    def __init__(self, request_id: _Optional[str] = ..., text: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., cost: _Optional[float] = ..., latency_ms: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class InvokeStreamRequest(_message.Message):
     __slots__ = ("request",)
@@ -315,7 +317,23 @@ class ProviderInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., model: _Optional[str] = ..., litellm_model: _Optional[str] = ..., cost_in: _Optional[float] = ..., cost_out: _Optional[float] = ..., max_context: _Optional[int] = ..., latency_ms: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., configured: _Optional[bool] = ..., not_configured_reason: _Optional[str] = ..., breaker: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class ListProvidersResponse(_message.Message):
-    __slots__ = ("providers",)
+    __slots__ = ("providers", "response_cache")
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_CACHE_FIELD_NUMBER: _ClassVar[int]
     providers: _containers.RepeatedCompositeFieldContainer[ProviderInfo]
-    def __init__(self, providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ...) -> None: ...
+    response_cache: ResponseCacheStats
+    def __init__(self, providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ..., response_cache: _Optional[_Union[ResponseCacheStats, _Mapping]] = ...) -> None: ...
+
+class ResponseCacheStats(_message.Message):
+    __slots__ = ("hits", "misses", "entries", "max_entries", "ttl_s")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    MISSES_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TTL_S_FIELD_NUMBER: _ClassVar[int]
+    hits: int
+    misses: int
+    entries: int
+    max_entries: int
+    ttl_s: float
+    def __init__(self, hits: _Optional[int] = ..., misses: _Optional[int] = ..., entries: _Optional[int] = ..., max_entries: _Optional[int] = ..., ttl_s: _Optional[float] = ...) -> None: ...
