@@ -10,14 +10,14 @@ from typing import Iterable
 from .agent.agent import Agent, AgentError
 from .process_stats import ProcessSampler
 from .run_stats import RUNS, figures_of
-from .status import HostFigures, HostStatus
+from .status import CacheFigures, HostFigures, HostStatus
 
 #: Keeps each process's previous CPU time between samples (one host per process).
 SAMPLER = ProcessSampler()
 
 
-def measured(status: HostStatus, agents: Iterable[Agent]) -> HostStatus:
-    """`status` with the figures of the host, its plugins and router, and `agents`."""
+def measured(status: HostStatus, agents: Iterable[Agent], router_cache: CacheFigures | None = None) -> HostStatus:
+    """`status` with the figures of the host, its plugins and router, `agents` and the router's cache."""
     pids = {info.pid for info in [*status.plugins, *([status.router] if status.router else [])] if info.pid}
     SAMPLER.forget_others(pids | {os.getpid()})
     processes = {pid: sample for pid in pids if (sample := SAMPLER.sample(pid)) is not None}
@@ -33,6 +33,7 @@ def measured(status: HostStatus, agents: Iterable[Agent]) -> HostStatus:
         processes=processes,
         runs=figures_of(parts, queued),
         agent_runs=agent_runs,
+        router_cache=router_cache,
     )
     return dataclasses.replace(status, figures=figures)
 

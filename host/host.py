@@ -282,7 +282,7 @@ class Host:
             plugins=self._plugins.statuses() if self._plugins else [],
             agents=self.agent_infos(),
         )
-        return measured(status, self.agents.values())
+        return measured(status, self.agents.values(), self._router.cache if self._router else None)
 
     def agent_infos(self) -> list[AgentInfo]:
         """Every agent, in the order they were added."""

@@ -99,6 +99,7 @@ def families(status: HostStatus, spend: dict[str, Spend] | None) -> Iterator[Met
     yield from _process_families(status)
     yield from _run_families(status)
     yield from _spend_families(spend)
+    yield from _cache_families(status)
 
 
 def _plugin_families(status: HostStatus) -> Iterator[Metric]:
@@ -222,3 +223,18 @@ def serve_metrics(host: Host, address: str) -> MetricsServer:
     metrics = MetricsServer(server, where)
     log.info("metrics on %s", metrics.url)
     return metrics
+
+
+def _cache_families(status: HostStatus) -> Iterator[Metric]:
+    cache = status.figures.router_cache if status.figures else None
+    if cache is None:
+        return
+    hits = CounterMetricFamily("agenthost_router_cache_hits", "Calls the router answered from its response cache")
+    misses = CounterMetricFamily("agenthost_router_cache_misses", "Deterministic calls not found in the cache")
+    entries = GaugeMetricFamily("agenthost_router_cache_entries", "Answers the router's cache keeps now")
+    ratio = GaugeMetricFamily("agenthost_router_cache_hit_ratio", "Hits over lookups since the router started")
+    hits.add_metric([], cache.hits)
+    misses.add_metric([], cache.misses)
+    entries.add_metric([], cache.entries)
+    ratio.add_metric([], cache.hit_rate)
+    yield from (hits, misses, entries, ratio)

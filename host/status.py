@@ -41,15 +41,33 @@ class AgentInfo:
 
 
 @dataclass(frozen=True)
+class CacheFigures:
+    """The router's response cache, as it last reported it (its ListProviders, every health interval)."""
+
+    hits: int
+    misses: int
+    entries: int
+    max_entries: int
+    ttl_s: float
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits over lookups; 0.0 before the first lookup."""
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
+
+
+@dataclass(frozen=True)
 class HostFigures:
-    """What the host measures of itself: its process's and its plugins' memory and CPU, and its
-    agents' runs. The router's response cache and the plugins' circuit breakers are not here
-    yet: they come with the cache and the breakers (proto fields 11 are kept for them)."""
+    """What the host measures of itself: its process's and its plugins' memory and CPU, its
+    agents' runs, and its router's response cache. The plugins' circuit breakers are not here
+    yet: they come with the breakers (PluginStatus keeps field 11 for them)."""
 
     process: ProcessSample | None  # the host's own process
     processes: dict[int, ProcessSample]  # the plugins' and the router's processes, by pid
     runs: RunFigures  # every agent's runs together
     agent_runs: dict[str, RunFigures]  # each agent's, by agent id
+    router_cache: CacheFigures | None = None  # None: no router, or it has not answered yet
 
 
 @dataclass(frozen=True)

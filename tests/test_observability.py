@@ -228,7 +228,7 @@ async def test_status_and_metrics_report_runs_processes_and_spend(served: tuple[
         "cost": 0.25 * alpha_calls,
     }
     assert spend["cost"] == 0.25 * len(router.calls)
-    assert doc["cache_hit_rate"] is None  # not measured until the router has a response cache
+    assert doc["cache_hit_rate"] is None  # this router reports no response cache
 
     code, text, err = await host.cli("status")
     assert code == 0, err

@@ -4,6 +4,7 @@ counted in ListProviders, and nothing else is cached."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -14,6 +15,8 @@ import grpc  # noqa: E402
 import litellm  # noqa: E402
 import pytest  # noqa: E402
 from agenthost.v1 import router_pb2, router_pb2_grpc  # noqa: E402
+from agents_support import run_cli  # noqa: E402
+from support import eventually  # noqa: E402
 
 from router.accounting import Budget  # noqa: E402
 from router.accounting_sqlite import SQLiteAccounting  # noqa: E402
@@ -40,13 +43,14 @@ POLICY = parse_policy([{"name": "cheapest", "when": {}, "order_by": "cost"}], "t
 
 
 class Provider:
-    """The fake provider: counts its calls and answers with the call's number."""
+    """The fake provider: counts its calls (and its chat calls) and answers with the call's number."""
 
     def __init__(self) -> None:
-        self.calls = 0
+        self.calls = self.chats = 0
 
     async def complete(self, **kwargs: Any) -> Any:
         self.calls += 1
+        self.chats += 1
         return await litellm.acompletion(mock_response=f"answer {self.calls}", **kwargs)
 
     async def embed(self, **kwargs: Any) -> Any:
@@ -176,3 +180,41 @@ def test_the_response_cache_is_configured_from_the_router_table(tmp_path: Path) 
     loaded = load_router_config(config)
     assert (loaded.response_cache_entries, loaded.response_cache_ttl_s) == (0, 600.0)
     assert not ResponseCache(loaded.response_cache_entries, loaded.response_cache_ttl_s).enabled
+
+
+@pytest.fixture
+async def shared_router(tmp_path: Path) -> AsyncIterator[tuple[str, Provider]]:
+    """The same router on a unix socket, for a host to use as its shared router."""
+    accounting = await SQLiteAccounting.open(str(tmp_path / "shared.db"))
+    provider = Provider()
+    router = Router(
+        PROVIDERS, POLICY, accounting, (Budget("global", "total", 10.0),),
+        ProviderCaller(env={"FAKE_KEY": "sk-test"}, complete=provider.complete, embed=provider.embed),
+        cache=ResponseCache(max_entries=5, ttl_s=60),
+    )  # fmt: skip
+    server = router_server(router)
+    address = f"unix://{tmp_path}/shared-router.sock"
+    server.add_insecure_port(address)
+    await server.start()
+    yield address, provider
+    await server.stop(None)
+    await accounting.close()
+
+
+async def test_agenthost_status_shows_the_routers_cache_hit_rate(start_host, shared_router):
+    address, provider = shared_router
+    host = await start_host(router_address=address)
+    async with grpc.aio.insecure_channel(host.address) as channel:  # through the host, as a client calls
+        stub = router_pb2_grpc.RouterServiceStub(channel)
+        metadata = (("authorization", f"Bearer {host.api_token}"),)
+        for _ in range(2):
+            await stub.Invoke(chat("twice", temperature=0), metadata=metadata, timeout=10)
+    # The host's embedding queue probes the embedding model once at start: a lookup (a miss) too.
+    assert provider.chats == 1 and provider.calls == 2
+    assert await eventually(lambda: (c := host.status().figures.router_cache) is not None and c.hits == 1)
+    code, out, err = await run_cli(host, "status", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["cache_hit_rate"] == 0.3333, err
+    assert doc["router_cache"] == {"hits": 1, "misses": 2, "entries": 2, "max_entries": 5, "ttl_s": 60.0}
+    code, out, err = await run_cli(host, "status")
+    assert "router cache: hit rate 33% (1 of 3 lookups), 2 kept of 5, for 60 s" in out, out + err

@@ -1,8 +1,9 @@
-"""The host's figures (host.figures) on GetStatus's wire: processes' memory and CPU, runs."""
+"""The host's figures (host.figures) on GetStatus's wire: processes' memory and CPU, runs, and
+the router's response cache."""
 
 from __future__ import annotations
 
-from agenthost.v1 import agent_pb2
+from agenthost.v1 import agent_pb2, router_pb2
 
 from ..process_stats import ProcessSample
 from ..run_stats import RunFigures
@@ -50,4 +51,14 @@ def with_figures(response: agent_pb2.GetStatusResponse, status: HostStatus) -> a
         runs = figures.agent_runs.get(agent.id)
         if runs is not None:
             agent.runs.CopyFrom(run_figures(runs))
+    if (cache := figures.router_cache) is not None:
+        response.router_cache.CopyFrom(
+            router_pb2.ResponseCacheStats(
+                hits=cache.hits,
+                misses=cache.misses,
+                entries=cache.entries,
+                max_entries=cache.max_entries,
+                ttl_s=cache.ttl_s,
+            )
+        )
     return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agenthost.v1 import agent_pb2
+from agenthost.v1 import agent_pb2, router_pb2
 
 
 def lifecycle_name(value: int) -> str:
@@ -81,10 +81,25 @@ def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
         ],
         "process": process_doc(status.process) if status.HasField("process") else None,
         "runs": runs_doc(status.runs),
-        # Not measured yet: they come with the router's response cache and the plugins' circuit
-        # breakers (GetStatusResponse and PluginStatus keep field 11 for them).
-        "cache_hit_rate": None,
+        "router_cache": cache_doc(status.router_cache) if status.HasField("router_cache") else None,
+        "cache_hit_rate": cache_hit_rate(status.router_cache) if status.HasField("router_cache") else None,
+        # Not measured yet: they come with the plugins' circuit breakers (PluginStatus keeps field 11).
         "plugin_breakers": None,
+    }
+
+
+def cache_hit_rate(cache: router_pb2.ResponseCacheStats) -> float:
+    lookups = cache.hits + cache.misses
+    return round(cache.hits / lookups, 4) if lookups else 0.0
+
+
+def cache_doc(cache: router_pb2.ResponseCacheStats) -> dict[str, Any]:
+    return {
+        "hits": cache.hits,
+        "misses": cache.misses,
+        "entries": cache.entries,
+        "max_entries": cache.max_entries,
+        "ttl_s": cache.ttl_s,
     }
 
 
@@ -186,11 +201,17 @@ def _spend_text(spend: dict[str, Any] | None) -> str:
 
 
 def _figures_text(doc: dict[str, Any]) -> str:
-    """The host's process and runs, and what is not measured yet (absent from older hosts)."""
+    """The host's process, runs and router cache (each absent from older hosts)."""
     lines = []
     if doc.get("process"):
         lines.append(f"host: pid {doc['process']['pid']} {_process_text(doc['process'])}")
     if "runs" in doc:
         lines.append(f"runs: {runs_text(doc['runs'])}")
-        lines.append("cache hit rate: - (not measured yet: the router has no response cache)")
+    if cache := doc.get("router_cache"):
+        lookups = cache["hits"] + cache["misses"]
+        rate = f"{doc['cache_hit_rate']:.0%}" if lookups else "-"
+        lines.append(
+            f"router cache: hit rate {rate} ({cache['hits']} of {lookups} lookups), "
+            f"{cache['entries']} kept of {cache['max_entries']}, for {cache['ttl_s']:g} s"
+        )
     return "".join(f"\n{line}" for line in lines)

@@ -17,6 +17,7 @@ from plugin_sdk.spec import PluginSpec
 
 from .. import __version__
 from ..config import HostConfig
+from ..status import CacheFigures
 from .connection import PluginUnavailable
 from .instance import LaunchContext, ProcessKind
 from .supervisor import ManagedPlugin, PluginInfo, PluginState
@@ -42,6 +43,7 @@ class RouterLink:
         # Provider id -> why the router's own local model behind it cannot be called (its worker
         # crash-loops, or it could not load): the router serves on, and the host is DEGRADED.
         self.local_down: dict[str, str] = {}
+        self.cache: CacheFigures | None = None  # the router's response cache, as last reported
         self._interval = ctx.supervision.health_interval
         self._timeout = ctx.supervision.health_timeout
         self._watch: asyncio.Task[None] | None = None
@@ -116,6 +118,9 @@ class RouterLink:
         for pid in self.local_down.keys() - down.keys():
             log.info("the router's local model for %s answers again", pid)
         self.local_down = down
+        if reply.HasField("response_cache"):  # routers before the cache do not report one
+            stats = reply.response_cache
+            self.cache = CacheFigures(stats.hits, stats.misses, stats.entries, stats.max_entries, stats.ttl_s)
 
     def channel(self) -> grpc.aio.Channel:
         if self.address == "off":

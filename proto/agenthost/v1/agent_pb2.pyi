@@ -1,3 +1,4 @@
+from agenthost.v1 import router_pb2 as _router_pb2
 from agenthost.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -162,7 +163,7 @@ class RunFigures(_message.Message):
     def __init__(self, active: _Optional[int] = ..., queued: _Optional[int] = ..., ended: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., by_status: _Optional[_Mapping[str, int]] = ..., avg_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., error_rate: _Optional[float] = ..., throughput_per_s: _Optional[float] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router", "agents", "process", "runs")
+    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router", "agents", "process", "runs", "router_cache")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +174,7 @@ class GetStatusResponse(_message.Message):
     AGENTS_FIELD_NUMBER: _ClassVar[int]
     PROCESS_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_CACHE_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     agent_name: str
     state: LifecycleState
@@ -183,7 +185,8 @@ class GetStatusResponse(_message.Message):
     agents: _containers.RepeatedCompositeFieldContainer[AgentStatus]
     process: ProcessStats
     runs: RunFigures
-    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ..., agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ..., runs: _Optional[_Union[RunFigures, _Mapping]] = ...) -> None: ...
+    router_cache: _router_pb2.ResponseCacheStats
+    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ..., agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ..., runs: _Optional[_Union[RunFigures, _Mapping]] = ..., router_cache: _Optional[_Union[_router_pb2.ResponseCacheStats, _Mapping]] = ...) -> None: ...
 
 class AgentStatus(_message.Message):
     __slots__ = ("id", "name", "state", "plugins", "reason", "source", "runs")
