@@ -26,7 +26,8 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
    sending to its own room, and with 8 clients sharing one room (a room is serial);
 4. load, against elizaOS in the same run (bench/pipeline_load.py): 8 providers across 2 plugin
    processes, 1 action, 1 evaluator and a zero-latency scripted model, at 1 and 50 rooms at
-   once (each room's messages one after another; its clients ask for the REPLY event and get
+   once (each room's messages one after another, on one Converse stream per room, or a
+   SendMessage call each with --load-calls; its clients ask for the REPLY event and get
    RUN_ENDED, --load-events all for every event): messages/s, p50/p99, CPU time per message
    of the host and its plugin processes (the figure set against elizaOS's, as issue 10
    defines it), and of the client beside it (psutil), plugin round trips per message;
@@ -428,7 +429,8 @@ async def run(args: argparse.Namespace) -> dict:
         # -- 4. load, against elizaOS ---------------------------------------------------------
         load_rooms = [int(r) for r in args.load_rooms.split(",")]
         events = () if args.load_events == "all" else tuple(args.load_events.split(","))
-        load = await agenthost_load(tmp, load_rooms, args.load_messages, args.load_warmup, events)
+        converse = not args.load_calls
+        load = await agenthost_load(tmp, load_rooms, args.load_messages, args.load_warmup, events, converse)
         eliza = await elizaos_load(load_rooms, args.load_messages, args.load_warmup)
 
         # -- 5. the local model through the router (optional) -----------------------------
@@ -625,7 +627,7 @@ def report_load(result: dict) -> None:
         by = ", ".join(f"{k} {v:.2f}" for k, v in side["cpu_ms_by_process"].items())
         by += f"; with the client {side['cpu_ms_per_msg_with_client']:.2f}"
         trips = ", ".join(f"{k} {v:g}" for k, v in side["round_trips_per_plugin"].items())
-        print(f"{'':4}CPU ms/msg: {by}; round trips/msg: {trips}")
+        print(f"{'':4}CPU ms/msg: {by}; round trips/msg: {trips}; client: {side['transport']}")
         if rooms in eliza:
             e = eliza[rooms]
             row = f"{e['msgs_per_s']:>8.0f}{e['p50_ms']:>8.1f}{e['p99_ms']:>8.1f}{e['cpu_ms_per_msg']:>11.2f}"
@@ -658,6 +660,11 @@ def main(argv: list[str] | None = None) -> int:
         help="event types the load section's clients ask for (SendMessageRequest.events; RUN_ENDED comes "
         "anyway): REPLY (default: a client that shows the reply, as elizaOS's handle_message returns it), "
         "a comma-separated list, or 'all'",
+    )
+    parser.add_argument(
+        "--load-calls",
+        action="store_true",
+        help="the load section's clients make a SendMessage call per message (default: one Converse stream per room)",
     )
     parser.add_argument("--local-model", action="store_true", help="also time replies from the local model (~5 s)")
     parser.add_argument("--local-messages", type=int, default=5, help="local model messages (default 5)")

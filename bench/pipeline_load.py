@@ -23,7 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 import grpc
 import psutil
@@ -104,20 +104,27 @@ class HostProcess:
 
 
 async def room_client(
-    address: str, room: str, n: int, latencies: list[int] | None, events: tuple[str, ...] = ()
+    address: str,
+    room: str,
+    n: int,
+    latencies: list[int] | None,
+    events: tuple[str, ...] = (),
+    converse: bool = False,
 ) -> None:
     """One room's client: n messages one after another, each read to RUN_ENDED and checked;
-    `events`: the event types it asks for (SendMessageRequest.events; empty: all)."""
+    `events`: the event types it asks for (SendMessageRequest.events; empty: all); `converse`:
+    all on one Converse stream, else a SendMessage call each."""
     expected = [e for e in EXPECTED if e in events or e == "RUN_ENDED"] if events else EXPECTED
     async with grpc.aio.insecure_channel(address) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         req = agent_pb2.SendMessageRequest(
             room_id=room, entity_id="bench-user", content=types_pb2.Content(text=f"hello from {room}"), events=events
         )
+        stream = stub.Converse(metadata=AUTH) if converse else None
         for _ in range(n):
             start = time.perf_counter_ns()
             seen, status, reply = [], "", ""
-            async for event in stub.SendMessage(req, metadata=AUTH):
+            async for event in _events(stub, stream, req):
                 seen.append(event.event_type)
                 if event.event_type == "REPLY":
                     reply = event.content.text
@@ -127,24 +134,49 @@ async def room_client(
                 latencies.append(time.perf_counter_ns() - start)
             if seen != expected or status != "completed" or reply != "ok":
                 raise RuntimeError(f"unexpected run in room {room}: events {seen}, status {status!r}, reply {reply!r}")
+        if stream is not None:
+            await stream.done_writing()
+
+
+async def _events(
+    stub: agent_pb2_grpc.AgentServiceStub, stream: Any, req: agent_pb2.SendMessageRequest
+) -> AsyncIterator[agent_pb2.SendMessageResponse]:
+    """One message's events to RUN_ENDED: on the Converse stream, else from a SendMessage call."""
+    if stream is None:
+        async for event in stub.SendMessage(req, metadata=AUTH):
+            yield event
+        return
+    await stream.write(agent_pb2.ConverseRequest(message=req))
+    while True:
+        event = (await stream.read()).event
+        yield event
+        if event.event_type == "RUN_ENDED":
+            return
 
 
 async def agenthost_load(
-    tmp: Path, rooms_list: list[int], per_room: int, warmup: int, events: tuple[str, ...] = ()
+    tmp: Path,
+    rooms_list: list[int],
+    per_room: int,
+    warmup: int,
+    events: tuple[str, ...] = (),
+    converse: bool = False,
 ) -> dict[str, Any]:
     """agenthost at each number of rooms: msgs/s, p50/p99, CPU per message by process, round trips;
-    the clients ask for `events` only (empty: every event)."""
+    the clients ask for `events` only (empty: every event), each on a Converse stream of its own
+    when `converse`, else a SendMessage call per message."""
     host = await HostProcess.start(tmp)
     try:
         out: dict[str, Any] = {}
         for rooms in rooms_list:
             names = [f"load{rooms}-{i}" for i in range(rooms)]
-            await asyncio.gather(*(room_client(host.address, r, warmup, None, events) for r in names))
+            await asyncio.gather(*(room_client(host.address, r, warmup, None, events, converse) for r in names))
             await host.calls()
             latencies: list[int] = []
             cpu0 = host.cpu()
             start = time.perf_counter()
-            await asyncio.gather(*(room_client(host.address, r, per_room, latencies, events) for r in names))
+            clients = (room_client(host.address, r, per_room, latencies, events, converse) for r in names)
+            await asyncio.gather(*clients)
             elapsed = time.perf_counter() - start
             cpu1 = host.cpu()
             calls = await host.calls()
@@ -166,6 +198,7 @@ async def agenthost_load(
                 "calls_per_msg": {k: round(v / n, 2) for k, v in sorted(calls.items())},
                 "messages": n,
                 "events": list(events) or "all",
+                "transport": "Converse" if converse else "SendMessage",
             }
         return out
     finally:

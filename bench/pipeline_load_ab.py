@@ -1,8 +1,9 @@
 """A/B of the pipeline benchmark's load section between environment switches, in one run.
 
 Each variant is a name and the environment it sets for the bench host (and so its plugin
-processes); BENCH_EVENTS=REPLY,... there is not set but says which event types its clients ask
-for (SendMessageRequest.events; unset: all). The variants take turns (A B, then B A, ... to
+processes); BENCH_EVENTS=REPLY,... there says which event types its clients ask for
+(SendMessageRequest.events; unset: all), BENCH_CONVERSE=1 that each client keeps one Converse
+stream (else a SendMessage call per message). The variants take turns (A B, then B A, ... to
 even out the box's drift), each a fresh host at ROOMS rooms, and elizaOS's side runs once a
 round beside them (its figure is the floor the ratios are taken to). Prints every run, then per
 variant the median of each figure.
@@ -54,7 +55,8 @@ async def main(args: argparse.Namespace) -> None:
                 os.environ.update({**base, **env})
                 try:
                     events = () if env.get("BENCH_EVENTS", "all") == "all" else tuple(env["BENCH_EVENTS"].split(","))
-                    load = await agenthost_load(where, [args.rooms], args.messages, args.warmup, events)
+                    converse = env.get("BENCH_CONVERSE") == "1"
+                    load = await agenthost_load(where, [args.rooms], args.messages, args.warmup, events, converse)
                     side = load[str(args.rooms)]
                 finally:
                     os.environ.clear()

@@ -20,7 +20,7 @@ from .limits import MAX_NESTING, bounded
 
 class ParseInCall(grpc.aio.ServerInterceptor):
     """Moves the parsing of requests into the call: a unary request's, and each of a client
-    stream's (AddKnowledge's chunks) as the servicer reads it."""
+    stream's (AddKnowledge's chunks, Converse's messages) as the servicer reads it."""
 
     async def intercept_service(
         self,
@@ -35,8 +35,10 @@ class ParseInCall(grpc.aio.ServerInterceptor):
             return grpc.stream_unary_rpc_method_handler(
                 _client_stream(handler.stream_unary, parse), response_serializer=handler.response_serializer
             )
-        if handler.request_streaming:
-            return handler  # no bidirectional stream is served on this listener
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _bidirectional(handler.stream_stream, parse), response_serializer=handler.response_serializer
+            )
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _unary(handler.unary_unary, parse), response_serializer=handler.response_serializer
@@ -67,13 +69,24 @@ def _client_stream(
     behavior: Callable[..., Awaitable[Any]], parse: Callable[[bytes], Any]
 ) -> Callable[..., Awaitable[Any]]:
     async def call(raws: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
-        async def parsed() -> AsyncIterator[Any]:
-            async for raw in raws:
-                yield await _parsed(parse, raw, context)
-
-        return await behavior(parsed(), context)
+        return await behavior(_each_parsed(raws, parse, context), context)
 
     return call
+
+
+def _bidirectional(behavior: Callable[..., Any], parse: Callable[[bytes], Any]) -> Callable[..., Any]:
+    async def stream(raws: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async for item in behavior(_each_parsed(raws, parse, context), context):
+            yield item
+
+    return stream
+
+
+async def _each_parsed(
+    raws: AsyncIterator[bytes], parse: Callable[[bytes], Any], context: grpc.aio.ServicerContext
+) -> AsyncIterator[Any]:
+    async for raw in raws:
+        yield await _parsed(parse, raw, context)
 
 
 def _unary(behavior: Callable[..., Awaitable[Any]], parse: Callable[[bytes], Any]) -> Callable[..., Awaitable[Any]]:

@@ -187,7 +187,10 @@ class Target:
         path = f"/{method.containing_service.full_name}/{method.name}"
         options: dict[str, Any] = {"timeout": CALL_TIMEOUT, "metadata": self.metadata}
         try:
-            if method.client_streaming:
+            if method.client_streaming and method.server_streaming:
+                async for _ in self.channel.stream_stream(path)(iter(payload), **options):
+                    pass
+            elif method.client_streaming:
                 await self.channel.stream_unary(path)(iter(payload), **options)
             elif method.server_streaming:
                 async for _ in self.channel.unary_stream(path)(payload[0], **options):

@@ -152,6 +152,32 @@ async def test_a_client_can_ask_for_some_events_only_and_the_run_is_the_same(sta
     assert await room_texts(host) == [("user-1", "hello there"), ("agent", events[0]["text"])]
 
 
+async def test_a_conversation_on_one_stream_runs_each_message_in_turn(start_host: Any) -> None:
+    host = await start_host(CHAT)
+    async with api_channel(host) as channel:
+        token = (("authorization", f"Bearer {host.api_token}"),)  # the channel's interceptors add it to unary calls
+        call = agent_pb2_grpc.AgentServiceStub(channel).Converse(timeout=30, metadata=token)
+        runs = []
+        for text in ("first", "second"):
+            message = request(text)
+            message.events.append("REPLY")
+            await call.write(agent_pb2.ConverseRequest(message=message))
+            events = []
+            while not events or events[-1]["event"] != "RUN_ENDED":
+                events.append(as_dict((await call.read()).event))
+            runs.append(events)
+        await call.write(agent_pb2.ConverseRequest(message=request("   ")))  # nothing to respond to
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call.read()
+    assert [[e["event"] for e in run] for run in runs] == [["REPLY", "RUN_ENDED"]] * 2
+    assert [run[0]["text"].split(" | ")[0] for run in runs] == ["echo: first", "echo: second"]
+    assert all(run[1]["extra"]["status"] == "completed" for run in runs)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "content.text is empty" in (info.value.details() or "")
+    texts = [t for _, t in await room_texts(host)]
+    assert texts == ["first", runs[0][0]["text"], "second", runs[1][0]["text"]]  # each answered before the next
+
+
 @pytest.mark.parametrize(
     ("room", "text", "problem"),
     [

@@ -168,6 +168,21 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.SendMessageRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[agent_pb2.SendMessageResponse]:
         """Run the message through the pipeline, streaming its run's events up to RUN_ENDED."""
+        async for event in self._run(request, context):
+            yield event
+
+    async def Converse(
+        self, requests: AsyncIterator[agent_pb2.ConverseRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.ConverseResponse]:
+        """SendMessage for each message written on the stream, one after another: no call per message."""
+        async for request in requests:
+            async for event in self._run(request.message, context):
+                yield agent_pb2.ConverseResponse(event=event)
+
+    async def _run(
+        self, request: agent_pb2.SendMessageRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.SendMessageResponse]:
+        """One message's run, its events as the request asks; a message that cannot run aborts the call."""
         problem = _message_problem(request)
         if problem:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem)

@@ -65,6 +65,18 @@ class SendMessageRequest(_message.Message):
     events: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, room_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., content: _Optional[_Union[_types_pb2.Content, _Mapping]] = ..., agent_id: _Optional[str] = ..., room_type: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class ConverseRequest(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: SendMessageRequest
+    def __init__(self, message: _Optional[_Union[SendMessageRequest, _Mapping]] = ...) -> None: ...
+
+class ConverseResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: SendMessageResponse
+    def __init__(self, event: _Optional[_Union[SendMessageResponse, _Mapping]] = ...) -> None: ...
+
 class SendMessageResponse(_message.Message):
     __slots__ = ("run_id", "event_type", "content")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

@@ -40,6 +40,11 @@ class AgentServiceStub:
                 request_serializer=agenthost_dot_v1_dot_agent__pb2.SendMessageRequest.SerializeToString,
                 response_deserializer=agenthost_dot_v1_dot_agent__pb2.SendMessageResponse.FromString,
                 _registered_method=True)
+        self.Converse = channel.stream_stream(
+                '/agenthost.v1.AgentService/Converse',
+                request_serializer=agenthost_dot_v1_dot_agent__pb2.ConverseRequest.SerializeToString,
+                response_deserializer=agenthost_dot_v1_dot_agent__pb2.ConverseResponse.FromString,
+                _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/agenthost.v1.AgentService/GetStatus',
                 request_serializer=agenthost_dot_v1_dot_agent__pb2.GetStatusRequest.SerializeToString,
@@ -123,6 +128,17 @@ class AgentServiceServicer:
 
     def SendMessage(self, request, context):
         """SendMessage runs a message through the pipeline, streaming run events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Converse(self, request_iterator, context):
+        """Converse is SendMessage for a conversation: the client writes messages on
+        one stream, and each is run as SendMessage runs it, its events streamed up
+        to its RUN_ENDED, before the next is read (one after another; a client that
+        wants messages run at once opens more streams). A message SendMessage would
+        refuse ends the stream with the same status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -243,6 +259,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     request_deserializer=agenthost_dot_v1_dot_agent__pb2.SendMessageRequest.FromString,
                     response_serializer=agenthost_dot_v1_dot_agent__pb2.SendMessageResponse.SerializeToString,
             ),
+            'Converse': grpc.stream_stream_rpc_method_handler(
+                    servicer.Converse,
+                    request_deserializer=agenthost_dot_v1_dot_agent__pb2.ConverseRequest.FromString,
+                    response_serializer=agenthost_dot_v1_dot_agent__pb2.ConverseResponse.SerializeToString,
+            ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
                     request_deserializer=agenthost_dot_v1_dot_agent__pb2.GetStatusRequest.FromString,
@@ -347,6 +368,33 @@ class AgentService:
             '/agenthost.v1.AgentService/SendMessage',
             agenthost_dot_v1_dot_agent__pb2.SendMessageRequest.SerializeToString,
             agenthost_dot_v1_dot_agent__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Converse(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/agenthost.v1.AgentService/Converse',
+            agenthost_dot_v1_dot_agent__pb2.ConverseRequest.SerializeToString,
+            agenthost_dot_v1_dot_agent__pb2.ConverseResponse.FromString,
             options,
             channel_credentials,
             insecure,
