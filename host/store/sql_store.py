@@ -149,6 +149,7 @@ class SqlStore(ABC):
         # Embeddings go with it (ON DELETE CASCADE).
         self._vector_writes += 1
         deleted = await self._execute("DELETE FROM memories WHERE agent_id = ? AND id = ?", (agent_id, memory_id)) > 0
+        self._vector_writes += 1  # and after: see put_embedding
         self._vectors.remove(agent_id, memory_id)
         return deleted
 
@@ -170,6 +171,9 @@ class SqlStore(ABC):
         values = (embedding.model, embedding.dimension, vector, embedding.created_at_ms)
         self._vector_writes += 1
         stored = await self._execute(sql, (*values, embedding.agent_id, embedding.memory_id)) > 0
+        # And after: a search on another pooled connection (PostgreSQL) may have read the stamp
+        # while this write was under way, and must not keep it.
+        self._vector_writes += 1
         # A vector of another dimension for this model was replaced: out of that dimension's matrix.
         self._vectors.remove(embedding.agent_id, embedding.memory_id, embedding.model, embedding.dimension)
         return stored
@@ -321,6 +325,7 @@ class SqlStore(ABC):
                 ("DELETE FROM rooms WHERE agent_id = ? AND id = ?", key),
             ]
         )
+        self._vector_writes += 1  # and after: see put_embedding
         self._vectors.forget(agent_id)
         return changed[-1] > 0
 
