@@ -6,7 +6,6 @@ embedding queue's view of what lacks a vector."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from store_backends import Database, database_fixture, store_fixture  # noqa: F4
 from host.store import Embedding
 from host.store import vectors as vectors_module
 from host.store.sql_store import SqlStore
-from host.store.vectors import VectorMatrix
 from plugin_sdk.types import Content, Memory
 
 A, B = "agent-a", "agent-b"
@@ -156,19 +154,37 @@ async def test_vectors_that_cannot_be_ranked_are_never_found(store: SqlStore) ->
     assert best.memory.id == far.id and best.score == pytest.approx(1.0)
 
 
-async def test_large_matrices_are_scored_off_the_event_loop(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    vectors = [[1.0, 0.0], [0.9, 0.3], [0.0, 1.0], [-1.0, 0.2]]
+async def test_a_large_search_lets_other_tasks_run(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = [[1.0, 0.0], [0.9, 0.3], [0.0, 1.0], [-1.0, 0.2], [0.5, 0.5], [0.2, -1.0]]
     stored = [await remember(store, v, room_id=f"r{i % 2}") for i, v in enumerate(vectors)]
-    inline = [await store.search_memories(A, [1.0, 0.1], "m", room_id=room) for room in (None, "r0", "r1")]
-    threads: set[str] = set()
-    top = VectorMatrix.top
+    queries = [{}, {"room_id": "r0"}, {"room_id": "r1"}]
+    whole = [await store.search_memories(A, [1.0, 0.1], "m", **q) for q in queries]  # type: ignore[arg-type]
+    assert [f.memory.id for f in whole[0]] == [stored[i].id for i in (0, 1, 4, 2, 5, 3)]
+    monkeypatch.setattr(vectors_module, "SCORE_BLOCK", 2)  # one row of two components per block
+    ticks = 0
+    at_each_block: list[int] = []
+    scores = vectors_module._scores
 
-    def spied(self: VectorMatrix, *args: Any) -> list[tuple[str, float]]:
-        threads.add(threading.current_thread().name)
-        return top(self, *args)
+    def counted(*args: Any) -> None:
+        at_each_block.append(ticks)
+        scores(*args)
 
-    monkeypatch.setattr(VectorMatrix, "top", spied)
-    monkeypatch.setattr(vectors_module, "INLINE_SCORES", 0)  # every matrix counts as large
-    assert [await store.search_memories(A, [1.0, 0.1], "m", room_id=room) for room in (None, "r0", "r1")] == inline
-    assert threading.main_thread().name not in threads and threads
-    assert [f.memory.id for f in inline[0]] == [stored[0].id, stored[1].id, stored[2].id, stored[3].id]
+    monkeypatch.setattr(vectors_module, "_scores", counted)
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        for query, expected in zip(queries, whole):
+            at_each_block.clear()
+            assert await store.search_memories(A, [1.0, 0.1], "m", **query) == expected  # type: ignore[arg-type]
+            # A block per row scored (a filter keeping most rows scores them all), and the other
+            # task ran between every two.
+            assert len(at_each_block) >= len(expected) >= 3
+            assert all(b > a for a, b in zip(at_each_block, at_each_block[1:]))
+    finally:
+        ticker.cancel()

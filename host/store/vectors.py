@@ -10,9 +10,9 @@ So each (agent, model, dimension) gets a matrix of unit vectors, read from the d
 and then brought up to date by what changed: the backend's `stamp` says
 whether anything did (cheap on SQLite; count and newest time over an index on PostgreSQL, so
 other hosts' writes are seen), the rows written since the newest one read (less a margin for
-clocks) are merged in, and a count that still disagrees means a full read. Scoring is one
-matrix-vector product in numpy (on a worker thread when the matrix is large), then a partial
-sort of the scores for the best few: the product, bound by memory bandwidth, is nearly all of it.
+clocks) are merged in, and a count that still disagrees means a full read. Scoring is a
+matrix-vector product in numpy, in blocks on the event loop (`SCORE_BLOCK`), then a partial sort
+of the scores for the best few: the product, bound by memory bandwidth, is nearly all of it.
 
 A query's model and dimension select the matrix: vectors of another model or dimension are
 never compared with it.
@@ -37,8 +37,11 @@ FILTER_COLUMNS = ("table_name", "room_id", "world_id", "entity_id")
 ROW_COLUMNS = ("memory_id", "vector", "created_at_ms", *FILTER_COLUMNS)
 
 
-#: Up to this many vector components (~0.3 ms of scoring) a search scores on the event loop.
-INLINE_SCORES = 1_000_000
+#: A search scores this many vector components (~1 ms on a quiet core: 10,400 rows of 384)
+#: between two turns of the event loop. Not on a worker thread: on this busy 2-core box its
+#: handoff cost 3-6 ms at 100k rows, and the loop stalled for the whole product all the same (the
+#: loop's thread and the worker share one scheduling group); in blocks the stall is one block.
+SCORE_BLOCK = 4_000_000
 
 Key = tuple[str, str, int]  # agent, model, dimension
 Stamp = tuple[Hashable, int | None]  # what changes with the vectors; their count when known
@@ -118,22 +121,39 @@ class VectorMatrix:
         self._live = _grown(self._live, capacity, self.size)
         self._columns = {c: _grown(a, capacity, self.size) for c, a in self._columns.items()}
 
-    def top(
+    async def search(
         self, query: Sequence[float], filters: dict[str, str], threshold: float, limit: int
     ) -> list[tuple[str, float]]:
         """The ids of the `limit` best rows matching `filters` with cosine similarity >= `threshold`,
-        best first, with their similarity."""
+        best first, with their similarity. Scored on the event loop a block of `SCORE_BLOCK`
+        components at a time, letting other tasks run between blocks."""
         if not self.live or limit <= 0:
             return []
         vector = unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))[0]
-        size = self.size  # once: a catch-up on the loop may append rows meanwhile
+        size = self.size  # once: a catch-up between two blocks may append rows
         rows = self._matching(filters, size)
-        if rows is None:  # every row: the scores are the rows' own, nothing gathered
-            scores = _scores(self._vectors[:size], vector)
-        elif len(rows) > size // 4:  # scoring every row beats copying most of them out
-            scores = _scores(self._vectors[:size], vector)[rows]
+        vectors = self._vectors[:size]  # this array, even if a catch-up grows the matrix meanwhile
+        step = max(1, SCORE_BLOCK // self.dimension)
+        if rows is None or len(rows) > size // 4:  # every row: cheaper than copying most of them out
+            scores = np.empty(size, dtype=np.float32)
+            for start in range(0, size, step):
+                if start:
+                    await asyncio.sleep(0)
+                _scores(vectors[start : start + step], vector, scores[start : start + step])
+            if rows is not None:
+                scores = scores[rows]
         else:
-            scores = _scores(self._vectors[rows], vector)
+            scores = np.empty(len(rows), dtype=np.float32)
+            for start in range(0, len(rows), step):
+                if start:
+                    await asyncio.sleep(0)
+                _scores(vectors[rows[start : start + step]], vector, scores[start : start + step])
+        return self._best(rows, scores, threshold, limit)
+
+    def _best(
+        self, rows: npt.NDArray[np.intp] | None, scores: npt.NDArray[np.float32], threshold: float, limit: int
+    ) -> list[tuple[str, float]]:
+        """The best `limit` of the scores of `rows` (every row when None) at least `threshold`."""
         # The best `limit` first, then the threshold on those few: one pass over the scores.
         if len(scores) > limit:
             best = np.argpartition(scores, len(scores) - limit)[-limit:]
@@ -143,18 +163,9 @@ class VectorMatrix:
         positions = best if rows is None else rows[best]
         # A row a catch-up removed or zeroed while this one scored is left out.
         kept = self._live[positions]
-        positions, scores = positions[kept], scores[best][kept]
-        order = np.lexsort((self._ids[positions].astype(str), -scores))  # ties: by id, so results are stable
-        return [(str(self._ids[positions[i]]), float(scores[i])) for i in order]
-
-    async def search(
-        self, query: Sequence[float], filters: dict[str, str], threshold: float, limit: int
-    ) -> list[tuple[str, float]]:
-        """`top`, on a worker thread when the scoring is long enough to hold up the event loop:
-        on this busy 2-core box a thread handoff cost 0.1-1 ms, as much as scoring 10k rows."""
-        if self.size * self.dimension <= INLINE_SCORES:
-            return self.top(query, filters, threshold, limit)
-        return await asyncio.to_thread(self.top, query, filters, threshold, limit)
+        positions, found = positions[kept], scores[best][kept]
+        order = np.lexsort((self._ids[positions].astype(str), -found))  # ties: by id, so results are stable
+        return [(str(self._ids[positions[i]]), float(found[i])) for i in order]
 
     def _matching(self, filters: dict[str, str], size: int) -> npt.NDArray[np.intp] | None:
         """The positions of the live rows among the first `size` matching every filter; None when
@@ -173,9 +184,9 @@ class VectorMatrix:
 A = TypeVar("A", bound=np.generic)
 
 
-def _scores(vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def _scores(vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32], out: npt.NDArray[np.float32]) -> None:
     _single_threaded_blas()
-    return vectors @ query
+    np.dot(vectors, query, out=out)
 
 
 @functools.cache
