@@ -55,7 +55,7 @@ class VectorMatrix:
         self.dimension = dimension
         self.stamp: Hashable = None
         self.newest_ms = 0
-        self.size = 0  # rows in use, deleted ones included (their id is None)
+        self.size = 0  # rows in use, deleted ones included (not live: `remove`)
         self.live = 0
         self._searchable = 0  # rows in use that a search may find: not deleted, not zero
         self._positions: dict[str, int] = {}
