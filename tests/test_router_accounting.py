@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import os
 import re
 import sqlite3
@@ -723,3 +724,31 @@ async def test_a_router_with_writes_queued_does_not_lock_another_out(tmp_path: P
     finally:
         await busy.close()
         await other.close()
+
+
+async def test_a_turnstile_held_too_long_costs_a_busy_timeout_not_a_hang(tmp_path: Path) -> None:
+    """Writers on one SQLite file queue on a turnstile (an flock beside it) before its lock. One
+    holding it for ever (a process stopped while waiting for the lock, say) delays a write by the
+    busy timeout, no more: then the lock is tried once, and answers as a lock held too long does."""
+    path = tmp_path / "shared.db"
+    acc = await SQLiteAccounting.open(path, busy_timeout_s=0.5)
+    stuck = os.open(f"{path}-turns", os.O_RDWR)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        fcntl.flock(stuck, fcntl.LOCK_EX)
+        started = time.monotonic()
+        await acc.reserve([GLOBAL], 0.25, "req-1", NOW)  # the lock itself is free
+        assert 0.45 < time.monotonic() - started < 0.9
+        other.execute("BEGIN IMMEDIATE")  # now it is not
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            await acc.reserve([GLOBAL], 0.25, "req-2", NOW)
+        assert 0.45 < time.monotonic() - started < 0.9  # the turnstile's wait and the lock's: one timeout
+        other.execute("ROLLBACK")
+        fcntl.flock(stuck, fcntl.LOCK_UN)
+        await acc.reserve([GLOBAL], 0.25, "req-3", NOW)
+        assert await reserved_and_spent(acc) == (0.5, 0)
+    finally:
+        other.close()
+        os.close(stuck)
+        await acc.close()
