@@ -72,6 +72,8 @@ def _load_smollm2(_: argparse.Namespace) -> Embed:
         n_ctx=n_ctx,
         n_batch=n_ctx,
         n_ubatch=n_ctx,
+        n_threads=1,  # as router.local_worker.EmbeddingModel
+        n_threads_batch=1,
         verbose=False,
     )
 
@@ -86,7 +88,14 @@ def _load_minilm_gguf(args: argparse.Namespace) -> Embed:
 
     n_ctx = 512  # the model's positions
     llama = llama_cpp.Llama(
-        model_path=str(args.minilm_gguf), embedding=True, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, verbose=False
+        model_path=str(args.minilm_gguf),
+        embedding=True,
+        n_ctx=n_ctx,
+        n_batch=n_ctx,
+        n_ubatch=n_ctx,
+        n_threads=1,  # as router.local_worker.EmbeddingModel
+        n_threads_batch=1,
+        verbose=False,
     )
 
     def embed(texts: Sequence[str]) -> np.ndarray:

@@ -7,8 +7,8 @@ the GGUF `make install` made, in the router's worker process).
   characters a page) added to knowledge: the add itself (read, split, store: what the CLI waits
   for), then the embedding queue until every fragment is embedded (fragments/s, and as a ratio of
   the model's one-text-per-call rate: the cost of the router call around each text). Once per
-  `--concurrency` value, a fresh host each: the queue's calls at once (1: one text per worker
-  call, as before the router batched waiting calls; 8: the default).
+  `--concurrency` value, a fresh host each: the queue's calls at once (1: strictly one after
+  another; 2: the default, one call's router and host work overlapping the other's embedding).
 
     .venv/bin/python bench/knowledge.py            # 100 pages, ~2 min
     .venv/bin/python bench/knowledge.py --pages 10 --texts 8
@@ -148,8 +148,8 @@ def main() -> int:
     parser.add_argument(
         "--concurrency",
         type=lambda v: [int(x) for x in v.split(",")],
-        default=[1, 8],
-        help="the embedding queue's calls at once, a host run for each (default 1,8)",
+        default=[1, 2],
+        help="the embedding queue's calls at once, a host run for each (default 1,2)",
     )
     return run_and_report(run, report, parser.parse_args())
 

@@ -75,12 +75,10 @@ class Delta:
 
 
 class Embeddings(NamedTuple):
-    """Unit-length vectors, one per input text in order, and the tokens they took (llama.cpp's count):
-    in all, and per text."""
+    """Unit-length vectors, one per input text in order, and the tokens they took (llama.cpp's count)."""
 
     vectors: list[list[float]]
     prompt_tokens: int
-    text_tokens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,13 @@ class EmbeddingModel(ServedModel):
         # llama.cpp also computes logits for every token in this mode, which costs memory, not
         # correctness (a chat model: ~0.4 MB per token of the largest batch, held for the worker's
         # life; an encoder has no vocabulary head).
+        # One thread unless told otherwise (llama.cpp's default for a batch is every core): embedding is
+        # background work, and on two busy cores one thread took 210-270 ms per 1,000-character text
+        # where two took 375-660 ms (their threads wait for each other on shared cores); the other
+        # core is left to the chat worker.
+        threads = kwargs.pop("n_threads", 1)
         settings: dict[str, Any] = {"embedding": True, "n_batch": self.n_ctx, "n_ubatch": self.n_ctx, **kwargs}
+        settings.update(n_threads=threads, n_threads_batch=threads)
         llama = llama_cpp.Llama(**settings)
         if llama.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
             llama.close()
@@ -232,17 +238,16 @@ class EmbeddingModel(ServedModel):
         # Checked here because llama.cpp fails on both after filling its batch, and an empty
         # sequence leaves the context broken (a later call can abort the process).
         # An empty text is refused even where the model adds tokens of its own (BERT's [CLS] and [SEP]).
-        counts: list[int] = []
         for i, text in enumerate(texts):
             data = text.encode("utf-8")
             if not llama.tokenize(data, add_bos=False):
                 raise LocalModelError(f"input {i} is empty: there is nothing to embed", status=400)
-            counts.append(n_tokens := len(llama.tokenize(data)))
+            n_tokens = len(llama.tokenize(data))
             if n_tokens > self.n_ctx:
                 raise LocalModelError(f"input {i} is {n_tokens} tokens; {self.name} embeds at most {self.n_ctx}", 400)
         with translate_errors():
             vectors, prompt_tokens = llama.embed(texts, normalize=True, truncate=False, return_count=True)
-        return Embeddings([[float(x) for x in vector] for vector in vectors], int(prompt_tokens), tuple(counts))
+        return Embeddings([[float(x) for x in vector] for vector in vectors], int(prompt_tokens))
 
 
 class _CountingLlama(llama_cpp.Llama):

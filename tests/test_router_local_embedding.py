@@ -187,32 +187,3 @@ async def test_a_missing_gguf_leaves_the_model_down_saying_how_to_make_it(tmp_pa
 
     assert refused.value.status == 503
     assert model.down.startswith(f"local model file not found: {tmp_path}") and "make install" in model.down
-
-
-async def test_concurrent_calls_share_worker_calls_and_get_their_own_vectors(
-    embedder: tuple[LocalEmbeddingModel, str],
-) -> None:
-    model, _ = embedder
-    texts = [text for triple in PARAPHRASES for text in triple]
-    alone = [(await model.embed([text])).vectors[0] for text in texts]
-    before = model.worker_calls
-    together = await asyncio.gather(*(model.embed([text]) for text in texts))
-
-    # Calls made together go to the worker together (the first may go alone, finding it idle).
-    assert model.worker_calls - before <= 2 < len(texts)
-    for text, vector, result in zip(texts, alone, together):
-        assert len(result.vectors) == 1 and cosine(result.vectors[0], vector) > 0.99999, text
-        assert result.prompt_tokens == result.text_tokens[0] > 2  # [CLS] words [SEP]
-
-
-async def test_a_refused_text_fails_only_its_own_call_when_calls_are_batched(
-    embedder: tuple[LocalEmbeddingModel, str],
-) -> None:
-    model, _ = embedder
-    calls = [model.embed(["first"]), model.embed(["second", "third"]), model.embed([""]), model.embed(["fourth"])]
-    results = await asyncio.gather(*calls, return_exceptions=True)
-
-    refused = results[2]
-    assert isinstance(refused, LocalModelError) and refused.status == 400 and "input 0 is empty" in str(refused)
-    served = [r for i, r in enumerate(results) if i != 2]
-    assert [len(r.vectors) for r in served if not isinstance(r, BaseException)] == [1, 2, 1]

@@ -60,10 +60,7 @@ class ModelChanged(Exception):
 
 
 class EmbeddingQueue:
-    """Embeds the agent's memories in the background, `batch` at a time, `concurrency` calls at once.
-
-    Calls at once are what lets the router's local embedding model batch: the calls that wait for
-    its worker go to llama.cpp together (router.local_embedding), ~2x the texts/s of one by one."""
+    """Embeds the agent's memories in the background, `batch` at a time, `concurrency` calls at once."""
 
     def __init__(
         self,
@@ -72,7 +69,7 @@ class EmbeddingQueue:
         agent_id: str,
         *,
         batch: int = 16,
-        concurrency: int = 8,
+        concurrency: int = 2,
         idle_s: float = 0.5,
         rescan_s: float = 300.0,
         max_chars: int = 2000,
