@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .agent.admission import AdmissionSettings, admission_from_table
 from .agent.attachment_settings import AttachmentSettings, settings_from_table
 
 DEFAULT_ADDRESS = "127.0.0.1:7531"
@@ -98,6 +99,7 @@ class HostConfig:
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     attachments: AttachmentSettings = field(default_factory=AttachmentSettings)  # [attachments]
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)  # [admission]
     settings: dict[str, str] = field(default_factory=dict)  # every plugin may read these
     secrets: dict[str, str] = field(default_factory=dict)  # only plugins granted a key may read it
     grants: dict[str, Grant] = field(default_factory=dict)  # by plugin name
@@ -165,6 +167,7 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     database = _database(_table(raw, "database"))
     kwargs: dict[str, Any] = {
         "attachments": settings_from_table(raw.get("attachments", {}), base),
+        "admission": admission_from_table(_table(raw, "admission")),
         "plugin_config": plugin_config,
         "remote": remote,
         "supervision": supervision,

@@ -115,7 +115,7 @@ class Host:
             components=self._components,
             router=self._router,
             registry=lambda: self.plugins.registry,
-            pipeline_settings=PipelineSettings(attachments=self.config.attachments),
+            pipeline_settings=PipelineSettings(attachments=self.config.attachments, admission=self.config.admission),
             plugin_config=self.config.plugin_config,
             settings=self.config.settings,
             secrets=self.config.secrets,

@@ -20,10 +20,12 @@ from typing import Any, AsyncIterator, Callable, Iterator
 from plugin_sdk.types import Content, Memory
 
 from ..plugins.components import Components
+from ..plugins.deadlines import RunDeadlineExceeded, run_deadline
 from ..plugins.registry import Registry
 from ..run_stats import RUNS
 from ..store import ContentTooLarge, Store, StoreUnavailable
 from ..store.records import RUN_INTERRUPTED
+from .admission import Admission, Backlogged
 from .character import Character
 from .models import Models
 from .rooms import Rooms
@@ -72,6 +74,7 @@ class Pipeline:
         self.settings = settings
         self.rooms = Rooms(store, agent_id, settings.room_state_ttl_s)
         self.policy = _policy(character, settings)
+        self.admission = Admission(*_admission_bounds(character, settings))
         self._room_turns: dict[str, RoomTurns] = {}
         self._agents: dict[str, bool] = {}  # sender -> whether it is an agent
         self._runs: set[asyncio.Task[None]] = set()
@@ -83,7 +86,10 @@ class Pipeline:
     async def send(self, message: Memory, room_type: str = "") -> AsyncIterator[RunEvent]:
         """Process `message`, yielding its run's events up to RUN_ENDED. The run carries on
         (and its reply is stored) even if the caller stops listening. `room_type` (dm, group,
-        api, self, ...) is the room's type when this message makes it."""
+        api, self, ...) is the room's type when this message makes it. Raises Backlogged, with
+        nothing stored, when the agent has as many runs waiting as it keeps."""
+        if self.admission.full(len(self._runs)):
+            raise Backlogged(self.character.name, len(self._runs) - self.admission.running, self._retry_after())
         queue: asyncio.Queue[RunEvent | object] = asyncio.Queue()
         task = asyncio.create_task(self._run(Turn(message, Run(str(uuid.uuid4()), queue.put_nowait), room_type)))
         self._runs.add(task)
@@ -91,6 +97,13 @@ class Pipeline:
         while (event := await queue.get()) is not _DONE:
             assert isinstance(event, RunEvent)
             yield event
+
+    def _retry_after(self) -> float:
+        """About when a slot frees for a message refused now: the waiting runs' share of the
+        slots times a recent run's time (1 s at least)."""
+        average_s = RUNS.agent(self.agent_id).figures(0).avg_ms / 1000 or 1.0
+        waiting = len(self._runs) - self.admission.running
+        return max(1.0, waiting / self.admission.max_running * average_s)
 
     @property
     def running(self) -> int:
@@ -111,7 +124,7 @@ class Pipeline:
         started = time.monotonic()
         outcome: dict[str, object] = {"status": "completed"}
         try:
-            async with turn.exits:  # the room's turn, once taken, is given back here
+            async with turn.exits, run_deadline(self.components.run_timeout):  # the room's turn is given back here
                 for step in STEPS:
                     began = time.perf_counter()
                     try:
@@ -124,7 +137,7 @@ class Pipeline:
         except asyncio.CancelledError:
             outcome = {"status": RUN_INTERRUPTED, "error": "the host stopped before the run finished"}
             raise
-        except (StoreUnavailable, ContentTooLarge, RunFailed) as exc:
+        except (StoreUnavailable, ContentTooLarge, RunFailed, RunDeadlineExceeded) as exc:
             log.warning("run %s in room %s failed: %s", run.id, message.room_id, exc)
             outcome = {"status": "failed", "error": str(exc)}
         except Exception as exc:  # a bug must end the run visibly, not hang the sender
@@ -220,6 +233,27 @@ class Pipeline:
                 metadata={"in_reply_to": message.id},
             )
         )
+
+
+def _admission_bounds(character: Character, settings: PipelineSettings) -> tuple[int, int]:
+    """(max_running, max_waiting): the character's ADMISSION_MAX_RUNNING / ADMISSION_MAX_WAITING
+    settings where they are whole numbers (>= 1, >= 0), else the host's."""
+    bounds = []
+    for key, default, least in (
+        ("ADMISSION_MAX_RUNNING", settings.admission.max_running, 1),
+        ("ADMISSION_MAX_WAITING", settings.admission.max_waiting, 0),
+    ):
+        raw = character.settings.get(key)
+        try:
+            value = default if raw in (None, "") or isinstance(raw, bool) else int(str(raw))
+        except ValueError:
+            value = least - 1
+        if value < least:
+            log.warning("character %s: %s %r is not a whole number >= %d; using %d", character.name, key, raw, least,
+                        default)  # fmt: skip
+            value = default
+        bounds.append(value)
+    return bounds[0], bounds[1]
 
 
 def _policy(character: Character, settings: PipelineSettings) -> str:

@@ -42,6 +42,11 @@ class RoomView:
         return self.agent_state == FOLLOWED
 
 
+def stored_type(given: str) -> str:
+    """A room type as a client gives it ("dm", "" ...) as it is stored ("DM", "API" ...)."""
+    return ROOM_TYPES.get(given.strip().lower(), given.strip().upper())
+
+
 class Rooms:
     """The agent's rooms, read once each and kept (bounded); `forget` drops one (its state changed)."""
 
@@ -72,7 +77,7 @@ class Rooms:
         room = await store.get_room(agent, room_id)
         participants: dict[str, str] = {}
         if room is None:
-            kind = ROOM_TYPES.get(room_type.strip().lower(), room_type.strip().upper())
+            kind = stored_type(room_type)
             source = message.content.source or "api"
             room = await store.upsert_room(Room(agent, id=room_id, type=kind, source=source, world_id=message.world_id))
         else:  # a new room has none yet
@@ -80,6 +85,12 @@ class Rooms:
         if agent not in participants:
             await store.add_participant(agent, room_id, agent)
         return RoomView(room.type or "API", participants.get(agent, ""), time.monotonic(), {agent, *participants})
+
+    def type_of(self, room_id: str, given: str = "") -> str:
+        """The room's stored type if the room has been read, else the type `given` for it
+        (what a new room is made with): no store read."""
+        view = self._rooms.get(room_id)
+        return view.type if view is not None else stored_type(given)
 
     async def set_state(self, room_id: str, state: str) -> None:
         """Set the agent's state in the room (MUTED, FOLLOWED, "") in the store and here."""

@@ -14,6 +14,7 @@ from plugin_sdk.limits import QUOTE_CHARS, memory_problem, quote
 from plugin_sdk.types import Memory
 from plugin_sdk.wire import content_from_proto, content_to_proto
 
+from ..agent.admission import RETRY_AFTER_KEY, Backlogged
 from ..agent.agent import Agent, AgentError, DuplicateAgent, UnknownAgent
 from ..agent.character import Character, CharacterError, load_character, parse_character
 from ..agent.json_fields import FieldError
@@ -213,9 +214,13 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
         message.content.source = message.content.source or "api"
         # Only the events asked for cross the stream (each is a write of its own); RUN_ENDED always.
         wanted = frozenset((*request.events, RUN_ENDED)) if request.events else None
-        async for event in agent.send(message, room_type):
-            if wanted is None or event.type in wanted:
-                yield _event_response(event)
+        try:
+            async for event in agent.send(message, room_type):
+                if wanted is None or event.type in wanted:
+                    yield _event_response(event)
+        except Backlogged as exc:  # refused before it was stored: the client may send it again
+            context.set_trailing_metadata(((RETRY_AFTER_KEY, f"{exc.retry_after_s:.0f}"),))
+            await abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
 
     async def _find(self, context: grpc.aio.ServicerContext, key: str) -> Agent:
         """The running agent with id or name `key` ("" with one agent); NOT_FOUND listing the agents."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from .acting import reply_or_act, run_evaluators
-from .arrival import announce, persist_message, read_attachments, self_check, wait_for_room
+from .arrival import announce, persist_message, read_attachments, self_check, wait_for_room, wait_for_slot
 from .deciding import check_room, newer_message_waiting, should_respond, still_latest
 from .generating import compose_state, generate, offer_actions
 
@@ -26,6 +26,7 @@ STEPS: tuple[Step, ...] = (
     persist_message,  # 2, 3. stored, and the run started, before any other work; RUN_STARTED
     announce,  # 1. MESSAGE_RECEIVED to subscribed plugins
     wait_for_room,  # one run at a time per room, in arrival order
+    wait_for_slot,  # admission: a bounded number of runs at once, DMs and API first
     read_attachments,  # 4. descriptions, transcriptions, document text
     check_room,  # 5. the room (made with its first message), mute
     should_respond,  # 6. bypass, fast path, or a small model's decision

@@ -9,6 +9,7 @@ from plugin_sdk.types import Content
 
 from ...store import RunRecord
 from .. import attachments
+from ..admission import priority_of
 from ..run import IGNORED, RUN_STARTED, RunEnded
 
 MESSAGE_RECEIVED = "MESSAGE_RECEIVED"  # the event plugins subscribe to (elizaOS's name)
@@ -65,6 +66,13 @@ async def wait_for_room(p: StepContext, t: Turn) -> None:
     await t.exits.enter_async_context(p.room(t))
     if p.turns(t.message.room_id).released != t.released:
         t.recent = None  # a run of the room ended since the history was read with the message
+
+
+async def wait_for_slot(p: StepContext, t: Turn) -> None:
+    """Take one of the agent's run slots (admission), held until the run ends: with all taken,
+    direct conversations go before group chatter, first come first served within each."""
+    room_type = p.rooms.type_of(t.message.room_id, t.room_type)
+    await t.exits.enter_async_context(p.admission.slot(priority_of(room_type)))
 
 
 async def read_attachments(p: StepContext, t: Turn) -> None:

@@ -16,6 +16,7 @@ from plugin_sdk.types import Content, Memory
 from ...plugins.components import Components
 from ...plugins.registry import Registry
 from ...store import Store
+from ..admission import Admission, AdmissionSettings
 from ..attachment_settings import AttachmentSettings
 from ..character import Character
 from ..models import Models
@@ -47,6 +48,7 @@ class PipelineSettings:
     double_message_policy: str = SUPERSEDE
     room_state_ttl_s: float = 5.0  # how long a room's mute state read from the store is trusted
     stream_replies: bool = True  # REPLY_DELTA events while the router streams the reply
+    admission: AdmissionSettings = AdmissionSettings()  # the host config's [admission]
 
 
 @dataclass
@@ -74,6 +76,7 @@ class StepContext(Protocol):
     settings: PipelineSettings
     rooms: Rooms
     policy: str
+    admission: Admission
 
     @property
     def merges(self) -> bool: ...
