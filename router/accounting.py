@@ -16,7 +16,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, Sequence
 
-from .accounting_base import Budget, BudgetExceeded, BudgetStatus, LedgerRow, Reservation, Usage, period_key
+from .accounting_base import (
+    Budget,
+    BudgetExceeded,
+    BudgetStatus,
+    LedgerRow,
+    RateLimit,
+    RateLimited,
+    Reservation,
+    Usage,
+    period_key,
+)
 from .accounting_lease import DEFAULT_LEASE_S
 
 __all__ = [
@@ -26,6 +36,8 @@ __all__ = [
     "BudgetExceeded",
     "BudgetStatus",
     "LedgerRow",
+    "RateLimit",
+    "RateLimited",
     "Reservation",
     "Usage",
     "open_accounting",
@@ -43,11 +55,15 @@ class Accounting(Protocol):
         request_id: str,
         now: datetime | None = None,
         attempt: LedgerRow | None = None,
+        rate: RateLimit | None = None,
     ) -> Reservation:
         """Hold `amount` against every budget at once, or raise BudgetExceeded for the first that
         cannot cover it and hold nothing. Safe to cancel: a cancelled reserve holds nothing. The
         hold is leased; `attempt` (its request, attempt number, agent, task, user, provider and
-        model) is what gets booked if the lease runs out."""
+        model) is what gets booked if the lease runs out. With `rate`, the same transaction
+        counts the call in its provider's window of this minute if it stays under the rpm and
+        tpm limits there, and raises RateLimited (holding and counting nothing) if not; the
+        settle then corrects the window's tokens to the call's real usage."""
         ...
 
     async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
@@ -66,6 +82,11 @@ class Accounting(Protocol):
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:
         """Each budget in the period `now` falls in, in the order given. Reserved counts live
         leases only: a dead router's holds stop counting as soon as their lease runs out."""
+        ...
+
+    async def rate_check(self, rates: Sequence[RateLimit]) -> list[RateLimited | None]:
+        """For each rate, the RateLimited a reserve with it would raise now, or None when its
+        provider's window has room (Explain shows it); counts nothing."""
         ...
 
     async def expire_reservations(self) -> int:

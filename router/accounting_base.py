@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
@@ -94,12 +95,67 @@ class BudgetExceeded(Exception):
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A provider's requests- and tokens-per-minute limits (0: none), and what one call counts
+    against them: one request and `tokens` (its input bound + max output). `now_s` (epoch
+    seconds) picks the minute; None means the database's clock."""
+
+    provider: str
+    rpm: int
+    tpm: int
+    tokens: int
+    now_s: float | None = None
+
+
+class RateLimited(Exception):
+    """A provider's rpm or tpm limit leaves no room for a call this minute; nothing was counted
+    or held. `retry_after_s` is how long until the next minute's window opens."""
+
+    def __init__(self, provider: str, kind: str, limit: int, retry_after_s: float, tokens: int = 0) -> None:
+        if kind == "tpm" and tokens > limit:
+            what = f"tpm limit {limit} is below the call's {tokens} tokens"
+        else:
+            what = f"{kind} limit {limit} reached"
+        super().__init__(f"{what} (next window in {math.ceil(retry_after_s)} s)")
+        self.provider = provider
+        self.kind = kind
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
+def rate_window(now_s: float) -> tuple[int, float]:
+    """(the minute `now_s` falls in, as epoch minutes; seconds until the next one begins)."""
+    minute = int(now_s // 60)
+    return minute, (minute + 1) * 60 - now_s
+
+
+def rate_refusal(rate: RateLimit, requests: int, tokens: int, retry_after_s: float) -> RateLimited | None:
+    """Why one more call of rate.tokens does not fit a window that counted `requests` and
+    `tokens` already (None when it fits)."""
+    if rate.rpm and requests + 1 > rate.rpm:
+        return RateLimited(rate.provider, "rpm", rate.rpm, retry_after_s)
+    if rate.tpm and tokens + rate.tokens > rate.tpm:
+        return RateLimited(rate.provider, "tpm", rate.tpm, retry_after_s, rate.tokens)
+    return None
+
+
+@dataclass(frozen=True)
 class Reservation:
-    """Money held for one call until it is settled or released."""
+    """Money held for one call until it is settled or released, and the rate window it was
+    counted in: (provider, epoch minute, tokens counted), or None."""
 
     id: str
     amount: float
     scopes: tuple[tuple[str, str], ...]  # the (scope, period_key) pairs it holds
+    window: tuple[str, int, int] | None = None
+
+
+def settled_tokens(reservation: Reservation, row: LedgerRow | None) -> int:
+    """What a settle adds to the tokens its rate window counted: the real usage less the bound
+    counted at reservation (0 when there is no window or no row to read the usage from)."""
+    if reservation.window is None or row is None:
+        return 0
+    return row.tokens_in + row.tokens_out - reservation.window[2]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,6 +35,8 @@ from router.accounting_base import (
     BudgetStatus,
     Inflight,
     LedgerRow,
+    RateLimit,
+    RateLimited,
     Reservation,
     Usage,
     budget_keys,
@@ -46,7 +49,10 @@ from router.accounting_base import (
     ledger_row,
     ledger_values,
     log_lost_hold,
+    rate_refusal,
+    rate_window,
     settled_overrun,
+    settled_tokens,
     to_nano,
     usage_filters,
 )
@@ -106,6 +112,13 @@ CREATE TABLE IF NOT EXISTS router_ledger (
     reserved_nano BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS router_ledger_by_time ON router_ledger (time_ms);
+CREATE TABLE IF NOT EXISTS router_rate (
+    provider TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    requests BIGINT NOT NULL,
+    tokens BIGINT NOT NULL,
+    PRIMARY KEY (provider, minute)
+);
 """
 # Columns added since the first schema, for databases made before them: (table, column, definition).
 # Added only where missing: an ALTER TABLE locks its table even when it changes nothing.
@@ -126,6 +139,19 @@ SELECT COALESCE(s.spent_nano, 0)::BIGINT, COALESCE((
        COALESCE(s.overrun_nano, 0)::BIGINT, COALESCE(s.overruns, 0)::BIGINT
 FROM (SELECT 1) AS one LEFT JOIN router_spend s ON s.scope = $1 AND s.period_key = $2
 """
+
+# Count one call in its provider's window of this minute (router_rate), only if it stays under
+# both limits ($4 rpm, $5 tpm; 0 is none): the check and the count are one statement, under the
+# window row's lock. No row back: the window had no room, nothing was counted. `fresh`: the call
+# is the first of its minute.
+_COUNT_RATE = """
+INSERT INTO router_rate AS w (provider, minute, requests, tokens) VALUES ($1, $2, 1, $3)
+ON CONFLICT (provider, minute) DO UPDATE SET requests = w.requests + 1, tokens = w.tokens + excluded.tokens
+WHERE ($4 = 0 OR w.requests + 1 <= $4) AND ($5 = 0 OR w.tokens + excluded.tokens <= $5)
+RETURNING (xmax = 0) AS fresh
+"""
+_RATE_WINDOW = "SELECT requests, tokens FROM router_rate WHERE provider = $1 AND minute = $2"
+_SETTLE_RATE = "UPDATE router_rate SET tokens = GREATEST(0, tokens + $1) WHERE provider = $2 AND minute = $3"
 
 _ADD_SPENT = """
 INSERT INTO router_spend (scope, period_key, spent_nano, overrun_nano, overruns) VALUES ($1, $2, $3, $4, $5)
@@ -241,16 +267,18 @@ class PostgresAccounting:
         request_id: str,
         now: datetime | None = None,
         attempt: LedgerRow | None = None,
+        rate: RateLimit | None = None,
     ) -> Reservation:
         check_amount(amount)
         keyed = budget_keys(budgets, now)
         scopes = tuple(dict.fromkeys((budget.scope, key) for budget, key in keyed))
         reservation = Reservation(uuid.uuid4().hex, amount, scopes)
-        if not scopes:
+        if not scopes and rate is None:
             return reservation
         identity = hold_identity(request_id, attempt)
-        held = await self._inflight.reserve(self._reserve(keyed, reservation, identity), self._release)
-        self.leases.live.add(held.id)
+        held = await self._inflight.reserve(self._reserve(keyed, reservation, identity, rate), self._release)
+        if scopes:
+            self.leases.live.add(held.id)
         return held
 
     @staticmethod
@@ -262,11 +290,38 @@ class PostgresAccounting:
             )
             await conn.execute("SELECT 1 FROM router_spend WHERE scope = $1 AND period_key = $2 FOR UPDATE", scope, key)
 
+    @staticmethod
+    async def _count_rate(conn: asyncpg.Connection, rate: RateLimit) -> tuple[str, int, int]:
+        """Count one call in its provider's window of this minute (by the database's clock unless
+        rate.now_s says otherwise), or raise RateLimited and count nothing; the window counted
+        (provider, minute, tokens). The first call of a minute drops the provider's windows older
+        than the one before it."""
+        now_s = rate.now_s
+        if now_s is None:
+            now_s = await conn.fetchval("SELECT extract(epoch FROM statement_timestamp())::FLOAT8")
+        minute, retry_after_s = rate_window(now_s)
+        too_big = rate_refusal(rate, 0, 0, retry_after_s)  # more tokens than a whole window takes
+        if too_big is not None:
+            raise too_big
+        fresh = await conn.fetchval(_COUNT_RATE, rate.provider, minute, rate.tokens, rate.rpm, rate.tpm)
+        if fresh is None:
+            counted = await conn.fetchrow(_RATE_WINDOW, rate.provider, minute)
+            raise rate_refusal(rate, counted[0], counted[1], retry_after_s) or RateLimited(
+                rate.provider, "rpm", rate.rpm, retry_after_s
+            )
+        if fresh:
+            await conn.execute("DELETE FROM router_rate WHERE provider = $1 AND minute < $2", rate.provider, minute - 1)
+        return rate.provider, minute, rate.tokens
+
     async def _reserve(
-        self, keyed: list[tuple[Budget, str]], reservation: Reservation, identity: tuple[object, ...]
+        self,
+        keyed: list[tuple[Budget, str]],
+        reservation: Reservation,
+        identity: tuple[object, ...],
+        rate: RateLimit | None = None,
     ) -> Reservation:
         amount = to_nano(reservation.amount)
-        refused: BudgetExceeded | None = None
+        refused: BudgetExceeded | RateLimited | None = None
         async with self._pool.acquire() as conn:
             async with conn.transaction():
                 await self._lock_spend(conn, reservation.scopes)
@@ -275,20 +330,29 @@ class PostgresAccounting:
                     for budget, key in keyed:
                         spent, reserved, _, _ = await self._totals(conn, budget.scope, key)
                         check_fits(budget, key, spent, reserved, amount)
-                except BudgetExceeded as exc:  # nothing held; the renewal above still commits
+                    if rate is not None:
+                        reservation = replace(reservation, window=await self._count_rate(conn, rate))
+                except (BudgetExceeded, RateLimited) as exc:  # nothing held; the renewal above still commits
                     refused = exc
                 else:
-                    created_ms = await conn.fetchval(
-                        _INSERT_HOLD, reservation.id, amount, self.leases.lease_ms, *identity, self._owner
-                    )
-                    await conn.executemany(
-                        "INSERT INTO router_reservations VALUES ($1, $2, $3, $4, $5, $6)",
-                        [(reservation.id, s, k, amount, identity[0], created_ms) for s, k in reservation.scopes],
-                    )
+                    await self._hold(conn, reservation, amount, identity)
             self._renewed = max(self._renewed, renewed)  # committed
         if refused is not None:
             raise refused
         return reservation
+
+    async def _hold(
+        self, conn: asyncpg.Connection, reservation: Reservation, amount: int, identity: tuple[object, ...]
+    ) -> None:
+        """Hold `amount` (nano-USD) against each of the reservation's budget periods, leased."""
+        if reservation.scopes:
+            created_ms = await conn.fetchval(
+                _INSERT_HOLD, reservation.id, amount, self.leases.lease_ms, *identity, self._owner
+            )
+            await conn.executemany(
+                "INSERT INTO router_reservations VALUES ($1, $2, $3, $4, $5, $6)",
+                [(reservation.id, s, k, amount, identity[0], created_ms) for s, k in reservation.scopes],
+            )
 
     async def _keep_alive(self, conn: asyncpg.Connection) -> float:
         """Renew every live hold of this router (it is alive: it is reserving) unless that was
@@ -330,6 +394,8 @@ class PostgresAccounting:
             overrun = settled_overrun(reservation, cost, lost)
             for scope, key in sorted(reservation.scopes):
                 await conn.execute(_ADD_SPENT, scope, key, cost, overrun, int(overrun > 0))
+            if reservation.window is not None and (tokens := settled_tokens(reservation, row)):
+                await conn.execute(_SETTLE_RATE, tokens, *reservation.window[:2])
             row = held_row(reservation, row, held=not lost)
             if row is not None:
                 await conn.execute(_INSERT_ROW, *ledger_values(row))
@@ -377,6 +443,17 @@ class PostgresAccounting:
                     [ledger_values(expired_row(tuple(r)[3:], r[1], r[2], now)) for r in expired],
                 )
         return len(expired)
+
+    async def rate_check(self, rates: Sequence[RateLimit]) -> list[RateLimited | None]:
+        checked: list[RateLimited | None] = []
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            db_now_s = await conn.fetchval("SELECT extract(epoch FROM statement_timestamp())::FLOAT8")
+            for rate in rates:
+                minute, retry_after_s = rate_window(db_now_s if rate.now_s is None else rate.now_s)
+                counted = await conn.fetchrow(_RATE_WINDOW, rate.provider, minute)
+                requests, tokens = (counted[0], counted[1]) if counted else (0, 0)
+                checked.append(rate_refusal(rate, requests, tokens, retry_after_s))
+        return checked
 
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:
         keyed = budget_keys(budgets, now)

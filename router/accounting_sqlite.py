@@ -29,6 +29,7 @@ import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -43,6 +44,8 @@ from router.accounting_base import (
     BudgetStatus,
     Inflight,
     LedgerRow,
+    RateLimit,
+    RateLimited,
     Reservation,
     Usage,
     budget_keys,
@@ -56,7 +59,10 @@ from router.accounting_base import (
     ledger_row,
     ledger_values,
     log_lost_hold,
+    rate_refusal,
+    rate_window,
     settled_overrun,
+    settled_tokens,
     to_nano,
     usage_filters,
 )
@@ -120,6 +126,13 @@ CREATE TABLE IF NOT EXISTS router_ledger (
     reserved_nano INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS router_ledger_by_time ON router_ledger (time_ms);
+CREATE TABLE IF NOT EXISTS router_rate (
+    provider TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    PRIMARY KEY (provider, minute)
+);
 """
 # Columns added since the first schema, for files made before them: (table, column, definition).
 _ADDED_COLUMNS = (
@@ -144,6 +157,14 @@ ON CONFLICT (scope, period_key) DO UPDATE SET spent_nano = router_spend.spent_na
     overrun_nano = router_spend.overrun_nano + excluded.overrun_nano,
     overruns = router_spend.overruns + excluded.overruns
 """
+# One provider's rate window (router_rate: requests and tokens counted per provider per epoch
+# minute), counted once the reserve's transaction holds the write lock and found room in it.
+_RATE_WINDOW = "SELECT requests, tokens FROM router_rate WHERE provider = ? AND minute = ?"
+_COUNT_RATE = """
+INSERT INTO router_rate (provider, minute, requests, tokens) VALUES (?, ?, 1, ?)
+ON CONFLICT (provider, minute) DO UPDATE SET requests = requests + 1, tokens = tokens + excluded.tokens
+"""
+_SETTLE_RATE = "UPDATE router_rate SET tokens = MAX(0, tokens + ?) WHERE provider = ? AND minute = ?"
 _INSERT_ROW = f"INSERT INTO router_ledger ({LEDGER_COLUMNS}) VALUES ({', '.join('?' * LEDGER_WIDTH)})"
 _INSERT_HOLD = f"""
 INSERT INTO router_holds (id, amount_nano, created_ms, expires_ms, {HOLD_COLUMNS}, owner) VALUES ({", ".join("?" * 12)})
@@ -232,28 +253,57 @@ class _Database:
             db.execute(_RENEW_OWN, renewal)
         return now
 
+    @staticmethod
+    def _count_rate(db: sqlite3.Connection, rate: RateLimit, now_ms: int) -> tuple[str, int, int]:
+        """Count one call in its provider's window of this minute, or raise RateLimited and count
+        nothing; the window counted (provider, minute, tokens). The first call of a minute drops
+        the provider's windows older than the one before it."""
+        minute, retry_after_s = rate_window(now_ms / 1000 if rate.now_s is None else rate.now_s)
+        counted = db.execute(_RATE_WINDOW, (rate.provider, minute)).fetchone()
+        if counted is None:
+            db.execute("DELETE FROM router_rate WHERE provider = ? AND minute < ?", (rate.provider, minute - 1))
+        requests, tokens = counted or (0, 0)
+        refusal = rate_refusal(rate, requests, tokens, retry_after_s)
+        if refusal is not None:
+            raise refusal
+        db.execute(_COUNT_RATE, (rate.provider, minute, rate.tokens))
+        return rate.provider, minute, rate.tokens
+
     def reserve(
-        self, keyed: list[tuple[Budget, str]], reservation: Reservation, identity: tuple[object, ...]
+        self,
+        keyed: list[tuple[Budget, str]],
+        reservation: Reservation,
+        identity: tuple[object, ...],
+        rate: RateLimit | None = None,
     ) -> Reservation:
         amount = to_nano(reservation.amount)
-        refused: BudgetExceeded | None = None
+        refused: BudgetExceeded | RateLimited | None = None
         with self._transaction() as db:
             now = self._keep_alive(db)
             try:
                 for budget, key in keyed:
                     spent, reserved, _, _ = self._totals(db, budget.scope, key, now)
                     check_fits(budget, key, spent, reserved, amount)
-            except BudgetExceeded as exc:  # nothing held; the renewal above still commits
+                if rate is not None:
+                    reservation = replace(reservation, window=self._count_rate(db, rate, now))
+            except (BudgetExceeded, RateLimited) as exc:  # nothing held; the renewal above still commits
                 refused = exc
             else:
-                db.execute(_INSERT_HOLD, (reservation.id, amount, now, now + self.lease_ms, *identity, self.owner))
-                db.executemany(
-                    "INSERT INTO router_reservations VALUES (?, ?, ?, ?, ?, ?)",
-                    [(reservation.id, scope, key, amount, identity[0], now) for scope, key in reservation.scopes],
-                )
+                self._hold(db, reservation, amount, identity, now)
         if refused is not None:
             raise refused
         return reservation
+
+    def _hold(
+        self, db: sqlite3.Connection, reservation: Reservation, amount: int, identity: tuple[object, ...], now: int
+    ) -> None:
+        """Hold `amount` (nano-USD) against each of the reservation's budget periods, leased."""
+        if reservation.scopes:
+            db.execute(_INSERT_HOLD, (reservation.id, amount, now, now + self.lease_ms, *identity, self.owner))
+            db.executemany(
+                "INSERT INTO router_reservations VALUES (?, ?, ?, ?, ?, ?)",
+                [(reservation.id, scope, key, amount, identity[0], now) for scope, key in reservation.scopes],
+            )
 
     @staticmethod
     def _drop(db: sqlite3.Connection, hold_id: str) -> bool:
@@ -272,6 +322,8 @@ class _Database:
                 db.executemany(
                     _ADD_SPENT, [(scope, key, cost, overrun, int(overrun > 0)) for scope, key in reservation.scopes]
                 )
+                if reservation.window is not None and (tokens := settled_tokens(reservation, row)):
+                    db.execute(_SETTLE_RATE, (tokens, *reservation.window[:2]))
                 booked = held_row(reservation, row, held=not lost)
                 if booked is not None:
                     db.execute(_INSERT_ROW, ledger_values(booked))
@@ -308,6 +360,16 @@ class _Database:
                 self._drop(db, hold_id)
                 db.execute(_INSERT_ROW, ledger_values(expired_row(identity, amount, created_ms, now)))
         return len(expired)
+
+    def rate_check(self, rates: Sequence[RateLimit]) -> list[RateLimited | None]:
+        now_s = _now_ms() / 1000
+        with self._transaction("DEFERRED") as db:
+            checked: list[RateLimited | None] = []
+            for rate in rates:
+                minute, retry_after_s = rate_window(now_s if rate.now_s is None else rate.now_s)
+                requests, tokens = db.execute(_RATE_WINDOW, (rate.provider, minute)).fetchone() or (0, 0)
+                checked.append(rate_refusal(rate, requests, tokens, retry_after_s))
+            return checked
 
     def status(self, keyed: list[tuple[Budget, str]]) -> list[BudgetStatus]:
         now = _now_ms()
@@ -384,18 +446,20 @@ class SQLiteAccounting:
         request_id: str,
         now: datetime | None = None,
         attempt: LedgerRow | None = None,
+        rate: RateLimit | None = None,
     ) -> Reservation:
         check_amount(amount)
         keyed = budget_keys(budgets, now)
         scopes = tuple(dict.fromkeys((budget.scope, key) for budget, key in keyed))
         reservation = Reservation(uuid.uuid4().hex, amount, scopes)
-        if not scopes:
+        if not scopes and rate is None:
             return reservation
         identity = hold_identity(request_id, attempt)
         held = await self._inflight.reserve(
-            self._on_thread(self._db.reserve, keyed, reservation, identity), self._release
+            self._on_thread(self._db.reserve, keyed, reservation, identity, rate), self._release
         )
-        self.leases.live.add(held.id)
+        if scopes:
+            self.leases.live.add(held.id)
         return held
 
     async def settle(self, reservation: Reservation, actual_cost: float, row: LedgerRow | None = None) -> None:
@@ -420,6 +484,9 @@ class SQLiteAccounting:
 
     async def expire_reservations(self) -> int:
         return await self._inflight.run(self._on_thread(self._db.sweep))
+
+    async def rate_check(self, rates: Sequence[RateLimit]) -> list[RateLimited | None]:
+        return await self._inflight.run(self._on_thread(self._db.rate_check, rates))
 
     async def status(self, budgets: Sequence[Budget], now: datetime | None = None) -> list[BudgetStatus]:
         return await self._inflight.run(self._on_thread(self._db.status, budget_keys(budgets, now)))

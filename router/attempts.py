@@ -9,13 +9,14 @@ import logging
 import random
 import time
 from contextlib import aclosing
-from typing import AsyncGenerator, Iterable
+from dataclasses import replace
+from typing import AsyncGenerator, Callable, Iterable
 
-from .accounting import Accounting, BudgetExceeded, Reservation
+from .accounting import Accounting, BudgetExceeded, RateLimit, RateLimited, Reservation
 from .breaker import Breakers
 from .call_record import CallRecord
 from .calls import ProviderCaller, error_class, retry_after, retryable
-from .policy import Candidate
+from .policy import Candidate, Decision, RouteRequest
 from .registry import Provider
 from .requests import CallRequest, CircuitOpen, Completion, RetrySettings
 
@@ -50,14 +51,20 @@ class Attempts:
         self.breakers = breakers
         self.caller = caller
         self.settings = settings
+        # Which minute a provider's rpm/tpm window is: None reads the database's clock (every
+        # router sharing it agrees); tests set a clock (epoch seconds) to move between minutes.
+        self.clock: Callable[[], float] | None = None
 
     async def run(
-        self, record: CallRecord, candidates: Iterable[Candidate], stream: bool
+        self, record: CallRecord, candidates: Iterable[Candidate], stream: bool, route: RouteRequest | None = None
     ) -> AsyncGenerator[str | Answer, None]:
         """Try `candidates` in order until one answers: yields its text deltas (when streaming),
-        then the Answer. Raises Refused or AllFailed when none answered."""
+        then the Answer. Raises Refused or AllFailed when none answered. `route`, the request the
+        candidates were ranked for, gives the input tokens a rate-limited provider counts."""
         for position, candidate in enumerate(candidates):
-            async with aclosing(self._tries(record, candidate, stream, first_choice=position == 0)) as items:
+            rate = self._rate(candidate, route)
+            tries = self._tries(record, candidate, stream, rate, first_choice=position == 0)
+            async with aclosing(tries) as items:
                 async for item in items:
                     if isinstance(item, Completion):
                         yield candidate.provider, item
@@ -65,8 +72,37 @@ class Attempts:
                     yield item
         record.give_up()
 
+    async def with_rate_limits(self, decision: Decision) -> Decision:
+        """The decision as a call would meet it now (Explain): each ranked provider over its rpm
+        or tpm limit is dropped, its reason saying which limit and when the next window opens."""
+        rates = {c.provider.id: rate for c in decision.ranked if (rate := self._rate(c, decision.request))}
+        if not rates:
+            return decision
+        checked = zip(rates, await self.accounting.rate_check(list(rates.values())))
+        over = {provider_id: str(refusal) for provider_id, refusal in checked if refusal is not None}
+        if not over:
+            return decision
+        return replace(
+            decision,
+            ranked=tuple(c for c in decision.ranked if c.provider.id not in over),
+            candidates=tuple(
+                replace(c, kept=False, reason=over[c.provider.id]) if c.kept and c.provider.id in over else c
+                for c in decision.candidates
+            ),
+        )
+
+    def _rate(self, candidate: Candidate, route: RouteRequest | None) -> RateLimit | None:
+        """What a try at the candidate counts against its provider's rpm and tpm limits (None when
+        it has neither): one request, and its input bound plus max output in tokens."""
+        provider = candidate.provider
+        if not (provider.rpm or provider.tpm):
+            return None
+        tokens_in = route.reserved_input_tokens(provider) if route is not None else 0
+        now_s = self.clock() if self.clock is not None else None
+        return RateLimit(provider.id, provider.rpm, provider.tpm, tokens_in + candidate.max_output_tokens, now_s)
+
     async def _tries(
-        self, record: CallRecord, candidate: Candidate, stream: bool, first_choice: bool
+        self, record: CallRecord, candidate: Candidate, stream: bool, rate: RateLimit | None, first_choice: bool
     ) -> AsyncGenerator[str | Completion, None]:
         """The tries at one provider, yielding what the answering try yields. A failure is tried
         again after a wait (`backoff`) when it is transient, no text went out yet and the breaker
@@ -76,12 +112,16 @@ class Attempts:
         for number in range(1, self.settings.attempts_per_provider + 1):
             sent = False
             try:
-                async with aclosing(self._attempt(record, candidate, stream, first_choice)) as items:
+                async with aclosing(self._attempt(record, candidate, stream, rate, first_choice)) as items:
                     async for item in items:
                         sent = sent or isinstance(item, str)
                         yield item
                 return
-            except (BudgetExceeded, CircuitOpen) as exc:  # turned away before the call: no use trying again
+            except (
+                BudgetExceeded,
+                RateLimited,
+                CircuitOpen,
+            ) as exc:  # turned away before the call: no use trying again
                 record.gave_up(provider, str(exc))
                 return
             except Exception as exc:  # noqa: BLE001 - every provider error means: try again, or the next one
@@ -95,11 +135,11 @@ class Attempts:
             await asyncio.sleep(wait)
 
     async def _attempt(
-        self, record: CallRecord, candidate: Candidate, stream: bool, first_choice: bool
+        self, record: CallRecord, candidate: Candidate, stream: bool, rate: RateLimit | None, first_choice: bool
     ) -> AsyncGenerator[str | Completion, None]:
         """One try: reserve the worst case, call (text deltas go out as they come), then settle or
         release and book the ledger row; yields the deltas, then the Completion."""
-        reservation = await self._reserve(record, candidate)
+        reservation = await self._reserve(record, candidate, rate)
         started = time.monotonic()
         completion: Completion | None = None
         try:
@@ -145,26 +185,31 @@ class Attempts:
                 provider, request.messages, max_tokens, request.temperature, request.grammar, timeout
             )
 
-    async def _reserve(self, record: CallRecord, candidate: Candidate) -> Reservation:
+    async def _reserve(self, record: CallRecord, candidate: Candidate, rate: RateLimit | None) -> Reservation:
         """Claim the breaker (before any await, so two calls cannot both take the half-open
-        probe), then reserve the attempt's worst-case cost; a refusal is booked and raised."""
+        probe), then reserve the attempt's worst-case cost and count it in its provider's rate
+        window, in one transaction; a refusal (budget or rate limit) is booked and raised."""
         provider = candidate.provider
         breaker = self.breakers[provider.id]
         if not breaker.allows():
             raise CircuitOpen(f"circuit breaker is {breaker.state}")
         breaker.begin()
-        if candidate.worst_case_cost == 0:
+        if candidate.worst_case_cost == 0 and rate is None:
             return Reservation("", 0.0, ())  # a free call needs no budget, even an overspent one
+        budgets = record.budgets if candidate.worst_case_cost else ()  # free: counted against its limits only
         # Booked as this attempt, "expired", should the router die before it settles or releases.
         expiring = record.ledger_row(provider, "expired", "LeaseExpired", starting=True)
         try:
             return await self.accounting.reserve(
-                record.budgets, candidate.worst_case_cost, record.request.request_id, attempt=expiring
+                budgets, candidate.worst_case_cost, record.request.request_id, attempt=expiring, rate=rate
             )
-        except BudgetExceeded as exc:
+        except (BudgetExceeded, RateLimited) as exc:
             breaker.abandoned()
-            record.attempted(provider, "refused", "BudgetExceeded", str(exc))
-            await self.accounting.book(record.ledger_row(provider, "refused", "BudgetExceeded"))
+            klass = type(exc).__name__
+            record.attempted(provider, "refused", klass, str(exc))
+            if isinstance(exc, RateLimited):
+                record.retry_after(exc.retry_after_s)
+            await self.accounting.book(record.ledger_row(provider, "refused", klass))
             raise
         except BaseException:
             breaker.abandoned()

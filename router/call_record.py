@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -20,6 +21,7 @@ class CallRecord:
     budgets: tuple[Budget, ...]  # the budgets the call counts against
     attempts: list[AttemptRecord] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # "<provider id>: <why>", one per provider given up
+    retry_after_s: float | None = None  # when the soonest rate window of a provider over its limit opens
 
     def attempted(
         self, provider: Provider, status: str, error_class: str = "", error: str = "", latency_ms: int = 0
@@ -62,8 +64,20 @@ class CallRecord:
         """No more tries at `provider`, and why."""
         self.failures.append(f"{provider.id}: {why}")
 
+    def retry_after(self, seconds: float) -> None:
+        """A provider was over its rate limit, whose next window opens in `seconds`."""
+        self.retry_after_s = seconds if self.retry_after_s is None else min(self.retry_after_s, seconds)
+
     def give_up(self) -> NoReturn:
-        """Every candidate was tried: Refused when budgets turned them all away, else AllFailed."""
+        """Every candidate was tried: Refused when budgets or rate limits turned them all away
+        (with when to retry if a rate limit did), else AllFailed."""
         if self.attempts and all(a.status == "refused" for a in self.attempts):
-            raise Refused("; ".join(self.failures), budget=True)
+            limited = any(a.error_class == "RateLimited" for a in self.attempts)
+            if not limited:
+                raise Refused("; ".join(self.failures), budget=True)
+            wait = math.ceil(self.retry_after_s or 0)
+            message = "; ".join(self.failures) + f"; retry in {wait} s"
+            raise Refused(
+                message, budget=any(a.error_class == "BudgetExceeded" for a in self.attempts), retry_after_s=wait
+            )
         raise AllFailed("every provider failed: " + "; ".join(self.failures))

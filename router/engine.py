@@ -78,7 +78,8 @@ class Router:
 
     async def decide(self, request: CallRequest) -> Decision:
         """The full routing decision, every provider traced (Explain), without calling a model."""
-        return self.policy.decide(self.providers, await self._route_request(request))
+        decision = self.policy.decide(self.providers, await self._route_request(request))
+        return await self.attempts.with_rate_limits(decision)  # providers over their rpm/tpm dropped
 
     async def route(self, request: CallRequest) -> Decision:
         """The decision a call goes by: the same ranking, its first TOP_K only, in time nearly
@@ -154,7 +155,7 @@ class Router:
         record = CallRecord(request, self.budgets_for(request))
         if not decision.ranked:
             await self._refuse(record, decision)
-        async with aclosing(self.attempts.run(record, self.fallbacks(decision), stream)) as items:
+        async with aclosing(self.attempts.run(record, self.fallbacks(decision), stream, decision.request)) as items:
             async for item in items:
                 if isinstance(item, str):
                     yield item

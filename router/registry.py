@@ -35,6 +35,8 @@ class Provider:
     capabilities: frozenset[str] = frozenset({"chat"})
     tags: frozenset[str] = frozenset()
     max_output_tokens: int = 1024
+    rpm: int = 0  # requests per minute across every router sharing the database (0: no limit)
+    tpm: int = 0  # tokens (input bound + max output at reservation, real usage once settled) per minute
 
     @cached_property
     def id(self) -> str:
@@ -70,6 +72,8 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "capabilities": (list,),
     "tags": (list,),
     "max_output_tokens": (int,),
+    "rpm": (int,),
+    "tpm": (int,),
 }
 _REQUIRED = ("name", "model", "litellm_model", "cost_in", "cost_out", "max_context", "latency_ms")
 
@@ -91,7 +95,7 @@ def _provider(raw: Any, where: str) -> Provider:
     for key in ("cost_in", "cost_out"):
         if raw[key] < 0:
             raise RegistryError(f"{label}: field {key!r} must not be negative")
-    for key in ("max_context", "latency_ms", "max_output_tokens"):
+    for key in ("max_context", "latency_ms", "max_output_tokens", "rpm", "tpm"):
         if key in raw and raw[key] <= 0:
             raise RegistryError(f"{label}: field {key!r} must be positive")
     for key in ("name", "model", "litellm_model"):
@@ -116,6 +120,8 @@ def _provider(raw: Any, where: str) -> Provider:
         capabilities=capabilities,
         tags=frozenset(str(t) for t in raw.get("tags", [])),
         max_output_tokens=raw.get("max_output_tokens", 1024),
+        rpm=raw.get("rpm", 0),
+        tpm=raw.get("tpm", 0),
     )
 
 

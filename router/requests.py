@@ -10,11 +10,13 @@ from .registry import Provider
 
 
 class Refused(Exception):
-    """No provider may take the call; `budget` tells whether a budget was the reason."""
+    """No provider may take the call; `budget` tells whether a budget was the reason, and
+    `retry_after_s` (set when providers' rate limits were) when the soonest window opens."""
 
-    def __init__(self, message: str, budget: bool = False) -> None:
+    def __init__(self, message: str, budget: bool = False, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.budget = budget
+        self.retry_after_s = retry_after_s
 
 
 class AllFailed(Exception):

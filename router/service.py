@@ -159,7 +159,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def _fail(self, context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
         """End the RPC with the status that says why the call was not served."""
         if isinstance(exc, Refused):
-            code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.budget else grpc.StatusCode.FAILED_PRECONDITION
+            exhausted = exc.budget or exc.retry_after_s is not None
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED if exhausted else grpc.StatusCode.FAILED_PRECONDITION
+            if exc.retry_after_s is not None:  # every provider over its rate limit: when to come back
+                context.set_trailing_metadata((("retry-after", str(exc.retry_after_s)),))
             await abort(context, code, str(exc))
         if isinstance(exc, AllFailed):
             await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
