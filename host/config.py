@@ -18,6 +18,7 @@ TOKEN_ENV = "AGENTHOST_TOKEN"
 ROUTER_TOKEN_ENV = "AGENTHOST_ROUTER_TOKEN"
 DATABASE_URL_ENV = "AGENTHOST_DATABASE_URL"
 DEFAULT_MAX_CONTENT_BYTES = 1024 * 1024  # plugin_sdk.limits.MAX_MEMORY_BYTES: what one call may carry
+VECTOR_SEARCH = ("auto", "pgvector", "memory")  # [database] vector_search: host.store.postgres.VECTOR_SEARCH
 
 
 class ConfigError(ValueError):
@@ -76,6 +77,10 @@ class DatabaseConfig:
     url: str = ""
     #: The largest memory the store takes (content and metadata as stored, in bytes).
     max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES
+    #: Similarity search: "memory" scores in-memory matrices on each host; "pgvector" has
+    #: PostgreSQL do it with the pgvector extension (created if missing; the host does not start
+    #: when it cannot be); "auto" is "memory", the faster on one host (README, database).
+    vector_search: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -221,8 +226,9 @@ def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _database(entry: dict[str, Any]) -> DatabaseConfig:
-    """The [database] table: `url` and `max_content_bytes`; a URL the store cannot use is refused here."""
-    unknown = set(entry) - {"url", "max_content_bytes"}
+    """The [database] table: `url`, `max_content_bytes` and `vector_search`; a URL the store cannot
+    use is refused here."""
+    unknown = set(entry) - {"url", "max_content_bytes", "vector_search"}
     if unknown:
         raise ValueError(f"unknown key(s) in [database]: {', '.join(sorted(unknown))}")
     url = entry.get("url", "")
@@ -231,11 +237,17 @@ def _database(entry: dict[str, Any]) -> DatabaseConfig:
         raise ValueError("[database] url must be a string")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1024:
         raise ValueError(f"[database] max_content_bytes must be a whole number of bytes, at least 1024; got {limit!r}")
+    vector_search = entry.get("vector_search", "auto")
+    if vector_search not in VECTOR_SEARCH:
+        choices = ", ".join(f'"{v}"' for v in VECTOR_SEARCH)
+        raise ValueError(f"[database] vector_search must be one of {choices}; got {vector_search!r}")
+    if vector_search == "pgvector" and not url:
+        raise ValueError('[database] vector_search = "pgvector" needs a PostgreSQL url (SQLite has no pgvector)')
     if url:
         from .store import check_url  # the store knows which URLs it can open (imported only when one is given)
 
         check_url(url)
-    return DatabaseConfig(url=url, max_content_bytes=limit)
+    return DatabaseConfig(url=url, max_content_bytes=limit, vector_search=vector_search)
 
 
 def _tls(entry: Any, base: Path) -> ServerTls:

@@ -207,7 +207,7 @@ class Host:
     async def _open_store(self) -> Store:
         """The configured store, migrated (each agent ends the runs a killed host left going)."""
         database = self.config.database
-        store = await open_store(database.url, self.config.data_dir, database.max_content_bytes)
+        store = await open_store(database.url, self.config.data_dir, database.max_content_bytes, database.vector_search)
         log.debug("store: %s", redact(database.url) if database.url else self.config.data_dir)
         return store
 

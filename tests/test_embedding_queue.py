@@ -8,7 +8,7 @@ import asyncio
 import itertools
 
 from embedding_model import HashedWords
-from store_backends import Database, database_fixture, store_fixture  # noqa: F401  (fixtures)
+from store_backends import Database, pgvector_url, search_database_fixture, store_fixture  # noqa: F401  (fixtures)
 
 from host.memory import EmbeddingQueue
 from host.store.sql_store import SqlStore

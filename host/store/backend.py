@@ -24,10 +24,13 @@ def check_url(url: str) -> None:
     split_schema(url)
 
 
-async def open_store(url: str, data_dir: Path, max_content_bytes: int = MAX_MEMORY_BYTES) -> SqlStore:
+async def open_store(
+    url: str, data_dir: Path, max_content_bytes: int = MAX_MEMORY_BYTES, vector_search: str = "auto"
+) -> SqlStore:
     """The store at `url` (empty: the SQLite file in `data_dir`, made 0600 in a 0700 directory),
-    its schema migrated. StoreOpenError (one line) when it cannot be opened."""
+    its schema migrated, searching as `vector_search` says (PostgreSQL: "pgvector" in the
+    database, else in-memory matrices). StoreOpenError (one line) when it cannot be opened."""
     check_url(url)
     if url:
-        return await PostgresStore.open(url, max_content_bytes)
+        return await PostgresStore.open(url, max_content_bytes, vector_search=vector_search)
     return await SQLiteStore.open(prepare_data_dir(data_dir), max_content_bytes)

@@ -3,6 +3,15 @@ this module runs them through an asyncpg pool whose search_path is one schema.
 
 A URL's optional `?schema=NAME` says where the tables live (default `public`), as the router's
 accounting URLs do, so that the store, the router and tests can each keep their own.
+
+Similarity search (`[database] vector_search`): "memory" (and "auto", the default) scores
+in-memory matrices (`vectors.py`); "pgvector" has the database do it, exactly, with the pgvector
+extension: a `vector` column (no fixed dimension: rows carry their model and dimension) beside
+each stored vector, added and backfilled at open, and `ORDER BY embedding <=> query` under the
+same filters. Why memory by default: at 100k x 384 on one host pgvector's exact scan took 4-6x
+the matrix's time (BENCHMARKS.md, memory search); what pgvector buys is no per-host matrix (its
+memory and its first read) and other hosts' writes seen by the next search at once.
+Once the column exists, every store on the database fills it, whichever search it uses.
 """
 
 from __future__ import annotations
@@ -14,12 +23,15 @@ from typing import Iterator, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+import numpy as np
+import numpy.typing as npt
 
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 
-from .base import DatabaseUnreachable, StoreUnavailable
+from . import rows
+from .base import DatabaseUnreachable, StoreOpenError, StoreUnavailable
 from .migrations import CURRENT_VERSION_SQL, VERSION_TABLE, pending, version_table_sql
-from .records import now_ms
+from .records import ScoredMemory, now_ms
 from .rows import Row
 from .sql_store import SqlStore
 from .vectors import Stamp
@@ -29,6 +41,16 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_PARAMS = {"password", "passfile", "sslpassword"}
 #: What a call raises when the server, not the statement, is the trouble.
 _LOST = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
+#: `[database] vector_search` values.
+VECTOR_SEARCH = ("auto", "pgvector", "memory")
+#: The pgvector extension's name.
+PGVECTOR = "vector"
+#: Stored vectors copied into the pgvector column per statement when it is backfilled at open.
+BACKFILL_BATCH = 1000
+
+
+class VectorSearchUnavailable(StoreOpenError):
+    """vector_search = "pgvector", and the database has no pgvector extension nor lets us create it."""
 
 
 def is_postgres_url(url: str) -> bool:
@@ -80,19 +102,38 @@ class PostgresStore(SqlStore):
     #: this store wrote no vector: other hosts' writes reach this host's searches this late at most.
     STAMP_REUSE_S = 1.0
 
-    def __init__(self, pool: asyncpg.Pool, where: str, max_content_bytes: int = MAX_MEMORY_BYTES) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        where: str,
+        max_content_bytes: int = MAX_MEMORY_BYTES,
+        vector_type: str | None = None,
+        search_in_database: bool = False,
+    ) -> None:
         super().__init__(max_content_bytes)
         self._pool = pool
         self._where = where  # the URL without its password
         self._numbered: dict[str, str] = {}
         self._stamps: dict[tuple[str, str, int], tuple[float, int, Stamp]] = {}
+        #: pgvector's type, schema-qualified, when the embeddings table has its column (filled on
+        #: every write); None when it has not.
+        self.vector_type = vector_type
+        #: Whether searches run in the database (pgvector) rather than on the in-memory matrices.
+        self.search_in_database = search_in_database and vector_type is not None
 
     @classmethod
     async def open(
-        cls, url: str, max_content_bytes: int = MAX_MEMORY_BYTES, max_connections: int = 10
+        cls,
+        url: str,
+        max_content_bytes: int = MAX_MEMORY_BYTES,
+        max_connections: int = 10,
+        vector_search: str = "auto",
     ) -> "PostgresStore":
         """Connect to the database at `url` and migrate its schema; DatabaseUnreachable (naming
-        the URL without its password) when it cannot be reached or refuses us."""
+        the URL without its password) when it cannot be reached or refuses us, and
+        VectorSearchUnavailable when `vector_search` is "pgvector" and the extension cannot be had."""
+        if vector_search not in VECTOR_SEARCH:
+            raise ValueError(f"vector_search must be one of {', '.join(VECTOR_SEARCH)}; got {vector_search!r}")
         dsn, schema = split_schema(url)
         try:
             pool = await asyncpg.create_pool(
@@ -119,13 +160,75 @@ class PostgresStore(SqlStore):
                     await conn.execute(
                         f"INSERT INTO {VERSION_TABLE} VALUES ($1, $2, $3)", migration.version, migration.name, now_ms()
                     )
+                vector_type = await _vector_column(conn, schema, vector_search == "pgvector", redact(url))
+            store = cls(pool, redact(url), max_content_bytes, vector_type, vector_search == "pgvector")
+            if store.search_in_database:
+                await store._backfill()
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, redact(url), max_content_bytes)
+        return store
 
     async def close(self) -> None:
         await self._pool.close()
+
+    def _embedding_columns(self, vector: Sequence[float]) -> tuple[tuple[str, str, object], ...]:
+        if self.vector_type is None:
+            return ()
+        return (("embedding", f"CAST(CAST(? AS real[]) AS {self.vector_type})", searchable(vector)),)
+
+    async def _backfill(self) -> None:
+        """Copy the stored vectors that have none into the pgvector column, a batch at a time (any
+        number of hosts may do it at once: they write the same values). Vectors that can never be
+        found (zero, not finite) stay without one."""
+        after = ("", "")
+        select = (
+            "SELECT memory_id, model, vector FROM embeddings WHERE embedding IS NULL "
+            "AND (memory_id, model) > ($1, $2) ORDER BY memory_id, model LIMIT $3"
+        )
+        update = (
+            f"UPDATE embeddings SET embedding = CAST($1::real[] AS {self.vector_type}) "
+            "WHERE memory_id = $2 AND model = $3 AND embedding IS NULL"
+        )
+        while True:
+            with self._answering():
+                found = await self._pool.fetch(select, *after, BACKFILL_BATCH)
+                if not found:
+                    return
+                values = [(searchable(np.frombuffer(r["vector"], "<f4")), r["memory_id"], r["model"]) for r in found]
+                await self._pool.executemany(update, [v for v in values if v[0] is not None])
+            after = (found[-1]["memory_id"], found[-1]["model"])
+
+    async def _search_in_database(
+        self,
+        agent_id: str,
+        vector: Sequence[float],
+        model: str,
+        filters: dict[str, str],
+        threshold: float,
+        limit: int,
+    ) -> list[ScoredMemory] | None:
+        if not self.search_in_database:
+            return None
+        query = np.asarray(vector, dtype=np.float32)
+        if limit <= 0 or not np.isfinite(query).all():
+            return []
+        # As the matrices score it: a zero query is at 0 from every vector (pgvector: NaN).
+        zero = not query.any()
+        # Schema-qualified: the extension's schema need not be on the store's search_path.
+        operator = f"OPERATOR({str(self.vector_type).rsplit('.', 1)[0]}.<=>)"
+        distance = "1.0::float8" if zero else f"e.embedding {operator} CAST(CAST(? AS real[]) AS {self.vector_type})"
+        where = "".join(f" AND m.{column} = ?" for column in filters)
+        sql = (
+            f"SELECT m.*, {distance} AS distance FROM embeddings e JOIN memories m ON m.id = e.memory_id "
+            "WHERE e.agent_id = ? AND e.model = ? AND e.dimension = ? AND e.embedding IS NOT NULL"
+            f"{where} ORDER BY distance, e.memory_id LIMIT ?"
+        )
+        head = [] if zero else [query.tolist()]
+        found = await self._fetch(sql, [*head, agent_id, model, len(vector), *filters.values(), limit])
+        # The best `limit`, then the threshold: it cuts a tail of that order, as it would of all of it.
+        scored = [ScoredMemory(rows.memory_from_row(r), 1.0 - float(r["distance"])) for r in found]
+        return [s for s in scored if s.score >= threshold]
 
     async def _vector_stamp(self, agent_id: str, model: str, dimension: int) -> Stamp:
         key = (agent_id, model, dimension)
@@ -184,6 +287,47 @@ class PostgresStore(SqlStore):
                     raise
                 await transaction.commit()
                 return found
+
+
+def searchable(vector: npt.ArrayLike) -> list[float] | None:
+    """`vector` as float32 values for the pgvector column, or None when a search can never find it
+    (zero, or not finite as float32), as on the in-memory matrices."""
+    values = np.asarray(vector, dtype=np.float32)
+    if not values.any() or not np.isfinite(values).all():
+        return None
+    return values.tolist()  # type: ignore[no-any-return]
+
+
+async def _vector_column(conn: asyncpg.Connection, schema: str, wanted: bool, where: str) -> str | None:
+    """pgvector's type, schema-qualified, when the embeddings table has (after this, when
+    `wanted`) a pgvector column; else None. When `wanted`, the extension is created if missing,
+    and VectorSearchUnavailable raised (one line) when that fails."""
+    find = (
+        "SELECT quote_ident(n.nspname) FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace "
+        "WHERE x.extname = $1"
+    )
+    extension = await conn.fetchval(find, PGVECTOR)
+    if extension is None and wanted:
+        try:
+            async with conn.transaction():  # a savepoint: the migrations' transaction goes on
+                await conn.execute(f'CREATE EXTENSION IF NOT EXISTS "{PGVECTOR}"')
+        except asyncpg.PostgresError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise VectorSearchUnavailable(
+                f'[database] vector_search = "pgvector", but the database at {where} has no pgvector '
+                f'extension and "CREATE EXTENSION {PGVECTOR}" failed: {reason}'
+            ) from None
+        extension = await conn.fetchval(find, PGVECTOR)
+    if extension is None:
+        return None
+    vector_type = f"{extension}.vector"
+    if wanted:
+        await conn.execute(f"ALTER TABLE embeddings ADD COLUMN IF NOT EXISTS embedding {vector_type}")
+    has_column = (
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'embeddings' "
+        "AND column_name = 'embedding'"
+    )
+    return vector_type if await conn.fetchval(has_column, schema) else None
 
 
 def _changed(status: str) -> int:

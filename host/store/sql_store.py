@@ -161,14 +161,16 @@ class SqlStore(ABC):
         embedding.dimension = len(embedding.vector)
         # Always now: a search catches up on the vectors written since the newest it has read.
         embedding.created_at_ms = now_ms()
+        extras = self._embedding_columns(embedding.vector)
+        columns = ["dimension", "vector", "created_at_ms", *(name for name, _, _ in extras)]
+        marks = ", ".join(["?, ?, ?", *(mark for _, mark, _ in extras)])
         sql = (
-            "INSERT INTO embeddings (memory_id, agent_id, model, dimension, vector, created_at_ms) "
-            "SELECT id, agent_id, ?, ?, ?, ? FROM memories WHERE agent_id = ? AND id = ? "
-            "ON CONFLICT (memory_id, model) DO UPDATE SET dimension = excluded.dimension, "
-            "vector = excluded.vector, created_at_ms = excluded.created_at_ms"
+            f"INSERT INTO embeddings (memory_id, agent_id, model, {', '.join(columns)}) "
+            f"SELECT id, agent_id, ?, {marks} FROM memories WHERE agent_id = ? AND id = ? "
+            "ON CONFLICT (memory_id, model) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in columns)
         )
         vector = rows.vector_bytes(embedding.vector)
-        values = (embedding.model, embedding.dimension, vector, embedding.created_at_ms)
+        values = (embedding.model, embedding.dimension, vector, embedding.created_at_ms, *(v for _, _, v in extras))
         self._vector_writes += 1
         stored = await self._execute(sql, (*values, embedding.agent_id, embedding.memory_id)) > 0
         # And after: a search on another pooled connection (PostgreSQL) may have read the stamp
@@ -200,6 +202,11 @@ class SqlStore(ABC):
         every filter given. Vectors of another model or dimension are never compared."""
         if not vector:
             raise ValueError("a search needs a query vector (it is empty)")
+        given = dict(zip(FILTER_COLUMNS, (table_name, room_id, world_id, entity_id)))
+        filters = {column: value for column, value in given.items() if value is not None}
+        in_database = await self._search_in_database(agent_id, vector, model, filters, threshold, limit)
+        if in_database is not None:
+            return in_database
         dimension = len(vector)
         key = (agent_id, model, dimension)
         matrix = await self._vectors.matrix(
@@ -207,8 +214,6 @@ class SqlStore(ABC):
             lambda: self._vector_stamp(agent_id, model, dimension),
             lambda since_ms: self._fetch(_VECTOR_ROWS, (*key, since_ms)),
         )
-        given = dict(zip(FILTER_COLUMNS, (table_name, room_id, world_id, entity_id)))
-        filters = {column: value for column, value in given.items() if value is not None}
         best = await matrix.search(vector, filters, threshold, limit)
         if not best:
             return []
@@ -222,6 +227,24 @@ class SqlStore(ABC):
         }
         # A memory deleted since the matrix was read is left out.
         return [ScoredMemory(found[i], score) for i, score in best if i in found]
+
+    def _embedding_columns(self, vector: Sequence[float]) -> tuple[tuple[str, str, object], ...]:
+        """Further columns an embedding write fills, as (column, SQL of its value with `?`, value):
+        a backend's own index of the vectors (PostgreSQL's pgvector column). None here."""
+        return ()
+
+    async def _search_in_database(
+        self,
+        agent_id: str,
+        vector: Sequence[float],
+        model: str,
+        filters: dict[str, str],
+        threshold: float,
+        limit: int,
+    ) -> list[ScoredMemory] | None:
+        """A search the database runs itself (the `search_memories` contract, `filters` on the
+        `FILTER_COLUMNS`), or None when this store searches its in-memory matrices instead."""
+        return None
 
     async def memories_to_embed(
         self,
