@@ -66,6 +66,31 @@ class SupervisionConfig:
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
     drain_timeout: float = 30.0
+    # Deadlines (seconds) per kind of call, each at most call_timeout, and a run's as a whole: a
+    # call's deadline is also cut to what is left of its run's, and its expiry cancels the call
+    # in the plugin (and a run's, everything under way in it).
+    provider_timeout: float = 10.0  # providers and action validates (composing state)
+    action_timeout: float = 30.0
+    evaluator_timeout: float = 30.0
+    model_timeout: float = 30.0  # a plugin's model handler (the router's calls: their own)
+    run_timeout: float = 300.0
+    # Circuit breakers, one per plugin component: open after this many failures in a row
+    # (timeouts count), skipping the component, then one trial call after the cooldown.
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"[supervision] {f.name} must be a number, 0 or more; got {value!r}")
+        if self.breaker_failures < 1 or self.breaker_failures != int(self.breaker_failures):
+            raise ValueError(
+                f"[supervision] breaker_failures must be a whole number, 1 or more; got {self.breaker_failures!r}"
+            )
+        for name in ("provider_timeout", "action_timeout", "evaluator_timeout", "model_timeout", "run_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"[supervision] {name} must be more than 0 s")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .plugins.breakers import BREAKER_STATES
 from .plugins.connection import PluginUnavailable
 from .run_stats import BUCKETS_S, RunFigures
 from .status import HostStatus, Lifecycle
@@ -106,11 +107,19 @@ def _plugin_families(status: HostStatus) -> Iterator[Metric]:
     up = GaugeMetricFamily("agenthost_plugin_up", "1 while the plugin (or the router) is ready", labels=["plugin"])
     state = GaugeMetricFamily("agenthost_plugin_state", "1 for the plugin's state", labels=["plugin", "state"])
     restarts = CounterMetricFamily("agenthost_plugin_restarts", "Times the plugin was restarted", labels=["plugin"])
+    breaker = GaugeMetricFamily(
+        "agenthost_plugin_breaker_state",
+        "1 for the state of a plugin component's circuit breaker (components that failed since the host started)",
+        labels=["plugin", "kind", "component", "state"],
+    )
     for info in [*status.plugins, *([status.router] if status.router else [])]:
         up.add_metric([info.name], 1.0 if info.state.name == "READY" else 0.0)
         state.add_metric([info.name, info.state.name.lower()], 1.0)
         restarts.add_metric([info.name], info.restarts)
-    yield from (up, state, restarts)
+        for b in info.breakers:
+            for phase in BREAKER_STATES:
+                breaker.add_metric([info.name, b.kind, b.name, phase], 1.0 if b.state == phase else 0.0)
+    yield from (up, state, restarts, breaker)
 
 
 def _process_families(status: HostStatus) -> Iterator[Metric]:

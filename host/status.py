@@ -60,8 +60,8 @@ class CacheFigures:
 @dataclass(frozen=True)
 class HostFigures:
     """What the host measures of itself: its process's and its plugins' memory and CPU, its
-    agents' runs, and its router's response cache. The plugins' circuit breakers are not here
-    yet: they come with the breakers (PluginStatus keeps field 11 for them)."""
+    agents' runs, and its router's response cache. (The plugins' circuit breakers are in their
+    PluginInfo.)"""
 
     process: ProcessSample | None  # the host's own process
     processes: dict[int, ProcessSample]  # the plugins' and the router's processes, by pid

@@ -69,6 +69,12 @@ def plugin_status(info: PluginInfo) -> agent_pb2.PluginStatus:
         transport=info.transport,
         address=info.address,
         components=agent_pb2.ComponentCounts(**info.components),
+        breakers=[
+            agent_pb2.BreakerStatus(
+                kind=b.kind, name=b.name, state=b.state, failures=b.failures, retry_in_ms=round(b.retry_in_s * 1000)
+            )
+            for b in info.breakers
+        ],
     )
 
 

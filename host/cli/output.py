@@ -31,6 +31,11 @@ def plugin_doc(plugin: agent_pb2.PluginStatus) -> dict[str, Any]:
     }
     if plugin.HasField("process"):  # GetStatus samples it; ListPlugins does not
         doc["process"] = process_doc(plugin.process)
+    # Components whose breaker is not closed, or has failures counted; the others are closed.
+    doc["breakers"] = [
+        {"kind": b.kind, "name": b.name, "state": b.state, "failures": b.failures, "retry_in_s": b.retry_in_ms / 1000}
+        for b in plugin.breakers
+    ]
     return doc
 
 
@@ -67,7 +72,8 @@ def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
         "version": status.version,
         "uptime_ms": status.uptime_ms,
         "plugins": [plugin_doc(p) for p in status.plugins],
-        "router": {k: v for k, v in plugin_doc(status.router).items() if k != "components"},
+        # (the router's breakers are its providers', from its ListProviders: not a plugin's)
+        "router": {k: v for k, v in plugin_doc(status.router).items() if k not in ("components", "breakers")},
         "agents": [
             {
                 "id": a.id,
@@ -83,8 +89,6 @@ def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
         "runs": runs_doc(status.runs),
         "router_cache": cache_doc(status.router_cache) if status.HasField("router_cache") else None,
         "cache_hit_rate": cache_hit_rate(status.router_cache) if status.HasField("router_cache") else None,
-        # Not measured yet: they come with the plugins' circuit breakers (PluginStatus keeps field 11).
-        "plugin_breakers": None,
     }
 
 
@@ -143,7 +147,15 @@ def plugin_table(plugins: list[dict[str, Any]]) -> str:
     for p in plugins:
         if p["reason"]:
             lines.append(f"  {p['name']}: {p['reason']}")
+        tripped = [b for b in p.get("breakers", []) if b["state"] != "closed"]
+        if tripped:
+            lines.append(f"  {p['name']} breakers: " + ", ".join(map(_breaker_text, tripped)))
     return "\n".join(lines)
+
+
+def _breaker_text(b: dict[str, Any]) -> str:
+    wait = f", trial call in {b['retry_in_s']:.1f} s" if b["state"] == "open" else ""
+    return f"{b['kind']} {b['name']} {b['state']} ({b['failures']} failures{wait})"
 
 
 def status_text(doc: dict[str, Any]) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 import grpc
+import tenacity
 from agenthost.v1 import plugin_pb2
 
 from plugin_sdk.limits import quote
@@ -21,14 +23,28 @@ from plugin_sdk.wire import (
     state_to_proto,
 )
 
-from .connection import PluginCallError, PluginConnection
+from . import deadlines
+from .breakers import Breakers
+from .connection import PluginCallError, PluginConnection, PluginNotReached, PluginUnavailable
 from .manager import PluginManager
+from .supervisor import PluginState, PluginStopped
 
+T = TypeVar("T")
 _EMPTY_STATE = state_to_proto(State())
+#: Plugin states a transient failure may pass in: the plugin serves again soon.
+_COMING_BACK = frozenset({PluginState.READY, PluginState.RESTARTING, PluginState.STARTING})
 _VALIDATE: dict[str, tuple[str, Any]] = {
     "action": ("ValidateActions", plugin_pb2.ValidateActionsRequest),
     "evaluator": ("ValidateEvaluators", plugin_pb2.ValidateEvaluatorsRequest),
 }
+#: Calls that change nothing in the plugin: tried again after a transient failure even when they
+#: may have reached it. The others (actions, evaluator runs, events, model calls) only when they
+#: provably did not (PluginNotReached).
+_IDEMPOTENT = frozenset({"GetProviders", "Compose", "ValidateActions", "ValidateEvaluators"})
+RETRY_INITIAL_S, RETRY_MAX_S = 0.05, 1.0  # the jittered exponential backoff between tries
+#: Failures that are the caller's (a request the plugin refuses as asked, a call it does not
+#: know, a caller that went away): they say nothing of the component's health.
+_NOT_ITS_FAULT = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.CANCELLED})
 
 
 class UnknownComponentError(LookupError):
@@ -70,10 +86,33 @@ class EvaluatorOutcome:
 
 
 class Components:
-    """The host-side API for calling actions, providers, evaluators, models and events."""
+    """The host-side API for calling actions, providers, evaluators, models and events.
+
+    Each call has its kind's deadline ([supervision] provider_timeout, action_timeout, ...),
+    cut to what is left of its run's (deadlines.py). A transient failure (the plugin
+    restarting, its stream broken) is tried again with jittered backoff within that deadline,
+    when trying again cannot repeat the call's work: providers and validates always, the
+    others only when the call provably did not reach the plugin. Each component has a circuit
+    breaker (`breakers`): while it is open the component is skipped at once, and its outcome
+    (or error) says "breaker open"."""
 
     def __init__(self, manager: PluginManager) -> None:
         self.manager = manager
+        self.breakers: Breakers = manager.breakers
+        s = manager.ctx.supervision
+        self.run_timeout = s.run_timeout  # a run's deadline (the pipeline's: deadlines.run_deadline)
+        provider, evaluator = min(s.provider_timeout, s.call_timeout), min(s.evaluator_timeout, s.call_timeout)
+        self._timeouts: dict[str, float] = {
+            "GetProviders": provider,
+            "Compose": provider,
+            "ValidateActions": provider,
+            "ValidateEvaluators": evaluator,
+            "RunEvaluator": evaluator,
+            "Evaluate": evaluator,
+            "InvokeAction": min(s.action_timeout, s.call_timeout),
+            "UseModel": min(s.model_timeout, s.call_timeout),
+            "HandleEvent": s.call_timeout,
+        }
 
     def _owner(self, kind: str, name: str) -> str:
         owner = self.manager.registry.owner(kind, name)
@@ -82,25 +121,113 @@ class Components:
         return owner
 
     def _connection(self, plugin: str) -> PluginConnection:
-        return self.manager.get(plugin).connection()
+        """The plugin's connection now; PluginNotReached when it cannot take calls (restarting, ...)."""
+        try:
+            return self.manager.get(plugin).connection()
+        except PluginUnavailable as exc:
+            raise PluginNotReached(str(exc), exc.code) from None
+
+    async def _call(self, plugin: str, method: str, request: Any) -> Any:
+        """One unary call with its kind's deadline (capped by the run's), tried again while it
+        fails transiently (see _try)."""
+
+        def once(timeout: float) -> Awaitable[Any]:
+            return self._connection(plugin).call(method, request, timeout)
+
+        return await self._try(plugin, method, once)
+
+    async def _try(self, plugin: str, method: str, once: Callable[[float], Awaitable[T]]) -> T:
+        """`once(timeout)`, and while it fails transiently (_transient) again, with jittered
+        exponential backoff (tenacity), until the call's deadline. The first try costs no more
+        than the call itself."""
+        timeout = deadlines.capped(self._timeouts[method])
+        ends = time.monotonic() + timeout
+        try:
+            return await once(timeout)
+        except PluginCallError as exc:
+            if not self._transient(plugin, method, exc):
+                raise
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, PluginCallError) and self._transient(plugin, method, exc)
+            ),
+            wait=tenacity.wait_exponential_jitter(multiplier=RETRY_INITIAL_S, max=RETRY_MAX_S, jitter=RETRY_INITIAL_S),
+            stop=tenacity.stop_before_delay(max(0.0, ends - time.monotonic())),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await once(max(ends - time.monotonic(), 0.001))
+        raise AssertionError("tenacity ended without an outcome")  # reraise=True: never here
+
+    def _transient(self, plugin: str, method: str, exc: PluginCallError) -> bool:
+        """Whether trying the call again may help and cannot repeat its work: the plugin is
+        unavailable for now (not failed or stopped for good), and the call is idempotent or was
+        not sent."""
+        if not isinstance(exc, PluginUnavailable) or exc.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return False
+        if method not in _IDEMPOTENT and not isinstance(exc, PluginNotReached):
+            return False
+        managed = self.manager.plugins.get(plugin)
+        return managed is not None and managed.state in _COMING_BACK
+
+    def _ended(self, plugin: str, kind: str, names: Iterable[str], exc: PluginCallError | None) -> None:
+        """A call for the named components failed (`exc`) or was given up (None): their breakers
+        count it as a failure unless it was not theirs (the caller's request, the run's deadline,
+        the host stopping)."""
+        theirs = (
+            exc is not None
+            and exc.code not in _NOT_ITS_FAULT
+            and not isinstance(exc, PluginStopped)
+            and not (exc.code == grpc.StatusCode.DEADLINE_EXCEEDED and deadlines.run_over())
+        )
+        judge = self.breakers.failed if theirs else self.breakers.abandoned
+        for name in names:
+            judge((plugin, kind, name))
+
+    def _judging(self, plugin: str, kind: str, names: Iterable[str]) -> _Judging:
+        """A block making a call for the named components: its failure (or its being given up)
+        is told to their breakers (see _ended); its answers are told by the caller (_answered)."""
+        return _Judging(self._ended, plugin, kind, names)
+
+    def _answered(self, plugin: str, kind: str, answers: Iterable[tuple[str, str]]) -> None:
+        """Components that answered (name, error): an error counts as their failure."""
+        breakers = self.breakers
+        for name, error in answers:
+            (breakers.failed if error else breakers.succeeded)((plugin, kind, name))
+
+    def _let_through(self, kind: str, names: Iterable[str]) -> tuple[dict[str, list[str]], list[tuple[str, str, str]]]:
+        """The named components by owner whose breakers let a call go now, and (name, plugin,
+        why) for those skipped."""
+        by_plugin: dict[str, list[str]] = {}
+        refused: list[tuple[str, str, str]] = []
+        refusal = self.breakers.refusal
+        for name in names:
+            plugin = self._owner(kind, name)
+            why = refusal((plugin, kind, name))
+            if why:
+                refused.append((name, plugin, why))
+            else:
+                by_plugin.setdefault(plugin, []).append(name)
+        return by_plugin, refused
 
     async def get_providers(
         self, names: list[str], message: Memory, state: State | None = None
     ) -> list[ProviderOutcome]:
         """Run providers by name, one GetProviders call per plugin, all plugins at once.
 
-        A provider whose plugin is down yields an outcome with `error` set; the rest still answer.
+        A provider whose plugin is down, or whose breaker is open, yields an outcome with
+        `error` set; the rest still answer.
         """
-        by_plugin: dict[str, list[str]] = {}
-        for name in names:
-            by_plugin.setdefault(self._owner("provider", name), []).append(name)
+        by_plugin, refused = self._let_through("provider", names)
         message_pb = memory_to_proto(message)
         state_pb = state_to_proto(state) if state is not None else _EMPTY_STATE
-        if len(by_plugin) == 1:
+        if len(by_plugin) == 1 and not refused:
             ((plugin, wanted),) = by_plugin.items()
             return await self._ask_providers(plugin, wanted, message_pb, state_pb)  # in the order asked
         asked = (self._ask_providers(p, w, message_pb, state_pb) for p, w in by_plugin.items())
         outcomes = [o for group in await asyncio.gather(*asked) for o in group]
+        outcomes.extend(ProviderOutcome(n, p, None, why) for n, p, why in refused)
         order = {name: i for i, name in enumerate(names)}
         return sorted(outcomes, key=lambda o: order[o.name])
 
@@ -110,12 +237,13 @@ class Components:
         """One plugin's GetProviders (nothing asked: no call)."""
         if not wanted:
             return []
+        request = plugin_pb2.GetProvidersRequest(names=wanted, message=message_pb, state=state_pb)
         try:
-            reply = await self._connection(plugin).call(
-                "GetProviders", plugin_pb2.GetProvidersRequest(names=wanted, message=message_pb, state=state_pb)
-            )
+            with self._judging(plugin, "provider", wanted):
+                reply = await self._call(plugin, "GetProviders", request)
         except PluginCallError as exc:
             return [ProviderOutcome(n, plugin, None, str(exc)) for n in wanted]
+        self._answered(plugin, "provider", ((r.name, r.error) for r in reply.results))
         return _provider_outcomes(plugin, reply.results)
 
     async def compose(
@@ -124,12 +252,15 @@ class Components:
         """Run the named providers and validate the named actions, all plugins at once: one
         Compose round trip for a plugin with both, or its GetProviders and ValidateActions at
         once where it cannot take Compose. The validates see `state`, not the providers'
-        results. Provider outcomes in the order of `providers`."""
+        results. Provider outcomes in the order of `providers`; components whose breaker is
+        open are skipped (outcome or verdict error "breaker open ...")."""
         wanted: dict[str, tuple[list[str], list[str]]] = {}
-        for name in providers:
-            wanted.setdefault(self._owner("provider", name), ([], []))[0].append(name)
-        for name in actions:
-            wanted.setdefault(self._owner("action", name), ([], []))[1].append(name)
+        by_plugin, refused = self._let_through("provider", providers)
+        for plugin, names in by_plugin.items():
+            wanted[plugin] = (names, [])
+        by_plugin, refused_actions = self._let_through("action", actions)
+        for plugin, names in by_plugin.items():
+            wanted.setdefault(plugin, ([], []))[1].extend(names)
         message_pb = memory_to_proto(message)
         state_pb = state_to_proto(state) if state is not None else _EMPTY_STATE
 
@@ -138,7 +269,8 @@ class Components:
                 provider_names=provider_names, action_names=action_names, message=message_pb, state=state_pb
             )
             try:
-                reply = await self._session_only(plugin, "Compose", request)
+                with self._judging(plugin, "provider", provider_names), self._judging(plugin, "action", action_names):
+                    reply = await self._session_only(plugin, "Compose", request)
             except PluginCallError as exc:
                 why = str(exc)
                 return [ProviderOutcome(n, plugin, None, why) for n in provider_names], [
@@ -146,6 +278,8 @@ class Components:
                 ]
             if reply is None:
                 return None
+            self._answered(plugin, "provider", ((r.name, r.error) for r in reply.providers))
+            self._answered(plugin, "action", ((r.name, r.error) for r in reply.actions))
             return _provider_outcomes(plugin, reply.providers), [(r.name, r.valid, r.error) for r in reply.actions]
 
         async def ask(plugin: str, provider_names: list[str], action_names: list[str]) -> _Composed:
@@ -164,7 +298,10 @@ class Components:
         for found, answers in await asyncio.gather(*(ask(p, *w) for p, w in wanted.items())):
             outcomes.extend(found)
             _merge(verdicts, answers)
-        if len(wanted) > 1:
+        _merge(verdicts, [(n, False, why) for n, _, why in refused_actions])
+        if refused:
+            outcomes.extend(ProviderOutcome(n, p, None, why) for n, p, why in refused)
+        if len(wanted) > 1 or refused:
             order = {name: i for i, name in enumerate(providers)}
             outcomes.sort(key=lambda o: order[o.name])
         return outcomes, verdicts
@@ -178,14 +315,13 @@ class Components:
         return await self._validate("evaluator", names, message, state)
 
     async def _validate(self, kind: str, names: list[str], message: Memory, state: State | None) -> Verdicts:
-        by_plugin: dict[str, list[str]] = {}
-        for name in names:
-            by_plugin.setdefault(self._owner(kind, name), []).append(name)
+        by_plugin, refused = self._let_through(kind, names)
         message_pb, state_pb = memory_to_proto(message), state_to_proto(state or State())
         verdicts = Verdicts()  # merged in the plugins' order, whichever answered first
         asked = (self._ask_validate(kind, p, w, message_pb, state_pb) for p, w in by_plugin.items())
         for answers in await asyncio.gather(*asked):
             _merge(verdicts, answers)
+        _merge(verdicts, [(n, False, why) for n, _, why in refused])
         return verdicts
 
     async def _ask_validate(
@@ -196,39 +332,62 @@ class Components:
         if not wanted:
             return []
         method, request_type = _VALIDATE[kind]
+        request = request_type(names=wanted, message=message_pb, state=state_pb)
         try:
-            reply = await self._connection(plugin).call(
-                method, request_type(names=wanted, message=message_pb, state=state_pb)
-            )
+            with self._judging(plugin, kind, wanted):
+                reply = await self._call(plugin, method, request)
         except PluginCallError as exc:
             return [(n, False, str(exc)) for n in wanted]
+        self._answered(plugin, kind, ((r.name, r.error) for r in reply.results))
         return [(r.name, r.valid, r.error) for r in reply.results]  # error: its validate raised
+
+    def _refuse(self, kind: str, name: str) -> str:
+        """The component's owner, its breaker's trial call taken if half-open; PluginCallError
+        (UNAVAILABLE) when its breaker is open."""
+        plugin = self._owner(kind, name)
+        why = self.breakers.refusal((plugin, kind, name))
+        if why:
+            raise PluginCallError(f"{kind} {quote(name)} of plugin {plugin!r} skipped: {why}")
+        return plugin
 
     async def invoke_action(
         self, name: str, message: Memory, state: State | None = None, options: dict[str, Any] | None = None
     ) -> AsyncIterator[Content | ActionResult]:
-        """Run an action: yields interim Content callbacks, then the ActionResult."""
+        """Run an action: yields interim Content callbacks, then the ActionResult. Tried again
+        only when it did not reach its plugin (an action may have done its work already)."""
+        plugin = self._refuse("action", name)
         request = plugin_pb2.InvokeActionRequest(
             name=name, message=memory_to_proto(message), state=state_to_proto(state or State())
         )
         fill_struct(request.options, options or {})
-        connection = self._connection(self._owner("action", name))
-        async for event in connection.invoke_action(request):
-            if event.HasField("callback"):
-                yield content_from_proto(event.callback)
-            else:
-                yield action_result_from_proto(event.result)
+
+        async def start(timeout: float) -> tuple[AsyncIterator[Any], Any]:
+            events = self._connection(plugin).invoke_action(request, timeout)
+            return events, await anext(events, None)
+
+        with self._judging(plugin, "action", (name,)):
+            events, event = await self._try(plugin, "InvokeAction", start)
+            while event is not None:
+                if event.HasField("callback"):
+                    yield content_from_proto(event.callback)
+                else:
+                    yield action_result_from_proto(event.result)
+                event = await anext(events, None)
+        self.breakers.succeeded((plugin, "action", name))
 
     async def run_evaluator(
         self, name: str, message: Memory, state: State | None = None, responses: list[Memory] | None = None
     ) -> ActionResult:
+        plugin = self._refuse("evaluator", name)
         request = plugin_pb2.RunEvaluatorRequest(
             name=name,
             message=memory_to_proto(message),
             state=state_to_proto(state or State()),
             responses=[memory_to_proto(m) for m in responses or []],
         )
-        reply = await self._connection(self._owner("evaluator", name)).call("RunEvaluator", request)
+        with self._judging(plugin, "evaluator", (name,)):
+            reply = await self._call(plugin, "RunEvaluator", request)
+        self.breakers.succeeded((plugin, "evaluator", name))
         return action_result_from_proto(reply.result)
 
     async def evaluate(
@@ -236,10 +395,9 @@ class Components:
     ) -> list[EvaluatorOutcome]:
         """Validate the named evaluators and run those that apply, all plugins at once: one
         Evaluate round trip per plugin, or ValidateEvaluators then RunEvaluator each for a plugin
-        that cannot take it (no Session stream, an older SDK). Outcomes in the order of `names`."""
-        by_plugin: dict[str, list[str]] = {}
-        for name in names:
-            by_plugin.setdefault(self._owner("evaluator", name), []).append(name)
+        that cannot take it (no Session stream, an older SDK). Outcomes in the order of `names`;
+        an evaluator whose breaker is open is skipped (not valid, `error` says why)."""
+        by_plugin, refused = self._let_through("evaluator", names)
         message_pb, state_pb = memory_to_proto(message), state_to_proto(state or State())
         responses_pb = [memory_to_proto(m) for m in responses or []]
 
@@ -248,11 +406,13 @@ class Components:
                 names=wanted, message=message_pb, state=state_pb, responses=responses_pb
             )
             try:
-                reply = await self._session_only(plugin, "Evaluate", request)
+                with self._judging(plugin, "evaluator", wanted):
+                    reply = await self._session_only(plugin, "Evaluate", request)
             except PluginCallError as exc:
                 return [EvaluatorOutcome(n, plugin, False, str(exc)) for n in wanted]
             if reply is None:
                 return None
+            self._answered(plugin, "evaluator", ((r.name, r.error) for r in reply.results))
             return [
                 EvaluatorOutcome(
                     r.name, plugin, r.valid, r.error, action_result_from_proto(r.result) if r.valid else None
@@ -261,7 +421,8 @@ class Components:
             ]
 
         async def in_two(plugin: str, wanted: list[str]) -> list[EvaluatorOutcome]:
-            verdicts = await self._validate("evaluator", wanted, message, state)
+            verdicts = Verdicts()
+            _merge(verdicts, await self._ask_validate("evaluator", plugin, wanted, message_pb, state_pb))
             outcomes = [EvaluatorOutcome(n, plugin, verdicts.get(n, False), verdicts.errors.get(n, "")) for n in wanted]
 
             async def run(outcome: EvaluatorOutcome) -> None:
@@ -279,23 +440,24 @@ class Components:
 
         groups = await asyncio.gather(*(ask(p, w) for p, w in by_plugin.items()))
         found = {o.name: o for group in groups for o in group}
+        found.update((n, EvaluatorOutcome(n, p, False, why)) for n, p, why in refused)
         return [found[n] for n in names if n in found]
 
     async def _session_only(self, plugin: str, method: str, request: Any) -> Any | None:
         """Call a Session-only method (SESSION_ONLY); None when the plugin cannot take it (no
         Session stream, an SDK from before the call), PluginCallError when the call failed."""
-        connection = self._connection(plugin)
-        if not connection.takes(method):
+        if not self._connection(plugin).takes(method):
             return None
         try:
-            return await connection.call(method, request)
+            return await self._call(plugin, method, request)
         except PluginCallError as exc:
             if exc.code == grpc.StatusCode.UNIMPLEMENTED:
                 return None
             raise
 
     async def use_model(self, model_type: str, params: dict[str, Any]) -> ModelOutput:
-        """Call the highest-priority ready plugin serving `model_type`; fall back to the next."""
+        """Call the highest-priority ready plugin serving `model_type`; fall back to the next (a
+        plugin whose breaker for the model type is open is passed over at once)."""
         plugins = self.manager.registry.model_handlers(model_type)
         if not plugins:
             raise UnknownComponentError(f"no loaded plugin serves model type {quote(model_type)}")
@@ -303,11 +465,18 @@ class Components:
         fill_struct(request.params, params)
         last: PluginCallError | None = None
         for plugin in plugins:
+            key = (plugin, "model", model_type)
+            why = self.breakers.refusal(key)
+            if why:
+                last = PluginCallError(f"plugin {plugin!r} model {quote(model_type)} skipped: {why}")
+                continue
             try:
-                reply = await self._connection(plugin).call("UseModel", request)
+                with self._judging(plugin, "model", (model_type,)):
+                    reply = await self._call(plugin, "UseModel", request)
             except PluginCallError as exc:
                 last = exc
                 continue
+            self.breakers.succeeded(key)
             return model_output_from_proto(reply, served_by=plugin)
         assert last is not None
         raise last
@@ -320,12 +489,28 @@ class Components:
 
         async def deliver(plugin: str) -> bool:
             try:
-                await self._connection(plugin).call("HandleEvent", request)
+                await self._call(plugin, "HandleEvent", request)
                 return True
             except PluginCallError:
                 return False
 
         return sum(await asyncio.gather(*(deliver(p) for p in targets)))
+
+
+class _Judging:
+    """See Components._judging (a plain class: cheaper than contextlib's, it runs on every call)."""
+
+    __slots__ = ("ended", "plugin", "kind", "names")
+
+    def __init__(self, ended: Callable[..., None], plugin: str, kind: str, names: Iterable[str]) -> None:
+        self.ended, self.plugin, self.kind, self.names = ended, plugin, kind, names
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.ended(self.plugin, self.kind, self.names, exc if isinstance(exc, PluginCallError) else None)
 
 
 _Composed = tuple[list[ProviderOutcome], list[tuple[str, bool, str]]]

@@ -37,6 +37,10 @@ class PluginUnavailable(PluginCallError):
     """The plugin cannot take calls now (crashed, restarting, failed or stopped)."""
 
 
+class PluginNotReached(PluginUnavailable):
+    """The call was not sent: trying it again cannot repeat what it does in the plugin."""
+
+
 def _channel(target: str, remote: RemotePlugin | None) -> grpc.aio.Channel:
     options: list[tuple[str, Any]] = [("grpc.enable_retries", 0)]
     if remote is None:
@@ -162,7 +166,7 @@ class PluginConnection:
             if session is None:
                 return await self.unary(method, request, timeout)
         if self.closed_reason:
-            raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason}")
+            raise PluginNotReached(f"plugin {self.plugin!r} {self.closed_reason}")
         self._session_calls += 1
         self._idle.clear()
         try:
@@ -188,7 +192,7 @@ class PluginConnection:
     async def unary(self, method: str, request: Any, timeout: float | None = None, wait_for_ready: bool = False) -> Any:
         """Call a unary PluginService method by name."""
         if self.closed_reason:
-            raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason}")
+            raise PluginNotReached(f"plugin {self.plugin!r} {self.closed_reason}")
         call = getattr(self.stub, method)(request, timeout=timeout or self.call_timeout, wait_for_ready=wait_for_ready)
         self._track(call)
         try:
@@ -207,7 +211,7 @@ class PluginConnection:
     ) -> AsyncIterator[plugin_pb2.InvokeActionResponse]:
         """Stream an action's callbacks and result."""
         if self.closed_reason:
-            raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason}")
+            raise PluginNotReached(f"plugin {self.plugin!r} {self.closed_reason}")
         call = self.stub.InvokeAction(request, timeout=timeout or self.call_timeout)
         self._track(call)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import AsyncIterator
@@ -11,6 +12,7 @@ from typing import AsyncIterator
 from plugin_sdk.spec import PluginSpec
 
 from ..config import RemotePlugin
+from .breakers import Breakers
 from .discovery import Discovery, DiscoveryError
 from .instance import LaunchContext, PluginInstance
 from .ordering import initialisation_order
@@ -38,6 +40,8 @@ class PluginManager:
         self.remote = {r.name: r for r in remote}
         self._locks: dict[str, asyncio.Lock] = {}  # per plugin name: see _operation
         self._stopping = False  # stop_all() began: nothing new is started
+        #: The plugins' components' circuit breakers (Components keeps them; status shows them).
+        self.breakers = Breakers(ctx.supervision.breaker_failures, ctx.supervision.breaker_cooldown)
 
     async def _target(self, name: str) -> PluginSpec | RemotePlugin:
         if name in self.remote:
@@ -178,7 +182,10 @@ class PluginManager:
 
     def statuses(self) -> list[PluginInfo]:
         """Every loaded plugin's status entry, by name."""
-        return [plugin.info() for _, plugin in sorted(self.plugins.items())]
+        return [
+            dataclasses.replace(plugin.info(), breakers=tuple(self.breakers.of(name)))
+            for name, plugin in sorted(self.plugins.items())
+        ]
 
     def available(self) -> list[PluginInfo]:
         """Installed, allowed plugins that are not loaded: usable ones as AVAILABLE, those whose

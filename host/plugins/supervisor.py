@@ -22,6 +22,7 @@ import tenacity
 from plugin_sdk.spec import PluginSpec
 
 from ..config import RemotePlugin
+from .breakers import BreakerInfo
 from .connection import PluginConnection, PluginUnavailable
 from .instance import LaunchContext, PluginInstance, ProcessKind
 from .manifest import Manifest
@@ -53,6 +54,7 @@ class PluginInfo:
     transport: str = ""  # "unix" or "tcp"
     address: str = ""
     components: dict[str, list[str]] = field(default_factory=dict)  # names by kind field ("actions", ...)
+    breakers: tuple[BreakerInfo, ...] = ()  # its components' circuit breakers (those that ever failed)
 
 
 class _InstanceDied(Exception):

@@ -106,7 +106,7 @@ class ComponentCounts(_message.Message):
     def __init__(self, actions: _Optional[_Iterable[str]] = ..., providers: _Optional[_Iterable[str]] = ..., evaluators: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[str]] = ..., model_handlers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PluginStatus(_message.Message):
-    __slots__ = ("name", "version", "state", "pid", "restarts", "components", "reason", "transport", "address", "process")
+    __slots__ = ("name", "version", "state", "pid", "restarts", "components", "reason", "transport", "address", "process", "breakers")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +117,7 @@ class PluginStatus(_message.Message):
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PROCESS_FIELD_NUMBER: _ClassVar[int]
+    BREAKERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     state: PluginState
@@ -127,7 +128,22 @@ class PluginStatus(_message.Message):
     transport: str
     address: str
     process: ProcessStats
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[PluginState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., components: _Optional[_Union[ComponentCounts, _Mapping]] = ..., reason: _Optional[str] = ..., transport: _Optional[str] = ..., address: _Optional[str] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ...) -> None: ...
+    breakers: _containers.RepeatedCompositeFieldContainer[BreakerStatus]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[_Union[PluginState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., components: _Optional[_Union[ComponentCounts, _Mapping]] = ..., reason: _Optional[str] = ..., transport: _Optional[str] = ..., address: _Optional[str] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ..., breakers: _Optional[_Iterable[_Union[BreakerStatus, _Mapping]]] = ...) -> None: ...
+
+class BreakerStatus(_message.Message):
+    __slots__ = ("kind", "name", "state", "failures", "retry_in_ms")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    RETRY_IN_MS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    state: str
+    failures: int
+    retry_in_ms: int
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., failures: _Optional[int] = ..., retry_in_ms: _Optional[int] = ...) -> None: ...
 
 class ProcessStats(_message.Message):
     __slots__ = ("pid", "rss_bytes", "peak_rss_bytes", "cpu_percent", "cpu_seconds")
