@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agenthost.v1 import agent_pb2, agent_pb2_grpc
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 from support import FAST, api_channel, eventually
 from test_pipeline import CHAT, of, send
 
+from host.agent.models import Models
 from host.cli.output import status_doc, status_text
 from host.metrics import families
 from host.plugins.connection import PluginUnavailable
@@ -195,3 +196,25 @@ async def test_a_run_past_its_deadline_fails_and_says_so(start_host, tmp_path):
     ended = of(await send(host, "slow 3 please"), "RUN_ENDED")[0]["extra"]
     assert time.monotonic() - began < 2.5
     assert ended["status"] == "failed" and "deadline" in ended["error"], ended
+
+
+async def test_a_router_call_in_a_run_gets_at_most_what_is_left_of_the_run():
+    seen: list[float | None] = []
+
+    class Stub:
+        async def Invoke(self, request: Any, timeout: float | None, metadata: Any) -> Any:
+            seen.append(timeout)
+            return router_pb2.InvokeResponse(text="ok")
+
+    class Router:
+        enabled, metadata = True, ()
+
+        def stub(self) -> Stub:
+            return Stub()
+
+    models = Models(None, Router(), "Ada")  # type: ignore[arg-type]
+    await models.use("TEXT_SMALL", {"prompt": "hi"}, 120.0)
+    async with run_deadline(2.0):
+        await models.use("TEXT_SMALL", {"prompt": "hi"}, 120.0)
+        await models.use("TEXT_SMALL", {"prompt": "hi"}, 0.5)
+    assert seen[0] == 120.0 and 1.5 < seen[1] <= 2.0 and seen[2] == 0.5

@@ -15,6 +15,7 @@ from plugin_sdk.types import ModelOutput
 
 from ..plugins.components import Components, UnknownComponentError
 from ..plugins.connection import PluginCallError, PluginUnavailable
+from ..plugins.deadlines import capped
 from ..plugins.router_link import RouterLink
 
 
@@ -55,8 +56,11 @@ class Models:
             request = router_request(model_type, params, self.agent_name)
         except ValueError as exc:
             raise ModelError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        # Within a run, the call's gRPC deadline (the router's to keep) ends with the run's at the latest.
+        left = capped(timeout if timeout is not None else math.inf)
         try:
-            reply = await self.router.stub().Invoke(request, timeout=timeout, metadata=self.router.metadata)
+            deadline = None if left == math.inf else left
+            reply = await self.router.stub().Invoke(request, timeout=deadline, metadata=self.router.metadata)
         except PluginUnavailable as exc:
             raise ModelError(grpc.StatusCode.UNAVAILABLE, f"no router: {exc}") from None
         except grpc.aio.AioRpcError as exc:
