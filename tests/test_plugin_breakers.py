@@ -24,6 +24,7 @@ from test_pipeline import CHAT, of, send
 from host.agent.models import Models
 from host.cli.output import status_doc, status_text
 from host.metrics import families
+from host.plugins.breakers import Breakers
 from host.plugins.connection import PluginUnavailable
 from host.plugins.deadlines import RunDeadlineExceeded, run_deadline
 from host.plugins.supervisor import PluginState
@@ -218,3 +219,22 @@ async def test_a_router_call_in_a_run_gets_at_most_what_is_left_of_the_run():
         await models.use("TEXT_SMALL", {"prompt": "hi"}, 120.0)
         await models.use("TEXT_SMALL", {"prompt": "hi"}, 0.5)
     assert seen[0] == 120.0 and 1.5 < seen[1] <= 2.0 and seen[2] == 0.5
+
+
+def test_a_trial_call_never_reported_holds_the_half_open_slot_for_one_cooldown_only():
+    now = [0.0]
+    breakers = Breakers(2, 10.0, clock=lambda: now[0])
+    key = (NAME, "provider", "FLAKY")
+    breakers.failed(key)
+    assert breakers.refusal(key) == ""  # one failure: still closed
+    breakers.failed(key)
+    assert breakers.refusal(key).startswith("breaker open after 2 failure(s)")
+    now[0] = 10.0
+    assert breakers.refusal(key) == ""  # half-open: this caller takes the trial call...
+    assert breakers.refusal(key) == "breaker half-open: its trial call is under way"
+    now[0] = 19.9  # ...and never reports its end
+    assert breakers.refusal(key) == "breaker half-open: its trial call is under way"
+    now[0] = 20.0
+    assert breakers.refusal(key) == ""  # the slot is free again after a cooldown
+    breakers.succeeded(key)
+    assert [(b.state, b.failures) for b in breakers.of(NAME)] == [("closed", 0)]

@@ -23,7 +23,7 @@ Key = tuple[str, str, str]  # (plugin, kind, name); kind: provider, action, eval
 class _State:
     failures: int = 0  # in a row
     opened_at: float = -1.0  # < 0: not open
-    probing: bool = False  # half-open and its trial call is under way
+    probing: float = -1.0  # when its trial call began (half-open); < 0: none under way
 
 
 @dataclass(frozen=True)
@@ -55,37 +55,40 @@ class Breakers:
         state = self._states.get(key)
         if state is None or state.opened_at < 0:
             return ""
-        waited = self.clock() - state.opened_at
+        now = self.clock()
+        waited = now - state.opened_at
         if waited < self.cooldown_s:
             return (
                 f"breaker open after {state.failures} failure(s) in a row; "
                 f"one call is let through in {self.cooldown_s - waited:.1f} s"
             )
-        if state.probing:
+        # A trial call whose end was never reported (a caller that failed before making it)
+        # holds the slot for one cooldown at most.
+        if state.probing >= 0 and now - state.probing < self.cooldown_s:
             return "breaker half-open: its trial call is under way"
-        state.probing = True
+        state.probing = now
         return ""
 
     def succeeded(self, key: Key) -> None:
         state = self._states.get(key)
         if state is not None:
-            state.failures, state.opened_at, state.probing = 0, -1.0, False
+            state.failures, state.opened_at, state.probing = 0, -1.0, -1.0
 
     def failed(self, key: Key) -> None:
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = _State()
         state.failures += 1
-        if state.probing or state.failures >= self.threshold:
+        if state.probing >= 0 or state.failures >= self.threshold:
             state.opened_at = self.clock()
-        state.probing = False
+        state.probing = -1.0
 
     def abandoned(self, key: Key) -> None:
         """The call ended without a verdict (cancelled, cut short by its run's deadline): a
         half-open breaker's trial slot is free again."""
         state = self._states.get(key)
         if state is not None:
-            state.probing = False
+            state.probing = -1.0
 
     def of(self, plugin: str) -> list[BreakerInfo]:
         """The plugin's breakers (components that failed since the host started), by kind and name."""

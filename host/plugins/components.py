@@ -38,8 +38,8 @@ _VALIDATE: dict[str, tuple[str, Any]] = {
     "evaluator": ("ValidateEvaluators", plugin_pb2.ValidateEvaluatorsRequest),
 }
 #: Calls that change nothing in the plugin: tried again after a transient failure even when they
-#: may have reached it. The others (actions, evaluator runs, events, model calls) only when they
-#: provably did not (PluginNotReached).
+#: may have reached it. The others (actions, evaluator runs, model calls) only when they provably
+#: did not (PluginNotReached); events are not tried again.
 _IDEMPOTENT = frozenset({"GetProviders", "Compose", "ValidateActions", "ValidateEvaluators"})
 RETRY_INITIAL_S, RETRY_MAX_S = 0.05, 1.0  # the jittered exponential backoff between tries
 #: Failures that are the caller's (a request the plugin refuses as asked, a call it does not
@@ -487,9 +487,11 @@ class Components:
         fill_struct(request.payload, payload)
         targets = [p for p in self.manager.registry.subscribers(event_type) if p != exclude]
 
+        timeout = deadlines.capped(self._timeouts["HandleEvent"])
+
         async def deliver(plugin: str) -> bool:
-            try:
-                await self._call(plugin, "HandleEvent", request)
+            try:  # not tried again: a run awaits its events, and one plugin restarting must not hold it
+                await self._connection(plugin).call("HandleEvent", request, timeout)
                 return True
             except PluginCallError:
                 return False
