@@ -61,7 +61,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import litellm  # noqa: E402
 
-from router.accounting import Budget, BudgetStatus, LedgerRow, Reservation, Usage, open_accounting  # noqa: E402
+from router.accounting import Budget, BudgetStatus, LedgerRow, RateLimit, Reservation, Usage, open_accounting  # noqa: E402
 from router.accounting_base import (  # noqa: E402
     budget_keys,
     budget_status,
@@ -214,7 +214,10 @@ class MemoryAccounting:
         request_id: str,
         now: datetime | None = None,
         attempt: LedgerRow | None = None,
+        rate: RateLimit | None = None,
     ) -> Reservation:
+        if rate is not None:
+            raise NotImplementedError("the in-memory accounting keeps no rate windows (its providers have no limits)")
         check_amount(amount)
         keyed = budget_keys(budgets, now)
         nano = to_nano(amount)
@@ -336,10 +339,13 @@ async def bench_overhead(args: argparse.Namespace, db_dir: Path) -> dict[str, An
     provider = providers[0]
     policy = load_policy()
     budgets = (Budget("global", "monthly", 1_000_000.0),)
+    # The same provider with rpm and tpm limits never reached: every try also counts in its window.
+    limited = parse_providers([fake_provider("a", 0.001, 0.002, rpm=10**9, tpm=10**12)], "overhead")
     sqlite = await open_accounting(f"sqlite://{db_dir / 'overhead.db'}")
     memory = MemoryAccounting()
     try:
         on_sqlite = Router(providers, policy, sqlite, budgets, ProviderCaller(env=KEYS, complete=mock_ok))
+        on_limits = Router(limited, policy, sqlite, budgets, ProviderCaller(env=KEYS, complete=mock_ok))
         on_memory = Router(providers, policy, memory, budgets, ProviderCaller(env=KEYS, complete=mock_ok))
         clean = litellm_callbacks()
         lrouter = litellm.Router(model_list=litellm_deployments(providers), routing_strategy="simple-shuffle")
@@ -356,6 +362,9 @@ async def bench_overhead(args: argparse.Namespace, db_dir: Path) -> dict[str, An
 
         async def invoke_sqlite() -> Any:
             return await on_sqlite.invoke(CallRequest(messages=MESSAGES))
+
+        async def invoke_rate_limited() -> Any:
+            return await on_limits.invoke(CallRequest(messages=MESSAGES))
 
         async def invoke_memory() -> Any:
             return await on_memory.invoke(CallRequest(messages=MESSAGES))
@@ -374,6 +383,7 @@ async def bench_overhead(args: argparse.Namespace, db_dir: Path) -> dict[str, An
         sides: dict[str, Call] = {
             "bare": bare,
             "invoke_sqlite": invoke_sqlite,
+            "invoke_rate_limited": invoke_rate_limited,
             "invoke_memory": invoke_memory,
             "litellm_router": litellm_router,
         }
@@ -403,7 +413,8 @@ async def bench_overhead(args: argparse.Namespace, db_dir: Path) -> dict[str, An
         set_litellm_callbacks(clean)
 
         # The accounting steps an invoke takes on SQLite, each alone (sequential, warm).
-        steps: dict[str, list[int]] = {"status": [], "reserve": [], "settle": [], "book": []}
+        steps: dict[str, list[int]] = {"status": [], "reserve": [], "settle": [], "book": [], "reserve_rate": []}
+        rate = RateLimit(limited[0].id, 10**9, 10**12, 100)
         row = LedgerRow("bench", 1, 0, "", "", "", "fake", "a", 10, 20, 0.00005, 1, "ok")
         for i in range(args.steps + 20):
             t0 = clock()
@@ -415,8 +426,11 @@ async def bench_overhead(args: argparse.Namespace, db_dir: Path) -> dict[str, An
             t3 = clock()
             await sqlite.book(row)
             t4 = clock()
+            counted = await sqlite.reserve(budgets, 0.001, "bench", rate=rate)  # reserve + rate window
+            t5 = clock()
+            await sqlite.settle(counted, 0.0005)
             if i >= 20:
-                for name, ns in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                for name, ns in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
                     steps[name].append(ns)
         return {
             "sides": {name: summary(v) for name, v in samples.items()},
@@ -696,6 +710,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "overhead_memory_us": round(memory_p50 - bare_p50, 1),
         "sqlite_share_us": round(invoke_p50 - memory_p50, 1),
         "litellm_router_p50_us": sides["litellm_router"]["p50"],
+        "invoke_rate_limited_p50_us": sides["invoke_rate_limited"]["p50"],
+        "rate_limits_us": round(sides["invoke_rate_limited"]["p50"] - invoke_p50, 1),
+        "rate_limited_ratio": round(sides["invoke_rate_limited"]["p50"] / bare_p50, 3),
         "sqlite_steps_p50_us": {k: v["p50"] for k, v in overhead["steps"].items()},
         "overhead_rounds": overhead["rounds"],
         "overhead_samples": sides["bare"]["n"],
@@ -775,12 +792,14 @@ def report(result: dict[str, Any]) -> None:
         ("Router.invoke, SQLite accounting", "invoke"),
     ):
         print(f"{label:44}{result[key + '_p50_us']:>10.0f}{result[key + '_p99_us']:>10.0f}")
+    print(f"{'Router.invoke, SQLite, rpm/tpm limits':44}{result['invoke_rate_limited_p50_us']:>10.0f}")
     print(f"{'Router.invoke, in-memory accounting':44}{result['invoke_memory_p50_us']:>10.0f}")
     print(f"{'litellm.Router.acompletion (1 deployment)':44}{result['litellm_router_p50_us']:>10.0f}")
     print(
         f"overhead over the floor: {result['overhead_us']:.0f} us ({result['overhead_ratio']:.2f}x); "
         f"of which SQLite accounting {result['sqlite_share_us']:.0f} us; "
-        f"router without the database {result['overhead_memory_us']:.0f} us"
+        f"router without the database {result['overhead_memory_us']:.0f} us; "
+        f"rpm/tpm limits {result['rate_limits_us']:.0f} us more ({result['rate_limited_ratio']:.2f}x the floor)"
     )
     steps = result["sqlite_steps_p50_us"]
     print("SQLite steps alone, p50 us: " + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()) + "\n")
