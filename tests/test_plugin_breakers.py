@@ -238,3 +238,15 @@ def test_a_trial_call_never_reported_holds_the_half_open_slot_for_one_cooldown_o
     assert breakers.refusal(key) == ""  # the slot is free again after a cooldown
     breakers.succeeded(key)
     assert [(b.state, b.failures) for b in breakers.of(NAME)] == [("closed", 0)]
+
+
+async def test_composing_while_the_plugin_restarts_waits_for_it(start_host, tmp_path):
+    host = await start_host(spec(tmp_path), supervision=FAST)
+    managed = host.plugins.get(NAME)
+    killed = managed.instance.pid
+    os.kill(killed, signal.SIGKILL)
+    assert await eventually(lambda: managed.state is PluginState.RESTARTING)
+    (outcome,), verdicts = await host.components.compose(["FLAKY"], ["ONCE"], message("during"))
+    assert outcome.error == "" and outcome.result.text == "flaky ok"
+    assert verdicts == {"ONCE": True} and not verdicts.errors
+    assert managed.instance.pid != killed

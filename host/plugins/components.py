@@ -446,8 +446,11 @@ class Components:
     async def _session_only(self, plugin: str, method: str, request: Any) -> Any | None:
         """Call a Session-only method (SESSION_ONLY); None when the plugin cannot take it (no
         Session stream, an SDK from before the call), PluginCallError when the call failed."""
-        if not self._connection(plugin).takes(method):
-            return None
+        try:
+            if not self._connection(plugin).takes(method):
+                return None
+        except PluginNotReached:
+            return None  # restarting: the calls that do its work apart wait for it (_try)
         try:
             return await self._call(plugin, method, request)
         except PluginCallError as exc:
