@@ -169,7 +169,7 @@ async def test_an_action_that_may_have_run_is_not_tried_again_one_not_sent_is(st
     assert lines(calls) == [str(killed), str(managed.instance.pid)]
 
 
-async def test_a_providers_deadline_cancels_it_in_the_plugin_and_counts_for_its_breaker(start_host, tmp_path):
+async def test_a_providers_deadline_cancels_it_in_the_plugin_and_counts_for_its_breaker_only(start_host, tmp_path):
     host = await start_host(spec(tmp_path), supervision=replace(FAST, provider_timeout=0.5))
     began = time.monotonic()
     outcome = await provider(host, "SLOW", "late")
@@ -177,6 +177,10 @@ async def test_a_providers_deadline_cancels_it_in_the_plugin_and_counts_for_its_
     assert "did not answer GetProviders within its deadline" in outcome.error
     assert await eventually(lambda: "cancelled late" in lines(tmp_path / "slow"))
     assert breakers(host) == {"provider SLOW": ("closed", 1)}
+    # asked in one Compose with an action's validate: the provider is late, not the validate
+    (late,), verdicts = await host.components.compose(["SLOW"], ["ONCE"], message("composed"))
+    assert "did not answer Compose within its deadline" in late.error and verdicts == {"ONCE": False}
+    assert breakers(host) == {"provider SLOW": ("closed", 2)}
 
 
 async def test_a_runs_deadline_caps_its_calls_and_cancels_them_in_the_plugin(start_host, tmp_path):

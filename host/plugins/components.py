@@ -171,24 +171,27 @@ class Components:
         managed = self.manager.plugins.get(plugin)
         return managed is not None and managed.state in _COMING_BACK
 
-    def _ended(self, plugin: str, kind: str, names: Iterable[str], exc: PluginCallError | None) -> None:
+    def _ended(
+        self, plugin: str, kind: str, names: Iterable[str], exc: PluginCallError | None, late_is_theirs: bool = True
+    ) -> None:
         """A call for the named components failed (`exc`) or was given up (None): their breakers
         count it as a failure unless it was not theirs (the caller's request, the run's deadline,
-        the host stopping)."""
+        the host stopping; a deadline passed when not `late_is_theirs`)."""
+        late = exc is not None and exc.code == grpc.StatusCode.DEADLINE_EXCEEDED
         theirs = (
             exc is not None
             and exc.code not in _NOT_ITS_FAULT
             and not isinstance(exc, PluginStopped)
-            and not (exc.code == grpc.StatusCode.DEADLINE_EXCEEDED and deadlines.run_over())
+            and not (late and (not late_is_theirs or deadlines.run_over()))
         )
         judge = self.breakers.failed if theirs else self.breakers.abandoned
         for name in names:
             judge((plugin, kind, name))
 
-    def _judging(self, plugin: str, kind: str, names: Iterable[str]) -> _Judging:
+    def _judging(self, plugin: str, kind: str, names: Iterable[str], late_is_theirs: bool = True) -> _Judging:
         """A block making a call for the named components: its failure (or its being given up)
         is told to their breakers (see _ended); its answers are told by the caller (_answered)."""
-        return _Judging(self._ended, plugin, kind, names)
+        return _Judging(self._ended, plugin, kind, names, late_is_theirs)
 
     def _answered(self, plugin: str, kind: str, answers: Iterable[tuple[str, str]]) -> None:
         """Components that answered (name, error): an error counts as their failure."""
@@ -269,7 +272,9 @@ class Components:
                 provider_names=provider_names, action_names=action_names, message=message_pb, state=state_pb
             )
             try:
-                with self._judging(plugin, "provider", provider_names), self._judging(plugin, "action", action_names):
+                # A Compose that times out: the providers are the slow ones, not the validates.
+                judging_validates = self._judging(plugin, "action", action_names, late_is_theirs=False)
+                with self._judging(plugin, "provider", provider_names), judging_validates:
                     reply = await self._session_only(plugin, "Compose", request)
             except PluginCallError as exc:
                 why = str(exc)
@@ -505,17 +510,20 @@ class Components:
 class _Judging:
     """See Components._judging (a plain class: cheaper than contextlib's, it runs on every call)."""
 
-    __slots__ = ("ended", "plugin", "kind", "names")
+    __slots__ = ("ended", "plugin", "kind", "names", "late_is_theirs")
 
-    def __init__(self, ended: Callable[..., None], plugin: str, kind: str, names: Iterable[str]) -> None:
-        self.ended, self.plugin, self.kind, self.names = ended, plugin, kind, names
+    def __init__(
+        self, ended: Callable[..., None], plugin: str, kind: str, names: Iterable[str], late_is_theirs: bool
+    ) -> None:
+        self.ended, self.plugin, self.kind, self.names, self.late_is_theirs = ended, plugin, kind, names, late_is_theirs
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is not None:
-            self.ended(self.plugin, self.kind, self.names, exc if isinstance(exc, PluginCallError) else None)
+            failed = exc if isinstance(exc, PluginCallError) else None
+            self.ended(self.plugin, self.kind, self.names, failed, self.late_is_theirs)
 
 
 _Composed = tuple[list[ProviderOutcome], list[tuple[str, bool, str]]]
