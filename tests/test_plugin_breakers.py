@@ -23,6 +23,7 @@ from test_pipeline import CHAT, of, send
 
 from host.agent.models import Models
 from host.cli.output import status_doc, status_text
+from host.config import ConfigError, load_config
 from host.metrics import families
 from host.plugins.breakers import Breakers
 from host.plugins.connection import PluginUnavailable
@@ -254,3 +255,27 @@ async def test_composing_while_the_plugin_restarts_waits_for_it(start_host, tmp_
     assert outcome.error == "" and outcome.result.text == "flaky ok"
     assert verdicts == {"ONCE": True} and not verdicts.errors
     assert managed.instance.pid != killed
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("breaker_failures = 0", "breaker_failures must be a whole number, 1 or more"),
+        ("breaker_cooldown = -1", "breaker_cooldown must be a number, 0 or more"),
+        ("provider_timeout = 0", "provider_timeout must be more than 0 s"),
+        ('run_timeout = "soon"', "run_timeout must be a number"),
+    ],
+)
+def test_supervision_settings_are_checked_and_named(tmp_path, line, named):
+    path = tmp_path / "host.toml"
+    path.write_text(f"[supervision]\n{line}\n")
+    with pytest.raises(ConfigError, match=named):
+        load_config(path)
+
+
+def test_supervision_settings_are_read(tmp_path):
+    path = tmp_path / "host.toml"
+    path.write_text("[supervision]\nbreaker_failures = 2\nbreaker_cooldown = 1.5\nrun_timeout = 60\n")
+    supervision = load_config(path).supervision
+    assert (supervision.breaker_failures, supervision.breaker_cooldown, supervision.run_timeout) == (2, 1.5, 60)
+    assert (supervision.provider_timeout, supervision.action_timeout) == (10.0, 30.0)  # the defaults
