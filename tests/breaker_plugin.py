@@ -9,6 +9,7 @@ $BREAKER_DIR steer it and record what it did (the test reads them):
                    kills the process); else answers "answered by <pid>"
   ONCE action      appends its pid to `action-calls`; while `hang` exists writes `hanging` and
                    waits for ever; else succeeds with "done by <pid>"
+  TEXT_SMALL model "model of <pid>", at priority 10
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ async def once(ctx, message, state, options, callback):
     _append("action-calls", str(os.getpid()))
     await _hang_while_asked()
     return ActionResult(text=f"done by {os.getpid()}")
+
+
+@plugin.model("TEXT_SMALL", priority=10)
+async def model(ctx, params):
+    return f"model of {os.getpid()}"
 
 
 if __name__ == "__main__":

@@ -279,3 +279,18 @@ def test_supervision_settings_are_read(tmp_path):
     supervision = load_config(path).supervision
     assert (supervision.breaker_failures, supervision.breaker_cooldown, supervision.run_timeout) == (2, 1.5, 60)
     assert (supervision.provider_timeout, supervision.action_timeout) == (10.0, 30.0)  # the defaults
+
+
+async def test_a_model_call_goes_to_the_next_plugin_at_once_while_the_first_restarts(start_host, tmp_path):
+    session_plugin = Path(__file__).with_name("session_plugin.py")
+    other = PluginSpec(name="sessiontest", version="1.0.0", command=(sys.executable, str(session_plugin)))
+    host = await start_host(spec(tmp_path), other, supervision=FAST)
+    managed = host.plugins.get(NAME)
+    first = await host.components.use_model("TEXT_SMALL", {"prompt": "a"})
+    assert (first.served_by, first.text) == (NAME, f"model of {managed.instance.pid}")
+    os.kill(managed.instance.pid, signal.SIGKILL)
+    assert await eventually(lambda: managed.state is PluginState.RESTARTING)
+    began = time.monotonic()
+    fallback = await host.components.use_model("TEXT_SMALL", {"prompt": "b"})
+    assert (fallback.served_by, fallback.text) == ("sessiontest", "model says b")
+    assert time.monotonic() - began < 0.5, "no waiting for the restart while another plugin serves the type"

@@ -127,16 +127,16 @@ class Components:
         except PluginUnavailable as exc:
             raise PluginNotReached(str(exc), exc.code) from None
 
-    async def _call(self, plugin: str, method: str, request: Any) -> Any:
-        """One unary call with its kind's deadline (capped by the run's), tried again while it
+    async def _call(self, plugin: str, method: str, request: Any, again: bool = True) -> Any:
+        """One unary call with its kind's deadline (capped by the run's), tried `again` while it
         fails transiently (see _try)."""
 
         def once(timeout: float) -> Awaitable[Any]:
             return self._connection(plugin).call(method, request, timeout)
 
-        return await self._try(plugin, method, once)
+        return await self._try(plugin, method, once, again)
 
-    async def _try(self, plugin: str, method: str, once: Callable[[float], Awaitable[T]]) -> T:
+    async def _try(self, plugin: str, method: str, once: Callable[[float], Awaitable[T]], again: bool = True) -> T:
         """`once(timeout)`, and while it fails transiently (_transient) again, with jittered
         exponential backoff (tenacity), until the call's deadline. The first try costs no more
         than the call itself."""
@@ -145,7 +145,7 @@ class Components:
         try:
             return await once(timeout)
         except PluginCallError as exc:
-            if not self._transient(plugin, method, exc):
+            if not (again and self._transient(plugin, method, exc)):
                 raise
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(
@@ -472,7 +472,7 @@ class Components:
         request = plugin_pb2.UseModelRequest(model_type=model_type)
         fill_struct(request.params, params)
         last: PluginCallError | None = None
-        for plugin in plugins:
+        for index, plugin in enumerate(plugins, 1):
             key = (plugin, "model", model_type)
             why = self.breakers.refusal(key)
             if why:
@@ -480,7 +480,8 @@ class Components:
                 continue
             try:
                 with self._judging(plugin, "model", (model_type,)):
-                    reply = await self._call(plugin, "UseModel", request)
+                    # waiting for a restart only where no other plugin serves the type
+                    reply = await self._call(plugin, "UseModel", request, again=index == len(plugins))
             except PluginCallError as exc:
                 last = exc
                 continue
