@@ -17,7 +17,11 @@ pays at the least); PostgreSQL, `SELECT 1` through the store's pool (one round t
   (one product, one search, ...) so that both see the same load on a busy machine.
 
 PostgreSQL is measured when AGENTHOST_BENCH_DATABASE_URL (or AGENTHOST_TEST_DATABASE_URL) names
-a server; the tables go in a schema of their own, dropped after. Last line: one JSON object.
+a server; the tables go in a schema of their own, dropped after. The search figures are taken a
+third time with `vector_search = "pgvector"` (the database scores, exactly) when the server can
+make a database of its own with the extension (made for the run, dropped after: the given
+database is left as it was); "filled" then includes copying the vectors into pgvector's column.
+Last line: one JSON object.
 
     .venv/bin/python bench/store.py            # ~20 s
     .venv/bin/python bench/store.py --quick    # smoke run
@@ -35,6 +39,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import asyncpg
 import numpy as np
@@ -143,6 +148,12 @@ async def measure_search(store: SqlStore, sizes: list[int], dimension: int, n: i
         agent = f"search-{size}"
         start = time.perf_counter()
         await fill_vectors(store, agent, size, dimension)
+        if isinstance(store, PostgresStore) and store.search_in_database:
+            await store._backfill()  # the rows went in raw: into pgvector's column as at open
+            # The planner's figures, as autovacuum would bring them up to date after a bulk fill:
+            # without them it walked the agent's index and joined every memory for a room's few.
+            await store._execute("ANALYZE embeddings")
+            await store._execute("ANALYZE memories")
         filled = size / (time.perf_counter() - start)
         query = rng.standard_normal(dimension).tolist()
         bare = rng.standard_normal((size, dimension), dtype=np.float32)
@@ -235,6 +246,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             conn = await asyncpg.connect(url)
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             await conn.close()
+        pgvector = await pgvector_database(url)
+        if isinstance(pgvector, str):
+            results["search pgvector skipped"] = pgvector
+        else:
+            database, server = pgvector
+            store = await PostgresStore.open(database, vector_search="pgvector")
+            try:
+                results["search pgvector"] = await measure_search(store, sizes, args.dimension, n // 20)
+            finally:
+                await store.close()
+                await _run_sql(url, f'DROP DATABASE IF EXISTS "{server}" WITH (FORCE)')
     results["n"] = n
     results["dimension"] = args.dimension
     results["loadavg_1m"] = os.getloadavg()[0]
@@ -242,8 +264,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+async def _run_sql(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def pgvector_database(url: str) -> tuple[str, str] | str:
+    """(URL, name) of a database made on `url`'s server with the pgvector extension, or why not."""
+    name = "agenthost_bench_pgvector_" + uuid.uuid4().hex[:8]
+    database = urlsplit(url)._replace(path=f"/{name}").geturl()
+    try:
+        await _run_sql(url, f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"cannot make a database: {exc}"
+    try:
+        await _run_sql(database, "CREATE EXTENSION vector")
+    except (OSError, asyncpg.PostgresError) as exc:
+        await _run_sql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return f"no pgvector: {exc}"
+    return database, name
+
+
 def report(results: dict[str, Any]) -> None:
-    for backend in ("sqlite", "postgres"):
+    if "search pgvector skipped" in results:
+        print(f"search pgvector skipped: {results['search pgvector skipped']}")
+    for backend in ("sqlite", "postgres", "pgvector"):
         if f"search {backend}" in results:
             print(
                 f"search {backend} (us)     first      p50      p99  by room p50  after 1 write  floor  x floor"

@@ -6,6 +6,8 @@ Why exact and in memory: reading an agent's 100k vectors out of SQLite takes abo
 (its sqlite3 has no extension loading) and its KNN took 93 ms at 100k x 384 on Debian's Python;
 pgvector 0.8.1 (built from source: Debian 12 does not package it) took 116-195 ms to scan the
 same exactly, and its HNSW index found 7 of the 10 best and took 105-297 ms with a room filter.
+(PostgreSQL can search with pgvector all the same, `[database] vector_search = "pgvector"`: then
+`SqlStore.search_memories` asks the database and no matrix is made; see postgres.py.)
 So each (agent, model, dimension) gets a matrix of unit vectors, read from the database once
 and then brought up to date by what changed: the backend's `stamp` says
 whether anything did (cheap on SQLite; count and newest time over an index on PostgreSQL, so
