@@ -55,6 +55,13 @@ from .worker_protocol import (
 )
 
 _GRAMMAR_CACHE_SIZE = 32
+#: Evaluated prompts the chat worker keeps (llama-cpp-python's LlamaRAMCache, least recently used
+#: out): a prompt that shares its start with a kept one (the system prompt, the conversation so
+#: far) evaluates only what follows. llama.cpp alone keeps just the last prompt, so the
+#: shouldRespond or reflection call between two replies made each reply's whole prompt cold:
+#: ~9 CPU-s for SmolLM2 at ~500 tokens, ~1.5-2.5 with this (BENCHMARKS.md). A state is about 23 kB
+#: per token for SmolLM2-135M (11.5 MB at 500 tokens).
+PROMPT_CACHE_BYTES = 256 << 20
 _PROBE = "The capital of France is"
 Emit = Callable[[Delta], None]
 
@@ -108,7 +115,9 @@ class ChatModel(ServedModel):
         self._grammars: OrderedDict[str, LlamaGrammar] = OrderedDict()
 
     def _make_llama(self, **kwargs: Any) -> _CountingLlama:
-        return _CountingLlama(**kwargs)
+        llama = _CountingLlama(**kwargs)
+        llama.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+        return llama
 
     def _ensure_loaded(self) -> _CountingLlama:
         if self._llama is None:
@@ -257,6 +266,11 @@ class _CountingLlama(llama_cpp.Llama):
     _prompt_tokens = 0
     _sampled: list[int] = []
     _cancel: threading.Event | None = None
+    prompt_cache_hits = 0  # generations that started from a kept prompt's state
+
+    def load_state(self, state: llama_cpp.LlamaState) -> None:
+        self.prompt_cache_hits += 1  # only the prompt cache loads states
+        super().load_state(state)
 
     def begin(self, cancel: threading.Event) -> None:
         """Start counting for a new generation, which stops when `cancel` is set."""

@@ -180,3 +180,39 @@ async def test_the_pipelines_reply_grammar_makes_every_answer_parse(model_id: st
         parsed = parse_response(text_of(response), {"GET_WEATHER"})
         assert parsed.actions and set(parsed.actions) <= {"REPLY", "GET_WEATHER"}
         assert parsed.text or "REPLY" not in parsed.actions
+
+
+PROMPT_CACHE_PROGRAM = """
+import json, threading
+from router.local_model import default_model_path
+from router.local_types import GenerationRequest
+from router.local_worker import GENERATE, ChatModel
+
+model = ChatModel("smollm2-135m", default_model_path(), 2048, 1, lambda loaded: None)
+system = {"role": "system", "content": "You are Ada, a helpful assistant who answers briefly. " * 12}
+def ask(*messages):
+    request = GenerationRequest(messages=list(messages), max_tokens=8, temperature=0.0)
+    return model.serve(GENERATE, request, threading.Event(), lambda piece: None).usage.prompt_tokens
+first = ask(system, {"role": "user", "content": "Who are you?"})
+ask({"role": "system", "content": "Extract facts."}, {"role": "user", "content": "Who are you?"})  # in between
+hits = model._llama.prompt_cache_hits
+third = ask(system, {"role": "user", "content": "Who are you?"}, {"role": "assistant", "content": "Ada."},
+            {"role": "user", "content": "And what do you do?"})
+print(json.dumps({"before": hits, "after": model._llama.prompt_cache_hits, "first": first, "third": third}))
+"""
+
+
+def test_a_reply_whose_prompt_starts_like_an_earlier_one_starts_from_its_kept_state():
+    """The chat worker keeps evaluated prompts: a reply's prompt that shares the system prompt and
+    the conversation so far with an earlier one starts from that state, even with another prompt
+    evaluated in between (a shouldRespond or reflection call). Run in a child process: llama.cpp
+    never runs in the test's own."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PROMPT_CACHE_PROGRAM], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert counts["before"] == 0 and counts["after"] == 1, counts  # the third reply started from the first's state
+    assert counts["third"] > counts["first"] > 100  # a long prompt, longer the second time
