@@ -411,7 +411,10 @@ async def check_store(url: str, data_dir: Path, load: Load) -> dict[str, Any]:
                         twice.append(f"{item.text}: refused, yet stored")
                     continue
                 if len(stored) != 1:
-                    (twice if stored else lost).append(f"{item.text}: stored {len(stored)} times ({item.rpc_error})")
+                    said = item.rpc_error or f"RUN_ENDED {item.status!r} {item.error[:160]!r}"
+                    (twice if stored else lost).append(
+                        f"{item.text}: stored {len(stored)} times; the client got {said}"
+                    )
                     continue
                 its_runs = runs_of.get(stored[0], [])
                 if len(its_runs) != 1:
