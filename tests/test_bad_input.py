@@ -7,6 +7,7 @@ AgentService and RouterService on the public listener with the API token, as a c
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -422,3 +423,53 @@ async def test_text_that_is_not_utf8_is_invalid_argument(start_host):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.endswith("text fields must be UTF-8"), details
     assert await host.store.get_memories(host.agent_id, "room-1", "messages", 10) == []  # nothing stored
     await assert_still_serving(host)
+
+
+async def test_a_message_the_store_cannot_take_is_unavailable_and_nothing_of_it_is_kept(start_host, monkeypatch):
+    """The database is gone when the message arrives: the client is told UNAVAILABLE (send it
+    again), not a failed run, whose message would be kept; sent again once it is back, it runs."""
+    host = await start_host(CHAT)
+    working = host.store.begin_run
+
+    async def gone(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("the database stopped answering")
+
+    monkeypatch.setattr(host.store, "begin_run", gone)
+    code, details = await failure(send(host, message("while gone", room="r-down")))
+    assert (code, details) == (
+        grpc.StatusCode.UNAVAILABLE,
+        "the message was not stored (the database stopped answering); nothing was done with it",
+    )
+    assert await host.store.get_memories(host.agent_id, "r-down", "messages", 10) == []
+    monkeypatch.setattr(host.store, "begin_run", working)
+    assert run_end(await send(host, message("while gone", room="r-down")))["status"] == "completed"
+    await assert_still_serving(host)
+
+
+async def test_a_run_the_store_cannot_end_is_ended_once_the_store_answers_again(start_host, monkeypatch):
+    host = await start_host(CHAT)
+    working, refused = host.store.end_run, []
+
+    async def gone_for_a_while(*args: Any, **kwargs: Any) -> Any:
+        if len(refused) < 2:  # the run's own end and the first try again
+            refused.append(args)
+            raise StoreUnavailable("the database stopped answering")
+        return await working(*args, **kwargs)
+
+    monkeypatch.setattr(host.store, "end_run", gone_for_a_while)
+    events = await send(host, message("ended later", room="r-late"))
+    assert run_end(events)["status"] == "completed"  # the client hears of its end at once
+    run_id = events[-1].run_id
+    stored = await host.store.get_run(host.agent_id, run_id)
+    assert stored is not None and stored.status == "started"
+    assert await eventually(lambda: len(refused) == 2, timeout=5)
+
+    async def ended() -> bool:
+        record = await host.store.get_run(host.agent_id, run_id)
+        return record is not None and record.status == "completed"
+
+    for _ in range(100):  # tries again after 1 s, then 2 s
+        if await ended():
+            break
+        await asyncio.sleep(0.1)
+    assert await ended()

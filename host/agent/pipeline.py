@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 import uuid
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from plugin_sdk.types import Content, Memory
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ACTION",
     "EVALUATOR",
+    "MessageNotStored",
     "REPLY_EVENT",
     "RUN_ENDED",
     "RUN_STARTED",
@@ -50,6 +52,11 @@ __all__ = [
 ]
 _DONE = object()
 _KNOWN_AGENTS = 10_000  # senders remembered as being (or not being) an agent
+
+
+class MessageNotStored(Exception):
+    """The store failed before the message was in it: nothing was done with it (SendMessage:
+    UNAVAILABLE, so the client sends it again), unlike a failed run, whose message is kept."""
 
 
 class Pipeline:
@@ -78,6 +85,7 @@ class Pipeline:
         self._room_turns: dict[str, RoomTurns] = {}
         self._agents: dict[str, bool] = {}  # sender -> whether it is an agent
         self._runs: set[asyncio.Task[None]] = set()
+        self._ending: set[asyncio.Task[None]] = set()  # runs whose end waits for the store to answer
 
     @property
     def merges(self) -> bool:
@@ -95,6 +103,8 @@ class Pipeline:
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
         while (event := await queue.get()) is not _DONE:
+            if isinstance(event, MessageNotStored):
+                raise event
             assert isinstance(event, RunEvent)
             yield event
 
@@ -115,6 +125,9 @@ class Pipeline:
         for task in list(self._runs):
             task.cancel()
         await asyncio.gather(*self._runs, return_exceptions=True)
+        for task in list(self._ending):
+            task.cancel()
+        await asyncio.gather(*self._ending, return_exceptions=True)
 
     async def _run(self, turn: Turn) -> None:
         """The driver: every step in order, each timed; then RUN_ENDED, in the store too."""
@@ -123,6 +136,7 @@ class Pipeline:
         RUNS.started(self.agent_id, run.id)  # counted, and the task's log records name the run
         started = time.monotonic()
         outcome: dict[str, object] = {"status": "completed"}
+        unstored: MessageNotStored | None = None  # the store failed before the message was in it
         try:
             async with turn.exits, run_deadline(self.components.run_timeout):  # the room's turn is given back here
                 for step in STEPS:
@@ -140,6 +154,8 @@ class Pipeline:
         except (StoreUnavailable, ContentTooLarge, RunFailed, RunDeadlineExceeded) as exc:
             log.warning("run %s in room %s failed: %s", run.id, message.room_id, exc)
             outcome = {"status": "failed", "error": str(exc)}
+            if isinstance(exc, StoreUnavailable) and not turn.recorded:
+                unstored = MessageNotStored(f"the message was not stored ({exc}); nothing was done with it")
         except Exception as exc:  # a bug must end the run visibly, not hang the sender
             log.exception("run %s in room %s crashed", run.id, message.room_id)
             outcome = {"status": "failed", "error": f"internal error: {type(exc).__name__}: {exc}"}
@@ -155,18 +171,38 @@ class Pipeline:
             last = RunEvent(run.id, RUN_ENDED, Content(extra=outcome))
             if turn.recorded:
                 await self._end_run(run, str(outcome["status"]), str(outcome.get("error", "")), timings, last)
-            run.emit(last)
+            run.emit(unstored or last)  # type: ignore[arg-type]
             run.emit(_DONE)  # type: ignore[arg-type]
 
     async def _end_run(self, run: Run, status: str, error: str, timings: dict[str, float], ended: RunEvent) -> None:
         """End the stored run, keeping its events, RUN_ENDED included (also when the run is being
         cancelled: the store closes after the runs)."""
         events = [_event_doc(e) for e in [*run.events, ended]]
+        end = functools.partial(self.store.end_run, self.agent_id, run.id, status, error, timings, events)
         try:
-            await asyncio.shield(self.store.end_run(self.agent_id, run.id, status, error, timings, events))
-        except (StoreUnavailable, asyncio.CancelledError) as exc:
+            await asyncio.shield(end())
+        except StoreUnavailable as exc:
+            log.warning("run %s could not be ended in the store (%s); trying again until it can", run.id, exc)
+            task = asyncio.create_task(self._end_later(run.id, end))
+            self._ending.add(task)
+            task.add_done_callback(self._ending.discard)
+        except asyncio.CancelledError:
             # Not lost: a run left "started" is ended "interrupted" at the next start.
-            log.warning("run %s could not be ended in the store (%s); its status stays open", run.id, exc)
+            log.warning("run %s could not be ended in the store (the host is stopping); its status stays open", run.id)
+
+    async def _end_later(self, run_id: str, end: Callable[[], Awaitable[object]]) -> None:
+        """End a stored run once the store answers again (1 s, doubling to 30 s, between tries).
+        Cancelled when the pipeline closes: the next start ends it `interrupted`."""
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await end()
+            except StoreUnavailable:
+                delay = min(delay * 2, 30.0)
+                continue
+            log.info("run %s ended in the store now that it answers again", run_id)
+            return
 
     def turns(self, room_id: str) -> RoomTurns:
         """The room's runs being handled (an empty record when none is)."""

@@ -18,7 +18,7 @@ from ..agent.admission import RETRY_AFTER_KEY, Backlogged
 from ..agent.agent import Agent, AgentError, DuplicateAgent, UnknownAgent
 from ..agent.character import Character, CharacterError, load_character, parse_character
 from ..agent.json_fields import FieldError
-from ..agent.pipeline import RunEvent
+from ..agent.pipeline import MessageNotStored, RunEvent
 from ..agent.rooms import ROOM_TYPES
 from ..agent.run import EVENT_TYPES, RUN_ENDED
 from ..agent.run_events import run_events
@@ -227,6 +227,8 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
         except Backlogged as exc:  # refused before it was stored: the client may send it again
             context.set_trailing_metadata(((RETRY_AFTER_KEY, f"{exc.retry_after_s:.0f}"),))
             await abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except MessageNotStored as exc:  # the store is unavailable: nothing was kept, nothing done
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
 
     async def _find(self, context: grpc.aio.ServicerContext, key: str) -> Agent:
         """The running agent with id or name `key` ("" with one agent); NOT_FOUND listing the agents."""
