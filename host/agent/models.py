@@ -13,7 +13,7 @@ from agenthost.v1 import router_pb2
 from plugin_sdk.limits import quote
 from plugin_sdk.types import ModelOutput
 
-from ..plugins.components import Components, UnknownComponentError
+from ..plugins.components import Components, UnknownComponentError, until_deadline
 from ..plugins.connection import PluginCallError, PluginUnavailable
 from ..plugins.deadlines import capped
 from ..plugins.router_link import RouterLink
@@ -58,9 +58,17 @@ class Models:
             raise ModelError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         # Within a run, the call's gRPC deadline (the router's to keep) ends with the run's at the latest.
         left = capped(timeout if timeout is not None else math.inf)
+
+        async def once(wait: float) -> router_pb2.InvokeResponse:
+            stub = self.router.stub()  # PluginUnavailable: no router now, the call was not sent
+            return await stub.Invoke(request, timeout=None if wait == math.inf else wait, metadata=self.router.metadata)
+
+        def restarting(exc: BaseException) -> bool:
+            # A router that is restarting is waited for, within the call's deadline (none: not at all).
+            return isinstance(exc, PluginUnavailable) and left != math.inf and self.router.coming_back
+
         try:
-            deadline = None if left == math.inf else left
-            reply = await self.router.stub().Invoke(request, timeout=deadline, metadata=self.router.metadata)
+            reply = await until_deadline(once, left, restarting)
         except PluginUnavailable as exc:
             raise ModelError(grpc.StatusCode.UNAVAILABLE, f"no router: {exc}") from None
         except grpc.aio.AioRpcError as exc:

@@ -2,7 +2,9 @@
 
 closed -> `threshold` failures in a row (timeouts count) -> open: calls to the component are
 skipped at once -> after `cooldown` s, half-open: one trial call goes through -> its success
-closes the breaker, its failure opens it again for another cooldown.
+closes the breaker, its failure opens it again for another cooldown. The callers
+(host.plugins.components) judge what counts: not the plugin being unavailable (its process down,
+restarting or killed mid-call), which is its supervisor's to restart and report.
 
 A component that never failed has no entry: the check on the hot path is one dict lookup.
 """

@@ -27,7 +27,7 @@ from . import deadlines
 from .breakers import Breakers
 from .connection import PluginCallError, PluginConnection, PluginNotReached, PluginUnavailable
 from .manager import PluginManager
-from .supervisor import PluginState, PluginStopped
+from .supervisor import PluginState
 
 T = TypeVar("T")
 _EMPTY_STATE = state_to_proto(State())
@@ -45,6 +45,31 @@ RETRY_INITIAL_S, RETRY_MAX_S = 0.05, 1.0  # the jittered exponential backoff bet
 #: Failures that are the caller's (a request the plugin refuses as asked, a call it does not
 #: know, a caller that went away): they say nothing of the component's health.
 _NOT_ITS_FAULT = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.CANCELLED})
+
+
+async def until_deadline(
+    once: Callable[[float], Awaitable[T]], timeout: float, transient: Callable[[BaseException], bool]
+) -> T:
+    """`once(time left)`, and while it fails `transient`ly again, with jittered exponential
+    backoff (tenacity), until `timeout` s from now; then its last failure is raised. The first
+    try costs no more than the call itself. Plugin calls (Components) and router calls
+    (host.agent.models) wait for a restarting process with it."""
+    ends = time.monotonic() + timeout
+    try:
+        return await once(timeout)
+    except Exception as exc:
+        if not transient(exc):
+            raise
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception(transient),
+        wait=tenacity.wait_exponential_jitter(multiplier=RETRY_INITIAL_S, max=RETRY_MAX_S, jitter=RETRY_INITIAL_S),
+        stop=tenacity.stop_before_delay(max(0.0, ends - time.monotonic())),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await once(max(ends - time.monotonic(), 0.001))
+    raise AssertionError("tenacity ended without an outcome")  # reraise=True: never here
 
 
 class UnknownComponentError(LookupError):
@@ -94,7 +119,8 @@ class Components:
     when trying again cannot repeat the call's work: providers and validates always, the
     others only when the call provably did not reach the plugin. Each component has a circuit
     breaker (`breakers`): while it is open the component is skipped at once, and its outcome
-    (or error) says "breaker open"."""
+    (or error) says "breaker open". Failures of the plugin itself (down, restarting, killed
+    mid-call) do not count toward its components' breakers: its supervisor handles those."""
 
     def __init__(self, manager: PluginManager) -> None:
         self.manager = manager
@@ -137,28 +163,13 @@ class Components:
         return await self._try(plugin, method, once, again)
 
     async def _try(self, plugin: str, method: str, once: Callable[[float], Awaitable[T]], again: bool = True) -> T:
-        """`once(timeout)`, and while it fails transiently (_transient) again, with jittered
-        exponential backoff (tenacity), until the call's deadline. The first try costs no more
-        than the call itself."""
-        timeout = deadlines.capped(self._timeouts[method])
-        ends = time.monotonic() + timeout
-        try:
-            return await once(timeout)
-        except PluginCallError as exc:
-            if not (again and self._transient(plugin, method, exc)):
-                raise
-        retrying = tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(
-                lambda exc: isinstance(exc, PluginCallError) and self._transient(plugin, method, exc)
-            ),
-            wait=tenacity.wait_exponential_jitter(multiplier=RETRY_INITIAL_S, max=RETRY_MAX_S, jitter=RETRY_INITIAL_S),
-            stop=tenacity.stop_before_delay(max(0.0, ends - time.monotonic())),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await once(max(ends - time.monotonic(), 0.001))
-        raise AssertionError("tenacity ended without an outcome")  # reraise=True: never here
+        """`once(timeout)`, tried again while it fails transiently (_transient) until the call's
+        deadline (see until_deadline)."""
+
+        def transient(exc: BaseException) -> bool:
+            return again and isinstance(exc, PluginCallError) and self._transient(plugin, method, exc)
+
+        return await until_deadline(once, deadlines.capped(self._timeouts[method]), transient)
 
     def _transient(self, plugin: str, method: str, exc: PluginCallError) -> bool:
         """Whether trying the call again may help and cannot repeat its work: the plugin is
@@ -176,12 +187,14 @@ class Components:
     ) -> None:
         """A call for the named components failed (`exc`) or was given up (None): their breakers
         count it as a failure unless it was not theirs (the caller's request, the run's deadline,
-        the host stopping; a deadline passed when not `late_is_theirs`)."""
+        a deadline passed when not `late_is_theirs`, or the plugin unavailable: down, restarting,
+        its stream broken by its process dying, stopped; its supervisor restarts and reports it,
+        and the restarted plugin's components must not come back behind open breakers)."""
         late = exc is not None and exc.code == grpc.StatusCode.DEADLINE_EXCEEDED
         theirs = (
             exc is not None
             and exc.code not in _NOT_ITS_FAULT
-            and not isinstance(exc, PluginStopped)
+            and not isinstance(exc, PluginUnavailable)
             and not (late and (not late_is_theirs or deadlines.run_over()))
         )
         judge = self.breakers.failed if theirs else self.breakers.abandoned

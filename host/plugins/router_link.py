@@ -122,6 +122,11 @@ class RouterLink:
             stats = reply.response_cache
             self.cache = CacheFigures(stats.hits, stats.misses, stats.entries, stats.max_entries, stats.ttl_s)
 
+    @property
+    def coming_back(self) -> bool:
+        """Whether the spawned router is (re)starting: a call that found no router may wait for it."""
+        return self.managed is not None and self.managed.state in (PluginState.STARTING, PluginState.RESTARTING)
+
     def channel(self) -> grpc.aio.Channel:
         if self.address == "off":
             raise PluginUnavailable('this host runs without a router (router_address = "off")')
