@@ -14,7 +14,7 @@ import grpc
 
 from plugin_sdk.protocol import HOST_SOCKET
 
-from . import __version__
+from . import __version__, tracing
 from .agent.agent import Agent, AgentError, DuplicateAgent, SharedParts, UnknownAgent
 from .agent.character import Character, load_character
 from .agent.models import Models
@@ -84,6 +84,7 @@ class Host:
         agent that cannot start (a plugin its character names is missing) is (AgentError)."""
         self.lifecycle = Lifecycle.INITIALIZING
         attach(self.log_buffer)
+        tracing.configure()  # on when the OTel environment names an exporter (host/tracing.py)
         self.socket_dir = make_socket_dir()
         self.lifecycle = Lifecycle.LOADING_CHARACTER
         characters = [load_character(path) for path in character_files(self.config)]

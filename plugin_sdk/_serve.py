@@ -9,6 +9,7 @@ from typing import NoReturn
 import grpc
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 
+from . import tracing
 from ._plugin import Plugin
 from ._server import PluginServicer
 from .process import fail, serve_until_stopped, start_checks
@@ -30,7 +31,8 @@ def serve(plugin: Plugin) -> NoReturn:
 
 async def _serve(plugin: Plugin, app_version: int) -> None:
     servicer = PluginServicer(plugin)
-    server = grpc.aio.server()
+    tracing.configure(f"agenthost-plugin-{plugin.name}")
+    server = grpc.aio.server(interceptors=tracing.server_interceptors())
     plugin_pb2_grpc.add_PluginServiceServicer_to_server(servicer, server)
     service_name = plugin_pb2.DESCRIPTOR.services_by_name["PluginService"].full_name
     await serve_until_stopped(plugin.name, app_version, server, (service_name,), asyncio.Event(), servicer.close)

@@ -18,6 +18,7 @@ from agenthost.v1 import router_pb2, router_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from plugin_sdk import tracing
 from plugin_sdk.auth import BearerTokenCheck, is_loopback
 from plugin_sdk.decoding import ParseInCall
 
@@ -127,7 +128,8 @@ async def load_local_models(models: list[LocalModel | LocalEmbeddingModel]) -> N
 def router_server(router: Router, *interceptors: grpc.aio.ServerInterceptor) -> grpc.aio.Server:
     """A gRPC server with RouterService on it: each request parsed inside the call, so bytes
     that are no request end INVALID_ARGUMENT (not UNKNOWN); `interceptors` run before that."""
-    server = grpc.aio.server(interceptors=(*interceptors, ParseInCall()))
+    tracing.configure("agenthost-router")  # on when the OTel environment (the host's) names an exporter
+    server = grpc.aio.server(interceptors=(*interceptors, *tracing.server_interceptors(), ParseInCall()))
     router_pb2_grpc.add_RouterServiceServicer_to_server(RouterServicer(router), server)
     return server
 

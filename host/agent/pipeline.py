@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from plugin_sdk.types import Content, Memory
 
+from .. import tracing
 from ..plugins.components import Components
 from ..plugins.deadlines import RunDeadlineExceeded, run_deadline
 from ..plugins.registry import Registry
@@ -130,7 +131,14 @@ class Pipeline:
         await asyncio.gather(*self._ending, return_exceptions=True)
 
     async def _run(self, turn: Turn) -> None:
-        """The driver: every step in order, each timed; then RUN_ENDED, in the store too."""
+        """The driver: every step in order, each timed; then RUN_ENDED, in the store too. Traced,
+        the run is a span and each step one under it (host/tracing.py)."""
+        if tracing.ON:
+            with tracing.run_span(self.character.name, self.agent_id, turn.message.room_id, turn.run.id):
+                return await self._drive(turn)
+        await self._drive(turn)
+
+    async def _drive(self, turn: Turn) -> None:
         run, message = turn.run, turn.message
         CURRENT_RUN.set(run.id)  # this task's model calls carry the run as the router's task scope
         RUNS.started(self.agent_id, run.id)  # counted, and the task's log records name the run
@@ -142,7 +150,11 @@ class Pipeline:
                 for step in STEPS:
                     began = time.perf_counter()
                     try:
-                        await step(self, turn)
+                        if tracing.ON:
+                            with tracing.step_span(step.__name__):
+                                await step(self, turn)
+                        else:
+                            await step(self, turn)
                     finally:
                         run.timings[step.__name__] = round((time.perf_counter() - began) * 1000, 3)
         except RunEnded as ended:
@@ -168,6 +180,8 @@ class Pipeline:
             outcome["duration_ms"] = duration_ms = int((time.monotonic() - started) * 1000)
             outcome["timings"] = timings = {**run.timings, "total": duration_ms}
             RUNS.ended(self.agent_id, run.id, str(outcome["status"]), duration_ms)
+            if tracing.ON:
+                tracing.run_status(str(outcome["status"]), str(outcome.get("error", "")))
             last = RunEvent(run.id, RUN_ENDED, Content(extra=outcome))
             if turn.recorded:
                 await self._end_run(run, str(outcome["status"]), str(outcome.get("error", "")), timings, last)

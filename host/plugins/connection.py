@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plugin_sdk.session_frames import FRAME_LIMIT  # a larger request goes unary: it fails alone
 
+from .. import tracing
 from ..config import RemotePlugin
 from .manifest import Action, Evaluator, ExampleTurn, Manifest, ModelHandler, Provider, Service
 from .session import KINDS, SESSION_ONLY, Session, SessionBroken, SessionCallFailed, SessionUnsupported
@@ -41,15 +42,16 @@ class PluginNotReached(PluginUnavailable):
     """The call was not sent: trying it again cannot repeat what it does in the plugin."""
 
 
-def _channel(target: str, remote: RemotePlugin | None) -> grpc.aio.Channel:
+def _channel(target: str, remote: RemotePlugin | None, plugin: str) -> grpc.aio.Channel:
     options: list[tuple[str, Any]] = [("grpc.enable_retries", 0)]
+    traced = tracing.client_interceptors(plugin)  # none unless the host traces
     if remote is None:
-        return grpc.aio.insecure_channel(target, options=options)
+        return grpc.aio.insecure_channel(target, options=options, interceptors=traced)
     with open(remote.ca_file, "rb") as ca, open(remote.cert_file, "rb") as cert, open(remote.key_file, "rb") as key:
         credentials = grpc.ssl_channel_credentials(ca.read(), key.read(), cert.read())
     if remote.server_name:
         options.append(("grpc.ssl_target_name_override", remote.server_name))
-    return grpc.aio.secure_channel(target, credentials, options=options)
+    return grpc.aio.secure_channel(target, credentials, options=options, interceptors=traced)
 
 
 class PluginConnection:
@@ -65,7 +67,7 @@ class PluginConnection:
         self.plugin = plugin
         self.target = target
         self.call_timeout = call_timeout
-        self.channel = _channel(target, remote)
+        self.channel = _channel(target, remote, plugin)
         self.stub = plugin_pb2_grpc.PluginServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.controller = controller_pb2_grpc.ControllerServiceStub(self.channel)
@@ -170,6 +172,9 @@ class PluginConnection:
         self._session_calls += 1
         self._idle.clear()
         try:
+            if tracing.ON:
+                with tracing.call_span(self.plugin, method):
+                    return await session.call(kind, request, timeout or self.call_timeout, tracing.traceparent())
             return await session.call(kind, request, timeout or self.call_timeout)
         except SessionCallFailed as exc:
             if method in SESSION_ONLY and exc.code == grpc.StatusCode.INVALID_ARGUMENT and "no call" in exc.message:

@@ -45,7 +45,7 @@ or were re-parented when their parent died."""
 
 _PASSED_ON = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM"}
 _PASSED_ON |= {"TMPDIR", "TMP", "TEMP", "VIRTUAL_ENV", "LD_LIBRARY_PATH"}
-_PASSED_ON_PREFIXES = ("LC_", "PYTHON", "GRPC_")
+_PASSED_ON_PREFIXES = ("LC_", "PYTHON", "GRPC_", "OTEL_")  # OTEL_: tracing (host/tracing.py)
 
 
 def plugin_environment(granted: Iterable[str] = ()) -> dict[str, str]:

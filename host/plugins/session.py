@@ -123,7 +123,7 @@ class Session:
             if not future.done():
                 future.set_exception(SessionBroken(reason, code))
 
-    async def call(self, kind: str, request: Any, timeout: float) -> Any:
+    async def call(self, kind: str, request: Any, timeout: float, traceparent: str = "") -> Any:
         """Send one call and await its answer's payload.
 
         Raises SessionCallFailed (the plugin's error status), SessionBroken (the stream died),
@@ -137,6 +137,8 @@ class Session:
         self._pending[call_id] = future
         timer = loop.call_later(timeout, _expire, future)
         frame = plugin_pb2.SessionRequest(id=call_id, timeout_ms=_milliseconds(timeout), **{kind: request})
+        if traceparent:  # the host traces: the plugin's span for the call is the child of this one
+            frame.traceparent = traceparent
         try:
             self._outbox.append(frame)
             if not self._writing:
