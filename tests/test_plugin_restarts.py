@@ -1,7 +1,7 @@
 """A plugin or router process that is killed and restarted, against real processes: calls that
 failed because the plugin was down do not open its components' breakers (the restarted plugin's
-evaluator runs at once), a component that itself keeps failing still opens its own; a model call
-that finds the spawned router restarting waits for it within its deadline."""
+evaluator runs at once), a component that itself keeps failing still opens its own; a run's model
+calls that find the spawned router restarting wait for it within their deadline."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import FAST, eventually
+from agenthost.v1 import agent_pb2_grpc
+from support import FAST, api_channel, eventually
+from test_pipeline import CHAT, as_dict, of, request
 
 from host.agent.models import ModelError
-from host.plugins.deadlines import run_deadline
 from host.plugins.supervisor import PluginState
 from plugin_sdk import Content, Memory, PluginSpec
 
@@ -64,20 +65,23 @@ async def test_calls_failed_by_a_killed_plugin_do_not_open_its_breakers(start_ho
     assert breakers(host)["evaluator BROKEN"] == ("open", 1)
 
 
-async def test_a_model_call_waits_for_the_restarting_router_within_its_deadline(start_host, host_config):
-    host = await start_host(router_address="", supervision=replace(host_config.supervision, call_timeout=120.0))
+async def test_a_run_sent_while_the_router_restarts_completes_once_it_is_back(start_host, host_config):
+    supervision = replace(host_config.supervision, call_timeout=120.0)
+    host = await start_host(CHAT, router_address="", supervision=supervision)
     assert await eventually(lambda: host.router.status().state is PluginState.READY, timeout=5)
-    params = {"prompt": "Say hi.", "max_tokens": 4}
     killed = host.router.status().pid
     os.kill(killed, signal.SIGKILL)
     assert await eventually(lambda: host.router.status().state is PluginState.RESTARTING, timeout=10)
     # a deadline shorter than the restart: the call waits until it passes, then says why it failed
     began = time.monotonic()
     with pytest.raises(ModelError, match="^no router: plugin 'router' is restarting") as failed:
-        await host.models.use("TEXT_SMALL", params, 0.5)
+        await host.models.use("TEXT_SMALL", {"prompt": "Say hi.", "max_tokens": 4}, 0.5)
     assert failed.value.code.name == "UNAVAILABLE" and 0.3 < time.monotonic() - began < 2.0
-    # within a run with time enough: the call is made once the router is back
-    async with run_deadline(120):
-        output = await host.models.use("TEXT_SMALL", params, 120.0)
-    assert output.served_by.startswith("router:") and output.text.strip()
+    assert host.router.status().state is PluginState.RESTARTING
+    # a message sent now: its model calls wait for the router (within the run's deadline)
+    async with api_channel(host) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        events = [as_dict(e) async for e in stub.SendMessage(request("hello there"), timeout=150)]
+    (ended,) = of(events, "RUN_ENDED")
+    assert ended["extra"]["status"] == "completed", ended
     assert host.router.status().state is PluginState.READY and host.router.status().pid != killed

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import grpc
-from agenthost.v1 import router_pb2
+from agenthost.v1 import router_pb2, router_pb2_grpc
 
 from plugin_sdk.limits import quote
 from plugin_sdk.types import ModelOutput
@@ -51,24 +51,31 @@ class Models:
         except PluginCallError as exc:
             raise ModelError(exc.code, str(exc)) from None
 
+    async def router_stub(self, timeout: float | None) -> tuple[router_pb2_grpc.RouterServiceStub, float | None]:
+        """The router to call, and the call's gRPC deadline: what is left of `timeout`, capped by
+        the run's (None: no deadline). A spawned router that is (re)starting is waited for within
+        that deadline, as Components waits for a restarting plugin (until_deadline); not at all
+        without one. PluginUnavailable: no router (in time)."""
+        left = capped(timeout if timeout is not None else math.inf)
+        if left == math.inf:
+            return self.router.stub(), None
+
+        async def once(time_left: float) -> tuple[router_pb2_grpc.RouterServiceStub, float | None]:
+            return self.router.stub(), time_left
+
+        def restarting(exc: BaseException) -> bool:
+            return isinstance(exc, PluginUnavailable) and self.router.coming_back
+
+        return await until_deadline(once, left, restarting)
+
     async def _through_router(self, model_type: str, params: dict[str, Any], timeout: float | None) -> ModelOutput:
         try:
             request = router_request(model_type, params, self.agent_name)
         except ValueError as exc:
             raise ModelError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
-        # Within a run, the call's gRPC deadline (the router's to keep) ends with the run's at the latest.
-        left = capped(timeout if timeout is not None else math.inf)
-
-        async def once(wait: float) -> router_pb2.InvokeResponse:
-            stub = self.router.stub()  # PluginUnavailable: no router now, the call was not sent
-            return await stub.Invoke(request, timeout=None if wait == math.inf else wait, metadata=self.router.metadata)
-
-        def restarting(exc: BaseException) -> bool:
-            # A router that is restarting is waited for, within the call's deadline (none: not at all).
-            return isinstance(exc, PluginUnavailable) and left != math.inf and self.router.coming_back
-
         try:
-            reply = await until_deadline(once, left, restarting)
+            stub, deadline = await self.router_stub(timeout)
+            reply = await stub.Invoke(request, timeout=deadline, metadata=self.router.metadata)
         except PluginUnavailable as exc:
             raise ModelError(grpc.StatusCode.UNAVAILABLE, f"no router: {exc}") from None
         except grpc.aio.AioRpcError as exc:

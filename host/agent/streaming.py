@@ -37,7 +37,8 @@ async def stream_model(
     pieces: list[str] = []
     done: router_pb2.InvokeResponse | None = None
     try:
-        stream = models.router.stub().InvokeStream(request, timeout=timeout, metadata=models.router.metadata)
+        stub, deadline = await models.router_stub(timeout)  # waits for a restarting router
+        stream = stub.InvokeStream(request, timeout=deadline, metadata=models.router.metadata)
         async for event in stream:
             if event.HasField("done"):
                 done = event.done
