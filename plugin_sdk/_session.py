@@ -86,13 +86,12 @@ async def serve_session(
                 flushes.add(task := loop.create_task(flush()))
                 task.add_done_callback(flushes.discard)
 
-    async def run(call_id: int, kind: str, request: Any, timeout_ms: int, traceparent: str) -> None:
-        if traceparent:  # the host traces this call: this plugin's span for it is the child
-            with tracing.served(f"Session/{kind}", ((tracing.TRACEPARENT, traceparent),), {"rpc.method": kind}):
-                return await answer(call_id, kind, request, timeout_ms)
-        await answer(call_id, kind, request, timeout_ms)
+    async def traced(kind: str, traceparent: str, call: Awaitable[None]) -> None:
+        """The host traces this call: this plugin's span for it is the child of the host's."""
+        with tracing.served(f"Session/{kind}", ((tracing.TRACEPARENT, traceparent),), {"rpc.method": kind}):
+            await call
 
-    async def answer(call_id: int, kind: str, request: Any, timeout_ms: int) -> None:
+    async def run(call_id: int, kind: str, request: Any, timeout_ms: int) -> None:
         try:
             if timeout_ms:
                 async with asyncio.timeout(timeout_ms / 1000):
@@ -131,8 +130,10 @@ async def serve_session(
                     problem = "no call" if kind is None else "id 0" if frame.id == 0 else "an id already in flight"
                     await send(_error(frame.id, grpc.StatusCode.INVALID_ARGUMENT, f"Session frame with {problem}"))
                 else:
-                    call = getattr(frame, kind)
-                    running[frame.id] = loop.create_task(run(frame.id, kind, call, frame.timeout_ms, frame.traceparent))
+                    call = run(frame.id, kind, getattr(frame, kind), frame.timeout_ms)
+                    if frame.traceparent:
+                        call = traced(kind, frame.traceparent, call)
+                    running[frame.id] = loop.create_task(call)
     finally:
         for task in [*running.values(), *flushes]:
             task.cancel()
