@@ -10,6 +10,7 @@ from typing import Any
 
 from .agent.admission import AdmissionSettings, admission_from_table
 from .agent.attachment_settings import AttachmentSettings, settings_from_table
+from .tracing import table_env
 
 DEFAULT_ADDRESS = "127.0.0.1:7531"
 ADDRESS_ENV = "AGENTHOST_ADDR"
@@ -177,10 +178,12 @@ def load_config(path: Path | None, **overrides: Any) -> HostConfig:
 
 
 def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
-    known = ({f.name for f in fields(HostConfig)} - {"path", "grants"}) | {"plugins", "router"}
+    known = ({f.name for f in fields(HostConfig)} - {"path", "grants"}) | {"plugins", "router", "tracing"}
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
+    if "tracing" in raw:
+        table_env(raw["tracing"])  # checked here; read at Host.start (host/tracing.py)
     plugins = raw.get("plugins", {})
     allow = plugins.get("allow")
     if allow is not None and not (isinstance(allow, list) and all(isinstance(a, str) for a in allow)):

@@ -84,7 +84,7 @@ class Host:
         agent that cannot start (a plugin its character names is missing) is (AgentError)."""
         self.lifecycle = Lifecycle.INITIALIZING
         attach(self.log_buffer)
-        tracing.configure()  # on when the OTel environment names an exporter (host/tracing.py)
+        tracing.configure(self.config.path)  # on when the OTel environment or [tracing] names an exporter
         self.socket_dir = make_socket_dir()
         self.lifecycle = Lifecycle.LOADING_CHARACTER
         characters = [load_character(path) for path in character_files(self.config)]

@@ -9,6 +9,8 @@ False and the pipeline and the connections skip every hook.
 from __future__ import annotations
 
 import os
+import tomllib
+from pathlib import Path
 from typing import Any, ContextManager
 
 from plugin_sdk import tracing
@@ -17,9 +19,47 @@ ON = False
 """Whether this host traces; read by the hooks on the hot path (a global: no call when off)."""
 
 
-def configure() -> bool:
-    """Turn tracing on when the OTel environment asks for it (once); whether it is on."""
+_TABLE_ENV = {
+    "exporter": "OTEL_TRACES_EXPORTER",
+    "endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "insecure": "OTEL_EXPORTER_OTLP_INSECURE",
+    "service_name": "OTEL_SERVICE_NAME",
+}
+
+
+def table_env(table: object) -> dict[str, str]:
+    """The OTEL_* variables a `[tracing]` table of agenthost.toml stands for (exporter, endpoint,
+    insecure, service_name); ValueError saying what is wrong with it."""
+    if not isinstance(table, dict):
+        raise ValueError("[tracing] must be a table")
+    unknown = set(table) - set(_TABLE_ENV)
+    if unknown:
+        raise ValueError(f"unknown key(s) in [tracing]: {', '.join(sorted(unknown))}")
+    env = {}
+    for key, value in table.items():
+        if key == "insecure":
+            if not isinstance(value, bool):
+                raise ValueError(f"[tracing] insecure must be true or false, not {value!r}")
+            value = "true" if value else "false"
+        elif not isinstance(value, str) or not value.strip():
+            raise ValueError(f"[tracing] {key} must be a non-empty string, not {value!r}")
+        env[_TABLE_ENV[key]] = value
+    exporters = {e.strip().lower() for e in env.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
+    if not exporters <= {"otlp", "console", "none"}:
+        raise ValueError(f"[tracing] exporter must be otlp, console or none, not {table['exporter']!r}")
+    return env
+
+
+def configure(config_path: Path | None = None) -> bool:
+    """Turn tracing on when the OTel environment, or the `[tracing]` table of the config file,
+    asks for it (once); whether it is on. The table's settings go into the environment (where
+    not set there already: the environment wins), so the plugins and the router get them too."""
     global ON
+    if config_path is not None:
+        with open(config_path, "rb") as config:
+            table = tomllib.load(config).get("tracing")
+        for name, value in (table_env(table) if table is not None else {}).items():
+            os.environ.setdefault(name, value)
     ON = tracing.configure(os.environ.get("OTEL_SERVICE_NAME") or "agenthost")
     return ON
 

@@ -19,6 +19,8 @@ import pytest
 from agenthost.v1 import agent_pb2, types_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from host.config import load_config
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 import load as load_bench  # noqa: E402 - bench/load.py: a host with a spawned router on a mock provider
@@ -72,11 +74,14 @@ async def collector() -> AsyncIterator[tuple[Collector, str]]:
     await server.stop(0)
 
 
-async def one_message(tmp: Path) -> str:
-    """Serve (bootstrap plugin, spawned router on the mock provider), send one message; its run id."""
+async def one_message(tmp: Path, config_tail: str = "") -> str:
+    """Serve (bootstrap plugin, spawned router on the mock provider; `config_tail` added to its
+    agenthost.toml), send one message; its run id."""
     mock = MockProvider()
     api_base = await mock.start()
-    host = load_bench.HostProcess(tmp, load_bench.write_config(tmp, api_base, ""))
+    config = load_bench.write_config(tmp, api_base, "")
+    config.write_text(config.read_text() + config_tail)
+    host = load_bench.HostProcess(tmp, config)
     try:
         await host.wait_ready(180)
         request = agent_pb2.SendMessageRequest(
@@ -90,13 +95,22 @@ async def one_message(tmp: Path) -> str:
         await mock.stop()
 
 
-async def test_one_message_is_one_trace_across_host_plugin_and_router(collector, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("configured_by", ["environment", "config file"])
+async def test_one_message_is_one_trace_across_host_plugin_and_router(
+    collector, tmp_path, monkeypatch, configured_by
+) -> None:
     kept, endpoint = collector
-    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    for name in [k for k in os.environ if k.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
-    run_id = await one_message(tmp_path)
+    tail = ""
+    if configured_by == "environment":
+        monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    else:
+        tail = f'[tracing]\nexporter = "otlp"\nendpoint = "{endpoint}"\ninsecure = true\n'
+    run_id = await one_message(tmp_path, tail)
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # the host flushes at exit; the others every 100 ms
@@ -156,3 +170,20 @@ async def test_without_the_otel_variables_nothing_is_sent_and_opentelemetry_is_n
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ('exporter = "jaeger"', "[tracing] exporter must be otlp, console or none, not 'jaeger'"),
+        ("endpoint = 4317", "[tracing] endpoint must be a non-empty string, not 4317"),
+        ('insecure = "yes"', "[tracing] insecure must be true or false, not 'yes'"),
+        ('sampler = "always_on"', "unknown key(s) in [tracing]: sampler"),
+    ],
+)
+def test_a_bad_tracing_table_is_refused_when_the_config_is_read(tmp_path, table, problem) -> None:
+    config = tmp_path / "agenthost.toml"
+    config.write_text(f"[tracing]\n{table}\n")
+    with pytest.raises(ValueError) as refused:
+        load_config(config)
+    assert problem in str(refused.value)
