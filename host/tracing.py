@@ -89,6 +89,11 @@ def traceparent() -> str:
 _PLUGIN_SERVICE = "/agenthost.v1.PluginService"
 
 
+def _name(method: str | bytes) -> str:
+    """A gRPC method path as text (grpc.aio hands interceptors bytes)."""
+    return method.decode() if isinstance(method, bytes) else method
+
+
 def client_interceptors(peer: str) -> list[Any]:
     """For a channel to a plugin or the router: a CLIENT span per unary and server-streaming
     call whose trace context goes in the call's metadata; [] when tracing is off."""
@@ -104,14 +109,16 @@ def client_interceptors(peer: str) -> list[Any]:
 
     class Unary(grpc.aio.UnaryUnaryClientInterceptor):
         async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-            with tracing.span(details.method, {"agenthost.plugin": peer, "rpc.method": details.method}, "CLIENT"):
+            method = _name(details.method)
+            with tracing.span(method, {"agenthost.plugin": peer, "rpc.method": method}, "CLIENT"):
                 call = await continuation(with_context(details), request)
                 await call  # the span lasts the call; a failure raises here, recorded on the span
                 return call
 
     class Streaming(grpc.aio.UnaryStreamClientInterceptor):
         async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-            span = tracing.open_span(details.method, {"agenthost.plugin": peer, "rpc.method": details.method})
+            method = _name(details.method)
+            span = tracing.open_span(method, {"agenthost.plugin": peer, "rpc.method": method})
             try:
                 with tracing.current(span):
                     call = await continuation(with_context(details), request)

@@ -6,6 +6,7 @@ span as its child. Without the OTel variables nothing is sent and OpenTelemetry 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -187,3 +188,62 @@ def test_a_bad_tracing_table_is_refused_when_the_config_is_read(tmp_path, table,
     with pytest.raises(ValueError) as refused:
         load_config(config)
     assert problem in str(refused.value)
+
+
+UNARY_PROBE = """
+import asyncio, grpc
+from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
+from host import tracing as host_tracing
+from host.plugins.connection import PluginCallError, PluginConnection
+from plugin_sdk import tracing
+
+class Served(plugin_pb2_grpc.PluginServiceServicer):
+    async def Describe(self, request, context):
+        return plugin_pb2.DescribeResponse()
+
+async def main():
+    assert host_tracing.configure()
+    server = grpc.aio.server(interceptors=tracing.server_interceptors())
+    plugin_pb2_grpc.add_PluginServiceServicer_to_server(Served(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    connection = PluginConnection("probe", f"127.0.0.1:{port}", 5)
+    with tracing.span("outer"):
+        await connection.unary("Describe", plugin_pb2.DescribeRequest())
+        try:
+            await connection.unary("GetProviders", plugin_pb2.GetProvidersRequest())
+        except PluginCallError as exc:
+            print("FAILED", exc.code.name, flush=True)
+    await connection.close()
+    await server.stop(0)
+
+asyncio.run(main())
+"""
+
+
+def test_unary_plugin_calls_carry_the_trace_in_metadata_and_keep_their_errors(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_TRACES_EXPORTER"] = "console"  # spans as JSON on stdout, flushed at exit
+    done = subprocess.run([sys.executable, "-c", UNARY_PROBE], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out, spans, decoder = done.stdout, [], json.JSONDecoder()
+    assert "FAILED UNIMPLEMENTED" in out  # the interceptor leaves a failed call's status as it was
+    position = out.index("{")
+    while position < len(out):
+        span, end = decoder.raw_decode(out, position)
+        spans.append(span)
+        position = out.find("{", end) if "{" in out[end:] else len(out)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for span in spans:
+        by_name.setdefault((span["name"], span["kind"]), []).append(span)
+    [outer] = by_name[("outer", "SpanKind.INTERNAL")]
+    for method in ("Describe", "GetProviders"):
+        [client] = by_name[(f"/agenthost.v1.PluginService/{method}", "SpanKind.CLIENT")]
+        assert client["parent_id"] == outer["context"]["span_id"]
+        assert client["context"]["trace_id"] == outer["context"]["trace_id"]
+        assert client["attributes"]["agenthost.plugin"] == "probe"
+    [served] = by_name[("/agenthost.v1.PluginService/Describe", "SpanKind.SERVER")]
+    [describe] = by_name[("/agenthost.v1.PluginService/Describe", "SpanKind.CLIENT")]
+    assert served["parent_id"] == describe["context"]["span_id"]
+    [failed] = by_name[("/agenthost.v1.PluginService/GetProviders", "SpanKind.CLIENT")]
+    assert failed["status"]["status_code"] == "ERROR"
