@@ -24,7 +24,7 @@ from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
 from .config import HostConfig, character_files, unix_path
 from .figures import measured
-from .logs import LogBuffer, attach
+from .logs import LogBuffer, attach, redact_values
 from .memory import EmbeddingQueue
 from .plugins.components import Components
 from .plugins.discovery import Discovery
@@ -177,6 +177,7 @@ class Host:
                 raise DuplicateAgent(_same_id(agent_id, self.agents[agent_id].character, character))
             if any(a.name == character.name for a in self.agents.values()):
                 raise DuplicateAgent(f"an agent named {character.name!r} is running already: rename the character")
+            redact_values(character.secrets.values())  # hidden from the logs before it can log them
             agent = Agent(agent_id, character, _started(self._parts))
             await agent.start()  # AgentError leaves it out
             self.agents[agent_id] = agent

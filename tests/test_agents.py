@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +235,19 @@ async def test_two_characters_with_the_same_id_are_refused(host_config: Any, tmp
             await host.start()
     finally:
         await host.stop()
+
+
+async def test_an_agent_added_while_the_host_runs_has_its_secrets_hidden_from_the_logs(
+    start_host: Any, router: tuple[ScriptedRouter, str], tmp_path: Path
+) -> None:
+    host = await start_host(PROBE, characters=(character(tmp_path, "Alpha"),), router_address=router[1])
+    secret = "gamma-key-" + uuid.uuid4().hex
+    doc = json.dumps({"name": "Gamma", "settings": {"secrets": {"GAMMA_API_KEY": secret}}})
+    async with api_channel(host) as channel:
+        await agent_pb2_grpc.AgentServiceStub(channel).AddAgent(
+            agent_pb2.AddAgentRequest(character_json=doc), timeout=30
+        )
+    logging.getLogger("host.plugins").warning("a plugin printed %s", secret)
+    logged = [r.message for r in host.log_buffer.tail(1000)]
+    assert any(m.startswith("a plugin printed ") for m in logged)
+    assert not any(secret in m for m in logged)
