@@ -13,7 +13,10 @@ from .agent.attachment_settings import AttachmentSettings, settings_from_table
 from .tracing import table_env
 
 DEFAULT_ADDRESS = "127.0.0.1:7531"
+DEFAULT_HTTP = "127.0.0.1:7532"  # the HTTP face (host/http): OpenAI-compatible endpoint
+HTTP_OFF = "off"
 ADDRESS_ENV = "AGENTHOST_ADDR"
+HTTP_ENV = "AGENTHOST_HTTP"
 DATA_DIR_ENV = "AGENTHOST_DATA_DIR"
 TOKEN_ENV = "AGENTHOST_TOKEN"
 ROUTER_TOKEN_ENV = "AGENTHOST_ROUTER_TOKEN"
@@ -115,6 +118,10 @@ class HostConfig:
 
     listen: str = DEFAULT_ADDRESS
     tls: ServerTls | None = None  # required to listen on a non-loopback address
+    #: The HTTP face (OpenAI-compatible endpoint): HOST:PORT, :PORT or PORT (port 0 picks one), or
+    #: "off". load_config (`agenthost serve`) gives the file's `http`, else $AGENTHOST_HTTP, else
+    #: DEFAULT_HTTP, and `serve --http` wins; a config built in code (tests, benchmarks) has it off.
+    http: str = HTTP_OFF
     api_token: str = ""  # clients' bearer token; "" = $AGENTHOST_TOKEN, else made in the data directory
     data_dir: Path = Path(".agenthost")
     character: Path | None = None
@@ -169,6 +176,8 @@ def load_config(path: Path | None, **overrides: Any) -> HostConfig:
         raise ConfigError(f"${DATABASE_URL_ENV}: {exc}") from None
     if not config.api_token and os.environ.get(TOKEN_ENV):
         config = replace(config, api_token=os.environ[TOKEN_ENV])
+    if "http" not in raw:
+        config = replace(config, http=os.environ.get(HTTP_ENV, "").strip() or DEFAULT_HTTP)
     if not config.router_token and os.environ.get(ROUTER_TOKEN_ENV):
         config = replace(config, router_token=os.environ[ROUTER_TOKEN_ENV])
     if overrides.get("data_dir") is None and os.environ.get(DATA_DIR_ENV):
@@ -212,7 +221,7 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
     }
     if "tls" in raw:
         kwargs["tls"] = _tls(raw["tls"], base)
-    for key in ("listen", "agent_id", "log_level", "router_address", "router_token", "api_token"):
+    for key in ("listen", "http", "agent_id", "log_level", "router_address", "router_token", "api_token"):
         if key in raw:
             kwargs[key] = str(raw[key])
     if "log_json" in raw:

@@ -8,7 +8,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
@@ -22,7 +22,7 @@ from .agent.pipeline import Pipeline, PipelineSettings
 from .api.agent_service import AgentServicer
 from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
-from .config import HostConfig, character_files, unix_path
+from .config import HTTP_OFF, HostConfig, character_files, unix_path
 from .figures import measured
 from .logs import LogBuffer, attach, redact_values
 from .memory import EmbeddingQueue
@@ -37,6 +37,9 @@ from .plugins.tokens import TokenBook
 from .status import AgentInfo, HostStatus, Lifecycle
 from .store import Store, open_store, redact
 from .store.data_dir import api_token
+
+if TYPE_CHECKING:
+    from .http.server import HttpServer
 
 log = logging.getLogger("host")
 
@@ -77,6 +80,7 @@ class Host:
         self._parts: SharedParts | None = None
         self._agents_lock = asyncio.Lock()  # one add or remove at a time
         self._servers: list[grpc.aio.Server] = []
+        self.http: HttpServer | None = None  # the HTTP face (config.http), its bound address in http.url
         self.load_errors: list[str] = []
 
     async def start(self) -> None:
@@ -226,6 +230,10 @@ class Host:
             self.router,
         )
         self._servers.append(public)
+        if self.config.http != HTTP_OFF:
+            from .http.server import serve_http  # FastAPI and uvicorn are loaded only when HTTP is on
+
+            self.http = await serve_http(self, self.config.http, self.config.tls, self.api_token)
 
     @property
     def plugins(self) -> PluginManager:
@@ -295,6 +303,8 @@ class Host:
         if self.lifecycle in (Lifecycle.STOPPING, Lifecycle.STOPPED):
             return
         self.lifecycle = Lifecycle.STOPPING
+        if self.http is not None:  # no new HTTP requests while the agents stop
+            await self.http.stop()
         await asyncio.gather(*(agent.stop() for agent in self.agents.values()))
         if self._plugins is not None:
             await self._plugins.stop_all()

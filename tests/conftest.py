@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import AsyncIterator, Callable
@@ -9,9 +10,13 @@ from typing import AsyncIterator, Callable
 import pytest
 from support import FAST, StaticDiscovery
 
-from host.config import HostConfig
+from host.config import HTTP_ENV, HTTP_OFF, HostConfig
 from host.host import Host
 from plugin_sdk import PluginSpec
+
+# Hosts started by `agenthost serve` in tests (many at once) serve no HTTP face unless a test asks
+# for one (--http 127.0.0.1:0): a fixed default port would collide. In-process configs have it off.
+os.environ.setdefault(HTTP_ENV, HTTP_OFF)
 
 
 @pytest.fixture

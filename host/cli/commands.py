@@ -15,7 +15,7 @@ import grpc
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 
 from ..agent.character import CharacterError, load_character
-from ..config import ConfigError, HostConfig, character_files, load_config
+from ..config import DEFAULT_HTTP, HTTP_ENV, HTTP_OFF, ConfigError, HostConfig, character_files, load_config
 from ..logs import LogBuffer, LogRecord, redact_values, setup_logging, text_line
 from ..store.data_dir import api_token
 from .agents import add_agents_commands
@@ -47,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         config = load_config(
             args.config,
             listen=args.listen,
+            http=args.http,
             data_dir=args.data_dir,
             log_level=args.log_level,
             log_json=args.log_json or None,
@@ -57,6 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
             from ..metrics import parse_address
 
             parse_address(args.metrics)
+        if config.http != HTTP_OFF:
+            from ..http.address import parse_address as http_address
+
+            http_address(config.http)
     except (ConfigError, CharacterError, ValueError) as exc:
         fail(str(exc), 2)
     # Logs never show a configured secret (the API token is added once the host has it).
@@ -94,6 +99,8 @@ async def _serve(config: HostConfig, buffer: LogBuffer, args: argparse.Namespace
             except OSError as exc:
                 raise OSError(f"cannot serve metrics on {args.metrics}: {exc.strerror or exc}") from None
         print(status_text(status_doc(status_response(host.status()))), flush=True)
+        if host.http is not None:
+            print(f"http on {host.http.url}/v1 (OpenAI-compatible)", flush=True)
         if metrics is not None:
             print(f"metrics on {metrics.url}", flush=True)
         if args.chat:
@@ -315,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the host in the foreground")
     serve.add_argument("--listen", help="address to serve AgentService on: HOST:PORT or unix:///path")
+    serve.add_argument(
+        "--http",
+        metavar="ADDR",
+        help=f"serve the HTTP face (OpenAI-compatible /v1) on HOST:PORT, :PORT or PORT (0 picks a port), or off "
+        f"(default: the config's `http`, ${HTTP_ENV}, {DEFAULT_HTTP})",
+    )
     serve.add_argument("--config", type=Path, help="TOML config file")
     serve.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     serve.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error", "fatal"])

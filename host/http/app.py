@@ -1,0 +1,33 @@
+"""The host's HTTP application: the OpenAI-compatible endpoint behind the API token, errors in
+OpenAI's shape, a bound on request bodies, and the OpenAPI schema (/openapi.json, /docs)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, FastAPI
+
+from .. import __version__
+from . import errors
+from .auth import TokenCheck
+from .body_limit import MAX_BODY_BYTES, BodyLimit
+from .openai_routes import openai_routes
+
+if TYPE_CHECKING:
+    from ..host import Host
+
+DESCRIPTION = (
+    "agenthost's HTTP face. Every route but the schema wants the host's API token as "
+    "`Authorization: Bearer <token>` (`agenthost token` prints it). `/v1` is OpenAI-compatible: point an "
+    "OpenAI client's base_url at http://HOST:PORT/v1 with the token as its api_key."
+)
+
+
+def create_app(host: Host, token: str, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The app serving `host`, refusing requests without `token`."""
+    app = FastAPI(title="agenthost", version=__version__, description=DESCRIPTION, redoc_url=None)
+    app.state.host = host
+    errors.install(app)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.include_router(openai_routes(), dependencies=[Depends(TokenCheck(token))])
+    return app

@@ -1,0 +1,317 @@
+"""The HTTP face's OpenAI-compatible endpoint, driven by the official `openai` package as a real
+client over a real socket: an in-process host (its plugins real processes) serving HTTP on a port
+of 0, a scripted RouterService on a unix socket standing in for the router (it streams the
+agent's reply, answers the router model and embeddings, and books usage per task like the
+ledger). One test serves through `agenthost serve --http`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import grpc
+import httpx
+import openai
+import pytest
+from agenthost.v1 import router_pb2
+from support import eventually, fixture_spec
+from test_pipeline_stream import StreamingRouter  # its start(): serving on a unix socket
+
+from host.agent.admission import AdmissionSettings
+from host.host import Host
+
+AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
+VECTOR = [0.25, -0.5, 1.0, 0.0]
+
+
+class ScriptedRouter(StreamingRouter):
+    """The router as the host sees it. The agent's reply is "You said: TEXT" streamed 4
+    characters at a time (slowly when TEXT says "slow"), with the fixture's action when it says
+    "please"; the router model answers "routed: TEXT"; "overbudget" is refused as over budget."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.booked: dict[str, list[tuple[int, int, float]]] = {}  # task id -> (in, out, cost)
+        self.qualities: list[str] = []
+
+    def _book(self, request: router_pb2.InvokeRequest, tokens_in: int, tokens_out: int) -> None:
+        self.booked.setdefault(request.meta.task_id, []).append((tokens_in, tokens_out, 0.001))
+
+    async def InvokeStream(self, request: router_pb2.InvokeStreamRequest, context: Any) -> AsyncIterator[Any]:
+        call = request.request
+        text = call.messages[-1].content
+        if "overbudget" in text:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "budget global/monthly is spent")
+        if call.meta.task_id:  # an agent's reply (the run is the task)
+            heard = text.strip()
+            actions = "REPLY,FIXTURE_PICKY" if "please" in heard else "REPLY"
+            xml = f"<response><thought>t</thought><actions>{actions}</actions><text>You said: {heard}</text></response>"
+        else:
+            self.qualities.append(call.meta.quality)
+            xml = f"routed: {text}"
+        for i in range(0, len(xml), 4):
+            if "slow" in text:
+                await asyncio.sleep(0.05)
+            yield router_pb2.InvokeStreamResponse(delta=xml[i : i + 4])
+        self._book(call, 7, 3)
+        done = router_pb2.InvokeResponse(
+            text=xml, provider="scripted", model="m", tokens_in=7, tokens_out=3, cost=0.001
+        )
+        yield router_pb2.InvokeStreamResponse(done=done)
+
+    async def Invoke(self, request: router_pb2.InvokeRequest, context: Any) -> router_pb2.InvokeResponse:
+        if request.meta.model_type == router_pb2.MODEL_TYPE_TEXT_EMBEDDING:
+            return router_pb2.InvokeResponse(embedding=VECTOR, provider="scripted", model="e", tokens_in=2)
+        text = request.messages[-1].content if request.messages else request.prompt
+        if "overbudget" in text:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "budget global/monthly is spent")
+        self.qualities.append(request.meta.quality)
+        self._book(request, 5, 2)
+        return router_pb2.InvokeResponse(
+            text=f"routed: {text}", provider="scripted", model="m", tokens_in=5, tokens_out=2, cost=0.002
+        )
+
+    async def GetUsage(self, request: router_pb2.GetUsageRequest, context: Any) -> router_pb2.GetUsageResponse:
+        rows = self.booked.get(request.task_id, [])
+        return router_pb2.GetUsageResponse(
+            calls=len(rows),
+            tokens_in=sum(r[0] for r in rows),
+            tokens_out=sum(r[1] for r in rows),
+            cost=sum(r[2] for r in rows),
+        )
+
+
+@pytest.fixture
+async def router(tmp_path: Path) -> AsyncIterator[tuple[ScriptedRouter, str]]:
+    scripted, address = ScriptedRouter(), f"unix://{tmp_path}/router.sock"
+    await scripted.start(address)
+    yield scripted, address
+    await scripted.server.stop(0)
+
+
+@pytest.fixture
+async def served(start_host: Any, router: Any) -> Host:
+    host: Host = await start_host(router_address=router[1], http="127.0.0.1:0")
+    return host
+
+
+def client(host: Host, token: str | None = None) -> openai.AsyncOpenAI:
+    assert host.http is not None
+    return openai.AsyncOpenAI(base_url=f"{host.http.url}/v1", api_key=token or host.api_token, max_retries=0)
+
+
+async def test_the_host_serves_http_on_the_port_it_bound_and_lists_agents_and_router(served: Host) -> None:
+    assert served.http is not None and re.fullmatch(r"http://127\.0\.0\.1:\d+", served.http.url)
+    assert not served.http.url.endswith(":0")
+    models = [m.id for m in (await client(served).models.list()).data]
+    agent = served.find_agent("")
+    assert models == [agent.name, agent.id, "router"]
+    one = await client(served).models.retrieve(agent.id)
+    assert one.model_extra is not None and one.model_extra["agenthost"]["agent_name"] == agent.name
+    async with httpx.AsyncClient() as raw:  # the OpenAPI schema, without a token
+        schema = (await raw.get(f"{served.http.url}/openapi.json")).json()
+    assert "/v1/chat/completions" in schema["paths"]
+
+
+async def test_a_chat_completion_runs_the_last_user_message_through_the_agent(served: Host, router: Any) -> None:
+    agent = served.find_agent("")
+    answer = await client(served).chat.completions.create(
+        model=agent.name,
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "my name is Ann"},
+            {"role": "assistant", "content": "hello Ann"},
+            {"role": "user", "content": "what is my name"},
+        ],
+        user="ann",
+    )
+    assert answer.object == "chat.completion" and answer.model == agent.name
+    assert answer.choices[0].message.content == "You said: what is my name"
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.usage is not None and (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (7, 3)
+    extra = answer.model_extra["agenthost"]  # type: ignore[index]
+    assert extra["status"] == "completed", extra
+    assert extra["room_id"] == "ann" and extra["actions"] == []
+    run = await served.store.get_run(agent.id, extra["run_id"])
+    assert run is not None and run.status == "completed"
+    # The earlier messages became the new room's history, before the message that ran.
+    stored = await served.store.get_memories(agent.id, "ann", "messages", 10)
+    texts = [m.content.text for m in reversed(stored)]  # newest first
+    assert texts[:3] == ["my name is Ann", "hello Ann", "what is my name"] and "be brief" not in texts
+    assert {m.entity_id for m in stored if m.content.text == "hello Ann"} == {agent.id}
+
+
+async def test_actions_the_agent_ran_are_reported_in_the_agenthost_field(start_host: Any, router: Any) -> None:
+    host = await start_host(fixture_spec("fixture"), router_address=router[1], http="127.0.0.1:0")
+    answer = await client(host).chat.completions.create(
+        model=host.find_agent("").id, messages=[{"role": "user", "content": "please help"}]
+    )
+    assert answer.choices[0].message.content == "You said: please help\n\nthank you"
+    assert answer.choices[0].message.tool_calls is None
+    actions = answer.model_extra["agenthost"]["actions"]  # type: ignore[index]
+    assert actions == [{"name": "FIXTURE_PICKY", "success": True, "text": "thank you", "error": ""}]
+
+
+async def test_a_streamed_completion_sends_the_reply_in_pieces_and_ends_with_done(served: Host) -> None:
+    agent = served.find_agent("")
+    stream = await client(served).chat.completions.create(
+        model=agent.name,
+        messages=[{"role": "user", "content": "stream this"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) > 3 and "".join(pieces) == "You said: stream this"
+    assert chunks[0].choices[0].delta.role == "assistant"
+    finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(finish) == 1 and finish[0].choices[0].finish_reason == "stop"
+    assert finish[0].model_extra["agenthost"]["status"] == "completed"  # type: ignore[index]
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 10
+    async with httpx.AsyncClient(timeout=30) as raw:  # the wire: server-sent events ending [DONE]
+        body = {"model": agent.name, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        response = await raw.post(
+            f"{served.http.url}/v1/chat/completions",  # type: ignore[union-attr]
+            json=body,
+            headers={"Authorization": f"Bearer {served.api_token}", "X-Agenthost-Room": "raw"},
+        )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text.endswith("data: [DONE]\n\n")
+    assert (await served.store.list_runs(agent.id, "raw"))[0].status == "completed"
+
+
+async def test_a_client_gone_mid_stream_leaves_the_run_to_finish_and_be_stored(served: Host) -> None:
+    agent = served.find_agent("")
+    stream = await client(served).chat.completions.create(
+        model=agent.name, messages=[{"role": "user", "content": "slow one"}], user="leaver", stream=True
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    await stream.close()
+    runs = await served.store.list_runs(agent.id, "leaver")
+    assert runs and runs[0].status == "started"  # it was cut off mid-run
+
+    async def finished() -> bool:
+        run = await served.store.get_run(agent.id, runs[0].id)
+        return run is not None and run.status == "completed"
+
+    for _ in range(100):
+        if await finished():
+            break
+        await asyncio.sleep(0.1)
+    assert await finished()
+    stored = await served.store.get_memories(agent.id, "leaver", "messages", 10)
+    assert "You said: slow one" in [m.content.text for m in stored]
+    again = await client(served).chat.completions.create(model=agent.name, messages=[{"role": "user", "content": "x"}])
+    assert again.choices[0].message.content == "You said: x"  # and the host serves on
+
+
+async def test_the_router_model_sends_the_chat_straight_to_the_router(served: Host, router: Any) -> None:
+    scripted, _ = router
+    answer = await client(served).chat.completions.create(
+        model="router/high", messages=[{"role": "user", "content": "route me"}], max_tokens=20
+    )
+    assert answer.choices[0].message.content == "routed: route me" and answer.model == "router/high"
+    assert answer.usage is not None and answer.usage.total_tokens == 7
+    assert answer.model_extra["agenthost"]["provider"] == "scripted"  # type: ignore[index]
+    stream = await client(served).chat.completions.create(
+        model="router", messages=[{"role": "user", "content": "stream me"}], stream=True
+    )
+    pieces = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta.content]
+    assert len(pieces) > 1 and "".join(pieces) == "routed: stream me"
+    assert scripted.qualities == ["high", ""]
+
+
+async def test_embeddings_go_through_the_router_as_floats_or_base64(served: Host) -> None:
+    as_base64 = await client(served).embeddings.create(model="router", input=["one", "two"])  # the client's default
+    assert [d.embedding for d in as_base64.data] == [VECTOR, VECTOR] and as_base64.usage.prompt_tokens == 4
+    as_floats = await client(served).embeddings.create(
+        model=served.find_agent("").name, input="one", encoding_format="float"
+    )
+    assert as_floats.data[0].embedding == VECTOR
+
+
+async def test_errors_have_openais_shape_and_status(served: Host, start_host: Any) -> None:
+    agent = served.find_agent("")
+    with pytest.raises(openai.NotFoundError) as missing:
+        await client(served).chat.completions.create(model="nobody", messages=[{"role": "user", "content": "hi"}])
+    assert missing.value.code == "model_not_found" and agent.name in missing.value.message
+    with pytest.raises(openai.AuthenticationError):
+        await client(served, token="wrong").models.list()
+    with pytest.raises(openai.RateLimitError) as spent:
+        await client(served).chat.completions.create(
+            model="router", messages=[{"role": "user", "content": "overbudget"}]
+        )
+    assert "budget" in spent.value.message and spent.value.response.headers["retry-after"]
+    with pytest.raises(openai.BadRequestError) as no_user:
+        await client(served).chat.completions.create(model=agent.name, messages=[{"role": "system", "content": "x"}])
+    assert no_user.value.param == "messages"
+    url, auth = f"{served.http.url}/v1/chat/completions", {"Authorization": f"Bearer {served.api_token}"}  # type: ignore[union-attr]
+    async with httpx.AsyncClient(timeout=30) as raw:
+        bad_json = await raw.post(url, content=b'{"model": ', headers={**auth, "Content-Type": "application/json"})
+        wrong_type = await raw.post(url, json={"model": agent.name, "messages": "hi"}, headers=auth)
+        huge = await raw.post(url, content=b"x" * (9 * 1024 * 1024), headers=auth)
+        no_route = await raw.get(f"{served.http.url}/v1/nothing", headers=auth)  # type: ignore[union-attr]
+    assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["error"]["message"]
+    assert wrong_type.status_code == 400 and wrong_type.json()["error"]["param"] == "messages"
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
+    assert no_route.status_code == 404 and set(no_route.json()["error"]) == {"message", "type", "param", "code"}
+    answer = await client(served).chat.completions.create(
+        model=agent.name, messages=[{"role": "user", "content": "ok"}]
+    )
+    assert answer.choices[0].message.content == "You said: ok"  # it serves on
+
+
+async def test_a_full_backlog_is_429_with_retry_after(start_host: Any, router: Any) -> None:
+    host = await start_host(router_address=router[1], http="127.0.0.1:0", admission=AdmissionSettings(1, 0))
+    agent = host.find_agent("")
+    busy = asyncio.create_task(
+        client(host).chat.completions.create(model=agent.name, messages=[{"role": "user", "content": "slow"}])
+    )
+    assert await eventually(lambda: agent.running_runs() == 1)
+    with pytest.raises(openai.RateLimitError) as refused:
+        await client(host).chat.completions.create(model=agent.name, messages=[{"role": "user", "content": "more"}])
+    assert refused.value.code == "backlog_full" and int(refused.value.response.headers["retry-after"]) >= 1
+    assert (await busy).choices[0].message.content == "You said: slow"
+
+
+def test_serve_http_shows_its_address_and_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "agenthost.toml"
+    config.write_text('router_address = "off"\n')
+    env = {**os.environ, "AGENTHOST_DATA_DIR": str(tmp_path / "data"), "AGENTHOST_TOKEN": "http-test-token"}
+    serve = [AGENTHOST, "serve", "--config", str(config), "--listen", f"unix://{tmp_path}/h.sock"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run(
+            [*serve, "--http", f"127.0.0.1:{port}"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    said = f"agenthost: cannot serve HTTP on 127.0.0.1:{port}: Address already in use"
+    assert refused.stderr.strip().splitlines()[-1] == said
+    bad = subprocess.run([*serve, "--http", "nowhere"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--http 'nowhere'" in bad.stderr
+    host = subprocess.Popen([*serve, "--http", "127.0.0.1:0"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout is not None
+        url = ""
+        for line in host.stdout:
+            found = re.match(r"http on (http://127\.0\.0\.1:\d+/v1) ", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url
+        models = openai.OpenAI(base_url=url, api_key="http-test-token", max_retries=0).models.list()
+        assert [m.model_extra["agenthost"]["kind"] for m in models.data] == ["agent", "agent"]  # type: ignore[index]
+    finally:
+        host.send_signal(signal.SIGTERM)
+        assert host.wait(timeout=30) == 0
