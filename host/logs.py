@@ -42,7 +42,8 @@ def level_number(name: str) -> int:
 
 
 #: (agent id, run id) of the run the current task works for; the pipeline sets it in each run's
-#: task, and tasks it starts inherit it, so their records name the run too.
+#: task, and tasks it starts inherit it, so their records name the run too. Plugin calls made
+#: in it carry it to the plugin, whose log lines then name the run (PROTOCOL.md §10, Log scope).
 LOG_SCOPE: ContextVar[tuple[str, str]] = ContextVar("agenthost_log_scope", default=("", ""))
 
 REDACTED = "***"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._host_client import HostClient
+from .process import CALL_SCOPE
 
 
 class ServiceNotRunning(LookupError):
@@ -31,6 +32,12 @@ class Context:
     # The running service instances by name; the ComponentRunner that calls the handlers
     # fills it as it starts and stops services (one dict, shared, so no copy goes stale).
     _services: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def run_id(self) -> str:
+        """The id of the host's run the call being handled works for ("" outside a run, e.g. in
+        a service or at Init). The SDK's log lines written meanwhile carry it already."""
+        return CALL_SCOPE.get()[1]
 
     def setting(self, key: str, default: str | None = None) -> str | None:
         """A setting from the plugin's own config (no round trip); see `host.get_setting` for the rest."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import grpc
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc, types_pb2
@@ -18,6 +18,7 @@ from ._host_client import GrpcHostClient
 from ._plugin import Plugin
 from ._runner import ComponentRunner, UnknownComponent
 from ._session import CallFailed, serve_session
+from .process import CALL_SCOPE, scope_of
 from .types import ActionResult, Content, Memory, State
 from .wire import (
     action_result_to_proto,
@@ -32,12 +33,26 @@ from .wire import (
 log = logging.getLogger("plugin_sdk")
 
 Handler = Callable[[Any], Awaitable[Any]]
+T = TypeVar("T")
+_NO_SCOPE = ("", "")
+
+
+async def _in_scope(context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
+    """Await a unary call in the log scope its metadata names (CALL_SCOPE), if any."""
+    scope = scope_of(context.invocation_metadata())
+    if scope == _NO_SCOPE:
+        return await call
+    token = CALL_SCOPE.set(scope)
+    try:
+        return await call
+    finally:
+        CALL_SCOPE.reset(token)
 
 
 async def _answer(context: grpc.aio.ServicerContext, reply: Awaitable[Any]) -> Any:
     """The unary form of a component call: CallFailed ends the call with its status."""
     try:
-        return await reply
+        return await _in_scope(context, reply)
     except CallFailed as exc:
         await context.abort(exc.code, exc.message)
 
@@ -247,6 +262,9 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
         return await _answer(context, self.use_model(request))
 
     async def InvokeAction(self, request: plugin_pb2.InvokeActionRequest, context: grpc.aio.ServicerContext) -> None:
+        await _in_scope(context, self._invoke_action(request, context))
+
+    async def _invoke_action(self, request: plugin_pb2.InvokeActionRequest, context: grpc.aio.ServicerContext) -> None:
         try:
             runner = self._ready()
         except CallFailed as exc:

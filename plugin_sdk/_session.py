@@ -14,10 +14,12 @@ from agenthost.v1 import plugin_pb2
 
 from . import tracing
 from .auth import bearer_matches
+from .process import CALL_SCOPE
 from .protocol import AUTH_SCHEME
 from .session_frames import BATCHES_METADATA, FRAME_LIMIT, groups
 
 log = logging.getLogger("plugin_sdk")
+_NO_SCOPE = ("", "")
 
 
 class CallFailed(Exception):
@@ -91,7 +93,9 @@ async def serve_session(
         with tracing.served(f"Session/{kind}", ((tracing.TRACEPARENT, traceparent),), {"rpc.method": kind}):
             await call
 
-    async def run(call_id: int, kind: str, request: Any, timeout_ms: int) -> None:
+    async def run(call_id: int, kind: str, request: Any, timeout_ms: int, scope: tuple[str, str]) -> None:
+        if scope != _NO_SCOPE:
+            CALL_SCOPE.set(scope)  # the call's own task: what it logs names the host's run
         try:
             if timeout_ms:
                 async with asyncio.timeout(timeout_ms / 1000):
@@ -130,7 +134,8 @@ async def serve_session(
                     problem = "no call" if kind is None else "id 0" if frame.id == 0 else "an id already in flight"
                     await send(_error(frame.id, grpc.StatusCode.INVALID_ARGUMENT, f"Session frame with {problem}"))
                 else:
-                    call = run(frame.id, kind, getattr(frame, kind), frame.timeout_ms)
+                    scope = (frame.agent_id, frame.run_id)
+                    call = run(frame.id, kind, getattr(frame, kind), frame.timeout_ms, scope)
                     if frame.traceparent:
                         call = traced(kind, frame.traceparent, call)
                     running[frame.id] = loop.create_task(call)

@@ -12,7 +12,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Awaitable, Callable, NoReturn
+from contextvars import ContextVar
+from typing import Any, Awaitable, Callable, Iterable, NoReturn
 
 import grpc
 from agenthost.v1 import controller_pb2, controller_pb2_grpc
@@ -49,8 +50,30 @@ _LEVELS = {
 }
 
 
+#: (agent id, run id) of the host's run the call being served works for, ("", "") outside one:
+#: the SDK sets it for each call from what the host sent with it (PROTOCOL.md §10, Log scope),
+#: and tasks a handler starts inherit it; the JSON log lines carry it.
+CALL_SCOPE: ContextVar[tuple[str, str]] = ContextVar("agenthost_plugin_call_scope", default=("", ""))
+RUN_ID_METADATA = "agenthost-run-id"
+"""The gRPC metadata key of the run a unary call works for (a Session frame's `run_id`)."""
+AGENT_ID_METADATA = "agenthost-agent-id"
+"""The gRPC metadata key of that run's agent (a Session frame's `agent_id`)."""
+
+
+def scope_of(metadata: Iterable[tuple[str, Any]] | None) -> tuple[str, str]:
+    """(agent id, run id) from a unary call's metadata; ("", "") when it carries none."""
+    agent_id = run_id = ""
+    for key, value in metadata or ():
+        if key == RUN_ID_METADATA:
+            run_id = value
+        elif key == AGENT_ID_METADATA:
+            agent_id = value
+    return agent_id, run_id
+
+
 class _JsonLineFormatter(logging.Formatter):
-    """One JSON object per line on stderr; the host parses level and message from it."""
+    """One JSON object per line on stderr; the host parses level and message from it, and the
+    run and agent the call being served works for (CALL_SCOPE) when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         doc = {
@@ -59,6 +82,11 @@ class _JsonLineFormatter(logging.Formatter):
             "logger": record.name,
             "time": record.created,
         }
+        agent_id, run_id = CALL_SCOPE.get()
+        if run_id:
+            doc["run_id"] = run_id
+        if agent_id:
+            doc["agent_id"] = agent_id
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc)

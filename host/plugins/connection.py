@@ -13,10 +13,12 @@ import grpc
 from agenthost.v1 import controller_pb2, controller_pb2_grpc, plugin_pb2, plugin_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from plugin_sdk.process import AGENT_ID_METADATA, RUN_ID_METADATA
 from plugin_sdk.session_frames import FRAME_LIMIT  # a larger request goes unary: it fails alone
 
 from .. import tracing
 from ..config import RemotePlugin
+from ..logs import LOG_SCOPE
 from .manifest import Action, Evaluator, ExampleTurn, Manifest, ModelHandler, Provider, Service
 from .session import KINDS, SESSION_ONLY, Session, SessionBroken, SessionCallFailed, SessionUnsupported
 
@@ -198,7 +200,9 @@ class PluginConnection:
         """Call a unary PluginService method by name."""
         if self.closed_reason:
             raise PluginNotReached(f"plugin {self.plugin!r} {self.closed_reason}")
-        call = getattr(self.stub, method)(request, timeout=timeout or self.call_timeout, wait_for_ready=wait_for_ready)
+        call = getattr(self.stub, method)(
+            request, timeout=timeout or self.call_timeout, wait_for_ready=wait_for_ready, metadata=_scope_metadata()
+        )
         self._track(call)
         try:
             return await call
@@ -217,7 +221,7 @@ class PluginConnection:
         """Stream an action's callbacks and result."""
         if self.closed_reason:
             raise PluginNotReached(f"plugin {self.plugin!r} {self.closed_reason}")
-        call = self.stub.InvokeAction(request, timeout=timeout or self.call_timeout)
+        call = self.stub.InvokeAction(request, timeout=timeout or self.call_timeout, metadata=_scope_metadata())
         self._track(call)
         try:
             async for response in call:
@@ -282,6 +286,17 @@ class PluginConnection:
         if self._session is not None:
             self._session.close()
         await self.channel.close()
+
+
+def _scope_metadata() -> tuple[tuple[str, str], ...] | None:
+    """The run the calling task works for (LOG_SCOPE) as a unary call's metadata, so that what
+    the plugin logs for the call is that run's (a Session frame carries it in fields); None
+    outside a run. A value gRPC metadata cannot carry (not printable ASCII) is left out."""
+    agent_id, run_id = LOG_SCOPE.get()
+    if not run_id:
+        return None
+    scope = ((RUN_ID_METADATA, run_id), (AGENT_ID_METADATA, agent_id))
+    return tuple((key, value) for key, value in scope if value and value.isascii() and value.isprintable())
 
 
 def manifest_from_proto(m: plugin_pb2.PluginManifest) -> Manifest:

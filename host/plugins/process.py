@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 from plugin_sdk.protocol import (
     ENV_APP_VERSIONS,
@@ -28,7 +28,7 @@ from plugin_sdk.protocol import (
 )
 from plugin_sdk.spec import PluginSpec
 
-from ..logs import LEVELS, plugin_logger
+from ..logs import LEVELS, LOG_SCOPE, plugin_logger
 
 _STDERR_TAIL = 10
 KILL_WAIT = 2.0
@@ -187,6 +187,8 @@ class PluginProcess:
         """Send the plugin's output lines to the host log, tagged with its name."""
         if stream is None:
             return
+        LOG_SCOPE.set(("", ""))  # this task's own: a run that started the plugin is not every line's
+        logger = self.log.logger
         while True:
             try:
                 raw = await stream.readline()
@@ -197,10 +199,11 @@ class PluginProcess:
             text = raw.decode(errors="replace").rstrip()
             if not text:
                 continue
-            level, message = _parse_line(text)
+            line = _parse_line(text)
             if which == "stderr":
-                self._stderr_tail.append(message)
-            self.log.log(level, message)
+                self._stderr_tail.append(line.message)
+            scope = {"plugin": self.name, "agent_id": line.agent_id, "run_id": line.run_id}
+            logger.log(line.level, line.message, extra=scope)
 
     async def wait(self) -> int:
         """Wait for the process itself to exit; returns its exit code. Not for its output
@@ -313,23 +316,38 @@ async def _exit_of(proc: asyncio.subprocess.Process) -> None:
             os.close(fd)
 
 
+_ID_LIMIT = 128
 _LEVEL_ALIASES = {"warning": "warn", "critical": "fatal", "panic": "fatal", "err": "error", "information": "info"}
 
 
-def _parse_line(text: str) -> tuple[int, str]:
-    """A plugin's output line as (level, message). JSON lines with a level and a message
-    ("level"/"msg", "@level"/"@message" as hclog writes, any case) keep their level;
-    anything else is info."""
+class OutputLine(NamedTuple):
+    """A plugin's output line as the host logs it."""
+
+    level: int
+    message: str
+    agent_id: str = ""  # the run's agent and the run the plugin was working for, when it said so
+    run_id: str = ""
+
+
+def _parse_line(text: str) -> OutputLine:
+    """A plugin's output line. JSON lines with a level and a message ("level"/"msg",
+    "@level"/"@message" as hclog writes, any case) keep their level, and name the run and agent
+    they were written for with "run_id" and "agent_id" (PROTOCOL.md §10); anything else is info."""
     if text.startswith("{"):
         try:
             doc = json.loads(text)
         except ValueError:
-            return logging.INFO, text
+            return OutputLine(logging.INFO, text)
         if isinstance(doc, dict):
             name = str(doc.get("level", doc.get("@level", "info"))).lower()
             level = LEVELS.get(_LEVEL_ALIASES.get(name, name), logging.INFO)
             message = str(doc.get("msg", doc.get("message", doc.get("@message", text))))
             if doc.get("exc"):
                 message += f"\n{doc['exc']}"
-            return level, message
-    return logging.INFO, text
+            return OutputLine(level, message, _scope_id(doc.get("agent_id")), _scope_id(doc.get("run_id")))
+    return OutputLine(logging.INFO, text)
+
+
+def _scope_id(value: object) -> str:
+    """A run or agent id from a plugin's line: a string of at most 128 characters, else none."""
+    return value if isinstance(value, str) and len(value) <= _ID_LIMIT else ""

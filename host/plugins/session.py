@@ -18,6 +18,8 @@ from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME
 from plugin_sdk.session_frames import BATCHES_METADATA, groups
 
+from ..logs import LOG_SCOPE
+
 KINDS: dict[str, str] = {
     "GetProviders": "get_providers",
     "ValidateActions": "validate_actions",
@@ -124,7 +126,8 @@ class Session:
                 future.set_exception(SessionBroken(reason, code))
 
     async def call(self, kind: str, request: Any, timeout: float, traceparent: str = "") -> Any:
-        """Send one call and await its answer's payload.
+        """Send one call and await its answer's payload; the frame names the run the calling task
+        works for (LOG_SCOPE), so that what the plugin logs for it is that run's.
 
         Raises SessionCallFailed (the plugin's error status), SessionBroken (the stream died),
         asyncio.TimeoutError (no answer within `timeout`; the plugin is told to cancel)."""
@@ -136,7 +139,10 @@ class Session:
         future: asyncio.Future[plugin_pb2.SessionResponse] = loop.create_future()
         self._pending[call_id] = future
         timer = loop.call_later(timeout, _expire, future)
-        frame = plugin_pb2.SessionRequest(id=call_id, timeout_ms=_milliseconds(timeout), **{kind: request})
+        agent_id, run_id = LOG_SCOPE.get()  # the run the calling task works for: the plugin logs under it
+        frame = plugin_pb2.SessionRequest(
+            id=call_id, timeout_ms=_milliseconds(timeout), run_id=run_id, agent_id=agent_id, **{kind: request}
+        )
         if traceparent:  # the host traces: the plugin's span for the call is the child of this one
             frame.traceparent = traceparent
         try:

@@ -352,7 +352,7 @@ class ComposeResponse(_message.Message):
     def __init__(self, providers: _Optional[_Iterable[_Union[ProviderResult, _Mapping]]] = ..., actions: _Optional[_Iterable[_Union[Validation, _Mapping]]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate", "compose", "batch", "traceparent")
+    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate", "compose", "batch", "traceparent", "run_id", "agent_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
@@ -366,6 +366,8 @@ class SessionRequest(_message.Message):
     COMPOSE_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     id: int
     timeout_ms: int
     get_providers: GetProvidersRequest
@@ -379,7 +381,9 @@ class SessionRequest(_message.Message):
     compose: ComposeRequest
     batch: _containers.RepeatedCompositeFieldContainer[SessionRequest]
     traceparent: str
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., compose: _Optional[_Union[ComposeRequest, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ..., traceparent: _Optional[str] = ...) -> None: ...
+    run_id: str
+    agent_id: str
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., compose: _Optional[_Union[ComposeRequest, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ..., traceparent: _Optional[str] = ..., run_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class SessionCancel(_message.Message):
     __slots__ = ()
