@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("host.http")
 START_TIMEOUT = 10.0
+BACKLOG = 2048  # uvicorn's own default
 STOP_GRACE = 1  # seconds open requests (streams) get to finish when the host stops
 
 
@@ -59,15 +60,24 @@ class HttpServer:
 
 
 def _bind(where: str, port: int, text: str) -> socket.socket:
+    """The listening socket, made with protocol IPPROTO_TCP: asyncio turns Nagle's algorithm off
+    (TCP_NODELAY) only on connections of such a socket, and with it on (socket.create_server
+    makes protocol 0) a keep-alive request waited ~40 ms for a delayed ACK before its response's
+    body went out."""
     try:
         family = socket.AF_INET6 if isinstance(ipaddress.ip_address(where), ipaddress.IPv6Address) else socket.AF_INET
     except ValueError:
         family = socket.AF_INET  # a name such as localhost
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((where, port), family=family)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((where, port))
+        sock.listen(BACKLOG)
     except OSError as exc:
-        why = os.strerror(exc.errno) if exc.errno else str(exc)  # create_server's own text names the address again
+        sock.close()
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
         raise OSError(f"cannot serve HTTP on {text}: {why}") from None
+    return sock
 
 
 async def serve_http(host: Host, address: str, tls: ServerTls | None, token: str) -> HttpServer:
