@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,10 @@ import pytest
 from agenthost.v1 import router_pb2
 from support import eventually, fixture_spec
 from test_pipeline_stream import StreamingRouter  # its start(): serving on a unix socket
+from test_remote_plugin import pki  # noqa: F401 (a fixture: a CA and a certificate for 127.0.0.1)
 
 from host.agent.admission import AdmissionSettings
+from host.config import ServerTls
 from host.host import Host
 
 AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
@@ -49,6 +52,8 @@ class ScriptedRouter(StreamingRouter):
         text = call.messages[-1].content
         if "overbudget" in text:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "budget global/monthly is spent")
+        if "breakdown" in text:
+            await context.abort(grpc.StatusCode.INTERNAL, "the model broke down")
         if call.meta.task_id:  # an agent's reply (the run is the task)
             heard = text.strip()
             actions = "REPLY,FIXTURE_PICKY" if "please" in heard else "REPLY"
@@ -315,3 +320,49 @@ def test_serve_http_shows_its_address_and_a_taken_port_is_one_line(tmp_path: Pat
     finally:
         host.send_signal(signal.SIGTERM)
         assert host.wait(timeout=30) == 0
+
+
+async def test_a_failed_run_is_a_500_or_an_error_event_in_the_stream(served: Host) -> None:
+    agent = served.find_agent("")
+    with pytest.raises(openai.InternalServerError) as failed:
+        await client(served).chat.completions.create(
+            model=agent.name, messages=[{"role": "user", "content": "breakdown"}], user="failing"
+        )
+    assert failed.value.code == "run_failed"
+    run = (await served.store.list_runs(agent.id, "failing"))[0]
+    assert run.status == "failed" and run.id in failed.value.message
+    stream = await client(served).chat.completions.create(
+        model=agent.name, messages=[{"role": "user", "content": "breakdown again"}], stream=True
+    )
+    with pytest.raises(openai.APIError, match="failed"):
+        async for _ in stream:
+            pass
+    with pytest.raises(openai.NotFoundError):
+        await client(served).embeddings.create(model="nobody", input="x")
+
+
+async def test_http_is_served_over_tls_when_the_host_has_a_certificate(
+    start_host: Any,
+    router: Any,
+    pki: Path,  # noqa: F811 (the fixture imported above)
+) -> None:
+    tls = ServerTls(str(pki / "host.crt"), str(pki / "host.key"))
+    host = await start_host(router_address=router[1], listen="127.0.0.1:0", tls=tls, http="127.0.0.1:0")
+    assert host.http is not None and host.http.url.startswith("https://127.0.0.1:")
+    trusting = httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(pki / "ca.crt")))
+    over_tls = openai.AsyncOpenAI(
+        base_url=f"{host.http.url}/v1", api_key=host.api_token, max_retries=0, http_client=trusting
+    )
+    assert [m.id for m in (await over_tls.models.list()).data][-1] == "router"
+    await trusting.aclose()
+    async with httpx.AsyncClient() as plain:
+        with pytest.raises(httpx.HTTPError):
+            await plain.get(host.http.url.replace("https:", "http:") + "/v1/models")
+
+
+def test_a_host_without_http_does_not_load_fastapi() -> None:
+    code = (
+        "import sys; from host.host import Host; from host.cli import commands; "
+        "assert not {'fastapi', 'uvicorn', 'starlette'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

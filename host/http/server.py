@@ -91,6 +91,9 @@ async def serve_http(host: Host, address: str, tls: ServerTls | None, token: str
             "set [tls] cert_file and key_file, or serve on a loopback address"
         )
     sock = _bind(where, port, address)
+    quiet = logging.getLogger("uvicorn.error")  # its start and stop lines: the host's own line says where
+    if quiet.level == logging.NOTSET:
+        quiet.setLevel(logging.WARNING)
     config = uvicorn.Config(
         create_app(host, token),
         log_config=None,  # the host's logging, as configured
