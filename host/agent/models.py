@@ -51,17 +51,20 @@ class Models:
         except PluginCallError as exc:
             raise ModelError(exc.code, str(exc)) from None
 
-    async def router_stub(self, timeout: float | None) -> tuple[router_pb2_grpc.RouterServiceStub, float | None]:
-        """The router to call, and the call's gRPC deadline: what is left of `timeout`, capped by
-        the run's (None: no deadline). A spawned router that is (re)starting is waited for within
-        that deadline, as Components waits for a restarting plugin (until_deadline); not at all
-        without one. PluginUnavailable: no router (in time)."""
+    async def router_stub(self, timeout: float | None) -> tuple[router_pb2_grpc.RouterServiceStub, dict[str, Any]]:
+        """The router to call, and the call's options: its gRPC deadline (what is left of
+        `timeout`, capped by the run's; None: no deadline) and metadata. A router that is away is
+        waited for within that deadline, not at all without one: a spawned one that is
+        (re)starting as Components waits for a restarting plugin (until_deadline), a shared one
+        (`router_address`) by gRPC's wait_for_ready (the call goes out when its channel connects
+        again). PluginUnavailable: no router (in time)."""
         left = capped(timeout if timeout is not None else math.inf)
         if left == math.inf:
-            return self.router.stub(), None
+            return self.router.stub(), {"timeout": None, "metadata": self.router.metadata}
 
-        async def once(time_left: float) -> tuple[router_pb2_grpc.RouterServiceStub, float | None]:
-            return self.router.stub(), time_left
+        async def once(time_left: float) -> tuple[router_pb2_grpc.RouterServiceStub, dict[str, Any]]:
+            options = {"timeout": time_left, "metadata": self.router.metadata, "wait_for_ready": self.router.shared}
+            return self.router.stub(), options
 
         def restarting(exc: BaseException) -> bool:
             return isinstance(exc, PluginUnavailable) and self.router.coming_back
@@ -74,8 +77,8 @@ class Models:
         except ValueError as exc:
             raise ModelError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         try:
-            stub, deadline = await self.router_stub(timeout)
-            reply = await stub.Invoke(request, timeout=deadline, metadata=self.router.metadata)
+            stub, options = await self.router_stub(timeout)
+            reply = await stub.Invoke(request, **options)
         except PluginUnavailable as exc:
             raise ModelError(grpc.StatusCode.UNAVAILABLE, f"no router: {exc}") from None
         except grpc.aio.AioRpcError as exc:

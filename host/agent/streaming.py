@@ -37,8 +37,8 @@ async def stream_model(
     pieces: list[str] = []
     done: router_pb2.InvokeResponse | None = None
     try:
-        stub, deadline = await models.router_stub(timeout)  # waits for a restarting router
-        stream = stub.InvokeStream(request, timeout=deadline, metadata=models.router.metadata)
+        stub, options = await models.router_stub(timeout)  # waits for a router that is away
+        stream = stub.InvokeStream(request, **options)
         async for event in stream:
             if event.HasField("done"):
                 done = event.done

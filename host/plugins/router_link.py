@@ -15,7 +15,7 @@ from agenthost.v1 import router_pb2, router_pb2_grpc
 from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME
 from plugin_sdk.spec import PluginSpec
 
-from .. import __version__
+from .. import __version__, tracing
 from ..config import HostConfig
 from ..status import CacheFigures
 from .connection import PluginUnavailable
@@ -25,6 +25,9 @@ from .supervisor import ManagedPlugin, PluginInfo, PluginState
 log = logging.getLogger(__name__)
 ROUTER_START_TIMEOUT = 90.0
 """The router imports litellm (~5-10 s here) and opens its database before its handshake."""
+SHARED_ROUTER_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000))
+"""A shared router that went away is dialled again within a second of its return, not gRPC's
+default two minutes: the host's model calls wait for it (`waits_for_router`)."""
 LOCAL_PREFIX = "agenthost-local/"
 """The litellm model ids of the models a router runs itself (in its workers)."""
 
@@ -71,7 +74,9 @@ class RouterLink:
         if self.address == "off":
             return
         if self.managed is None:
-            self._channel = grpc.aio.insecure_channel(self.address)
+            self._channel = grpc.aio.insecure_channel(
+                self.address, options=SHARED_ROUTER_OPTIONS, interceptors=tracing.client_interceptors("router")
+            )
         else:
             try:
                 await self.managed.start()
@@ -121,6 +126,11 @@ class RouterLink:
         if reply.HasField("response_cache"):  # routers before the cache do not report one
             stats = reply.response_cache
             self.cache = CacheFigures(stats.hits, stats.misses, stats.entries, stats.max_entries, stats.ttl_s)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the router is another process's, at `router_address` (not spawned by this host)."""
+        return self.managed is None and self.enabled
 
     @property
     def coming_back(self) -> bool:
