@@ -42,7 +42,7 @@ class ScriptedRouter(StreamingRouter):
     def __init__(self) -> None:
         super().__init__()
         self.booked: dict[str, list[tuple[int, int, float]]] = {}  # task id -> (in, out, cost)
-        self.qualities: list[str] = []
+        self.qualities: dict[str, str] = {}  # the router model's calls: text -> quality asked
 
     def _book(self, request: router_pb2.InvokeRequest, tokens_in: int, tokens_out: int) -> None:
         self.booked.setdefault(request.meta.task_id, []).append((tokens_in, tokens_out, 0.001))
@@ -59,7 +59,7 @@ class ScriptedRouter(StreamingRouter):
             actions = "REPLY,FIXTURE_PICKY" if "please" in heard else "REPLY"
             xml = f"<response><thought>t</thought><actions>{actions}</actions><text>You said: {heard}</text></response>"
         else:
-            self.qualities.append(call.meta.quality)
+            self.qualities[text] = call.meta.quality
             xml = f"routed: {text}"
         for i in range(0, len(xml), 4):
             if "slow" in text:
@@ -77,7 +77,7 @@ class ScriptedRouter(StreamingRouter):
         text = request.messages[-1].content if request.messages else request.prompt
         if "overbudget" in text:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "budget global/monthly is spent")
-        self.qualities.append(request.meta.quality)
+        self.qualities[text] = request.meta.quality
         self._book(request, 5, 2)
         return router_pb2.InvokeResponse(
             text=f"routed: {text}", provider="scripted", model="m", tokens_in=5, tokens_out=2, cost=0.002
@@ -232,7 +232,7 @@ async def test_the_router_model_sends_the_chat_straight_to_the_router(served: Ho
     )
     pieces = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta.content]
     assert len(pieces) > 1 and "".join(pieces) == "routed: stream me"
-    assert scripted.qualities == ["high", ""]
+    assert scripted.qualities["route me"] == "high" and scripted.qualities["stream me"] == ""
 
 
 async def test_embeddings_go_through_the_router_as_floats_or_base64(served: Host) -> None:
