@@ -3,12 +3,19 @@
 a mock OpenAI-compatible server in this process, while a chaos schedule breaks things.
 
     python bench/load.py --rooms N --messages M [--chaos|--no-chaos] [--store sqlite|postgres]
+                         [--postgres-url URL [--restart-postgres]]
 
 The chaos schedule (--chaos, over --span seconds, messages paced across it) SIGKILLs the
 bootstrap plugin (the host restarts it), makes the primary provider fail (HTTP 500: the
-router falls back), hangs it past the router's attempt deadline (fallback again), SIGKILLs
-the router (the host restarts it), and, only with --restart-postgres and --store postgres,
-restarts the machine's PostgreSQL (shared with other work here: off unless asked for).
+router falls back), hangs it past the router's attempt deadline (fallback again), restarts
+PostgreSQL when the store is on it, and SIGKILLs the router (the host restarts it).
+
+`--store postgres` runs a private PostgreSQL cluster for the run (bench/private_postgres.py:
+a temporary directory, a free port, removed at the end, also on an error or Ctrl-C), which
+the schedule restarts (pg_ctl stop -m fast, down POSTGRES_DOWN_S, start). `--postgres-url`
+puts the store on an existing server instead; that one is restarted only with
+--restart-postgres (the machine's cluster is shared with other work: skipped when other
+sessions are connected to it).
 
 At the end the store itself (host.store, opened beside the host) must hold every message a
 room sent, once, with one run in a terminal status; `lost` counts those that are not. The
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -38,7 +46,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Callable, NoReturn
 
 import asyncpg
 import grpc
@@ -46,8 +54,10 @@ import psutil
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 from common import percentile
 from mock_provider import MockProvider
+from private_postgres import PrivateCluster
 
 from host.store import open_store
+from host.store.postgres import redact
 
 AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
 TOKEN = "load-bench-token"
@@ -60,7 +70,8 @@ TERMINAL = {"completed", "ignored", "superseded", "failed", "degraded"}
 RESEND = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
 ATTEMPT_TIMEOUT_S = 1.5  # the router's per-attempt deadline: a hung provider is left after this
 BACK_WITHIN_S = 120.0  # a killed process's successor must be ready by then (a router takes 5-20 s here)
-POSTGRES = os.environ.get("AGENTHOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_DOWN_S = 1.0  # how long the private cluster stays stopped in its restart
+SETTLE_S = 40.0  # runs the store could not end are ended when it answers again (tries 1 s apart, doubling to 30 s)
 
 
 @dataclass
@@ -76,7 +87,8 @@ class Sent:
     status: str = ""  # the RUN_ENDED status, "" when none came
     error: str = ""
     rpc_error: str = ""  # the call's status, when it ended in one
-    resent: int = 0  # refusals (backlog full, host not ready) before it was taken
+    resent: int = 0  # refusals (backlog full, host not ready, store down) before it was taken
+    unstored: int = 0  # of them, refusals because the store could not take the message
     accepted: bool = False  # not refused: the host may have stored it
 
 
@@ -227,6 +239,14 @@ class HostProcess:
         return code
 
 
+def stop_if_cancelled() -> None:
+    """CancelledError when this task is being cancelled: grpc.aio may report a call cancelled under
+    a cancelled task as an AioRpcError (CANCELLED), which would otherwise swallow an interrupt."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def send_one(stub: agent_pb2_grpc.AgentServiceStub, item: Sent, load: Load) -> None:
     """Send one message, resending it while the host refuses it before storing it."""
     request = agent_pb2.SendMessageRequest(
@@ -248,8 +268,10 @@ async def send_one(stub: agent_pb2_grpc.AgentServiceStub, item: Sent, load: Load
             item.accepted = True
             break
         except grpc.aio.AioRpcError as exc:
+            stop_if_cancelled()
             if not started and exc.code() in RESEND and item.resent < 600:
                 item.resent += 1
+                item.unstored += "not stored" in (exc.details() or "")
                 hint = dict(exc.trailing_metadata() or ()).get("retry-after", "")
                 await asyncio.sleep(min(float(hint or 0.2), 1.0) if hint else 0.2)
                 continue
@@ -294,6 +316,7 @@ async def kill_and_wait_back(host: HostProcess, name: str, load: Load) -> Fault:
         try:
             new_pid, new_restarts, ready = (await host.pids()).get(name, (0, 0, False))
         except grpc.aio.AioRpcError:
+            stop_if_cancelled()
             continue
         if ready and new_pid not in (0, pid):
             fault.back = load.now()
@@ -313,7 +336,37 @@ async def provider_fault(mock: MockProvider, kind: str, seconds: float, load: Lo
     return fault
 
 
-async def restart_postgres(postgres_url: str, host: HostProcess) -> str:
+#: Restarts the store's PostgreSQL as a fault of the schedule, filling in the fault.
+RestartPostgres = Callable[[Fault], Awaitable[None]]
+
+
+def restarting_private(cluster: PrivateCluster) -> RestartPostgres:
+    """The private cluster's restart: stopped (fast), left down POSTGRES_DOWN_S, started."""
+
+    async def restart(fault: Fault) -> None:
+        began = time.monotonic()
+        stop_s, down_s = await asyncio.to_thread(cluster.restart, POSTGRES_DOWN_S)
+        fault.back = fault.cleared = fault.at + (time.monotonic() - began)
+        fault.detail = (
+            f"private cluster on port {cluster.port}: pg_ctl stop -m fast took {stop_s:.2f} s, "
+            f"down {down_s:.2f} s until it accepted connections again"
+        )
+
+    return restart
+
+
+def restarting_shared(postgres_url: str, host: HostProcess) -> RestartPostgres:
+    """The restart of the server at `postgres_url` (the machine's cluster), when nobody else uses it."""
+
+    async def restart(fault: Fault) -> None:
+        began = time.monotonic()
+        fault.detail = await restart_shared_postgres(postgres_url, host)
+        fault.cleared = fault.at + (time.monotonic() - began)
+
+    return restart
+
+
+async def restart_shared_postgres(postgres_url: str, host: HostProcess) -> str:
     """Restart the machine's PostgreSQL 15 cluster, unless sessions other than this host's are
     connected to it (other work on the machine); how it was done, or why not."""
     try:
@@ -346,17 +399,24 @@ async def restart_postgres(postgres_url: str, host: HostProcess) -> str:
 
 
 async def chaos(
-    host: HostProcess, mock: MockProvider, span: float, postgres: str, load: Load, calm: asyncio.Event
+    host: HostProcess,
+    mock: MockProvider,
+    span: float,
+    postgres: RestartPostgres | None,
+    load: Load,
+    calm: asyncio.Event,
 ) -> None:
-    """The schedule, at fractions of `span` seconds into the load (`postgres`: the URL of a
-    PostgreSQL to restart, "" for none); `calm` is set once it is over."""
+    """The schedule, at fractions of `span` seconds into the load (`postgres`: how to restart the
+    store's PostgreSQL, None for no restart); `calm` is set once it is over."""
     try:
         await _faults(host, mock, span, postgres, load)
     finally:
         calm.set()
 
 
-async def _faults(host: HostProcess, mock: MockProvider, span: float, postgres: str, load: Load) -> None:
+async def _faults(
+    host: HostProcess, mock: MockProvider, span: float, postgres: RestartPostgres | None, load: Load
+) -> None:
 
     async def at(fraction: float) -> None:
         await asyncio.sleep(max(0.0, fraction * span - load.now()))
@@ -367,15 +427,14 @@ async def _faults(host: HostProcess, mock: MockProvider, span: float, postgres: 
     load.faults.append(await provider_fault(mock, "fails", 0.18 * span, load))
     await at(0.48)
     load.faults.append(await provider_fault(mock, "hangs", 0.15 * span, load))
-    await at(0.68)
-    router = asyncio.ensure_future(kill_and_wait_back(host, "router", load))  # a restart takes a while
-    if postgres:
-        await at(0.85)
+    if postgres is not None:
+        # Before the router's kill: runs then wait for the router, and no message would meet the outage.
+        await at(0.64)
         fault = Fault("restart postgres", load.now())
         load.faults.append(fault)
-        fault.detail = await restart_postgres(postgres, host)
-        fault.cleared = load.now()
-    await router
+        await postgres(fault)
+    await at(0.68)  # (later, when the restart took longer than 0.04 x span)
+    await kill_and_wait_back(host, "router", load)
 
 
 async def check_store(url: str, data_dir: Path, load: Load) -> dict[str, Any]:
@@ -391,6 +450,7 @@ async def check_store(url: str, data_dir: Path, load: Load) -> dict[str, Any]:
             per_room.setdefault(item.room, []).append(item)
         lost: list[str] = []
         twice: list[str] = []
+        still_open = 0  # runs stored without a terminal status (yet)
         statuses: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         for room, items in per_room.items():
@@ -422,10 +482,17 @@ async def check_store(url: str, data_dir: Path, load: Load) -> dict[str, Any]:
                 run = its_runs[0]
                 statuses[run.status] += 1
                 if run.status not in TERMINAL or (run.status == "failed" and not run.error):
+                    still_open += run.status not in TERMINAL
                     lost.append(f"{item.text}: run {run.id} is {run.status!r} {run.error!r}")
                 elif run.status != "completed":
                     reasons[f"{run.status}: {run.error[:120]}"] += 1
-        return {"lost": lost, "twice": twice, "statuses": dict(statuses), "reasons": dict(reasons.most_common(8))}
+        return {
+            "lost": lost,
+            "twice": twice,
+            "open": still_open,
+            "statuses": dict(statuses),
+            "reasons": dict(reasons.most_common(8)),
+        }
     finally:
         await store.close()
 
@@ -468,6 +535,7 @@ def summarize(load: Load, elapsed: float, checked: dict[str, Any], extra: dict[s
         "not_completed": sum(s.status != "completed" for s in accepted),
         "refused": sum(not s.accepted for s in load.sent),
         "resent": sum(s.resent for s in load.sent),
+        "resent_not_stored": sum(s.unstored for s in load.sent),  # the store was down when it came
         "throughput_msgs_s": round(len(accepted) / elapsed, 1) if elapsed else 0.0,
         "p50_ms": round(percentile(ok, 0.5) / 1000, 1) if ok else None,
         "p99_ms": round(percentile(ok, 0.99) / 1000, 1) if ok else None,
@@ -485,12 +553,27 @@ def summarize(load: Load, elapsed: float, checked: dict[str, Any], extra: dict[s
     }
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def settled_store(url: str, data_dir: Path, load: Load) -> tuple[dict[str, Any], float]:
+    """check_store, again each second while some runs are still open, up to SETTLE_S: a run the
+    store could not end (it was down) is ended by the host once it answers again. The check and
+    the seconds waited."""
+    began = time.monotonic()
+    while True:
+        checked = await check_store(url, data_dir, load)
+        if not checked["open"] or time.monotonic() - began > SETTLE_S:
+            return checked, round(time.monotonic() - began, 1)
+        await asyncio.sleep(1.0)
+
+
+async def run(args: argparse.Namespace, cluster: PrivateCluster | None) -> dict[str, Any]:
+    """The load (and the chaos schedule) against a host whose store is SQLite, the private
+    `cluster`, or the server at --postgres-url."""
     tmp = Path(tempfile.mkdtemp(prefix="agenthost-load-"))
     mock = MockProvider()
     api_base = await mock.start()
     schema = f"load_{uuid.uuid4().hex[:10]}"
-    url = f"{args.postgres_url}?schema={schema}" if args.store == "postgres" else ""
+    server = cluster.url if cluster is not None else args.postgres_url
+    url = f"{server}?schema={schema}" if args.store == "postgres" else ""
     host = HostProcess(tmp, write_config(tmp, api_base, url))
     try:
         await host.wait_ready()
@@ -505,20 +588,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         tasks: list[Awaitable[Any]] = [asyncio.gather(*clients)]
         if calm is not None:
-            postgres = args.postgres_url if args.store == "postgres" and args.restart_postgres else ""
+            postgres: RestartPostgres | None = None
+            if cluster is not None:
+                postgres = restarting_private(cluster)
+            elif args.store == "postgres" and args.restart_postgres:
+                postgres = restarting_shared(args.postgres_url, host)
             tasks.append(chaos(host, mock, args.span, postgres, load, calm))
         await asyncio.gather(*tasks)
         elapsed = load.now()
         await asyncio.sleep(0.5)  # runs are ended in the store before RUN_ENDED goes out; margin for the logs
         rss_after = host.rss_mb()
         after_pids = await host.pids()
-        checked = await check_store(url, tmp / "data", load)
+        checked, settle_s = await settled_store(url, tmp / "data", load)
         restarts = {name: after_pids[name][1] - before_pids.get(name, (0, 0, False))[1] for name in after_pids}
         extra = {
             "rooms": args.rooms,
             "messages_per_room": args.messages,
             "chaos": args.chaos,
             "store": args.store,
+            "postgres": ("private cluster" if cluster else redact(args.postgres_url)) if url else None,
+            "postgres_dir": str(cluster.root) if cluster else None,
+            "settle_s": settle_s,
             "restarts": restarts,
             "provider_calls": dict(sorted(mock.served.items())),
             "fallback_calls": mock.served[f"{FALLBACK} ok"],
@@ -529,8 +619,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         code = await host.stop()
         await mock.stop()
-        if url:
+        if url and cluster is None:  # a private cluster goes as a whole
             await drop_schema(args.postgres_url, schema)
+        interrupted = (task := asyncio.current_task()) is not None and task.cancelling() > 0
+        if interrupted and not args.keep:  # (an error keeps the host's log: its message points there)
+            shutil.rmtree(tmp, ignore_errors=True)
     result["host_exit"] = code
     if args.keep or result["lost"] or result["processed_twice"]:
         result["data"] = str(tmp)
@@ -575,20 +668,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rooms", type=int, default=5)
     parser.add_argument("--messages", type=int, default=4, help="messages per room")
     parser.add_argument("--chaos", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--postgres-url", default=POSTGRES, help="the database (a schema of its own is made)")
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: on a private PostgreSQL cluster made for the run (restarted by --chaos), unless --postgres-url",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default="",
+        help="the store on this existing database instead (a schema of its own); implies --store postgres",
+    )
     parser.add_argument(
         "--restart-postgres",
         action="store_true",
-        help="with --store postgres: restart the machine's PostgreSQL in the schedule (it is shared: off by default)",
+        help="with --postgres-url: restart that server in the schedule (the machine's is shared: off by default)",
     )
     parser.add_argument("--span", type=float, default=12.0, help="seconds the chaos schedule (and pacing) take")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory and host log")
     args = parser.parse_args(argv)
     if args.rooms < 1 or args.messages < 1:
         parser.error("--rooms and --messages must be 1 or more")
+    if args.restart_postgres and not args.postgres_url:
+        parser.error("--restart-postgres is for --postgres-url (a private cluster is restarted by --chaos anyway)")
+    if args.postgres_url:
+        args.store = "postgres"
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the host and the private cluster are stopped on the way out
+        signal.signal(signum, _interrupted)
     try:
-        result = asyncio.run(run(args))
+        with contextlib.ExitStack() as stack:
+            cluster = None
+            if args.store == "postgres" and not args.postgres_url:
+                cluster = stack.enter_context(PrivateCluster())
+            result = asyncio.run(run(args, cluster))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one line, not a traceback
@@ -596,6 +708,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     report(result)
     return 1 if result["lost"] or result["processed_twice"] else 0
+
+
+def _interrupted(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
