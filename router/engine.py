@@ -23,6 +23,7 @@ from .requests import CallRequest, Refused, Reply, RetrySettings
 from .response_cache import ResponseCache, cache_key
 
 BUDGET_STATUS_TTL_S = 0.5
+CHAT_TYPES = frozenset({"TEXT_SMALL", "TEXT_LARGE"})  # the model types a warm-up can read ahead for
 
 
 class Router:
@@ -134,6 +135,23 @@ class Router:
             [reply] = [item async for item in self._run(request, stream=False)]  # unstreamed: the Reply alone
         assert isinstance(reply, Reply)
         return reply
+
+    async def warm_up(self, request: CallRequest) -> tuple[Provider | None, int]:
+        """Have the provider this call would go to read its prompt, when that provider is local:
+        its model keeps the evaluated prompt (router.local_worker's prompt cache), so later calls
+        that start the same way read only the rest. One token is generated (the least a
+        completion makes), nothing is booked or cached. Returns the provider and the prompt's
+        tokens, or (None, 0) when the call would go to a provider that is not local (nothing is
+        called: a warm-up never costs money) or to none."""
+        request.request_id = request.request_id or uuid.uuid4().hex
+        decision = await self.route(request)
+        provider = decision.ranked[0].provider if decision.ranked else None
+        if provider is None or not provider.local or request.model_type not in CHAT_TYPES:
+            return None, 0
+        timeout = request.timeout_s or self.retry.attempt_timeout_s
+        async with asyncio.timeout(timeout):
+            completion = await self.caller.chat(provider, request.messages, 1, 0.0, "", timeout)
+        return provider, completion.tokens_in
 
     def invoke_stream(self, request: CallRequest) -> AsyncGenerator[str | Reply, None]:
         """Like invoke, yielding text deltas as they come and the Reply last. Retries and

@@ -267,10 +267,15 @@ class _CountingLlama(llama_cpp.Llama):
     _sampled: list[int] = []
     _cancel: threading.Event | None = None
     prompt_cache_hits = 0  # generations that started from a kept prompt's state
+    evaluated_tokens = 0  # tokens the model has read (prompts' uncached parts, then each sampled token)
 
     def load_state(self, state: llama_cpp.LlamaState) -> None:
         self.prompt_cache_hits += 1  # only the prompt cache loads states
         super().load_state(state)
+
+    def eval(self, tokens: Any) -> None:
+        self.evaluated_tokens += len(tokens)
+        super().eval(tokens)
 
     def begin(self, cancel: threading.Event) -> None:
         """Start counting for a new generation, which stops when `cancel` is set."""

@@ -45,6 +45,7 @@ class CallRequest:
     request_id: str = ""
     audio: bytes = b""  # TRANSCRIPTION calls
     audio_format: str = ""
+    warm_up: bool = False  # only read the prompt into a local model's cache (Router.warm_up)
 
 
 @dataclass

@@ -65,6 +65,7 @@ def call_request(request: router_pb2.InvokeRequest) -> CallRequest:
         request_id=request.request_id,
         audio=request.audio,
         audio_format=request.audio_format,
+        warm_up=meta.warm_up,
     )
 
 
@@ -175,6 +176,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     ) -> router_pb2.InvokeResponse:
         call = await self._request(request, context)
         try:
+            if call.warm_up:
+                return await self._warm_up(call, context)
             return reply_proto(await self.router.invoke(call))
         except (Refused, AllFailed, TimeoutError) as exc:
             await self._fail(context, exc)
@@ -184,6 +187,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     ) -> AsyncIterator[router_pb2.InvokeStreamResponse]:
         call = await self._request(request.request, context)
         try:
+            if call.warm_up:
+                yield router_pb2.InvokeStreamResponse(done=await self._warm_up(call, context))
+                return
             # aclosing: when the client goes away mid-stream, the attempt is ended (and booked) now,
             # not whenever the abandoned generator is collected.
             async with (
@@ -197,6 +203,19 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                         yield router_pb2.InvokeStreamResponse(done=reply_proto(item))
         except (Refused, AllFailed, TimeoutError) as exc:
             await self._fail(context, exc)
+
+    async def _warm_up(self, call: CallRequest, context: grpc.aio.ServicerContext) -> router_pb2.InvokeResponse:
+        """A warm-up's answer: which local provider read the prompt (none: "") and its tokens."""
+        try:
+            provider, tokens = await self.router.warm_up(call)
+        except Exception as exc:  # the local model down or failing: the caller's calls will say so
+            await abort(context, grpc.StatusCode.UNAVAILABLE, f"warm-up failed: {type(exc).__name__}: {exc}")
+        return router_pb2.InvokeResponse(
+            request_id=call.request_id,
+            provider=provider.name if provider else "",
+            model=provider.model if provider else "",
+            tokens_in=tokens,
+        )
 
     async def Explain(
         self, request: router_pb2.ExplainRequest, context: grpc.aio.ServicerContext

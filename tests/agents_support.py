@@ -38,6 +38,8 @@ class ScriptedRouter(router_pb2_grpc.RouterServiceServicer):
     server: Any = None
 
     async def Invoke(self, request: router_pb2.InvokeRequest, context: Any) -> router_pb2.InvokeResponse:
+        if request.meta.warm_up:  # an agent's reply prompt read ahead: as a router with no local model
+            return router_pb2.InvokeResponse()
         if not request.messages:  # an embedding or a prompt: not scripted here
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the scripted router answers chat messages only")
         return await self._answer(request)

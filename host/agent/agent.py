@@ -30,6 +30,7 @@ from .pipeline import Pipeline, PipelineSettings, RunEvent
 from .plugin_names import host_stand_in, plugin_name
 from .rooms import ROOM_TYPES
 from .run_scope import AgentModels
+from .warm_up import warm_up
 
 log = logging.getLogger("host.agent")
 
@@ -85,6 +86,7 @@ class Agent:
         self._pipeline: Pipeline | None = None
         self.embeddings: EmbeddingQueue | None = None
         self._learning: asyncio.Task[int] | None = None  # the character's knowledge being added
+        self._warming: asyncio.Task[int] | None = None  # the reply prompt being read ahead (warm_up.py)
 
     @property
     def name(self) -> str:
@@ -144,6 +146,10 @@ class Agent:
         if self.character.knowledge:  # learned in the background: READY does not wait for it
             learning = learn_character_knowledge(Knowledge(store, self.embeddings, self.id), self.character.knowledge)
             self._learning = asyncio.create_task(learning, name=f"knowledge-{self.name}")
+        # The reply prompt's start read ahead by a local model (a first reply then reads ~130
+        # tokens, not ~480); in the background: READY does not wait for it.
+        reading = warm_up(self.models, self.character, parts.pipeline_settings.model_type)
+        self._warming = asyncio.create_task(reading, name=f"warm-up-{self.name}")
         await self._enter(Lifecycle.READY)
 
     async def _load_plugins(self) -> tuple[str, ...]:
@@ -197,9 +203,10 @@ class Agent:
         await self._enter(Lifecycle.STOPPING)
         if self._pipeline is not None:
             await self._pipeline.close()
-        if self._learning is not None:
-            self._learning.cancel()
-            await asyncio.gather(self._learning, return_exceptions=True)
+        for task in (self._learning, self._warming):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.embeddings is not None:
             await self.embeddings.stop()
         await self._enter(Lifecycle.STOPPED)

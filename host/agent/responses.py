@@ -26,6 +26,7 @@ BUILT_IN_ACTIONS = {REPLY: "answer the user with <text>"}
 THOUGHT_MAX_CHARS = 100
 MAX_ACTIONS = 4
 MAX_EXAMPLES = 2  # example conversations per action in the prompt
+SHARED_SAMPLE = ""  # the seed of the character's sample in reply prompts: the same for every room
 
 _TAG = {
     name: re.compile(rf"<{name}>(.*?)(?:</{name}>|$)", re.S) for name in ("thought", "actions", "providers", "text")
@@ -72,10 +73,10 @@ FORMAT = (
 
 
 def system_prompt(character: Character, context: str, actions: list[ActionChoice], room: str = "") -> str:
-    """The system message: who the agent is (its character, sampled stably for `room`), what the
-    providers said, which actions exist, the format. A character's `messageHandlerTemplate`
-    replaces it (see templates.py for its placeholders); the format is added when the template
-    does not ask for a <response> itself."""
+    """The system message: who the agent is (`prompt_prefix`), what the providers said, which
+    actions exist, the format. A character's `messageHandlerTemplate` replaces it (see
+    templates.py for its placeholders; the character is sampled stably for `room` there); the
+    format is added when the template does not ask for a <response> itself."""
     # A plugin offering REPLY (the bootstrap plugin) describes it instead; the host still says it.
     offered_names = {a.name for a in actions}
     choices = [ActionChoice(n, d) for n, d in BUILT_IN_ACTIONS.items() if n not in offered_names] + actions
@@ -95,16 +96,26 @@ def system_prompt(character: Character, context: str, actions: list[ActionChoice
         )
         rendered = templates.render(template, values)
         return rendered if "<response>" in rendered else f"{rendered}\n\n{FORMAT}"
+    parts = [prompt_prefix(character), context, offered, action_examples, FORMAT]
+    return "\n\n".join(p for p in parts if p)
+
+
+def prompt_prefix(character: Character) -> str:
+    """How every reply prompt of the character starts, before what the providers said: who the
+    agent is (the system line, about, traits, directions, example conversations). A long
+    character is sampled stably for the character, not per room: every room's prompt starts the
+    same, so a local model reads it once, ahead of the first message (host/agent/warm_up.py), and
+    each reply in any room reads only what follows (a per-room sample made each room's first reply
+    read it all: ~350 tokens, 4-8 s of CPU for SmolLM2 here). "" when a `messageHandlerTemplate`
+    makes the prompt (its layout is the character's)."""
+    if templates.MESSAGE_HANDLER in character.templates:
+        return ""
     parts = [
         character.system or f"You are {character.name}.",
-        persona.about(character, room),
-        persona.traits(character, room),
+        persona.about(character, SHARED_SAMPLE),
+        persona.traits(character, SHARED_SAMPLE),
         persona.directions(character, "chat"),
-        character_examples(character, room),
-        context,
-        offered,
-        action_examples,
-        FORMAT,
+        character_examples(character, SHARED_SAMPLE),
     ]
     return "\n\n".join(p for p in parts if p)
 

@@ -33,7 +33,7 @@ class ChatMessage(_message.Message):
     def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., image_urls: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CallMeta(_message.Message):
-    __slots__ = ("confidential", "quality", "task_id", "agent_name", "model_type", "max_output_tokens", "temperature", "grammar", "timeout_ms")
+    __slots__ = ("confidential", "quality", "task_id", "agent_name", "model_type", "max_output_tokens", "temperature", "grammar", "timeout_ms", "warm_up")
     CONFIDENTIAL_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class CallMeta(_message.Message):
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     GRAMMAR_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    WARM_UP_FIELD_NUMBER: _ClassVar[int]
     confidential: bool
     quality: str
     task_id: str
@@ -52,7 +53,8 @@ class CallMeta(_message.Message):
     temperature: float
     grammar: str
     timeout_ms: int
-    def __init__(self, confidential: _Optional[bool] = ..., quality: _Optional[str] = ..., task_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., model_type: _Optional[_Union[ModelType, str]] = ..., max_output_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., grammar: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    warm_up: bool
+    def __init__(self, confidential: _Optional[bool] = ..., quality: _Optional[str] = ..., task_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., model_type: _Optional[_Union[ModelType, str]] = ..., max_output_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., grammar: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., warm_up: _Optional[bool] = ...) -> None: ...
 
 class InvokeRequest(_message.Message):
     __slots__ = ("prompt", "messages", "meta", "user_id", "request_id", "audio", "audio_format")
