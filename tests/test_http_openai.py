@@ -29,6 +29,8 @@ from test_remote_plugin import pki  # noqa: F401 (a fixture: a CA and a certific
 from host.agent.admission import AdmissionSettings
 from host.config import ServerTls
 from host.host import Host
+from host.http.openai_agent import Conversation, seed_history
+from host.http.openai_types import ChatCompletionRequest
 
 AGENTHOST = str(Path(sys.executable).with_name("agenthost"))
 VECTOR = [0.25, -0.5, 1.0, 0.0]
@@ -151,6 +153,21 @@ async def test_a_chat_completion_runs_the_last_user_message_through_the_agent(se
     texts = [m.content.text for m in reversed(stored)]  # newest first
     assert texts[:3] == ["my name is Ann", "hello Ann", "what is my name"] and "be brief" not in texts
     assert {m.entity_id for m in stored if m.content.text == "hello Ann"} == {agent.id}
+
+
+async def test_two_first_requests_to_one_room_store_its_history_once(served: Host) -> None:
+    agent = served.find_agent("")
+    history = [{"role": "user", "content": "first words"}, {"role": "assistant", "content": "an answer"}]
+    body = ChatCompletionRequest.model_validate(
+        {"model": agent.name, "messages": [*history, {"role": "user", "content": "now"}], "user": "twice"}
+    )
+    talk, lock = Conversation(body, None), asyncio.Lock()  # as the app holds it
+    await asyncio.gather(*(seed_history(served, agent, talk, lock) for _ in range(2)))
+    stored = [m.content.text for m in await served.store.get_memories(agent.id, "twice", "messages", 10)]
+    assert stored == ["an answer", "first words"]
+    await client(served).chat.completions.create(model=agent.name, messages=body.model_dump()["messages"], user="twice")
+    stored = [m.content.text for m in await served.store.get_memories(agent.id, "twice", "messages", 10)]
+    assert stored == ["You said: now", "now", "an answer", "first words"]  # a room that exists keeps its history
 
 
 async def test_actions_the_agent_ran_are_reported_in_the_agenthost_field(start_host: Any, router: Any) -> None:

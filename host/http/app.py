@@ -3,6 +3,7 @@ OpenAI's shape, a bound on request bodies, and the OpenAPI schema (/openapi.json
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
@@ -27,6 +28,7 @@ def create_app(host: Host, token: str, max_body_bytes: int = MAX_BODY_BYTES) -> 
     """The app serving `host`, refusing requests without `token`."""
     app = FastAPI(title="agenthost", version=__version__, description=DESCRIPTION, redoc_url=None)
     app.state.host = host
+    app.state.new_rooms = asyncio.Lock()  # rooms made with a request's history, one at a time
     errors.install(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.include_router(openai_routes(), dependencies=[Depends(TokenCheck(token))])

@@ -6,6 +6,7 @@ for the run (its task scope) and, in the `agenthost` field, the actions the agen
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any, AsyncIterator
@@ -20,9 +21,11 @@ from plugin_sdk.wire import content_to_proto
 from ..agent.admission import Backlogged
 from ..agent.agent import Agent
 from ..agent.pipeline import MessageNotStored
+from ..agent.rooms import stored_type
 from ..agent.run import RUN_ENDED, RunEvent
 from ..plugins.connection import PluginUnavailable
 from ..status import Lifecycle
+from ..store.records import Room
 from .errors import RATE_LIMIT, SERVER_ERROR, ApiError
 from .openai_shapes import DONE, Reply, Usage, sse
 from .openai_types import ChatCompletionRequest, ChatMessage
@@ -76,19 +79,25 @@ def ready_agent(host: Host, agent: Agent) -> None:
         raise ApiError(503, f"agent {agent.name} is {agent.state.name}, not ready for messages", SERVER_ERROR)
 
 
-async def seed_history(host: Host, agent: Agent, talk: Conversation) -> None:
-    """Store the request's earlier user and assistant messages in the room, if the room is new
-    (system messages are not stored: the agent's character says who it is)."""
-    if not talk.history or await host.store.get_room(agent.id, talk.room_id) is not None:
+async def seed_history(host: Host, agent: Agent, talk: Conversation, lock: asyncio.Lock) -> None:
+    """Make the room, if it is new, with the request's earlier user and assistant messages as its
+    history (system messages are not stored: the agent's character says who it is). Under `lock`,
+    so two first requests to one room do not both store the history."""
+    if not talk.history:
         return
-    for said in talk.history:
-        if said.role not in ("user", "assistant") or not said.text().strip():
-            continue
-        sender = agent.id if said.role == "assistant" else talk.sender
-        memory = Memory(
-            content=Content(text=said.text(), source=SOURCE), entity_id=sender, agent_id=agent.id, room_id=talk.room_id
-        )
-        await host.store.create_memory(memory)
+    store = host.store
+    async with lock:
+        if await store.get_room(agent.id, talk.room_id) is not None:
+            return
+        await store.upsert_room(Room(agent.id, id=talk.room_id, type=stored_type(ROOM_TYPE), source=SOURCE))
+        for said in talk.history:
+            if said.role not in ("user", "assistant") or not said.text().strip():
+                continue
+            sender = agent.id if said.role == "assistant" else talk.sender
+            content = Content(text=said.text(), source=SOURCE)
+            await store.create_memory(
+                Memory(content=content, entity_id=sender, agent_id=agent.id, room_id=talk.room_id)
+            )
 
 
 async def start_run(agent: Agent, message: Memory) -> tuple[RunEvent, AsyncIterator[RunEvent]]:

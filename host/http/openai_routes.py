@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..agent.agent import Agent, UnknownAgent
@@ -73,6 +73,7 @@ def openai_routes() -> APIRouter:
     )
     async def chat_completions(
         body: ChatCompletionRequest,
+        request: Request,
         host: HostDep,
         x_agenthost_room: Annotated[str | None, Header(max_length=256)] = None,
     ) -> Any:
@@ -89,7 +90,7 @@ def openai_routes() -> APIRouter:
         openai_agent.ready_agent(host, agent)
         talk = openai_agent.Conversation(body, x_agenthost_room)
         message = talk.message()
-        await openai_agent.seed_history(host, agent, talk)
+        await openai_agent.seed_history(host, agent, talk, request.app.state.new_rooms)
         first, rest = await openai_agent.start_run(agent, message)
         if not body.stream:
             return JSONResponse(await openai_agent.complete(host, agent, reply, first, rest))
