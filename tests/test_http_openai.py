@@ -27,7 +27,7 @@ from test_pipeline_stream import StreamingRouter  # its start(): serving on a un
 from test_remote_plugin import pki  # noqa: F401 (a fixture: a CA and a certificate for 127.0.0.1)
 
 from host.agent.admission import AdmissionSettings
-from host.config import ServerTls
+from host.config import HTTP_ENV, HostConfig, ServerTls, load_config
 from host.host import Host
 from host.http.openai_agent import Conversation, seed_history
 from host.http.openai_types import ChatCompletionRequest
@@ -383,3 +383,17 @@ def test_a_host_without_http_does_not_load_fastapi() -> None:
         "assert not {'fastapi', 'uvicorn', 'starlette'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_http_address_comes_from_the_flag_the_file_the_environment_or_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "agenthost.toml"
+    path.write_text('http = "127.0.0.1:0"\n')
+    monkeypatch.delenv(HTTP_ENV, raising=False)
+    assert HostConfig().http == "off"  # a config built in code serves no HTTP
+    assert load_config(None).http == "127.0.0.1:7532"
+    monkeypatch.setenv(HTTP_ENV, "off")
+    assert load_config(None).http == "off"
+    assert load_config(path).http == "127.0.0.1:0"
+    assert load_config(path, http=":8000").http == ":8000"
