@@ -66,6 +66,8 @@ class ScriptedRouter(StreamingRouter):
         for i in range(0, len(xml), 4):
             if "slow" in text:
                 await asyncio.sleep(0.05)
+            if "cutoff" in text and i >= 8:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the provider went away")
             yield router_pb2.InvokeStreamResponse(delta=xml[i : i + 4])
         self._book(call, 7, 3)
         done = router_pb2.InvokeResponse(
@@ -250,6 +252,14 @@ async def test_the_router_model_sends_the_chat_straight_to_the_router(served: Ho
     pieces = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta.content]
     assert len(pieces) > 1 and "".join(pieces) == "routed: stream me"
     assert scripted.qualities["route me"] == "high" and scripted.qualities["stream me"] == ""
+    cut = await client(served).chat.completions.create(
+        model="router", messages=[{"role": "user", "content": "cutoff"}], stream=True
+    )
+    got = []
+    with pytest.raises(openai.APIError, match="router: the provider went away"):
+        async for chunk in cut:
+            got.append(chunk.choices[0].delta.content or "")
+    assert "".join(got) == "routed: "  # what came before the router's stream broke
 
 
 async def test_embeddings_go_through_the_router_as_floats_or_base64(served: Host) -> None:

@@ -113,11 +113,12 @@ async def stream(call: Any, first: Any, reply: Reply, include_usage: bool) -> As
             if message.delta:
                 yield reply.chunk({"content": message.delta})
             message = await call.read()
+        error = ApiError(502, "the router's stream ended without its reply", SERVER_ERROR, "upstream_error")
     except grpc.aio.AioRpcError as exc:
         error = from_grpc(exc.code(), exc.details() or "")
-        yield sse({"error": {"message": error.message, "type": error.type, "param": None, "code": error.code}})
     finally:
-        call.cancel()  # a client gone mid-stream: the router stops the call and books what it used
+        call.cancel()  # a client gone mid-stream ends the router's call too (it settles its budget hold)
+    yield sse({"error": {"message": error.message, "type": error.type, "param": None, "code": error.code}})
 
 
 def _vector(values: Any, encoding: str) -> list[float] | str:
