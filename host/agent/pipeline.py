@@ -164,10 +164,12 @@ class Pipeline:
             outcome = {"status": RUN_INTERRUPTED, "error": "the host stopped before the run finished"}
             raise
         except (StoreUnavailable, ContentTooLarge, RunFailed, RunDeadlineExceeded) as exc:
-            log.warning("run %s in room %s failed: %s", run.id, message.room_id, exc)
             outcome = {"status": "failed", "error": str(exc)}
             if isinstance(exc, StoreUnavailable) and not turn.recorded:
                 unstored = MessageNotStored(f"the message was not stored ({exc}); nothing was done with it")
+                log.warning("a message in room %s was refused, not stored: %s", message.room_id, exc)
+            else:
+                log.warning("run %s in room %s failed: %s", run.id, message.room_id, exc)
         except Exception as exc:  # a bug must end the run visibly, not hang the sender
             log.exception("run %s in room %s crashed", run.id, message.room_id)
             outcome = {"status": "failed", "error": f"internal error: {type(exc).__name__}: {exc}"}

@@ -136,15 +136,22 @@ class PostgresStore(SqlStore):
         if vector_search not in VECTOR_SEARCH:
             raise ValueError(f"vector_search must be one of {', '.join(VECTOR_SEARCH)}; got {vector_search!r}")
         dsn, schema = split_schema(url)
+        pool: asyncpg.Pool | None = None
         try:
             pool = await asyncpg.create_pool(
                 dsn,
-                min_size=1,
+                # No floor of open connections: asyncpg keeps one by reconnecting in the background,
+                # logging a traceback per try while the database is down. A connection is opened
+                # when a query needs one and kept while in use (max_inactive_connection_lifetime).
+                min_size=0,
                 max_size=max_connections,
                 timeout=CONNECT_TIMEOUT_S,
                 server_settings={"search_path": schema},
             )
+            await pool.release(await pool.acquire())  # connects now: an unreachable database is found here
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if pool is not None:
+                pool.terminate()
             reason = str(exc) or type(exc).__name__
             raise DatabaseUnreachable(f"cannot reach the database at {redact(url)}: {reason}") from None
         try:
