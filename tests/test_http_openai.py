@@ -7,6 +7,7 @@ ledger). One test serves through `agenthost serve --http`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -407,3 +408,53 @@ def test_the_http_address_comes_from_the_flag_the_file_the_environment_or_the_de
     assert load_config(None).http == "off"
     assert load_config(path).http == "127.0.0.1:0"
     assert load_config(path, http=":8000").http == ":8000"
+
+
+async def test_with_a_real_router_the_usage_is_its_ledgers_for_the_run(
+    start_host: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router process the host spawns, its providers bench/mock_provider.py's OpenAI-compatible server."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from mock_provider import VECTOR as MOCK_VECTOR
+    from mock_provider import MockProvider
+
+    mock = MockProvider()
+    api_base = await mock.start()
+    monkeypatch.setenv("HTTP_TEST_MOCK_KEY", "sk-mock")
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    models = {"chat": "chat", "embed": "embedding"}
+    providers = [
+        {"name": "mock", "model": model, "litellm_model": f"openai/{model}", "api_base": api_base, "cost_in": 1.0,
+         "cost_out": 2.0, "max_context": 32000, "latency_ms": 10, "max_output_tokens": 256,
+         "endpoint_env": "HTTP_TEST_MOCK_KEY", "capabilities": [capability]}
+        for model, capability in models.items()
+    ]  # fmt: skip
+    (tmp_path / "providers.json").write_text(json.dumps(providers))
+    policy = [{"name": "default", "when": {}, "prefer": ["mock:chat", "mock:embed"], "order_by": "cost"}]
+    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    config = tmp_path / "agenthost.toml"
+    config.write_text('[router]\nproviders = "providers.json"\npolicy = "policy.json"\n')
+    try:
+        host = await start_host(router_address="", path=config, http="127.0.0.1:0")
+        agent = host.find_agent("")
+        answer = await client(host).chat.completions.create(
+            model=agent.name, messages=[{"role": "user", "content": "hello"}]
+        )
+        assert answer.choices[0].message.content == "ok"  # the mock's reply
+        run_id = answer.model_extra["agenthost"]["run_id"]  # type: ignore[index]
+        ledger = await host.router.stub().GetUsage(
+            router_pb2.GetUsageRequest(agent_name=agent.name, task_id=run_id), metadata=host.router.metadata
+        )
+        assert ledger.calls >= 1 and ledger.tokens_in > 0
+        assert answer.usage is not None
+        assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (ledger.tokens_in, ledger.tokens_out)
+        assert answer.model_extra["agenthost"]["cost"] == pytest.approx(ledger.cost)  # type: ignore[index]
+        routed = await client(host).chat.completions.create(
+            model="router", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert routed.model_extra["agenthost"]["provider"] == "mock"  # type: ignore[index]
+        assert routed.usage is not None and routed.usage.prompt_tokens > 0
+        vectors = await client(host).embeddings.create(model="router", input="words")
+        assert vectors.data[0].embedding == pytest.approx(MOCK_VECTOR)
+    finally:
+        await mock.stop()
