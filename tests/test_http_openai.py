@@ -28,7 +28,7 @@ from test_pipeline_stream import StreamingRouter  # its start(): serving on a un
 from test_remote_plugin import pki  # noqa: F401 (a fixture: a CA and a certificate for 127.0.0.1)
 
 from host.agent.admission import AdmissionSettings
-from host.config import HTTP_ENV, HostConfig, ServerTls, load_config
+from host.config import HTTP_ENV, HostConfig, ServerTls, SupervisionConfig, load_config
 from host.host import Host
 from host.http.openai_agent import Conversation, seed_history
 from host.http.openai_types import ChatCompletionRequest
@@ -415,6 +415,7 @@ async def test_with_a_real_router_the_usage_is_its_ledgers_for_the_run(
 ) -> None:
     """The router process the host spawns, its providers bench/mock_provider.py's OpenAI-compatible server."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from mock_provider import REPLY as mock_reply
     from mock_provider import VECTOR as MOCK_VECTOR
     from mock_provider import MockProvider
 
@@ -435,7 +436,8 @@ async def test_with_a_real_router_the_usage_is_its_ledgers_for_the_run(
     config = tmp_path / "agenthost.toml"
     config.write_text('[router]\nproviders = "providers.json"\npolicy = "policy.json"\n')
     try:
-        host = await start_host(router_address="", path=config, http="127.0.0.1:0")
+        # The default supervision: the tests' fast health checks restart a router busy on a loaded box.
+        host = await start_host(router_address="", path=config, http="127.0.0.1:0", supervision=SupervisionConfig())
         agent = host.find_agent("")
         answer = await client(host).chat.completions.create(
             model=agent.name, messages=[{"role": "user", "content": "hello"}]
@@ -454,6 +456,12 @@ async def test_with_a_real_router_the_usage_is_its_ledgers_for_the_run(
         )
         assert routed.model_extra["agenthost"]["provider"] == "mock"  # type: ignore[index]
         assert routed.usage is not None and routed.usage.prompt_tokens > 0
+        for model in (agent.name, "router"):  # streamed: the agent's reply, the router's answer
+            stream = await client(host).chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "again"}], stream=True
+            )
+            pieces = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta.content]
+            assert "".join(pieces) == ("ok" if model == agent.name else mock_reply)
         vectors = await client(host).embeddings.create(model="router", input="words")
         assert vectors.data[0].embedding == pytest.approx(MOCK_VECTOR)
     finally:
