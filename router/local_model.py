@@ -6,7 +6,7 @@ a crash costs the calls that worker had: the router, its other calls and a test 
 the model says why it is down (`down`) until a restarted worker proves it again. Requests and
 replies are small frames on pipes (`router.worker_protocol`); a stream is one frame per token.
 
-The worker runs one call at a time, in arrival order (llama.cpp's `Llama` is not thread-safe), and
+The worker runs one call at a time, streamed ones first (llama.cpp's `Llama` is not thread-safe), and
 loads the model once, on the first call that needs it or on `load()`. `WorkerModel` is that
 discipline; `LocalModel` (chat) and, in `router.local_embedding`, `LocalEmbeddingModel` are built
 on it. Nothing here imports llama.cpp: the router process never loads it.
@@ -202,7 +202,8 @@ class LocalModel(WorkerModel):
     """A chat GGUF model served off the event loop by a worker process; the router creates one and owns it.
 
     Nothing is started until the first call (or `load()`); `loads` counts loads.
-    Calls queue in the worker in arrival order.
+    Calls queue in the worker: streams (replies someone reads as they come) first, then the others
+    in arrival order; a stream stops a running whole completion, which runs again after it.
     """
 
     kind = "chat"

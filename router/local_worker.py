@@ -6,15 +6,18 @@ segfaults at its first decode; a failed assertion aborts) ends the process it ha
 ends this worker, the router reports it and starts another; the router and its other calls live on.
 
 Requests arrive on stdin, replies leave on stdout (`router.worker_protocol`); file descriptor 1 is
-pointed at stderr for anything llama.cpp prints. Calls run one at a time on one thread, in arrival
-order (llama.cpp's `Llama` is not thread-safe), while the main thread keeps reading, so a cancel
-reaches the call it stops. End of stdin (the router closed it, or died) ends the worker at once.
+pointed at stderr for anything llama.cpp prints. Calls run one at a time on one thread (llama.cpp's
+`Llama` is not thread-safe), streamed calls first, the others in arrival order (`Worker`), while
+the main thread keeps reading, so a cancel reaches the call it stops. End of stdin (the router
+closed it, or died) ends the worker at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
+import itertools
 import os
 import sys
 import threading
@@ -22,7 +25,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -63,7 +66,16 @@ _GRAMMAR_CACHE_SIZE = 32
 #: per token for SmolLM2-135M (11.5 MB at 500 tokens).
 PROMPT_CACHE_BYTES = 256 << 20
 _PROBE = "The capital of France is"
+#: Prompt tokens evaluated at a time: where a whole completion can stop for a streamed call.
+EVAL_PIECE = 64
+_PRIORITY = {STREAM: 0}  # served first; every other call after
+_LATER = 1
+_PREEMPTIBLE = frozenset({GENERATE})  # what a streamed call may stop (a whole completion: nothing sent yet)
 Emit = Callable[[Delta], None]
+
+
+class Preempted(Exception):
+    """A whole completion stopped for a streamed call; the worker runs it again after that."""
 
 
 class ServedModel(ABC):
@@ -81,8 +93,11 @@ class ServedModel(ABC):
         self.on_loaded = on_loaded
 
     @abstractmethod
-    def serve(self, op: str, argument: Any, cancel: threading.Event, emit: Emit) -> Any:
-        """Run one operation; a stream's pieces go to `emit` as they come."""
+    def serve(
+        self, op: str, argument: Any, cancel: threading.Event, emit: Emit, preempt: threading.Event | None = None
+    ) -> Any:
+        """Run one operation; a stream's pieces go to `emit` as they come. A whole completion stops
+        (Preempted) once `preempt` is set."""
 
     @abstractmethod
     def _make_llama(self, **kwargs: Any) -> llama_cpp.Llama:
@@ -126,7 +141,9 @@ class ChatModel(ServedModel):
             self._llama = llama
         return self._llama
 
-    def serve(self, op: str, argument: Any, cancel: threading.Event, emit: Emit) -> Any:
+    def serve(
+        self, op: str, argument: Any, cancel: threading.Event, emit: Emit, preempt: threading.Event | None = None
+    ) -> Any:
         if op == LOAD:
             # A build that cannot run on this CPU fails here, not at the first real call: a prompt of
             # a few tokens (a batch) and one generated token (a single-token decode), the two kinds of
@@ -136,15 +153,17 @@ class ChatModel(ServedModel):
             llama.create_completion(_PROBE, max_tokens=2, temperature=0.0)
             return None
         if op == GENERATE:
-            return self._generate(argument, cancel)
+            return self._generate(argument, cancel, preempt)
         if op == STREAM:
             self._stream(argument, cancel, emit)
             return None
         raise LocalModelError(f"a chat model does not serve {op!r}", 400)
 
-    def _generate(self, request: GenerationRequest, cancel: threading.Event) -> Generation:
+    def _generate(
+        self, request: GenerationRequest, cancel: threading.Event, preempt: threading.Event | None
+    ) -> Generation:
         llama = self._ensure_loaded()
-        args = self._completion_args(llama, request, cancel)
+        args = self._completion_args(llama, request, cancel, preempt)
         with translate_errors():
             result: Any = llama.create_chat_completion(**args)
         choice = result["choices"][0]
@@ -171,9 +190,13 @@ class ChatModel(ServedModel):
         emit(Delta("", finish_reason, llama.counted_usage()))
 
     def _completion_args(
-        self, llama: _CountingLlama, request: GenerationRequest, cancel: threading.Event
+        self,
+        llama: _CountingLlama,
+        request: GenerationRequest,
+        cancel: threading.Event,
+        preempt: threading.Event | None = None,
     ) -> dict[str, Any]:
-        llama.begin(cancel)
+        llama.begin(cancel, preempt)
         args: dict[str, Any] = {
             "messages": [{"role": m["role"], "content": m["content"]} for m in request.messages],
             "max_tokens": request.max_tokens,
@@ -230,7 +253,9 @@ class EmbeddingModel(ServedModel):
             llama = llama_cpp.Llama(pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, **settings)
         return llama
 
-    def serve(self, op: str, argument: Any, cancel: threading.Event, emit: Emit) -> Any:
+    def serve(
+        self, op: str, argument: Any, cancel: threading.Event, emit: Emit, preempt: threading.Event | None = None
+    ) -> Any:
         if op == LOAD:
             self._embed(["ok"])
             return None
@@ -266,6 +291,7 @@ class _CountingLlama(llama_cpp.Llama):
     _prompt_tokens = 0
     _sampled: list[int] = []
     _cancel: threading.Event | None = None
+    _preempt: threading.Event | None = None
     prompt_cache_hits = 0  # generations that started from a kept prompt's state
     evaluated_tokens = 0  # tokens the model has read (prompts' uncached parts, then each sampled token)
 
@@ -274,19 +300,31 @@ class _CountingLlama(llama_cpp.Llama):
         super().load_state(state)
 
     def eval(self, tokens: Any) -> None:
-        self.evaluated_tokens += len(tokens)
-        super().eval(tokens)
+        # In pieces, so a preempted generation stops within one (~1 s of a loaded core for
+        # SmolLM2) rather than after its whole prompt; the pieces add up to the same state.
+        for start in range(0, len(tokens), EVAL_PIECE):
+            self._check_preempt()
+            piece = tokens[start : start + EVAL_PIECE]
+            self.evaluated_tokens += len(piece)
+            super().eval(piece)
 
-    def begin(self, cancel: threading.Event) -> None:
-        """Start counting for a new generation, which stops when `cancel` is set."""
+    def begin(self, cancel: threading.Event, preempt: threading.Event | None = None) -> None:
+        """Start counting for a new generation, which stops when `cancel` is set (LocalModelError
+        499) or `preempt` is (Preempted)."""
         self._prompt_tokens = -1
         self._sampled = []
         self._cancel = cancel
+        self._preempt = preempt
+
+    def _check_preempt(self) -> None:
+        if self._preempt is not None and self._preempt.is_set():
+            raise Preempted()
 
     def sample(self, *args: Any, **kwargs: Any) -> Any:
         if self._cancel is not None and self._cancel.is_set():
             # create_chat_completion takes no stopping criteria: unwinding is the way out.
             raise LocalModelError("the caller went away", status=499)
+        self._check_preempt()
         token = super().sample(*args, **kwargs)
         if self._prompt_tokens < 0:
             self._prompt_tokens = self.n_tokens  # the whole prompt is evaluated before the first sample
@@ -322,13 +360,37 @@ def translate_errors() -> Iterator[None]:
         raise LocalModelError(str(exc), status=400) from exc
 
 
+@dataclass(order=True)
+class _Call:
+    """A call waiting or running: served by priority (a stream first), then in arrival order."""
+
+    priority: int
+    number: int
+    call_id: int = field(compare=False)
+    op: str = field(compare=False)
+    argument: Any = field(compare=False)
+    cancel: threading.Event = field(compare=False, default_factory=threading.Event)
+    preempt: threading.Event = field(compare=False, default_factory=threading.Event)
+
+
 class Worker:
-    """Reads requests until end of input, runs calls one at a time, writes replies."""
+    """Reads requests until end of input, runs calls one at a time, writes replies.
+
+    A streamed call goes first: it is someone reading the reply as it is written (the pipeline
+    streams its replies), where a whole completion is work nobody watches (a reflection, a
+    summary). One that arrives while a whole completion runs stops it at its next 64 tokens
+    (`_CountingLlama.eval`) or sample, runs, and the stopped call starts again after it: a
+    reflection started right after a reply (~200 prompt tokens, 4-7 CPU-s here) no longer holds
+    up the next reply by its whole length (BENCHMARKS.md, the first chat).
+    """
 
     def __init__(self, replies: IO[bytes]) -> None:
         self._replies = replies
         self._writing = threading.Lock()
-        self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-model")
+        self._queue: list[_Call] = []
+        self._changed = threading.Condition()
+        self._running: _Call | None = None
+        self._numbers = itertools.count()
         self._cancels: dict[int, threading.Event] = {}
 
     def send(self, message: tuple[Any, ...]) -> None:
@@ -337,28 +399,53 @@ class Worker:
 
     def run(self, model: ServedModel, requests: IO[bytes]) -> None:
         """Serve until stdin ends; then leave at once (a call in progress has nobody to answer)."""
+        threading.Thread(target=self._serve_calls, args=(model,), name="local-model", daemon=True).start()
         while (message := read_frame(requests)) is not None:
             if message[0] == CALL:
                 _, call_id, op, argument = message
-                cancel = self._cancels[call_id] = threading.Event()
-                self._calls.submit(self._serve, model, call_id, op, argument, cancel)
+                call = _Call(_PRIORITY.get(op, _LATER), next(self._numbers), call_id, op, argument)
+                self._cancels[call_id] = call.cancel
+                with self._changed:
+                    heapq.heappush(self._queue, call)
+                    running = self._running
+                    if running is not None and running.op in _PREEMPTIBLE and call.priority < running.priority:
+                        running.preempt.set()
+                    self._changed.notify()
             elif message[0] == CANCEL and (found := self._cancels.get(message[1])) is not None:
                 found.set()
         sys.stderr.flush()
         os._exit(0)
 
-    def _serve(self, model: ServedModel, call_id: int, op: str, argument: Any, cancel: threading.Event) -> None:
+    def _serve_calls(self, model: ServedModel) -> None:
+        while True:
+            with self._changed:
+                while not self._queue:
+                    self._changed.wait()
+                call = self._running = heapq.heappop(self._queue)
+                call.preempt.clear()
+            finished = self._serve(model, call)
+            with self._changed:
+                self._running = None
+                if not finished:
+                    heapq.heappush(self._queue, call)  # its place again: after what stopped it
+
+    def _serve(self, model: ServedModel, call: _Call) -> bool:
+        """Run one call and answer it; False when a streamed call stopped it (it runs again later)."""
+        call_id = call.call_id
         try:
-            if cancel.is_set():
+            if call.cancel.is_set():
                 raise LocalModelError("cancelled before it started", 499)
-            result = model.serve(op, argument, cancel, lambda delta: self.send((DELTA, call_id, delta)))
+            emit: Emit = lambda delta: self.send((DELTA, call_id, delta))  # noqa: E731
+            result = model.serve(call.op, call.argument, call.cancel, emit, call.preempt)
             self.send((DONE, call_id, result))
+        except Preempted:
+            return False
         except LocalModelError as exc:
             self.send((ERROR, call_id, str(exc), exc.status))
         except Exception as exc:  # a bug here must reach the caller as an error, not hang it
             self.send((ERROR, call_id, f"{type(exc).__name__}: {exc}", 500))
-        finally:
-            self._cancels.pop(call_id, None)
+        self._cancels.pop(call_id, None)
+        return True
 
 
 def main(argv: list[str] | None = None) -> None:
