@@ -291,10 +291,14 @@ async def test_errors_have_openais_shape_and_status(served: Host, start_host: An
     async with httpx.AsyncClient(timeout=30) as raw:
         bad_json = await raw.post(url, content=b'{"model": ', headers={**auth, "Content-Type": "application/json"})
         wrong_type = await raw.post(url, json={"model": agent.name, "messages": "hi"}, headers=auth)
+        two = await raw.post(
+            url, json={"model": agent.name, "messages": [{"role": "user", "content": "x"}], "n": 2}, headers=auth
+        )
         huge = await raw.post(url, content=b"x" * (9 * 1024 * 1024), headers=auth)
         no_route = await raw.get(f"{served.http.url}/v1/nothing", headers=auth)  # type: ignore[union-attr]
     assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["error"]["message"]
     assert wrong_type.status_code == 400 and wrong_type.json()["error"]["param"] == "messages"
+    assert two.status_code == 400 and two.json()["error"]["param"] == "n"
     assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
     assert no_route.status_code == 404 and set(no_route.json()["error"]) == {"message", "type", "param", "code"}
     answer = await client(served).chat.completions.create(
