@@ -171,7 +171,7 @@ class HostProcess:
         env.update({KEY_ENV: "sk-load", "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
         self.log = open(tmp / "host.log", "w")
         self.proc = subprocess.Popen(
-            [AGENTHOST, "serve", "--config", str(config), "--listen", self.address],
+            [AGENTHOST, "serve", "--config", str(config), "--listen", self.address, "--http", "off"],
             cwd=tmp,
             env=env,
             stdout=self.log,
