@@ -1,5 +1,6 @@
-"""The host's HTTP application: the OpenAI-compatible endpoint behind the API token, errors in
-OpenAI's shape, a bound on request bodies, and the OpenAPI schema (/openapi.json, /docs)."""
+"""The host's HTTP application: the OpenAI-compatible endpoint and the REST API behind the API
+token, errors in OpenAI's shape, a bound on request bodies, and the OpenAPI schema
+(/openapi.json, /docs)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, FastAPI
 
 from .. import __version__
+from ..api.agent_service import AgentServicer
 from . import errors
 from .auth import TokenCheck
 from .body_limit import MAX_BODY_BYTES, BodyLimit
 from .openai_routes import openai_routes
+from .rest_agents import agents_routes
 
 if TYPE_CHECKING:
     from ..host import Host
@@ -20,7 +23,9 @@ if TYPE_CHECKING:
 DESCRIPTION = (
     "agenthost's HTTP face. Every route but the schema wants the host's API token as "
     "`Authorization: Bearer <token>` (`agenthost token` prints it). `/v1` is OpenAI-compatible: point an "
-    "OpenAI client's base_url at http://HOST:PORT/v1 with the token as its api_key."
+    "OpenAI client's base_url at http://HOST:PORT/v1 with the token as its api_key. `/api` is the REST API "
+    "(agents, messages, runs, plugins, router, logs, status; live events as server-sent events), which "
+    "also takes the token as `?token=` or the `agenthost_token` cookie, for browsers."
 )
 
 
@@ -31,5 +36,9 @@ def create_app(host: Host, token: str, max_body_bytes: int = MAX_BODY_BYTES) -> 
     app.state.new_rooms = asyncio.Lock()  # rooms made with a request's history, one at a time
     errors.install(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.state.servicer = AgentServicer(host)  # the REST API calls AgentService's methods in-process
     app.include_router(openai_routes(), dependencies=[Depends(TokenCheck(token))])
+    browser = [Depends(TokenCheck(token, browser=True))]
+    for routes in (agents_routes(),):
+        app.include_router(routes, dependencies=browser)
     return app
