@@ -1,0 +1,126 @@
+// Runs: the latest runs of every agent, and one run step by step: its steps' times, the
+// providers asked (time, size), the model calls (provider, model, tokens, cost), its events.
+
+import { api } from "./api.js";
+import { fill, h, millis, money, table, when } from "./dom.js";
+import { eventParts } from "./chat.js";
+
+const started = (r) => r.started_at_ms ?? r.started_at;
+
+function statusBadge(status) {
+  return h("span", { class: `badge ${status}` }, status || "?");
+}
+
+/** Horizontal bars of a run's step timings (total last). */
+function timingBars(timings = {}) {
+  const steps = Object.entries(timings).filter(([name]) => name !== "total");
+  const longest = Math.max(1, ...steps.map(([, ms]) => ms));
+  return h(
+    "div.timings",
+    {},
+    steps.map(([name, ms]) =>
+      h("div.step", {}, h("span.name", {}, name), h("span.bar", { style: `width:${Math.max(1, (100 * ms) / longest)}%` }), h("span.ms", {}, millis(ms))),
+    ),
+    timings.total !== undefined ? h("div.total", {}, "total ", millis(timings.total)) : "",
+  );
+}
+
+function runDetail(run) {
+  const providers = run.providers || [];
+  const models = run.models || [];
+  const events = run.events || [];
+  const cost = models.reduce((sum, m) => sum + Number(m.cost || 0), 0);
+  return h(
+    "div.run",
+    {},
+    h("h2", {}, "Run ", h("code", {}, run.id), " ", statusBadge(run.status)),
+    h(
+      "dl.facts",
+      {},
+      h("dt", {}, "agent"), h("dd", {}, run.agent || run.agent_name || run.agent_id || ""),
+      h("dt", {}, "room"), h("dd", {}, run.room || run.room_id || ""),
+      h("dt", {}, "started"), h("dd", {}, when(started(run))),
+      h("dt", {}, "duration"), h("dd", {}, millis(run.duration_ms ?? run.timings?.total)),
+      h("dt", {}, "cost"), h("dd", {}, money(cost)),
+      run.error ? [h("dt", {}, "error"), h("dd.error", {}, run.error)] : "",
+    ),
+    h("h3", {}, "Steps"),
+    timingBars(run.timings),
+    h("h3", {}, `Providers (${providers.length})`),
+    table(
+      [
+        ["provider", (p) => p.name],
+        ["time", (p) => millis(p.ms)],
+        ["size", (p) => `${p.chars ?? 0} chars`],
+        ["ok", (p) => (p.ok === false ? h("span.error", {}, "✗ " + (p.error || "failed")) : "✓")],
+      ],
+      providers,
+      () => ({ class: "provider-row" }),
+    ),
+    h("h3", {}, `Model calls (${models.length})`),
+    table(
+      [
+        ["provider", (m) => m.provider],
+        ["model", (m) => m.model],
+        ["tokens in", (m) => m.tokens_in ?? 0],
+        ["tokens out", (m) => m.tokens_out ?? 0],
+        ["cost", (m) => money(m.cost)],
+        ["time", (m) => millis(m.latency_ms ?? m.ms)],
+      ],
+      models,
+      () => ({ class: "model-row" }),
+    ),
+    h("h3", {}, `Events (${events.length})`),
+    h(
+      "ol.events",
+      {},
+      events.map((e) => {
+        const ev = eventParts(e);
+        const type = e.event_type || e.type || "";
+        const extra = Object.keys(ev.extra).length ? JSON.stringify(ev.extra) : "";
+        return h("li", {}, h("b", {}, type), " ", ev.text, ev.actions.length ? ` [${ev.actions.join(", ")}]` : "", extra ? h("code.extra", {}, extra) : "");
+      }),
+    ),
+  );
+}
+
+export function runsView(app) {
+  const list = h("div.run-list");
+  const detail = h("div.run-detail");
+  const root = h("section.runs", {}, h("div.toolbar", {}, h("button", { onclick: () => show() }, "Refresh")), h("div.split", {}, list, detail));
+
+  async function open(id) {
+    fill(detail, h("p.muted", {}, "loading…"));
+    try {
+      const { run } = await api(`/api/runs/${encodeURIComponent(id)}`);
+      fill(detail, runDetail(run));
+    } catch (err) {
+      fill(detail, h("p.error", {}, err.message));
+    }
+  }
+
+  async function show(id) {
+    const { runs = [] } = await api("/api/runs?limit=50");
+    fill(
+      list,
+      runs.length
+        ? table(
+            [
+              ["started", (r) => when(started(r))],
+              ["agent", (r) => r.agent || r.agent_name || r.agent_id],
+              ["room", (r) => r.room || r.room_id],
+              ["status", (r) => statusBadge(r.status)],
+              ["time", (r) => millis(r.duration_ms ?? r.timings?.total)],
+            ],
+            runs,
+            (r) => ({ class: `run-row${r.id === id ? " selected" : ""}`, dataset: { run: r.id }, onclick: () => (location.hash = `#runs/${r.id}`) }),
+          )
+        : h("p.muted", {}, "No runs yet: send a message in Chat."),
+    );
+    const chosen = id || runs[0]?.id;
+    if (chosen) await open(chosen);
+    else fill(detail);
+  }
+
+  return { root, show };
+}
