@@ -7,22 +7,63 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import logging
+from pathlib import Path
+from typing import Any, AsyncIterator
 
 import grpc
 import httpx
 import pytest
-from agenthost.v1 import agent_pb2, agent_pb2_grpc
+from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 from support import fixture_spec
-from test_http_openai import router  # noqa: F401, F811 (a fixture: the scripted router on a unix socket)
+from test_http_openai import ScriptedRouter
 
 from host.host import Host
 
 CHARACTER = {"name": "Rita", "bio": ["a second agent"], "plugins": []}
 
 
+class RestRouter(ScriptedRouter):
+    """test_http_openai's scripted router, with its ledger's rows, providers, budget and decisions."""
+
+    async def GetUsage(self, request: router_pb2.GetUsageRequest, context: Any) -> router_pb2.GetUsageResponse:
+        usage = await super().GetUsage(request, context)
+        rows = self.booked.get(request.task_id, [])
+        usage.rows.extend(
+            router_pb2.LedgerRow(
+                task_id=request.task_id, provider="scripted", model="m", tokens_in=i, tokens_out=o, cost=c, status="ok"
+            )
+            for i, o, c in rows
+        )
+        return usage
+
+    async def ListProviders(self, request: Any, context: Any) -> router_pb2.ListProvidersResponse:
+        return router_pb2.ListProvidersResponse(providers=[router_pb2.ProviderInfo(name="scripted", model="m")])
+
+    async def GetBudget(self, request: Any, context: Any) -> router_pb2.GetBudgetResponse:
+        spent = sum(c for rows in self.booked.values() for _, _, c in rows)
+        budget = router_pb2.BudgetStatus(scope="global", period="monthly", limit=5.0, spent=spent, left=5.0 - spent)
+        return router_pb2.GetBudgetResponse(budgets=[budget])
+
+    async def Explain(self, request: router_pb2.ExplainRequest, context: Any) -> router_pb2.ExplainResponse:
+        if request.request.meta.quality == "impossible":
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no provider fits quality impossible")
+        said = request.request.prompt or request.request.messages[-1].content
+        return router_pb2.ExplainResponse(
+            decision=router_pb2.Decision(provider="scripted", model="m", rule=f"{request.request.meta.quality}:{said}")
+        )
+
+
 @pytest.fixture
-async def served(start_host: Any, router: Any) -> Host:  # noqa: F811
+async def router(tmp_path: Path) -> AsyncIterator[tuple[RestRouter, str]]:
+    scripted, address = RestRouter(), f"unix://{tmp_path}/rest-router.sock"
+    await scripted.start(address)
+    yield scripted, address
+    await scripted.server.stop(0)
+
+
+@pytest.fixture
+async def served(start_host: Any, router: Any) -> Host:
     host: Host = await start_host(fixture_spec("fixture"), router_address=router[1], http="127.0.0.1:0")
     return host
 
@@ -51,7 +92,7 @@ async def grpc_details(host: Host, method: str, request: Any) -> str:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         try:
             call = getattr(stub, method)(request, metadata=(("authorization", f"Bearer {host.api_token}"),))
-            if method == "SendMessage":
+            if method in ("SendMessage", "GetLogs"):
                 async for _ in call:
                     pass
             else:
@@ -209,3 +250,145 @@ async def test_validation_messages_are_the_grpc_apis(served: Host) -> None:
         unknown = await http.delete("/api/agents/nobody")
         request = agent_pb2.RemoveAgentRequest(agent="nobody")
         assert unknown.json()["error"]["message"] == await grpc_details(served, "RemoveAgent", request)
+
+
+async def test_runs_are_listed_and_one_shows_its_events_and_model_calls(served: Host) -> None:
+    agent = served.find_agent("")
+    async with api(served) as http:
+        sent = (await http.post(f"/api/agents/{agent.name}/messages", json={"text": "count me", "room": "c"})).json()
+        runs = (await http.get("/api/runs", params={"agent": agent.name, "room": "c"})).json()["runs"]
+        assert [(r["id"], r["agent"], r["room"], r["status"]) for r in runs] == [
+            (sent["run_id"], agent.name, "c", "completed")
+        ]
+        assert runs[0]["duration_ms"] >= 0 and "compose_state" in runs[0]["timings"]
+        one = await http.get(f"/api/runs/{sent['run_id']}")
+        assert one.status_code == 200, one.text
+        run = one.json()["run"]
+        assert run["id"] == sent["run_id"] and run["events"][-1]["type"] == "RUN_ENDED"
+        assert run["models"] == [
+            {
+                "provider": "scripted",
+                "model": "m",
+                "tokens_in": 7,
+                "tokens_out": 3,
+                "cost": 0.001,
+                "status": "ok",
+                "latency_ms": 0,
+                "attempt": 0,
+            }
+        ]
+        assert isinstance(run["providers"], list)
+        missing = await http.get("/api/runs/no-such-run")
+        assert missing.status_code == 404 and "no run" in missing.json()["error"]["message"]
+        assert (await http.get("/api/runs", params={"agent": "nobody"})).status_code == 404
+        too_many = await http.get("/api/runs", params={"limit": 5000})
+        assert too_many.status_code == 400
+        request = agent_pb2.ListRunsRequest(limit=5000)
+        assert too_many.json()["error"]["message"] == await grpc_details(served, "ListRuns", request)
+
+
+async def test_live_run_events_of_every_agent_stream_over_sse(served: Host) -> None:
+    agent = served.find_agent("")
+    async with api(served, token="") as http:
+        async with http.stream("GET", "/api/events", params={"token": served.api_token}) as events:
+            assert events.status_code == 200 and events.headers["content-type"].startswith("text/event-stream")
+            lines = events.aiter_lines()
+            assert await anext(lines) == ": watching"
+            async with api(served) as sender:
+                sent = asyncio.create_task(
+                    sender.post(f"/api/agents/{agent.id}/messages", json={"text": "live", "room": "watched"})
+                )
+                seen: list[tuple[str, dict[str, Any]]] = []
+                async for line in lines:
+                    if line.startswith("data: "):
+                        data = json.loads(line.removeprefix("data: "))
+                        seen.append((data["type"], data))
+                        if data["type"] == "RUN_ENDED":
+                            break
+                run_id = (await sent).json()["run_id"]
+        kinds = [kind for kind, _ in seen]
+        assert kinds[0] == "RUN_STARTED" and "REPLY_DELTA" in kinds and "REPLY" in kinds
+        assert {(d["run_id"], d["agent"], d["room"]) for _, d in seen} == {(run_id, agent.name, "watched")}
+        unknown = await http.get("/api/events", params={"token": served.api_token, "agent": "nobody"})
+        assert unknown.status_code == 404
+        assert (await http.get("/api/events")).status_code == 401
+    for each in served.agents.values():  # the stream's listener went with it
+        assert not each.pipeline.watchers
+
+
+async def test_plugins_are_listed_reloaded_unloaded_and_loaded(served: Host) -> None:
+    async with api(served) as http:
+        listed = {p["name"]: p for p in (await http.get("/api/plugins")).json()["plugins"]}
+        before = listed["fixture"]
+        assert before["state"] == "ready" and before["pid"] > 0 and "components" in before
+        reloaded = await http.post("/api/plugins/fixture/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        after = reloaded.json()["plugin"]
+        assert after["state"] == "ready" and after["pid"] not in (0, before["pid"])
+        listed = {p["name"]: p for p in (await http.get("/api/plugins")).json()["plugins"]}
+        assert listed["fixture"]["pid"] == after["pid"]
+        unloaded = await http.post("/api/plugins/fixture/unload")
+        assert unloaded.status_code == 200 and unloaded.json()["plugin"]["pid"] == 0
+        loaded = await http.post("/api/plugins/fixture/load")
+        assert loaded.status_code == 200 and loaded.json()["plugin"]["state"] == "ready"
+        again = await http.post("/api/plugins/fixture/load")
+        assert again.status_code == 409
+        request = agent_pb2.LoadPluginRequest(name="fixture")
+        assert again.json()["error"]["message"] == await grpc_details(served, "LoadPlugin", request)
+        unknown = await http.post("/api/plugins/nothing/reload")
+        assert unknown.status_code == 404 and "nothing" in unknown.json()["error"]["message"]
+
+
+async def test_the_router_is_asked_through_the_host(served: Host) -> None:
+    agent = served.find_agent("")
+    async with api(served) as http:
+        providers = (await http.get("/api/router/providers")).json()
+        assert [p["name"] for p in providers["providers"]] == ["scripted"]
+        budget = (await http.get("/api/router/budget")).json()["budgets"][0]
+        assert (budget["scope"], budget["limit"]) == ("global", 5.0)
+        await http.post(f"/api/agents/{agent.name}/messages", json={"text": "spend", "room": "b"})
+        spent = (await http.get("/api/router/budget")).json()["budgets"][0]["spent"]
+        assert spent == pytest.approx(budget["spent"] + 0.001)  # the spend moved
+        usage = (await http.get("/api/router/usage", params={"agent": agent.name})).json()
+        assert "rows" in usage and "cost" in usage
+        decision = await http.post("/api/router/explain", json={"text": "where to", "quality": "fast"})
+        assert decision.status_code == 200 and decision.json()["decision"]["rule"] == "fast:where to"
+        chat = await http.post("/api/router/explain", json={"messages": [{"role": "user", "content": "hi"}]})
+        assert chat.json()["decision"]["rule"] == ":hi"
+        assert (await http.post("/api/router/explain", json={})).status_code == 400
+        refused = await http.post("/api/router/explain", json={"text": "x", "quality": "impossible"})
+        assert refused.status_code == 400 and "no provider fits" in refused.json()["error"]["message"]
+        assert (await http.get("/api/router/usage", params={"limit": -1})).status_code == 400
+
+
+async def test_status_logs_and_metrics(served: Host) -> None:
+    agent = served.find_agent("")
+    async with api(served) as http:
+        status = (await http.get("/api/status")).json()
+        assert status["state"] == "READY" and [a["name"] for a in status["agents"]] == [agent.name]
+        assert "fixture" in [p["name"] for p in status["plugins"]]
+        assert status["router"]["spend"]["agents"][agent.name]["calls"] >= 0
+        logs = (await http.get("/api/logs", params={"limit": 5})).json()["records"]
+        assert 0 < len(logs) <= 5 and {"time_ms", "level", "message"} <= set(logs[0])
+        bad = await http.get("/api/logs", params={"level": "loud"})
+        assert bad.status_code == 400
+        request = agent_pb2.GetLogsRequest(level="loud")
+        assert bad.json()["error"]["message"] == await grpc_details(served, "GetLogs", request)
+        assert (await http.get("/api/logs/stream", params={"level": "loud"})).status_code == 400
+        metrics = await http.get("/metrics")
+        assert metrics.status_code == 200 and "agenthost_uptime_seconds" in metrics.text
+        assert metrics.headers["content-type"].startswith("text/plain")
+    async with api(served, token="") as http:
+        assert (await http.get("/metrics")).status_code == 401
+        async with http.stream(
+            "GET", "/api/logs/stream", params={"token": served.api_token, "level": "warn", "limit": 1}
+        ) as follow:
+            assert follow.status_code == 200
+            lines = follow.aiter_lines()
+            assert await anext(lines) == ": following"
+            logging.getLogger("host.test").warning("a marker for the follow")
+            async for line in lines:
+                if line.startswith("data: ") and "a marker for the follow" in line:
+                    record = json.loads(line.removeprefix("data: "))
+                    break
+    assert record["level"].lower().startswith("warn")

@@ -84,6 +84,7 @@ class Pipeline:
         self.policy = _policy(character, settings)
         self.admission = Admission(*_admission_bounds(character, settings))
         self._room_turns: dict[str, RoomTurns] = {}
+        self.watchers: set[Callable[[RunEvent], None]] = set()  # hear every run's events (the HTTP /api/events)
         self._agents: dict[str, bool] = {}  # sender -> whether it is an agent
         self._runs: set[asyncio.Task[None]] = set()
         self._ending: set[asyncio.Task[None]] = set()  # runs whose end waits for the store to answer
@@ -100,7 +101,8 @@ class Pipeline:
         if self.admission.full(len(self._runs)):
             raise Backlogged(self.character.name, len(self._runs) - self.admission.running, self._retry_after())
         queue: asyncio.Queue[RunEvent | object] = asyncio.Queue()
-        task = asyncio.create_task(self._run(Turn(message, Run(str(uuid.uuid4()), queue.put_nowait), room_type)))
+        run = Run(str(uuid.uuid4()), self._emitter(queue))
+        task = asyncio.create_task(self._run(Turn(message, run, room_type)))
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
         while (event := await queue.get()) is not _DONE:
@@ -108,6 +110,20 @@ class Pipeline:
                 raise event
             assert isinstance(event, RunEvent)
             yield event
+
+    def _emitter(self, queue: asyncio.Queue[RunEvent | object]) -> Callable[[RunEvent], None]:
+        """A run's emit that the watchers hear too (a watcher that fails is logged, not the run's failure)."""
+
+        def emit(event: RunEvent) -> None:
+            queue.put_nowait(event)
+            if isinstance(event, RunEvent):
+                for watch in list(self.watchers):
+                    try:
+                        watch(event)
+                    except Exception:
+                        log.exception("a run event watcher failed")
+
+        return emit
 
     def _retry_after(self) -> float:
         """About when a slot frees for a message refused now: the waiting runs' share of the

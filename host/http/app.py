@@ -16,6 +16,10 @@ from .auth import TokenCheck
 from .body_limit import MAX_BODY_BYTES, BodyLimit
 from .openai_routes import openai_routes
 from .rest_agents import agents_routes
+from .rest_observe import observe_routes
+from .rest_plugins import plugins_routes
+from .rest_router import router_routes
+from .rest_runs import runs_routes
 
 if TYPE_CHECKING:
     from ..host import Host
@@ -39,6 +43,6 @@ def create_app(host: Host, token: str, max_body_bytes: int = MAX_BODY_BYTES) -> 
     app.state.servicer = AgentServicer(host)  # the REST API calls AgentService's methods in-process
     app.include_router(openai_routes(), dependencies=[Depends(TokenCheck(token))])
     browser = [Depends(TokenCheck(token, browser=True))]
-    for routes in (agents_routes(),):
+    for routes in (agents_routes(), runs_routes(), plugins_routes(), router_routes(), observe_routes()):
         app.include_router(routes, dependencies=browser)
     return app
