@@ -184,6 +184,26 @@ async def test_actions_the_agent_ran_are_reported_in_the_agenthost_field(start_h
     assert actions == [{"name": "FIXTURE_PICKY", "success": True, "text": "thank you", "error": ""}]
 
 
+async def test_a_chat_completion_takes_no_hop_to_a_worker_thread(served: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI runs a plain function dependency in anyio's thread pool: every route's would be a
+    hop to another thread and back (bench/http.py's profile found host_of there)."""
+    import anyio.to_thread
+
+    hops: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    agent = served.find_agent("")
+    said = [{"role": "user", "content": "hi"}]
+    answer = await client(served).chat.completions.create(model=agent.name, messages=said)  # type: ignore[arg-type]
+    assert answer.choices[0].message.content == "You said: hi"
+    assert hops == []
+
+
 async def test_a_streamed_completion_sends_the_reply_in_pieces_and_ends_with_done(served: Host) -> None:
     agent = served.find_agent("")
     stream = await client(served).chat.completions.create(
