@@ -371,6 +371,7 @@ class _Call:
     argument: Any = field(compare=False)
     cancel: threading.Event = field(compare=False, default_factory=threading.Event)
     preempt: threading.Event = field(compare=False, default_factory=threading.Event)
+    stopped: bool = field(compare=False, default=False)  # stopped once for a stream: not again
 
 
 class Worker:
@@ -381,7 +382,9 @@ class Worker:
     summary). One that arrives while a whole completion runs stops it at its next 64 tokens
     (`_CountingLlama.eval`) or sample, runs, and the stopped call starts again after it: a
     reflection started right after a reply (~200 prompt tokens, 4-7 CPU-s here) no longer holds
-    up the next reply by its whole length (BENCHMARKS.md, the first chat).
+    up the next reply by its whole length (BENCHMARKS.md, the first chat). A call is stopped
+    once at most: its caller's deadline (the host gives an evaluator 30 s) must not run out
+    while a quick conversation keeps it waiting.
     """
 
     def __init__(self, replies: IO[bytes]) -> None:
@@ -408,7 +411,12 @@ class Worker:
                 with self._changed:
                     heapq.heappush(self._queue, call)
                     running = self._running
-                    if running is not None and running.op in _PREEMPTIBLE and call.priority < running.priority:
+                    if (
+                        running is not None
+                        and running.op in _PREEMPTIBLE
+                        and not running.stopped
+                        and call.priority < running.priority
+                    ):
                         running.preempt.set()
                     self._changed.notify()
             elif message[0] == CANCEL and (found := self._cancels.get(message[1])) is not None:
@@ -427,6 +435,7 @@ class Worker:
             with self._changed:
                 self._running = None
                 if not finished:
+                    call.stopped = True
                     heapq.heappush(self._queue, call)  # its place again: after what stopped it
 
     def _serve(self, model: ServedModel, call: _Call) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from router.local_model import LocalModel, default_model_path
 from router.local_types import GenerationRequest
 
@@ -20,6 +22,7 @@ LONG = [
 SHORT = [{"role": "user", "content": "Say hi."}]
 
 
+@pytest.mark.timeout(300)  # ~30 s alone; minutes on a loaded 2-core box
 async def test_a_stream_goes_before_a_running_whole_completion_which_then_answers_as_it_would_have():
     model = LocalModel(default_model_path(), name="smollm2-priority", n_threads=1)
     try:
@@ -43,5 +46,34 @@ async def test_a_stream_goes_before_a_running_whole_completion_which_then_answer
         assert ended["stream"] < ended["whole"]  # in arrival order the stream would end last
         undisturbed = await model.generate(whole)  # from its kept prompt, at temperature 0
         assert text == undisturbed.text != ""  # the stopped completion ran again, whole
+    finally:
+        await model.aclose()
+
+
+@pytest.mark.timeout(300)
+async def test_a_whole_completion_is_stopped_once_at_most():
+    """A second stream that comes while the stopped completion runs again waits for it: the
+    completion's caller (an evaluator, 30 s) is kept waiting one reply's length at most."""
+    model = LocalModel(default_model_path(), name="smollm2-priority-once", n_threads=1)
+    try:
+        await model.load()
+        ended: dict[str, float] = {}
+
+        async def background() -> None:
+            await model.generate(GenerationRequest(LONG, max_tokens=12, temperature=0.0))
+            ended["whole"] = time.monotonic()
+
+        async def replies() -> None:
+            await asyncio.sleep(0.5)
+            async for _ in model.stream(GenerationRequest(SHORT, 4, 0.0)):
+                pass
+            ended["first stream"] = time.monotonic()
+            await asyncio.sleep(0.3)  # the stopped completion is evaluating its prompt again
+            async for _ in model.stream(GenerationRequest([{"role": "user", "content": "Say bye."}], 4, 0.0)):
+                pass
+            ended["second stream"] = time.monotonic()
+
+        await asyncio.gather(background(), replies())
+        assert sorted(ended, key=ended.__getitem__) == ["first stream", "whole", "second stream"]
     finally:
         await model.aclose()
