@@ -15,6 +15,7 @@ from . import errors
 from .auth import TokenCheck
 from .body_limit import MAX_BODY_BYTES, BodyLimit
 from .openai_routes import openai_routes
+from .page import mount_page
 from .rest_agents import agents_routes
 from .rest_observe import observe_routes
 from .rest_plugins import plugins_routes
@@ -45,4 +46,5 @@ def create_app(host: Host, token: str, max_body_bytes: int = MAX_BODY_BYTES) -> 
     browser = [Depends(TokenCheck(token, browser=True))]
     for routes in (agents_routes(), runs_routes(), plugins_routes(), router_routes(), observe_routes()):
         app.include_router(routes, dependencies=browser)
+    mount_page(app)  # the web page at /, its files under /ui
     return app

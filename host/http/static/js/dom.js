@@ -50,6 +50,7 @@ export function table(columns, rows, rowAttrs = () => ({})) {
   );
 }
 
-export const when = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "");
+// Times come as ms since the epoch, as numbers or (proto int64 in JSON) strings.
+export const when = (ms) => (Number(ms) ? new Date(Number(ms)).toLocaleTimeString() : "");
 export const money = (usd) => `$${Number(usd || 0).toFixed(usd && usd < 0.01 ? 5 : 2)}`;
 export const millis = (ms) => (ms === undefined || ms === null ? "" : `${Math.round(ms)} ms`);

@@ -2,7 +2,7 @@
 // and plugin.
 
 import { stream } from "./api.js";
-import { h } from "./dom.js";
+import { h, when } from "./dom.js";
 
 const KEEP = 500;
 
@@ -29,9 +29,8 @@ export function logsView(app) {
   for (const el of [level, agent, plugin]) el.addEventListener("change", () => (lines.replaceChildren(), start()));
 
   function line(r) {
-    const time = r.time_ms ? new Date(r.time_ms).toLocaleTimeString() : "";
     const source = r.plugin || r.agent_name || r.logger || "";
-    const row = h(`div.line.${(r.level || "info").toLowerCase()}`, {}, h("span.time", {}, time), h("span.level", {}, r.level || ""), h("span.source", {}, source), h("span.text", {}, r.message ?? ""));
+    const row = h(`div.line.${(r.level || "info").toLowerCase()}`, {}, h("span.time", {}, when(r.time_ms)), h("span.level", {}, r.level || ""), h("span.source", {}, source), h("span.text", {}, r.message ?? ""));
     const atBottom = lines.scrollTop + lines.clientHeight >= lines.scrollHeight - 4;
     lines.append(row);
     while (lines.childElementCount > KEEP) lines.firstElementChild.remove();

@@ -7,7 +7,10 @@ import { fill, h, table } from "./dom.js";
 const count = (c = {}) =>
   ["actions", "providers", "evaluators", "services", "model_handlers"]
     .filter((k) => (c[k] || []).length)
-    .map((k) => `${(c[k] || []).length} ${k.replace("_", " ")}`)
+    .map((k) => {
+      const n = (c[k] || []).length;
+      return `${n} ${k.replace("_", " ").replace(/s$/, n === 1 ? "" : "s")}`;
+    })
     .join(", ");
 
 export function pluginsView(app) {

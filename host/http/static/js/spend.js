@@ -4,14 +4,15 @@
 import { api } from "./api.js";
 import { fill, h, money, svg, table, when } from "./dom.js";
 
-const WIDTH = 640;
+const WIDTH = 860;
 const LABEL = 190;
 const ROW = 34;
 
 /** The chart: one bar per budget, spent (solid) + reserved (light) over the limit (track). */
 export function budgetChart(budgets) {
   const bar = WIDTH - LABEL - 150;
-  const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${ROW * budgets.length + 8}`, width: "100%", role: "img", class: "chart" });
+  const height = ROW * budgets.length + 8;
+  const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${height}`, width: WIDTH, height, role: "img", class: "chart" });
   chart.append(svg("title", {}, "spend against each budget"));
   budgets.forEach((b, i) => {
     const y = 4 + i * ROW;
