@@ -1,7 +1,8 @@
-// Runs: the latest runs of every agent, and one run step by step: its steps' times, the
-// providers asked (time, size), the model calls (provider, model, tokens, cost), its events.
+// Runs: the latest runs of every agent (kept fresh by the host's live run events), and one run
+// step by step: its steps' times, the providers composed (time, size), the model calls
+// (provider, model, tokens, cost), its events.
 
-import { api } from "./api.js";
+import { api, stream } from "./api.js";
 import { fill, h, millis, money, table, when } from "./dom.js";
 import { eventParts } from "./chat.js";
 
@@ -99,8 +100,37 @@ export function runsView(app) {
     }
   }
 
-  async function show(id) {
+  let live = null;
+  let selected = "";
+
+  function follow() {
+    if (live) return;
+    const controller = (live = new AbortController());
+    const ended = (type) => type === "RUN_STARTED" || type === "RUN_ENDED";
+    stream("/api/events", (type) => ended(type) && root.isConnected && list.isConnected && refresh().catch(() => {}), { signal: controller.signal })
+      .catch(() => {})
+      .finally(() => {
+        if (live === controller) live = null;
+      });
+  }
+
+  async function refresh() {
     const { runs = [] } = await api("/api/runs?limit=50");
+    drawList(runs);
+    return runs;
+  }
+
+  async function show(id) {
+    follow();
+    const { runs = [] } = await api("/api/runs?limit=50");
+    selected = id || runs[0]?.id || "";
+    drawList(runs);
+    if (selected) await open(selected);
+    else fill(detail);
+  }
+
+  function drawList(runs) {
+    const id = selected;
     fill(
       list,
       runs.length
@@ -117,10 +147,12 @@ export function runsView(app) {
           )
         : h("p.muted", {}, "No runs yet: send a message in Chat."),
     );
-    const chosen = id || runs[0]?.id;
-    if (chosen) await open(chosen);
-    else fill(detail);
   }
 
-  return { root, show };
+  function hide() {
+    live?.abort();
+    live = null;
+  }
+
+  return { root, show, hide };
 }
