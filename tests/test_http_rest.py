@@ -277,7 +277,9 @@ async def test_runs_are_listed_and_one_shows_its_events_and_model_calls(served: 
                 "attempt": 0,
             }
         ]
-        assert isinstance(run["providers"], list)
+        echo = [p for p in run["providers"] if p["name"] == "FIXTURE_ECHO"]  # it says the message back
+        assert echo == [{"name": "FIXTURE_ECHO", "plugin": "fixture", "ms": echo[0]["ms"], "chars": 8, "ok": True}]
+        assert 0 < echo[0]["ms"] < run["timings"]["total"]
         missing = await http.get("/api/runs/no-such-run")
         assert missing.status_code == 404 and "no run" in missing.json()["error"]["message"]
         assert (await http.get("/api/runs", params={"agent": "nobody"})).status_code == 404

@@ -85,6 +85,14 @@ class Verdicts(dict[str, bool]):
         self.errors: dict[str, str] = {}
 
 
+def _timed(outcomes: list[ProviderOutcome], began: float) -> list[ProviderOutcome]:
+    """The outcomes, each with the time since `began` (perf_counter) as its call's round trip."""
+    ms = round((time.perf_counter() - began) * 1000, 3)
+    for outcome in outcomes:
+        outcome.ms = ms
+    return outcomes
+
+
 @dataclass(slots=True)
 class ProviderOutcome:
     """A provider's result, or the error that kept it from answering."""
@@ -93,6 +101,7 @@ class ProviderOutcome:
     plugin: str
     result: ProviderResult | None
     error: str = ""
+    ms: float = 0.0  # the round trip of the plugin call that answered it (one call answers a plugin's all)
 
 
 @dataclass(slots=True)
@@ -254,13 +263,14 @@ class Components:
         if not wanted:
             return []
         request = plugin_pb2.GetProvidersRequest(names=wanted, message=message_pb, state=state_pb)
+        began = time.perf_counter()
         try:
             with self._judging(plugin, "provider", wanted):
                 reply = await self._call(plugin, "GetProviders", request)
         except PluginCallError as exc:
             return [ProviderOutcome(n, plugin, None, str(exc)) for n in wanted]
         self._answered(plugin, "provider", ((r.name, r.error) for r in reply.results))
-        return _provider_outcomes(plugin, reply.results)
+        return _timed(_provider_outcomes(plugin, reply.results), began)
 
     async def compose(
         self, providers: list[str], actions: list[str], message: Memory, state: State | None = None
@@ -284,6 +294,7 @@ class Components:
             request = plugin_pb2.ComposeRequest(
                 provider_names=provider_names, action_names=action_names, message=message_pb, state=state_pb
             )
+            began = time.perf_counter()
             try:
                 # A Compose that times out: the providers are the slow ones, not the validates.
                 judging_validates = self._judging(plugin, "action", action_names, late_is_theirs=False)
@@ -298,7 +309,8 @@ class Components:
                 return None
             self._answered(plugin, "provider", ((r.name, r.error) for r in reply.providers))
             self._answered(plugin, "action", ((r.name, r.error) for r in reply.actions))
-            return _provider_outcomes(plugin, reply.providers), [(r.name, r.valid, r.error) for r in reply.actions]
+            found = _timed(_provider_outcomes(plugin, reply.providers), began)
+            return found, [(r.name, r.valid, r.error) for r in reply.actions]
 
         async def ask(plugin: str, provider_names: list[str], action_names: list[str]) -> _Composed:
             if provider_names and action_names:

@@ -51,7 +51,10 @@ async def _compose(p: StepContext, t: Turn, names: list[str]) -> None:
 def _add(t: Turn, outcomes: list[ProviderOutcome]) -> None:
     """The providers' results into the turn's state, in order; one that did not answer is skipped."""
     state, sections = t.state, [t.state.text] if t.state.text else []
+    trace = t.run.notes.setdefault("providers", [])  # each provider composed: RUN_ENDED, the run's page
     for outcome in outcomes:
+        ok, said = outcome.result is not None, len(outcome.result.text) if outcome.result is not None else 0
+        trace.append({"name": outcome.name, "plugin": outcome.plugin, "ms": outcome.ms, "chars": said, "ok": ok})
         if outcome.result is None:
             t.run.skip("provider", outcome.name, outcome.plugin, outcome.error or "it did not answer")
             continue
