@@ -15,9 +15,10 @@ import grpc
 import httpx
 import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
-from support import fixture_spec
+from support import eventually, fixture_spec
 from test_http_openai import ScriptedRouter
 
+from host.agent.admission import AdmissionSettings
 from host.host import Host
 
 CHARACTER = {"name": "Rita", "bio": ["a second agent"], "plugins": []}
@@ -394,3 +395,16 @@ async def test_status_logs_and_metrics(served: Host) -> None:
                     record = json.loads(line.removeprefix("data: "))
                     break
     assert record["level"].lower().startswith("warn")
+
+
+async def test_a_full_backlog_is_429_with_retry_after(start_host: Any, router: Any) -> None:
+    host = await start_host(router_address=router[1], http="127.0.0.1:0", admission=AdmissionSettings(1, 0))
+    agent = host.find_agent("")
+    async with api(host) as http:
+        busy = asyncio.create_task(http.post(f"/api/agents/{agent.name}/messages", json={"text": "slow", "room": "q"}))
+        assert await eventually(lambda: agent.running_runs() == 1)
+        refused = await http.post(f"/api/agents/{agent.name}/messages?stream=true", json={"text": "more", "room": "q"})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "messages waiting, the most it keeps" in refused.json()["error"]["message"]
+        assert refused.json()["error"]["code"] == "resource_exhausted"
+        assert (await busy).json()["reply"] == "You said: slow"
