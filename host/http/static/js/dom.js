@@ -51,6 +51,6 @@ export function table(columns, rows, rowAttrs = () => ({})) {
 }
 
 // Times come as ms since the epoch, as numbers or (proto int64 in JSON) strings.
-export const when = (ms) => (Number(ms) ? new Date(Number(ms)).toLocaleTimeString() : "");
+export const when = (ms) => (Number(ms) ? new Date(Number(ms)).toLocaleTimeString([], { hour12: false }) : "");
 export const money = (usd) => `$${Number(usd || 0).toFixed(usd && usd < 0.01 ? 5 : 2)}`;
 export const millis = (ms) => (ms === undefined || ms === null ? "" : `${Math.round(ms)} ms`);

@@ -12,9 +12,20 @@ function statusBadge(status) {
   return h("span", { class: `badge ${status}` }, status || "?");
 }
 
-/** Horizontal bars of a run's step timings (total last). */
+// The pipeline's steps in the order they run (host/agent/steps/__init__.py's STEPS): the
+// timings come as a JSON object, whose order the wire does not keep. Names not listed go last.
+const ORDER = [
+  "self_check", "persist_message", "announce", "wait_for_room", "wait_for_slot", "read_attachments", "check_room",
+  "should_respond", "newer_message_waiting", "compose_state", "offer_actions", "generate", "still_latest",
+  "reply_or_act", "run_evaluators",
+];
+const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length);
+
+/** Horizontal bars of a run's step timings, in the order the steps ran (total last). */
 function timingBars(timings = {}) {
-  const steps = Object.entries(timings).filter(([name]) => name !== "total");
+  const steps = Object.entries(timings)
+    .filter(([name]) => name !== "total")
+    .sort(([a], [b]) => rank(a) - rank(b));
   const longest = Math.max(1, ...steps.map(([, ms]) => ms));
   return h(
     "div.timings",
@@ -78,7 +89,8 @@ function runDetail(run) {
       events.map((e) => {
         const ev = eventParts(e);
         const type = e.event_type || e.type || "";
-        const extra = Object.keys(ev.extra).length ? JSON.stringify(ev.extra) : "";
+        const { timings, providers: _, ...rest } = ev.extra; // shown above
+        const extra = Object.keys(rest).length ? JSON.stringify(rest) : "";
         return h("li", {}, h("b", {}, type), " ", ev.text, ev.actions.length ? ` [${ev.actions.join(", ")}]` : "", extra ? h("code.extra", {}, extra) : "");
       }),
     ),
