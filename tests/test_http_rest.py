@@ -108,6 +108,8 @@ async def test_agents_are_listed_shown_added_and_removed(served: Host) -> None:
     async with api(served) as http:
         listed = (await http.get("/api/agents")).json()["agents"]
         assert [(a["id"], a["name"], a["state"]) for a in listed] == [(agent.id, agent.name, "READY")]
+        schema = (await http.get("/openapi.json")).json()["paths"]
+        assert {"/api/agents", "/api/events", "/api/runs/{run_id}", "/api/logs/stream", "/metrics"} <= set(schema)
         for key in (agent.name, agent.id):
             one = await http.get(f"/api/agents/{key}")
             assert one.status_code == 200 and one.json()["agent"]["id"] == agent.id
@@ -309,6 +311,16 @@ async def test_live_run_events_of_every_agent_stream_over_sse(served: Host) -> N
                         if data["type"] == "RUN_ENDED":
                             break
                 run_id = (await sent).json()["run_id"]
+                # An agent added while the stream is open is heard too (looked for each second).
+                assert (await sender.post("/api/agents", json=CHARACTER)).status_code == 201
+                await asyncio.sleep(1.5)
+                await sender.post("/api/agents/Rita/messages", json={"text": "new here", "room": "later"})
+                async for line in lines:
+                    if line.startswith("data: "):
+                        later = json.loads(line.removeprefix("data: "))
+                        if later["type"] == "RUN_ENDED":
+                            break
+                assert (later["agent"], later["room"]) == ("Rita", "later")
         kinds = [kind for kind, _ in seen]
         assert kinds[0] == "RUN_STARTED" and "REPLY_DELTA" in kinds and "REPLY" in kinds
         assert {(d["run_id"], d["agent"], d["room"]) for _, d in seen} == {(run_id, agent.name, "watched")}

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from plugin_sdk.wire import content_to_proto
 
 from ..agent.agent import AgentError
-from ..agent.pipeline import RunEvent
+from ..agent.pipeline import Pipeline, RunEvent
 from ..agent.run import RUN_ENDED, RUN_STARTED
 from ..cli.runs import run_doc  # the JSON `agenthost runs --json` prints
 from ..host import Host  # at run time: FastAPI reads the routes' annotations
@@ -78,20 +78,24 @@ class _Watch:
         self.host, self.only = host, only
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENTS_QUEUE)
         self.behind = False
-        self._watched: dict[str, Callable[[RunEvent], None]] = {}
+        # The pipelines listened to, each with its listener (an agent removed and added again has a new one).
+        self._watched: list[tuple[Pipeline, Callable[[RunEvent], None]]] = []
         self._rooms: dict[str, str] = {}  # run id -> room, from its RUN_STARTED
 
     def attach(self) -> None:
         """Listen to the agents not listened to yet (added since)."""
+        heard = {id(pipeline) for pipeline, _ in self._watched}
         for agent in list(self.host.agents.values()):
-            if agent.id in self._watched or (self.only and self.only not in (agent.id, agent.name)):
+            if self.only and self.only not in (agent.id, agent.name):
                 continue
             try:
                 pipeline = agent.pipeline
             except AgentError:
                 continue  # not started (yet)
-            self._watched[agent.id] = watch = self._hearer(agent.id, agent.name)
-            pipeline.watchers.add(watch)
+            if id(pipeline) not in heard:
+                watch = self._hearer(agent.id, agent.name)
+                self._watched.append((pipeline, watch))
+                pipeline.watchers.add(watch)
 
     def _hearer(self, agent_id: str, name: str) -> Callable[[RunEvent], None]:
         def hear(event: RunEvent) -> None:
@@ -114,11 +118,8 @@ class _Watch:
         try:
             yield
         finally:
-            for agent in list(self.host.agents.values()):
-                watch = self._watched.get(agent.id)
-                with contextlib.suppress(AgentError):
-                    if watch is not None:
-                        agent.pipeline.watchers.discard(watch)
+            for pipeline, watch in self._watched:
+                pipeline.watchers.discard(watch)
 
     async def frames(self) -> AsyncIterator[bytes]:
         with self.attached():
