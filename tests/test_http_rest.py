@@ -39,7 +39,9 @@ class RestRouter(ScriptedRouter):
         return usage
 
     async def ListProviders(self, request: Any, context: Any) -> router_pb2.ListProvidersResponse:
-        return router_pb2.ListProvidersResponse(providers=[router_pb2.ProviderInfo(name="scripted", model="m")])
+        return router_pb2.ListProvidersResponse(
+            providers=[router_pb2.ProviderInfo(id="scripted:m", name="scripted", model="m", breaker="closed")]
+        )
 
     async def GetBudget(self, request: Any, context: Any) -> router_pb2.GetBudgetResponse:
         spent = sum(c for rows in self.booked.values() for _, _, c in rows)
@@ -383,6 +385,7 @@ async def test_status_logs_and_metrics(served: Host) -> None:
         assert status["state"] == "READY" and [a["name"] for a in status["agents"]] == [agent.name]
         assert "fixture" in [p["name"] for p in status["plugins"]]
         assert status["router"]["spend"]["agents"][agent.name]["calls"] >= 0
+        assert status["router"]["breakers"] == {"scripted:m": "closed"} and status["router"]["unavailable"] == {}
         logs = (await http.get("/api/logs", params={"limit": 5})).json()["records"]
         assert 0 < len(logs) <= 5 and {"time_ms", "level", "message"} <= set(logs[0])
         bad = await http.get("/api/logs", params={"level": "loud"})

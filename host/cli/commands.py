@@ -23,7 +23,15 @@ from .character import add_character_commands
 from .chat import add_chat_options, chat, cmd_chat
 from .client import add_client_options, agent_stub, call, details, fail, router_stub, unreachable
 from .knowledge import add_knowledge_commands
-from .output import dumps, lifecycle_name, plugin_doc, plugin_table, status_doc, status_text
+from .output import (
+    dumps,
+    lifecycle_name,
+    plugin_doc,
+    plugin_table,
+    router_providers_doc,
+    status_doc,
+    status_text,
+)
 from .router import add_router_commands
 from .runs import add_run_commands
 from .scaffold import add_new_command
@@ -35,7 +43,6 @@ def _call(address: str, fn: Callable[[agent_pb2_grpc.AgentServiceStub], Any]) ->
     return call(agent_stub(address), fn, unreachable)
 
 
-_OWN = "agenthost-local/"  # the litellm model ids of the models the router runs itself
 LOCAL_DOWN = "local model down: "  # how the router's status reason starts (RouterLink.degraded)
 DATA_DIR_HELP = "where the store and the API token live (default: $AGENTHOST_DATA_DIR, the config's, .agenthost)"
 
@@ -150,9 +157,7 @@ def _router_providers(address: str) -> dict[str, dict[str, str]]:
         providers = router_stub(address).ListProviders(router_pb2.ListProvidersRequest(), timeout=5).providers
     except grpc.RpcError:
         return {"breakers": {}}
-    # Only the router's own models: a cloud provider without its key is not configured by choice.
-    down = {p.id: p.not_configured_reason for p in providers if not p.configured and p.litellm_model.startswith(_OWN)}
-    return {"breakers": {p.id: p.breaker for p in providers}, "unavailable": down}
+    return router_providers_doc(providers)
 
 
 def _router_spend(address: str, agents: list[str]) -> dict[str, Any] | None:

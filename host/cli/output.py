@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterable
 
 from agenthost.v1 import agent_pb2, router_pb2
 
@@ -90,6 +90,20 @@ def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
         "router_cache": cache_doc(status.router_cache) if status.HasField("router_cache") else None,
         "cache_hit_rate": cache_hit_rate(status.router_cache) if status.HasField("router_cache") else None,
     }
+
+
+OWN_MODELS = "agenthost-local/"  # the litellm model ids of the models the router runs itself
+
+
+def router_providers_doc(providers: Iterable[router_pb2.ProviderInfo]) -> dict[str, dict[str, str]]:
+    """Each provider's circuit breaker, and why any of the router's own local models cannot be
+    called (its worker crashed): what `status --json` adds to its router entry."""
+    providers = list(providers)
+    # Only the router's own models: a cloud provider without its key is not configured by choice.
+    down = {
+        p.id: p.not_configured_reason for p in providers if not p.configured and p.litellm_model.startswith(OWN_MODELS)
+    }
+    return {"breakers": {p.id: p.breaker for p in providers}, "unavailable": down}
 
 
 def cache_hit_rate(cache: router_pb2.ResponseCacheStats) -> float:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, AsyncIterator, Iterable, Iterator
 
-from agenthost.v1 import agent_pb2
+import grpc
+from agenthost.v1 import agent_pb2, router_pb2
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,9 +16,10 @@ from prometheus_client.registry import Collector
 
 from ..api.agent_service import status_response
 from ..api.log_stream import log_query
-from ..cli.output import status_doc
+from ..cli.output import router_providers_doc, status_doc
 from ..host import Host  # at run time: FastAPI reads the routes' annotations
-from ..metrics import families, router_spend
+from ..metrics import SPEND_TIMEOUT, families, router_spend
+from ..plugins.connection import PluginUnavailable
 from .context import host_of
 from .rest_agents import ServicerDep
 from .rest_calls import SSE_HEADERS, SSE_MEDIA, CallContext, doc, sse_frame
@@ -67,6 +69,16 @@ def _spend_doc(host: Host, spend: dict[str, Any] | None) -> dict[str, Any] | Non
     return {**totals, "agents": each}
 
 
+async def _router_providers(host: Host) -> dict[str, dict[str, str]]:
+    """The router's providers' breakers and its own models that are down, as `status` shows them."""
+    try:
+        request = router_pb2.ListProvidersRequest()
+        reply = await host.router.stub().ListProviders(request, metadata=host.router.metadata, timeout=SPEND_TIMEOUT)
+    except (grpc.RpcError, PluginUnavailable):
+        return {"breakers": {}}
+    return router_providers_doc(reply.providers)
+
+
 def observe_routes() -> APIRouter:
     """Status, logs and metrics routes, for the app to mount behind the token check."""
     api = APIRouter(tags=["REST: status, logs, metrics"])
@@ -75,6 +87,7 @@ def observe_routes() -> APIRouter:
     async def status(host: HostDep) -> dict[str, Any]:
         doc_ = status_doc(status_response(host.status()))
         if doc_["router"]["state"] == "ready":
+            doc_["router"].update(await _router_providers(host))
             doc_["router"]["spend"] = _spend_doc(host, await router_spend(host))
         return doc_
 
