@@ -26,7 +26,7 @@ export function logsView(app) {
     pause.textContent = paused ? "Resume" : "Pause";
     paused ? stop() : start();
   });
-  for (const el of [level, agent, plugin]) el.addEventListener("change", () => (lines.replaceChildren(), start()));
+  for (const el of [level, agent, plugin]) el.addEventListener("change", () => start());
 
   function line(r) {
     const source = r.plugin || r.agent_name || r.logger || "";
@@ -46,6 +46,7 @@ export function logsView(app) {
     stop();
     if (paused) return;
     const controller = (follow = new AbortController());
+    lines.replaceChildren(); // each follow starts with the tail again
     const query = new URLSearchParams({ level: level.value, limit: "200" });
     if (agent.value.trim()) query.set("agent", agent.value.trim());
     if (plugin.value.trim()) query.set("plugin", plugin.value.trim());
