@@ -10,6 +10,7 @@ from typing import Any
 
 from .agent.admission import AdmissionSettings, admission_from_table
 from .agent.attachment_settings import AttachmentSettings, settings_from_table
+from .mcp.servers import McpServer, servers_from_table
 from .tracing import table_env
 
 DEFAULT_ADDRESS = "127.0.0.1:7531"
@@ -143,6 +144,7 @@ class HostConfig:
     grants: dict[str, Grant] = field(default_factory=dict)  # by plugin name
     router_address: str = ""  # "" spawns a router; "off" runs without one; else a shared router's address
     router_token: str = ""  # a shared router's token; "" = $AGENTHOST_ROUTER_TOKEN
+    mcp: tuple[McpServer, ...] = ()  # [mcp.servers.NAME]: MCP servers run as plugins (host/mcp)
     path: Path | None = None  # the config file, handed to a spawned router for its [router] table
 
 
@@ -219,6 +221,8 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
         "secrets": {str(k): str(v) for k, v in raw.get("secrets", {}).items()},
         "grants": grants,
     }
+    if "mcp" in raw:
+        kwargs["mcp"] = servers_from_table(raw["mcp"])
     if "tls" in raw:
         kwargs["tls"] = _tls(raw["tls"], base)
     for key in ("listen", "http", "agent_id", "log_level", "router_address", "router_token", "api_token"):

@@ -22,9 +22,10 @@ from .agent.pipeline import Pipeline, PipelineSettings
 from .api.agent_service import AgentServicer
 from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
-from .config import HTTP_OFF, HostConfig, character_files, unix_path
+from .config import HTTP_OFF, Grant, HostConfig, character_files, unix_path
 from .figures import measured
 from .logs import LogBuffer, attach, redact_values
+from .mcp.servers import host_servers
 from .memory import EmbeddingQueue
 from .plugins.components import Components
 from .plugins.discovery import Discovery
@@ -111,7 +112,13 @@ class Host:
             revoke_token=self.tokens.revoke,
             grants=self.config.grants,
         )
-        self._plugins = PluginManager(ctx, self.discovery, self.config.remote)
+        try:
+            servers = host_servers(self.config.mcp, {c.name: c.setting_values for c in characters})
+        except ValueError as exc:
+            raise AgentError(str(exc)) from None
+        ctx.grants = {**self.config.grants, **{s.plugin: Grant(env=s.env) for s in servers.values()}}
+        configured = {name: server.spec() for name, server in servers.items()}
+        self._plugins = PluginManager(ctx, self.discovery, self.config.remote, configured)
         self._components = Components(self._plugins)
         self._router = RouterLink(self.config, ctx)
         self._parts = SharedParts(

@@ -32,12 +32,21 @@ class PluginConflict(RuntimeError):
 class PluginManager:
     """The host's plugins by name."""
 
-    def __init__(self, ctx: LaunchContext, discovery: Discovery, remote: tuple[RemotePlugin, ...] = ()) -> None:
+    def __init__(
+        self,
+        ctx: LaunchContext,
+        discovery: Discovery,
+        remote: tuple[RemotePlugin, ...] = (),
+        configured: dict[str, PluginSpec] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.discovery = discovery
         self.registry = ctx.registry
         self.plugins: dict[str, ManagedPlugin] = {}
         self.remote = {r.name: r for r in remote}
+        #: Plugins the configuration defines rather than an installed package (the MCP servers'
+        #: bridges, host/mcp): started and listed like installed ones, outside the allow list.
+        self.configured = dict(configured or {})
         self._locks: dict[str, asyncio.Lock] = {}  # per plugin name: see _operation
         self._stopping = False  # stop_all() began: nothing new is started
         #: The plugins' components' circuit breakers (Components keeps them; status shows them).
@@ -46,6 +55,8 @@ class PluginManager:
     async def _target(self, name: str) -> PluginSpec | RemotePlugin:
         if name in self.remote:
             return self.remote[name]
+        if name in self.configured:
+            return self.configured[name]
         try:
             # Discovery starts an interpreter and waits for it: off the event loop.
             return await asyncio.to_thread(self.discovery.spec, name)
@@ -80,7 +91,7 @@ class PluginManager:
         except DiscoveryError as exc:  # the remote plugins can still be had
             installed = {}
             errors.append(str(exc))
-        targets: dict[str, PluginSpec | RemotePlugin] = {**installed, **self.remote}
+        targets: dict[str, PluginSpec | RemotePlugin] = {**installed, **self.configured, **self.remote}
         for target in targets.values():
             self.plugins[target.name] = ManagedPlugin(self.ctx, target)
         opened = await asyncio.gather(*(p.open() for p in self.plugins.values()), return_exceptions=True)
@@ -191,7 +202,8 @@ class PluginManager:
         """Installed, allowed plugins that are not loaded: usable ones as AVAILABLE, those whose
         entry point cannot be used as FAILED with the reason. Blocking (discovery)."""
         found = self.discovery.scan()
-        usable = [PluginInfo(s.name, s.version, PluginState.AVAILABLE) for s in found.specs.values()]
+        specs = [*found.specs.values(), *self.configured.values()]
+        usable = [PluginInfo(s.name, s.version, PluginState.AVAILABLE) for s in specs]
         broken = [PluginInfo(n, "", PluginState.FAILED, reason=r) for n, r in found.broken.items()]
         return sorted((p for p in usable + broken if p.name not in self.plugins), key=lambda p: p.name)
 

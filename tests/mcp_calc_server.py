@@ -1,0 +1,56 @@
+"""An MCP server written with the `mcp` SDK, for tests/test_mcp_servers.py: `add` (checked
+arguments), `slow` (sleeps: killed mid-call by the tests), a static resource and a template, a
+prompt. `python mcp_calc_server.py [stdio | http PORT]`; it writes its pid to $MCP_PID_FILE."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from mcp.server import MCPServer
+
+server = MCPServer("calc")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two whole numbers."""
+    with open(os.environ.get("MCP_CALLS_FILE", os.devnull), "a") as calls:
+        calls.write(f"add {a} {b}\n")  # what reached the server
+    return a + b
+
+
+@server.tool()
+async def slow(seconds: float) -> str:
+    """Wait, then say so."""
+    await asyncio.sleep(seconds)
+    return f"waited {seconds}"
+
+
+@server.resource("note://today")
+def today() -> str:
+    """Today's note."""
+    return "The note of the day: buy oat milk."
+
+
+@server.resource("greeting://{name}")
+def greeting(name: str) -> str:
+    """A greeting by name."""
+    return f"Hello, {name}!"
+
+
+@server.prompt()
+def summarise(topic: str) -> str:
+    """Summarise a topic."""
+    return f"Summarise {topic}."
+
+
+if __name__ == "__main__":
+    if os.environ.get("MCP_PID_FILE"):
+        with open(os.environ["MCP_PID_FILE"], "w") as out:
+            out.write(str(os.getpid()))
+    if len(sys.argv) > 2 and sys.argv[1] == "http":
+        server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run(transport="stdio")
