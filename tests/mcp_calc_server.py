@@ -1,12 +1,15 @@
 """An MCP server written with the `mcp` SDK, for tests/test_mcp_servers.py: `add` (checked
 arguments), `slow` (sleeps: killed mid-call by the tests), a static resource and a template, a
-prompt. `python mcp_calc_server.py [stdio | http PORT]`; it writes its pid to $MCP_PID_FILE."""
+prompt. `python mcp_calc_server.py [stdio | http PORT]`; it writes its pid to $MCP_PID_FILE, and
+with $MCP_STUBBORN set it stays after its stdin closes, ignoring SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+import time
 
 from mcp.server import MCPServer
 
@@ -54,3 +57,6 @@ if __name__ == "__main__":
         server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run(transport="stdio")
+    if os.environ.get("MCP_STUBBORN"):  # outlives its stdin and SIGTERM: only a SIGKILL ends it
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(600)

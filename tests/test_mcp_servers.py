@@ -5,8 +5,15 @@ supervises like any plugin; a scripted router plays the model."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -14,10 +21,12 @@ from typing import Any, AsyncIterator
 import grpc
 import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
-from support import FAST, api_channel
+from agents_support import run_cli
+from support import FAST, alive, api_channel, eventually
 
+from host.config import load_config
 from host.host import Host
-from host.mcp.servers import McpServer
+from host.mcp.servers import McpServer, servers_from_character
 from host.plugins.supervisor import PluginState
 from plugin_sdk.wire import struct_to_dict
 
@@ -38,6 +47,7 @@ class ToolRouter(router_pb2_grpc.RouterServiceServicer):
     next of several given as "args: A || B")."""
 
     argument_asks: list[str] = field(default_factory=list)
+    systems: list[str] = field(default_factory=list)  # every reply prompt's system message
     server: Any = None
 
     async def Invoke(self, request: router_pb2.InvokeRequest, context: Any) -> router_pb2.InvokeResponse:
@@ -50,6 +60,7 @@ class ToolRouter(router_pb2_grpc.RouterServiceServicer):
             self.argument_asks.append(text)
             answer = given[min(len(self.argument_asks), len(given)) - 1]
             return router_pb2.InvokeResponse(text=answer, provider="scripted", model="scripted")
+        self.systems.append(system)
         acts = re.search(r"act: ([A-Z_,]+)", text)
         actions = "REPLY" + (f",{acts.group(1)}" if acts else "")
         xml = f"<response><thought>t</thought><actions>{actions}</actions><text>on it</text></response>"
@@ -132,3 +143,184 @@ async def test_arguments_that_do_not_fit_the_schema_are_asked_again_once_and_nev
     assert events[-1].event_type == "RUN_ENDED"
     assert (tmp_path / "calls.txt").read_text() == "add 1 4\n"
     assert len(scripted.argument_asks) == 4
+
+
+async def test_a_resource_is_a_provider_whose_text_reaches_the_prompt(start_host, router, tmp_path):
+    scripted, address = router
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(calc(tmp_path),))
+    events = await send(host, "what is on the note?")
+    assert events[-1].event_type == "RUN_ENDED"
+    assert any("The note of the day: buy oat milk." in system for system in scripted.systems)
+
+
+async def test_plugins_list_shows_the_server_with_its_tools_and_state(start_host, router, tmp_path):
+    _, address = router
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(calc(tmp_path),))
+    code, out, err = await run_cli(host, "plugins", "list", "--json")
+    assert code == 0, err
+    [doc] = [p for p in json.loads(out)["plugins"] if p["name"] == "mcp-calc"]
+    assert doc["state"] == "ready" and doc["restarts"] == 0 and doc["pid"] > 0
+    assert doc["components"]["actions"] == ["CALC_ADD", "CALC_SLOW"]
+    assert doc["components"]["providers"] == ["CALC_TODAY"]
+
+
+async def test_a_server_killed_mid_call_fails_the_action_clearly_and_is_restarted(start_host, router, tmp_path):
+    scripted, address = router
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(calc(tmp_path),))
+    first = int((tmp_path / "calc.pid").read_text())
+    sending = asyncio.create_task(send(host, 'act: CALC_SLOW args: {"seconds": 60}'))
+    assert await eventually(lambda: len(scripted.argument_asks) == 1, timeout=30)
+    await asyncio.sleep(1.0)  # the call is at the server now
+    os.kill(first, signal.SIGKILL)
+    events = await asyncio.wait_for(sending, 60)
+    [(_, extra)] = action_events(events)
+    assert extra["success"] is False
+    assert extra["error"] == (
+        "MCP server 'calc' exited or closed its connection during tools/call slow; it is restarted"
+    )
+    assert events[-1].event_type == "RUN_ENDED"
+    plugin = host.plugins.get("mcp-calc")
+    assert await eventually(lambda: plugin.restarts == 1 and plugin.state is PluginState.READY, timeout=60)
+    second = int((tmp_path / "calc.pid").read_text())
+    assert second != first and alive(second) and not alive(first)
+    events = await send(host, 'act: CALC_ADD args: {"a": 20, "b": 22}')
+    assert [text for text, _ in action_events(events)] == ["42"]
+
+
+async def test_reload_starts_a_new_bridge_and_server_and_ends_the_old(start_host, router, tmp_path):
+    _, address = router
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(calc(tmp_path),))
+    old_bridge, old_server = host.plugins.get("mcp-calc").info().pid, int((tmp_path / "calc.pid").read_text())
+    await host.plugins.reload("mcp-calc")
+    new_bridge, new_server = host.plugins.get("mcp-calc").info().pid, int((tmp_path / "calc.pid").read_text())
+    assert new_bridge != old_bridge and new_server != old_server and alive(new_server)
+    assert await eventually(lambda: not alive(old_bridge) and not alive(old_server), timeout=10)
+    await host.plugins.unload("mcp-calc")
+    assert await eventually(lambda: not alive(new_bridge) and not alive(new_server), timeout=10)
+    await host.plugins.load("mcp-calc")
+    assert host.plugins.get("mcp-calc").state is PluginState.READY
+
+
+async def test_a_server_that_never_answers_initialize_fails_to_start_with_a_clear_error(start_host, tmp_path):
+    mute = McpServer(name="mute", command=(*RAW, "mute"), start_timeout=2.0)
+    host = await start_host(supervision=SUPERVISION, mcp=(mute,))
+    plugin = host.plugins.get("mcp-mute")
+    assert plugin.state is PluginState.FAILED
+    assert plugin.reason == (
+        "plugin 'mcp-mute' exited with code 1 before its handshake: "
+        "agenthost plugin mcp-mute: MCP server 'mute' did not answer initialize within 2 s"
+    )
+
+
+async def test_a_malformed_tool_result_fails_the_action_and_the_run_goes_on(start_host, router, tmp_path):
+    scripted, address = router
+    raw = McpServer(name="raw", command=(*RAW, "malformed"))
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(raw, calc(tmp_path)))
+    events = await send(host, 'act: RAW_BROKEN,CALC_ADD args: {"a": 1, "b": 1}')
+    [(_, broken), (text, added)] = action_events(events)
+    assert broken["success"] is False and broken["error"].startswith("tool broken returned a malformed result: ")
+    assert text == "2" and added["success"] is True
+    assert host.plugins.get("mcp-raw").state is PluginState.READY
+
+
+async def test_a_streamable_http_server_with_headers(start_host, router, tmp_path):
+    _, address = router
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MCP_CALLS_FILE": str(tmp_path / "calls.txt")}
+    server = subprocess.Popen([*CALC, "http", str(port)], env=env, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        up = await eventually(lambda: _listening(port), timeout=60)
+        assert up, "the HTTP MCP server did not start"
+        remote = McpServer(name="web", url=url, headers={"X-Test": "yes"})
+        host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(remote,))
+        assert host.plugins.get("mcp-web").info().components["actions"] == ["WEB_ADD", "WEB_SLOW"]
+        events = await send(host, 'act: WEB_ADD args: {"a": 7, "b": 8}')
+        assert [text for text, _ in action_events(events)] == ["15"]
+        assert (tmp_path / "calls.txt").read_text() == "add 7 8\n"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_host_sigkill_leaves_no_bridge_and_no_mcp_server(tmp_path: Path):
+    """`agenthost serve` with an MCP server from its config file (its env granted by name) is
+    SIGKILLed: the bridge and the server it started are both gone within seconds, although the
+    server outlives its stdin and ignores SIGTERM (die_with_parent.py's SIGKILL ends it)."""
+    pid_file = tmp_path / "calc.pid"
+    config = tmp_path / "agenthost.toml"
+    config.write_text(
+        'data_dir = "data"\nrouter_address = "off"\n[plugins]\nallow = []\n'
+        "[supervision]\nstart_timeout = 60.0\n"
+        f'[mcp.servers.calc]\ncommand = {json.dumps(list(CALC))}\nenv = ["MCP_PID_FILE", "MCP_STUBBORN"]\n'
+    )
+    address = f"unix://{tmp_path}/api.sock"
+    env = {**os.environ, "AGENTHOST_DATA_DIR": str(tmp_path / "data"), "MCP_PID_FILE": str(pid_file)}
+    env["MCP_STUBBORN"] = "1"
+    host = subprocess.Popen(
+        [AGENTHOST, "serve", "--listen", address, "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        waited = subprocess.run(
+            [AGENTHOST, "wait", "--timeout", "90", "--host", address], env=env, capture_output=True, text=True
+        )
+        assert waited.returncode == 0, waited.stderr
+        status = subprocess.run(
+            [AGENTHOST, "--host", address, "status", "--json"], env=env, capture_output=True, text=True
+        )
+        [plugin] = json.loads(status.stdout)["plugins"]
+        bridge, server = plugin["pid"], int(pid_file.read_text())
+        assert plugin["name"] == "mcp-calc" and alive(bridge) and alive(server)
+    finally:
+        host.send_signal(signal.SIGKILL)
+        host.wait(timeout=5)
+    deadline = time.monotonic() + 10
+    while (alive(bridge) or alive(server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(bridge), "the bridge outlived its host"
+    assert not alive(server), "the MCP server outlived its host"
+
+
+def test_the_mcp_table_and_a_characters_settings_are_checked_with_one_line_errors(tmp_path: Path):
+    config = tmp_path / "agenthost.toml"
+    config.write_text('[mcp.servers.files]\ncommand = ["npx", "server"]\nenv = ["HOME_DIR"]\n')
+    [server] = load_config(config).mcp
+    assert server == McpServer(name="files", command=("npx", "server"), env=("HOME_DIR",))
+    assert server.spec().name == "mcp-files" and server.spec().module == "plugin_sdk.mcp_bridge"
+    bad = {
+        '[mcp.servers.x]\nurl = "http://a"\ncommand = ["a"]\n': "[mcp.servers.x] needs exactly one of command",
+        "[mcp.servers.x]\ncommand = []\n": "[mcp.servers.x] command must be a non-empty list of strings",
+        '[mcp.servers.x]\nurl = "ftp://a"\n': "[mcp.servers.x] url must be an http:// or https:// URL",
+        '[mcp.servers.x]\ncommand = ["a"]\nport = 1\n': "unknown key(s) in [mcp.servers.x]: port",
+        '[mcp.servers.x]\ncommand = ["a"]\ntimeout = 0\n': "[mcp.servers.x] timeout must be a number of seconds",
+        '[mcp.servers."9x"]\ncommand = ["a"]\n': "[mcp.servers.9x]: a server name starts with a letter",
+        "[mcp]\nserver = 1\n": "unknown key(s) in [mcp]: server",
+    }
+    for text, message in bad.items():
+        config.write_text(text)
+        with pytest.raises(Exception) as caught:
+            load_config(config)
+        assert message in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+    settings = {
+        "mcp": {
+            "servers": {
+                "github": {"type": "stdio", "command": "npx", "args": ["-y", "gh"], "env": {"TOKEN": "t"}},
+                "web": {"type": "streamable-http", "url": "https://mcp.example/mcp"},
+            }
+        }
+    }
+    github, web = servers_from_character(settings, "Ada")
+    assert github.command == ("npx", "-y", "gh") and github.env_values == {"TOKEN": "t"}
+    assert web.url == "https://mcp.example/mcp"
+    with pytest.raises(ValueError, match=r"character 'Ada': settings.mcp.servers.x type must be stdio, http"):
+        servers_from_character({"mcp": {"servers": {"x": {"type": "sse", "url": "http://a"}}}}, "Ada")
