@@ -35,10 +35,12 @@ class ScriptedRouter(router_pb2_grpc.RouterServiceServicer):
     """Answers "I am <name> | turns=N | <recall line>"; "slow S" in the message waits S seconds."""
 
     calls: list[Call] = field(default_factory=list)
+    warm_ups: list[router_pb2.InvokeRequest] = field(default_factory=list)
     server: Any = None
 
     async def Invoke(self, request: router_pb2.InvokeRequest, context: Any) -> router_pb2.InvokeResponse:
         if request.meta.warm_up:  # an agent's reply prompt read ahead: as a router with no local model
+            self.warm_ups.append(request)
             return router_pb2.InvokeResponse()
         if not request.messages:  # an embedding or a prompt: not scripted here
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the scripted router answers chat messages only")

@@ -7,6 +7,7 @@ evaluated prompt: the agent's first reply starts from it and reads only what fol
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -18,6 +19,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
 import pytest  # noqa: E402
+from agenthost.v1 import router_pb2  # noqa: E402
+from agents_support import character, router_fixture  # noqa: E402,F401 (a fixture)
+from test_agents import PROBE, send  # noqa: E402
 
 from host.agent.character import load_character  # noqa: E402
 from host.agent.responses import prompt_prefix, system_prompt  # noqa: E402
@@ -129,3 +133,24 @@ def test_after_a_warm_up_the_first_reply_reads_only_what_follows_the_character()
     read = warm["evaluated"] - warm["completion"]  # each generated token is read too
     assert read < warm["prompt"] - 300, warm  # the prefix is ~350 of the ~480 tokens
     assert system_prompt(load_character(None), "x", []).startswith(prompt_prefix(load_character(None)) + "\n\n")
+
+
+async def test_an_agent_has_its_reply_prompt_read_ahead_once_it_is_ready(start_host, router, tmp_path):
+    """A real host with a (scripted) router: each agent, once READY, sends one warm-up with how its
+    reply prompts start, for the reply model type, under its name; its first reply's system
+    message starts with exactly that."""
+    scripted, address = router
+    files = (character(tmp_path, "Alpha", ["probe"]), character(tmp_path, "Beta", ["probe"]))
+    host = await start_host(PROBE, characters=files, router_address=address)
+    for _ in range(100):
+        if len(scripted.warm_ups) == 2:
+            break
+        await asyncio.sleep(0.05)
+    alpha = host.find_agent("Alpha")
+    warm = {request.meta.agent_name: request for request in scripted.warm_ups}
+    assert sorted(warm) == ["Alpha", "Beta"]
+    ahead = warm["Alpha"]
+    assert ahead.meta.warm_up and ahead.meta.model_type == router_pb2.MODEL_TYPE_TEXT_LARGE
+    assert [(m.role, m.content) for m in ahead.messages] == [("system", prompt_prefix(alpha.character))]
+    await send(host, "Alpha", "room-1", "hello")
+    assert scripted.calls[-1].system.startswith(prompt_prefix(alpha.character) + "\n\n")
