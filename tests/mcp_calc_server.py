@@ -12,6 +12,7 @@ import sys
 import time
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 
 server = MCPServer("calc")
 
@@ -27,8 +28,32 @@ def add(a: int, b: int) -> int:
 @server.tool()
 async def slow(seconds: float) -> str:
     """Wait, then say so."""
-    await asyncio.sleep(seconds)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        with open(os.environ.get("MCP_CALLS_FILE", os.devnull), "a") as calls:
+            calls.write("slow cancelled\n")
+        raise
     return f"waited {seconds}"
+
+
+def double(n: int) -> int:
+    """Double a whole number."""
+    return 2 * n
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Offer one more tool, double (kept in $MCP_TOOLS_FILE, so a restarted server has it too)."""
+    with open(os.environ["MCP_TOOLS_FILE"], "w") as tools:
+        tools.write("double\n")
+    server.add_tool(double)
+    await ctx.notify_tools_changed()
+    return "grown"
+
+
+if os.environ.get("MCP_TOOLS_FILE") and os.path.exists(os.environ["MCP_TOOLS_FILE"]):
+    server.add_tool(double)
 
 
 @server.resource("note://today")

@@ -97,9 +97,9 @@ def action_events(events: list[agent_pb2.RunEvent]) -> list[tuple[str, dict[str,
     return [(e.content.text, struct_to_dict(e.content.extra)) for e in events if e.event_type == "ACTION"]
 
 
-def calc(tmp_path: Path, name: str = "calc", **changes: Any) -> McpServer:
+def calc(tmp_path: Path, name: str = "calc", env_values: dict[str, str] | None = None) -> McpServer:
     env = {"MCP_CALLS_FILE": str(tmp_path / "calls.txt"), "MCP_PID_FILE": str(tmp_path / f"{name}.pid")}
-    return McpServer(name=name, command=CALC, env_values=env, **changes)
+    return McpServer(name=name, command=CALC, env_values={**env, **(env_values or {})})
 
 
 async def test_a_stdio_servers_tools_are_actions_a_model_calls_with_checked_arguments(start_host, router, tmp_path):
@@ -108,7 +108,7 @@ async def test_a_stdio_servers_tools_are_actions_a_model_calls_with_checked_argu
     plugin = host.plugins.get("mcp-calc")
     assert plugin.state is PluginState.READY
     info = plugin.info()
-    assert info.components["actions"] == ["CALC_ADD", "CALC_SLOW"]
+    assert info.components["actions"] == ["CALC_ADD", "CALC_SLOW", "CALC_GROW"]
     assert info.components["providers"] == ["CALC_TODAY"]
     manifest = host.plugins.registry.manifests["mcp-calc"]
     [add] = [a for a in manifest.actions if a.name == "CALC_ADD"]
@@ -160,7 +160,7 @@ async def test_plugins_list_shows_the_server_with_its_tools_and_state(start_host
     assert code == 0, err
     [doc] = [p for p in json.loads(out)["plugins"] if p["name"] == "mcp-calc"]
     assert doc["state"] == "ready" and doc["restarts"] == 0 and doc["pid"] > 0
-    assert doc["components"]["actions"] == ["CALC_ADD", "CALC_SLOW"]
+    assert doc["components"]["actions"] == ["CALC_ADD", "CALC_SLOW", "CALC_GROW"]
     assert doc["components"]["providers"] == ["CALC_TODAY"]
 
 
@@ -236,7 +236,7 @@ async def test_a_streamable_http_server_with_headers(start_host, router, tmp_pat
         assert up, "the HTTP MCP server did not start"
         remote = McpServer(name="web", url=url, headers={"X-Test": "yes"})
         host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(remote,))
-        assert host.plugins.get("mcp-web").info().components["actions"] == ["WEB_ADD", "WEB_SLOW"]
+        assert host.plugins.get("mcp-web").info().components["actions"] == ["WEB_ADD", "WEB_SLOW", "WEB_GROW"]
         events = await send(host, 'act: WEB_ADD args: {"a": 7, "b": 8}')
         assert [text for text, _ in action_events(events)] == ["15"]
         assert (tmp_path / "calls.txt").read_text() == "add 7 8\n"
@@ -324,3 +324,31 @@ def test_the_mcp_table_and_a_characters_settings_are_checked_with_one_line_error
     assert web.url == "https://mcp.example/mcp"
     with pytest.raises(ValueError, match=r"character 'Ada': settings.mcp.servers.x type must be stdio, http"):
         servers_from_character({"mcp": {"servers": {"x": {"type": "sse", "url": "http://a"}}}}, "Ada")
+
+
+async def test_a_changed_tool_list_refreshes_the_actions(start_host, router, tmp_path):
+    _, address = router
+    server = calc(tmp_path, env_values={"MCP_TOOLS_FILE": str(tmp_path / "tools.txt")})
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(server,))
+    plugin = host.plugins.get("mcp-calc")
+    events = await send(host, "act: CALC_GROW")
+    assert [text for text, _ in action_events(events)] == ["grown"]
+    grown = ["CALC_ADD", "CALC_DOUBLE", "CALC_GROW", "CALC_SLOW"]
+    assert await eventually(
+        lambda: plugin.state is PluginState.READY and sorted(plugin.info().components["actions"]) == grown, timeout=60
+    )
+    events = await send(host, 'act: CALC_DOUBLE args: {"n": 21}')
+    assert [text for text, _ in action_events(events)] == ["42"]
+
+
+async def test_an_action_past_its_deadline_cancels_the_call_at_the_server(start_host, router, tmp_path):
+    _, address = router
+    supervision = replace(SUPERVISION, action_timeout=3.0)
+    host = await start_host(router_address=address, supervision=supervision, mcp=(calc(tmp_path),))
+    events = await send(host, 'act: CALC_SLOW args: {"seconds": 60}')
+    [(_, extra)] = action_events(events)
+    assert extra["success"] is False and "deadline" in extra["error"], extra["error"]
+    assert events[-1].event_type == "RUN_ENDED"
+    calls = tmp_path / "calls.txt"
+    assert await eventually(lambda: calls.exists() and "slow cancelled" in calls.read_text(), timeout=10)
+    assert host.plugins.get("mcp-calc").restarts == 0

@@ -25,6 +25,7 @@ import grpc
 import mcp_types as types
 from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 from mcp import Client
+from mcp.client.subscriptions import ListenNotSupportedError
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import CONNECTION_CLOSED
 from pydantic import ValidationError
@@ -194,6 +195,21 @@ class Bridge:
         if _signature(listed) != _signature(self.tools):
             self.gone(f"MCP server {self.config.name!r} changed its tools", EXIT_TOOLS_CHANGED)
 
+    async def follow_changes(self) -> None:
+        """Watch for tools/list_changed: on a 2026-07-28 connection through subscriptions/listen;
+        on an older one the server's notification reaches on_message instead."""
+        tools = self.client.server_capabilities.tools
+        if tools is None or not tools.list_changed:
+            return
+        try:
+            async with self.client.listen(tools_list_changed=True) as events:
+                async for _ in events:
+                    await self._refresh()
+        except ListenNotSupportedError:
+            return
+        except Exception as exc:  # the connection's end is the pings' and the calls' to see
+            log.debug("listening to %s for changes ended: %s", self.config.name, exc)
+
     async def watch(self) -> None:
         """Ping the server while idle: one that died between calls is seen within PING_INTERVAL."""
         while not self.stop.is_set():
@@ -259,13 +275,15 @@ async def _serve(bridge: Bridge, app_version: int) -> None:
             server = grpc.aio.server(interceptors=tracing.server_interceptors())
             plugin_pb2_grpc.add_PluginServiceServicer_to_server(servicer, server)
             service_name = plugin_pb2.DESCRIPTOR.services_by_name["PluginService"].full_name
-            watching = asyncio.create_task(bridge.watch())
+            watching = [asyncio.create_task(bridge.watch()), asyncio.create_task(bridge.follow_changes())]
             try:
                 await serve_until_stopped(
                     plugin.name, app_version, server, (service_name,), bridge.stop, servicer.close
                 )
             finally:
-                watching.cancel()
+                for task in watching:
+                    task.cancel()
+                await asyncio.gather(*watching, return_exceptions=True)
     except MCPError as exc:
         watchdog.cancel()
         if bridge.stop.is_set():
