@@ -19,10 +19,10 @@ Measures, with the host in a process of its own (so its CPU time is its own):
      process and event loop, over TCP on 127.0.0.1 like the faces.
    Every reply is checked ("ok", run completed). At 1 and 50 concurrent clients: p50/p99
    (client side, request to the whole answer: the completion, or RUN_ENDED), messages/s and
-   CPU ms per message of the host process (psutil, over each side's timed messages; the plugin
-   process and the client beside it). Rounds are interleaved, rotating which side goes first,
-   so the box's noise hits every side; p50/p99 over all samples, msgs/s the median of rounds,
-   CPU the sum over rounds.
+   CPU ms per message of the host process and of its event-loop thread (psutil, over each
+   side's timed messages; the plugin process and the client beside it). Rounds are
+   interleaved, rotating which side goes first, so the box's noise hits every side; p50/p99
+   over all samples, msgs/s the median of rounds, CPU the sum over rounds.
 2. `model = "router"`: a second host spawns its router, whose one provider is
    bench/mock_provider.py's OpenAI-compatible server (its own process); a chat completion with
    model "router" over HTTP (httpx, keep-alive) against a bare `litellm.acompletion` from this
