@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator
 import grpc
 import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
-from agents_support import run_cli
+from agents_support import character, run_cli
 from support import FAST, alive, api_channel, eventually
 
 from host.config import load_config
@@ -352,3 +352,23 @@ async def test_an_action_past_its_deadline_cancels_the_call_at_the_server(start_
     calls = tmp_path / "calls.txt"
     assert await eventually(lambda: calls.exists() and "slow cancelled" in calls.read_text(), timeout=10)
     assert host.plugins.get("mcp-calc").restarts == 0
+
+
+async def test_a_server_that_dies_while_idle_is_restarted(start_host, router, tmp_path):
+    _, address = router
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(calc(tmp_path),))
+    plugin, first = host.plugins.get("mcp-calc"), int((tmp_path / "calc.pid").read_text())
+    os.kill(first, signal.SIGKILL)
+    assert await eventually(lambda: plugin.restarts == 1 and plugin.state is PluginState.READY, timeout=60)
+    assert int((tmp_path / "calc.pid").read_text()) != first
+
+
+async def test_a_characters_settings_mcp_server_is_started_with_the_host(start_host, router, tmp_path):
+    _, address = router
+    pid_file = str(tmp_path / "calc.pid")
+    servers = {"notes": {"type": "stdio", "command": CALC[0], "args": [CALC[1]], "env": {"MCP_PID_FILE": pid_file}}}
+    ada = character(tmp_path, "Ada", settings={"mcp": {"servers": servers}})
+    host = await start_host(router_address=address, supervision=SUPERVISION, character=ada)
+    plugin = host.plugins.get("mcp-notes")
+    assert plugin.state is PluginState.READY and "NOTES_ADD" in plugin.info().components["actions"]
+    assert alive(int((tmp_path / "calc.pid").read_text()))
