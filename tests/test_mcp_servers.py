@@ -42,7 +42,8 @@ SUPERVISION = replace(
 
 @dataclass
 class ToolRouter(router_pb2_grpc.RouterServiceServicer):
-    """The model: a reply naming the actions the message lists after "act:" (REPLY first), and,
+    """The model: a reply naming the actions the message lists after "act:" (REPLY first) and the
+    providers it lists after "want:", and,
     asked for a tool's arguments, the JSON the message gives after "args:" (each ask takes the
     next of several given as "args: A || B")."""
 
@@ -63,7 +64,9 @@ class ToolRouter(router_pb2_grpc.RouterServiceServicer):
         self.systems.append(system)
         acts = re.search(r"act: ([A-Z_,]+)", text)
         actions = "REPLY" + (f",{acts.group(1)}" if acts else "")
-        xml = f"<response><thought>t</thought><actions>{actions}</actions><text>on it</text></response>"
+        want = re.search(r"want: ([A-Z_,]+)", text)
+        providers = f"<providers>{want.group(1)}</providers>" if want else ""
+        xml = f"<response><thought>t</thought><actions>{actions}</actions>{providers}<text>on it</text></response>"
         return router_pb2.InvokeResponse(text=xml, provider="scripted", model="scripted")
 
     async def InvokeStream(self, request: router_pb2.InvokeStreamRequest, context: Any) -> AsyncIterator[Any]:
@@ -109,7 +112,7 @@ async def test_a_stdio_servers_tools_are_actions_a_model_calls_with_checked_argu
     assert plugin.state is PluginState.READY
     info = plugin.info()
     assert info.components["actions"] == ["CALC_ADD", "CALC_SLOW", "CALC_GROW"]
-    assert info.components["providers"] == ["CALC_TODAY"]
+    assert info.components["providers"] == ["CALC_TODAY", "CALC_GREETING"]
     manifest = host.plugins.registry.manifests["mcp-calc"]
     [add] = [a for a in manifest.actions if a.name == "CALC_ADD"]
     assert add.description.startswith("Add two whole numbers.; parameters (JSON schema): ")
@@ -161,7 +164,7 @@ async def test_plugins_list_shows_the_server_with_its_tools_and_state(start_host
     [doc] = [p for p in json.loads(out)["plugins"] if p["name"] == "mcp-calc"]
     assert doc["state"] == "ready" and doc["restarts"] == 0 and doc["pid"] > 0
     assert doc["components"]["actions"] == ["CALC_ADD", "CALC_SLOW", "CALC_GROW"]
-    assert doc["components"]["providers"] == ["CALC_TODAY"]
+    assert doc["components"]["providers"] == ["CALC_TODAY", "CALC_GREETING"]
 
 
 async def test_a_server_killed_mid_call_fails_the_action_clearly_and_is_restarted(start_host, router, tmp_path):
@@ -372,3 +375,15 @@ async def test_a_characters_settings_mcp_server_is_started_with_the_host(start_h
     plugin = host.plugins.get("mcp-notes")
     assert plugin.state is PluginState.READY and "NOTES_ADD" in plugin.info().components["actions"]
     assert alive(int((tmp_path / "calc.pid").read_text()))
+
+
+async def test_a_resource_template_is_a_provider_read_when_the_reply_names_it(start_host, router, tmp_path):
+    scripted, address = router
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(calc(tmp_path),))
+    [greeting] = [p for p in host.plugins.registry.manifests["mcp-calc"].providers if p.name == "CALC_GREETING"]
+    assert greeting.dynamic and "greeting://{name}" in greeting.description
+    await send(host, "hello")
+    assert not any("Hello, Bob!" in system for system in scripted.systems)  # not read unless named
+    events = await send(host, 'greet want: CALC_GREETING args: {"name": "Bob"}')
+    assert events[-1].event_type == "RUN_ENDED"
+    assert any("Hello, Bob!" in system for system in scripted.systems)

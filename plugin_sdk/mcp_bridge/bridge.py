@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import sys
+import urllib.parse
 from typing import Any, Awaitable, Callable, NoReturn
 
 import grpc
@@ -50,6 +51,7 @@ restart reads the new manifest."""
 PING_INTERVAL = 5.0
 """Seconds between two pings of an idle server: how soon a server that died between calls is seen."""
 _UNSAFE = re.compile(r"[^A-Z0-9_]+")
+_VARIABLE = re.compile(r"\{([^}]+)\}")  # a URI template's variable (RFC 6570, simple forms)
 
 
 def component_name(server: str, item: str) -> str:
@@ -105,6 +107,12 @@ class Bridge:
         for name, resource in self.resources.items():
             description = _described(resource.name, resource.description) + f" ({resource.uri})"
             plugin.provider(name, description=description, position=50)(self._provider(resource))
+        for template in self.templates:
+            name = component_name(self.config.name, template.name)
+            if name in plugin.providers:
+                continue  # a static resource of that name came first
+            description = _described(template.name, template.description) + f" ({template.uri_template})"
+            plugin.provider(name, description=description, position=50, dynamic=True)(self._template(template))
         return plugin
 
     def _describe(self, tool: types.Tool) -> str:
@@ -125,6 +133,30 @@ class Bridge:
     def _provider(self, resource: types.Resource) -> Callable[..., Awaitable[ProviderResult]]:
         async def get(ctx: Any, message: Memory, state: State) -> ProviderResult:
             return await self.read(resource)
+
+        return get
+
+    def _template(self, template: types.ResourceTemplate) -> Callable[..., Awaitable[ProviderResult]]:
+        """A resource template, read when the reply names it (a dynamic provider): the model
+        fills its variables from the message, as it fills a tool's arguments."""
+        variables = [v.lstrip("+#./;?&") for v in _VARIABLE.findall(template.uri_template)]
+        schema = {
+            "type": "object",
+            "properties": {v: {"type": "string"} for v in variables},
+            "required": variables,
+        }
+
+        async def get(ctx: Any, message: Memory, state: State) -> ProviderResult:
+            async def ask(prompt: list[dict[str, str]]) -> str:
+                return (await ctx.host.use_model(self.config.model_type, messages=prompt)).text
+
+            description = template.description or template.name
+            filled = await arguments.fill(ask, template.name, description, schema, message.content.text)
+            if filled.arguments is None:
+                raise RuntimeError(filled.error)
+            values = {k: urllib.parse.quote(str(v), safe="") for k, v in filled.arguments.items()}
+            uri = _VARIABLE.sub(lambda m: values.get(m.group(1).lstrip("+#./;?&"), ""), template.uri_template)
+            return await self.read(types.Resource(name=template.name, uri=uri))
 
         return get
 
