@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import grpc
+import mcp_types as types
 import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
 from agents_support import character, run_cli
@@ -28,6 +29,7 @@ from host.config import load_config
 from host.host import Host
 from host.mcp.servers import McpServer, servers_from_character
 from host.plugins.supervisor import PluginState
+from plugin_sdk.mcp_bridge.results import action_result
 from plugin_sdk.wire import struct_to_dict
 
 TESTS = Path(__file__).parent
@@ -122,7 +124,7 @@ async def test_a_stdio_servers_tools_are_actions_a_model_calls_with_checked_argu
 
     events = await send(host, 'add them act: CALC_ADD args: {"a": 2, "b": 3}')
     [(text, extra)] = action_events(events)
-    assert text == "5" and extra["success"] is True
+    assert text == "5" and extra["success"] is True and extra["values"] == {"result": 5}
     assert (tmp_path / "calls.txt").read_text() == "add 2 3\n"
     assert len(scripted.argument_asks) == 1
 
@@ -387,3 +389,22 @@ async def test_a_resource_template_is_a_provider_read_when_the_reply_names_it(st
     events = await send(host, 'greet want: CALC_GREETING args: {"name": "Bob"}')
     assert events[-1].event_type == "RUN_ENDED"
     assert any("Hello, Bob!" in system for system in scripted.systems)
+
+
+def test_a_tool_result_becomes_the_actions_text_values_and_data():
+    link = types.ResourceLink(name="report", uri="file:///r.txt", description="the report")
+    result = types.CallToolResult(
+        content=[types.TextContent(text="done"), link], structured_content={"rows": 3}, is_error=False
+    )
+    action = action_result("export", result)
+    assert action.success and action.text == "done\nreport: file:///r.txt"
+    assert action.values == {"rows": 3}
+    assert action.data == {
+        "tool": "export",
+        "structured": {"rows": 3},
+        "resource_links": [{"uri": "file:///r.txt", "name": "report", "description": "the report"}],
+    }
+    only_structured = action_result("count", types.CallToolResult(content=[], structured_content={"n": 1}))
+    assert only_structured.text == '{"n":1}'
+    failed = action_result("export", types.CallToolResult(content=[types.TextContent(text="disk full")], is_error=True))
+    assert not failed.success and failed.error == "tool export failed: disk full"
