@@ -23,6 +23,7 @@ from .character import add_character_commands
 from .chat import add_chat_options, chat, cmd_chat
 from .client import add_client_options, agent_stub, call, details, fail, router_stub, unreachable
 from .knowledge import add_knowledge_commands
+from .mcp import add_mcp_commands
 from .output import (
     dumps,
     lifecycle_name,
@@ -405,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_knowledge_commands(sub)
     add_agents_commands(sub)
     add_run_commands(sub)
+    add_mcp_commands(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 
 from .. import __version__
 from ..api.agent_service import AgentServicer
+from ..mcp_server.http import mount_mcp
 from . import errors
 from .auth import TokenCheck
 from .body_limit import MAX_BODY_BYTES, BodyLimit
@@ -30,7 +31,8 @@ DESCRIPTION = (
     "`Authorization: Bearer <token>` (`agenthost token` prints it). `/v1` is OpenAI-compatible: point an "
     "OpenAI client's base_url at http://HOST:PORT/v1 with the token as its api_key. `/api` is the REST API "
     "(agents, messages, runs, plugins, router, logs, status; live events as server-sent events), which "
-    "also takes the token as `?token=` or the `agenthost_token` cookie, for browsers."
+    "also takes the token as `?token=` or the `agenthost_token` cookie, for browsers. `/mcp` serves the agents "
+    "as an MCP server (Streamable HTTP; tools send_message, search_knowledge, list_agents)."
 )
 
 
@@ -46,5 +48,6 @@ def create_app(host: Host, token: str, max_body_bytes: int = MAX_BODY_BYTES) -> 
     browser = [Depends(TokenCheck(token, browser=True))]
     for routes in (agents_routes(), runs_routes(), plugins_routes(), router_routes(), observe_routes()):
         app.include_router(routes, dependencies=browser)
+    mount_mcp(app, app.state.servicer, token)  # the agents as an MCP server (Streamable HTTP) at /mcp
     mount_page(app)  # the web page at /, its files under /ui
     return app

@@ -1,0 +1,142 @@
+"""Agents as MCP servers (issue 14): `agenthost mcp serve` on stdio (a real process, the host
+reached over its gRPC socket) and the host's /mcp (Streamable HTTP), both driven with the `mcp`
+SDK's own ClientSession; the model is test_http_openai's scripted router ("You said: TEXT", with
+the fixture's FIXTURE_PICKY action when TEXT says "please"; every embedding the same vector)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import grpc
+import httpx
+import pytest
+from agenthost.v1 import agent_pb2, agent_pb2_grpc
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from support import fixture_spec
+from test_http_openai import ScriptedRouter
+
+from host.host import Host
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def router(tmp_path: Path) -> AsyncIterator[str]:
+    scripted, address = ScriptedRouter(), f"unix://{tmp_path}/mcp-router.sock"
+    await scripted.start(address)
+    yield address
+    await scripted.server.stop(0)
+
+
+@pytest.fixture
+async def served(start_host: Any, router: str) -> Host:
+    host: Host = await start_host(fixture_spec("fixture"), router_address=router, http="127.0.0.1:0")
+    return host
+
+
+@asynccontextmanager
+async def over_stdio(host: Host, *extra: str) -> AsyncIterator[ClientSession]:
+    """A session with `agenthost mcp serve` spawned against `host`, its token in the environment."""
+    env = {**os.environ, "AGENTHOST_TOKEN": host.api_token, "PYTHONPATH": str(ROOT)}
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "host", "mcp", "serve", "--host", host.address, *extra], env=env
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+@asynccontextmanager
+async def over_http(host: Host) -> AsyncIterator[ClientSession]:
+    """A session with the host's /mcp, the bearer token in its header."""
+    assert host.http is not None
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {host.api_token}"})
+    async with (
+        streamable_http_client(f"{host.http.url}/mcp", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+SESSIONS = {"stdio": over_stdio, "http": over_http}
+
+
+async def add_knowledge(host: Host, source: str, text: str) -> None:
+    async with grpc.aio.insecure_channel(host.address) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+
+        async def upload() -> AsyncIterator[agent_pb2.AddKnowledgeRequest]:
+            yield agent_pb2.AddKnowledgeRequest(source=source, data=text.encode(), content_type="text/plain")
+
+        await stub.AddKnowledge(upload(), metadata=(("authorization", f"Bearer {host.api_token}"),))
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_an_agent_answers_over_mcp(served: Host, transport: str) -> None:
+    agent = served.find_agent("")
+    await add_knowledge(served, "lighthouse.txt", "The lighthouse keeper is called Morwenna.")
+    async with SESSIONS[transport](served) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert {"send_message", "search_knowledge", "list_agents"} <= set(tools)
+        assert "text" in tools["send_message"].input_schema["properties"]
+
+        said = await session.call_tool("send_message", {"text": "hello please"})
+        assert not said.is_error, said
+        run = said.structured_content
+        assert run is not None and run["reply"].startswith("You said: hello please"), run
+        assert run["status"] == "completed" and run["run_id"]
+        assert [(a["name"], a["success"], a["text"]) for a in run["actions"]] == [("FIXTURE_PICKY", True, "thank you")]
+        assert "You said: hello please" in said.content[0].text  # type: ignore[union-attr]
+
+        found = await session.call_tool("search_knowledge", {"query": "who keeps the lighthouse?"})
+        assert not found.is_error, found
+        assert found.structured_content is not None
+        assert any("Morwenna" in f["text"] for f in found.structured_content["fragments"])
+
+        listed = (await session.call_tool("list_agents", {})).structured_content
+        assert listed is not None and [a["name"] for a in listed["agents"]] == [agent.name]
+
+        resources = (await session.list_resources()).resources
+        doc = next(r for r in resources if r.name == "lighthouse.txt")
+        assert str(doc.uri).startswith(f"knowledge://{agent.name}/")
+        read = await session.read_resource(doc.uri)
+        body = json.loads(read.contents[0].text)  # type: ignore[union-attr]
+        assert body["source"] == "lighthouse.txt" and "Morwenna" in body["text"]
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_errors_are_mcp_errors(served: Host, transport: str) -> None:
+    async with SESSIONS[transport](served) as session:
+        unknown = await session.call_tool("send_message", {"text": "hi", "agent": "nobody"})
+        assert unknown.is_error and "nobody" in unknown.content[0].text  # type: ignore[union-attr]
+        bad = await session.call_tool("send_message", {"agent": "x"})  # text missing
+        assert bad.is_error and "text" in bad.content[0].text  # type: ignore[union-attr]
+        with pytest.raises(Exception, match="nobody"):
+            await session.read_resource("knowledge://nobody/doc")  # type: ignore[arg-type]
+        still = await session.call_tool("send_message", {"text": "still there"})  # the server lives on
+        assert still.structured_content is not None and "still there" in still.structured_content["reply"]
+
+
+async def test_stdio_serves_a_fixed_agent(served: Host) -> None:
+    agent = served.find_agent("")
+    async with over_stdio(served, "--agent", agent.name) as session:
+        said = await session.call_tool("send_message", {"text": "fixed"})
+        assert said.structured_content is not None and said.structured_content["reply"] == "You said: fixed"
+
+
+async def test_http_wants_the_token(served: Host) -> None:
+    assert served.http is not None
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    async with httpx.AsyncClient(base_url=served.http.url) as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            refused = await http.post("/mcp", json=init, headers=headers)
+            assert refused.status_code == 401 and "token" in refused.json()["error"]["message"]
