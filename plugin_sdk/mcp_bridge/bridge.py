@@ -136,6 +136,14 @@ class Bridge:
 
         return get
 
+    def _asker(self, ctx: Any) -> Callable[[list[dict[str, str]]], Awaitable[str]]:
+        """Asks the model (through the host, for the call's agent) and returns its text."""
+
+        async def ask(prompt: list[dict[str, str]]) -> str:
+            return (await ctx.host.use_model(self.config.model_type, messages=prompt)).text
+
+        return ask
+
     def _template(self, template: types.ResourceTemplate) -> Callable[..., Awaitable[ProviderResult]]:
         """A resource template, read when the reply names it (a dynamic provider): the model
         fills its variables from the message, as it fills a tool's arguments."""
@@ -147,11 +155,8 @@ class Bridge:
         }
 
         async def get(ctx: Any, message: Memory, state: State) -> ProviderResult:
-            async def ask(prompt: list[dict[str, str]]) -> str:
-                return (await ctx.host.use_model(self.config.model_type, messages=prompt)).text
-
             description = template.description or template.name
-            filled = await arguments.fill(ask, template.name, description, schema, message.content.text)
+            filled = await arguments.fill(self._asker(ctx), template.name, description, schema, message.content.text)
             if filled.arguments is None:
                 raise RuntimeError(filled.error)
             values = {k: urllib.parse.quote(str(v), safe="") for k, v in filled.arguments.items()}
@@ -162,14 +167,11 @@ class Bridge:
 
     async def call(self, ctx: Any, tool: types.Tool, message: Memory, options: dict[str, Any]) -> ActionResult:
         """Fill the tool's arguments, check them, call it; any failure is the action's, said plainly."""
-
-        async def ask(prompt: list[dict[str, str]]) -> str:
-            return (await ctx.host.use_model(self.config.model_type, messages=prompt)).text
-
         description = tool.description or tool.name
         try:
+            given = options.get("arguments")  # a host that parses parameters passes them; none does yet
             filled = await arguments.fill(
-                ask, tool.name, description, tool.input_schema, message.content.text, options.get("arguments")
+                self._asker(ctx), tool.name, description, tool.input_schema, message.content.text, given
             )
         except Exception as exc:  # the model could not be asked (no router, a deadline, ...)
             return ActionResult(success=False, error=f"could not ask the model for {tool.name}'s arguments: {exc}")

@@ -11,7 +11,7 @@ from mcp import Client
 from mcp.client.session import MessageHandlerFnT
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client  # the SDK's own factory (its timeouts); mcp<3 pinned
 
 from .config import BridgeConfig
 
