@@ -37,6 +37,12 @@ async def slow(seconds: float) -> str:
     return f"waited {seconds}"
 
 
+@server.tool()
+def getenv(name: str) -> str:
+    """The value of one of this server's environment variables, or "unset"."""
+    return os.environ.get(name, "unset")
+
+
 def double(n: int) -> int:
     """Double a whole number."""
     return 2 * n

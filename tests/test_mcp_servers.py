@@ -113,7 +113,7 @@ async def test_a_stdio_servers_tools_are_actions_a_model_calls_with_checked_argu
     plugin = host.plugins.get("mcp-calc")
     assert plugin.state is PluginState.READY
     info = plugin.info()
-    assert info.components["actions"] == ["CALC_ADD", "CALC_SLOW", "CALC_GROW"]
+    assert info.components["actions"] == ["CALC_ADD", "CALC_SLOW", "CALC_GETENV", "CALC_GROW"]
     assert info.components["providers"] == ["CALC_TODAY", "CALC_GREETING"]
     manifest = host.plugins.registry.manifests["mcp-calc"]
     [add] = [a for a in manifest.actions if a.name == "CALC_ADD"]
@@ -165,7 +165,7 @@ async def test_plugins_list_shows_the_server_with_its_tools_and_state(start_host
     assert code == 0, err
     [doc] = [p for p in json.loads(out)["plugins"] if p["name"] == "mcp-calc"]
     assert doc["state"] == "ready" and doc["restarts"] == 0 and doc["pid"] > 0
-    assert doc["components"]["actions"] == ["CALC_ADD", "CALC_SLOW", "CALC_GROW"]
+    assert doc["components"]["actions"] == ["CALC_ADD", "CALC_SLOW", "CALC_GETENV", "CALC_GROW"]
     assert doc["components"]["providers"] == ["CALC_TODAY", "CALC_GREETING"]
 
 
@@ -241,7 +241,12 @@ async def test_a_streamable_http_server_with_headers(start_host, router, tmp_pat
         assert up, "the HTTP MCP server did not start"
         remote = McpServer(name="web", url=url, headers={"X-Test": "yes"})
         host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(remote,))
-        assert host.plugins.get("mcp-web").info().components["actions"] == ["WEB_ADD", "WEB_SLOW", "WEB_GROW"]
+        assert host.plugins.get("mcp-web").info().components["actions"] == [
+            "WEB_ADD",
+            "WEB_SLOW",
+            "WEB_GETENV",
+            "WEB_GROW",
+        ]
         events = await send(host, 'act: WEB_ADD args: {"a": 7, "b": 8}')
         assert [text for text, _ in action_events(events)] == ["15"]
         assert (tmp_path / "calls.txt").read_text() == "add 7 8\n"
@@ -338,7 +343,7 @@ async def test_a_changed_tool_list_refreshes_the_actions(start_host, router, tmp
     plugin = host.plugins.get("mcp-calc")
     events = await send(host, "act: CALC_GROW")
     assert [text for text, _ in action_events(events)] == ["grown"]
-    grown = ["CALC_ADD", "CALC_DOUBLE", "CALC_GROW", "CALC_SLOW"]
+    grown = ["CALC_ADD", "CALC_DOUBLE", "CALC_GETENV", "CALC_GROW", "CALC_SLOW"]
     assert await eventually(
         lambda: plugin.state is PluginState.READY and sorted(plugin.info().components["actions"]) == grown, timeout=60
     )
@@ -408,3 +413,16 @@ def test_a_tool_result_becomes_the_actions_text_values_and_data():
     assert only_structured.text == '{"n":1}'
     failed = action_result("export", types.CallToolResult(content=[types.TextContent(text="disk full")], is_error=True))
     assert not failed.success and failed.error == "tool export failed: disk full"
+
+
+async def test_only_the_host_variables_granted_by_name_reach_the_server(start_host, router, tmp_path, monkeypatch):
+    _, address = router
+    monkeypatch.setenv("MCP_TEST_GRANTED", "granted value")
+    monkeypatch.setenv("MCP_TEST_WITHHELD", "withheld value")
+    server = McpServer(name="calc", command=CALC, env=("MCP_TEST_GRANTED",))
+    host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(server,))
+    said = []
+    for name in ("MCP_TEST_GRANTED", "MCP_TEST_WITHHELD"):
+        events = await send(host, f'act: CALC_GETENV args: {{"name": "{name}"}}')
+        said += [text for text, _ in action_events(events)]
+    assert said == ["granted value", "unset"]
