@@ -1,6 +1,6 @@
 """An MCP server written with the `mcp` SDK, for tests/test_mcp_servers.py: `add` (checked
 arguments), `slow` (sleeps: killed mid-call by the tests), a static resource and a template, a
-prompt. `python mcp_calc_server.py [stdio | http PORT]`; it writes its pid to $MCP_PID_FILE, and
+prompt. `python mcp_calc_server.py [stdio | http PORT | sse PORT]`; it writes its pid to $MCP_PID_FILE, and
 with $MCP_STUBBORN set it stays after its stdin closes, ignoring SIGTERM."""
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ if __name__ == "__main__":
             out.write(str(os.getpid()))
     if len(sys.argv) > 2 and sys.argv[1] == "http":
         server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    elif len(sys.argv) > 2 and sys.argv[1] == "sse":
+        server.run(transport="sse", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run(transport="stdio")
     if os.environ.get("MCP_STUBBORN"):  # outlives its stdin and SIGTERM: only a SIGKILL ends it

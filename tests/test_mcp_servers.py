@@ -228,18 +228,20 @@ async def test_a_malformed_tool_result_fails_the_action_and_the_run_goes_on(star
     assert host.plugins.get("mcp-raw").state is PluginState.READY
 
 
-async def test_a_streamable_http_server_with_headers(start_host, router, tmp_path):
+@pytest.mark.parametrize("transport, path", [("http", "/mcp"), ("sse", "/sse")])
+async def test_an_http_server_with_headers(start_host, router, tmp_path, transport, path):
+    """Streamable HTTP, and the older HTTP+SSE transport (elizaOS's type "sse")."""
     _, address = router
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "MCP_CALLS_FILE": str(tmp_path / "calls.txt")}
-    server = subprocess.Popen([*CALC, "http", str(port)], env=env, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([*CALC, transport, str(port)], env=env, stderr=subprocess.DEVNULL)
     try:
-        url = f"http://127.0.0.1:{port}/mcp"
+        url = f"http://127.0.0.1:{port}{path}"
         up = await eventually(lambda: _listening(port), timeout=60)
         assert up, "the HTTP MCP server did not start"
-        remote = McpServer(name="web", url=url, headers={"X-Test": "yes"})
+        remote = McpServer(name="web", url=url, sse=transport == "sse", headers={"X-Test": "yes"})
         host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(remote,))
         assert host.plugins.get("mcp-web").info().components["actions"] == [
             "WEB_ADD",
@@ -315,6 +317,7 @@ def test_the_mcp_table_and_a_characters_settings_are_checked_with_one_line_error
         '[mcp.servers.x]\ncommand = ["a"]\ntimeout = 0\n': "[mcp.servers.x] timeout must be a number of seconds",
         '[mcp.servers."9x"]\ncommand = ["a"]\n': "[mcp.servers.9x]: a server name starts with a letter",
         "[mcp]\nserver = 1\n": "unknown key(s) in [mcp]: server",
+        '[mcp.servers.x]\nurl = "http://a"\ntransport = "ws"\n': "[mcp.servers.x] transport must be",
     }
     for text, message in bad.items():
         config.write_text(text)
@@ -326,14 +329,16 @@ def test_the_mcp_table_and_a_characters_settings_are_checked_with_one_line_error
             "servers": {
                 "github": {"type": "stdio", "command": "npx", "args": ["-y", "gh"], "env": {"TOKEN": "t"}},
                 "web": {"type": "streamable-http", "url": "https://mcp.example/mcp"},
+                "old": {"type": "sse", "url": "https://mcp.example/sse"},
             }
         }
     }
-    github, web = servers_from_character(settings, "Ada")
+    github, web, old = servers_from_character(settings, "Ada")
+    assert old.sse and not web.sse
     assert github.command == ("npx", "-y", "gh") and github.env_values == {"TOKEN": "t"}
     assert web.url == "https://mcp.example/mcp"
     with pytest.raises(ValueError, match=r"character 'Ada': settings.mcp.servers.x type must be stdio, http"):
-        servers_from_character({"mcp": {"servers": {"x": {"type": "sse", "url": "http://a"}}}}, "Ada")
+        servers_from_character({"mcp": {"servers": {"x": {"type": "ws", "url": "http://a"}}}}, "Ada")
 
 
 async def test_a_changed_tool_list_refreshes_the_actions(start_host, router, tmp_path):

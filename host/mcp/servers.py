@@ -13,7 +13,8 @@ from plugin_sdk.mcp_bridge.config import CONFIG_ENV, PLUGIN_PREFIX
 from plugin_sdk.spec import PluginSpec
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-_KEYS = {"command", "env", "url", "headers", "timeout", "start_timeout", "model_type"}
+_KEYS = {"command", "env", "url", "transport", "headers", "timeout", "start_timeout", "model_type"}
+_TRANSPORTS = ("streamable-http", "sse")  # a url's; stdio is a command's
 _HTTP_TYPES = ("http", "streamable-http", "streamableHttp")
 
 
@@ -25,7 +26,8 @@ class McpServer:
     command: tuple[str, ...] = ()  #: the server's argv (stdio)
     env: tuple[str, ...] = ()  #: host environment variables passed through to it, by name
     env_values: dict[str, str] = field(default_factory=dict)  #: variables given with values (a character's)
-    url: str = ""  #: its Streamable HTTP endpoint
+    url: str = ""  #: its HTTP endpoint: Streamable HTTP, or with `sse` the older HTTP+SSE transport
+    sse: bool = False  #: the url speaks HTTP+SSE (`transport = "sse"`, elizaOS's type "sse")
     headers: dict[str, str] = field(default_factory=dict)  #: sent with every HTTP request (tokens: never logged)
     timeout: float = 30.0  #: seconds one tool call or resource read may take (the action's deadline cuts it too)
     start_timeout: float = 8.0  #: seconds to start and answer initialize (under [supervision] start_timeout)
@@ -45,6 +47,7 @@ class McpServer:
             "env": list(self.env),
             "env_values": self.env_values,
             "url": self.url,
+            "sse": self.sse,
             "headers": self.headers,
             "timeout": self.timeout,
             "start_timeout": self.start_timeout,
@@ -57,7 +60,8 @@ class McpServer:
 
 def servers_from_table(table: Any) -> tuple[McpServer, ...]:
     """The `[mcp]` table of agenthost.toml: `[mcp.servers.NAME]` with `command = [argv...]` and
-    `env = [names]`, or `url` and `headers`; `timeout`, `start_timeout`, `model_type` optional.
+    `env = [names]`, or `url` and `headers` (and `transport = "sse"` for an HTTP+SSE server);
+    `timeout`, `start_timeout`, `model_type` optional.
     ValueError (one line, naming the table and key) for anything else."""
     if not isinstance(table, dict):
         raise ValueError("[mcp] must be a table")
@@ -90,14 +94,17 @@ def _server(name: str, entry: Any) -> McpServer:
         raise ValueError(f"{where} env must be a list of environment variable names (their values come from the host)")
     if url is not None and env:
         raise ValueError(f"{where} env is for a command; an HTTP server takes headers")
-    headers = entry.get("headers", {})
-    if command is not None and headers:
-        raise ValueError(f"{where} headers are for a url; a command takes env")
+    headers, transport = entry.get("headers", {}), entry.get("transport", "streamable-http")
+    if command is not None and (headers or "transport" in entry):
+        raise ValueError(f"{where} headers and transport are for a url; a command takes env")
+    if transport not in _TRANSPORTS:
+        raise ValueError(f"{where} transport must be streamable-http or sse; got {transport!r}")
     return McpServer(
         name=name,
         command=tuple(command or ()),
         env=tuple(env),
         url=_url(url, where) if url is not None else "",
+        sse=transport == "sse",
         headers=_headers(headers, where),
         **_common(entry, where),
     )
@@ -106,7 +113,7 @@ def _server(name: str, entry: Any) -> McpServer:
 def servers_from_character(settings: Mapping[str, Any], character: str) -> tuple[McpServer, ...]:
     """A character's `settings.mcp.servers` as elizaOS's plugin-mcp reads it: each server
     `{"type": "stdio", "command", "args", "env": {NAME: value}}` or `{"type": "http" |
-    "streamable-http", "url", "headers"}`. ValueError names the character and the server."""
+    "streamable-http" | "sse", "url", "headers"}`. ValueError names the character and the server."""
     mcp = settings.get("mcp")
     if mcp is None:
         return ()
@@ -129,12 +136,12 @@ def servers_from_character(settings: Mapping[str, Any], character: str) -> tuple
                 raise ValueError(f"{where} env must be an object of strings")
             common = _common({k: v for k, v in entry.items() if k in _KEYS - {"command", "env"}}, where)
             found.append(McpServer(name=name, command=(command, *args), env_values=dict(env), **common))
-        elif kind in _HTTP_TYPES:
+        elif kind in (*_HTTP_TYPES, "sse"):
             common = _common({k: v for k, v in entry.items() if k in _KEYS - {"url", "headers"}}, where)
-            url = _url(entry.get("url"), where)
-            found.append(McpServer(name=name, url=url, headers=_headers(entry.get("headers", {}), where), **common))
+            url, headers = _url(entry.get("url"), where), _headers(entry.get("headers", {}), where)
+            found.append(McpServer(name=name, url=url, sse=kind == "sse", headers=headers, **common))
         else:
-            raise ValueError(f"{where} type must be stdio, http or streamable-http; got {kind!r}")
+            raise ValueError(f"{where} type must be stdio, http, streamable-http or sse; got {kind!r}")
     return tuple(found)
 
 

@@ -22,6 +22,7 @@ class BridgeConfig:
     env: tuple[str, ...] = ()
     env_values: dict[str, str] = field(default_factory=dict)
     url: str = ""
+    sse: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 30.0
     start_timeout: float = 8.0
@@ -43,6 +44,7 @@ def from_environment() -> BridgeConfig:
             env=tuple(doc.get("env", ())),
             env_values=dict(doc.get("env_values", {})),
             url=str(doc.get("url", "")),
+            sse=bool(doc.get("sse", False)),
             headers=dict(doc.get("headers", {})),
             timeout=float(doc.get("timeout", 30.0)),
             start_timeout=float(doc.get("start_timeout", 8.0)),

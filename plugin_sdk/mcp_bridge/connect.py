@@ -1,5 +1,5 @@
 """The `mcp` SDK client for the configured server: a stdio subprocess that dies with the bridge,
-or a Streamable HTTP endpoint with the configured headers."""
+or an HTTP endpoint (Streamable HTTP, or the older HTTP+SSE) with the configured headers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mcp import Client
 from mcp.client.session import MessageHandlerFnT
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client  # the SDK's own factory (its timeouts); mcp<3 pinned
@@ -41,6 +42,9 @@ def stdio_parameters(config: BridgeConfig) -> StdioServerParameters:
 def make_client(config: BridgeConfig, on_message: MessageHandlerFnT) -> Client:
     """A Client for the server, not yet entered. No response cache: a listing asked for again
     (after tools/list_changed) must come from the server."""
+    if config.url and config.sse:
+        sse = sse_client(config.url, headers=config.headers, timeout=config.timeout)
+        return Client(sse, read_timeout_seconds=config.timeout, message_handler=on_message, cache=None)
     if config.url:
         http = create_mcp_http_client(headers=config.headers)
         transport = streamable_http_client(config.url, http_client=http)
