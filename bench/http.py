@@ -152,6 +152,7 @@ async def serve_host(data_dir: str, router_config: str) -> None:
 
     from host.config import HostConfig, SupervisionConfig
     from host.host import Host
+    from host.http.server import serve_http_of
     from host.status import Lifecycle
 
     folder = Path(data_dir)
@@ -171,6 +172,7 @@ async def serve_host(data_dir: str, router_config: str) -> None:
     loop = asyncio.get_running_loop()
     try:
         await host.start()
+        await serve_http_of(host)
         if host.state() is not Lifecycle.READY or host.http is None:
             raise RuntimeError(f"host not READY: {'; '.join(host.load_errors) or host.state().name}")
         where = {"grpc": host.address, "http": host.http.url, "agent": host.find_agent("").name}

@@ -8,7 +8,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
 
@@ -22,7 +22,7 @@ from .agent.pipeline import Pipeline, PipelineSettings
 from .api.agent_service import AgentServicer
 from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
-from .config import HTTP_OFF, Grant, HostConfig, character_files, unix_path
+from .config import Grant, HostConfig, character_files, unix_path
 from .figures import measured
 from .logs import LogBuffer, attach, redact_values
 from .mcp.servers import host_servers
@@ -39,13 +39,18 @@ from .status import AgentInfo, HostStatus, Lifecycle
 from .store import Store, open_store, redact
 from .store.data_dir import api_token
 
-if TYPE_CHECKING:
-    from .http.server import HttpServer
-
 log = logging.getLogger("host")
 
 
 T = TypeVar("T")
+
+
+class Face(Protocol):
+    """A server in front of a started host (the HTTP face), stopped first when the host stops."""
+
+    url: str
+
+    async def stop(self) -> None: ...
 
 
 def _started(part: T | None) -> T:
@@ -81,7 +86,9 @@ class Host:
         self._parts: SharedParts | None = None
         self._agents_lock = asyncio.Lock()  # one add or remove at a time
         self._servers: list[grpc.aio.Server] = []
-        self.http: HttpServer | None = None  # the HTTP face (config.http), its bound address in http.url
+        # The HTTP face (config.http), its bound address in http.url: served by whoever runs the
+        # host (host.http.server.serve_http_of, after start), as host.http depends on this module.
+        self.http: Face | None = None
         self.load_errors: list[str] = []
 
     async def start(self) -> None:
@@ -237,10 +244,6 @@ class Host:
             self.router,
         )
         self._servers.append(public)
-        if self.config.http != HTTP_OFF:
-            from .http.server import serve_http  # FastAPI and uvicorn are loaded only when HTTP is on
-
-            self.http = await serve_http(self, self.config.http, self.config.tls, self.api_token)
 
     @property
     def plugins(self) -> PluginManager:

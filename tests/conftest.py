@@ -39,6 +39,10 @@ async def start_host(host_config: HostConfig) -> AsyncIterator[Callable[..., obj
         host = Host(replace(host_config, **changes), discovery=discovery or StaticDiscovery(*specs))  # type: ignore[arg-type]
         hosts.append(host)
         await host.start()
+        if host.config.http != "off":  # as `agenthost serve` does after the start
+            from host.http.server import serve_http_of
+
+            await serve_http_of(host)
         return host
 
     yield start

@@ -99,6 +99,10 @@ async def _serve(config: HostConfig, buffer: LogBuffer, args: argparse.Namespace
     try:
         await host.start()
         redact_values([host.api_token])
+        if config.http != HTTP_OFF:
+            from ..http.server import serve_http_of  # FastAPI and uvicorn are loaded only when HTTP is on
+
+            await serve_http_of(host)
         if args.metrics:
             from ..metrics import serve_metrics
 

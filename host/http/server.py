@@ -80,6 +80,14 @@ def _bind(where: str, port: int, text: str) -> socket.socket:
     return sock
 
 
+async def serve_http_of(host: Host) -> None:
+    """Serve the HTTP face of a started `host` as its config says (`http`; not "off"), as
+    host.http, which the host stops first when it stops. Whoever runs a host calls it after
+    Host.start (the serve command, tests, benches): host.host cannot import this package, which
+    depends on it. HttpAddressError / OSError as serve_http."""
+    host.http = await serve_http(host, host.config.http, host.config.tls, host.api_token)
+
+
 async def serve_http(host: Host, address: str, tls: ServerTls | None, token: str) -> HttpServer:
     """Serve the HTTP face of `host` on `address` (HOST:PORT, :PORT or PORT; 0 picks a port),
     with TLS when the host has a [tls] certificate, refusing requests without `token`.
