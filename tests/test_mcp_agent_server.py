@@ -140,3 +140,24 @@ async def test_http_wants_the_token(served: Host) -> None:
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             refused = await http.post("/mcp", json=init, headers=headers)
             assert refused.status_code == 401 and "token" in refused.json()["error"]["message"]
+
+
+async def test_http_offers_the_hosts_actions_with_parameters(start_host: Any, router: str, tmp_path: Path) -> None:
+    """An MCP-bridged tool (tests/mcp_calc_server.py's add, behind its bridge plugin) is a tool of
+    /mcp with its input schema; a call runs the host's action with the caller's arguments."""
+    from test_mcp_servers import SUPERVISION, calc
+
+    host: Host = await start_host(
+        router_address=router, http="127.0.0.1:0", supervision=SUPERVISION, mcp=(calc(tmp_path),)
+    )
+    async with over_http(host) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert tools["CALC_ADD"].input_schema["required"] == ["a", "b"]
+        assert "CALC_SLOW" in tools and "CALC_GROW" not in tools  # grow takes no parameters
+        added = await session.call_tool("CALC_ADD", {"a": 2, "b": 3})
+        assert not added.is_error and added.content[0].text == "5", added  # type: ignore[union-attr]
+        assert (tmp_path / "calls.txt").read_text() == "add 2 3\n"
+        misfit = await session.call_tool("CALC_ADD", {"a": "two"})
+        assert misfit.is_error and "do not fit" in misfit.content[0].text  # type: ignore[union-attr]
+    async with over_stdio(host) as session:  # no host internals over gRPC: send_message and the rest only
+        assert "CALC_ADD" not in {t.name for t in (await session.list_tools()).tools}

@@ -48,6 +48,6 @@ def create_app(host: Host, token: str, max_body_bytes: int = MAX_BODY_BYTES) -> 
     browser = [Depends(TokenCheck(token, browser=True))]
     for routes in (agents_routes(), runs_routes(), plugins_routes(), router_routes(), observe_routes()):
         app.include_router(routes, dependencies=browser)
-    mount_mcp(app, app.state.servicer, token)  # the agents as an MCP server (Streamable HTTP) at /mcp
+    mount_mcp(app, host, app.state.servicer, token)  # the agents as an MCP server (Streamable HTTP) at /mcp
     mount_page(app)  # the web page at /, its files under /ui
     return app

@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from plugin_sdk.auth import bearer_matches
 from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME
 
+from .actions import ActionTools
 from .calls import InProcessCalls
 from .server import AgentMcpServer
 
@@ -25,9 +26,9 @@ REFUSED = "missing or wrong API token: send 'Authorization: Bearer <token>' (`ag
 class McpEndpoint:
     """The ASGI app at /mcp: checks the token, then hands the request to the MCP session manager."""
 
-    def __init__(self, servicer: Any, token: str) -> None:
+    def __init__(self, host: Any, servicer: Any, token: str) -> None:
         self._expected = (AUTH_SCHEME + token).encode()
-        server = AgentMcpServer(InProcessCalls(servicer))
+        server = AgentMcpServer(InProcessCalls(servicer), actions=ActionTools(host))
         self._manager = StreamableHTTPSessionManager(app=server._lowlevel_server, stateless=True, json_response=True)
         self._started: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -62,6 +63,6 @@ async def _refuse(send: Send) -> None:
     await send({"type": "http.response.body", "body": body.encode()})
 
 
-def mount_mcp(app: Any, servicer: Any, token: str) -> None:
-    """Serve the agents' MCP server at /mcp of `app` (a FastAPI or Starlette app)."""
-    app.router.routes.append(Route(PATH, endpoint=McpEndpoint(servicer, token)))
+def mount_mcp(app: Any, host: Any, servicer: Any, token: str) -> None:
+    """Serve `host`'s agents' MCP server at /mcp of `app` (a FastAPI or Starlette app)."""
+    app.router.routes.append(Route(PATH, endpoint=McpEndpoint(host, servicer, token)))

@@ -2,6 +2,7 @@
 with the reply and the actions run (also as structured content); `search_knowledge` searches the
 agent's knowledge by meaning; `list_agents` names the agents; each knowledge document is a
 resource (`knowledge://AGENT/DOCUMENT_ID`: its details and its text as its fragments hold it).
+In the host (HTTP), the host's actions that take parameters (MCP-bridged tools) are tools too.
 
 With `agent` fixed (stdio `--agent`), the tools' `agent` argument may be left out; the HTTP
 endpoint serves every agent, and the argument picks one (empty: the host's only agent)."""
@@ -16,6 +17,7 @@ from agenthost.v1 import agent_pb2, types_pb2
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import Resource as MCPResource
+from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, Field
 
 from plugin_sdk.wire import content_from_proto
@@ -23,6 +25,7 @@ from plugin_sdk.wire import content_from_proto
 from .. import __version__
 from ..agent.run import RunEvent
 from ..http.transcript import Transcript
+from .actions import ActionTools
 from .calls import AgentCallError, AgentCalls
 
 KNOWLEDGE_SCHEME = "knowledge"
@@ -74,10 +77,19 @@ class AgentList(BaseModel):
 class AgentMcpServer(MCPServer[Any]):
     """The MCP server of one host's agents; knowledge documents listed as resources."""
 
-    def __init__(self, calls: AgentCalls, agent: str = "") -> None:
+    def __init__(self, calls: AgentCalls, agent: str = "", actions: ActionTools | None = None) -> None:
         super().__init__("agenthost", version=__version__, instructions=_INSTRUCTIONS)
-        self.calls, self.agent = calls, agent
+        self.calls, self.agent, self.actions = calls, agent, actions
         _register(self)
+
+    async def list_tools(self) -> list[MCPTool]:
+        tools = await super().list_tools()
+        return tools + (self.actions.tools() if self.actions is not None else [])
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self.actions is not None and self._tool_manager.get_tool(name) is None and self.actions.has(name):
+            return await self.actions.call(name, arguments)
+        return await super().call_tool(name, arguments, context)
 
     def pick(self, agent: str) -> str:
         """The agent a call is for: the one given, else the server's own (empty: the host's only one)."""
