@@ -208,12 +208,12 @@ async def test_a_router_call_in_a_run_gets_at_most_what_is_left_of_the_run():
     seen: list[float | None] = []
 
     class Stub:
-        async def Invoke(self, request: Any, timeout: float | None, metadata: Any) -> Any:
+        async def Invoke(self, request: Any, timeout: float | None, metadata: Any, wait_for_ready: bool = False) -> Any:
             seen.append(timeout)
             return router_pb2.InvokeResponse(text="ok")
 
     class Router:
-        enabled, metadata = True, ()
+        enabled, metadata, shared = True, (), False
 
         def stub(self) -> Stub:
             return Stub()
