@@ -224,6 +224,16 @@ class Store(Protocol):
         called at start, when no run of this agent can still be going."""
         ...
 
+    async def interrupt_orphaned_runs(self, live_hosts: list[str], started_before_ms: int) -> list[RunRecord]:
+        """End every agent's runs still going that a host not in `live_hosts` started before
+        `started_before_ms`, as `interrupted` with an error naming the host, and return them (runs
+        with no host_id are left alone). Atomic: hosts sweeping at once end each run once."""
+        ...
+
+    async def runs_of_message(self, agent_id: str, message_id: str) -> list[RunRecord]:
+        """The agent's runs of the message with this id, newest first ([] when none)."""
+        ...
+
     # -- cache -----------------------------------------------------------------
     async def cache_get(self, agent_id: str, key: str) -> Any | None:
         """The value under `key` (any JSON value), or None when absent or expired."""

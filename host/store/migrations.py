@@ -198,7 +198,19 @@ _RUN_EVENTS = Migration(
     ("ALTER TABLE runs ADD COLUMN events TEXT NOT NULL DEFAULT '[]'",),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_LEGACY, _DATA_MODEL, _VECTOR_SEARCH, _RUN_EVENTS)
+_RUN_HOSTS = Migration(
+    5,
+    "the host that runs each run (several hosts, one deployment)",
+    (
+        "ALTER TABLE runs ADD COLUMN host_id TEXT NOT NULL DEFAULT ''",
+        # The deployment's sweep reads the open runs of every agent by host: few rows, all in here.
+        "CREATE INDEX runs_open_by_host ON runs (host_id, started_at_ms) WHERE ended_at_ms IS NULL",
+        # A message sent again finds its run (idempotent resend).
+        "CREATE INDEX runs_by_message ON runs (agent_id, message_id)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_LEGACY, _DATA_MODEL, _VECTOR_SEARCH, _RUN_EVENTS, _RUN_HOSTS)
 LATEST = MIGRATIONS[-1].version
 
 #: The version table; made before anything else, in the migrations' transaction.

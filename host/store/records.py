@@ -107,6 +107,7 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)  # step name -> milliseconds
     error: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)  # what it streamed, kept when it ended
+    host_id: str = ""  # the host that runs it, in a deployment of several ("" = a host on its own)
 
 
 @dataclass(slots=True)

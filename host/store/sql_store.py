@@ -452,13 +452,14 @@ class SqlStore(ABC):
         # Only what the caller does not know comes back: its timings and events are not decoded again.
         sql = (
             "UPDATE runs SET status = ?, ended_at_ms = ?, error = ?, timings = ?, events = ? "
-            "WHERE agent_id = ? AND id = ? AND ended_at_ms IS NULL RETURNING room_id, message_id, started_at_ms"
+            "WHERE agent_id = ? AND id = ? AND ended_at_ms IS NULL "
+            "RETURNING room_id, message_id, started_at_ms, host_id"
         )
         timings, events, ended_at = timings or {}, events or [], now_ms()
         row = await self._one(sql, (status, ended_at, error, dumps(timings), dumps(events), agent_id, run_id))
         if row is None:
             return None
-        started = {"room_id": row["room_id"], "message_id": row["message_id"], "started_at_ms": row["started_at_ms"]}
+        started = {k: row[k] for k in ("room_id", "message_id", "started_at_ms", "host_id")}
         return RunRecord(
             agent_id,
             run_id,
@@ -486,7 +487,24 @@ class SqlStore(ABC):
         )
         why = "the host stopped before the run ended"
         found = await self._fetch(sql, (RUN_INTERRUPTED, now_ms(), why, agent_id))
-        return sorted((rows.record_from_row(RunRecord, r) for r in found), key=lambda r: (r.started_at_ms, r.id))
+        return _in_start_order(found)
+
+    async def interrupt_orphaned_runs(self, live_hosts: list[str], started_before_ms: int) -> list[RunRecord]:
+        """End, as `interrupted`, every agent's runs still going that a host not in `live_hosts`
+        started before `started_before_ms` (runs of no host, "", are left alone); the runs so
+        ended. One statement: hosts sweeping at once end each run once (the others skip it)."""
+        others = f" AND host_id NOT IN ({', '.join('?' for _ in live_hosts)})" if live_hosts else ""
+        sql = (
+            "UPDATE runs SET status = ?, ended_at_ms = ?, error = 'host ' || host_id || ' stopped answering "
+            f"(deployment)' WHERE ended_at_ms IS NULL AND host_id <> ''{others} AND started_at_ms < ? RETURNING *"
+        )
+        found = await self._fetch(sql, (RUN_INTERRUPTED, now_ms(), *live_hosts, started_before_ms))
+        return _in_start_order(found)
+
+    async def runs_of_message(self, agent_id: str, message_id: str) -> list[RunRecord]:
+        """The agent's runs of one message, newest first ([] when it has none)."""
+        sql = "SELECT * FROM runs WHERE agent_id = ? AND message_id = ? ORDER BY started_at_ms DESC, id"
+        return await self._records(RunRecord, sql, (agent_id, message_id))
 
     # -- cache -----------------------------------------------------------------
 
@@ -561,11 +579,16 @@ def _insert_run(run: RunRecord) -> tuple[str, tuple[object, ...]]:
     run.started_at_ms = run.started_at_ms or now_ms()
     run.status, run.ended_at_ms = RUN_STARTED, 0
     sql = (
-        "INSERT INTO runs (agent_id, id, room_id, message_id, status, started_at_ms, timings, error) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO runs (agent_id, id, room_id, message_id, status, started_at_ms, timings, error, host_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     key = (run.agent_id, run.id, run.room_id, run.message_id)
-    return sql, (*key, run.status, run.started_at_ms, dumps(run.timings), run.error)
+    return sql, (*key, run.status, run.started_at_ms, dumps(run.timings), run.error, run.host_id)
+
+
+def _in_start_order(found: list[Row]) -> list[RunRecord]:
+    """Runs read back from an UPDATE ... RETURNING, oldest first."""
+    return sorted((rows.record_from_row(RunRecord, r) for r in found), key=lambda r: (r.started_at_ms, r.id))
 
 
 def _filters(**columns: object) -> tuple[str, list[object]]:
