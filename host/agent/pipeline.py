@@ -30,6 +30,7 @@ from ..store.records import RUN_INTERRUPTED
 from .admission import Admission, Backlogged
 from .character import Character
 from .models import Models
+from .replay import REPLAYED, Replay
 from .rooms import Rooms
 from .run import ACTION, EVALUATOR, REPLY_EVENT, RUN_ENDED, RUN_STARTED, Run, RunEnded, RunEvent, RunFailed, Turn
 from .run_scope import CURRENT_RUN
@@ -137,6 +138,11 @@ class Pipeline:
         """How many runs are going."""
         return len(self._runs)
 
+    def rooms_in_work(self) -> list[str]:
+        """The rooms with a run going or waiting for its turn (a deployment hands a room over
+        only once it has none here)."""
+        return list(self._room_turns)
+
     async def close(self) -> None:
         """Cancel runs still in progress (the host is stopping)."""
         for task in list(self._runs):
@@ -161,6 +167,7 @@ class Pipeline:
         started = time.monotonic()
         outcome: dict[str, object] = {"status": "completed"}
         unstored: MessageNotStored | None = None  # the store failed before the message was in it
+        replayed: RunEvent | None = None  # the message was handled already: its run's RUN_ENDED
         try:
             async with turn.exits, run_deadline(self.components.run_timeout):  # the room's turn is given back here
                 for step in STEPS:
@@ -176,6 +183,12 @@ class Pipeline:
         except RunEnded as ended:
             log.info("run %s in room %s %s: %s", run.id, message.room_id, ended.status, ended.reason)
             outcome = {"status": ended.status, "reason": ended.reason, **ended.extra}
+        except Replay as earlier:
+            log.info("message %s in room %s sent again: %s, replayed", message.id, message.room_id, earlier)
+            outcome = {"status": REPLAYED}
+            *events, replayed = earlier.events
+            for event in events:
+                run.emit(event)
         except asyncio.CancelledError:
             outcome = {"status": RUN_INTERRUPTED, "error": "the host stopped before the run finished"}
             raise
@@ -203,7 +216,7 @@ class Pipeline:
             last = RunEvent(run.id, RUN_ENDED, Content(extra=outcome))
             if turn.recorded:
                 await self._end_run(run, str(outcome["status"]), str(outcome.get("error", "")), timings, last)
-            run.emit(unstored or last)  # type: ignore[arg-type]
+            run.emit(unstored or replayed or last)  # type: ignore[arg-type]
             run.emit(_DONE)  # type: ignore[arg-type]
 
     async def _end_run(self, run: Run, status: str, error: str, timings: dict[str, float], ended: RunEvent) -> None:

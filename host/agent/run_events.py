@@ -11,17 +11,22 @@ from typing import Any
 
 from plugin_sdk.types import Attachment, Content
 
-from ..store import Store
-from .pipeline import RunEvent
+from ..store import RunRecord, Store
+from .run import RunEvent
 
 
 async def run_events(store: Store, agent_id: str, run_id: str) -> list[RunEvent]:
     """The events kept for a run, in order; [] when none were kept."""
     run = await store.get_run(agent_id, run_id)
-    docs: Any = run.events if run is not None else None
+    return stored_events(run) if run is not None else []
+
+
+def stored_events(run: RunRecord) -> list[RunEvent]:
+    """The events kept with `run`, in order; [] when none were kept."""
+    docs: Any = run.events
     if not isinstance(docs, list):
         return []
-    return [RunEvent(run_id, str(d.get("type", "")), _content(d.get("content") or {})) for d in docs]
+    return [RunEvent(run.id, str(d.get("type", "")), _content(d.get("content") or {})) for d in docs]
 
 
 def _content(doc: dict[str, Any]) -> Content:

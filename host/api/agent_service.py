@@ -55,6 +55,7 @@ class AgentHost(KnowledgeHost, Protocol):
 
 
 API_USER = "api-user"  # the sender of a message that names no entity
+MAX_MESSAGE_ID = 128  # characters of a message id a client chooses (SendMessageRequest.message_id)
 
 
 def plugin_status(info: PluginInfo) -> agent_pb2.PluginStatus:
@@ -147,6 +148,8 @@ def _message_problem(request: agent_pb2.SendMessageRequest) -> str:
         return "room_id is required (the conversation the message belongs to)"
     if not request.content.text.strip() and not request.content.attachments:
         return "content.text is empty and there are no attachments: nothing to respond to"
+    if len(request.message_id) > MAX_MESSAGE_ID:
+        return f"message_id is {len(request.message_id)} characters, over the limit of {MAX_MESSAGE_ID}"
     unknown = [e for e in request.events if e not in EVENT_TYPES]
     if unknown:
         return f"events: {quote(unknown[0])} is not an event type (one of {', '.join(EVENT_TYPES)})"
@@ -213,6 +216,7 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
                 f"agent {agent.name} is {agent.state.name}, not ready for messages",
             )
         message = Memory(
+            id=request.message_id,
             content=content_from_proto(request.content),
             entity_id=request.entity_id or API_USER,
             room_id=request.room_id,

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 from plugin_sdk.types import Content
 
-from ...store import RunRecord
+from ...store import DuplicateMemory, RunRecord
 from .. import attachments
 from ..admission import priority_of
+from ..replay import replay
 from ..run import IGNORED, RUN_STARTED, RunEnded
 
 MESSAGE_RECEIVED = "MESSAGE_RECEIVED"  # the event plugins subscribe to (elizaOS's name)
@@ -29,16 +30,20 @@ async def persist_message(p: StepContext, t: Turn) -> None:
     """Store the message and start its run, in one transaction, before any work on it: a crash
     loses nothing, and a host killed from here on finds the run at its next start. The same hop
     reads the room's recent messages: the history, unless the room moved on before this run
-    takes it (see Pipeline.arrive)."""
+    takes it (see Pipeline.arrive). A message whose id is stored already was handled (or is
+    being handled) by an earlier run: that run is replayed instead (host.agent.replay)."""
     message = t.message
     message.agent_id = p.agent_id
     t.exits.enter_context(p.arrive(t))
     turns = p.turns(message.room_id)
     count = p.settings.history + turns.users + len(turns.owed)
-    run = RunRecord(p.agent_id, id=t.run.id, room_id=message.room_id, message_id=message.id)
+    run = RunRecord(p.agent_id, id=t.run.id, room_id=message.room_id, message_id=message.id, host_id=p.settings.host_id)
     if not message.id:
         message.id = run.message_id = str(uuid.uuid4())
-    t.recent = await p.store.begin_run(message, run, count)
+    try:
+        t.recent = await p.store.begin_run(message, run, count)
+    except DuplicateMemory:
+        raise await replay(p.store, p.agent_id, message.id) from None
     t.recorded = True
     t.run.event(RUN_STARTED, Content(extra={"message_id": message.id, "room_id": message.room_id}))
 

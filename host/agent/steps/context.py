@@ -49,6 +49,8 @@ class PipelineSettings:
     room_state_ttl_s: float = 5.0  # how long a room's mute state read from the store is trusted
     stream_replies: bool = True  # REPLY_DELTA events while the router streams the reply
     admission: AdmissionSettings = AdmissionSettings()  # the host config's [admission]
+    #: This host's id in a deployment of several (each run records the host that runs it); "" on its own.
+    host_id: str = ""
 
 
 @dataclass

@@ -50,20 +50,22 @@ PLUGIN_STATE_STOPPED: PluginState
 PLUGIN_STATE_AVAILABLE: PluginState
 
 class SendMessageRequest(_message.Message):
-    __slots__ = ("room_id", "entity_id", "content", "agent_id", "room_type", "events")
+    __slots__ = ("room_id", "entity_id", "content", "agent_id", "room_type", "events", "message_id")
     ROOM_ID_FIELD_NUMBER: _ClassVar[int]
     ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROOM_TYPE_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     room_id: str
     entity_id: str
     content: _types_pb2.Content
     agent_id: str
     room_type: str
     events: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, room_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., content: _Optional[_Union[_types_pb2.Content, _Mapping]] = ..., agent_id: _Optional[str] = ..., room_type: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
+    message_id: str
+    def __init__(self, room_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., content: _Optional[_Union[_types_pb2.Content, _Mapping]] = ..., agent_id: _Optional[str] = ..., room_type: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class ConverseRequest(_message.Message):
     __slots__ = ("message",)
