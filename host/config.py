@@ -10,6 +10,7 @@ from typing import Any
 
 from .agent.admission import AdmissionSettings, admission_from_table
 from .agent.attachment_settings import AttachmentSettings, settings_from_table
+from .deployment.settings import DeploymentConfig, deployment_from_table
 from .mcp.servers import McpServer, servers_from_table
 from .tracing import table_env
 
@@ -145,6 +146,7 @@ class HostConfig:
     router_address: str = ""  # "" spawns a router; "off" runs without one; else a shared router's address
     router_token: str = ""  # a shared router's token; "" = $AGENTHOST_ROUTER_TOKEN
     mcp: tuple[McpServer, ...] = ()  # [mcp.servers.NAME]: MCP servers run as plugins (host/mcp)
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)  # [deployment]: several hosts
     path: Path | None = None  # the config file, handed to a spawned router for its [router] table
 
 
@@ -220,6 +222,7 @@ def _from_dict(raw: dict[str, Any], base: Path) -> HostConfig:
         "settings": {str(k): str(v) for k, v in raw.get("settings", {}).items()},
         "secrets": {str(k): str(v) for k, v in raw.get("secrets", {}).items()},
         "grants": grants,
+        "deployment": deployment_from_table(_table(raw, "deployment")),
     }
     if "mcp" in raw:
         kwargs["mcp"] = servers_from_table(raw["mcp"])

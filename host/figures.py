@@ -24,7 +24,7 @@ def measured(status: HostStatus, agents: Iterable[Agent], router_cache: CacheFig
     agent_runs, parts, queued = {}, [], 0
     for agent in agents:
         runs = RUNS.agent(agent.id)
-        waiting = _waiting(agent)
+        waiting = waiting_runs(agent)
         agent_runs[agent.id] = runs.figures(waiting)
         parts.append(runs)
         queued += waiting
@@ -38,7 +38,7 @@ def measured(status: HostStatus, agents: Iterable[Agent], router_cache: CacheFig
     return dataclasses.replace(status, figures=figures)
 
 
-def _waiting(agent: Agent) -> int:
+def waiting_runs(agent: Agent) -> int:
     """How many of the agent's runs wait: for their room's turn (another run of the room holds
     it), or for a run slot (admission). The pipeline keeps each busy room's record: runs that
     asked for the room minus runs that gave it back are holding or waiting, and one of them holds

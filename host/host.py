@@ -7,6 +7,7 @@ import asyncio
 import logging
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -19,12 +20,14 @@ from .agent.agent import Agent, AgentError, DuplicateAgent, SharedParts, Unknown
 from .agent.character import Character, load_character
 from .agent.models import Models
 from .agent.pipeline import Pipeline, PipelineSettings
-from .api.agent_service import AgentServicer
+from .api.agent_service import AgentServicer, character_from_json
 from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
 from .config import Grant, HostConfig, character_files, unix_path
+from .deployment.deployment import AGENT_OP, PLUGIN_OP, PLUGIN_OPS, Deployment
 from .figures import measured
 from .logs import LogBuffer, attach, redact_values
+from .mcp.runtime import start_character_servers
 from .mcp.servers import host_servers
 from .memory import EmbeddingQueue
 from .plugins.components import Components
@@ -90,6 +93,7 @@ class Host:
         # host (host.http.server.serve_http_of, after start), as host.http depends on this module.
         self.http: Face | None = None
         self.load_errors: list[str] = []
+        self.deployment: Deployment | None = None  # when config.deployment has a queue_url
 
     async def start(self) -> None:
         """Run the lifecycle up to READY. Plugins that fail to start are reported, not fatal; an
@@ -140,11 +144,15 @@ class Host:
             secrets=self.config.secrets,
             grants=self.config.grants,
         )
+        await self._start_servers(plugin_socket)
+        ctx.public_address = self.address  # the bound address (a port of 0 is now real)
+        if self.config.deployment.enabled:
+            self.deployment = self._deployment()
+            self._parts.deployment = self.deployment
+            self._parts.pipeline_settings = replace(self._parts.pipeline_settings, host_id=self.deployment.host_id)
         for agent_id, character in zip(ids, characters):
             self.agents[agent_id] = Agent(agent_id, character, self._parts)
         self._default_changed()
-        await self._start_servers(plugin_socket)
-        ctx.public_address = self.address  # the bound address (a port of 0 is now real)
         self.lifecycle = Lifecycle.LOADING_PLUGINS
         # The router takes seconds to import its libraries: start it beside the plugins.
         self.load_errors, _ = await asyncio.gather(self.plugins.load_all(), self.router.start())
@@ -155,6 +163,8 @@ class Host:
         for agent in list(self.agents.values()):
             await agent.start()
         self._default_changed()  # the first agent's embedding queue exists now
+        if self.deployment is not None:  # rooms are taken once the agents can run them
+            await self.deployment.start()
         self.lifecycle = Lifecycle.READY
         log.info(
             "%d agent(s) (%s) %s on %s with %d plugin(s)",
@@ -164,6 +174,56 @@ class Host:
             self.address,
             len(self.plugins.plugins),
         )
+
+    def _deployment(self) -> Deployment:
+        """This host's part in the deployment: the store must be one every host reaches."""
+        if not self.config.database.url:
+            raise AgentError(
+                "a deployment of several hosts needs a shared PostgreSQL store: set [database] url "
+                "(or $AGENTHOST_DATABASE_URL); SQLite is one host's"
+            )
+        deployment = Deployment(
+            self.config.deployment,
+            self.address,
+            self.api_token,
+            self.store,
+            lambda: list(self.agents.values()),
+            self.config.supervision.run_timeout,
+            lambda: sorted(self.plugins.plugins),
+        )
+        deployment.subscribe(PLUGIN_OP, self._plugin_op_elsewhere)
+        deployment.subscribe(AGENT_OP, self._agent_op_elsewhere)
+        return deployment
+
+    async def plugin_changed(self, op: str, name: str) -> None:
+        """A plugin was loaded, unloaded or reloaded here: the deployment's other hosts do the same."""
+        if self.deployment is not None:
+            await self.deployment.publish(PLUGIN_OP, {"op": op, "name": name})
+
+    async def _plugin_op_elsewhere(self, payload: dict[str, object]) -> None:
+        """Another host of the deployment changed a plugin: do the same here (a failure is logged)."""
+        op, name = str(payload.get("op", "")), str(payload.get("name", ""))
+        if op not in PLUGIN_OPS or not name:
+            log.warning("deployment: ignored a plugin operation %r", payload)
+            return
+        log.info("deployment: %s plugin %s, as another host did", op, name)
+        try:
+            await getattr(self.plugins, op)(name)
+        except Exception as exc:  # the plugin may be missing here, or loaded already: said, not fatal
+            log.error("deployment: could not %s plugin %s on this host as another host did: %s", op, name, exc)
+
+    async def _agent_op_elsewhere(self, payload: dict[str, object]) -> None:
+        """Another host of the deployment added or removed an agent: do the same here."""
+        op, agent_id = payload.get("op"), str(payload.get("id", ""))
+        try:
+            if op == "add":
+                character = character_from_json(str(payload.get("json", "")))
+                if agent_id not in self.agents:
+                    await self.add_agent(character, agent_id)
+            elif op == "remove" and agent_id in self.agents:
+                await self.remove_agent(agent_id)
+        except Exception as exc:  # said, not fatal: the other hosts still run it
+            log.error("deployment: could not %s agent %s as another host did: %s", op, agent_id, exc)
 
     def _agent_ids(self, characters: list[Character]) -> list[str]:
         """Each character's agent id (the config's `agent_id` when there is one agent); the same id
@@ -187,8 +247,9 @@ class Host:
         self.character = first.character if first else None
         self.embeddings = first.embeddings if first else None
 
-    async def add_agent(self, character: Character, agent_id: str = "") -> Agent:
-        """Start an agent while the host runs; AgentError when its id is taken or it cannot start."""
+    async def add_agent(self, character: Character, agent_id: str = "", character_json: str = "") -> Agent:
+        """Start an agent while the host runs; AgentError when its id is taken or it cannot start.
+        In a deployment the other hosts add it too, from `character_json` (its file's text)."""
         async with self._agents_lock:
             agent_id = agent_id or character.agent_id
             if agent_id in self.agents:
@@ -196,11 +257,15 @@ class Host:
             if any(a.name == character.name for a in self.agents.values()):
                 raise DuplicateAgent(f"an agent named {character.name!r} is running already: rename the character")
             redact_values(character.secrets.values())  # hidden from the logs before it can log them
+            running = [a.character for a in self.agents.values()]
+            await start_character_servers(self.plugins, self.config.mcp, running, character)  # its settings.mcp servers
             agent = Agent(agent_id, character, _started(self._parts))
             await agent.start()  # AgentError leaves it out
             self.agents[agent_id] = agent
             self._default_changed()
-            return agent
+        if self.deployment is not None and character_json:
+            await self.deployment.publish(AGENT_OP, {"op": "add", "id": agent_id, "json": character_json})
+        return agent
 
     async def remove_agent(self, key: str) -> tuple[Agent, int]:
         """Stop an agent (its runs end `interrupted`; its stored memory stays) and forget it; the
@@ -211,6 +276,8 @@ class Host:
             del self.agents[agent.id]
             self._default_changed()
         await agent.stop()
+        if self.deployment is not None:
+            await self.deployment.publish(AGENT_OP, {"op": "remove", "id": agent.id})
         return agent, going
 
     def find_agent(self, key: str) -> Agent:
@@ -301,6 +368,7 @@ class Host:
             router=self._router.status() if self._router else None,
             plugins=self._plugins.statuses() if self._plugins else [],
             agents=self.agent_infos(),
+            deployment=self.deployment.info() if self.deployment is not None else None,
         )
         return measured(status, self.agents.values(), self._router.cache if self._router else None)
 
@@ -313,6 +381,8 @@ class Host:
         if self.lifecycle in (Lifecycle.STOPPING, Lifecycle.STOPPED):
             return
         self.lifecycle = Lifecycle.STOPPING
+        if self.deployment is not None:  # its rooms go to the other hosts once their runs here end
+            await self.deployment.stop()
         if self.http is not None:  # no new HTTP requests while the agents stop
             await self.http.stop()
         await asyncio.gather(*(agent.stop() for agent in self.agents.values()))

@@ -90,7 +90,18 @@ class HostCollector(Collector):
 
 
 def families(status: HostStatus, spend: dict[str, Spend] | None) -> Iterator[Metric]:
-    """The metric families of one status (and the router's spend)."""
+    """The metric families of one status (and the router's spend); in a deployment every sample
+    carries the host's id as its `host` label, so the hosts' series add up."""
+    if status.deployment is None:
+        yield from _families(status, spend)
+        return
+    host = status.deployment.host_id
+    for metric in _families(status, spend):
+        metric.samples = [sample._replace(labels={**sample.labels, "host": host}) for sample in metric.samples]
+        yield metric
+
+
+def _families(status: HostStatus, spend: dict[str, Spend] | None) -> Iterator[Metric]:
     lifecycle = GaugeMetricFamily("agenthost_lifecycle_state", "1 for the host's lifecycle state", labels=["state"])
     for state in Lifecycle:
         lifecycle.add_metric([state.name], 1.0 if state is status.state else 0.0)
@@ -101,6 +112,32 @@ def families(status: HostStatus, spend: dict[str, Spend] | None) -> Iterator[Met
     yield from _run_families(status)
     yield from _spend_families(spend)
     yield from _cache_families(status)
+    yield from _deployment_families(status)
+
+
+def _deployment_families(status: HostStatus) -> Iterator[Metric]:
+    deployment = status.deployment
+    if deployment is None:
+        return
+    me = next((h for h in deployment.hosts if h.host_id == deployment.host_id), None)
+    yield GaugeMetricFamily(
+        "agenthost_deployment_hosts", "Hosts of the deployment with a heartbeat", value=len(deployment.hosts)
+    )
+    yield GaugeMetricFamily(
+        "agenthost_deployment_partitions_owned",
+        "Partitions of rooms this host owns",
+        value=len(me.partitions) if me else 0,
+    )
+    yield GaugeMetricFamily(
+        "agenthost_deployment_waiting_messages",
+        "Messages the deployment's hosts hold waiting for a room's owner",
+        value=deployment.waiting_messages,
+    )
+    yield GaugeMetricFamily(
+        "agenthost_deployment_lagging_runs",
+        "Runs of the deployment waiting for their room's turn or a run slot",
+        value=deployment.lagging_runs,
+    )
 
 
 def _plugin_families(status: HostStatus) -> Iterator[Metric]:

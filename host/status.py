@@ -71,6 +71,32 @@ class HostFigures:
 
 
 @dataclass(frozen=True)
+class DeploymentHostInfo:
+    """One host of a deployment as the coordination database last had it."""
+
+    host_id: str
+    address: str
+    heartbeat_age_s: float
+    stopping: bool
+    partitions: tuple[int, ...]
+    running_runs: int = 0
+    active_rooms: int = 0
+    messages: int = 0
+    plugins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """The deployment this host is one of."""
+
+    host_id: str
+    partitions: int
+    hosts: list[DeploymentHostInfo]
+    waiting_messages: int  # held by the hosts, waiting for a room's owner
+    lagging_runs: int  # waiting for their room's turn or a run slot, over every host
+
+
+@dataclass(frozen=True)
 class HostStatus:
     """The host and every plugin, as GetStatus reports them."""
 
@@ -83,3 +109,4 @@ class HostStatus:
     plugins: list[PluginInfo] = field(default_factory=list)
     agents: list[AgentInfo] = field(default_factory=list)
     figures: HostFigures | None = None  # filled by figures.measured
+    deployment: DeploymentInfo | None = None  # None: a host on its own

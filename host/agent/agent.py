@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, Protocol
 
 from plugin_sdk.types import Memory
 
@@ -49,6 +49,12 @@ class DuplicateAgent(AgentError):
     """An agent with that id (or name) runs already."""
 
 
+class MessageRouter(Protocol):
+    """A deployment of several hosts (host/deployment): runs a message on the host owning its room."""
+
+    def send(self, agent: Agent, message: Memory, room_type: str, forwarded: str) -> AsyncIterator[RunEvent]: ...
+
+
 @dataclass
 class SharedParts:
     """What every agent of a host shares: the store, the plugins and the router."""
@@ -63,6 +69,8 @@ class SharedParts:
     settings: dict[str, str] = field(default_factory=dict)  # the config's [settings]
     secrets: dict[str, str] = field(default_factory=dict)  # the config's [secrets]
     grants: dict[str, Grant] = field(default_factory=dict)
+    #: The deployment this host is one of (host/deployment): None for a host on its own.
+    deployment: MessageRouter | None = None
 
 
 class Agent:
@@ -99,6 +107,11 @@ class Agent:
             raise AgentError(f"agent {self.name} is {self.state.name}, not started")
         return self._pipeline
 
+    @property
+    def started(self) -> bool:
+        """Whether its pipeline exists (it has started, and not failed to)."""
+        return self._pipeline is not None
+
     def registry(self) -> Registry:
         """The components this agent's messages use: those of the plugins its character names
         (every plugin's when it names none)."""
@@ -119,7 +132,11 @@ class Agent:
         await self._enter(Lifecycle.INITIALIZING)
         await self._enter(Lifecycle.LOADING_CHARACTER)
         await store.upsert_agent(AgentRow(self.id, self.name))
-        for run in await store.interrupt_runs(self.id):
+        # On its own, the host ends the runs it left going when it was killed; in a deployment the
+        # others may be running this agent's messages: runs of a host that left are ended by the
+        # deployment's sweep instead (host/deployment).
+        orphans = await store.interrupt_runs(self.id) if self.parts.deployment is None else []
+        for run in orphans:
             log.warning(
                 "agent %s: run %s (room %s, message %s) never ended: the host stopped during it; ended as %s",
                 self.name,
@@ -185,12 +202,19 @@ class Agent:
         except Exception as exc:  # a plugin that cannot take the event does not stop the lifecycle
             log.debug("agent %s: %s event not delivered: %s", self.name, LIFECYCLE_EVENT, exc)
 
-    async def send(self, message: Memory, room_type: str = "") -> AsyncIterator[RunEvent]:
+    async def send(self, message: Memory, room_type: str = "", forwarded: str = "") -> AsyncIterator[RunEvent]:
         """Run `message` (its room made on its first message, of `room_type`: the pipeline's
-        rooms), yielding the run's events. The run goes on if the caller stops listening."""
+        rooms), yielding the run's events. The run goes on if the caller stops listening. In a
+        deployment it runs on the host owning its room (`forwarded`: the host that sent it here)."""
         if room_type.strip().lower() not in ROOM_TYPES:
             raise ValueError(f"room_type {room_type!r} is not one of {', '.join(t for t in ROOM_TYPES if t)}")
-        async for event in self.pipeline.send(message, room_type):
+        deployment = self.parts.deployment
+        events = (
+            self.pipeline.send(message, room_type)
+            if deployment is None
+            else deployment.send(self, message, room_type, forwarded)
+        )
+        async for event in events:
             yield event
 
     async def stop(self) -> None:

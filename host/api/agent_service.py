@@ -22,6 +22,8 @@ from ..agent.pipeline import MessageNotStored, RunEvent
 from ..agent.rooms import ROOM_TYPES
 from ..agent.run import EVENT_TYPES, RUN_ENDED
 from ..agent.run_events import run_events
+from ..deployment.deployment import NoOwner, NotOwner
+from ..deployment.forwarding import FORWARDED_KEY, PeerFailed
 from ..logs import LogBuffer
 from ..plugins.discovery import DiscoveryError
 from ..plugins.manager import PluginConflict, PluginManager, PluginNotFound
@@ -29,7 +31,7 @@ from ..plugins.manifest import ManifestError
 from ..plugins.process import StartError
 from ..plugins.registry import DuplicateComponent
 from ..plugins.supervisor import PluginInfo
-from ..status import AgentInfo, HostStatus, Lifecycle
+from ..status import AgentInfo, DeploymentInfo, HostStatus, Lifecycle
 from ..store import RunRecord, StoreUnavailable
 from .abort import abort
 from .knowledge_rpcs import KnowledgeHost, KnowledgeRpcs
@@ -50,8 +52,9 @@ class AgentHost(KnowledgeHost, Protocol):
     def status(self) -> HostStatus: ...
     def find_agent(self, key: str) -> Agent: ...
     def agent_infos(self) -> list[AgentInfo]: ...
-    async def add_agent(self, character: Character, agent_id: str = "") -> Agent: ...
+    async def add_agent(self, character: Character, agent_id: str = "", character_json: str = "") -> Agent: ...
     async def remove_agent(self, key: str) -> tuple[Agent, int]: ...
+    async def plugin_changed(self, op: str, name: str) -> None: ...
 
 
 API_USER = "api-user"  # the sender of a message that names no entity
@@ -139,7 +142,34 @@ def status_response(status: HostStatus) -> agent_pb2.GetStatusResponse:
         router=plugin_status(status.router) if status.router else None,
         agents=[agent_status(a) for a in status.agents],
     )
+    if status.deployment is not None:
+        response.deployment.CopyFrom(deployment_status(status.deployment))
     return with_figures(response, status)
+
+
+def deployment_status(info: DeploymentInfo) -> agent_pb2.DeploymentStatus:
+    """The deployment as GetStatus gives it."""
+    hosts = [
+        agent_pb2.DeploymentHost(
+            host_id=h.host_id,
+            address=h.address,
+            heartbeat_age_s=h.heartbeat_age_s,
+            stopping=h.stopping,
+            partitions=h.partitions,
+            running_runs=h.running_runs,
+            active_rooms=h.active_rooms,
+            messages=h.messages,
+            plugins=h.plugins,
+        )
+        for h in info.hosts
+    ]
+    return agent_pb2.DeploymentStatus(
+        host_id=info.host_id,
+        partitions=info.partitions,
+        hosts=hosts,
+        waiting_messages=info.waiting_messages,
+        lagging_runs=info.lagging_runs,
+    )
 
 
 def _message_problem(request: agent_pb2.SendMessageRequest) -> str:
@@ -225,7 +255,9 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
         # Only the events asked for cross the stream (each is a write of its own); RUN_ENDED always.
         wanted = frozenset((*request.events, RUN_ENDED)) if request.events else None
         try:
-            async for event in agent.send(message, room_type):
+            # A message another host of the deployment forwarded here names that host.
+            forwarded = dict(context.invocation_metadata() or ()).get(FORWARDED_KEY, "")
+            async for event in agent.send(message, room_type, forwarded=str(forwarded)):
                 if wanted is None or event.type in wanted:
                     yield _event_response(event)
         except Backlogged as exc:  # refused before it was stored: the client may send it again
@@ -233,6 +265,12 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             await abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except MessageNotStored as exc:  # the store is unavailable: nothing was kept, nothing done
             await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        except NotOwner as exc:  # forwarded here, but the room moved: the sender asks its new owner
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except NoOwner as exc:  # the deployment handed the room to no host in time: nothing was stored
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        except PeerFailed as exc:  # the room's owner refused it for good: its status, its reason
+            await abort(context, exc.code, exc.details)
 
     async def _find(self, context: grpc.aio.ServicerContext, key: str) -> Agent:
         """The running agent with id or name `key` ("" with one agent); NOT_FOUND listing the agents."""
@@ -257,13 +295,17 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             )
         try:
             if request.character_json.strip():
-                character = character_from_json(request.character_json)
+                text = request.character_json
+                character = character_from_json(text)
             else:
+                text = await asyncio.to_thread(Path(request.path).read_text)
                 character = await asyncio.to_thread(load_character, Path(request.path))
+        except OSError as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {request.path}: {exc.strerror or exc}")
         except CharacterError as exc:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            agent = await self.host.add_agent(character)
+            agent = await self.host.add_agent(character, character_json=text)
         except DuplicateAgent as exc:
             await abort(context, grpc.StatusCode.ALREADY_EXISTS, str(exc))
         except AgentError as exc:
@@ -357,18 +399,21 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.LoadPluginRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.LoadPluginResponse:
         plugin = await self._manage(context, request.name, self.host.plugins.load(request.name))
+        await self.host.plugin_changed("load", request.name)  # the deployment's other hosts load it too
         return agent_pb2.LoadPluginResponse(plugin=plugin_status(plugin.info()))
 
     async def UnloadPlugin(
         self, request: agent_pb2.UnloadPluginRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.UnloadPluginResponse:
         await self._manage(context, request.name, self.host.plugins.unload(request.name))
+        await self.host.plugin_changed("unload", request.name)
         return agent_pb2.UnloadPluginResponse()
 
     async def ReloadPlugin(
         self, request: agent_pb2.ReloadPluginRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.ReloadPluginResponse:
         plugin, seconds = await self._manage(context, request.name, self.host.plugins.reload(request.name))
+        await self.host.plugin_changed("reload", request.name)
         return agent_pb2.ReloadPluginResponse(plugin=plugin_status(plugin.info()), duration_ms=int(seconds * 1000))
 
     async def GetLogs(

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +17,7 @@ from agenthost.v1 import agent_pb2, agent_pb2_grpc, router_pb2
 
 from ..agent.character import CharacterError, load_character
 from ..config import DEFAULT_HTTP, HTTP_ENV, HTTP_OFF, ConfigError, HostConfig, character_files, load_config
+from ..deployment.settings import QUEUE_URL_ENV, check_queue_url
 from ..logs import LogBuffer, LogRecord, redact_values, setup_logging, text_line
 from ..store.data_dir import api_token
 from .agents import add_agents_commands
@@ -61,6 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
             log_json=args.log_json or None,
             characters=tuple(args.character) if args.character else None,
         )
+        if args.queue_url:
+            check_queue_url(args.queue_url)
+            config = replace(config, deployment=replace(config.deployment, queue_url=args.queue_url))
         characters = [load_character(path) for path in character_files(config)]  # a broken one stops here
         if args.metrics:
             from ..metrics import parse_address
@@ -339,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: the config's `http`, ${HTTP_ENV}, {DEFAULT_HTTP})",
     )
     serve.add_argument("--config", type=Path, help="TOML config file")
+    serve.add_argument(
+        "--queue-url",
+        metavar="URL",
+        help=f"join a deployment of several hosts coordinated in this PostgreSQL database "
+        f"(default: the config's [deployment] queue_url, ${QUEUE_URL_ENV}; none: one host on its own)",
+    )
     serve.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     serve.add_argument("--log-level", choices=["trace", "debug", "info", "warn", "error", "fatal"])
     serve.add_argument("--log-json", action="store_true", help="log JSON lines")

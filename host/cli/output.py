@@ -89,7 +89,50 @@ def status_doc(status: agent_pb2.GetStatusResponse) -> dict[str, Any]:
         "runs": runs_doc(status.runs),
         "router_cache": cache_doc(status.router_cache) if status.HasField("router_cache") else None,
         "cache_hit_rate": cache_hit_rate(status.router_cache) if status.HasField("router_cache") else None,
+        "deployment": deployment_doc(status.deployment) if status.HasField("deployment") else None,
     }
+
+
+def deployment_doc(d: agent_pb2.DeploymentStatus) -> dict[str, Any]:
+    """The deployment this host is one of, as `status --json` gives it."""
+    hosts = [
+        {
+            "host_id": h.host_id,
+            "address": h.address,
+            "heartbeat_age_s": round(h.heartbeat_age_s, 2),
+            "stopping": h.stopping,
+            "partitions": list(h.partitions),
+            "running_runs": h.running_runs,
+            "active_rooms": h.active_rooms,
+            "messages": h.messages,
+            "plugins": list(h.plugins),
+        }
+        for h in d.hosts
+    ]
+    return {
+        "host_id": d.host_id,
+        "partitions": d.partitions,
+        "hosts": hosts,
+        "waiting_messages": d.waiting_messages,
+        "lagging_runs": d.lagging_runs,
+    }
+
+
+def deployment_text(d: dict[str, Any]) -> str:
+    """A line for the deployment and one per host."""
+    lines = [
+        f"deployment: {len(d['hosts'])} host(s), {d['partitions']} partitions; this host {d['host_id']}; "
+        f"{d['waiting_messages']} message(s) waiting for an owner, {d['lagging_runs']} lagging run(s)"
+    ]
+    for h in d["hosts"]:
+        mark = " (this host)" if h["host_id"] == d["host_id"] else ""
+        stopping = ", stopping" if h["stopping"] else ""
+        lines.append(
+            f"  {h['host_id']}{mark} {h['address']}: {len(h['partitions'])} partitions, {h['running_runs']} runs "
+            f"going in {h['active_rooms']} room(s), {h['messages']} messages; heartbeat {h['heartbeat_age_s']:.1f} s "
+            f"ago{stopping}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 OWN_MODELS = "agenthost-local/"  # the litellm model ids of the models the router runs itself
@@ -197,6 +240,7 @@ def status_text(doc: dict[str, Any]) -> str:
     return (
         f"{head}{agents}{figures}\nrouter: {router['state']} {where}{reason}{usage}{breakers}{down}{spend}\n"
         + plugin_table(doc["plugins"])
+        + (deployment_text(doc["deployment"]) if doc.get("deployment") else "")
     )
 
 

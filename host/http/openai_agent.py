@@ -23,6 +23,7 @@ from ..agent.agent import Agent
 from ..agent.pipeline import MessageNotStored
 from ..agent.rooms import stored_type
 from ..agent.run import RUN_ENDED, RunEvent
+from ..deployment.deployment import NoOwner
 from ..plugins.connection import PluginUnavailable
 from ..status import Lifecycle
 from ..store.records import Room
@@ -110,6 +111,8 @@ async def start_run(agent: Agent, message: Memory) -> tuple[RunEvent, AsyncItera
         raise ApiError(429, str(exc), RATE_LIMIT, "backlog_full", headers=headers) from None
     except MessageNotStored as exc:
         raise ApiError(503, str(exc), SERVER_ERROR, "not_stored") from None
+    except NoOwner as exc:  # a deployment handed the room to no host in time: nothing stored
+        raise ApiError(503, str(exc), SERVER_ERROR, "no_owner") from None
 
 
 async def run_usage(host: Host, agent: Agent, run_id: str) -> Usage:

@@ -193,7 +193,7 @@ class RunFigures(_message.Message):
     def __init__(self, active: _Optional[int] = ..., queued: _Optional[int] = ..., ended: _Optional[int] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., by_status: _Optional[_Mapping[str, int]] = ..., avg_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., error_rate: _Optional[float] = ..., throughput_per_s: _Optional[float] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router", "agents", "process", "runs", "router_cache")
+    __slots__ = ("agent_id", "agent_name", "state", "plugins", "uptime_ms", "version", "router", "agents", "process", "runs", "router_cache", "deployment")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +205,7 @@ class GetStatusResponse(_message.Message):
     PROCESS_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
     ROUTER_CACHE_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     agent_name: str
     state: LifecycleState
@@ -216,7 +217,44 @@ class GetStatusResponse(_message.Message):
     process: ProcessStats
     runs: RunFigures
     router_cache: _router_pb2.ResponseCacheStats
-    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ..., agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ..., runs: _Optional[_Union[RunFigures, _Mapping]] = ..., router_cache: _Optional[_Union[_router_pb2.ResponseCacheStats, _Mapping]] = ...) -> None: ...
+    deployment: DeploymentStatus
+    def __init__(self, agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., state: _Optional[_Union[LifecycleState, str]] = ..., plugins: _Optional[_Iterable[_Union[PluginStatus, _Mapping]]] = ..., uptime_ms: _Optional[int] = ..., version: _Optional[str] = ..., router: _Optional[_Union[PluginStatus, _Mapping]] = ..., agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ..., runs: _Optional[_Union[RunFigures, _Mapping]] = ..., router_cache: _Optional[_Union[_router_pb2.ResponseCacheStats, _Mapping]] = ..., deployment: _Optional[_Union[DeploymentStatus, _Mapping]] = ...) -> None: ...
+
+class DeploymentStatus(_message.Message):
+    __slots__ = ("host_id", "partitions", "hosts", "waiting_messages", "lagging_runs")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    WAITING_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    LAGGING_RUNS_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    partitions: int
+    hosts: _containers.RepeatedCompositeFieldContainer[DeploymentHost]
+    waiting_messages: int
+    lagging_runs: int
+    def __init__(self, host_id: _Optional[str] = ..., partitions: _Optional[int] = ..., hosts: _Optional[_Iterable[_Union[DeploymentHost, _Mapping]]] = ..., waiting_messages: _Optional[int] = ..., lagging_runs: _Optional[int] = ...) -> None: ...
+
+class DeploymentHost(_message.Message):
+    __slots__ = ("host_id", "address", "heartbeat_age_s", "stopping", "partitions", "running_runs", "active_rooms", "messages", "plugins")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    STOPPING_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_RUNS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_ROOMS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PLUGINS_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    address: str
+    heartbeat_age_s: float
+    stopping: bool
+    partitions: _containers.RepeatedScalarFieldContainer[int]
+    running_runs: int
+    active_rooms: int
+    messages: int
+    plugins: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., heartbeat_age_s: _Optional[float] = ..., stopping: _Optional[bool] = ..., partitions: _Optional[_Iterable[int]] = ..., running_runs: _Optional[int] = ..., active_rooms: _Optional[int] = ..., messages: _Optional[int] = ..., plugins: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AgentStatus(_message.Message):
     __slots__ = ("id", "name", "state", "plugins", "reason", "source", "runs")
