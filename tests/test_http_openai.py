@@ -327,6 +327,90 @@ async def test_errors_have_openais_shape_and_status(served: Host, start_host: An
     assert answer.choices[0].message.content == "You said: ok"  # it serves on
 
 
+async def test_the_chat_completion_is_served_by_its_plain_route_and_documented_by_fastapi(
+    served: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """openai_chat's route serves it, without FastAPI's dependency solving (bench/http.py: about a
+    millisecond a completion); FastAPI's route still documents it."""
+    import fastapi.routing
+
+    solved: list[object] = []
+    solve = fastapi.routing.solve_dependencies
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        solved.append(kwargs.get("request"))
+        return await solve(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+    agent = served.find_agent("")
+    said = [{"role": "user", "content": "plain"}]
+    answer = await client(served).chat.completions.create(model=agent.name, messages=said)  # type: ignore[arg-type]
+    assert answer.choices[0].message.content == "You said: plain" and solved == []
+    await client(served).models.list()
+    assert len(solved) == 1  # FastAPI's routes still go through it
+    async with httpx.AsyncClient() as raw:
+        schema = (await raw.get(f"{served.http.url}/openapi.json")).json()  # type: ignore[union-attr]
+    chat = schema["paths"]["/v1/chat/completions"]["post"]
+    assert chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletionRequest")
+    assert [p["name"] for p in chat["parameters"]] == ["x-agenthost-room"]
+
+
+def _chat(**changes: Any) -> bytes:
+    """A chat request's body to the agent ("M", the test puts its name in), with `changes`."""
+    return json.dumps({"model": "M", "messages": [{"role": "user", "content": "x"}], **changes}).encode()
+
+
+#: Bad chat requests: (what, body bytes, headers beside the token's; "" drops one).
+BAD_CHATS: list[tuple[str, bytes, dict[str, str]]] = [
+    ("malformed JSON", b'{"model": ', {}),
+    ("messages a string", _chat(messages="hi"), {}),
+    ("no messages", _chat(messages=[]), {}),
+    ("model a number", _chat(model=5), {}),
+    ("an unknown role", _chat(messages=[{"role": "robot", "content": "x"}]), {}),
+    ("stream a string", _chat(stream="yes"), {}),
+    ("n of 2", _chat(n=2), {}),
+    ("a JSON list", b"[1, 2]", {}),
+    ("an empty body", b"", {}),
+    ("an unknown model", _chat(model="nobody"), {}),
+    ("a room header too long", _chat(), {"X-Agenthost-Room": "r" * 257}),
+    ("not JSON's content type", _chat(), {"Content-Type": "text/plain"}),
+    ("no content type", _chat(), {"Content-Type": ""}),
+    ("a body over the limit", b"x" * (9 * 1024 * 1024), {}),
+]
+
+
+async def test_bad_chat_requests_get_the_errors_fastapis_route_gave(served: Host) -> None:
+    """The plain route against FastAPI's (the same app without it): each bad request gets the same
+    status, error type, code and param; and a request without the token is refused first."""
+    from host.http.app import create_app
+    from host.http.openai_chat import PATH
+
+    fastapi_app = create_app(served, served.api_token)
+    del fastapi_app.router.routes[0]  # the plain route
+    agent = served.find_agent("")
+    auth = {"Authorization": f"Bearer {served.api_token}"}
+    plain = httpx.AsyncClient(base_url=served.http.url, timeout=30)  # type: ignore[union-attr]
+    routed = httpx.AsyncClient(base_url="http://fastapi", transport=httpx.ASGITransport(app=fastapi_app), timeout=30)
+    async with plain, routed:
+        for what, body, headers in BAD_CHATS:
+            sent = {"Content-Type": "application/json", **auth, **headers}
+            sent = {k: v for k, v in sent.items() if v}
+            content = body.replace(b'"M"', json.dumps(agent.name).encode())
+            ours, theirs = [await c.post(PATH, content=content, headers=sent) for c in (plain, routed)]
+            assert 400 <= ours.status_code < 500, (what, ours.text)
+            shape = [
+                (r.status_code, {k: r.json()["error"][k] for k in ("type", "code", "param")}) for r in (ours, theirs)
+            ]
+            assert shape[0] == shape[1], what
+        refused = await plain.post(PATH, content=b'{"model": ', headers={"Content-Type": "application/json"})
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+        assert (await plain.get(PATH, headers=auth)).status_code == 405
+    answer = await client(served).chat.completions.create(
+        model=agent.name, messages=[{"role": "user", "content": "on"}]
+    )
+    assert answer.choices[0].message.content == "You said: on"  # it serves on
+
+
 async def test_a_full_backlog_is_429_with_retry_after(start_host: Any, router: Any) -> None:
     host = await start_host(router_address=router[1], http="127.0.0.1:0", admission=AdmissionSettings(1, 0))
     agent = host.find_agent("")

@@ -7,6 +7,7 @@ FastAPI and uvicorn) only when HTTP is on, so a host without it starts as fast a
 Modules: `address` (`--http`), `server` (uvicorn in the host's loop), `app` (the FastAPI app),
 `auth` (the API token), `errors` (OpenAI's error shape), `body_limit` (413), `openai_types`
 (requests), `openai_shapes` (responses and chunks), `openai_routes` (the /v1 routes),
-`openai_agent` (completions by an agent's pipeline), `openai_router` (the router as a model,
-embeddings), `transcript` (a run's events as a reply). REST routes and the web page mount
-beside /v1 in `app`."""
+`openai_chat` (the chat completion and the plain route serving it), `openai_agent`
+(completions by an agent's pipeline), `openai_router` (the router as a model, embeddings),
+`transcript` (a run's events as a reply). REST routes and the web page mount beside /v1 in
+`app`."""

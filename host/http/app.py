@@ -15,6 +15,7 @@ from ..mcp_server.http import mount_mcp
 from . import errors
 from .auth import TokenCheck
 from .body_limit import MAX_BODY_BYTES, BodyLimit
+from .openai_chat import plain_route
 from .openai_routes import openai_routes
 from .page import mount_page
 from .rest_agents import agents_routes
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from ..host import Host
 
 DESCRIPTION = (
-    "agenthost's HTTP face. Every route but the schema wants the host's API token as "
+    "agenthost's HTTP face. Every route but the schema (/openapi.json, /docs) and the web page (/ and its "
+    "files under /ui, which hold no data: the page asks for the token) wants the host's API token as "
     "`Authorization: Bearer <token>` (`agenthost token` prints it). `/v1` is OpenAI-compatible: point an "
     "OpenAI client's base_url at http://HOST:PORT/v1 with the token as its api_key. `/api` is the REST API "
     "(agents, messages, runs, plugins, router, logs, status; live events as server-sent events), which "
@@ -44,7 +46,10 @@ def create_app(host: Host, token: str, max_body_bytes: int = MAX_BODY_BYTES) -> 
     errors.install(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.state.servicer = AgentServicer(host)  # the REST API calls AgentService's methods in-process
-    app.include_router(openai_routes(), dependencies=[Depends(TokenCheck(token))])
+    check = TokenCheck(token)
+    # The chat completion's own route, ahead of FastAPI's (which documents it): openai_chat says why.
+    app.router.routes.insert(0, plain_route(check))
+    app.include_router(openai_routes(), dependencies=[Depends(check)])
     browser = [Depends(TokenCheck(token, browser=True))]
     for routes in (agents_routes(), runs_routes(), plugins_routes(), router_routes(), observe_routes()):
         app.include_router(routes, dependencies=browser)

@@ -5,7 +5,7 @@ with the status OpenAI gives the same trouble, so any OpenAI client raises its u
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 import grpc
 from fastapi import FastAPI, Request
@@ -75,9 +75,10 @@ def from_grpc(code: grpc.StatusCode, details: str, what: str = "the router") -> 
     return ApiError(status, f"{what}: {details or code.name}", kind, name, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    """One line for the first problem of a request body, and the field at fault."""
-    errors = exc.errors()
+def validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
+    """One line for the first of a request's validation problems (pydantic's error dicts, their
+    `loc` led by where the value came from: "body" is left out, "header" kept), and the field at
+    fault."""
     if not errors:
         return "the request is not valid", None
     first: dict[str, Any] = errors[0]
@@ -100,7 +101,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, field = _validation_message(exc)
+        message, field = validation_message(exc.errors())
         return ApiError(400, message, param=field).response()
 
     @app.exception_handler(HTTPException)

@@ -6,18 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.responses import Response
 
-from ..agent.agent import Agent, UnknownAgent
 from ..host import Host  # at run time: FastAPI reads the routes' annotations
-from . import openai_agent, openai_router
+from . import openai_router
 from .context import host_of
-from .errors import unknown_model
-from .openai_shapes import Reply, model_entry
-from .openai_types import ChatCompletionRequest, EmbeddingRequest
+from .openai_chat import chat_completion, find_agent, no_agent
+from .openai_shapes import model_entry
+from .openai_types import ROOM_HEADER_MAX, ChatCompletionRequest, EmbeddingRequest
 
 HostDep = Annotated[Host, Depends(host_of)]
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _models(host: Host) -> list[dict[str, Any]]:
@@ -29,19 +27,6 @@ def _models(host: Host) -> list[dict[str, Any]]:
     if host.router.enabled:
         entries.append(model_entry(openai_router.ROUTER, "router"))
     return entries
-
-
-def _agent(host: Host, model: str) -> Agent:
-    """The agent `model` names (its name or id); 404 listing the models otherwise."""
-    try:
-        return host.find_agent(model) if model else _no_agent(host, model)
-    except UnknownAgent:
-        return _no_agent(host, model)
-
-
-def _no_agent(host: Host, model: str) -> Agent:
-    known = [a.name for a in host.agents.values()] + ([openai_router.ROUTER] if host.router.enabled else [])
-    raise unknown_model(model, ", ".join(known) or "none")
 
 
 def openai_routes() -> APIRouter:
@@ -57,7 +42,7 @@ def openai_routes() -> APIRouter:
         for entry in _models(host):
             if entry["id"] == model:
                 return entry
-        _no_agent(host, model)
+        no_agent(host, model)
         raise AssertionError("unreachable")
 
     @api.post(
@@ -75,34 +60,17 @@ def openai_routes() -> APIRouter:
         body: ChatCompletionRequest,
         request: Request,
         host: HostDep,
-        x_agenthost_room: Annotated[str | None, Header(max_length=256)] = None,
-    ) -> Any:
-        reply = Reply.new(body.model)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        quality = openai_router.router_quality(body.model)
-        if quality is not None and host.router.enabled:
-            if not body.stream:
-                return JSONResponse(await openai_router.complete(host, body, quality, reply))
-            call, first = await openai_router.open_stream(host, body, quality)
-            chunks = openai_router.stream(call, first, reply, include_usage)
-            return StreamingResponse(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
-        agent = _agent(host, body.model)
-        openai_agent.ready_agent(host, agent)
-        talk = openai_agent.Conversation(body, x_agenthost_room)
-        message = talk.message()
-        await openai_agent.seed_history(host, agent, talk, request.app.state.new_rooms)
-        first, rest = await openai_agent.start_run(agent, message)
-        if not body.stream:
-            return JSONResponse(await openai_agent.complete(host, agent, reply, first, rest))
-        chunks = openai_agent.stream(host, agent, reply, first, rest, include_usage)
-        return StreamingResponse(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
+        x_agenthost_room: Annotated[str | None, Header(max_length=ROOM_HEADER_MAX)] = None,
+    ) -> Response:
+        # Documents the route; openai_chat.plain_route, ahead of it in the app, serves it.
+        return await chat_completion(host, body, x_agenthost_room, request.app.state.new_rooms)
 
     @api.post("/embeddings", summary="Embeddings through the router (an agent as model books them to it)")
     async def embeddings(body: EmbeddingRequest, host: HostDep) -> dict[str, Any]:
         quality = openai_router.router_quality(body.model)
         agent_name = ""
         if quality is None or not host.router.enabled:
-            agent_name, quality = _agent(host, body.model).name, ""
+            agent_name, quality = find_agent(host, body.model).name, ""
         return await openai_router.embeddings(host, body, quality, agent_name)
 
     return api

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 ROOM_HEADER = "X-Agenthost-Room"
 """Names the conversation's room (else the `user` field does; else each request is a room of its own)."""
+ROOM_HEADER_MAX = 256
 
 
 class TextPart(BaseModel):
@@ -56,7 +57,7 @@ class ChatCompletionRequest(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     #: Names the sender, and the room when the X-Agenthost-Room header does not.
-    user: StrictStr | None = Field(None, max_length=256)
+    user: StrictStr | None = Field(None, max_length=ROOM_HEADER_MAX)
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
