@@ -31,15 +31,15 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 import grpc
-import psutil
 import pytest
 from agenthost.v1 import agent_pb2, types_pb2
 
 from host.deployment.partitions import partition_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from deployment_hosts import Deployment  # noqa: E402
 from echo_router import EchoRouter  # noqa: E402
-from load import AGENTHOST, AUTH, KEY_ENV, TOKEN, HostProcess  # noqa: E402
+from load import AGENTHOST, AUTH, KEY_ENV, TOKEN  # noqa: E402
 from mock_provider import MockProvider  # noqa: E402
 
 PG_URL = os.environ.get("AGENTHOST_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
@@ -84,110 +84,6 @@ class Sent:
     error: str = ""  # RUN_ENDED's, when it failed
     reply: str = ""
     errors: list[str] = field(default_factory=list)
-
-
-class Deployment:
-    """`agenthost serve` processes sharing one database schema, and every process they started."""
-
-    def __init__(self, root: Path, schema: str, router: str, extra: str = "", allow: tuple[str, ...] = ()) -> None:
-        self.root, self.schema, self.router, self.extra, self.allow = root, schema, router, extra, allow
-        self.url = f"{PG_URL}?schema={schema}"
-        self.hosts: dict[str, HostProcess] = {}
-        self.accepting: list[str] = []  # the hosts clients send to (a load balancer's list)
-        self.processes: dict[int, float] = {}  # pid -> create time, of every host and its children
-        character: dict[str, Any] = {"name": "Echo", "system": "You are Echo.", "bio": ["Echoes."]}
-        character["settings"] = {"DOUBLE_MESSAGE_POLICY": "queue"}  # every message answered, in order
-        (root / "echo.json").write_text(json.dumps(character))
-
-    def config(self, name: str) -> Path:
-        directory = self.root / name
-        directory.mkdir()
-        path = directory / "agenthost.toml"
-        path.write_text(
-            textwrap.dedent(f"""\
-            api_token = "{TOKEN}"
-            data_dir = "data"
-            router_address = "{self.router}"
-            characters = ["{self.root}/echo.json"]
-            [plugins]
-            allow = {json.dumps(list(self.allow))}
-            [database]
-            url = "{self.url}"
-            [deployment]
-            queue_url = "{self.url}"
-            host_id = "host-{name}"
-            lease_s = {LEASE_S}
-            tick_s = {TICK_S}
-            """)
-            + self.extra
-        )
-        return path
-
-    async def start(self, *names: str) -> None:
-        """Start hosts `names` and wait until they are READY and clients may use them."""
-        for name in names:
-            self.hosts[name] = HostProcess(self.root / name, self.config(name))
-        try:
-            await asyncio.gather(*(self.hosts[n].wait_ready(120) for n in names))
-        except RuntimeError as exc:
-            raise AssertionError(f"{exc}\n{self.logs()}") from None
-        for name in names:
-            self.note_processes(name)
-            self.accepting.append(name)
-
-    def note_processes(self, name: str) -> None:
-        """Remember host `name`'s process and its descendants (none may outlive the test)."""
-        try:
-            host = psutil.Process(self.hosts[name].proc.pid)
-            for proc in (host, *host.children(recursive=True)):
-                self.processes[proc.pid] = proc.create_time()
-        except psutil.Error:
-            pass
-
-    async def status(self, name: str) -> agent_pb2.GetStatusResponse:
-        return await self.hosts[name].status()
-
-    async def owners(self, name: str) -> dict[int, str]:
-        """Each partition's owner as host `name` last read the deployment."""
-        status = await self.status(name)
-        return {p: h.host_id for h in status.deployment.hosts for p in h.partitions}
-
-    async def settled(self, names: list[str], timeout: float = 30.0) -> dict[int, str]:
-        """Wait until every partition is owned by one of `names` and every host agrees."""
-        deadline = time.monotonic() + timeout
-        ids = {f"host-{n}" for n in names}
-        while True:
-            views = [await self.owners(n) for n in names]
-            first = views[0]
-            if len(first) == 64 and set(first.values()) == ids and all(v == first for v in views):
-                return first
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the partitions did not settle over {sorted(ids)}: {views}\n{self.logs()}")
-            await asyncio.sleep(0.3)
-
-    def logs(self, lines: int = 25) -> str:
-        out = []
-        for name in self.hosts:
-            path = self.root / name / "host.log"
-            tail = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
-            out.append(f"--- host {name} ---\n" + "\n".join(tail))
-        return "\n".join(out)
-
-    def left_behind(self) -> list[str]:
-        """The processes of the deployment still running (zombies count as gone)."""
-        alive = []
-        for pid, created in self.processes.items():
-            try:
-                proc = psutil.Process(pid)
-                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(f"{pid} {' '.join(proc.cmdline()[:4])}")
-            except psutil.Error:
-                continue
-        return alive
-
-    async def stop(self) -> None:
-        """Stop the hosts still running (SIGTERM), then check no process of theirs is left."""
-        await asyncio.gather(*(h.stop() for h in self.hosts.values()))
 
 
 @pytest.fixture
@@ -309,7 +205,9 @@ async def test_rooms_keep_their_order_and_nothing_is_lost_or_run_twice_as_hosts_
     root, schema = deployment_root
     router = EchoRouter(MODEL_DELAY_S)
     await router.start(f"unix://{root}/router.sock")
-    deployment = Deployment(root, schema, f"unix://{root}/router.sock", allow=("time",))
+    deployment = Deployment(
+        root, PG_URL, schema, f"unix://{root}/router.sock", allow=("time",), lease_s=LEASE_S, tick_s=TICK_S
+    )
     try:
         await deployment.start("a", "b", "c")
         owners = await deployment.settled(["a", "b", "c"])
@@ -485,7 +383,9 @@ async def test_three_hosts_routers_never_overspend_their_shared_budget(deploymen
     mock = MockProvider()
     api_base = await mock.start()
     url = f"{PG_URL}?schema={schema}"
-    deployment = Deployment(root, schema, "", router_files(root, api_base, url))  # each host spawns its router
+    deployment = Deployment(
+        root, PG_URL, schema, "", extra=router_files(root, api_base, url), lease_s=LEASE_S, tick_s=TICK_S
+    )  # a router each
     try:
         await deployment.start("a", "b", "c")
         await deployment.settled(["a", "b", "c"])
