@@ -16,12 +16,16 @@ Per engine, one key per partition, a lease of 6 s:
   statement (host/deployment/coordinator.py, one statement); Redis: one pipeline (SET PX, 64
   EVALSHA, MGET); NATS: heartbeat put, 64 updates and 64 gets sent concurrently, then awaited.
 
+Then the failover at the design's defaults (lease 6 s, tick 1 s, 64 partitions): two coordinators
+in this process and a third in a child process, SIGKILLed; the time from the kill until the others
+own all of its partitions, against the bound lease + tick (--failovers times; 0 skips it).
+
 Rounds interleave the engines (round r: each engine's ops in turn) so that all see the same load
 on a shared machine; report ratios within one run. An engine that is unreachable, or whose client
 library is missing, is reported as skipped. Per message, the coordinator does no engine operation
 at all (ownership is in memory), so these are per-tick and per-move costs.
 
-    .venv/bin/python bench/coordination_engines.py            # ~30 s
+    .venv/bin/python bench/coordination_engines.py            # ~2 min
     .venv/bin/python bench/coordination_engines.py --quick    # smoke run
 
 URLs: AGENTHOST_BENCH_DATABASE_URL / AGENTHOST_TEST_DATABASE_URL (default the local `test`
@@ -34,7 +38,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import signal
+import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -43,6 +51,7 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 from common import percentile, run_and_report
 
+from host.deployment import Coordinator
 from host.deployment.coordinator import _TICK_SQL
 from host.deployment.tables import HOSTS, PARTITIONS, create_tables
 
@@ -315,6 +324,69 @@ async def measure_round(engine: Engine, ops: dict[str, Op], n: int, ticks: int, 
     await sample(ops["tick"], ticks, samples["tick"])
 
 
+_CHILD = """
+import asyncio, sys
+from host.deployment import Coordinator
+
+async def main():
+    coordinator = Coordinator(sys.argv[1], sys.argv[2], "127.0.0.1:0")
+    await coordinator.start()
+    print("started", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def failover(dsn: str, count: int) -> dict[str, Any]:
+    """Seconds from a coordinator's SIGKILL to the others owning all its partitions, `count` times,
+    at the defaults (lease 6 s, tick 1 s, 64 partitions)."""
+    logging.getLogger("host.deployment").setLevel(logging.ERROR)  # each kill is logged as a dead host
+    schema = "bench_failover_" + uuid.uuid4().hex[:10]
+    url = f"{dsn}?schema={schema}"
+    survivors = [Coordinator(url, f"bench-{name}-{uuid.uuid4().hex[:6]}", "127.0.0.1:0") for name in "ab"]
+    await asyncio.gather(*(c.start() for c in survivors))
+    moves: list[float] = []
+    try:
+        for _ in range(count):
+            child_id = f"bench-child-{uuid.uuid4().hex[:6]}"
+            child = subprocess.Popen([sys.executable, "-c", _CHILD, url, child_id], stdout=subprocess.PIPE, text=True)
+            try:
+                assert child.stdout is not None
+                if (await asyncio.to_thread(child.stdout.readline)).strip() != "started":
+                    raise RuntimeError("the child coordinator did not start")
+                deadline = time.monotonic() + 30
+                while not (held := [p for p in range(64) if (o := survivors[0].owner(p)) and o.host_id == child_id]):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the child coordinator took no partition in 30 s")
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(2.0)  # its share settled
+                held = [p for p in range(64) if (o := survivors[0].owner(p)) and o.host_id == child_id]
+                child.send_signal(signal.SIGKILL)
+                killed = time.monotonic()
+                while not all(any(c.owns(p) for c in survivors) for p in held):
+                    if time.monotonic() - killed > 30:
+                        raise RuntimeError("the dead coordinator's partitions did not move in 30 s")
+                    await asyncio.sleep(0.01)
+                moves.append(time.monotonic() - killed)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                child.wait()
+    finally:
+        await asyncio.gather(*(c.stop(drain_timeout_s=0) for c in survivors))
+        conn = await asyncpg.connect(dsn)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+    return {
+        "runs": len(moves),
+        "min_s": min(moves),
+        "median_s": statistics.median(moves),
+        "max_s": max(moves),
+        "bound_s": survivors[0].lease_s + survivors[0].tick_s,
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     dsn = os.environ.get("AGENTHOST_BENCH_DATABASE_URL") or os.environ.get(
         "AGENTHOST_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -345,6 +417,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for engine, _ in engines:
             await engine.close()
     result: dict[str, Any] = {"keys": KEYS, "rounds": args.rounds, "engines": {}, "skipped": skipped}
+    if args.failovers and "PostgreSQL" not in skipped:
+        result["failover"] = await failover(dsn, args.failovers)
     for name, by_op in samples.items():
         figures = {}
         for op, values in by_op.items():
@@ -369,6 +443,12 @@ def report(result: dict[str, Any]) -> None:
             print(f"  {op:<9} {f['p50_us']:9.1f} {f['p99_us']:9.1f}   {f['x_floor']:5.2f}x   (n={f['n']})")
     for name, reason in result["skipped"].items():
         print(f"\n{name}: skipped ({reason})")
+    if "failover" in result:
+        f = result["failover"]
+        print(
+            f"\nfailover, lease 6 s, tick 1 s: SIGKILL -> partitions owned by the others in {f['min_s']:.2f} / "
+            f"{f['median_s']:.2f} / {f['max_s']:.2f} s (min / median / max of {f['runs']}; bound {f['bound_s']:.0f} s)"
+        )
     print(json.dumps(result))
 
 
@@ -379,10 +459,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("-n", type=int, default=400, help="samples of each op per round")
     parser.add_argument("--ticks", type=int, default=100, help="ticks per round")
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 40 ops and 10 ticks")
+    parser.add_argument("--failovers", type=int, default=5, help="SIGKILLs measured at the defaults (0: none)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 40 ops and 10 ticks, 1 failover")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.n, args.ticks = 2, 40, 10
+        args.rounds, args.n, args.ticks, args.failovers = 2, 40, 10, min(args.failovers, 1)
     return run_and_report(run, report, args)
 
 

@@ -207,6 +207,9 @@ async def test_a_clean_stop_hands_over_once_runs_end(url: str, hosts: Hosts) -> 
         lambda: all(b.owns(p) for p in range(PARTITIONS) if p != kept), 4 * TICK_S + SLACK_S, "idle partitions move"
     )
     assert not a.owns(kept) and not b.owns(kept)  # nobody starts runs in it meanwhile
+    assert a.owner(kept) is None  # a holds it but takes no run: no answer to "where to"
+    held_by = b.owner(kept)
+    assert held_by is not None and held_by.host_id == a.host_id and held_by.stopping
     assert (await rows(url))[kept] == a.host_id
     await asyncio.sleep(3 * TICK_S)
     assert not stopping.done() and (await rows(url))[kept] == a.host_id  # held while busy, renewed past its lease

@@ -262,8 +262,8 @@ class Coordinator:
         await self._tick_safely()  # heartbeat says stopping; releases what is idle already
         with contextlib.suppress(*_LOST):
             await self._notify(self._changed_message)
-        while self._leases and time.monotonic() < deadline:
-            if any(self._busy(p) == 0 for p in self._leases):
+        while self.owned() and time.monotonic() < deadline:  # leases lapsed (database lost) hold nothing
+            if any(self._busy(p) == 0 for p in self.owned()):
                 self._wake.set()
             await asyncio.sleep(DRAIN_POLL_S)
         self._started = False  # the tick loop ends at its next turn
@@ -303,9 +303,13 @@ class Coordinator:
         )
 
     def owner(self, partition: int) -> PeerHost | None:
-        """The host holding `partition`'s lease as last read (this one included); None while nobody does."""
+        """The host holding `partition`'s lease as last read; None while nobody does. This host
+        only while owns(partition): one handing it over (or fenced, or stopping) is no answer to
+        "where does this message go", and a caller that retried on it would spin."""
         holder = self._view.holders.get(partition)
         if holder is None or self._view.expiry.get(partition, -math.inf) <= time.monotonic():
+            return None
+        if holder == self.host_id and not self.owns(partition):
             return None
         return self._peer(holder)
 
@@ -525,10 +529,8 @@ class Coordinator:
     def _taker(self, partition: int) -> PeerHost | None:
         """The host to send `partition`'s runs to, if one takes them now."""
         peer = self.owner(partition)
-        if peer is None:
-            return None
-        if peer.host_id == self.host_id:
-            return peer if self.owns(partition) else None
+        if peer is None or peer.host_id == self.host_id:  # this host: owner() checked owns()
+            return peer
         if peer.stopping or self._view.desired.get(partition, peer.host_id) != peer.host_id:
             return None  # handing it over
         return peer
