@@ -33,7 +33,7 @@ SERVER = os.environ.get("AGENTHOST_TEST_DATABASE_URL") or "postgresql://postgres
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_S = 3.0
 TICK_S = 0.5
-PARTITIONS = 32
+PARTITIONS = 64  # 4 hosts: the chance that one is desired for none is 4 x (3/4)^64
 #: Scheduling slack on a shared 2-core machine, on top of each bound the design gives.
 SLACK_S = 1.0
 
@@ -294,8 +294,9 @@ async def test_a_killed_host_s_partitions_move_within_lease_and_tick(url: str, h
             f"SIGKILL -> its {len(orphans)} partitions owned by the others: {moved:.2f} s "
             f"(lease {LEASE_S} s, tick {TICK_S} s)"
         )
-        # not before its lease could have run out (it renewed at most a tick before it died), nor after lease + tick
-        assert LEASE_S - TICK_S - 0.1 <= moved <= LEASE_S + TICK_S + SLACK_S
+        # Not before its lease could have run out (it renewed a tick before it died, or a little more
+        # if the machine stalled it), nor after lease + tick.
+        assert LEASE_S - 2 * TICK_S <= moved <= LEASE_S + TICK_S + SLACK_S
         assert all(not (a.owns(p) and b.owns(p)) for p in range(PARTITIONS))
         await until(lambda: len(dead) == 1, 2 * TICK_S + SLACK_S, "one host saw it dead")
         assert dead[0][1] == child_id
@@ -305,6 +306,7 @@ async def test_a_killed_host_s_partitions_move_within_lease_and_tick(url: str, h
         before_death = [live for _, live, _ in swept if child_id in live]
         assert before_death and all(set(live) == {a.host_id, b.host_id, child_id} for live in before_death)
         assert {name for name, _, _ in swept} == {"a", "b"}
+        assert all(abs(ms - time.time() * 1000) < 60_000 for _, _, ms in swept)  # the database's clock, in ms
         assert time.monotonic() - killed < LEASE_S + 3 * TICK_S + 2 * SLACK_S
         assert len(dead) == 1  # exactly one on_dead
     finally:
