@@ -26,6 +26,7 @@ import asyncpg
 import pytest
 
 from host.deployment import Coordinator, PartitionCountMismatch, partition_of, rendezvous_owner
+from host.deployment.broadcast import Listener, encode
 from host.deployment.coordinator import FENCE_S
 from host.deployment.partitions import assignment
 
@@ -353,11 +354,16 @@ class Proxy:
             self._server.close()
 
 
-async def test_owns_turns_false_before_another_host_may_claim(url: str, hosts: Hosts) -> None:
+async def proxied(url: str) -> tuple[Proxy, str]:
+    """A started Proxy to the test server, and `url` through it."""
     target = urlsplit(SERVER)
     proxy = Proxy(target.hostname or "127.0.0.1", target.port or 5432)
     await proxy.start()
-    via_proxy = urlsplit(url)._replace(netloc=f"{target.username or 'postgres'}@127.0.0.1:{proxy.port}").geturl()
+    return proxy, urlsplit(url)._replace(netloc=f"{target.username or 'postgres'}@127.0.0.1:{proxy.port}").geturl()
+
+
+async def test_owns_turns_false_before_another_host_may_claim(url: str, hosts: Hosts) -> None:
+    proxy, via_proxy = await proxied(url)
     try:
         a = hosts.make("a", url=via_proxy)
         b = hosts.make("b")
@@ -377,14 +383,47 @@ async def test_owns_turns_false_before_another_host_may_claim(url: str, hosts: H
             await asyncio.sleep(0.01)
         assert fenced is not None and claimed is not None
         print(f"database cut: a stops owning at {fenced:.2f} s, b claims at {claimed:.2f} s (lease {LEASE_S} s)")
-        assert fenced <= LEASE_S - FENCE_S + 0.1  # by a's own clock, from its last renewal (before the cut)
+        # by a's own clock, from its last renewal (sent before the cut); the 10 ms polls may run late
+        assert fenced <= LEASE_S - FENCE_S + 0.3
         assert claimed - fenced >= FENCE_S - TICK_S  # a margin: a's fence comes well before b's claim
         await until(lambda: all(b.owns(p) for p in range(PARTITIONS)), TICK_S + SLACK_S, "b takes all")
         assert a.failed_ticks > 0
         proxy.open = True  # back: a finds its leases gone, registers again and takes a share anew
         await until(lambda: settled([a, b]), LEASE_S + 6 * TICK_S + SLACK_S, "a rejoins")
         assert len(set((await rows(url)).values())) == 2
+        heard: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        a.subscribe("ping", heard.put)
+        await until(lambda: a.listen_connections >= 2, 5.0, "a listens again")  # dropped with its failed ticks
+        await b.publish("ping", {"n": 1})
+        assert await asyncio.wait_for(heard.get(), 5) == {"n": 1}
     finally:
+        await proxy.close()
+
+
+async def test_a_silently_lost_listening_connection_is_found_and_opened_again(url: str) -> None:
+    proxy, via_proxy = await proxied(url)
+    heard: list[tuple[str, str, dict[str, Any]]] = []
+    dsn = via_proxy.split("?")[0]
+    listener = Listener(
+        dsn, "agenthost_test_listener", lambda *m: heard.append(m), lambda: None, connect_timeout_s=1.0, check_s=0.3
+    )
+    try:
+        await listener.start(5.0)
+        assert listener.connections == 1
+        proxy.open = False  # no reset, no FIN: only the check can tell
+        await asyncio.sleep(0.3 + 1.0 + 0.5)  # a check, its timeout, and more
+        assert not listener.connected
+        proxy.open = True
+        await until(lambda: listener.connected, 5.0, "listening again")
+        assert listener.connections == 2
+        admin = await asyncpg.connect(SERVER)
+        try:
+            await admin.execute("SELECT pg_notify($1, $2)", "agenthost_test_listener", encode("x", "k", {"n": 2}))
+        finally:
+            await admin.close()
+        await until(lambda: heard == [("x", "k", {"n": 2})], 5.0, "heard after the loss")
+    finally:
+        await listener.close()
         await proxy.close()
 
 

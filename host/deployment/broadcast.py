@@ -59,7 +59,8 @@ def encode(origin: str, kind: str, payload: dict[str, Any]) -> str:
 class Listener:
     """One LISTEN connection, kept open: `on_message(origin, kind, payload)` for each message heard
     (from any host, this one's included); `on_connected()` each time it (re)connects, since what was
-    sent while it was down is lost."""
+    sent while it was down is lost. Checked with a `SELECT 1` every `check_s`, and opened again
+    when that, or the server, says it is gone."""
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class Listener:
         *,
         connect_timeout_s: float,
         application_name: str = "agenthost deployment listener",
+        check_s: float = 10.0,
         retry_s: float = 0.5,
     ) -> None:
         self._dsn = dsn
@@ -78,6 +80,7 @@ class Listener:
         self._on_connected = on_connected
         self._connect_timeout_s = connect_timeout_s
         self._application_name = application_name[:63]
+        self._check_s = check_s
         self._retry_s = retry_s
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
@@ -114,23 +117,8 @@ class Listener:
 
     async def _keep(self) -> None:
         while True:
-            try:
-                conn = await asyncpg.connect(
-                    self._dsn,
-                    timeout=self._connect_timeout_s,
-                    server_settings={"application_name": self._application_name},
-                )
-            except _LOST as exc:
-                log.debug("deployment listener: cannot connect: %s", exc)
-                await asyncio.sleep(self._retry_s)
-                continue
-            self._lost.clear()
-            conn.add_termination_listener(lambda _conn: self._lost.set())
-            try:
-                await conn.add_listener(self._channel, self._heard)
-            except _LOST as exc:
-                log.debug("deployment listener: cannot LISTEN: %s", exc)
-                conn.terminate()
+            conn = await self._listen()
+            if conn is None:
                 await asyncio.sleep(self._retry_s)
                 continue
             self._conn = conn
@@ -139,11 +127,45 @@ class Listener:
                 log.info("deployment listener: connected again (messages sent meanwhile are lost)")
             self._connected.set()
             self._on_connected()
-            await self._lost.wait()
+            await self._watch(conn)
             self._connected.clear()
             conn.terminate()
             self._conn = None
             await asyncio.sleep(min(self._retry_s, 0.05))
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        """A new connection that LISTENs on the channel; None when the database cannot be reached."""
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(
+                self._dsn,
+                timeout=self._connect_timeout_s,
+                server_settings={"application_name": self._application_name},
+            )
+            self._lost.clear()
+            conn.add_termination_listener(lambda _conn: self._lost.set())
+            await asyncio.wait_for(conn.add_listener(self._channel, self._heard), self._connect_timeout_s)
+            return conn
+        except _LOST as exc:
+            log.debug("deployment listener: cannot listen: %s", exc)
+            if conn is not None:
+                conn.terminate()
+            return None
+
+    async def _watch(self, conn: asyncpg.Connection) -> None:
+        """Return once `conn` is lost: closed by the server, dropped, or silent to a `SELECT 1`
+        every `check_s` (a link lost without a reset says nothing by itself)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), self._check_s)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), self._connect_timeout_s)
+            except _LOST as exc:
+                log.info("deployment listener: the connection stopped answering (%s); opening another", exc)
+                return
 
     def _heard(self, _conn: object, _pid: int, _channel: str, text: str) -> None:
         try:

@@ -6,7 +6,8 @@ in the steady state: heartbeat (with the load document), renew all its leases, a
 host and partition. A second statement only when something moves: claiming partitions it is
 now the desired owner of (free or expired ones; atomic, so one winner), releasing the ones it
 must hand over (once `busy(p)` is 0), or removing a host whose heartbeat is older than the lease.
-The `sweep` callback (the store's statement) runs once a tick beside it, off the tick's path.
+The `sweep` callback (the store's statement) runs once a tick beside it, off the tick's path;
+the listening connection is checked with a `SELECT 1` every lease_s.
 Everything a message needs (`partition_of`, `owns`, `owner`) is answered from memory: zero
 database operations per message.
 
@@ -217,6 +218,7 @@ class Coordinator:
             self._wake.set,
             connect_timeout_s=self._timeout_s,
             application_name=f"agenthost deployment listen {host_id}",
+            check_s=lease_s,
         )
         self._changed_message = encode(host_id, CHANGED, {})
         self._started = False
