@@ -140,9 +140,14 @@ async def rows(url: str) -> dict[int, str | None]:
 
 
 def settled(coordinators: list[Coordinator]) -> bool:
-    """Every partition owned (owns() True) by exactly one of `coordinators`, each with a share."""
-    owners = [[c for c in coordinators if c.owns(p)] for p in range(PARTITIONS)]
-    return all(len(o) == 1 for o in owners) and all(any(c.owns(p) for p in range(PARTITIONS)) for c in coordinators)
+    """Every partition owned (owns() True) by exactly one of `coordinators`: its desired owner among
+    them all (a host whose view is a tick old may still own one it is about to hand over); each
+    with a share."""
+    expected = assignment([c.host_id for c in coordinators], PARTITIONS)
+    owners = [[c.host_id for c in coordinators if c.owns(p)] for p in range(PARTITIONS)]
+    return all(owners[p] == [expected[p]] for p in range(PARTITIONS)) and set(expected.values()) == {
+        c.host_id for c in coordinators
+    }
 
 
 async def until(check: Callable[[], bool | Awaitable[bool]], timeout_s: float, what: str) -> float:
@@ -168,6 +173,10 @@ async def test_three_hosts_share_the_partitions_and_a_fourth_takes_its_share(url
     assert Counter(held.values()) == Counter({c.host_id: len(c.owned()) for c in three})
     for c in three:
         assert set(c.owned()) == {p for p, h in held.items() if h == c.host_id}
+        assert (
+            all((c.epoch(p) or 0) >= 1 for p in c.owned())
+            and c.epoch(next(iter(set(range(64)) - set(c.owned())))) is None
+        )
         assert {peer.host_id for peer in c.hosts()} == {x.host_id for x in three}
         owner = c.owner(0)
         assert owner is not None and owner.host_id == (await c.wait_owner(0, 1.0)).host_id
@@ -180,8 +189,6 @@ async def test_three_hosts_share_the_partitions_and_a_fourth_takes_its_share(url
     took = time.monotonic() - joined
     print(f"a joining host took its share ({len(fourth.owned())} partitions) in {took:.2f} s")
     assert {p for p, h in (await rows(url)).items() if h == fourth.host_id} == set(fourth.owned())
-    expected = assignment([c.host_id for c in [*three, fourth]], PARTITIONS)
-    assert all(expected[p] == next(c.host_id for c in [*three, fourth] if c.owns(p)) for p in range(PARTITIONS))
     # steady state: one statement a tick
     before = (fourth.ticks, fourth.statements)
     await asyncio.sleep(4 * TICK_S)
@@ -203,6 +210,8 @@ async def test_a_clean_stop_hands_over_once_runs_end(url: str, hosts: Hosts) -> 
     await until(lambda: settled([a, b]), 4 * TICK_S + SLACK_S, "two hosts settle")
     kept = a.owned()[0]
     runs[kept] = 1  # a run still going in one of a's partitions
+    epoch = a.epoch(kept)
+    assert epoch is not None
     stopping = asyncio.create_task(a.stop(drain_timeout_s=30))
     await until(
         lambda: all(b.owns(p) for p in range(PARTITIONS) if p != kept), 4 * TICK_S + SLACK_S, "idle partitions move"
@@ -220,6 +229,7 @@ async def test_a_clean_stop_hands_over_once_runs_end(url: str, hosts: Hosts) -> 
     moved = await until(lambda: b.owns(kept), 4 * TICK_S + SLACK_S, "the last partition moves once idle")
     print(f"the busy partition moved {moved:.2f} s after its run ended")
     await asyncio.wait_for(stopping, 2.0)
+    assert b.epoch(kept) == epoch + 1  # the fencing token grows with each claim
     assert [peer.host_id for peer in b.hosts()] in ([b.host_id], [a.host_id, b.host_id])
     await b.refresh()
     assert [peer.host_id for peer in b.hosts()] == [b.host_id]

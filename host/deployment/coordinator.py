@@ -441,7 +441,7 @@ class Coordinator:
                 statements += 1
             renewed = set(row["renewed"])
             self._leases = {p: sent + self.lease_s for p in renewed}
-            self._epochs = {p: e for p, e in self._epochs.items() if p in renewed}
+            self._epochs = {p: e for p, e in zip(row["p_ids"] or (), row["p_epochs"] or ()) if p in renewed}
             view = self._read(row, sent, load)
             live = sorted(h for h, host in view.hosts.items() if host.age_s <= self.lease_s or h == self.host_id)
             view.desired = assignment((h for h in live if not view.hosts[h].stopping), self.partitions)
