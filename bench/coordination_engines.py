@@ -52,7 +52,7 @@ import asyncpg
 from common import percentile, run_and_report
 
 from host.deployment import Coordinator
-from host.deployment.coordinator import _TICK_SQL
+from host.deployment.statements import TICK
 from host.deployment.tables import HOSTS, PARTITIONS, create_tables
 
 KEYS = 64
@@ -159,7 +159,7 @@ class Postgres(Engine):
             raise AssertionError("PostgreSQL: read all")
 
     async def tick(self) -> None:
-        row = await self._conn().fetchrow(_TICK_SQL, self.me, '{"runs": 3}', False, LEASE_S)
+        row = await self._conn().fetchrow(TICK, self.me, '{"runs": 3}', False, LEASE_S)
         if row is None or len(row["renewed"]) != KEYS:
             raise AssertionError("PostgreSQL: tick did not renew all 64")
 

@@ -34,9 +34,10 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 
 from ..store.postgres import redact, split_schema
+from . import statements
 from .broadcast import Listener, cancel, channel_of, encode
 from .partitions import assignment, partition_of
-from .tables import HOSTS, PARTITIONS, create_tables
+from .tables import create_tables
 
 log = logging.getLogger(__name__)
 
@@ -49,73 +50,6 @@ DRAIN_POLL_S = 0.05
 #: The coordinator's own message kind: "the deployment changed, read it now".
 CHANGED = "_changed"
 _LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-# One statement a tick. The CTEs' updates always run; the SELECT reads the snapshot from before
-# them, so this host's renewed partitions come from `renewed`, not from the partitions' read.
-_TICK_SQL = f"""
-WITH beat AS (
-    UPDATE {HOSTS} SET heartbeat_at = now(), load = $2::jsonb, stopping = $3
-    WHERE host_id = $1 RETURNING host_id
-), renewed AS (
-    UPDATE {PARTITIONS} SET lease_until = now() + make_interval(secs => $4)
-    WHERE host_id = $1 RETURNING partition
-)
-SELECT (extract(epoch FROM now()) * 1000)::bigint AS read_at_ms,
-       (SELECT count(*) FROM beat) AS beat,
-       (SELECT coalesce(array_agg(partition), '{{}}') FROM renewed) AS renewed,
-       h.*, p.*
-FROM (SELECT array_agg(host_id) AS h_ids, array_agg(address) AS h_addresses,
-             array_agg(extract(epoch FROM now() - heartbeat_at)::float8) AS h_ages,
-             array_agg(stopping) AS h_stopping, array_agg(load::text) AS h_loads
-      FROM {HOSTS}) h,
-     (SELECT array_agg(partition ORDER BY partition) AS p_ids,
-             array_agg(host_id ORDER BY partition) AS p_hosts,
-             array_agg(coalesce(extract(epoch FROM lease_until - now())::float8, -1) ORDER BY partition) AS p_left,
-             array_agg(epoch ORDER BY partition) AS p_epochs
-      FROM {PARTITIONS}) p
-"""
-
-_REGISTER_SQL = f"""
-WITH registered AS (
-    INSERT INTO {HOSTS} (host_id, address, load) VALUES ($1, $2, $3::jsonb)
-    ON CONFLICT (host_id) DO UPDATE SET address = excluded.address, started_at = now(),
-        heartbeat_at = now(), stopping = false, load = excluded.load
-    RETURNING host_id
-)
-SELECT host_id, pg_notify($4, $5)::text FROM registered
-"""
-
-_CLAIM_SQL = f"""
-WITH won AS (
-    UPDATE {PARTITIONS} SET host_id = $1, lease_until = now() + make_interval(secs => $3), epoch = epoch + 1
-    WHERE partition = ANY($2::int[]) AND (host_id IS NULL OR lease_until IS NULL OR lease_until < now())
-    RETURNING partition, epoch
-)
-SELECT partition, epoch, pg_notify($4, $5)::text FROM won
-"""
-
-_RELEASE_SQL = f"""
-WITH freed AS (
-    UPDATE {PARTITIONS} SET host_id = NULL, lease_until = NULL
-    WHERE host_id = $1 AND partition = ANY($2::int[])
-    RETURNING partition
-)
-SELECT partition, pg_notify($3, $4)::text FROM freed
-"""
-
-_DEAD_SQL = f"""
-DELETE FROM {HOSTS} WHERE host_id = ANY($1::text[]) AND heartbeat_at < now() - make_interval(secs => $2)
-RETURNING host_id
-"""
-
-_LEAVE_SQL = f"""
-WITH freed AS (
-    UPDATE {PARTITIONS} SET host_id = NULL, lease_until = NULL WHERE host_id = $1 RETURNING partition
-), gone AS (
-    DELETE FROM {HOSTS} WHERE host_id = $1 RETURNING host_id
-)
-SELECT (SELECT count(*) FROM freed) AS freed, (SELECT count(*) FROM gone) AS gone, pg_notify($2, $3)::text
-"""
 
 
 def default_host_id() -> str:
@@ -277,7 +211,7 @@ class Coordinator:
             log.warning("deployment: leaving with runs still going in partitions %s", still_busy)
         try:
             async with self._db_lock:
-                await self._fetch(_LEAVE_SQL, self.host_id, self._channel, self._changed_message)
+                await self._fetch(statements.LEAVE, self.host_id, self._channel, self._changed_message)
         except _LOST as exc:
             log.warning("deployment: could not deregister %s (its leases expire by themselves): %s", self.host_id, exc)
         self._leases.clear()
@@ -433,12 +367,12 @@ class Coordinator:
         async with self._db_lock:
             sent = time.monotonic()
             load = json.dumps(self._load())
-            (row,) = await self._fetch(_TICK_SQL, self.host_id, load, self._stopping, self.lease_s)
-            statements = 1
+            (row,) = await self._fetch(statements.TICK, self.host_id, load, self._stopping, self.lease_s)
+            count = 1
             if row["beat"] == 0 and self._started:
                 log.warning("deployment: %s was taken for dead by another host; registering again", self.host_id)
                 await self._register()
-                statements += 1
+                count += 1
             renewed = set(row["renewed"])
             self._leases = {p: sent + self.lease_s for p in renewed}
             self._epochs = {p: e for p, e in zip(row["p_ids"] or (), row["p_epochs"] or ()) if p in renewed}
@@ -453,9 +387,9 @@ class Coordinator:
             ]
             if wanted and not self._stopping:
                 won = await self._fetch(
-                    _CLAIM_SQL, self.host_id, wanted, self.lease_s, self._channel, self._changed_message
+                    statements.CLAIM, self.host_id, wanted, self.lease_s, self._channel, self._changed_message
                 )
-                statements += 1
+                count += 1
                 for record in won:
                     p = record["partition"]
                     self._leases[p] = sent + self.lease_s
@@ -464,8 +398,10 @@ class Coordinator:
                     view.expiry[p] = sent + self.lease_s
             leaving = [p for p in self._leases if view.desired.get(p) != self.host_id and self._busy(p) == 0]
             if leaving:
-                freed = await self._fetch(_RELEASE_SQL, self.host_id, leaving, self._channel, self._changed_message)
-                statements += 1
+                freed = await self._fetch(
+                    statements.RELEASE, self.host_id, leaving, self._channel, self._changed_message
+                )
+                count += 1
                 for record in freed:
                     p = record["partition"]
                     self._leases.pop(p, None)
@@ -475,10 +411,10 @@ class Coordinator:
             dead = [h for h, host in view.hosts.items() if h != self.host_id and host.age_s > self.lease_s]
             removed: list[str] = []
             if dead:
-                removed = [r["host_id"] for r in await self._fetch(_DEAD_SQL, dead, self.lease_s)]
-                statements += 1
+                removed = [r["host_id"] for r in await self._fetch(statements.REMOVE_DEAD, dead, self.lease_s)]
+                count += 1
         self.ticks += 1
-        self.statements += statements
+        self.statements += count
         for host_id in removed:
             log.warning("deployment: host %s stopped answering (no heartbeat for %.0f s)", host_id, self.lease_s)
             if self._on_dead is not None:
@@ -508,7 +444,7 @@ class Coordinator:
 
     async def _register(self) -> None:
         load = json.dumps(self._load())
-        await self._fetch(_REGISTER_SQL, self.host_id, self.address, load, self._channel, self._changed_message)
+        await self._fetch(statements.REGISTER, self.host_id, self.address, load, self._channel, self._changed_message)
 
     async def _sweep_now(self, live: list[str], read_at_ms: int) -> None:
         assert self._sweep is not None
