@@ -15,12 +15,12 @@ import dataclasses
 import functools
 import logging
 import time
-import uuid
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from plugin_sdk.types import Content, Memory
 
 from .. import tracing
+from ..ids import new_id
 from ..plugins.components import Components
 from ..plugins.deadlines import RunDeadlineExceeded, run_deadline
 from ..plugins.registry import Registry
@@ -102,7 +102,7 @@ class Pipeline:
         if self.admission.full(len(self._runs)):
             raise Backlogged(self.character.name, len(self._runs) - self.admission.running, self._retry_after())
         queue: asyncio.Queue[RunEvent | object] = asyncio.Queue()
-        run = Run(str(uuid.uuid4()), self._emitter(queue))
+        run = Run(new_id(), self._emitter(queue))
         task = asyncio.create_task(self._run(Turn(message, run, room_type)))
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)

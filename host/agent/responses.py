@@ -110,6 +110,23 @@ def prompt_prefix(character: Character) -> str:
     makes the prompt (its layout is the character's)."""
     if templates.MESSAGE_HANDLER in character.templates:
         return ""
+    cached = _PREFIXES.get(id(character))
+    if cached is not None and cached[0] is character:
+        return cached[1]
+    prefix = _prefix(character)
+    if len(_PREFIXES) >= _PREFIXES_KEPT:
+        del _PREFIXES[next(iter(_PREFIXES))]
+    _PREFIXES[id(character)] = (character, prefix)
+    return prefix
+
+
+_PREFIXES: dict[int, tuple[Character, str]] = {}
+"""prompt_prefix's text per character (a Character is frozen, and the prefix samples it with a
+fixed seed, so it is the same every message): it was ~2% of the host's CPU under load."""
+_PREFIXES_KEPT = 256
+
+
+def _prefix(character: Character) -> str:
     parts = [
         character.system or f"You are {character.name}.",
         persona.about(character, SHARED_SAMPLE),

@@ -317,6 +317,8 @@ class Components:
                 composed = await in_one(plugin, provider_names, action_names)
                 if composed is not None:
                     return composed
+            if not action_names:  # providers alone: awaited as they are, without two tasks for a gather
+                return await self._ask_providers(plugin, provider_names, message_pb, state_pb), []
             asked = await asyncio.gather(
                 self._ask_providers(plugin, provider_names, message_pb, state_pb),
                 self._ask_validate("action", plugin, action_names, message_pb, state_pb),

@@ -15,6 +15,7 @@ from typing import Any, Sequence, TypeVar
 from plugin_sdk.limits import MAX_MEMORY_BYTES
 from plugin_sdk.types import Entity, Memory
 
+from ..ids import new_id
 from . import rows, statements
 from .base import ContentTooLarge, DuplicateMemory
 from .records import (
@@ -567,7 +568,7 @@ _WINDOW_END = f"SELECT created_at_ms, id FROM ({_WINDOW}) w ORDER BY created_at_
 
 def stamp(memory: Memory) -> Memory:
     """Give `memory` what a stored one has if it lacks it: an id, a creation time, the "messages" table."""
-    memory.id = memory.id or str(uuid.uuid4())
+    memory.id = memory.id or new_id()
     memory.created_at_ms = memory.created_at_ms or now_ms()
     memory.table_name = memory.table_name or "messages"
     return memory
@@ -575,7 +576,7 @@ def stamp(memory: Memory) -> Memory:
 
 def _insert_run(run: RunRecord) -> tuple[str, tuple[object, ...]]:
     """The INSERT that starts `run`, which is given an id and a start time if it lacks them."""
-    run.id = run.id or str(uuid.uuid4())
+    run.id = run.id or new_id()
     run.started_at_ms = run.started_at_ms or now_ms()
     run.status, run.ended_at_ms = RUN_STARTED, 0
     sql = (

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 from plugin_sdk.types import Content
 
+from ...ids import new_id
 from ...store import DuplicateMemory, RunRecord
 from .. import attachments
 from ..admission import priority_of
@@ -39,7 +39,7 @@ async def persist_message(p: StepContext, t: Turn) -> None:
     count = p.settings.history + turns.users + len(turns.owed)
     run = RunRecord(p.agent_id, id=t.run.id, room_id=message.room_id, message_id=message.id, host_id=p.settings.host_id)
     if not message.id:
-        message.id = run.message_id = str(uuid.uuid4())
+        message.id = run.message_id = new_id()
     try:
         t.recent = await p.store.begin_run(message, run, count)
     except DuplicateMemory:
