@@ -8,11 +8,12 @@ hits both alike), p50/p99 over all samples, and the CPU per call of the whole pr
 
 1. floor: the `mcp` SDK's ClientSession over stdio_client calling `echo` on an MCPServer
    (this file run with --serve-stdio: one cheap tool that returns its text);
-1b. the SDK's higher-level Client (mcp.Client, what the bridge uses, response cache off) to
-   the same server, to tell the client's cost from the plugin mechanism's;
+1b. the SDK's higher-level Client (mcp.Client, the bridge's connection, response cache off;
+   the bridge sends tools/call through its session, below Client.call_tool) to the same server;
 2. via the host: Components.invoke_action("BENCH_ECHO", message, {"arguments": {...}}) on a
    real in-process Host whose [mcp.servers.bench] is the same server behind its bridge plugin
-   (plugin_sdk.mcp_bridge): host -> bridge (the plugin's Session stream) -> server and back,
+   (plugin_sdk.mcp_bridge): host -> bridge (an InvokeAction call: actions do not go over the
+   plugin's Session stream) -> server and back,
    exactly the action step of a run (arguments given, so the model is not asked for them).
 
 Prints a table, then as its last line one JSON object with the figures.

@@ -25,17 +25,39 @@ class Filled:
     asks: int = 0
 
 
+_validators: dict[int, tuple[dict[str, Any], Draft202012Validator | str]] = {}
+"""Each schema's checked validator (or why the schema is not valid), by the schema object's id:
+a tool's schema is checked once, not on every call (the entry keeps the schema, so the id
+cannot be reused while the entry lives)."""
+_MAX_VALIDATORS = 1024
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator | str:
+    """The schema's validator, built and checked once; a str says why the schema is not valid."""
+    cached = _validators.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    try:
+        Draft202012Validator.check_schema(schema)
+        found: Draft202012Validator | str = Draft202012Validator(schema)
+    except SchemaError as exc:
+        found = f"the tool's input schema is not valid JSON Schema: {exc.message}"
+    if len(_validators) >= _MAX_VALIDATORS:
+        _validators.clear()
+    _validators[id(schema)] = (schema, found)
+    return found
+
+
 def problem(schema: dict[str, Any], arguments: Any) -> str:
     """Why `arguments` do not fit `schema` ("" when they do): the first error, with its place."""
     if not isinstance(arguments, dict):
         return f"the arguments must be a JSON object, not {type(arguments).__name__}"
-    try:
-        validator = Draft202012Validator(schema)
-        error = next(iter(sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))), None)
-    except SchemaError as exc:
-        return f"the tool's input schema is not valid JSON Schema: {exc.message}"
-    if error is None:
+    validator = _validator(schema)
+    if isinstance(validator, str):
+        return validator
+    if validator.is_valid(arguments):  # the common case: no errors to collect and sort
         return ""
+    error = min(validator.iter_errors(arguments), key=lambda e: list(e.path))
     where = "/".join(str(p) for p in error.path)
     return f"{where}: {error.message}" if where else error.message
 

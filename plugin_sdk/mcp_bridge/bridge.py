@@ -28,7 +28,7 @@ from agenthost.v1 import plugin_pb2, plugin_pb2_grpc
 from mcp import Client
 from mcp.client.subscriptions import ListenNotSupportedError
 from mcp.shared.exceptions import MCPError
-from mcp_types.jsonrpc import CONNECTION_CLOSED
+from mcp_types.jsonrpc import CONNECTION_CLOSED, HEADER_MISMATCH
 from pydantic import ValidationError
 
 from .. import tracing
@@ -178,7 +178,7 @@ class Bridge:
         if filled.arguments is None:
             return ActionResult(success=False, error=filled.error, data={"tool": tool.name, "sent": False})
         try:
-            answer = await self.client.call_tool(tool.name, filled.arguments, read_timeout_seconds=self.config.timeout)
+            answer = await self._call_tool(tool.name, filled.arguments)
         except MCPError as exc:
             return ActionResult(success=False, error=self._failed(f"tools/call {tool.name}", exc))
         except ValidationError as exc:
@@ -188,6 +188,24 @@ class Bridge:
         result = results.action_result(tool.name, answer)
         result.data["arguments"] = filled.arguments
         return result
+
+    async def _call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        """tools/call as the session's own request: one round trip, the result checked against
+        the protocol's types, not Client.call_tool's layers (input-required rounds, which the
+        bridge cannot answer, and extension claims, which it has none of) nor its check of the
+        structured content against the tool's output schema: a jsonschema pass a call that
+        guards nothing here (the host passes structured content on as data, trusting no shape).
+        A call the server refuses as made against a stale listing (HEADER_MISMATCH, 2026-07-28;
+        not run) goes again through Client.call_tool, which lists the tools and resends once."""
+        request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments))
+        try:
+            return await self.client.session.send_request(
+                request, types.CallToolResult, request_read_timeout_seconds=self.config.timeout
+            )
+        except MCPError as exc:
+            if exc.code != HEADER_MISMATCH:
+                raise
+        return await self.client.call_tool(name, arguments, read_timeout_seconds=self.config.timeout)
 
     async def read(self, resource: types.Resource) -> ProviderResult:
         """A static resource's contents as the provider's text; a failure raises (the run skips it)."""
