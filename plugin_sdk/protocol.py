@@ -29,6 +29,11 @@ AUTH_METADATA_KEY = "authorization"
 AUTH_SCHEME = "Bearer "
 PLUGIN_METADATA_KEY = "x-agenthost-plugin"
 
+MANIFEST_CHANGED = "PLUGIN_MANIFEST_CHANGED"
+"""The event (RuntimeService.EmitEvent) a running plugin emits when its components changed and
+Describe answers with the new manifest: the host reads it again (the MCP bridge, after its
+server's tools/list_changed)."""
+
 NOT_A_PROGRAM = (
     "This is an agenthost plugin, not a program: the agenthost host starts it. "
     "Install its package and run `agenthost plugins load NAME`."

@@ -341,19 +341,24 @@ def test_the_mcp_table_and_a_characters_settings_are_checked_with_one_line_error
         servers_from_character({"mcp": {"servers": {"x": {"type": "ws", "url": "http://a"}}}}, "Ada")
 
 
-async def test_a_changed_tool_list_refreshes_the_actions(start_host, router, tmp_path):
+async def test_a_changed_tool_list_refreshes_the_actions_without_a_restart(start_host, router, tmp_path):
+    """tools/list_changed: the bridge lists the tools again and the host reads its manifest again;
+    neither the bridge nor the server is restarted (the server's pid and state stay)."""
     _, address = router
     server = calc(tmp_path, env_values={"MCP_TOOLS_FILE": str(tmp_path / "tools.txt")})
     host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(server,))
     plugin = host.plugins.get("mcp-calc")
+    bridge, calc_pid = plugin.info().pid, (tmp_path / "calc.pid").read_text()
     events = await send(host, "act: CALC_GROW")
     assert [text for text, _ in action_events(events)] == ["grown"]
     grown = ["CALC_ADD", "CALC_DOUBLE", "CALC_GETENV", "CALC_GROW", "CALC_SLOW"]
-    assert await eventually(
-        lambda: plugin.state is PluginState.READY and sorted(plugin.info().components["actions"]) == grown, timeout=60
-    )
+    assert await eventually(lambda: sorted(plugin.info().components["actions"]) == grown, timeout=60)
+    assert "CALC_DOUBLE" in {a.name for a in host.plugins.registry.manifests["mcp-calc"].actions}
+    assert plugin.state is PluginState.READY and plugin.restarts == 0
+    assert plugin.info().pid == bridge and (tmp_path / "calc.pid").read_text() == calc_pid
     events = await send(host, 'act: CALC_DOUBLE args: {"n": 21}')
     assert [text for text, _ in action_events(events)] == ["42"]
+    assert plugin.restarts == 0
 
 
 async def test_an_action_past_its_deadline_cancels_the_call_at_the_server(start_host, router, tmp_path):

@@ -9,7 +9,7 @@ import grpc
 from agenthost.v1 import runtime_pb2, runtime_pb2_grpc, types_pb2
 
 from plugin_sdk.limits import MAX_RECEIVE_BYTES, memory_problem, quote
-from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME, PLUGIN_METADATA_KEY
+from plugin_sdk.protocol import AUTH_METADATA_KEY, AUTH_SCHEME, MANIFEST_CHANGED, PLUGIN_METADATA_KEY
 from plugin_sdk.rooms import PARTICIPANT_STATES, relationship_from_proto, relationship_to_proto, room_info_to_proto
 from plugin_sdk.types import Memory
 from plugin_sdk.wire import (
@@ -261,6 +261,11 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         plugin = await self._caller(context)
         if not request.event_type:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "event_type is required")
+        if request.event_type == MANIFEST_CHANGED:  # the host's own: the plugin's components changed
+            problem = await self.components.refresh_manifest(plugin)
+            if problem:
+                await abort(context, grpc.StatusCode.FAILED_PRECONDITION, problem)
+            return runtime_pb2.EmitEventResponse(delivered=0)
         agent = await self._agent(context, plugin, request.agent_id)
         payload = {**struct_to_dict(request.payload), "agent_id": agent.id}  # whose event it is
         delivered = await self.components.emit_event(request.event_type, payload, exclude=plugin)

@@ -26,7 +26,8 @@ from plugin_sdk.wire import (
 from . import deadlines
 from .breakers import Breakers
 from .connection import PluginCallError, PluginConnection, PluginNotReached, PluginUnavailable
-from .manager import PluginManager
+from .manager import PluginManager, PluginNotFound
+from .registry import DuplicateComponent
 from .supervisor import PluginState
 
 T = TypeVar("T")
@@ -489,6 +490,20 @@ class Components:
             if exc.code == grpc.StatusCode.UNIMPLEMENTED:
                 return None
             raise
+
+    async def refresh_manifest(self, plugin: str) -> str:
+        """Read a running plugin's manifest again (it emitted MANIFEST_CHANGED: its components
+        changed) and register it; "" when done, else why not (the old manifest stays)."""
+        try:
+            instance = self.manager.get(plugin).instance
+            if instance is None:
+                return f"plugin {plugin!r} is not running"
+            manifest = await instance.connection.describe(self._timeouts["HandleEvent"])
+            self.manager.registry.register(plugin, manifest)
+        except (PluginCallError, PluginNotFound, DuplicateComponent) as exc:
+            return f"plugin {plugin!r}'s new manifest was not taken: {exc}"
+        instance.manifest = manifest
+        return ""
 
     async def use_model(self, model_type: str, params: dict[str, Any]) -> ModelOutput:
         """Call the highest-priority ready plugin serving `model_type`; fall back to the next (a

@@ -10,6 +10,10 @@ can only take down its own bridge.
 Why the bridge exits when the server is gone (a crash mid-call, a dead connection): the host
 restarts the bridge with its backoff, the bridge starts a fresh server, and the restart is
 counted and shown in status like any plugin's.
+
+When the server's tools change (tools/list_changed), the bridge lists them again, serves the new
+actions and tells the host (the MANIFEST_CHANGED event), which reads its manifest again: no
+restart, the server keeps its state.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from mcp_types.jsonrpc import CONNECTION_CLOSED, HEADER_MISMATCH
 from pydantic import ValidationError
 
 from .. import tracing
+from .._host_client import GrpcHostClient
 from .._plugin import Plugin
 from .._server import PluginServicer
 from ..process import fail, serve_until_stopped, start_checks
-from ..protocol import HandshakeError
+from ..protocol import MANIFEST_CHANGED, HandshakeError
 from ..types import ActionResult, Content, Memory, ProviderResult, State
 from . import arguments, results
 from .config import BridgeConfig, from_environment
@@ -46,8 +51,8 @@ log = logging.getLogger("mcp_bridge")
 EXIT_SERVER_GONE = 3
 """The bridge's exit status when its server died or its connection broke (the host restarts it)."""
 EXIT_TOOLS_CHANGED = 4
-"""The bridge's exit status when the server's tools changed (tools/list_changed): the host's
-restart reads the new manifest."""
+"""The bridge's exit status when the server's tools changed (tools/list_changed) and the host
+could not take the new manifest in place: the host's restart reads it."""
 PING_INTERVAL = 5.0
 """Seconds between two pings of an idle server: how soon a server that died between calls is seen."""
 _UNSAFE = re.compile(r"[^A-Z0-9_]+")
@@ -72,6 +77,8 @@ class Bridge:
         self.prompts: list[types.Prompt] = []
         self.stop = asyncio.Event()
         self.exit_code = 0
+        self.served: Plugin | None = None  # the plugin being served, its servicer (set by _serve)
+        self.servicer: BridgeServicer | None = None
         self._refreshing: asyncio.Task[None] | None = None
 
     async def read_listings(self) -> None:
@@ -102,8 +109,7 @@ class Bridge:
         plugin = Plugin(
             self.config.plugin, version=info.version if info and info.version else "0.0.0", description=about
         )
-        for name, tool in self.tools.items():
-            plugin.action(name, description=self._describe(tool))(self._action(name, tool))
+        self._add_actions(plugin)
         for name, resource in self.resources.items():
             description = _described(resource.name, resource.description) + f" ({resource.uri})"
             plugin.provider(name, description=description, position=50)(self._provider(resource))
@@ -114,6 +120,11 @@ class Bridge:
             description = _described(template.name, template.description) + f" ({template.uri_template})"
             plugin.provider(name, description=description, position=50, dynamic=True)(self._template(template))
         return plugin
+
+    def _add_actions(self, plugin: Plugin) -> None:
+        """Each tool an action of `plugin`."""
+        for name, tool in self.tools.items():
+            plugin.action(name, description=self._describe(tool))(self._action(name, tool))
 
     def _describe(self, tool: types.Tool) -> str:
         """What the model reads of a tool: its description and its parameters' JSON schema."""
@@ -234,8 +245,7 @@ class Bridge:
             asyncio.get_running_loop().call_later(0.2, self.stop.set)
 
     async def on_message(self, message: Any) -> None:
-        """The server's notifications: a changed tool list ends the bridge (its restart reads the
-        new manifest); a broken connection too."""
+        """The server's notifications: a changed tool list is listed again (_refresh)."""
         if isinstance(message, types.ToolListChangedNotification):
             # Listed from a task of its own: this handler runs in the session's receive loop.
             self._refreshing = asyncio.create_task(self._refresh())
@@ -243,9 +253,28 @@ class Bridge:
             log.warning("MCP server %s sent something unreadable: %s", self.config.name, message)
 
     async def _refresh(self) -> None:
+        """List the tools again; when they changed, serve them as the actions and have the host
+        read the manifest again; when that fails, exit so that the host's restart reads it."""
         listed = {component_name(self.config.name, t.name): t for t in await self._tools()}
-        if _signature(listed) != _signature(self.tools):
-            self.gone(f"MCP server {self.config.name!r} changed its tools", EXIT_TOOLS_CHANGED)
+        if _signature(listed) == _signature(self.tools):
+            return
+        try:
+            await self._take_tools(listed)
+        except Exception as exc:
+            why = f"MCP server {self.config.name!r} changed its tools and the host could not take them ({exc})"
+            self.gone(why, EXIT_TOOLS_CHANGED)
+            return
+        log.info("MCP server %s changed its tools: %s", self.config.name, ", ".join(sorted(listed)) or "none")
+
+    async def _take_tools(self, listed: dict[str, types.Tool]) -> None:
+        plugin, servicer = self.served, self.servicer
+        if plugin is None or servicer is None or servicer.host is None:
+            raise RuntimeError("the bridge is not initialised yet")
+        self.tools = listed
+        plugin.actions.clear()  # the plugin's actions are the tools alone; a call in flight keeps its tool
+        self._add_actions(plugin)
+        servicer.components_changed()
+        await servicer.host.emit_event(MANIFEST_CHANGED, {"plugin": plugin.name})
 
     async def follow_changes(self) -> None:
         """Watch for tools/list_changed: on a 2026-07-28 connection through subscriptions/listen;
@@ -274,6 +303,19 @@ class Bridge:
                     return
             except Exception as exc:  # a server that does not answer pings is not down
                 log.debug("ping of %s failed: %s", self.config.name, exc)
+
+
+class BridgeServicer(PluginServicer):
+    """The plugin's servicer, whose Describe follows the plugin's components as they change."""
+
+    def components_changed(self) -> None:
+        """Describe answers with the plugin's components as they are now."""
+        self._manifest = self.plugin.manifest()
+
+    @property
+    def host(self) -> GrpcHostClient | None:
+        """The host's RuntimeService client (after Init)."""
+        return self._host
 
 
 async def _pages(fetch: Callable[[str | None], Awaitable[Any]], field: str) -> list[Any]:
@@ -322,7 +364,8 @@ async def _serve(bridge: Bridge, app_version: int) -> None:
             await bridge.read_listings()
             watchdog.cancel()
             plugin = bridge.plugin()
-            servicer = PluginServicer(plugin)
+            servicer = BridgeServicer(plugin)
+            bridge.served, bridge.servicer = plugin, servicer
             tracing.configure(f"agenthost-plugin-{plugin.name}")
             server = grpc.aio.server(interceptors=tracing.server_interceptors())
             plugin_pb2_grpc.add_PluginServiceServicer_to_server(servicer, server)
