@@ -394,6 +394,35 @@ async def test_a_characters_settings_mcp_server_is_started_with_the_host(start_h
     assert alive(int((tmp_path / "calc.pid").read_text()))
 
 
+async def test_an_agent_added_at_runtime_gets_its_characters_mcp_servers(start_host, router, tmp_path):
+    """`agenthost agents add` of a character with settings.mcp starts its servers (a malformed
+    one refuses the agent with one line); the tool is an action of the new agent's runs."""
+    _, address = router
+    host = await start_host(router_address=address, supervision=SUPERVISION)
+    assert "mcp-notes" not in host.plugins.plugins
+    bad = character(tmp_path, "Bob", settings={"mcp": {"servers": {"x": {"type": "ws", "url": "http://a"}}}})
+    code, _, err = await run_cli(host, "agents", "add", str(bad))
+    assert code != 0 and "settings.mcp.servers.x type must be stdio" in err, err
+    pid_file = str(tmp_path / "calc.pid")
+    env = {"MCP_PID_FILE": pid_file, "MCP_CALLS_FILE": str(tmp_path / "calls.txt")}
+    servers = {"notes": {"type": "stdio", "command": CALC[0], "args": [CALC[1]], "env": env}}
+    cleo = character(tmp_path, "Cleo", settings={"mcp": {"servers": servers}})
+    code, out, err = await run_cli(host, "agents", "add", str(cleo))
+    assert code == 0, err
+    plugin = host.plugins.get("mcp-notes")
+    assert plugin.state is PluginState.READY and "NOTES_ADD" in plugin.info().components["actions"]
+    assert alive(int((tmp_path / "calc.pid").read_text()))
+    request = agent_pb2.SendMessageRequest(
+        agent_id="Cleo",
+        room_id="r",
+        entity_id="u",
+        content=types_pb2.Content(text='act: NOTES_ADD args: {"a": 2, "b": 3}'),
+    )
+    async with api_channel(host) as channel:
+        events = [e async for e in agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request, timeout=90)]
+    assert [text for text, _ in action_events(events)] == ["5"]
+
+
 async def test_a_resource_template_is_a_provider_read_when_the_reply_names_it(start_host, router, tmp_path):
     scripted, address = router
     host = await start_host(router_address=address, supervision=SUPERVISION, mcp=(calc(tmp_path),))
