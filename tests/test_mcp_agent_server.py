@@ -5,6 +5,7 @@ the fixture's FIXTURE_PICKY action when TEXT says "please"; every embedding the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from support import fixture_spec
 from test_http_openai import ScriptedRouter
 
 from host.host import Host
+from host.mcp_server.http import RUNNER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,3 +163,48 @@ async def test_http_offers_the_hosts_actions_with_parameters(start_host: Any, ro
         assert misfit.is_error and "do not fit" in misfit.content[0].text  # type: ignore[union-attr]
     async with over_stdio(host) as session:  # no host internals over gRPC: send_message and the rest only
         assert "CALC_ADD" not in {t.name for t in (await session.list_tools()).tools}
+
+
+async def test_http_searches_the_agents_memory(served: Host) -> None:
+    """search_memory (the host's /mcp only): the agent's stored messages closest to the query,
+    of one room when asked; a bad limit and an unknown agent are MCP errors."""
+    async with over_http(served) as session:
+        for room, text in (("mcp-room-a", "the tide comes in at noon"), ("mcp-room-b", "apples are red")):
+            said = await session.call_tool("send_message", {"text": text, "room": room})
+            assert not said.is_error, said
+
+        async def found(arguments: dict[str, Any]) -> list[dict[str, Any]]:
+            answer = await session.call_tool("search_memory", arguments)
+            assert not answer.is_error, answer
+            assert answer.structured_content is not None
+            return list(answer.structured_content["memories"])
+
+        for _ in range(300):  # the messages get their vectors in the background: two messages, two replies
+            if len(await found({"query": "tide", "limit": 10})) >= 4:
+                break
+            await asyncio.sleep(0.1)
+        texts = [m["text"] for m in await found({"query": "tide", "limit": 10})]
+        assert "the tide comes in at noon" in texts and "apples are red" in texts
+        in_a = await found({"query": "tide", "room": "mcp-room-a", "limit": 10})
+        assert in_a and {m["room"] for m in in_a} == {"mcp-room-a"}
+        assert "You said: the tide comes in at noon" in [m["text"] for m in in_a]
+        assert len(await found({"query": "tide", "limit": 1})) == 1
+        bad = await session.call_tool("search_memory", {"query": "tide", "limit": 0})
+        assert bad.is_error and "limit" in bad.content[0].text  # type: ignore[union-attr]
+        nobody = await session.call_tool("search_memory", {"query": "tide", "agent": "nobody"})
+        assert nobody.is_error and "nobody" in nobody.content[0].text  # type: ignore[union-attr]
+    async with over_stdio(served) as session:  # AgentService has no memory search: not offered
+        assert "search_memory" not in {t.name for t in (await session.list_tools()).tools}
+
+
+def _session_managers() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == RUNNER and not t.done()]
+
+
+async def test_the_mcp_session_manager_ends_with_the_host(start_host: Any, router: str) -> None:
+    host: Host = await start_host(fixture_spec("fixture"), router_address=router, http="127.0.0.1:0")
+    async with over_http(host) as session:
+        assert (await session.list_tools()).tools
+    assert len(_session_managers()) == 1
+    await host.stop()
+    assert _session_managers() == []

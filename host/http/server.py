@@ -20,6 +20,7 @@ import uvicorn
 from plugin_sdk.auth import is_loopback
 
 from ..config import ServerTls
+from ..mcp_server.http import close_mcp
 from .address import parse_address
 from .app import create_app
 
@@ -57,6 +58,7 @@ class HttpServer:
             self._server.force_exit = True
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await close_mcp(self._server.config.app)  # /mcp's session manager: its task group ends too
 
 
 def _bind(where: str, port: int, text: str) -> socket.socket:

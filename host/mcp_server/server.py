@@ -2,7 +2,8 @@
 with the reply and the actions run (also as structured content); `search_knowledge` searches the
 agent's knowledge by meaning; `list_agents` names the agents; each knowledge document is a
 resource (`knowledge://AGENT/DOCUMENT_ID`: its details and its text as its fragments hold it).
-In the host (HTTP), the host's actions that take parameters (MCP-bridged tools) are tools too.
+In the host (HTTP), the host's actions that take parameters (MCP-bridged tools) are tools too,
+and `search_memory` searches an agent's messages by meaning (memory.py).
 
 With `agent` fixed (stdio `--agent`), the tools' `agent` argument may be left out; the HTTP
 endpoint serves every agent, and the argument picks one (empty: the host's only agent)."""
@@ -27,6 +28,7 @@ from ..agent.run import RunEvent
 from ..http.transcript import Transcript
 from .actions import ActionTools
 from .calls import AgentCallError, AgentCalls
+from .memory import MemoryResult, MemorySearch
 
 KNOWLEDGE_SCHEME = "knowledge"
 ROOM_PREFIX = "mcp"
@@ -77,10 +79,18 @@ class AgentList(BaseModel):
 class AgentMcpServer(MCPServer[Any]):
     """The MCP server of one host's agents; knowledge documents listed as resources."""
 
-    def __init__(self, calls: AgentCalls, agent: str = "", actions: ActionTools | None = None) -> None:
+    def __init__(
+        self,
+        calls: AgentCalls,
+        agent: str = "",
+        actions: ActionTools | None = None,
+        memory: MemorySearch | None = None,
+    ) -> None:
         super().__init__("agenthost", version=__version__, instructions=_INSTRUCTIONS)
-        self.calls, self.agent, self.actions = calls, agent, actions
+        self.calls, self.agent, self.actions, self.memory = calls, agent, actions, memory
         _register(self)
+        if memory is not None:
+            _register_memory(self, memory)
 
     async def list_tools(self) -> list[MCPTool]:
         tools = await super().list_tools()
@@ -198,6 +208,19 @@ def _register(server: AgentMcpServer) -> None:
             "text": "\n".join(f.text for f in hits),
         }
         return json.dumps(body)
+
+
+def _register_memory(server: AgentMcpServer, memory: MemorySearch) -> None:
+    """The memory search tool (in the host only: AgentService has no call for it)."""
+
+    @server.tool()
+    async def search_memory(query: str, agent: str = "", room: str = "", limit: int = 5) -> MemoryResult:
+        """Search the agent's memory by meaning: the stored messages closest to the query, best
+        first (of one `room` when given); `agent` is the agent's name or id."""
+        try:
+            return await memory.search(server.pick(agent), query, room=room, limit=limit)
+        except AgentCallError as exc:
+            raise ToolError(str(exc)) from None
 
 
 def _state(agent: agent_pb2.AgentStatus) -> str:
