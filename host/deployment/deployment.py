@@ -136,8 +136,9 @@ class Deployment:
             if forwarded:
                 raise NotOwner(f"host {self.host_id} does not own room {message.room_id!r} (partition {partition})")
             owner = await self._owner(partition, deadline)
-            if owner.host_id == self.host_id:
-                continue  # taken by this host meanwhile
+            if owner.host_id == self.host_id:  # taken by this host meanwhile (owns it from the next look)
+                await asyncio.sleep(0.01)
+                continue
             self.load.forwarded += 1
             remaining = max(deadline - time.monotonic(), 1.0)
             try:
