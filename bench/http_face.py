@@ -139,7 +139,10 @@ async def _serve_floors(host: Any) -> tuple[list[Any], dict[str, str]]:
     urls: dict[str, str] = {}
     apps = zip(("http_floor", "fastapi_floor", "http_fastapi"), (*_floor_apps(), _fastapi_face(host)))
     for name, app in apps:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off")
+        config = uvicorn.Config(  # as the host's face is served (host/http/server.py): no proxy headers
+            app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off", proxy_headers=False,
+            server_header=False,
+        )  # fmt: skip
         server = uvicorn.Server(config)
         server.capture_signals = _no_signals  # type: ignore[method-assign]
         servers.append((server, asyncio.create_task(server.serve())))
