@@ -182,6 +182,25 @@ async def running(deployment: Deployment, room: str, via: str, seconds: float) -
     return item, task
 
 
+async def late_delivery(deployment: Deployment, item: Sent, name: str) -> None:
+    """`item` sent to host `name`, which clients no longer use; on an error, to the others."""
+    await asyncio.sleep(0.2)  # the SIGTERM taken in
+    request = agent_pb2.SendMessageRequest(
+        room_id=item.room, entity_id="deploy-user", content=types_pb2.Content(text=item.text),
+        message_id=item.message_id, events=["REPLY"],
+    )  # fmt: skip
+    item.to.append(name)
+    try:
+        async for event in deployment.hosts[name].stub.SendMessage(request, metadata=AUTH, timeout=30):
+            if event.event_type == "REPLY":
+                item.reply = event.content.text
+            elif event.event_type == "RUN_ENDED":
+                item.status = str(event.content.extra["status"])
+    except grpc.aio.AioRpcError as exc:
+        item.errors.append(f"{name}: {exc.code().name}: {exc.details()}")
+        await deliver(deployment, item, 0, asyncio.Event())
+
+
 def room_in(partitions: set[int], agent_id: str, prefix: str) -> str:
     """A room name whose partition is one of `partitions`."""
     return next(f"{prefix}-{n}" for n in range(10_000) if partition_of(agent_id, f"{prefix}-{n}", 64) in partitions)
@@ -240,10 +259,14 @@ async def test_rooms_keep_their_order_and_nothing_is_lost_or_run_twice_as_hosts_
         deployment.accepting.remove("b")
         deployment.hosts["b"].proc.send_signal(signal.SIGTERM)  # its streams stay open while it drains
         stopping = asyncio.create_task(asyncio.to_thread(deployment.hosts["b"].proc.wait, 60))
+        # A message reaching host b while it stops (a load balancer a moment behind): answered by
+        # it or refused, and then sent to another host; run once either way.
+        late = Sent("late-0", 0, "late-0 #0", str(uuid.uuid4()))
+        late_sent = asyncio.create_task(late_delivery(deployment, late, "b"))
         b_parts_room = room_in(b_parts, agent_id, "handed")
         rooms = [item for items in await load for item in items]
         b_exit = await stopping
-        await asyncio.gather(joining, direct_sent, forwarded_sent, drained_sent)
+        await asyncio.gather(joining, direct_sent, forwarded_sent, drained_sent, late_sent)
         move_s, moved_item = await moved
         handed_s, handed_item = await probe(deployment, b_parts_room, "c")
 
@@ -269,7 +292,8 @@ async def test_rooms_keep_their_order_and_nothing_is_lost_or_run_twice_as_hosts_
             by_message[run["message_id"]].append(run)
         twice = [m for m, found in by_message.items() if len(found) > 1]
         assert not twice, [[dict(r) for r in by_message[m]] for m in twice[:3]]
-        for item in rooms + [moved_item, handed_item, direct, forwarded, drained]:
+        assert late.status == "completed" and late.reply == f"echo: {late.text}", late
+        for item in rooms + [moved_item, handed_item, direct, forwarded, drained, late]:
             found = by_message.get(item.message_id)
             assert found, f"message {item.text} ({item.message_id}) has no run: client saw {item}"
             run = found[0]
@@ -322,7 +346,8 @@ async def test_rooms_keep_their_order_and_nothing_is_lost_or_run_twice_as_hosts_
         print(
             f"deployment: {len(rooms)} messages, {sum(s.replayed for s in rooms)} replayed, "
             f"{sum(len(s.to) > 1 for s in rooms)} resent; runs by host {dict(hosts_ran)}; "
-            f"host a's room moved {move_s:.2f} s after its SIGKILL, host b's {handed_s:.2f} s after its stop"
+            f"host a's room moved {move_s:.2f} s after its SIGKILL, host b's {handed_s:.2f} s after its stop; "
+            f"a message sent to b while it stopped: {late.to} {late.errors}"
         )
     finally:
         await deployment.stop()
