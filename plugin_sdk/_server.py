@@ -160,6 +160,8 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
                 log.exception("validate %s failed", name)
                 return plugin_pb2.Validation(name=name, valid=False, error=f"{type(exc).__name__}: {exc}")
 
+        if len(names) == 1:  # as GetProviders with one name: no task for a gather of one
+            return [await one(names[0])]
         return list(await asyncio.gather(*(one(n) for n in names)))
 
     async def validate_actions(self, request: plugin_pb2.ValidateActionsRequest) -> plugin_pb2.ValidateActionsResponse:
@@ -192,6 +194,8 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             result = await _evaluator(runner, verdict.name, request)
             return plugin_pb2.Evaluation(name=verdict.name, valid=True, result=result)
 
+        if len(verdicts) == 1:
+            return plugin_pb2.EvaluateResponse(results=[await outcome(verdicts[0])])
         return plugin_pb2.EvaluateResponse(results=await asyncio.gather(*(outcome(v) for v in verdicts)))
 
     async def start_service(self, request: plugin_pb2.StartServiceRequest) -> plugin_pb2.StartServiceResponse:

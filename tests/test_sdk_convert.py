@@ -91,6 +91,38 @@ def test_a_non_json_like_value_raises_type_error(bad):
         fill_struct(struct_pb2.Struct(), {"key": bad})
 
 
+class _Text(str):
+    """A str subclass: left to protobuf's own Struct.update by fill_struct's quick path."""
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        NESTED,
+        {"empty": {}, "none_list": [], "tuple": (1, "a", (None,)), "zero": 0, "false": False, "blank": ""},
+        {
+            "sub": _Text("t"),
+            "in_list": [_Text("u")],
+            "struct": struct_pb2.Struct(fields={"k": struct_pb2.Value(string_value="v")}),
+        },
+        {"messages": [{"role": "system", "content": "x" * 3000}, {"role": "user", "content": "hi"}], "t": 0.0},
+    ],
+)
+def test_fill_struct_gives_what_struct_update_gives(values):
+    expected, got = struct_pb2.Struct(), struct_pb2.Struct()
+    expected.update(values)
+    fill_struct(got, values)
+    assert got == expected
+    expected.update({"deep": {"x": 1}, "new": [2]})  # filled again: keys replaced, as update does
+    fill_struct(got, {"deep": {"x": 1}, "new": [2]})
+    assert got == expected
+
+
+def test_a_bad_key_deep_down_is_named():
+    with pytest.raises(TypeError, match=r"values\['a'\]\[1\] key 2 \(int\) is not JSON-like"):
+        fill_struct(struct_pb2.Struct(), {"a": [1, {2: 3}]})
+
+
 def test_a_non_json_like_value_in_a_dataclass_raises_at_conversion():
     with pytest.raises(TypeError, match="not JSON-like"):
         action_result_to_proto(ActionResult(values={"when": object()}))
