@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -25,6 +26,7 @@ from .api.runtime_service import RuntimeServicer
 from .api.server import start_plugin_server, start_public_server
 from .config import Grant, HostConfig, character_files, unix_path
 from .deployment.deployment import AGENT_OP, PLUGIN_OP, PLUGIN_OPS, Deployment
+from .deployment.settings import TLS_CA_ENV
 from .figures import measured
 from .logs import LogBuffer, attach, redact_values
 from .mcp.runtime import start_character_servers
@@ -190,10 +192,18 @@ class Host:
             lambda: list(self.agents.values()),
             self.config.supervision.run_timeout,
             lambda: sorted(self.plugins.plugins),
+            self._deployment_ca(),
         )
         deployment.subscribe(PLUGIN_OP, self._plugin_op_elsewhere)
         deployment.subscribe(AGENT_OP, self._agent_op_elsewhere)
         return deployment
+
+    def _deployment_ca(self) -> str:
+        """The CA the other hosts' certificates are checked with when this host serves TLS (they
+        do too): [deployment] tls_ca, else $AGENTHOST_TLS_CA, else this host's own certificate."""
+        if self.config.tls is None:
+            return ""
+        return self.config.deployment.tls_ca or os.environ.get(TLS_CA_ENV, "") or self.config.tls.cert_file
 
     async def plugin_changed(self, op: str, name: str) -> None:
         """A plugin was loaded, unloaded or reloaded here: the deployment's other hosts do the same."""

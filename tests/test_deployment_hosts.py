@@ -20,9 +20,10 @@ import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 from support import api_channel
 from test_pipeline import as_dict, of
+from test_remote_plugin import pki  # noqa: F401
 
 from host.agent.agent import AgentError
-from host.config import ConfigError, DatabaseConfig, load_config
+from host.config import ConfigError, DatabaseConfig, ServerTls, load_config
 from host.deployment.deployment import NoOwner
 from host.deployment.forwarding import FORWARDED_KEY
 from host.deployment.settings import DeploymentConfig
@@ -213,3 +214,38 @@ async def test_a_deployment_needs_postgresql_and_a_valid_table(start_host: Calla
     bad.write_text(f'[deployment]\nqueue_url = "{PG_URL}"\nlease_s = 1\ntick_s = 1\n')
     with pytest.raises(ConfigError, match="at least twice tick_s"):
         load_config(bad)
+
+
+async def test_hosts_serving_tls_forward_to_each_other(
+    start_host: Callable[..., Any],
+    schema: str,
+    pki: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTHOST_TLS_CA", str(pki / "ca.crt"))
+    url = f"{PG_URL}?schema={schema}"
+    tls = ServerTls(str(pki / "host.crt"), str(pki / "host.key"))
+    hosts = []
+    for name in ("one", "two"):
+        deployment = DeploymentConfig(queue_url=url, partitions=8, lease_s=3.0, tick_s=0.5, host_id=name)
+        hosts.append(
+            await start_host(
+                COUNTING,
+                listen="127.0.0.1:0",
+                api_token=TOKEN,
+                tls=tls,
+                database=DatabaseConfig(url=url),
+                deployment=deployment,
+            )
+        )
+    await _settled(hosts)
+    one, two = hosts
+    room = _room_owned_by(one, one.agent_id)
+    credentials = grpc.ssl_channel_credentials((pki / "ca.crt").read_bytes())
+    call = grpc.access_token_call_credentials(TOKEN)
+    async with grpc.aio.secure_channel(two.address, grpc.composite_channel_credentials(credentials, call)) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        request = agent_pb2.SendMessageRequest(room_id=room, entity_id="u", content=types_pb2.Content(text="over tls"))
+        events = [as_dict(e) async for e in stub.SendMessage(request, timeout=30)]
+    assert events[-1]["extra"]["status"] == "completed"
+    assert (await _runs_by_host(one))["over tls"] == "one"

@@ -23,7 +23,7 @@ from ..figures import waiting_runs
 from ..status import DeploymentHostInfo, DeploymentInfo
 from ..store import Store
 from .coordinator import Coordinator, PeerHost
-from .forwarding import PeerRefused, Peers, PeerUnavailable
+from .forwarding import PeerRefused, Peers, PeerUnavailable, tls_credentials
 from .settings import DeploymentConfig
 
 if TYPE_CHECKING:
@@ -69,7 +69,9 @@ class Deployment:
         agents: Callable[[], list[Agent]],
         run_timeout_s: float,
         plugins: Callable[[], list[str]],
+        tls_ca: str = "",
     ) -> None:
+        """`tls_ca`: the CA to check the other hosts' certificates with (they serve TLS), or ""."""
         config = config.with_host_id()
         self.config = config
         self.host_id = config.host_id
@@ -89,7 +91,7 @@ class Deployment:
             busy=self._busy,
             sweep=self._sweep,
         )
-        self.peers = Peers(token, None)
+        self.peers = Peers(token, tls_credentials(tls_ca) if tls_ca else None)
 
     async def start(self) -> None:
         """Join: register, take a share of the partitions."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 QUEUE_URL_ENV = "AGENTHOST_QUEUE_URL"
+TLS_CA_ENV = "AGENTHOST_TLS_CA"  # the CA a client checks hosts' certificates with (the CLI's too)
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class DeploymentConfig:
     partitions: int = 64  # rooms are hashed into this many partitions, each owned by one host
     lease_s: float = 6.0  # a host silent this long is dead: its rooms move within lease_s + tick_s
     tick_s: float = 1.0  # heartbeat, lease renewal and claims, once a tick
+    #: With [tls], the CA the other hosts' certificates are checked against when forwarding to
+    #: them: "" = $AGENTHOST_TLS_CA (as the CLI's), else this host's own certificate (hosts that
+    #: share one self-signed certificate).
+    tls_ca: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -43,7 +48,7 @@ def deployment_from_table(entry: dict[str, Any]) -> DeploymentConfig:
     url = entry.get("queue_url") or os.environ.get(QUEUE_URL_ENV, "")
     check_queue_url(url)
     values: dict[str, Any] = {"queue_url": url}
-    for key in ("host_id", "advertise"):
+    for key in ("host_id", "advertise", "tls_ca"):
         if key in entry:
             if not isinstance(entry[key], str):
                 raise ValueError(f"[deployment] {key} must be a string")
