@@ -163,3 +163,12 @@ async def test_an_id_taken_by_another_memory_fails_the_run_clearly_and_a_long_on
         await send(host, "hello", "m" * 129)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refused.value.details() == "message_id is 129 characters, over the limit of 128"
+
+
+async def test_the_same_message_sent_twice_at_once_runs_once(start_host: Any) -> None:
+    host = await start_host(COUNTING)
+    both = await asyncio.gather(*(send(host, "slow 0.5 twins", "m-twin") for _ in range(2)))
+    assert [reply(events) for events in both] == ["call 1: slow 0.5 twins"] * 2
+    assert sorted(ended(events).get("replayed", False) for events in both) == [False, True]
+    assert len(await host.store.runs_of_message(host.agent_id, "m-twin")) == 1
+    assert await model_calls(host) == "calls=1"
