@@ -8,16 +8,20 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
+import asyncpg
 import grpc
 import pytest
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
+from store_backends import PG_URL
 from support import FAST, api_channel
 from test_pipeline import as_dict, of
 
+from host.config import DatabaseConfig
 from host.host import Host
 from host.store import RunRecord
 from host.store.records import RUN_INTERRUPTED, now_ms
@@ -165,8 +169,23 @@ async def test_an_id_taken_by_another_memory_fails_the_run_clearly_and_a_long_on
     assert refused.value.details() == "message_id is 129 characters, over the limit of 128"
 
 
-async def test_the_same_message_sent_twice_at_once_runs_once(start_host: Any) -> None:
-    host = await start_host(COUNTING)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(not PG_URL, reason="no PG"))])
+async def database(request: pytest.FixtureRequest) -> AsyncIterator[DatabaseConfig]:
+    """The host's store: its SQLite file, or a schema of its own on the test PostgreSQL (dropped after)."""
+    if request.param == "sqlite":
+        yield DatabaseConfig()
+        return
+    schema = "idempotent_" + uuid.uuid4().hex[:12]
+    yield DatabaseConfig(url=f"{PG_URL}?schema={schema}")
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def test_the_same_message_sent_twice_at_once_runs_once(start_host: Any, database: DatabaseConfig) -> None:
+    host = await start_host(COUNTING, database=database)
     both = await asyncio.gather(*(send(host, "slow 0.5 twins", "m-twin") for _ in range(2)))
     assert [reply(events) for events in both] == ["call 1: slow 0.5 twins"] * 2
     assert sorted(ended(events).get("replayed", False) for events in both) == [False, True]
