@@ -36,7 +36,7 @@ from agenthost.v1 import agent_pb2, types_pb2
 
 from host.deployment.partitions import partition_of
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.append(str(Path(__file__).resolve().parent.parent / "bench"))
 from deployment_hosts import Deployment  # noqa: E402
 from echo_router import EchoRouter  # noqa: E402
 from load import AGENTHOST, AUTH, KEY_ENV, TOKEN  # noqa: E402

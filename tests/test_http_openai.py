@@ -522,7 +522,7 @@ async def test_with_a_real_router_the_usage_is_its_ledgers_for_the_run(
     start_host: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The router process the host spawns, its providers bench/mock_provider.py's OpenAI-compatible server."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    sys.path.append(str(Path(__file__).resolve().parent.parent / "bench"))
     from mock_provider import REPLY as mock_reply
     from mock_provider import VECTOR as MOCK_VECTOR
     from mock_provider import MockProvider

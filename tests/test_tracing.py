@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from host.config import load_config
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-sys.path.insert(0, str(BENCH))
+sys.path.append(str(BENCH))
 import load as load_bench  # noqa: E402 - bench/load.py: a host with a spawned router on a mock provider
 from mock_provider import MockProvider  # noqa: E402
 
