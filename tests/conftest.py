@@ -10,6 +10,7 @@ from typing import AsyncIterator, Callable
 import pytest
 from support import FAST, StaticDiscovery
 
+import router  # noqa: F401  # the package, imported before a test puts bench/ (and its router.py) on sys.path
 from host.config import HTTP_ENV, HTTP_OFF, HostConfig
 from host.host import Host
 from plugin_sdk import PluginSpec
