@@ -22,8 +22,10 @@ import grpc
 import httpx
 import openai
 import pytest
-from agenthost.v1 import router_pb2
-from support import eventually, fixture_spec
+from agenthost.v1 import agent_pb2_grpc, router_pb2
+from support import api_channel, eventually, fixture_spec
+from test_idempotent_send import COUNTING
+from test_idempotent_send import request as grpc_message
 from test_pipeline_stream import StreamingRouter  # its start(): serving on a unix socket
 from test_remote_plugin import pki  # noqa: F401 (a fixture: a CA and a certificate for 127.0.0.1)
 
@@ -352,7 +354,8 @@ async def test_the_chat_completion_is_served_by_its_plain_route_and_documented_b
         schema = (await raw.get(f"{served.http.url}/openapi.json")).json()  # type: ignore[union-attr]
     chat = schema["paths"]["/v1/chat/completions"]["post"]
     assert chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletionRequest")
-    assert [p["name"] for p in chat["parameters"]] == ["x-agenthost-room"]
+    assert [p["name"] for p in chat["parameters"]] == ["x-agenthost-room", "x-agenthost-message-id"]
+    assert chat["parameters"][1]["schema"]["maxLength"] == 128 and "replayed" in chat["parameters"][1]["description"]
 
 
 def _chat(**changes: Any) -> bytes:
@@ -373,6 +376,7 @@ BAD_CHATS: list[tuple[str, bytes, dict[str, str]]] = [
     ("an empty body", b"", {}),
     ("an unknown model", _chat(model="nobody"), {}),
     ("a room header too long", _chat(), {"X-Agenthost-Room": "r" * 257}),
+    ("a message id header too long", _chat(), {"X-Agenthost-Message-Id": "m" * 129}),
     ("not JSON's content type", _chat(), {"Content-Type": "text/plain"}),
     ("no content type", _chat(), {"Content-Type": ""}),
     ("a body over the limit", b"x" * (9 * 1024 * 1024), {}),
@@ -574,3 +578,47 @@ async def test_with_a_real_router_the_usage_is_its_ledgers_for_the_run(
         assert vectors.data[0].embedding == pytest.approx(MOCK_VECTOR)
     finally:
         await mock.stop()
+
+
+def message_id(value: str) -> dict[str, str]:
+    return {"X-Agenthost-Message-Id": value}
+
+
+async def test_a_message_id_sent_again_replays_the_run_and_the_model_is_called_once(start_host: Any) -> None:
+    """X-Agenthost-Message-Id: the same id again (a client retrying after a lost connection) gets
+    the same completion from the stored run, `agenthost.replayed` true; the model (a plugin
+    counting its calls) is not asked again. The same limit and wording as gRPC's message_id."""
+    host: Host = await start_host(COUNTING, http="127.0.0.1:0")
+    agent, said = host.find_agent(""), [{"role": "user", "content": "hello"}]
+    ask = client(host).chat.completions.create
+    first, again = [await ask(model=agent.name, messages=said, extra_headers=message_id("oa-1")) for _ in range(2)]  # type: ignore[arg-type]
+    assert first.choices[0].message.content == again.choices[0].message.content == "call 1: hello"
+    ran, replayed = first.model_extra["agenthost"], again.model_extra["agenthost"]  # type: ignore[index]
+    assert ran["replayed"] is False and replayed["replayed"] is True
+    assert replayed["run_id"] == ran["run_id"] and replayed["status"] == ran["status"] == "completed"
+    assert replayed["room_id"] == ran["room_id"]  # the run's room: the resend's own would be a new one
+    stream = await ask(model=agent.name, messages=said, stream=True, extra_headers=message_id("oa-1"))  # type: ignore[arg-type]
+    chunks = [chunk async for chunk in stream]  # type: ignore[union-attr]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "call 1: hello"
+    finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finish[0].model_extra["agenthost"]["replayed"] is True  # type: ignore[index]
+    assert finish[0].model_extra["agenthost"]["run_id"] == ran["run_id"]  # type: ignore[index]
+    calls = await ask(model=agent.name, messages=[{"role": "user", "content": "calls?"}])
+    assert calls.choices[0].message.content == "calls=1"  # three completions, one model call
+    assert [r.id for r in await host.store.runs_of_message(agent.id, "oa-1")] == [ran["run_id"]]
+    other = await ask(model=agent.name, messages=said, extra_headers=message_id("oa-2"))  # type: ignore[arg-type]
+    assert other.choices[0].message.content == "call 2: hello"  # another id: another message
+    longest = await ask(model=agent.name, messages=said, extra_headers=message_id("x" * 128))  # type: ignore[arg-type]
+    assert longest.choices[0].message.content == "call 3: hello"
+    with pytest.raises(openai.BadRequestError) as too_long:
+        await ask(model=agent.name, messages=said, extra_headers=message_id("x" * 129))  # type: ignore[arg-type]
+    assert too_long.value.param == "header.x-agenthost-message-id"
+    async with api_channel(host) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in agent_pb2_grpc.AgentServiceStub(channel).SendMessage(grpc_message("hi", "x" * 129)):
+                pass
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    worded = (refused.value.details() or "").replace("message_id", "X-Agenthost-Message-Id")
+    said_back = too_long.value.response.json()["error"]["message"]
+    assert said_back == worded == "X-Agenthost-Message-Id is 129 characters, over the limit of 128"
+    assert [r.id for r in await host.store.runs_of_message(agent.id, "x" * 129)] == []

@@ -61,6 +61,14 @@ API_USER = "api-user"  # the sender of a message that names no entity
 MAX_MESSAGE_ID = 128  # characters of a message id a client chooses (SendMessageRequest.message_id)
 
 
+def message_id_problem(message_id: str, name: str = "message_id") -> str:
+    """What makes a message id a client chose unusable, or "": every face's rule (`name`: the
+    field or header it came in)."""
+    if len(message_id) > MAX_MESSAGE_ID:
+        return f"{name} is {len(message_id)} characters, over the limit of {MAX_MESSAGE_ID}"
+    return ""
+
+
 def plugin_status(info: PluginInfo) -> agent_pb2.PluginStatus:
     """A plugin's (or the router's) status entry on the wire."""
     return agent_pb2.PluginStatus(
@@ -178,8 +186,8 @@ def _message_problem(request: agent_pb2.SendMessageRequest) -> str:
         return "room_id is required (the conversation the message belongs to)"
     if not request.content.text.strip() and not request.content.attachments:
         return "content.text is empty and there are no attachments: nothing to respond to"
-    if len(request.message_id) > MAX_MESSAGE_ID:
-        return f"message_id is {len(request.message_id)} characters, over the limit of {MAX_MESSAGE_ID}"
+    if problem := message_id_problem(request.message_id):
+        return problem
     unknown = [e for e in request.events if e not in EVENT_TYPES]
     if unknown:
         return f"events: {quote(unknown[0])} is not an event type (one of {', '.join(EVENT_TYPES)})"

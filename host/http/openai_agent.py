@@ -46,7 +46,7 @@ _ENDED_BADLY = {"failed": 500, "interrupted": 503}
 class Conversation:
     """Where a request's message goes: its room and sender, its text, the messages before it."""
 
-    def __init__(self, body: ChatCompletionRequest, room: str | None) -> None:
+    def __init__(self, body: ChatCompletionRequest, room: str | None, message_id: str | None = None) -> None:
         users = [i for i, m in enumerate(body.messages) if m.role == "user"]
         if not users:
             raise ApiError(400, "messages has no user message: nothing for the agent to answer", param="messages")
@@ -59,6 +59,7 @@ class Conversation:
         self.sender = body.user or SENDER
         self.room_id = room or body.user or f"{SOURCE}-{uuid.uuid4()}"
         self.history: list[ChatMessage] = body.messages[: users[-1]]
+        self.message_id = message_id or ""  # empty: the host gives the message one
 
     def message(self) -> Memory:
         """The message to run; 400 when it is beyond what the gRPC API takes too."""
@@ -68,7 +69,7 @@ class Conversation:
         )
         if problem:
             raise ApiError(400, problem, param="messages")
-        return Memory(content=content, entity_id=self.sender, room_id=self.room_id)
+        return Memory(id=self.message_id, content=content, entity_id=self.sender, room_id=self.room_id)
 
 
 def ready_agent(host: Host, agent: Agent) -> None:

@@ -20,10 +20,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..agent.agent import Agent, UnknownAgent
+from ..api.agent_service import message_id_problem
 from . import openai_agent, openai_router
 from .errors import ApiError, unknown_model, validation_message
 from .openai_shapes import Reply
-from .openai_types import ROOM_HEADER, ROOM_HEADER_MAX, ChatCompletionRequest
+from .openai_types import MESSAGE_ID_HEADER, ROOM_HEADER, ROOM_HEADER_MAX, ChatCompletionRequest
 from .rest_calls import SSE_HEADERS
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 PATH = "/v1/chat/completions"
 _ROOM_HEADER = ROOM_HEADER.lower()
 _ROOM_PARAM = f"header.{_ROOM_HEADER}"  # how FastAPI names a header in a validation error's loc
+_MESSAGE_ID_HEADER = MESSAGE_ID_HEADER.lower()
 NOT_JSON = "the body must be a JSON object sent as Content-Type: application/json"
 
 
@@ -49,11 +51,22 @@ def no_agent(host: Host, model: str) -> Agent:
     raise unknown_model(model, ", ".join(known) or "none")
 
 
+def check_message_id(message_id: str | None) -> str:
+    """The X-Agenthost-Message-Id header's value ("" for none), held to the gRPC API's rule for
+    SendMessageRequest.message_id; 400 naming the header otherwise."""
+    problem = message_id_problem(message_id or "", MESSAGE_ID_HEADER)
+    if problem:
+        raise ApiError(400, problem, param=f"header.{_MESSAGE_ID_HEADER}")
+    return message_id or ""
+
+
 async def chat_completion(
-    host: Host, body: ChatCompletionRequest, room: str | None, new_rooms: asyncio.Lock
+    host: Host, body: ChatCompletionRequest, room: str | None, new_rooms: asyncio.Lock, message_id: str | None = None
 ) -> Response:
     """The completion (or its stream) for a valid request: through the router for `router` and
-    `router/<quality>`, else through the agent `model` names, in `room` when given."""
+    `router/<quality>`, else through the agent `model` names, in `room` when given; `message_id`
+    (the client's, for an agent: sent again, its run is replayed) is checked first."""
+    message_id = check_message_id(message_id)
     reply = Reply.new(body.model)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     quality = openai_router.router_quality(body.model)
@@ -65,7 +78,7 @@ async def chat_completion(
         return StreamingResponse(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
     agent = find_agent(host, body.model)
     openai_agent.ready_agent(host, agent)
-    talk = openai_agent.Conversation(body, room)
+    talk = openai_agent.Conversation(body, room, message_id)
     message = talk.message()
     await openai_agent.seed_history(host, agent, talk, new_rooms)
     first, rest = await openai_agent.start_run(agent, message)
@@ -116,6 +129,7 @@ def plain_route(check: Callable[[Request], Awaitable[None]]) -> Route:
         await check(request)
         body = await read_request(request)
         state: Any = request.app.state
-        return await chat_completion(state.host, body, room_of(request), state.new_rooms)
+        message_id = request.headers.get(_MESSAGE_ID_HEADER)
+        return await chat_completion(state.host, body, room_of(request), state.new_rooms, message_id)
 
     return Route(PATH, chat_completions, methods=["POST"], include_in_schema=False)

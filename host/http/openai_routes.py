@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
+from ..api.agent_service import MAX_MESSAGE_ID
 from ..host import Host  # at run time: FastAPI reads the routes' annotations
 from . import openai_router
 from .context import host_of
@@ -16,6 +17,11 @@ from .openai_shapes import model_entry
 from .openai_types import ROOM_HEADER_MAX, ChatCompletionRequest, EmbeddingRequest
 
 HostDep = Annotated[Host, Depends(host_of)]
+_MESSAGE_ID = (
+    "The message's id, chosen by the client: sent again with it, the message is not run again, its run "
+    f"is replayed. At most {MAX_MESSAGE_ID} characters, as SendMessageRequest.message_id (a longer one: 400)."
+)
+_AT_MOST = {"maxLength": MAX_MESSAGE_ID}  # documented only: chat_completion checks it, worded as gRPC's
 
 
 def _models(host: Host) -> list[dict[str, Any]]:
@@ -51,9 +57,11 @@ def openai_routes() -> APIRouter:
         description=(
             "`model` is an agent's name or id, `router` or `router/<quality>`. With an agent, the `user` "
             "field (or the X-Agenthost-Room header) names the room and sender; earlier messages become a new "
-            "room's history. The response's `agenthost` field has the run id, room, status, the actions the "
-            "agent ran and the cost; `usage` is from the router's ledger. `stream: true` sends "
-            "chat.completion.chunk server-sent events ending `data: [DONE]`."
+            "room's history; the X-Agenthost-Message-Id header gives the message an id of the client's: sent "
+            "again with it (to any host of a deployment), the message is not run again, its run is replayed "
+            "(`agenthost.replayed` true). The response's `agenthost` field has the run id, room, status, "
+            "whether it was replayed, the actions the agent ran and the cost; `usage` is from the router's "
+            "ledger. `stream: true` sends chat.completion.chunk server-sent events ending `data: [DONE]`."
         ),
     )
     async def chat_completions(
@@ -61,9 +69,13 @@ def openai_routes() -> APIRouter:
         request: Request,
         host: HostDep,
         x_agenthost_room: Annotated[str | None, Header(max_length=ROOM_HEADER_MAX)] = None,
+        x_agenthost_message_id: Annotated[
+            str | None, Header(description=_MESSAGE_ID, json_schema_extra=_AT_MOST)
+        ] = None,
     ) -> Response:
         # Documents the route; openai_chat.plain_route, ahead of it in the app, serves it.
-        return await chat_completion(host, body, x_agenthost_room, request.app.state.new_rooms)
+        new_rooms = request.app.state.new_rooms
+        return await chat_completion(host, body, x_agenthost_room, new_rooms, x_agenthost_message_id)
 
     @api.post("/embeddings", summary="Embeddings through the router (an agent as model books them to it)")
     async def embeddings(body: EmbeddingRequest, host: HostDep) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 ROOM_HEADER = "X-Agenthost-Room"
 """Names the conversation's room (else the `user` field does; else each request is a room of its own)."""
 ROOM_HEADER_MAX = 256
+MESSAGE_ID_HEADER = "X-Agenthost-Message-Id"
+"""The message's id, chosen by the client (at most 128 characters, as SendMessageRequest.message_id):
+a request sent again with it is not run again, its run is replayed (the same completion)."""
 
 
 class TextPart(BaseModel):

@@ -36,6 +36,12 @@ class Transcript:
     def status(self) -> str:
         return str(self.outcome.get("status", ""))
 
+    @property
+    def replayed(self) -> bool:
+        """Whether the run's events were replayed: its message was sent again (its id the same),
+        and the run that handled it the first time answers (host/agent/replay.py)."""
+        return self.outcome.get("replayed") is True
+
     def take(self, event: RunEvent) -> str:
         """Note `event`; the text it adds to the streamed content ("" for none)."""
         content, extra = event.content, event.content.extra or {}
@@ -80,9 +86,10 @@ class Transcript:
         return rest
 
     def extra(self) -> dict[str, Any]:
-        """The completion's `agenthost` field: the run, its room, its status, the actions run and
-        the components it went without."""
+        """The completion's `agenthost` field: the run, its room, its status, whether it was
+        replayed, the actions run and the components it went without."""
         doc: dict[str, Any] = {"run_id": self.run_id, "room_id": self.room_id, "status": self.status}
+        doc["replayed"] = self.replayed
         doc["actions"] = self.actions
         if self.outcome.get("skipped"):  # components the run went without (status "degraded")
             doc["skipped"] = self.outcome["skipped"]
