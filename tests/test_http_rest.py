@@ -246,6 +246,12 @@ async def test_validation_messages_are_the_grpc_apis(served: Host) -> None:
             {"text": "hi", "room": " "},
             agent_pb2.SendMessageRequest(agent_id=agent.name, room_id=" ", content={"text": "hi"}),
         ),
+        (
+            {"text": "hi", "room": "r", "message_id": "m" * 129},
+            agent_pb2.SendMessageRequest(
+                agent_id=agent.name, room_id="r", content={"text": "hi"}, message_id="m" * 129
+            ),
+        ),
     ]
     async with api(served) as http:
         for body, request in cases:
@@ -255,6 +261,35 @@ async def test_validation_messages_are_the_grpc_apis(served: Host) -> None:
         unknown = await http.delete("/api/agents/nobody")
         request = agent_pb2.RemoveAgentRequest(agent="nobody")
         assert unknown.json()["error"]["message"] == await grpc_details(served, "RemoveAgent", request)
+
+
+async def test_a_message_sent_again_with_its_message_id_is_replayed_not_run_again(served: Host, router: Any) -> None:
+    """`message_id` in the body, as SendMessageRequest.message_id: the same id again gets the
+    stored run's reply and events (whole or streamed), `replayed` true; the model is not asked
+    again (the scripted router books each call under its run)."""
+    agent, booked = served.find_agent(""), router[0].booked
+    body = {"text": "just once", "room": "idem", "message_id": "rest-m-1"}
+    path = f"/api/agents/{agent.name}/messages"
+    async with api(served) as http:
+        first = (await http.post(path, json=body)).json()
+        calls = sum(len(rows) for rows in booked.values())
+        again = await http.post(path, json=body)
+        streamed = sse((await http.post(path, params={"stream": "true"}, json=body)).text)
+        assert again.status_code == 200, again.text
+        again_doc = again.json()
+        assert first["reply"] == again_doc["reply"] == "You said: just once"
+        assert (first["replayed"], again_doc["replayed"]) == (False, True)
+        assert again_doc["run_id"] == first["run_id"] and again_doc["status"] == "completed"
+        assert [e["type"] for e in again_doc["events"]] == [e["type"] for e in first["events"]]
+        assert again_doc["events"][-1]["extra"]["replayed"] is True
+        assert [kind for kind, _ in streamed][-1] == "RUN_ENDED"
+        assert streamed[-1][1]["extra"]["replayed"] is True and streamed[-1][1]["run_id"] == first["run_id"]
+        assert sum(len(rows) for rows in booked.values()) == calls and len(booked[first["run_id"]]) == 1
+        assert [r.id for r in await served.store.runs_of_message(agent.id, "rest-m-1")] == [first["run_id"]]
+        other = (await http.post(path, json={**body, "message_id": "rest-m-2"})).json()
+        assert other["replayed"] is False and other["run_id"] != first["run_id"]
+        longest = await http.post(path, json={**body, "message_id": "m" * 128})
+        assert longest.status_code == 200 and longest.json()["reply"] == "You said: just once"
 
 
 async def test_runs_are_listed_and_one_shows_its_events_and_model_calls(served: Host) -> None:

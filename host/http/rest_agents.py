@@ -19,7 +19,7 @@ from plugin_sdk.wire import content_from_proto, struct_to_dict
 from ..agent.agent import Agent, UnknownAgent
 from ..agent.pipeline import RunEvent
 from ..agent.run import REPLY_DELTA, RUN_ENDED
-from ..api.agent_service import AgentServicer
+from ..api.agent_service import MAX_MESSAGE_ID, AgentServicer
 from ..cli.agents import agent_doc  # the JSON `agenthost agents list --json` prints
 from ..host import Host  # at run time: FastAPI reads the routes' annotations
 from ..store import StoreUnavailable
@@ -71,6 +71,14 @@ class MessageBody(BaseModel):
     user: str | None = Field(None, description="The sender's entity id (api-user when left out)")
     room_type: str = Field("", description="The room's type when this message makes it: dm, group or api")
     actions: list[str] = Field(default_factory=list, description="Actions the sender asks for")
+    message_id: str | None = Field(
+        None,
+        description=(
+            f"The message's id, chosen by the sender (at most {MAX_MESSAGE_ID} characters, as gRPC's): sent "
+            "again with it, the message is not run again, its run is replayed (`replayed` true); the host "
+            "gives one when left out"
+        ),
+    )
 
 
 async def _first(events: AsyncIterator[agent_pb2.SendMessageResponse]) -> agent_pb2.SendMessageResponse:
@@ -113,6 +121,7 @@ async def _whole(
         "run_id": transcript.run_id or first.run_id,
         "room": room,
         "status": transcript.status,
+        "replayed": transcript.replayed,
         "reply": transcript.text,
         "actions": transcript.actions,
         "error": transcript.outcome.get("error") or transcript.outcome.get("reason") or "",
@@ -154,7 +163,8 @@ def agents_routes() -> APIRouter:
         description=(
             "With ?stream=true or Accept: text/event-stream, each run event is sent as `event: TYPE` and "
             "`data: JSON` (RUN_STARTED, REPLY_DELTA, REPLY, ACTION, EVALUATOR, RUN_ENDED), then the stream "
-            "ends. A client that goes away does not stop the run: it finishes and is stored."
+            "ends. A client that goes away does not stop the run: it finishes and is stored. A message sent "
+            "again with its `message_id` is not run again: its run is replayed (RUN_ENDED's extra.replayed)."
         ),
     )
     async def send_message(
@@ -171,6 +181,7 @@ def agents_routes() -> APIRouter:
             room_type=body.room_type,
             entity_id=body.user or "",
             content=types_pb2.Content(text=body.text, actions=body.actions),
+            message_id=body.message_id or "",  # checked by SendMessage, as over gRPC
         )
         events = servicer.SendMessage(request, CallContext())  # type: ignore[arg-type]
         first = await _first(events)
