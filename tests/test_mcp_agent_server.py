@@ -23,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from support import fixture_spec
 from test_http_openai import ScriptedRouter
+from test_idempotent_send import COUNTING
 
 from host.host import Host
 from host.mcp_server.http import RUNNER
@@ -126,6 +127,35 @@ async def test_errors_are_mcp_errors(served: Host, transport: str) -> None:
             await session.read_resource("knowledge://nobody/doc")  # type: ignore[arg-type]
         still = await session.call_tool("send_message", {"text": "still there"})  # the server lives on
         assert still.structured_content is not None and "still there" in still.structured_content["reply"]
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_message_sent_again_with_its_message_id_is_replayed(start_host: Any, transport: str) -> None:
+    """send_message's optional `message_id` is SendMessageRequest.message_id: the same id again
+    gets the stored run's outcome, `replayed` true, and the model (a plugin counting its calls) is
+    not asked again; a too long one is the gRPC API's error."""
+    host: Host = await start_host(COUNTING, http="127.0.0.1:0")
+    async with SESSIONS[transport](host) as session:
+        tool = next(t for t in (await session.list_tools()).tools if t.name == "send_message")
+        declared = tool.input_schema["properties"]["message_id"]
+        assert declared["type"] == "string" and declared["maxLength"] == 128 and "replayed" in declared["description"]
+        assert "message_id" not in tool.input_schema["required"]
+        said = {"text": "hello", "room": "idem", "message_id": f"mcp-{transport}"}
+        first, again = [await session.call_tool("send_message", said) for _ in range(2)]
+        ran, replayed = first.structured_content, again.structured_content
+        assert ran is not None and replayed is not None, (first, again)
+        assert ran["reply"] == replayed["reply"] == "call 1: hello"
+        assert (ran["replayed"], replayed["replayed"]) == (False, True)
+        assert replayed["run_id"] == ran["run_id"] and replayed["status"] == "completed"
+        calls = (await session.call_tool("send_message", {"text": "calls?"})).structured_content
+        assert calls is not None and calls["reply"] == "calls=1"
+        other = (await session.call_tool("send_message", {**said, "message_id": "another"})).structured_content
+        assert other is not None and other["reply"] == "call 2: hello" and other["replayed"] is False
+        too_long = await session.call_tool("send_message", {**said, "message_id": "m" * 129})
+        assert too_long.is_error, too_long
+        worded = "message_id is 129 characters, over the limit of 128"  # SendMessage's own words
+        assert too_long.content[0].text.endswith(f": {worded}")  # type: ignore[union-attr]
+    assert [r.id for r in await host.store.runs_of_message(host.agent_id, f"mcp-{transport}")] == [ran["run_id"]]
 
 
 async def test_stdio_serves_a_fixed_agent(served: Host) -> None:

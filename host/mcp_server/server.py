@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from agenthost.v1 import agent_pb2, types_pb2
 from mcp.server import MCPServer
@@ -25,6 +25,7 @@ from plugin_sdk.wire import content_from_proto
 
 from .. import __version__
 from ..agent.run import RunEvent
+from ..api.agent_service import MAX_MESSAGE_ID
 from ..http.transcript import Transcript
 from .actions import ActionTools
 from .calls import AgentCallError, AgentCalls
@@ -33,6 +34,13 @@ from .memory import MemoryResult, MemorySearch
 KNOWLEDGE_SCHEME = "knowledge"
 ROOM_PREFIX = "mcp"
 MAX_FRAGMENTS = 100  # SearchKnowledge's own limit
+MESSAGE_ID = Field(
+    description=(
+        f"the message's id, chosen by the caller (at most {MAX_MESSAGE_ID} characters): sent again with it, "
+        "the message is not run again, its run's outcome comes again (replayed); empty: the host gives one"
+    ),
+    json_schema_extra={"maxLength": MAX_MESSAGE_ID},
+)
 
 
 class ActionRun(BaseModel):
@@ -51,6 +59,7 @@ class MessageResult(BaseModel):
     reply: str
     actions: list[ActionRun]
     error: str = ""
+    replayed: bool = Field(False, description="the message was sent before (its message_id): its run's outcome again")
 
 
 class Fragment(BaseModel):
@@ -135,15 +144,19 @@ def _register(server: AgentMcpServer) -> None:
     """The tools and the knowledge resource template of `server`."""
 
     @server.tool()
-    async def send_message(text: str, agent: str = "", room: str = "", user: str = "") -> MessageResult:
+    async def send_message(
+        text: str, agent: str = "", room: str = "", user: str = "", message_id: Annotated[str, MESSAGE_ID] = ""
+    ) -> MessageResult:
         """Send the agent a message; its reply and the actions it ran. `room` keeps a conversation
-        (empty: a new room per message); `agent` is the agent's name or id."""
+        (empty: a new room per message); `agent` is the agent's name or id; `message_id` makes
+        sending it again safe (the same id: not run again, its run's outcome, `replayed`)."""
         room = room or f"{ROOM_PREFIX}-{uuid.uuid4()}"
         request = agent_pb2.SendMessageRequest(
             agent_id=server.pick(agent),
             room_id=room,
             entity_id=user,
             content=types_pb2.Content(text=text, source="mcp"),
+            message_id=message_id,  # checked by SendMessage, as over gRPC
         )
         transcript = Transcript()
         try:
@@ -158,6 +171,7 @@ def _register(server: AgentMcpServer) -> None:
             reply=transcript.text,
             actions=[ActionRun(**a) for a in transcript.actions],
             error=str(transcript.outcome.get("error") or transcript.outcome.get("reason") or ""),
+            replayed=transcript.replayed,
         )
 
     @server.tool()
