@@ -96,3 +96,20 @@ def test_replys_own_examples_stay_out_and_the_characters_show_the_reply_format()
         "# Example conversations with Ada\nuser: Who are you?\n"
         "<response><thought>...</thought><actions>REPLY</actions><text>I'm Ada.</text></response>"
     ) in prompt
+
+
+def test_the_prompt_prefix_is_kept_per_character_and_never_shared():
+    from host.agent import responses
+
+    ada = Character(name="Ada", bio=("Ada helps.",), system="You are Ada.")
+    first = responses.prompt_prefix(ada)
+    assert responses.prompt_prefix(ada) is first  # built once, kept
+    assert first == responses._prefix(ada)  # what building it again gives
+    # Another character, even one equal to it field by field, has its own entry; a new object
+    # at a reused address is told apart by identity, not taken for the old one.
+    bob = Character(name="Bob", bio=("Bob builds.",), system="You are Bob.")
+    assert "Bob" in responses.prompt_prefix(bob) and "Bob" not in first
+    twin = Character(name="Ada", bio=("Ada helps.",), system="You are Ada.")
+    assert responses.prompt_prefix(twin) == first
+    responses._PREFIXES[id(bob)] = (ada, first)  # as if bob took the address of a character gone
+    assert "Bob" in responses.prompt_prefix(bob)
