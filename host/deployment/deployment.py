@@ -229,8 +229,12 @@ class Deployment:
 
     async def _sweep(self, live_hosts: list[str], read_at_ms: int) -> int:
         """End the runs of hosts no longer in the deployment (`interrupted`): each once, whichever
-        host gets there first."""
-        ended = await self.store.interrupt_orphaned_runs(live_hosts, read_at_ms)
+        host gets there first. A run's start time is its host's clock, `read_at_ms` the database's:
+        only runs started a lease before the read are ended, so a host that joined after the read
+        and whose clock is behind (by less than a lease) never has its first runs swept; a dead
+        host's last runs are ended a lease later, about when its rooms move anyway."""
+        started_before_ms = read_at_ms - int(self.config.lease_s * 1000)
+        ended = await self.store.interrupt_orphaned_runs(live_hosts, started_before_ms)
         for run in ended:
             log.warning(
                 "run %s (agent %s, room %s, message %s) was left going by a host that left the deployment: %s",
