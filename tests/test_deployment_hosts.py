@@ -24,7 +24,7 @@ from test_remote_plugin import pki  # noqa: F401
 
 from host.agent.agent import AgentError
 from host.config import ConfigError, DatabaseConfig, ServerTls, load_config
-from host.deployment.deployment import NoOwner
+from host.deployment.deployment import DeploymentUnreachable, NoOwner
 from host.deployment.forwarding import FORWARDED_KEY
 from host.deployment.settings import DeploymentConfig
 from host.host import Host
@@ -249,3 +249,18 @@ async def test_hosts_serving_tls_forward_to_each_other(
         events = [as_dict(e) async for e in stub.SendMessage(request, timeout=30)]
     assert events[-1]["extra"]["status"] == "completed"
     assert (await _runs_by_host(one))["over tls"] == "one"
+
+
+async def test_an_unreachable_queue_database_stops_the_start_with_the_reason(
+    start_host: Callable[..., Any], schema: str
+) -> None:
+    with __import__("socket").socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"postgresql://postgres@127.0.0.1:{probe.getsockname()[1]}/test"
+    with pytest.raises(DeploymentUnreachable, match=r"cannot join the deployment: its queue database .* said"):
+        await start_host(
+            COUNTING,
+            api_token=TOKEN,
+            database=DatabaseConfig(url=f"{PG_URL}?schema={schema}"),
+            deployment=DeploymentConfig(queue_url=nowhere, lease_s=3.0, tick_s=0.5),
+        )

@@ -17,11 +17,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
+import asyncpg
+
 from plugin_sdk.types import Memory
 
 from ..figures import waiting_runs
 from ..status import DeploymentHostInfo, DeploymentInfo
-from ..store import Store
+from ..store import Store, redact
 from .coordinator import Coordinator, PeerHost
 from .forwarding import PeerRefused, Peers, PeerUnavailable, tls_credentials
 from .settings import DeploymentConfig
@@ -40,6 +42,10 @@ AGENT_OP = "agent"  # published when an agent is added ({op: add, id, json}) or 
 class NotOwner(Exception):
     """A message forwarded here belongs to a room this host does not own (any more): refused
     before anything is stored, so the host that forwarded it asks the owner again."""
+
+
+class DeploymentUnreachable(OSError):
+    """The deployment's queue database cannot be reached at the start: the host does not join."""
 
 
 class NoOwner(Exception):
@@ -94,8 +100,13 @@ class Deployment:
         self.peers = Peers(token, tls_credentials(tls_ca) if tls_ca else None)
 
     async def start(self) -> None:
-        """Join: register, take a share of the partitions."""
-        await self.coordinator.start()
+        """Join: register, take a share of the partitions. DeploymentUnreachable when the queue
+        database does not answer."""
+        try:
+            await self.coordinator.start()
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            where = redact(self.config.queue_url)
+            raise DeploymentUnreachable(f"cannot join the deployment: its queue database {where} said: {exc}") from None
         log.info(
             "host %s joined the deployment as %s (%d host(s), owns %d of %d partitions)",
             self.address,
