@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: percentiles, and running one to its report."""
+"""What the benchmark scripts share: percentiles, CPU time, and running one to its report."""
 
 from __future__ import annotations
 
@@ -14,6 +14,21 @@ def percentile(sorted_ns: Sequence[int], q: float) -> float:
         return float("nan")
     index = min(len(sorted_ns) - 1, max(0, int(round(q * (len(sorted_ns) - 1)))))
     return sorted_ns[index] / 1000.0
+
+
+def tree_cpu_s() -> float:
+    """CPU seconds (user + system) of this process and every process under it, alive now."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def run_and_report(

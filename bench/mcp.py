@@ -12,8 +12,8 @@ hits both alike), p50/p99 over all samples, and the CPU per call of the whole pr
    the bridge sends tools/call through its session, below Client.call_tool) to the same server;
 2. via the host: Components.invoke_action("BENCH_ECHO", message, {"arguments": {...}}) on a
    real in-process Host whose [mcp.servers.bench] is the same server behind its bridge plugin
-   (plugin_sdk.mcp_bridge): host -> bridge (an InvokeAction call: actions do not go over the
-   plugin's Session stream) -> server and back,
+   (plugin_sdk.mcp_bridge): host -> bridge (a call on the plugin's Session stream, PROTOCOL.md
+   §8.1 Actions; an InvokeAction call before 2026-12-02) -> server and back,
    exactly the action step of a run (arguments given, so the model is not asked for them).
 
 Prints a table, then as its last line one JSON object with the figures.
@@ -39,7 +39,7 @@ import platform  # noqa: E402
 import tempfile  # noqa: E402
 from typing import Any, Awaitable, Callable  # noqa: E402
 
-from common import percentile, run_and_report  # noqa: E402
+from common import percentile, run_and_report, tree_cpu_s  # noqa: E402
 from plugin_call import timed_calls  # noqa: E402
 
 TARGET_RATIO = 1.3
@@ -62,21 +62,6 @@ def serve_stdio() -> None:
         return text
 
     server.run("stdio")
-
-
-def tree_cpu_s() -> float:
-    """CPU seconds (user + system) of this process and every process under it, alive now."""
-    import psutil
-
-    me = psutil.Process()
-    total = 0.0
-    for proc in [me, *me.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def summary(samples: list[int]) -> dict[str, float]:

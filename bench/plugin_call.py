@@ -14,7 +14,12 @@ Measures, in one process on one machine (so the ratios mean something on a noisy
 3. cold start: PluginManager.load("time") from spawn to READY (discovery, process start,
    handshake, Describe, Init, StartService), median of several runs;
 4. reload: PluginManager.reload("time") while idle (start the new instance, switch over,
-   drain and stop the old one), median of several runs.
+   drain and stop the old one), median of several runs;
+5. action call: Components.invoke_action("ECHO", message) to the echo plugin's do-nothing
+   action, as an InvokeAction call and as a call on the plugin's Session stream (PROTOCOL.md
+   §8.1, Actions; the host's side of the stream told the plugin does not serve actions there
+   for the first), interleaved in rounds rotating which goes first: p50/p99 and the CPU per
+   call of this process and the plugin's (psutil, summed over each side's blocks).
 
 Prints a table, then as its last line one JSON object with the figures.
 
@@ -39,7 +44,7 @@ from typing import Awaitable, Callable
 
 import grpc
 from agenthost.v1 import plugin_pb2
-from common import percentile, run_and_report
+from common import percentile, run_and_report, tree_cpu_s
 
 from host.config import SupervisionConfig
 from host.plugins.components import Components
@@ -49,7 +54,7 @@ from host.plugins.manager import PluginManager
 from host.plugins.sockets import make_socket_dir
 from host.plugins.tokens import TokenBook
 from plugin_sdk.spec import PluginSpec
-from plugin_sdk.types import Content, Memory, State
+from plugin_sdk.types import ActionResult, Content, Memory, State
 from plugin_sdk.wire import memory_to_proto, state_to_proto
 
 PLUGIN = "time"
@@ -118,6 +123,47 @@ def check_outcomes(outcomes: list) -> None:
     """Fail loudly if the plugin call did not really run the provider."""
     if len(outcomes) != 1 or outcomes[0].error or outcomes[0].result is None or not outcomes[0].result.text:
         raise RuntimeError(f"GetProviders did not return a result: {outcomes!r}")
+
+
+async def action_sides(components: Components, manager: PluginManager, args: argparse.Namespace) -> dict:
+    """5: the echo plugin's action as InvokeAction and on the Session, interleaved."""
+    message = Memory(content=Content(text="hi"))
+    session = manager.get(ECHO_PLUGIN).connection()._session
+    if session is None or not session.actions:
+        raise RuntimeError("the echo plugin's Session does not serve actions")
+
+    async def action_call() -> object:
+        events = [e async for e in components.invoke_action(ECHO_PROVIDER, message)]
+        if not isinstance(events[-1], ActionResult) or events[-1].text != "hi":
+            raise RuntimeError(f"the action did not answer: {events!r}")
+        return events
+
+    sides = {"invoke": False, "session": True}  # side -> whether the host sends actions on the Session
+    samples: dict[str, list[int]] = {name: [] for name in sides}
+    cpu = {name: 0.0 for name in sides}
+    try:
+        for name, on_session in sides.items():
+            session.actions = on_session
+            await timed_calls(action_call, args.warmup, [])
+        for r in range(args.rounds):
+            order = list(sides.items())
+            order = order[r % 2 :] + order[: r % 2]
+            for name, on_session in order:
+                session.actions = on_session
+                before = tree_cpu_s()
+                await timed_calls(action_call, args.calls, samples[name])
+                cpu[name] += tree_cpu_s() - before
+    finally:
+        session.actions = True
+    out: dict = {}
+    for name, ns in samples.items():
+        ns.sort()
+        out[f"action_{name}_p50_us"] = round(percentile(ns, 0.5), 1)
+        out[f"action_{name}_p99_us"] = round(percentile(ns, 0.99), 1)
+        out[f"action_{name}_cpu_us"] = round(cpu[name] * 1e6 / max(1, len(ns)), 1)
+    out["action_session_ratio"] = round(out["action_session_p50_us"] / out["action_invoke_p50_us"], 3)
+    out["action_session_cpu_ratio"] = round(out["action_session_cpu_us"] / max(0.1, out["action_invoke_cpu_us"]), 3)
+    return out
 
 
 class BenchDiscovery(Discovery):
@@ -235,6 +281,9 @@ async def run(args: argparse.Namespace) -> dict:
             )
         check_outcomes(await components.get_providers([PROVIDER], message))
 
+        # -- 5. action call: InvokeAction vs the Session ---------------------------------
+        actions = await action_sides(components, manager, args)
+
         # -- 4. reload while idle -------------------------------------------------------
         reload_ms: list[float] = []
         for _ in range(max(1, args.reloads)):
@@ -265,6 +314,7 @@ async def run(args: argparse.Namespace) -> dict:
             "reload_ms": round(statistics.median(reload_ms), 1),
             "reload_runs": len(reload_ms),
             "transport": transport,
+            **actions,
             "samples": len(plugin_ns),
             "echo_samples": len(echo_ns),
             "calls_per_round": args.calls,
@@ -320,6 +370,16 @@ def report(result: dict) -> None:
         )
     )
     print()
+    print(f"{'action call (ECHO)':32}{'p50 (us)':>10}{'p99 (us)':>10}{'CPU us/call':>12}")
+    for side, label in (("invoke", "as InvokeAction"), ("session", "on the Session")):
+        print(
+            f"{label:32}{result[f'action_{side}_p50_us']:>10.1f}{result[f'action_{side}_p99_us']:>10.1f}"
+            f"{result[f'action_{side}_cpu_us']:>12.1f}"
+        )
+    print(
+        f"{'Session / InvokeAction':32}{result['action_session_ratio']:>10.2f}{'':>10}"
+        f"{result['action_session_cpu_ratio']:>12.2f}\n"
+    )
     print(
         f"{'cold start, spawn to READY':32}{result['cold_start_ms']:>10.1f} ms  median of {len(cold)} "
         f"(min {min(cold):.0f}, max {max(cold):.0f}; of which discovery {result['discovery_ms']:.1f} ms)"

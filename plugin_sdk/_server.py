@@ -17,7 +17,7 @@ from ._context import Context
 from ._host_client import GrpcHostClient
 from ._plugin import Plugin
 from ._runner import ComponentRunner, UnknownComponent
-from ._session import CallFailed, serve_session
+from ._session import CallFailed, Emit, serve_session
 from .process import CALL_SCOPE, scope_of
 from .types import ActionResult, Content, Memory, State
 from .wire import (
@@ -76,6 +76,7 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
             "handle_event": self.handle_event,
             "use_model": self.use_model,
         }
+        self.session_streams: dict[str, Callable[[Any, Emit], Awaitable[Any]]] = {"invoke_action": self.invoke_action}
 
     def _ready(self) -> ComponentRunner:
         if self.runner is None:
@@ -270,16 +271,22 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
 
     async def _invoke_action(self, request: plugin_pb2.InvokeActionRequest, context: grpc.aio.ServicerContext) -> None:
         try:
-            runner = self._ready()
+            reply = await self.invoke_action(request, context.write)
         except CallFailed as exc:
             await context.abort(exc.code, exc.message)
+        await context.write(reply)
+
+    async def invoke_action(
+        self, request: plugin_pb2.InvokeActionRequest, emit: Emit
+    ) -> plugin_pb2.InvokeActionResponse:
+        """Run one action: each callback's content goes out through `emit` as it comes, and the
+        result is the reply (the last message). An action that raises is a failed result."""
+        runner = self._ready()
         if request.name not in self.plugin.actions:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no action {request.name!r}"
-            )
+            raise CallFailed(grpc.StatusCode.NOT_FOUND, f"plugin {self.plugin.name!r} has no action {request.name!r}")
 
         async def callback(content: Content) -> None:
-            await context.write(plugin_pb2.InvokeActionResponse(callback=content_to_proto(content)))
+            await emit(plugin_pb2.InvokeActionResponse(callback=content_to_proto(content)))
 
         try:
             result = await runner.invoke_action(
@@ -289,10 +296,12 @@ class PluginServicer(plugin_pb2_grpc.PluginServiceServicer):
                 struct_to_dict(request.options),
                 callback,
             )
+        except CallFailed:
+            raise  # a callback the stream could not carry: the call fails, as a unary one would
         except Exception as exc:
             log.exception("action %s failed", request.name)
             result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
-        await context.write(plugin_pb2.InvokeActionResponse(result=_result_proto(f"action {request.name!r}", result)))
+        return plugin_pb2.InvokeActionResponse(result=_result_proto(f"action {request.name!r}", result))
 
     async def close(self) -> None:
         """Stop services and close the host channel."""

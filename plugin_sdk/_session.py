@@ -1,7 +1,8 @@
 """The plugin side of PluginService.Session: one stream from the host that carries many
 component calls, each with an id, answered as their handlers finish (PROTOCOL.md §8.1).
 Answers ready while a write is under way go out together in the next write, as one batch
-when the host offered batches."""
+when the host offered batches. A streamed call (an action) answers with several frames: its
+handler's interim parts as they come, then its reply."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from . import tracing
 from .auth import bearer_matches
 from .process import CALL_SCOPE
 from .protocol import AUTH_SCHEME
-from .session_frames import BATCHES_METADATA, FRAME_LIMIT, groups
+from .session_frames import ACTIONS_METADATA, BATCHES_METADATA, FRAME_LIMIT, groups
 
 log = logging.getLogger("plugin_sdk")
 _NO_SCOPE = ("", "")
@@ -31,11 +32,17 @@ class CallFailed(Exception):
         self.message = message
 
 
+Emit = Callable[[Any], Awaitable[None]]
+"""Sends one interim part of a streamed call's answer (a frame with the call's id)."""
+
+
 class SessionServer(Protocol):
-    """What a Session needs of the servicer: the credential and one coroutine per call kind."""
+    """What a Session needs of the servicer: the credential, one coroutine per call kind, and
+    those whose answer may come in several frames (given an Emit for the parts before it)."""
 
     token: str
     session_handlers: dict[str, Callable[[Any], Awaitable[Any]]]
+    session_streams: dict[str, Callable[[Any, Emit], Awaitable[Any]]]
 
 
 def _size(frame: plugin_pb2.SessionResponse) -> int:
@@ -56,10 +63,12 @@ async def serve_session(
         await context.abort(
             grpc.StatusCode.UNAUTHENTICATED, "Session needs 'authorization: Bearer <runtime_token of Init>'"
         )
-    handlers = server.session_handlers
+    handlers, streams = server.session_handlers, server.session_streams
     running: dict[int, asyncio.Task[None]] = {}
     loop = asyncio.get_running_loop()
-    batched = any(tuple(item) == BATCHES_METADATA for item in context.invocation_metadata() or ())
+    offered = [tuple(item) for item in context.invocation_metadata() or ()]
+    batched = BATCHES_METADATA in offered
+    actions = ACTIONS_METADATA in offered and "invoke_action" in streams  # the host sends actions here
     outbox: list[plugin_pb2.SessionResponse] = []
     writing = False
     flushes: set[asyncio.Task[None]] = set()  # writes of answers queued behind another write
@@ -93,15 +102,30 @@ async def serve_session(
         with tracing.served(f"Session/{kind}", ((tracing.TRACEPARENT, traceparent),), {"rpc.method": kind}):
             await call
 
+    def emitter(call_id: int, kind: str) -> Emit:
+        async def emit(part: Any) -> None:
+            """Queue an interim frame; its write is shielded, so a cancel of the call (which then
+            answers nothing more) never interrupts a write that carries others' frames too."""
+            frame = plugin_pb2.SessionResponse(id=call_id, **{kind: part})
+            if frame.ByteSize() > FRAME_LIMIT:
+                raise CallFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{kind} part is over the frame limit")
+            outbox.append(frame)
+            if not writing:
+                await asyncio.shield(flush())
+
+        return emit
+
     async def run(call_id: int, kind: str, request: Any, timeout_ms: int, scope: tuple[str, str]) -> None:
         if scope != _NO_SCOPE:
             CALL_SCOPE.set(scope)  # the call's own task: what it logs names the host's run
         try:
+            handler = handlers.get(kind)
+            answer = handler(request) if handler is not None else streams[kind](request, emitter(call_id, kind))
             if timeout_ms:
                 async with asyncio.timeout(timeout_ms / 1000):
-                    reply = await handlers[kind](request)
+                    reply = await answer
             else:
-                reply = await handlers[kind](request)
+                reply = await answer
             frame = plugin_pb2.SessionResponse(id=call_id, **{kind: reply})
             if frame.ByteSize() > FRAME_LIMIT:  # fail this call alone, as a unary reply would
                 size = frame.ByteSize()
@@ -119,9 +143,9 @@ async def serve_session(
             running.pop(call_id, None)
         await send(frame)
 
-    # the greeting: the stream is open and authorised (and, to a host that offered batches, this
-    # end reads them too)
-    await send(plugin_pb2.SessionResponse(batches=batched))
+    # the greeting: the stream is open and authorised (and, to a host that offered batches or
+    # actions, this end reads batches / serves actions too)
+    await send(plugin_pb2.SessionResponse(batches=batched, actions=actions))
     try:
         async for message in frames:
             for frame in message.batch or (message,):

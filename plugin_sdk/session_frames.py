@@ -1,5 +1,6 @@
 """What both ends of a PluginService.Session stream share about its frames (PROTOCOL.md §8.1):
-the size limit, and batches (several frames in one message, sent when both ends said so)."""
+the size limit, batches (several frames in one message, sent when both ends said so), and
+actions on the stream (sent when both ends said so)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ larger frame would end the whole stream, and every call on it, with RESOURCE_EXH
 BATCHES_METADATA = ("agenthost-session-batches", "1")
 """Sent by the host when it opens a Session: it reads batched answers. A plugin's greeting
 answers with `batches` set when it reads batched calls too."""
+
+ACTIONS_METADATA = ("agenthost-session-actions", "1")
+"""Sent by the host when it opens a Session: it can send actions on the stream (and read their
+answers in several frames). A plugin's greeting answers with `actions` set when it serves them."""
 
 F = TypeVar("F")
 

@@ -386,8 +386,10 @@ class Components:
     async def invoke_action(
         self, name: str, message: Memory, state: State | None = None, options: dict[str, Any] | None = None
     ) -> AsyncIterator[Content | ActionResult]:
-        """Run an action: yields interim Content callbacks, then the ActionResult. Tried again
-        only when it did not reach its plugin (an action may have done its work already)."""
+        """Run an action: yields interim Content callbacks, then the ActionResult; on the plugin's
+        Session stream when it serves actions there, else as an InvokeAction call (the same
+        deadline, breaker accounting and errors either way). Tried again only when it did not
+        reach its plugin (an action may have done its work already)."""
         plugin = self._refuse("action", name)
         request = plugin_pb2.InvokeActionRequest(
             name=name, message=memory_to_proto(message), state=state_to_proto(state or State())

@@ -184,17 +184,28 @@ class PluginConnection:
                 self._refused.add(method)
                 message = f"plugin {self.plugin!r} does not know {method}"
                 raise PluginCallError(message, grpc.StatusCode.UNIMPLEMENTED) from None
-            raise self._status_error(method, exc.code, exc.message) from None
-        except SessionBroken as exc:
-            if self.closed_reason:
-                raise PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason} during {method}") from None
-            raise PluginUnavailable(f"plugin {self.plugin!r} {exc} during {method}", exc.code) from None
-        except asyncio.TimeoutError:
-            raise self._status_error(method, grpc.StatusCode.DEADLINE_EXCEEDED, "") from None
+            raise self._session_error(method, exc) from None
+        except (SessionBroken, asyncio.TimeoutError) as exc:
+            raise self._session_error(method, exc) from None
         finally:
-            self._session_calls -= 1
-            if not self._calls and not self._session_calls:
-                self._idle.set()
+            self._session_call_ended()
+
+    def _session_error(
+        self, method: str, exc: SessionCallFailed | SessionBroken | asyncio.TimeoutError
+    ) -> PluginCallError:
+        """A failed Session call as the unary call's failure would be."""
+        if isinstance(exc, SessionCallFailed):
+            return self._status_error(method, exc.code, exc.message)
+        if isinstance(exc, SessionBroken):
+            if self.closed_reason:
+                return PluginUnavailable(f"plugin {self.plugin!r} {self.closed_reason} during {method}")
+            return PluginUnavailable(f"plugin {self.plugin!r} {exc} during {method}", exc.code)
+        return self._status_error(method, grpc.StatusCode.DEADLINE_EXCEEDED, "")
+
+    def _session_call_ended(self) -> None:
+        self._session_calls -= 1
+        if not self._calls and not self._session_calls:
+            self._idle.set()
 
     async def unary(self, method: str, request: Any, timeout: float | None = None, wait_for_ready: bool = False) -> Any:
         """Call a unary PluginService method by name."""
@@ -218,9 +229,17 @@ class PluginConnection:
     async def invoke_action(
         self, request: plugin_pb2.InvokeActionRequest, timeout: float | None = None
     ) -> AsyncIterator[plugin_pb2.InvokeActionResponse]:
-        """Stream an action's callbacks and result."""
+        """Stream an action's callbacks and result: over the Session stream when the plugin
+        serves actions there (its greeting said so), else an InvokeAction call."""
         if self.closed_reason:
             raise PluginNotReached(f"plugin {self.plugin!r} {self.closed_reason}")
+        session = self._session
+        if session is None or session.broken:
+            session = await self._ensure_session(self.call_timeout)
+        if session is not None and session.actions and request.ByteSize() <= FRAME_LIMIT:
+            async for response in self._session_action(session, request, timeout or self.call_timeout):
+                yield response
+            return
         call = self.stub.InvokeAction(request, timeout=timeout or self.call_timeout, metadata=_scope_metadata())
         self._track(call)
         try:
@@ -234,6 +253,26 @@ class PluginConnection:
             raise
         finally:
             self._untrack(call)
+
+    async def _session_action(
+        self, session: Session, request: plugin_pb2.InvokeActionRequest, timeout: float
+    ) -> AsyncIterator[plugin_pb2.InvokeActionResponse]:
+        """An action on the Session stream, its failures as InvokeAction's would be."""
+        method = "InvokeAction"
+        self._session_calls += 1
+        self._idle.clear()
+        try:
+            if tracing.ON:
+                with tracing.call_span(self.plugin, method):
+                    async for response in session.stream("invoke_action", request, timeout, tracing.traceparent()):
+                        yield response
+            else:
+                async for response in session.stream("invoke_action", request, timeout):
+                    yield response
+        except (SessionCallFailed, SessionBroken, asyncio.TimeoutError) as exc:
+            raise self._session_error(method, exc) from None
+        finally:
+            self._session_call_ended()
 
     async def describe(self, timeout: float) -> Manifest:
         """Call Describe (waiting for the process to serve) and read its manifest."""

@@ -352,7 +352,7 @@ class ComposeResponse(_message.Message):
     def __init__(self, providers: _Optional[_Iterable[_Union[ProviderResult, _Mapping]]] = ..., actions: _Optional[_Iterable[_Union[Validation, _Mapping]]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate", "compose", "batch", "traceparent", "run_id", "agent_id")
+    __slots__ = ("id", "timeout_ms", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "cancel", "evaluate", "compose", "invoke_action", "batch", "traceparent", "run_id", "agent_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
@@ -364,6 +364,7 @@ class SessionRequest(_message.Message):
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_FIELD_NUMBER: _ClassVar[int]
     COMPOSE_FIELD_NUMBER: _ClassVar[int]
+    INVOKE_ACTION_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -379,11 +380,12 @@ class SessionRequest(_message.Message):
     cancel: SessionCancel
     evaluate: EvaluateRequest
     compose: ComposeRequest
+    invoke_action: InvokeActionRequest
     batch: _containers.RepeatedCompositeFieldContainer[SessionRequest]
     traceparent: str
     run_id: str
     agent_id: str
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., compose: _Optional[_Union[ComposeRequest, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ..., traceparent: _Optional[str] = ..., run_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersRequest, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsRequest, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsRequest, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorRequest, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventRequest, _Mapping]] = ..., use_model: _Optional[_Union[UseModelRequest, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., compose: _Optional[_Union[ComposeRequest, _Mapping]] = ..., invoke_action: _Optional[_Union[InvokeActionRequest, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ..., traceparent: _Optional[str] = ..., run_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class SessionCancel(_message.Message):
     __slots__ = ()
@@ -398,7 +400,7 @@ class SessionError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error", "evaluate", "compose", "batch", "batches")
+    __slots__ = ("id", "get_providers", "validate_actions", "validate_evaluators", "run_evaluator", "handle_event", "use_model", "error", "evaluate", "compose", "invoke_action", "batch", "batches", "actions")
     ID_FIELD_NUMBER: _ClassVar[int]
     GET_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ACTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -409,8 +411,10 @@ class SessionResponse(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_FIELD_NUMBER: _ClassVar[int]
     COMPOSE_FIELD_NUMBER: _ClassVar[int]
+    INVOKE_ACTION_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
     id: int
     get_providers: GetProvidersResponse
     validate_actions: ValidateActionsResponse
@@ -421,6 +425,8 @@ class SessionResponse(_message.Message):
     error: SessionError
     evaluate: EvaluateResponse
     compose: ComposeResponse
+    invoke_action: InvokeActionResponse
     batch: _containers.RepeatedCompositeFieldContainer[SessionResponse]
     batches: bool
-    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., compose: _Optional[_Union[ComposeResponse, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionResponse, _Mapping]]] = ..., batches: _Optional[bool] = ...) -> None: ...
+    actions: bool
+    def __init__(self, id: _Optional[int] = ..., get_providers: _Optional[_Union[GetProvidersResponse, _Mapping]] = ..., validate_actions: _Optional[_Union[ValidateActionsResponse, _Mapping]] = ..., validate_evaluators: _Optional[_Union[ValidateEvaluatorsResponse, _Mapping]] = ..., run_evaluator: _Optional[_Union[RunEvaluatorResponse, _Mapping]] = ..., handle_event: _Optional[_Union[HandleEventResponse, _Mapping]] = ..., use_model: _Optional[_Union[UseModelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., compose: _Optional[_Union[ComposeResponse, _Mapping]] = ..., invoke_action: _Optional[_Union[InvokeActionResponse, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SessionResponse, _Mapping]]] = ..., batches: _Optional[bool] = ..., actions: _Optional[bool] = ...) -> None: ...

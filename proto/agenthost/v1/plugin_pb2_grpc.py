@@ -179,7 +179,7 @@ class PluginServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Session(self, request_iterator, context):
-        """Session multiplexes the unary component calls above on one long-lived
+        """Session multiplexes the component calls above on one long-lived
         stream per host connection: each request carries an id, answers come back
         with that id in any order, as the plugin's handlers finish. Opened once
         after Init with "authorization: Bearer <runtime_token>". Optional: a
