@@ -39,14 +39,12 @@ def measured(status: HostStatus, agents: Iterable[Agent], router_cache: CacheFig
 
 
 def waiting_runs(agent: Agent) -> int:
-    """How many of the agent's runs wait: for their room's turn (another run of the room holds
-    it), or for a run slot (admission). The pipeline keeps each busy room's record: runs that
-    asked for the room minus runs that gave it back are holding or waiting, and one of them holds
-    it while it is locked."""
+    """How many of the agent's runs wait: for their room's turn (an earlier run of the room has
+    it), or for a run slot (admission)."""
     try:
         pipeline = agent.pipeline
     except AgentError:  # not started
         return 0
     rooms = getattr(pipeline, "_room_turns", {})
-    in_rooms = sum(max(0, t.arrived - t.released - t.lock.locked()) for t in list(rooms.values()))
+    in_rooms = sum(len(t.waiting) for t in list(rooms.values()))
     return in_rooms + pipeline.admission.waiting

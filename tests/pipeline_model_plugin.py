@@ -8,6 +8,7 @@ TEXT_LARGE plays the reply model:
   "act A,B"       names actions A,B (with REPLY only when listed)
   "want P"        asks for provider P (<providers>) until the prompt carries it
   "received?"     "received=yes" when its MESSAGE_RECEIVED event came before
+  "announce-slow S" its MESSAGE_RECEIVED handler takes S seconds
   otherwise       "echo: <last turn> | turns=N | decided=yes|no" (whether TEXT_SMALL was asked)
 Actions FIRST, SECOND (says what the actions before it returned), BROKEN (raises) and SHOUT
 (simile YELL); a dynamic provider WEATHER_NOW.
@@ -31,6 +32,8 @@ _received: set[str] = set()
 @plugin.event("MESSAGE_RECEIVED")
 async def received(ctx, payload):
     _received.add(payload["text"])
+    if match := re.search(r"announce-slow ([\d.]+)", payload["text"]):  # a slow subscriber
+        await asyncio.sleep(float(match.group(1)))
 
 
 async def _always(ctx, message, state) -> bool:

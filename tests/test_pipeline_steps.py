@@ -264,6 +264,23 @@ async def test_queue_answers_both_in_order(start_host: Any, tmp_path: Path) -> N
     assert reply(second) == "echo: two | turns=2 | decided=no"
 
 
+async def test_a_room_keeps_arrival_order_when_the_first_message_is_slower_to_announce(
+    start_host: Any, tmp_path: Path
+) -> None:
+    """The first message's MESSAGE_RECEIVED subscriber takes a second; the second message, sent
+    meanwhile, is stored and announced at once, and still waits for the first's turn."""
+    host = await start(start_host, tmp_path, settings={"DOUBLE_MESSAGE_POLICY": "queue"})
+    async with api_channel(host) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        call = stub.SendMessage(request("one announce-slow 1.0", "line", "dm"), timeout=30)
+        assert (await call.read()).event_type == "RUN_STARTED"  # stored: its place is taken
+        second_call = stub.SendMessage(request("two", "line", "dm"), timeout=30)
+        second = [as_dict(e) async for e in second_call]
+        first = [as_dict(e) async for e in call]
+    assert reply(first) == "echo: one announce-slow 1.0 | turns=0 | decided=no"
+    assert reply(second) == "echo: two | turns=2 | decided=no"  # after the first and its reply
+
+
 async def test_a_superseded_message_in_a_group_room_is_answered_by_the_next_without_asking(
     start_host: Any, tmp_path: Path
 ) -> None:

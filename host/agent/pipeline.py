@@ -261,27 +261,30 @@ class Pipeline:
         room_id = turn.message.room_id
         turns = self._room_turns.setdefault(room_id, RoomTurns())
         turns.users += 1
+        turn.seq = turns.place()  # its place in the room's line, before anything awaits
         turn.released = turns.released
         try:
             yield
         finally:
+            turns.give_back(turn.seq)  # a run that ended before its turn leaves the line
             turns.users -= 1
             if turns.users == 0:
                 del self._room_turns[room_id]
 
     @contextlib.asynccontextmanager
     async def room(self, turn: Turn) -> AsyncIterator[None]:
-        """The room's turn for this run (which has arrived): one run at a time per room, in the
-        order their messages were stored (asyncio locks are fair)."""
+        """The room's turn for this run (stored, announced): one run at a time per room, in the
+        order their messages arrived (the places `arrive` gave them)."""
         turns = self._room_turns[turn.message.room_id]
-        turns.arrived += 1
-        turn.seq, turns.latest = turns.arrived, turn.message.id
-        async with turns.lock:
-            turn.owed = list(turns.owed)  # stable while this run holds the room
-            try:
-                yield
-            finally:
-                turns.released += 1
+        if turn.seq > turns.arrived:  # the newest message waiting: an older run it supersedes sees it
+            turns.arrived, turns.latest = turn.seq, turn.message.id
+        await turns.turn(turn.seq)
+        turn.owed = list(turns.owed)  # stable while this run holds the room
+        try:
+            yield
+        finally:
+            turns.released += 1
+            turns.give_back(turn.seq)
 
     def answered(self, turn: Turn) -> None:
         """This run answers: the superseded messages it took on are owed no more."""

@@ -55,15 +55,47 @@ class PipelineSettings:
 
 @dataclass
 class RoomTurns:
-    """The runs of one room being handled: its lock (fair: arrival order), how many runs hold or
-    await it, the place of the latest to arrive, and messages superseded but not yet answered."""
+    """The runs of one room being handled: their places in arrival order (taken when a message
+    arrives, before anything awaits, so a run slower to be stored or announced keeps its place),
+    whose turn it is, how many runs hold or await the room, the newest message stored, and
+    messages superseded but not yet answered."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0
-    arrived: int = 0
-    latest: str = ""  # the id of the latest message to arrive
+    places: int = 0  # places given out: a run's `seq` is its place
+    serving: int = 1  # the place whose turn it is
+    arrived: int = 0  # the newest place whose message is stored and waits for (or has) the room
+    latest: str = ""  # that message's id
     owed: list[Memory] = field(default_factory=list)
     released: int = 0  # how many runs have given the room back (a history read before is stale)
+    done: set[int] = field(default_factory=set)  # places given back out of turn
+    waiting: dict[int, asyncio.Future[None]] = field(default_factory=dict)
+
+    def place(self) -> int:
+        """The next place in the room's line."""
+        self.places += 1
+        return self.places
+
+    async def turn(self, place: int) -> None:
+        """Until every earlier place has been given back."""
+        if place != self.serving:
+            waiter = self.waiting[place] = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self.waiting.pop(place, None)
+
+    def give_back(self, place: int) -> None:
+        """`place` is done with the room (it had its turn, or left the line before it): the next
+        place still in line gets its turn. Giving a place back twice does nothing."""
+        if place < self.serving or place in self.done:
+            return
+        self.done.add(place)
+        while self.serving in self.done:
+            self.done.discard(self.serving)
+            self.serving += 1
+        waiter = self.waiting.get(self.serving)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class StepContext(Protocol):
