@@ -8,6 +8,10 @@ now the desired owner of (free or expired ones; atomic, so one winner), releasin
 must hand over (once `busy(p)` is 0), or removing a host whose heartbeat is older than the lease.
 The `sweep` callback (the store's statement) runs once a tick beside it, off the tick's path;
 the listening connection is checked with a `SELECT 1` every lease_s.
+Operations hosts publish to each other (`publish`: a plugin reloaded, an agent added) are kept in
+a table and announced by a notification carrying their sequence number; each host reads them in
+order from the last it read, also after its listening connection was lost (at-least-once, never
+reordered; kept a day).
 Everything a message needs (`partition_of`, `owns`, `owner`) is answered from memory: zero
 database operations per message.
 
@@ -49,6 +53,10 @@ MIN_TICK_GAP_S = 0.05
 DRAIN_POLL_S = 0.05
 #: The coordinator's own message kind: "the deployment changed, read it now".
 CHANGED = "_changed"
+#: The coordinator's announcement of a published operation ({"seq": n}): read it from the table.
+OP = "_op"
+#: Operations read from the table at most this many at a time.
+OPS_BATCH = 200
 _LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -149,12 +157,14 @@ class Coordinator:
             self._dsn,
             self._channel,
             self._heard,
-            self._wake.set,
+            self._connected,
             connect_timeout_s=self._timeout_s,
             application_name=f"agenthost deployment listen {host_id}",
             check_s=lease_s,
         )
         self._changed_message = encode(host_id, CHANGED, {})
+        self._op_seq = 0  # the last published operation read (every host's, this one's too)
+        self._reading_ops = asyncio.Lock()  # operations are read, and handled, in order
         self._started = False
         self._stopping = False
         self._last_tick = -math.inf
@@ -176,6 +186,7 @@ class Coordinator:
             except BaseException:
                 self._drop_connection()
                 raise
+            self._op_seq = int(await conn.fetchval(statements.LAST_OP))  # older operations are not ours
         await self._listener.start(self._timeout_s)
         try:
             async with self._db_lock:
@@ -184,6 +195,7 @@ class Coordinator:
             await self._listener.close()
             raise
         self._started = True
+        self._spawn(self._read_ops())  # published between the table's read and the listening
         await self._tick_safely()
         self._task = asyncio.create_task(self._run(), name=f"deployment coordinator {self.host_id}")
 
@@ -287,11 +299,13 @@ class Coordinator:
     # -- messages between hosts ----------------------------------------------------------------
 
     async def publish(self, kind: str, payload: dict[str, Any]) -> None:
-        """Send `payload` to the other hosts' `kind` handlers (NOTIFY: at most once, to the hosts
-        listening now). ValueError when the message is over NOTIFY's 8000 bytes."""
+        """Send `payload` to the other hosts' `kind` handlers, in publishing order: kept in the
+        deployment's operations table (a day) and announced; a host that missed the announcement
+        (its listening connection was down) reads it when it listens again."""
         if kind.startswith("_"):
             raise ValueError(f"message kinds starting with '_' are the coordinator's: {kind!r}")
-        await self._notify(encode(self.host_id, kind, payload))
+        async with self._db_lock:
+            await self._fetch(statements.PUBLISH, self.host_id, kind, json.dumps(payload), self._channel, OP)
 
     def subscribe(self, kind: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         """Run `handler(payload)` for each `kind` message another host publishes."""
@@ -305,13 +319,41 @@ class Coordinator:
         return self._listener.connections
 
     def _heard(self, origin: str, kind: str, payload: dict[str, Any]) -> None:
+        if kind == OP:
+            seq = payload.get("seq")
+            if origin != self.host_id and isinstance(seq, int) and seq > self._op_seq:
+                self._spawn(self._read_ops())
+            return
         if origin == self.host_id:
             return
         if kind == CHANGED:
             self._wake.set()
-            return
-        for handler in self._handlers.get(kind, ()):
-            self._spawn(self._handle(kind, handler, payload))
+
+    def _connected(self) -> None:
+        """The listening connection is (again) open: what was announced meanwhile is read now."""
+        self._wake.set()
+        if self._started:
+            self._spawn(self._read_ops())
+
+    async def _read_ops(self) -> None:
+        """Handle the operations published after the last one read, in order (one reader at a time)."""
+        async with self._reading_ops:
+            while True:
+                try:
+                    async with self._db_lock:
+                        rows = await self._fetch(statements.READ_OPS, self._op_seq, OPS_BATCH)
+                except _LOST as exc:
+                    log.info("deployment: published operations not read now (%s); read when it answers", exc)
+                    return
+                for row in rows:
+                    self._op_seq = max(self._op_seq, int(row["seq"]))
+                    if row["origin"] == self.host_id:
+                        continue
+                    payload = _json_object(row["payload"])
+                    for handler in self._handlers.get(row["kind"], ()):
+                        await self._handle(row["kind"], handler, payload)
+                if len(rows) < OPS_BATCH:
+                    return
 
     async def _handle(
         self, kind: str, handler: Callable[[dict[str, Any]], Awaitable[None]], payload: dict[str, Any]

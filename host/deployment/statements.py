@@ -4,7 +4,7 @@ trip. Where the other hosts should look at once, pg_notify is in the same statem
 
 from __future__ import annotations
 
-from .tables import HOSTS, PARTITIONS
+from .tables import HOSTS, OPS, PARTITIONS
 
 #: One statement a tick (heartbeat, renew all, read all): $1 host id, $2 load JSON, $3 stopping,
 #: $4 lease seconds. The CTEs' updates always run; the SELECT reads the snapshot from before
@@ -78,3 +78,23 @@ WITH freed AS (
 )
 SELECT (SELECT count(*) FROM freed) AS freed, (SELECT count(*) FROM gone) AS gone, pg_notify($2, $3)::text
 """
+
+
+#: An operation for the other hosts, kept and announced in one statement: $1 origin, $2 kind,
+#: $3 payload JSON, $4 channel, $5 the announcement's kind. The announcement carries only its
+#: sequence number: hosts read the operation from the table (READ_OPS), also when they missed it.
+PUBLISH = f"""
+WITH op AS (
+    INSERT INTO {OPS} (origin, kind, payload) VALUES ($1, $2, $3::jsonb) RETURNING seq
+)
+SELECT pg_notify($4, json_build_object('origin', $1::text, 'kind', $5::text,
+                                       'payload', json_build_object('seq', op.seq))::text)::text
+FROM op"""
+
+#: Operations after $1 (a sequence number), oldest first, at most $2.
+READ_OPS = f"SELECT seq, origin, kind, payload::text AS payload FROM {OPS} WHERE seq > $1 ORDER BY seq LIMIT $2"
+
+#: Where the operations are now (a host starting takes no older ones), and forgets those older than a day.
+LAST_OP = f"""
+WITH forgotten AS (DELETE FROM {OPS} WHERE at < now() - interval '1 day')
+SELECT coalesce(max(seq), 0) FROM {OPS}"""

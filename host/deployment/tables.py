@@ -1,7 +1,9 @@
-"""The deployment's two tables, in the queue database: who is in it, and who holds each partition.
+"""The deployment's tables, in the queue database: who is in it, who holds each partition, and
+the operations hosts publish to each other (kept, so a host that missed their notification reads them).
 
     deployment_hosts(host_id PK, address, started_at, heartbeat_at, stopping, load jsonb)
     deployment_partitions(partition PK, host_id NULL, lease_until, epoch)
+    deployment_ops(seq PK, origin, kind, payload jsonb, at)
 
 Every time in them is the database's clock (now()), never a host's. Every host rewrites its rows
 each tick: the tables leave half of each page free so that those updates stay on their page (HOT)
@@ -38,6 +40,16 @@ CREATE TABLE IF NOT EXISTS {PARTITIONS} (
     epoch BIGINT NOT NULL DEFAULT 0
 ) WITH (fillfactor = 50)"""
 
+OPS = "deployment_ops"
+_OPS_SQL = f"""
+CREATE TABLE IF NOT EXISTS {OPS} (
+    seq BIGSERIAL PRIMARY KEY,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now()
+)"""
+
 _PARTITIONS_INDEX_SQL = f"CREATE INDEX IF NOT EXISTS {PARTITIONS}_host ON {PARTITIONS} (host_id)"
 
 
@@ -61,6 +73,7 @@ async def create_tables(conn: asyncpg.Connection, schema: str, partitions: int) 
         await conn.execute(_HOSTS_SQL)
         await conn.execute(_PARTITIONS_SQL)
         await conn.execute(_PARTITIONS_INDEX_SQL)
+        await conn.execute(_OPS_SQL)
         existing = await conn.fetchval(f"SELECT count(*) FROM {PARTITIONS}")
         if existing and existing != partitions:
             raise PartitionCountMismatch(
