@@ -59,7 +59,6 @@ class Load:
 
     messages: int = 0  # messages run here since the start
     waiting: int = 0  # messages held here waiting for a room's owner
-    forwarded: int = 0  # messages sent on to their room's owner
     plugins: Callable[[], list[str]] = field(default=lambda: [])
 
 
@@ -152,7 +151,6 @@ class Deployment:
             if owner.host_id == self.host_id:  # taken by this host meanwhile (owns it from the next look)
                 await asyncio.sleep(0.01)
                 continue
-            self.load.forwarded += 1
             remaining = max(deadline - time.monotonic(), 1.0)
             try:
                 async for event in self.peers.send(
