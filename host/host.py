@@ -29,7 +29,7 @@ from .deployment.deployment import AGENT_OP, PLUGIN_OP, PLUGIN_OPS, Deployment
 from .deployment.settings import TLS_CA_ENV
 from .figures import measured
 from .logs import LogBuffer, attach, redact_values
-from .mcp.runtime import start_character_servers
+from .mcp.runtime import start_character_servers, stop_character_servers
 from .mcp.servers import host_servers
 from .memory import EmbeddingQueue
 from .plugins.components import Components
@@ -286,6 +286,8 @@ class Host:
             del self.agents[agent.id]
             self._default_changed()
         await agent.stop()
+        remaining = [a.character for a in self.agents.values()]
+        await stop_character_servers(self.plugins, self.config.mcp, remaining, agent.character)
         if self.deployment is not None:
             await self.deployment.publish(AGENT_OP, {"op": "remove", "id": agent.id})
         return agent, going

@@ -421,6 +421,14 @@ async def test_an_agent_added_at_runtime_gets_its_characters_mcp_servers(start_h
     async with api_channel(host) as channel:
         events = [e async for e in agent_pb2_grpc.AgentServiceStub(channel).SendMessage(request, timeout=90)]
     assert [text for text, _ in action_events(events)] == ["5"]
+    server_pid = int((tmp_path / "calc.pid").read_text())
+    code, _, err = await run_cli(host, "agents", "remove", "Cleo")  # the only agent naming the server
+    assert code == 0, err
+    assert "mcp-notes" not in host.plugins.plugins
+    deadline = time.monotonic() + 10
+    while alive(server_pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not alive(server_pid)
 
 
 async def test_a_resource_template_is_a_provider_read_when_the_reply_names_it(start_host, router, tmp_path):

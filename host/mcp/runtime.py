@@ -51,3 +51,33 @@ async def start_character_servers(
         log.info("MCP server %s started for agent %s", server.name, character.name)
         started.append(name)
     return started
+
+
+async def stop_character_servers(
+    plugins: PluginManager, configured: tuple[McpServer, ...], remaining: Iterable[Character], character: Character
+) -> list[str]:
+    """Unload the MCP servers only `character` (an agent removed) named: not in the host's
+    [mcp.servers], not named by the characters of the agents that remain; their plugin names."""
+    try:
+        gone = {s.plugin for s in servers_from_character(character.setting_values, character.name)}
+    except ValueError:
+        return []  # it could not have started with a malformed settings.mcp
+    kept = {s.plugin for s in configured}
+    for other in remaining:
+        try:
+            kept |= {s.plugin for s in servers_from_character(other.setting_values, other.name)}
+        except ValueError:
+            continue
+    stopped: list[str] = []
+    for name in sorted(gone - kept):
+        if name not in plugins.plugins:
+            continue
+        try:
+            await plugins.unload(name)
+        except Exception as exc:  # said, not fatal: the agent is removed either way
+            log.warning("MCP server plugin %s of removed agent %s did not unload: %s", name, character.name, exc)
+            continue
+        plugins.configured.pop(name, None)
+        log.info("MCP server plugin %s stopped: agent %s, the only one naming it, was removed", name, character.name)
+        stopped.append(name)
+    return stopped
