@@ -31,6 +31,18 @@ def tree_cpu_s() -> float:
     return total
 
 
+async def end_by_stdin(proc: asyncio.subprocess.Process, timeout_s: float = 30.0) -> None:
+    """Stop a child that exits at the end of its input: close its stdin, wait up to `timeout_s`,
+    then kill it."""
+    if proc.stdin is not None:
+        proc.stdin.close()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout_s)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 def run_and_report(
     run: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]],
     report: Callable[[dict[str, Any]], None],

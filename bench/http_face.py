@@ -69,7 +69,7 @@ import grpc  # noqa: E402
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2  # noqa: E402
-from common import percentile, run_and_report  # noqa: E402
+from common import end_by_stdin, percentile, run_and_report  # noqa: E402
 
 TOKEN = "bench-api-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
@@ -270,13 +270,7 @@ class Helper:
         return own.user + own.system, loop, children
 
     async def stop(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            await asyncio.wait_for(self.proc.wait(), 30)
-        except asyncio.TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        await end_by_stdin(self.proc)
 
 
 # -- the clients -----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any, AsyncIterator
 import grpc
 import psutil
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
-from common import percentile
+from common import end_by_stdin, percentile
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "bench-api-token"
@@ -94,13 +94,7 @@ class HostProcess:
         return out
 
     async def stop(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            await asyncio.wait_for(self.proc.wait(), 30)
-        except asyncio.TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        await end_by_stdin(self.proc)
 
 
 async def room_client(

@@ -41,7 +41,7 @@ from typing import Any
 
 import psutil
 from agenthost.v1 import agent_pb2, agent_pb2_grpc, types_pb2
-from common import percentile, run_and_report
+from common import end_by_stdin, percentile, run_and_report
 from deployment_hosts import Deployment
 from load import AUTH
 from pipeline_load import cpu_seconds
@@ -77,13 +77,7 @@ class Router:
         return cls(proc, f"unix://{socket}")
 
     async def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            await asyncio.wait_for(self.proc.wait(), 10)
-        except asyncio.TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        await end_by_stdin(self.proc, 10.0)
 
 
 def host_cpu(deployment: Deployment, names: list[str]) -> float:
