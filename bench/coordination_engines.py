@@ -51,7 +51,7 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 from common import percentile, run_and_report
 
-from host.deployment import Coordinator
+from host.deployment.coordinator import Coordinator
 from host.deployment.statements import TICK
 from host.deployment.tables import HOSTS, PARTITIONS, create_tables
 
@@ -326,7 +326,7 @@ async def measure_round(engine: Engine, ops: dict[str, Op], n: int, ticks: int, 
 
 _CHILD = """
 import asyncio, sys
-from host.deployment import Coordinator
+from host.deployment.coordinator import Coordinator
 
 async def main():
     coordinator = Coordinator(sys.argv[1], sys.argv[2], "127.0.0.1:0")

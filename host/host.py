@@ -259,7 +259,7 @@ class Host:
 
     async def add_agent(self, character: Character, agent_id: str = "", character_json: str = "") -> Agent:
         """Start an agent while the host runs; AgentError when its id is taken or it cannot start.
-        In a deployment the other hosts add it too, from `character_json` (its file's text)."""
+        In a deployment the other hosts add it too, from `character_json` (else its file's text)."""
         async with self._agents_lock:
             agent_id = agent_id or character.agent_id
             if agent_id in self.agents:
@@ -273,8 +273,14 @@ class Host:
             await agent.start()  # AgentError leaves it out
             self.agents[agent_id] = agent
             self._default_changed()
-        if self.deployment is not None and character_json:
-            await self.deployment.publish(AGENT_OP, {"op": "add", "id": agent_id, "json": character_json})
+        if self.deployment is not None:
+            if not character_json and character.source:  # read again only to tell the others
+                try:
+                    character_json = await asyncio.to_thread(Path(character.source).read_text, encoding="utf-8")
+                except OSError as exc:
+                    log.error("deployment: agent %s not added on the other hosts: %s", character.name, exc)
+            if character_json:
+                await self.deployment.publish(AGENT_OP, {"op": "add", "id": agent_id, "json": character_json})
         return agent
 
     async def remove_agent(self, key: str) -> tuple[Agent, int]:

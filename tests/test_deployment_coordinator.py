@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from host.deployment import Coordinator, PartitionCountMismatch, partition_of, rendezvous_owner
 from host.deployment.broadcast import Listener, encode
-from host.deployment.coordinator import FENCE_S
-from host.deployment.partitions import assignment
+from host.deployment.coordinator import FENCE_S, Coordinator
+from host.deployment.partitions import assignment, partition_of, rendezvous_owner
+from host.deployment.tables import PartitionCountMismatch
 
 SERVER = os.environ.get("AGENTHOST_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ SLACK_S = 1.0
 def test_partition_is_stable_across_processes() -> None:
     keys = [(f"agent-{i}", f"room-{i * 7}") for i in range(50)]
     here = [partition_of(a, r, 64) for a, r in keys]
-    code = "import sys, json; from host.deployment import partition_of; " + (
+    code = "import sys, json; from host.deployment.partitions import partition_of; " + (
         f"print(json.dumps([partition_of(a, r, 64) for a, r in {keys!r}]))"
     )
     other = subprocess.run(
@@ -238,7 +238,7 @@ async def test_a_clean_stop_hands_over_once_runs_end(url: str, hosts: Hosts) -> 
 
 _CHILD = textwrap.dedent("""
     import asyncio, sys
-    from host.deployment import Coordinator
+    from host.deployment.coordinator import Coordinator
 
     async def main():
         url, host_id, partitions, lease_s, tick_s = sys.argv[1:]

@@ -303,17 +303,13 @@ class AgentServicer(KnowledgeRpcs, agent_pb2_grpc.AgentServiceServicer):
             )
         try:
             if request.character_json.strip():
-                text = request.character_json
-                character = character_from_json(text)
+                character = character_from_json(request.character_json)
             else:
-                text = await asyncio.to_thread(Path(request.path).read_text)
                 character = await asyncio.to_thread(load_character, Path(request.path))
-        except OSError as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {request.path}: {exc.strerror or exc}")
         except CharacterError as exc:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            agent = await self.host.add_agent(character, character_json=text)
+            agent = await self.host.add_agent(character, character_json=request.character_json)
         except DuplicateAgent as exc:
             await abort(context, grpc.StatusCode.ALREADY_EXISTS, str(exc))
         except AgentError as exc:

@@ -1,9 +1,6 @@
-"""Several hosts, one deployment: rooms hash to partitions, each partition held by one host at a
-time under a lease in the queue database (PostgreSQL), and messages between the hosts over
-LISTEN/NOTIFY. `Coordinator` is this host's membership; the rest is in its modules."""
-
-from .coordinator import Coordinator, PeerHost, default_host_id
-from .partitions import partition_of, rendezvous_owner
-from .tables import PartitionCountMismatch
-
-__all__ = ["Coordinator", "PartitionCountMismatch", "PeerHost", "default_host_id", "partition_of", "rendezvous_owner"]
+"""Several hosts, one deployment: rooms hash to partitions (`partitions`), each partition held by
+one host at a time under a lease in the queue database, PostgreSQL (`coordinator`, `tables`,
+`statements`, `broadcast`); a message runs on its room's owner, forwarded there by any other host
+(`deployment`, `forwarding`); the [deployment] table (`settings`). Nothing is imported here: the
+config reads `settings` without loading the database client.
+"""

@@ -29,8 +29,6 @@ import contextlib
 import json
 import logging
 import math
-import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -58,12 +56,6 @@ OP = "_op"
 #: Operations read from the table at most this many at a time.
 OPS_BATCH = 200
 _LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-def default_host_id() -> str:
-    """A host id for this process: "<hostname>-<8 hex>", new at each start (a restarted host is
-    another host: the runs its previous life left open are swept, not adopted)."""
-    return f"{socket.gethostname()}-{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)

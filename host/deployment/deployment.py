@@ -190,8 +190,9 @@ class Deployment:
 
     def info(self) -> DeploymentInfo:
         """The deployment as last read (status)."""
+        peers = self.coordinator.hosts()
         hosts = []
-        for peer in self.coordinator.hosts():
+        for peer in peers:
             load = peer.load
             hosts.append(
                 DeploymentHostInfo(
@@ -210,8 +211,8 @@ class Deployment:
             host_id=self.host_id,
             partitions=self.config.partitions,
             hosts=hosts,
-            waiting_messages=sum(int(p.load.get("waiting_messages", 0)) for p in self.coordinator.hosts()),
-            lagging_runs=sum(int(p.load.get("lagging_runs", 0)) for p in self.coordinator.hosts()),
+            waiting_messages=sum(int(p.load.get("waiting_messages", 0)) for p in peers),
+            lagging_runs=sum(int(p.load.get("lagging_runs", 0)) for p in peers),
         )
 
     def _busy(self, partition: int) -> int:

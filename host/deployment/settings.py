@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 QUEUE_URL_ENV = "AGENTHOST_QUEUE_URL"
@@ -35,9 +35,13 @@ class DeploymentConfig:
 
     def with_host_id(self) -> DeploymentConfig:
         """This config with a host id (a new one when none is configured)."""
-        if self.host_id:
-            return self
-        return DeploymentConfig(**{**self.__dict__, "host_id": f"{socket.gethostname()}-{secrets.token_hex(4)}"})
+        return self if self.host_id else replace(self, host_id=default_host_id())
+
+
+def default_host_id() -> str:
+    """A host id for this process: "<hostname>-<8 hex>", new at each start (a restarted host is
+    another host: the runs its previous life left open are swept, not adopted)."""
+    return f"{socket.gethostname()}-{secrets.token_hex(4)}"
 
 
 def deployment_from_table(entry: dict[str, Any]) -> DeploymentConfig:
