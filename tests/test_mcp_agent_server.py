@@ -210,7 +210,7 @@ async def test_http_searches_the_agents_memory(served: Host) -> None:
             assert answer.structured_content is not None
             return list(answer.structured_content["memories"])
 
-        for _ in range(300):  # the messages get their vectors in the background: two messages, two replies
+        for _ in range(900):  # the messages get their vectors in the background (a slow box: up to 90 s)
             in_a = [m["text"] for m in await found({"query": "tide", "room": "mcp-room-a", "limit": 10})]
             if len(await found({"query": "tide", "limit": 10})) >= 4 and "You said: the tide comes in at noon" in in_a:
                 break
