@@ -100,10 +100,15 @@ async def test_an_agent_answers_over_mcp(served: Host, transport: str) -> None:
         assert [(a["name"], a["success"], a["text"]) for a in run["actions"]] == [("FIXTURE_PICKY", True, "thank you")]
         assert "You said: hello please" in said.content[0].text  # type: ignore[union-attr]
 
-        # Every vector is the same here, so all fragments tie (the character's own knowledge too): ask for all.
-        found = await session.call_tool("search_knowledge", {"query": "who keeps the lighthouse?", "limit": 50})
-        assert not found.is_error, found
-        assert found.structured_content is not None
+        # Every vector is the same here, so all fragments tie (the character's own knowledge too): ask
+        # for all; the fragments get their vectors in the background, so look until they have.
+        for _ in range(300):
+            found = await session.call_tool("search_knowledge", {"query": "who keeps the lighthouse?", "limit": 50})
+            assert not found.is_error, found
+            assert found.structured_content is not None
+            if any("Morwenna" in f["text"] for f in found.structured_content["fragments"]):
+                break
+            await asyncio.sleep(0.1)
         assert any("Morwenna" in f["text"] for f in found.structured_content["fragments"])
 
         listed = (await session.call_tool("list_agents", {})).structured_content
