@@ -488,8 +488,6 @@ async def test_operations_published_while_a_host_was_not_listening_reach_it_in_o
     await a._listener.close()  # a hears nothing now (as when its listening connection is down)
     for n in range(3):
         await b.publish("agent", {"n": n})
-    await asyncio.sleep(0.5)
-    assert heard.empty()
     await a._listener.start(5.0)  # listening again: what was published meanwhile is read
     got = [await asyncio.wait_for(heard.get(), 5) for _ in range(3)]
     assert got == [{"n": 0}, {"n": 1}, {"n": 2}]
